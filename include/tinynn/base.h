@@ -1,0 +1,88 @@
+/*
+ * tinynn/base.h - status codes, error messages, version, allocator hooks, threads.
+ *
+ * Error convention (used by every public function of libtinynn):
+ *   - Functions that can fail return tnn_status: TNN_OK (0) on success, a negative
+ *     code otherwise. Constructors (tnn_*_new) return NULL on failure.
+ *   - On failure a human-readable message is stored per thread and can be read with
+ *     tnn_last_error(). It names the module or file involved and, for shape errors,
+ *     both shapes, e.g. "linear(784->512): input [128 x 100] has 100 features, expected 784".
+ *   - The library never calls exit() or abort() on bad input and never prints unless a
+ *     log callback is installed.
+ */
+#ifndef TINYNN_BASE_H
+#define TINYNN_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TINYNN_VERSION_MAJOR 0
+#define TINYNN_VERSION_MINOR 1
+#define TINYNN_VERSION_PATCH 0
+#define TINYNN_VERSION_STRING "0.1.0"
+
+/* Status codes. TNN_OK is zero; every error is negative. */
+typedef enum tnn_status {
+    TNN_OK = 0,
+    TNN_ERR_ARG = -1,     /* invalid argument: NULL, zero size, out-of-range value */
+    TNN_ERR_SHAPE = -2,   /* tensor shapes do not fit together */
+    TNN_ERR_NOMEM = -3,   /* an allocation failed */
+    TNN_ERR_IO = -4,      /* a file could not be opened, read or written */
+    TNN_ERR_FORMAT = -5,  /* a file's contents are malformed */
+    TNN_ERR_STATE = -6,   /* call out of order, e.g. backward before forward */
+    TNN_ERR_NUMERIC = -7  /* a NaN or infinity where a finite value is required */
+} tnn_status;
+
+/* Version of the library actually linked, e.g. "0.1.0". */
+const char *tnn_version(void);
+
+/* Message of the last failure on the calling thread ("" if none). Valid until the
+ * next failing call on that thread. */
+const char *tnn_last_error(void);
+
+/* Short name of a status code, e.g. "TNN_ERR_SHAPE". */
+const char *tnn_status_name(tnn_status s);
+
+/* Clear the calling thread's last error message. */
+void tnn_clear_error(void);
+
+/* Optional log callback for the (rare) informational messages; silent by default. */
+typedef void (*tnn_log_fn)(void *user, const char *msg);
+void tnn_set_log(tnn_log_fn fn, void *user);
+
+/*
+ * Allocator hooks. All of libtinynn's heap memory goes through these. Passing NULL
+ * restores malloc/realloc/free. Set them before creating any object; objects must be
+ * freed with the allocator that created them. Tests use this to inject failures.
+ */
+typedef struct tnn_allocator {
+    void *(*malloc_fn)(void *user, size_t size);
+    void *(*realloc_fn)(void *user, void *ptr, size_t size);
+    void (*free_fn)(void *user, void *ptr);
+    void *user;
+} tnn_allocator;
+void tnn_set_allocator(const tnn_allocator *a);
+
+/* Compute threads used by matrix products (OpenBLAS) and the library's own loops.
+ * n <= 0 means "all cores". Returns the number actually in effect. */
+int tnn_set_num_threads(int n);
+int tnn_get_num_threads(void);
+
+/* Element types used by parameters and buffers (safetensors names F32 and I64). */
+typedef enum tnn_dtype { TNN_F32 = 0, TNN_I64 = 1 } tnn_dtype;
+
+/* Size in bytes of one element of dtype, or 0 for an unknown dtype. */
+size_t tnn_dtype_size(tnn_dtype dt);
+
+/* "F32" / "I64" (safetensors spelling), or NULL for an unknown dtype. */
+const char *tnn_dtype_name(tnn_dtype dt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

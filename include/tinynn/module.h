@@ -1,0 +1,112 @@
+/*
+ * tinynn/module.h - the module interface every layer implements.
+ *
+ * A module is a struct whose first member is a tnn_module, whose first member in turn
+ * points to a static const tnn_module_vtable. You can write your own module against
+ * this header (docs/custom_module.md walks through one).
+ *
+ * Two rules every module follows:
+ *   1. forward() keeps what backward() needs (e.g. BatchNorm's mean and 1/std, a
+ *      pointer to the input). The output it returns is owned by the module and stays
+ *      valid, unchanged, until the module's next forward(). The input must stay alive
+ *      and unchanged until the matching backward().
+ *   2. backward() takes dL/dy and computes dL/dx (returned, owned by the module, valid
+ *      until its next backward()); pass dx = NULL when dL/dx is not needed. Parameter
+ *      gradients are ACCUMULATED with += until tnn_module_zero_grad(), and are skipped
+ *      entirely while requires_grad is false (tnn_module_set_requires_grad).
+ *
+ * A new batch size reallocates the module's buffers (they grow, never shrink), it
+ * never exits. Mis-shaped input returns TNN_ERR_SHAPE with both shapes in the message.
+ */
+#ifndef TINYNN_MODULE_H
+#define TINYNN_MODULE_H
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tnn_module tnn_module;
+
+/* One named parameter or buffer, as enumerated by a module. */
+typedef struct tnn_named_tensor {
+    const char *name;           /* full state_dict name, e.g. "model.3.running_mean" */
+    tnn_dtype dtype;            /* TNN_F32, or TNN_I64 for num_batches_tracked */
+    void *data;                 /* float * (F32) or int64_t * (I64) */
+    float *grad;                /* gradient of a parameter; NULL for buffers */
+    int ndim;
+    int shape[TNN_MAX_DIMS];
+    size_t count;               /* number of elements */
+    bool is_param;              /* trainable parameter (true) or buffer (false) */
+} tnn_named_tensor;
+
+/* Visitor called once per parameter/buffer. Returning non-TNN_OK stops the walk and
+ * the status is passed back to the caller of visit. */
+typedef tnn_status (*tnn_visit_fn)(void *ctx, const tnn_named_tensor *t);
+
+typedef struct tnn_module_vtable {
+    const char *type_name; /* "linear", "batchnorm1d", ... */
+    /* y <- f(x); *y is owned by the module. Required. */
+    tnn_status (*forward)(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y);
+    /* dx <- dL/dx given dy = dL/dy; dx may be NULL. Required. */
+    tnn_status (*backward)(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
+    /* Enumerate parameters and buffers, names prefixed by `prefix`. May be NULL
+     * (no parameters). */
+    tnn_status (*visit)(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx);
+    /* Called after m->training / m->requires_grad changed (containers propagate to
+     * children). May be NULL. */
+    void (*on_mode_change)(tnn_module *m);
+    /* Writes a one-line description such as "linear(784->512)". May be NULL. */
+    void (*describe)(const tnn_module *m, char *buf, size_t len);
+    /* Release everything the module owns, including the module itself. Required. */
+    void (*free)(tnn_module *m);
+} tnn_module_vtable;
+
+struct tnn_module {
+    const tnn_module_vtable *vt;
+    bool training;       /* true after creation (as in PyTorch) */
+    bool requires_grad;  /* false: backward skips parameter gradients */
+};
+
+/* Initialise the base of a user-defined module (training on, requires_grad on). */
+void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt);
+
+/* Checked wrappers around the vtable: they validate arguments and set messages. */
+tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y);
+tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
+tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx);
+void tnn_module_free(tnn_module *m); /* NULL is a no-op */
+
+/* Training (batch statistics, dropout active) vs evaluation mode. */
+void tnn_module_train(tnn_module *m, bool training);
+/* Freeze (false) or unfreeze (true) the parameters: a frozen module still passes
+ * dL/dx through backward but leaves parameter gradients untouched. */
+void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad);
+
+/* Zero every parameter gradient. */
+void tnn_module_zero_grad(tnn_module *m);
+/* Number of trainable scalars. */
+size_t tnn_module_num_params(tnn_module *m);
+/* "linear(784->512)" etc. into buf; returns buf. */
+char *tnn_module_describe(const tnn_module *m, char *buf, size_t len);
+
+/* A list of named tensors: a snapshot of pointers into the module (no data copied).
+ * Valid while the module lives. */
+typedef struct tnn_tensor_list {
+    tnn_named_tensor *items;
+    int count;
+} tnn_tensor_list;
+
+/* Parameters only (for optimizers), named with `prefix` (may be NULL or ""). */
+tnn_tensor_list *tnn_module_parameters(tnn_module *m, const char *prefix);
+/* Parameters and buffers in PyTorch state_dict order, named with `prefix`. */
+tnn_tensor_list *tnn_module_state_dict(tnn_module *m, const char *prefix);
+/* Entry called `name`, or NULL. */
+const tnn_named_tensor *tnn_tensor_list_find(const tnn_tensor_list *l, const char *name);
+void tnn_tensor_list_free(tnn_tensor_list *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

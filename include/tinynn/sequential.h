@@ -1,0 +1,35 @@
+/*
+ * tinynn/sequential.h - a container that runs its children in order.
+ *
+ * The container owns its children. Parameters and buffers are named as PyTorch's
+ * nn.Sequential names them: "<index>.<name>", with the index counting every child
+ * (activations included), e.g. "0.weight", "3.running_mean". A prefix passed to
+ * tnn_module_state_dict() goes in front ("model.0.weight"); containers nest.
+ */
+#ifndef TINYNN_SEQUENTIAL_H
+#define TINYNN_SEQUENTIAL_H
+
+#include "module.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+tnn_module *tnn_sequential_new(void);
+
+/* Append child; the container takes ownership in every case (on failure the child is
+ * freed). A NULL child (a failed constructor) is reported as an error, so calls can be
+ * chained: st |= tnn_sequential_add(seq, tnn_linear_new(...)) style code stays safe. */
+tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child);
+
+/* Number of children; -1 if seq is not a Sequential. */
+int tnn_sequential_len(const tnn_module *seq);
+/* Child i (borrowed), or NULL. */
+tnn_module *tnn_sequential_get(tnn_module *seq, int i);
+/* True if m is a Sequential container. */
+bool tnn_is_sequential(const tnn_module *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

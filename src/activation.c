@@ -1,0 +1,127 @@
+/* Element-wise activations: LeakyReLU, ReLU, Tanh, Sigmoid (PyTorch semantics). */
+#include "tnn_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef enum act_kind { ACT_LEAKY_RELU, ACT_RELU, ACT_TANH, ACT_SIGMOID } act_kind;
+
+typedef struct tnn_activation {
+    tnn_module base;
+    act_kind kind;
+    float slope;          /* LeakyReLU's negative slope */
+    const float *x;       /* input of the last forward (borrowed) */
+    tnn_tensor y, dx;
+} tnn_activation;
+
+static void act_describe(const tnn_module *m, char *buf, size_t len)
+{
+    const tnn_activation *a = (const tnn_activation *)m;
+    if (a->kind == ACT_LEAKY_RELU) snprintf(buf, len, "leaky_relu(%g)", (double)a->slope);
+    else snprintf(buf, len, "%s", m->vt->type_name);
+}
+
+static tnn_status act_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    tnn_activation *a = (tnn_activation *)m;
+    tnn_status st = tnn_tensor_ensure_like(&a->y, x, m->vt->type_name);
+    if (st) return st;
+    const float *in = x->data;
+    float *out = a->y.data;
+    size_t n = x->size;
+    switch (a->kind) {
+    case ACT_LEAKY_RELU: {
+        float s = a->slope;
+        for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : in[i] * s;
+        break;
+    }
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++) out[i] = tanhf(in[i]);
+        break;
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + expf(-in[i]));
+        break;
+    }
+    a->x = in;
+    *y = &a->y;
+    return TNN_OK;
+}
+
+static tnn_status act_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    tnn_activation *a = (tnn_activation *)m;
+    if (!a->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", m->vt->type_name);
+    if (dy->size != a->y.size) {
+        char s1[64], s2[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output %s", m->vt->type_name,
+                         tnn_tensor_shape_str(dy, s1, sizeof s1), tnn_tensor_shape_str(&a->y, s2, sizeof s2));
+    }
+    if (!dx) return TNN_OK; /* no parameters: nothing else to do */
+    tnn_status st = tnn_tensor_ensure_like(&a->dx, &a->y, m->vt->type_name);
+    if (st) return st;
+    const float *g = dy->data, *x = a->x, *y = a->y.data;
+    float *out = a->dx.data;
+    size_t n = a->y.size;
+    switch (a->kind) {
+    case ACT_LEAKY_RELU: {
+        float s = a->slope;
+        for (size_t i = 0; i < n; i++) out[i] = x[i] > 0.0f ? g[i] : g[i] * s;
+        break;
+    }
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++) out[i] = x[i] > 0.0f ? g[i] : 0.0f;
+        break;
+    case ACT_TANH: /* PyTorch: grad * (1 - y^2) */
+        for (size_t i = 0; i < n; i++) out[i] = g[i] * (1.0f - y[i] * y[i]);
+        break;
+    case ACT_SIGMOID: /* PyTorch: grad * (1 - y) * y */
+        for (size_t i = 0; i < n; i++) out[i] = g[i] * ((1.0f - y[i]) * y[i]);
+        break;
+    }
+    *dx = &a->dx;
+    return TNN_OK;
+}
+
+static void act_free(tnn_module *m)
+{
+    tnn_activation *a = (tnn_activation *)m;
+    tnn_tensor_release(&a->y);
+    tnn_tensor_release(&a->dx);
+    tnn_free(a);
+}
+
+#define ACT_VTABLE(var, nm) \
+    static const tnn_module_vtable var = { \
+        .type_name = nm, .forward = act_forward, .backward = act_backward, \
+        .describe = act_describe, .free = act_free, }
+ACT_VTABLE(leaky_relu_vt, "leaky_relu");
+ACT_VTABLE(relu_vt, "relu");
+ACT_VTABLE(tanh_vt, "tanh");
+ACT_VTABLE(sigmoid_vt, "sigmoid");
+
+static tnn_module *act_new(const tnn_module_vtable *vt, act_kind kind, float slope)
+{
+    tnn_activation *a = tnn_calloc(1, sizeof *a, vt->type_name);
+    if (!a) return NULL;
+    tnn_module_init(&a->base, vt);
+    a->kind = kind;
+    a->slope = slope;
+    tnn_tensor_init_empty(&a->y);
+    tnn_tensor_init_empty(&a->dx);
+    return &a->base;
+}
+
+tnn_module *tnn_leaky_relu_new(float slope)
+{
+    if (!isfinite(slope)) {
+        tnn_error(TNN_ERR_ARG, "leaky_relu: negative slope must be finite");
+        return NULL;
+    }
+    return act_new(&leaky_relu_vt, ACT_LEAKY_RELU, slope);
+}
+tnn_module *tnn_relu_new(void) { return act_new(&relu_vt, ACT_RELU, 0.0f); }
+tnn_module *tnn_tanh_new(void) { return act_new(&tanh_vt, ACT_TANH, 0.0f); }
+tnn_module *tnn_sigmoid_new(void) { return act_new(&sigmoid_vt, ACT_SIGMOID, 0.0f); }

@@ -1,0 +1,157 @@
+/* Dropout (training only) and Flatten. */
+#include "tnn_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct tnn_dropout {
+    tnn_module base;
+    float p;
+    tnn_rng *rng;         /* borrowed */
+    tnn_tensor mask;      /* 0 or 1/(1-p) per element of the last training forward */
+    tnn_tensor y, dx;
+    bool applied;         /* last forward used the mask */
+    bool ran;
+} tnn_dropout;
+
+static void dropout_describe(const tnn_module *m, char *buf, size_t len)
+{
+    snprintf(buf, len, "dropout(p=%g)", (double)((const tnn_dropout *)m)->p);
+}
+
+static tnn_status dropout_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    tnn_dropout *d = (tnn_dropout *)m;
+    tnn_status st = tnn_tensor_ensure_like(&d->y, x, "dropout");
+    if (st) return st;
+    d->applied = m->training && d->p > 0.0f;
+    if (d->applied) {
+        st = tnn_tensor_ensure_like(&d->mask, x, "dropout mask");
+        if (st) return st;
+        float scale = 1.0f / (1.0f - d->p);
+        for (size_t i = 0; i < x->size; i++) {
+            float keep = tnn_rng_uniform(d->rng) >= d->p ? scale : 0.0f;
+            d->mask.data[i] = keep;
+            d->y.data[i] = x->data[i] * keep;
+        }
+    } else {
+        memcpy(d->y.data, x->data, x->size * sizeof(float));
+    }
+    d->ran = true;
+    *y = &d->y;
+    return TNN_OK;
+}
+
+static tnn_status dropout_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    tnn_dropout *d = (tnn_dropout *)m;
+    if (!d->ran) return tnn_error(TNN_ERR_STATE, "dropout: backward called before forward");
+    if (dy->size != d->y.size) {
+        char s1[64], s2[64];
+        return tnn_error(TNN_ERR_SHAPE, "dropout: dy %s does not match the output %s",
+                         tnn_tensor_shape_str(dy, s1, sizeof s1), tnn_tensor_shape_str(&d->y, s2, sizeof s2));
+    }
+    if (!dx) return TNN_OK;
+    tnn_status st = tnn_tensor_ensure_like(&d->dx, &d->y, "dropout dx");
+    if (st) return st;
+    for (size_t i = 0; i < dy->size; i++) d->dx.data[i] = d->applied ? dy->data[i] * d->mask.data[i] : dy->data[i];
+    *dx = &d->dx;
+    return TNN_OK;
+}
+
+static void dropout_free(tnn_module *m)
+{
+    tnn_dropout *d = (tnn_dropout *)m;
+    tnn_tensor_release(&d->mask);
+    tnn_tensor_release(&d->y);
+    tnn_tensor_release(&d->dx);
+    tnn_free(d);
+}
+
+static const tnn_module_vtable dropout_vt = {
+    .type_name = "dropout",
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+    .describe = dropout_describe,
+    .free = dropout_free,
+};
+
+tnn_module *tnn_dropout_new(float p, tnn_rng *rng)
+{
+    if (!(p >= 0.0f && p < 1.0f)) {
+        tnn_error(TNN_ERR_ARG, "dropout: p must be in [0, 1), got %g", (double)p);
+        return NULL;
+    }
+    if (!rng) {
+        tnn_error(TNN_ERR_ARG, "dropout(p=%g): rng is NULL", (double)p);
+        return NULL;
+    }
+    tnn_dropout *d = tnn_calloc(1, sizeof *d, "dropout");
+    if (!d) return NULL;
+    tnn_module_init(&d->base, &dropout_vt);
+    d->p = p;
+    d->rng = rng;
+    tnn_tensor_init_empty(&d->mask);
+    tnn_tensor_init_empty(&d->y);
+    tnn_tensor_init_empty(&d->dx);
+    return &d->base;
+}
+
+/* ---- Flatten: a view with shape [batch x rest] ---- */
+
+typedef struct tnn_flatten {
+    tnn_module base;
+    tnn_tensor y, dx;     /* views (not owned) */
+    int x_ndim, x_shape[TNN_MAX_DIMS];
+    bool ran;
+} tnn_flatten;
+
+static tnn_status flatten_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    tnn_flatten *f = (tnn_flatten *)m;
+    f->x_ndim = x->ndim;
+    memcpy(f->x_shape, x->shape, sizeof f->x_shape);
+    f->y = *x;
+    f->y.owns = false;
+    int shape[2] = {x->shape[0], tnn_cols(x)};
+    tnn_status st = tnn_tensor_reshape(&f->y, 2, shape);
+    if (st) return st;
+    f->ran = true;
+    *y = &f->y;
+    return TNN_OK;
+}
+
+static tnn_status flatten_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    tnn_flatten *f = (tnn_flatten *)m;
+    if (!f->ran) return tnn_error(TNN_ERR_STATE, "flatten: backward called before forward");
+    if (dy->size != f->y.size) {
+        char s1[64], s2[64];
+        return tnn_error(TNN_ERR_SHAPE, "flatten: dy %s does not match the output %s",
+                         tnn_tensor_shape_str(dy, s1, sizeof s1), tnn_tensor_shape_str(&f->y, s2, sizeof s2));
+    }
+    if (!dx) return TNN_OK;
+    f->dx = *dy;
+    f->dx.owns = false;
+    tnn_status st = tnn_tensor_reshape(&f->dx, f->x_ndim, f->x_shape);
+    if (st) return st;
+    *dx = &f->dx;
+    return TNN_OK;
+}
+
+static void flatten_free(tnn_module *m) { tnn_free(m); }
+
+static const tnn_module_vtable flatten_vt = {
+    .type_name = "flatten",
+    .forward = flatten_forward,
+    .backward = flatten_backward,
+    .free = flatten_free,
+};
+
+tnn_module *tnn_flatten_new(void)
+{
+    tnn_flatten *f = tnn_calloc(1, sizeof *f, "flatten");
+    if (!f) return NULL;
+    tnn_module_init(&f->base, &flatten_vt);
+    return &f->base;
+}

@@ -1,0 +1,130 @@
+/* Linear: y = x W^T + b, PyTorch's nn.Linear. */
+#include "tnn_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct tnn_linear {
+    tnn_module base;
+    int in, out;
+    float *weight, *bias;      /* [out x in], [out] (bias NULL when disabled) */
+    float *dweight, *dbias;
+    const float *x;            /* input of the last forward (borrowed) */
+    int x_ndim, x_shape[TNN_MAX_DIMS];
+    int rows;                  /* batch of the last forward */
+    tnn_tensor y, dx;
+} tnn_linear;
+
+static void linear_describe(const tnn_module *m, char *buf, size_t len)
+{
+    const tnn_linear *l = (const tnn_linear *)m;
+    snprintf(buf, len, "linear(%d->%d)", l->in, l->out);
+}
+
+static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    tnn_linear *l = (tnn_linear *)m;
+    int n = tnn_rows(x), k = tnn_cols(x);
+    if (x->ndim < 2 || k != l->in) {
+        char s[64];
+        return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): input %s has %d features per row, expected [batch x %d]",
+                         l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), x->ndim < 2 ? (int)x->size : k, l->in);
+    }
+    tnn_status st = tnn_tensor_ensure2(&l->y, n, l->out, "linear output");
+    if (st) return st;
+    float *yd = l->y.data;
+    if (l->bias) {
+        for (int i = 0; i < n; i++) memcpy(yd + (size_t)i * l->out, l->bias, (size_t)l->out * sizeof(float));
+    }
+    tnn_gemm(false, true, n, l->out, l->in, 1.0f, x->data, l->in, l->weight, l->in, l->bias ? 1.0f : 0.0f, yd, l->out);
+    l->x = x->data;
+    l->x_ndim = x->ndim;
+    memcpy(l->x_shape, x->shape, sizeof l->x_shape);
+    l->rows = n;
+    *y = &l->y;
+    return TNN_OK;
+}
+
+static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    tnn_linear *l = (tnn_linear *)m;
+    if (!l->x) return tnn_error(TNN_ERR_STATE, "linear(%d->%d): backward called before forward", l->in, l->out);
+    if (dy->size != (size_t)l->rows * (size_t)l->out) {
+        char s[64];
+        return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): dy %s does not match the output [%d x %d]", l->in, l->out,
+                         tnn_tensor_shape_str(dy, s, sizeof s), l->rows, l->out);
+    }
+    int n = l->rows;
+    if (m->requires_grad) {
+        /* dW[out x in] += dy^T x ; db += column sums of dy */
+        tnn_gemm(true, false, l->out, l->in, n, 1.0f, dy->data, l->out, l->x, l->in, 1.0f, l->dweight, l->in);
+        if (l->bias) {
+            for (int i = 0; i < n; i++) {
+                const float *r = dy->data + (size_t)i * l->out;
+                for (int j = 0; j < l->out; j++) l->dbias[j] += r[j];
+            }
+        }
+    }
+    if (dx) {
+        tnn_status st = tnn_tensor_resize(&l->dx, l->x_ndim, l->x_shape);
+        if (st) return tnn_error(st, "linear(%d->%d): out of memory for dx", l->in, l->out);
+        tnn_gemm(false, false, n, l->in, l->out, 1.0f, dy->data, l->out, l->weight, l->in, 0.0f, l->dx.data, l->in);
+        *dx = &l->dx;
+    }
+    return TNN_OK;
+}
+
+static tnn_status linear_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
+{
+    tnn_linear *l = (tnn_linear *)m;
+    tnn_status st = tnn_visit_one(prefix, "weight", TNN_F32, l->weight, l->dweight, 2, (int[]){l->out, l->in}, true, fn, ctx);
+    if (st == TNN_OK && l->bias)
+        st = tnn_visit_one(prefix, "bias", TNN_F32, l->bias, l->dbias, 1, (int[]){l->out}, true, fn, ctx);
+    return st;
+}
+
+static void linear_free(tnn_module *m)
+{
+    tnn_linear *l = (tnn_linear *)m;
+    tnn_free(l->weight); /* one block: weight, bias, dweight, dbias */
+    tnn_tensor_release(&l->y);
+    tnn_tensor_release(&l->dx);
+    tnn_free(l);
+}
+
+static const tnn_module_vtable linear_vt = {
+    .type_name = "linear",
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .visit = linear_visit,
+    .describe = linear_describe,
+    .free = linear_free,
+};
+
+tnn_module *tnn_linear_new(int in, int out, bool bias, tnn_rng *rng)
+{
+    if (in < 1 || out < 1) {
+        tnn_error(TNN_ERR_ARG, "linear(%d->%d): feature counts must be >= 1", in, out);
+        return NULL;
+    }
+    tnn_linear *l = tnn_calloc(1, sizeof *l, "linear");
+    if (!l) return NULL;
+    tnn_module_init(&l->base, &linear_vt);
+    l->in = in;
+    l->out = out;
+    size_t nw = (size_t)in * (size_t)out, nb = bias ? (size_t)out : 0;
+    float *block = tnn_calloc(2 * (nw + nb), sizeof(float), "linear parameters");
+    if (!block) { tnn_free(l); return NULL; }
+    l->weight = block;
+    l->bias = bias ? block + nw : NULL;
+    l->dweight = block + nw + nb;
+    l->dbias = bias ? l->dweight + nw : NULL;
+    tnn_tensor_init_empty(&l->y);
+    tnn_tensor_init_empty(&l->dx);
+    if (rng) {
+        float bound = (float)(1.0 / sqrt((double)in));
+        for (size_t i = 0; i < nw; i++) l->weight[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);
+        for (size_t i = 0; i < nb; i++) l->bias[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);
+    }
+    return &l->base;
+}

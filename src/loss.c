@@ -1,0 +1,109 @@
+/* Losses with mean reduction, matching PyTorch's formulas and clamps. */
+#include "tnn_impl.h"
+
+#include <math.h>
+
+static tnn_status check_pair(const char *who, const tnn_tensor *a, const tnn_tensor *b, tnn_tensor *grad)
+{
+    if (!a || !b) return tnn_error(TNN_ERR_ARG, "%s: %s is NULL", who, !a ? "input" : "target");
+    if (a->size == 0) return tnn_error(TNN_ERR_ARG, "%s: input is empty", who);
+    if (a->size != b->size) {
+        char s1[64], s2[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s and target %s differ in size", who,
+                         tnn_tensor_shape_str(a, s1, sizeof s1), tnn_tensor_shape_str(b, s2, sizeof s2));
+    }
+    if (grad && grad->size != a->size) {
+        tnn_status st = tnn_tensor_resize(grad, a->ndim, a->shape);
+        if (st) {
+            char s1[64], s2[64];
+            return tnn_error(st, "%s: gradient tensor %s cannot hold the input's shape %s", who,
+                             tnn_tensor_shape_str(grad, s1, sizeof s1), tnn_tensor_shape_str(a, s2, sizeof s2));
+        }
+    }
+    return TNN_OK;
+}
+
+tnn_status tnn_bce_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad)
+{
+    tnn_status st = check_pair("bce_loss", pred, target, grad);
+    if (st) return st;
+    size_t n = pred->size;
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float p = pred->data[i], t = target->data[i];
+        if (!(p >= 0.0f && p <= 1.0f))
+            return tnn_error(TNN_ERR_ARG, "bce_loss: input[%zu] = %g is outside [0, 1]", i, (double)p);
+        float lp = fmaxf(logf(p), -100.0f), l1p = fmaxf(log1pf(-p), -100.0f);
+        acc += -((double)t * lp + (1.0 - (double)t) * l1p);
+        if (grad) /* PyTorch: (p - t) / max((1 - p) * p, 1e-12), then / n */
+            grad->data[i] = ((p - t) / fmaxf((1.0f - p) * p, 1e-12f)) / (float)n;
+    }
+    if (loss) *loss = (float)(acc / (double)n);
+    return TNN_OK;
+}
+
+tnn_status tnn_bce_with_logits_loss(const tnn_tensor *logits, const tnn_tensor *target, float *loss, tnn_tensor *grad)
+{
+    tnn_status st = check_pair("bce_with_logits_loss", logits, target, grad);
+    if (st) return st;
+    size_t n = logits->size;
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double x = logits->data[i], t = target->data[i];
+        acc += fmax(x, 0.0) - x * t + log1p(exp(-fabs(x)));
+        if (grad) {
+            double sig = x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+            grad->data[i] = (float)((sig - t) / (double)n);
+        }
+    }
+    if (loss) *loss = (float)(acc / (double)n);
+    return TNN_OK;
+}
+
+tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad)
+{
+    tnn_status st = check_pair("mse_loss", pred, target, grad);
+    if (st) return st;
+    size_t n = pred->size;
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float d = pred->data[i] - target->data[i];
+        acc += (double)d * d;
+        if (grad) grad->data[i] = 2.0f * d / (float)n;
+    }
+    if (loss) *loss = (float)(acc / (double)n);
+    return TNN_OK;
+}
+
+tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad)
+{
+    if (!logits || !targets) return tnn_error(TNN_ERR_ARG, "cross_entropy_loss: %s is NULL", !logits ? "input" : "targets");
+    if (logits->ndim != 2) {
+        char s[64];
+        return tnn_error(TNN_ERR_SHAPE, "cross_entropy_loss: input %s, expected [batch x classes]",
+                         tnn_tensor_shape_str(logits, s, sizeof s));
+    }
+    int n = logits->shape[0], k = logits->shape[1];
+    if (grad && grad->size != logits->size) {
+        tnn_status st = tnn_tensor_resize(grad, 2, logits->shape);
+        if (st) return tnn_error(st, "cross_entropy_loss: gradient tensor cannot hold [%d x %d]", n, k);
+    }
+    double acc = 0.0;
+    for (int i = 0; i < n; i++) {
+        int t = targets[i];
+        if (t < 0 || t >= k) return tnn_error(TNN_ERR_ARG, "cross_entropy_loss: target[%d] = %d is not a class in [0, %d)", i, t, k);
+        const float *r = logits->data + (size_t)i * k;
+        double mx = r[0];
+        for (int j = 1; j < k; j++) mx = r[j] > mx ? r[j] : mx;
+        double se = 0.0;
+        for (int j = 0; j < k; j++) se += exp((double)r[j] - mx);
+        double lse = mx + log(se);
+        acc += lse - r[t];
+        if (grad) {
+            float *g = grad->data + (size_t)i * k;
+            for (int j = 0; j < k; j++) g[j] = (float)((exp((double)r[j] - lse) - (j == t ? 1.0 : 0.0)) / n);
+        }
+    }
+    if (loss) *loss = (float)(acc / n);
+    return TNN_OK;
+}

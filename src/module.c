@@ -1,0 +1,171 @@
+/* Generic module functions: checked vtable calls, mode switches, enumeration. */
+#include "tnn_impl.h"
+
+#include <string.h>
+
+void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt)
+{
+    m->vt = vt;
+    m->training = true;
+    m->requires_grad = true;
+}
+
+char *tnn_module_describe(const tnn_module *m, char *buf, size_t len)
+{
+    if (!buf || !len) return buf;
+    if (!m) snprintf(buf, len, "(null module)");
+    else if (m->vt->describe) m->vt->describe(m, buf, len);
+    else snprintf(buf, len, "%s", m->vt->type_name ? m->vt->type_name : "module");
+    return buf;
+}
+
+tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    if (!m || !m->vt) return tnn_error(TNN_ERR_ARG, "forward: module is NULL");
+    char d[96];
+    if (!x || !y) return tnn_error(TNN_ERR_ARG, "%s forward: %s is NULL", tnn_module_describe(m, d, sizeof d), !x ? "input" : "output pointer");
+    if (!x->data || x->size == 0) return tnn_error(TNN_ERR_ARG, "%s forward: input has no data", tnn_module_describe(m, d, sizeof d));
+    *y = NULL;
+    return m->vt->forward(m, x, y);
+}
+
+tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    if (!m || !m->vt) return tnn_error(TNN_ERR_ARG, "backward: module is NULL");
+    char d[96];
+    if (!dy || !dy->data) return tnn_error(TNN_ERR_ARG, "%s backward: dy is NULL", tnn_module_describe(m, d, sizeof d));
+    if (dx) *dx = NULL;
+    return m->vt->backward(m, dy, dx);
+}
+
+tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
+{
+    if (!m || !fn) return tnn_error(TNN_ERR_ARG, "visit: module or visitor is NULL");
+    if (!m->vt->visit) return TNN_OK;
+    return m->vt->visit(m, prefix ? prefix : "", fn, ctx);
+}
+
+void tnn_module_free(tnn_module *m)
+{
+    if (m && m->vt && m->vt->free) m->vt->free(m);
+}
+
+void tnn_module_train(tnn_module *m, bool training)
+{
+    if (!m) return;
+    m->training = training;
+    if (m->vt->on_mode_change) m->vt->on_mode_change(m);
+}
+
+void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad)
+{
+    if (!m) return;
+    m->requires_grad = requires_grad;
+    if (m->vt->on_mode_change) m->vt->on_mode_change(m);
+}
+
+tnn_status tnn_visit_one(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad,
+                         int ndim, const int *shape, bool is_param, tnn_visit_fn fn, void *ctx)
+{
+    char name[256];
+    int n = snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", local);
+    if (n < 0 || (size_t)n >= sizeof name) return tnn_error(TNN_ERR_ARG, "tensor name too long: %s%s", prefix, local);
+    tnn_named_tensor t;
+    memset(&t, 0, sizeof t);
+    t.name = name;
+    t.dtype = dt;
+    t.data = data;
+    t.grad = grad;
+    t.ndim = ndim;
+    t.count = 1;
+    for (int i = 0; i < TNN_MAX_DIMS; i++) {
+        t.shape[i] = i < ndim ? shape[i] : 1;
+        if (i < ndim) t.count *= (size_t)shape[i];
+    }
+    t.is_param = is_param;
+    return fn(ctx, &t);
+}
+
+static tnn_status zero_one(void *ctx, const tnn_named_tensor *t)
+{
+    (void)ctx;
+    if (t->is_param && t->grad) memset(t->grad, 0, t->count * sizeof(float));
+    return TNN_OK;
+}
+
+void tnn_module_zero_grad(tnn_module *m)
+{
+    if (m) (void)tnn_module_visit(m, "", zero_one, NULL);
+}
+
+static tnn_status count_one(void *ctx, const tnn_named_tensor *t)
+{
+    if (t->is_param) *(size_t *)ctx += t->count;
+    return TNN_OK;
+}
+
+size_t tnn_module_num_params(tnn_module *m)
+{
+    size_t n = 0;
+    if (m) (void)tnn_module_visit(m, "", count_one, &n);
+    return n;
+}
+
+/* ---- tensor lists ---- */
+
+typedef struct list_builder {
+    tnn_tensor_list *l;
+    int cap;
+    bool params_only;
+} list_builder;
+
+static tnn_status add_one(void *ctx, const tnn_named_tensor *t)
+{
+    list_builder *b = ctx;
+    if (b->params_only && !t->is_param) return TNN_OK;
+    if (b->l->count == b->cap) {
+        int cap = b->cap ? 2 * b->cap : 16;
+        tnn_named_tensor *items = tnn_realloc(b->l->items, (size_t)cap * sizeof *items, "tensor list");
+        if (!items) return TNN_ERR_NOMEM;
+        b->l->items = items;
+        b->cap = cap;
+    }
+    char *name = tnn_strdup(t->name);
+    if (!name) return TNN_ERR_NOMEM;
+    tnn_named_tensor *dst = &b->l->items[b->l->count++];
+    *dst = *t;
+    dst->name = name;
+    return TNN_OK;
+}
+
+static tnn_tensor_list *collect(tnn_module *m, const char *prefix, bool params_only)
+{
+    if (!m) { tnn_error(TNN_ERR_ARG, "state_dict: module is NULL"); return NULL; }
+    tnn_tensor_list *l = tnn_calloc(1, sizeof *l, "tensor list");
+    if (!l) return NULL;
+    list_builder b = {l, 0, params_only};
+    if (tnn_module_visit(m, prefix, add_one, &b) != TNN_OK) {
+        tnn_tensor_list_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+tnn_tensor_list *tnn_module_parameters(tnn_module *m, const char *prefix) { return collect(m, prefix, true); }
+tnn_tensor_list *tnn_module_state_dict(tnn_module *m, const char *prefix) { return collect(m, prefix, false); }
+
+const tnn_named_tensor *tnn_tensor_list_find(const tnn_tensor_list *l, const char *name)
+{
+    if (!l || !name) return NULL;
+    for (int i = 0; i < l->count; i++)
+        if (strcmp(l->items[i].name, name) == 0) return &l->items[i];
+    return NULL;
+}
+
+void tnn_tensor_list_free(tnn_tensor_list *l)
+{
+    if (!l) return;
+    for (int i = 0; i < l->count; i++) tnn_free((void *)l->items[i].name);
+    tnn_free(l->items);
+    tnn_free(l);
+}

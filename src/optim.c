@@ -1,0 +1,239 @@
+/* The optimizer interface and the two built-in optimizers, SGD and Adam.
+ * The updates follow torch.optim's single-tensor (for-loop) implementations, op by op,
+ * in float32 with hyper-parameters held in double and rounded where PyTorch rounds. */
+#include "tnn_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, tnn_module *m)
+{
+    if (!o || !vt || !m) return tnn_error(TNN_ERR_ARG, "optimizer_init: NULL argument");
+    o->vt = vt;
+    o->params = tnn_module_parameters(m, "");
+    if (!o->params) return TNN_ERR_NOMEM;
+    return TNN_OK;
+}
+
+tnn_status tnn_optimizer_step(tnn_optimizer *o)
+{
+    if (!o) return tnn_error(TNN_ERR_ARG, "optimizer_step: optimizer is NULL");
+    return o->vt->step(o);
+}
+
+void tnn_optimizer_zero_grad(tnn_optimizer *o)
+{
+    if (!o || !o->params) return;
+    for (int i = 0; i < o->params->count; i++) {
+        tnn_named_tensor *p = &o->params->items[i];
+        memset(p->grad, 0, p->count * sizeof(float));
+    }
+}
+
+tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx)
+{
+    if (!o || !fn) return tnn_error(TNN_ERR_ARG, "optimizer_visit_state: NULL argument");
+    if (!o->vt->visit_state) return TNN_OK;
+    return o->vt->visit_state(o, prefix ? prefix : "", fn, ctx);
+}
+
+void tnn_optimizer_free(tnn_optimizer *o)
+{
+    if (o) o->vt->free(o);
+}
+
+/* Total number of parameter scalars, and the offset of each parameter in one flat
+ * state arena (so state is one allocation, sized once). */
+static size_t arena_size(const tnn_tensor_list *l)
+{
+    size_t n = 0;
+    for (int i = 0; i < l->count; i++) n += l->items[i].count;
+    return n;
+}
+
+/* ---------------- SGD ---------------- */
+
+typedef struct tnn_sgd {
+    tnn_optimizer base;
+    tnn_sgd_params p;
+    float *buf;        /* momentum buffers, one arena */
+    bool has_buf;      /* PyTorch creates the buffer on the first step */
+} tnn_sgd;
+
+tnn_sgd_params tnn_sgd_defaults(void)
+{
+    return (tnn_sgd_params){.lr = 0.01, .momentum = 0.0, .dampening = 0.0, .weight_decay = 0.0, .nesterov = false};
+}
+
+static tnn_status sgd_step(tnn_optimizer *o)
+{
+    tnn_sgd *s = (tnn_sgd *)o;
+    const float lr = (float)s->p.lr, wd = (float)s->p.weight_decay, mom = (float)s->p.momentum;
+    const float damp1 = (float)(1.0 - s->p.dampening);
+    float *buf = s->buf;
+    for (int k = 0; k < o->params->count; k++) {
+        tnn_named_tensor *t = &o->params->items[k];
+        float *w = t->data, *g = t->grad;
+        for (size_t i = 0; i < t->count; i++) {
+            float d = g[i];
+            if (wd != 0.0f) d = d + wd * w[i];                 /* d_p.add(p, alpha=wd) */
+            if (s->p.momentum != 0.0) {
+                float b = s->has_buf ? buf[i] * mom + damp1 * d : d; /* buf.mul_(m).add_(d, alpha=1-damp) */
+                buf[i] = b;
+                d = s->p.nesterov ? d + mom * b : b;
+            }
+            w[i] = w[i] + (-lr) * d;                           /* p.add_(d_p, alpha=-lr) */
+        }
+        buf += t->count;
+    }
+    s->has_buf = true;
+    return TNN_OK;
+}
+
+static tnn_status sgd_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx)
+{
+    tnn_sgd *s = (tnn_sgd *)o;
+    if (!s->buf) return TNN_OK;
+    float *buf = s->buf;
+    for (int k = 0; k < o->params->count; k++) {
+        tnn_named_tensor *t = &o->params->items[k];
+        char local[300];
+        snprintf(local, sizeof local, "%s.momentum_buffer", t->name);
+        tnn_status st = tnn_visit_one(prefix, local, TNN_F32, buf, NULL, t->ndim, t->shape, false, fn, ctx);
+        if (st) return st;
+        buf += t->count;
+    }
+    return TNN_OK;
+}
+
+static void sgd_free(tnn_optimizer *o)
+{
+    tnn_sgd *s = (tnn_sgd *)o;
+    tnn_tensor_list_free(o->params);
+    tnn_free(s->buf);
+    tnn_free(s);
+}
+
+static const tnn_optimizer_vtable sgd_vt = {"sgd", sgd_step, sgd_visit_state, sgd_free};
+
+tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p)
+{
+    if (!m) { tnn_error(TNN_ERR_ARG, "sgd: module is NULL"); return NULL; }
+    if (!(p.lr >= 0.0) || !(p.momentum >= 0.0) || !(p.weight_decay >= 0.0) || !isfinite(p.lr)) {
+        tnn_error(TNN_ERR_ARG, "sgd: lr, momentum and weight_decay must be finite and >= 0 (lr=%g momentum=%g weight_decay=%g)",
+                  p.lr, p.momentum, p.weight_decay);
+        return NULL;
+    }
+    if (p.nesterov && (p.momentum <= 0.0 || p.dampening != 0.0)) {
+        tnn_error(TNN_ERR_ARG, "sgd: nesterov needs momentum > 0 and dampening 0 (momentum=%g dampening=%g)", p.momentum, p.dampening);
+        return NULL;
+    }
+    tnn_sgd *s = tnn_calloc(1, sizeof *s, "sgd");
+    if (!s) return NULL;
+    s->p = p;
+    if (tnn_optimizer_init(&s->base, &sgd_vt, m)) { tnn_free(s); return NULL; }
+    if (p.momentum != 0.0) {
+        s->buf = tnn_calloc(arena_size(s->base.params), sizeof(float), "sgd momentum buffers");
+        if (!s->buf) { sgd_free(&s->base); return NULL; }
+    }
+    return &s->base;
+}
+
+/* ---------------- Adam ---------------- */
+
+typedef struct tnn_adam {
+    tnn_optimizer base;
+    tnn_adam_params p;
+    int64_t step;
+    float *m, *v;      /* first and second moments; one arena of 2 x total */
+} tnn_adam;
+
+tnn_adam_params tnn_adam_defaults(void)
+{
+    return (tnn_adam_params){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0};
+}
+
+static tnn_status adam_step(tnn_optimizer *o)
+{
+    tnn_adam *a = (tnn_adam *)o;
+    a->step++;
+    const double bc1 = 1.0 - pow(a->p.beta1, (double)a->step);
+    const double bc2 = 1.0 - pow(a->p.beta2, (double)a->step);
+    const float step_size = (float)(a->p.lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float b1 = (float)a->p.beta1, b2 = (float)a->p.beta2;
+    const float one_b1 = (float)(1.0 - a->p.beta1), one_b2 = (float)(1.0 - a->p.beta2);
+    const float eps = (float)a->p.eps, wd = (float)a->p.weight_decay;
+    float *mm = a->m, *vv = a->v;
+    for (int k = 0; k < o->params->count; k++) {
+        tnn_named_tensor *t = &o->params->items[k];
+        float *w = t->data, *g = t->grad;
+        size_t n = t->count;
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i];
+            if (wd != 0.0f) gi = gi + wd * w[i];            /* grad.add(param, alpha=wd) */
+            float m = mm[i] * b1 + gi * one_b1;             /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
+            float v = vv[i] * b2 + (gi * gi) * one_b2;      /* exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2) */
+            mm[i] = m;
+            vv[i] = v;
+            float denom = sqrtf(v) / bc2_sqrt + eps;        /* (sqrt(v) / bc2_sqrt).add_(eps) */
+            w[i] = w[i] + (-step_size) * (m / denom);       /* param.addcdiv_(m, denom, -step_size) */
+        }
+        mm += n;
+        vv += n;
+    }
+    return TNN_OK;
+}
+
+static tnn_status adam_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx)
+{
+    tnn_adam *a = (tnn_adam *)o;
+    tnn_status st = tnn_visit_one(prefix, "step", TNN_I64, &a->step, NULL, 0, NULL, false, fn, ctx);
+    float *mm = a->m, *vv = a->v;
+    for (int k = 0; !st && k < o->params->count; k++) {
+        tnn_named_tensor *t = &o->params->items[k];
+        char local[300];
+        snprintf(local, sizeof local, "%s.exp_avg", t->name);
+        st = tnn_visit_one(prefix, local, TNN_F32, mm, NULL, t->ndim, t->shape, false, fn, ctx);
+        snprintf(local, sizeof local, "%s.exp_avg_sq", t->name);
+        if (!st) st = tnn_visit_one(prefix, local, TNN_F32, vv, NULL, t->ndim, t->shape, false, fn, ctx);
+        mm += t->count;
+        vv += t->count;
+    }
+    return st;
+}
+
+static void adam_free(tnn_optimizer *o)
+{
+    tnn_adam *a = (tnn_adam *)o;
+    tnn_tensor_list_free(o->params);
+    tnn_free(a->m);
+    tnn_free(a);
+}
+
+static const tnn_optimizer_vtable adam_vt = {"adam", adam_step, adam_visit_state, adam_free};
+
+tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p)
+{
+    if (!m) { tnn_error(TNN_ERR_ARG, "adam: module is NULL"); return NULL; }
+    if (!(p.lr >= 0.0) || !isfinite(p.lr) || !(p.beta1 >= 0.0 && p.beta1 < 1.0) || !(p.beta2 >= 0.0 && p.beta2 < 1.0) ||
+        !(p.eps >= 0.0) || !(p.weight_decay >= 0.0)) {
+        tnn_error(TNN_ERR_ARG, "adam: need lr >= 0, betas in [0, 1), eps >= 0, weight_decay >= 0 "
+                  "(lr=%g betas=(%g, %g) eps=%g weight_decay=%g)", p.lr, p.beta1, p.beta2, p.eps, p.weight_decay);
+        return NULL;
+    }
+    tnn_adam *a = tnn_calloc(1, sizeof *a, "adam");
+    if (!a) return NULL;
+    a->p = p;
+    if (tnn_optimizer_init(&a->base, &adam_vt, m)) { tnn_free(a); return NULL; }
+    size_t n = arena_size(a->base.params);
+    a->m = tnn_calloc(2 * n, sizeof(float), "adam moments");
+    if (!a->m) { adam_free(&a->base); return NULL; }
+    a->v = a->m + n;
+    return &a->base;
+}
+
+int64_t tnn_adam_step_count(const tnn_optimizer *o)
+{
+    return (o && o->vt == &adam_vt) ? ((const tnn_adam *)o)->step : -1;
+}

@@ -1,0 +1,138 @@
+/* Sequential: runs its children in order and names their tensors "<index>.<name>". */
+#include "tnn_impl.h"
+
+#include <string.h>
+
+typedef struct tnn_sequential {
+    tnn_module base;
+    tnn_module **children;
+    int count, cap;
+} tnn_sequential;
+
+static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    tnn_sequential *s = (tnn_sequential *)m;
+    const tnn_tensor *cur = x;
+    for (int i = 0; i < s->count; i++) {
+        const tnn_tensor *next = NULL;
+        tnn_status st = tnn_module_forward(s->children[i], cur, &next);
+        if (st) return st;
+        cur = next;
+    }
+    *y = cur;
+    return TNN_OK;
+}
+
+static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    tnn_sequential *s = (tnn_sequential *)m;
+    const tnn_tensor *cur = dy;
+    for (int i = s->count - 1; i >= 0; i--) {
+        const tnn_tensor *next = NULL;
+        /* The first child's dL/dx is only needed if the caller asked for it. */
+        tnn_status st = tnn_module_backward(s->children[i], cur, (i > 0 || dx) ? &next : NULL);
+        if (st) return st;
+        cur = next;
+    }
+    if (dx) *dx = cur;
+    return TNN_OK;
+}
+
+static tnn_status seq_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
+{
+    tnn_sequential *s = (tnn_sequential *)m;
+    for (int i = 0; i < s->count; i++) {
+        char p[256];
+        int n = snprintf(p, sizeof p, "%s%d.", prefix, i);
+        if (n < 0 || (size_t)n >= sizeof p) return tnn_error(TNN_ERR_ARG, "sequential: name prefix too long: %s", prefix);
+        tnn_status st = tnn_module_visit(s->children[i], p, fn, ctx);
+        if (st) return st;
+    }
+    return TNN_OK;
+}
+
+static void seq_on_mode_change(tnn_module *m)
+{
+    tnn_sequential *s = (tnn_sequential *)m;
+    for (int i = 0; i < s->count; i++) {
+        tnn_module *c = s->children[i];
+        c->training = m->training;
+        c->requires_grad = m->requires_grad;
+        if (c->vt->on_mode_change) c->vt->on_mode_change(c);
+    }
+}
+
+static void seq_describe(const tnn_module *m, char *buf, size_t len)
+{
+    snprintf(buf, len, "sequential(%d modules)", ((const tnn_sequential *)m)->count);
+}
+
+static void seq_free(tnn_module *m)
+{
+    tnn_sequential *s = (tnn_sequential *)m;
+    for (int i = 0; i < s->count; i++) tnn_module_free(s->children[i]);
+    tnn_free(s->children);
+    tnn_free(s);
+}
+
+static const tnn_module_vtable seq_vt = {
+    .type_name = "sequential",
+    .forward = seq_forward,
+    .backward = seq_backward,
+    .visit = seq_visit,
+    .on_mode_change = seq_on_mode_change,
+    .describe = seq_describe,
+    .free = seq_free,
+};
+
+tnn_module *tnn_sequential_new(void)
+{
+    tnn_sequential *s = tnn_calloc(1, sizeof *s, "sequential");
+    if (!s) return NULL;
+    tnn_module_init(&s->base, &seq_vt);
+    return &s->base;
+}
+
+bool tnn_is_sequential(const tnn_module *m) { return m && m->vt == &seq_vt; }
+
+tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
+{
+    if (!tnn_is_sequential(seq)) {
+        tnn_module_free(child);
+        return tnn_error(TNN_ERR_ARG, "sequential_add: target is %s, not a sequential", seq ? seq->vt->type_name : "NULL");
+    }
+    tnn_sequential *s = (tnn_sequential *)seq;
+    if (!child) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", tnn_last_error());
+        return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is NULL (its constructor failed: %s)", s->count, why);
+    }
+    if (child == seq) return tnn_error(TNN_ERR_ARG, "sequential_add: a container cannot contain itself");
+    if (s->count == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 8;
+        tnn_module **c = tnn_realloc(s->children, (size_t)cap * sizeof *c, "sequential children");
+        if (!c) {
+            tnn_module_free(child);
+            return TNN_ERR_NOMEM;
+        }
+        s->children = c;
+        s->cap = cap;
+    }
+    child->training = seq->training;
+    child->requires_grad = seq->requires_grad;
+    if (child->vt->on_mode_change) child->vt->on_mode_change(child);
+    s->children[s->count++] = child;
+    return TNN_OK;
+}
+
+int tnn_sequential_len(const tnn_module *seq)
+{
+    return tnn_is_sequential(seq) ? ((const tnn_sequential *)seq)->count : -1;
+}
+
+tnn_module *tnn_sequential_get(tnn_module *seq, int i)
+{
+    if (!tnn_is_sequential(seq)) return NULL;
+    tnn_sequential *s = (tnn_sequential *)seq;
+    return i >= 0 && i < s->count ? s->children[i] : NULL;
+}

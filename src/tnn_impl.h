@@ -1,0 +1,57 @@
+/* Private helpers shared by the library's sources. Never installed. */
+#ifndef TINYNN_IMPL_H
+#define TINYNN_IMPL_H
+
+#include "tinynn/tinynn.h"
+
+#include <stdio.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TNN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define TNN_PRINTF(a, b)
+#endif
+
+/* Record a message for tnn_last_error() and return the status, so that error paths
+ * read `return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): ...", ...);`. */
+tnn_status tnn_error(tnn_status st, const char *fmt, ...) TNN_PRINTF(2, 3);
+/* Log through the user's callback, if any. */
+void tnn_log(const char *fmt, ...) TNN_PRINTF(1, 2);
+
+/* Internal invariants only (never for bad user input). */
+#define TNN_ASSERT(c) do { if (!(c)) { fprintf(stderr, "tinynn: internal error %s:%d: %s\n", __FILE__, __LINE__, #c); abort(); } } while (0)
+
+/* Allocation through the user's hooks. tnn_malloc/tnn_calloc set TNN_ERR_NOMEM's
+ * message on failure, naming `what`. */
+void *tnn_malloc(size_t n, const char *what);
+void *tnn_calloc(size_t count, size_t size, const char *what);
+void *tnn_realloc(void *p, size_t n, const char *what);
+void tnn_free(void *p);
+char *tnn_strdup(const char *s);
+
+/* Initialise an embedded (not heap-allocated) owned tensor header with no data. */
+void tnn_tensor_init_empty(tnn_tensor *t);
+/* Free the data of an embedded tensor header. */
+void tnn_tensor_release(tnn_tensor *t);
+/* Resize an embedded tensor to [rows x cols], growing storage; `what` names the owner
+ * for the out-of-memory message. */
+tnn_status tnn_tensor_ensure2(tnn_tensor *t, int rows, int cols, const char *what);
+tnn_status tnn_tensor_ensure_like(tnn_tensor *t, const tnn_tensor *like, const char *what);
+
+/* Row-major C = alpha * op(A) * op(B) + beta * C, op(A): [M x K], op(B): [K x N].
+ * All matrix products of the library go through tnn_gemm (OpenBLAS cblas_sgemm);
+ * tnn_gemm_ref is a naive triple loop (double accumulation) used as a test oracle. */
+void tnn_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void tnn_gemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Batch rows and feature columns of a [batch x ...] tensor. */
+static inline int tnn_rows(const tnn_tensor *t) { return t->shape[0]; }
+static inline int tnn_cols(const tnn_tensor *t) { return t->ndim <= 1 ? 1 : (int)(t->size / (size_t)t->shape[0]); }
+
+/* Helper for visitors: fill a named tensor and call fn. name is prefix + local. */
+tnn_status tnn_visit_one(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad,
+                         int ndim, const int *shape, bool is_param, tnn_visit_fn fn, void *ctx);
+
+#endif
