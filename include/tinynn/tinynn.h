@@ -16,5 +16,8 @@
 #include "sequential.h"
 #include "loss.h"
 #include "optim.h"
+#include "safetensors.h"
+#include "data.h"
+#include "image.h"
 
 #endif

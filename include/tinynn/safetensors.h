@@ -1,0 +1,92 @@
+/*
+ * tinynn/safetensors.h - save and load tensors in the safetensors format
+ * (8-byte little-endian header length N, N bytes of JSON header mapping each tensor
+ * name to {"dtype", "shape", "data_offsets": [begin, end]} plus an optional
+ * "__metadata__" string map, then the raw little-endian data).
+ *
+ * Names are PyTorch state_dict names, so files are interchangeable with
+ * safetensors.torch.save_file / load_file. Writes are atomic: the file is written to a
+ * temporary file in the same folder, flushed, fsynced and renamed over the target, so
+ * a crash or a full disk leaves any previous file intact.
+ */
+#ifndef TINYNN_SAFETENSORS_H
+#define TINYNN_SAFETENSORS_H
+
+#include "module.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- string metadata (safetensors "__metadata__") ---- */
+typedef struct tnn_metadata tnn_metadata;
+tnn_metadata *tnn_metadata_new(void);
+/* Sets (or replaces) key = value; both are copied. */
+tnn_status tnn_metadata_set(tnn_metadata *md, const char *key, const char *value);
+/* Value of key, or NULL. */
+const char *tnn_metadata_get(const tnn_metadata *md, const char *key);
+int tnn_metadata_count(const tnn_metadata *md);
+/* i-th key/value (insertion order for metadata you built; file order when loaded). */
+const char *tnn_metadata_key(const tnn_metadata *md, int i);
+const char *tnn_metadata_value(const tnn_metadata *md, int i);
+void tnn_metadata_free(tnn_metadata *md);
+
+/* ---- reading: a whole file, validated, in memory ---- */
+typedef struct tnn_safetensors tnn_safetensors;
+
+/* One tensor of a loaded file. data points into the file's buffer (little-endian,
+ * possibly unaligned: copy with memcpy). */
+typedef struct tnn_st_tensor {
+    const char *name;
+    tnn_dtype dtype;   /* only F32 and I64 are loaded; other dtypes are reported by name */
+    int ndim;          /* 0 for scalars */
+    int64_t shape[8];
+    const void *data;
+    size_t nbytes;
+} tnn_st_tensor;
+
+/* Read and validate a file: header length within the file, JSON well formed, known
+ * dtypes, shapes matching data sizes, offsets in range, not overlapping and covering
+ * the data area. NULL on any problem, with tnn_last_error() naming the file and the
+ * problem. */
+tnn_safetensors *tnn_safetensors_load(const char *path);
+/* The same from memory (buf is copied). `what` names the source in messages. */
+tnn_safetensors *tnn_safetensors_parse(const void *buf, size_t len, const char *what);
+int tnn_safetensors_count(const tnn_safetensors *st);
+const tnn_st_tensor *tnn_safetensors_get(const tnn_safetensors *st, int i);
+const tnn_st_tensor *tnn_safetensors_find(const tnn_safetensors *st, const char *name);
+/* The file's __metadata__ (never NULL for a loaded file; may be empty). */
+const tnn_metadata *tnn_safetensors_metadata(const tnn_safetensors *st);
+void tnn_safetensors_free(tnn_safetensors *st);
+
+/* ---- writing ---- */
+/* Write every tensor of `tensors` (in list order, data in that order) and the optional
+ * metadata to path, atomically. */
+tnn_status tnn_safetensors_save(const char *path, const tnn_tensor_list *tensors, const tnn_metadata *md);
+
+/* Copy a loaded file's tensors into dst's tensors, matched by name. Every dtype and
+ * shape must match; each mismatch is reported by name. strict: a tensor of dst missing
+ * from the file, or a file tensor not in dst, is an error; non-strict: both are
+ * skipped. Nothing is modified unless everything checks out. */
+tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor_list *dst, bool strict);
+
+/* ---- modules ---- */
+/* Save m's state_dict (parameters and buffers) with names prefixed by `prefix`
+ * (e.g. "model."), plus optional metadata. */
+tnn_status tnn_module_save(tnn_module *m, const char *prefix, const char *path, const tnn_metadata *md);
+/* Load m's state_dict from path (names prefixed by `prefix`). If md_out is not NULL
+ * it receives a copy of the file's metadata (free with tnn_metadata_free). */
+tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, bool strict, tnn_metadata **md_out);
+
+/* ---- building lists from several sources (checkpoints) ---- */
+tnn_tensor_list *tnn_tensor_list_new(void);
+/* Append m's state_dict / o's state / one tensor, names prefixed. */
+tnn_status tnn_tensor_list_add_module(tnn_tensor_list *l, tnn_module *m, const char *prefix);
+tnn_status tnn_tensor_list_add_optimizer(tnn_tensor_list *l, tnn_optimizer *o, const char *prefix);
+tnn_status tnn_tensor_list_add(tnn_tensor_list *l, const char *name, tnn_dtype dt, void *data, int ndim, const int *shape);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
