@@ -1,0 +1,6 @@
+# Consumer test: install the library, then build and run a separate project against it.
+add_test(NAME consumer_install_find_package_pkgconfig
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.sh ${PROJECT_BINARY_DIR}
+          ${CMAKE_CURRENT_SOURCE_DIR}/consumer ${CMAKE_CURRENT_BINARY_DIR}/consumer-work)
+set_tests_properties(consumer_install_find_package_pkgconfig PROPERTIES LABELS "install" TIMEOUT 300
+  ENVIRONMENT "OPENBLAS_NUM_THREADS=1")

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install the build tree into a temporary prefix, then build and run a separate
+# program against it twice: through find_package(tinynn) and through pkg-config.
+#   sh run.sh <build-dir> <consumer-source-dir> <work-dir>
+set -eu
+build=$1 src=$2 work=$3
+rm -rf "$work"
+mkdir -p "$work"
+prefix="$work/prefix"
+cmake --install "$build" --prefix "$prefix" >/dev/null
+
+# No private header may reach the install tree.
+if find "$prefix" -name '*_impl.h' | grep -q .; then
+    echo "private headers were installed:"; find "$prefix" -name '*_impl.h'; exit 1
+fi
+
+echo "== find_package(tinynn)"
+cmake -S "$src" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$work/cmake-build" >/dev/null
+LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-build/two_moons"
+"$work/cmake-build/two_moons_static"
+
+echo "== pkg-config tinynn"
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+export PKG_CONFIG_PATH
+pkg-config --modversion tinynn
+# shellcheck disable=SC2046
+cc -std=c11 -o "$work/two_moons_pc" "$src/two_moons.c" $(pkg-config --cflags --libs tinynn) -lm
+LD_LIBRARY_PATH="$prefix/lib" "$work/two_moons_pc"
+# The shared library carries its major version in its SONAME.
+objdump -p "$prefix/lib/libtinynn.so" | grep -q 'SONAME.*libtinynn.so.0' || { echo "SONAME is not libtinynn.so.0"; exit 1; }
+echo "consumer: find_package and pkg-config builds both pass"
