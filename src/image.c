@@ -1,0 +1,343 @@
+/* Image output and resizing: torchvision-style grids, PNG files (stb_image_write),
+ * atomic file writes, and PIL's bilinear resize of 8-bit images. */
+#define _POSIX_C_SOURCE 200809L
+#include "image_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* stb_image_write, compiled privately (static functions: no symbol clashes with a user's
+ * own copy). Its unused writers (BMP, TGA, JPEG, HDR) are expected, hence the
+ * file-wide -Wunused-function; its other warnings are silenced for the header only. */
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#endif
+#define STBIW_MALLOC(sz) tnn_malloc(sz, "PNG encoder")
+#define STBIW_REALLOC(p, newsz) tnn_realloc(p, newsz, "PNG encoder")
+#define STBIW_FREE(p) tnn_free(p)
+#define STBI_WRITE_NO_STDIO
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+/* ---------------- atomic file writes ---------------- */
+
+tnn_status tnn_img_write_atomic(const char *path, const void *buf, size_t len)
+{
+    if (!path || !*path) return tnn_error(TNN_ERR_ARG, "write: empty path");
+    size_t plen = strlen(path);
+    char *tmp = tnn_malloc(plen + 48, "temporary file name");
+    if (!tmp) return TNN_ERR_NOMEM;
+    int fd = -1;
+    for (unsigned attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        snprintf(tmp, plen + 48, "%s.tmp.%ld.%u", path, (long)getpid(), attempt);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0) {
+        tnn_status st = tnn_error(TNN_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
+        tnn_free(tmp);
+        return st;
+    }
+    const char *p = buf;
+    size_t left = len;
+    int err = 0;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            err = errno;
+            break;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (!err && fsync(fd) != 0 && errno != EINVAL && errno != EROFS) err = errno;
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err && rename(tmp, path) != 0) err = errno;
+    if (err) {
+        unlink(tmp);
+        tnn_free(tmp);
+        return tnn_error(TNN_ERR_IO, "%s: write failed: %s", path, strerror(err));
+    }
+    tnn_free(tmp);
+    /* Make the rename itself durable: fsync the folder (best effort). */
+    char *dir = tnn_strdup(path);
+    if (dir) {
+        char *slash = strrchr(dir, '/');
+        if (!slash) strcpy(dir, ".");
+        else if (slash == dir) dir[1] = '\0';
+        else *slash = '\0';
+        int dfd = open(dir, O_RDONLY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+        tnn_free(dir);
+    }
+    return TNN_OK;
+}
+
+/* ---------------- PNG ---------------- */
+
+typedef struct mem_out {
+    uint8_t *data;
+    size_t len, cap;
+    bool failed;
+} mem_out;
+
+static void mem_write(void *ctx, void *data, int size)
+{
+    mem_out *m = ctx;
+    if (m->failed || size <= 0) return;
+    if (m->len + (size_t)size > m->cap) {
+        size_t cap = m->cap ? m->cap : 4096;
+        while (cap < m->len + (size_t)size) cap *= 2;
+        uint8_t *d = tnn_realloc(m->data, cap, "PNG file");
+        if (!d) { m->failed = true; return; }
+        m->data = d;
+        m->cap = cap;
+    }
+    memcpy(m->data + m->len, data, (size_t)size);
+    m->len += (size_t)size;
+}
+
+tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels)
+{
+    if (!path || !pixels) return tnn_error(TNN_ERR_ARG, "write_png: %s is NULL", !path ? "path" : "pixels");
+    if (width < 1 || height < 1 || (channels != 1 && channels != 3 && channels != 4) ||
+        width > INT_MAX / 4 / channels || (size_t)height > (size_t)INT_MAX / ((size_t)width * (size_t)channels))
+        return tnn_error(TNN_ERR_ARG, "%s: cannot write a %d x %d PNG with %d channels", path, width, height, channels);
+    mem_out m = {0};
+    int ok = stbi_write_png_to_func(mem_write, &m, width, height, channels, pixels, width * channels);
+    if (!ok || m.failed) {
+        tnn_free(m.data);
+        return tnn_error(TNN_ERR_NOMEM, "%s: PNG encoding of %d x %d pixels failed (out of memory)", path, width, height);
+    }
+    tnn_status st = tnn_img_write_atomic(path, m.data, m.len);
+    tnn_free(m.data);
+    return st;
+}
+
+/* ---------------- grids (torchvision.utils.make_grid + save_image) ---------------- */
+
+tnn_status tnn_image_grid_size(int count, int h, int w, int nrow, int padding, int *width, int *height)
+{
+    if (count < 1 || h < 1 || w < 1 || nrow < 1 || padding < 0)
+        return tnn_error(TNN_ERR_ARG, "image grid: bad geometry (count %d, image %d x %d, nrow %d, padding %d)", count, h, w,
+                         nrow, padding);
+    if (count == 1) { /* make_grid returns a single image as it is */
+        *width = w;
+        *height = h;
+        return TNN_OK;
+    }
+    int xmaps = nrow < count ? nrow : count;
+    int ymaps = (count + xmaps - 1) / xmaps;
+    int64_t W = (int64_t)xmaps * (w + (int64_t)padding) + padding;
+    int64_t H = (int64_t)ymaps * (h + (int64_t)padding) + padding;
+    if (W > 65535 || H > 65535) return tnn_error(TNN_ERR_ARG, "image grid: %lld x %lld pixels is too large", (long long)W, (long long)H);
+    *width = (int)W;
+    *height = (int)H;
+    return TNN_OK;
+}
+
+tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count, int channels, int h, int w, int nrow,
+                              int padding, bool normalize)
+{
+    int W, H;
+    tnn_status st = tnn_image_grid_size(count, h, w, nrow, padding, &W, &H);
+    if (st) return st;
+    if (!rgb || !images || !images->data) return tnn_error(TNN_ERR_ARG, "image grid: NULL %s", !rgb ? "output" : "images");
+    if (channels != 1 && channels != 3) return tnn_error(TNN_ERR_ARG, "image grid: %d channels, supported 1 or 3", channels);
+    size_t per = (size_t)channels * (size_t)h * (size_t)w;
+    if ((size_t)count * per > images->size) {
+        char s[64];
+        return tnn_error(TNN_ERR_SHAPE, "image grid: %d images of %d x %d x %d need %zu values, the tensor %s has %zu", count,
+                         channels, h, w, (size_t)count * per, tnn_tensor_shape_str(images, s, sizeof s), images->size);
+    }
+    const float *x = images->data;
+    size_t total = (size_t)count * per;
+    /* norm_ip(t, t.min(), t.max()): clamp, subtract low, divide by max(high - low, 1e-5),
+     * with low/high held as Python floats (double) and applied to float32 values. */
+    float lo = 0.0f, hi = 0.0f, den = 1.0f;
+    if (normalize) {
+        lo = hi = x[0];
+        for (size_t i = 1; i < total; i++) {
+            if (x[i] < lo) lo = x[i];
+            if (x[i] > hi) hi = x[i];
+        }
+        if (!isfinite(lo) || !isfinite(hi))
+            return tnn_error(TNN_ERR_NUMERIC, "image grid: the images contain NaN or infinite values");
+        double range = (double)hi - (double)lo;
+        den = (float)(range > 1e-5 ? range : 1e-5);
+    }
+    memset(rgb, 0, (size_t)W * (size_t)H * 3); /* pad_value 0 stays 0 */
+    int xmaps = count == 1 ? 1 : (nrow < count ? nrow : count);
+    int pad = count == 1 ? 0 : padding;
+    size_t hw = (size_t)h * (size_t)w;
+    for (int k = 0; k < count; k++) {
+        int gx = pad + (k % xmaps) * (w + pad), gy = pad + (k / xmaps) * (h + pad);
+        const float *img = x + (size_t)k * per;
+        for (int c = 0; c < 3; c++) { /* one channel is replicated to three */
+            const float *plane = img + (channels == 1 ? 0 : (size_t)c * hw);
+            for (int i = 0; i < h; i++) {
+                uint8_t *row = rgb + ((size_t)(gy + i) * (size_t)W + (size_t)gx) * 3 + (size_t)c;
+                const float *src = plane + (size_t)i * (size_t)w;
+                for (int j = 0; j < w; j++) {
+                    float v = src[j];
+                    if (normalize) v = (fminf(fmaxf(v, lo), hi) - lo) / den;
+                    /* save_image: mul(255).add_(0.5).clamp_(0, 255).to(uint8) */
+                    float t = v * 255.0f; /* two statements: never fused into an fma */
+                    t += 0.5f;
+                    t = t >= 0.0f ? (t <= 255.0f ? t : 255.0f) : 0.0f; /* NaN -> 0 */
+                    row[(size_t)j * 3] = (uint8_t)t;
+                }
+            }
+        }
+    }
+    return TNN_OK;
+}
+
+tnn_status tnn_save_image_grid(const char *path, const tnn_tensor *images, int count, int channels, int h, int w,
+                               int nrow, int padding, bool normalize)
+{
+    int W, H;
+    tnn_status st = tnn_image_grid_size(count, h, w, nrow, padding, &W, &H);
+    if (st) return st;
+    uint8_t *rgb = tnn_malloc((size_t)W * (size_t)H * 3, "image grid");
+    if (!rgb) return TNN_ERR_NOMEM;
+    st = tnn_image_grid_rgb(rgb, images, count, channels, h, w, nrow, padding, normalize);
+    if (!st) st = tnn_write_png(path, rgb, W, H, 3);
+    tnn_free(rgb);
+    return st;
+}
+
+/* ---------------- PIL's bilinear resize ---------------- */
+
+#define PIL_PRECISION_BITS (32 - 8 - 2)
+
+/* Coefficients for one axis, as PIL's precompute_coeffs + normalize_coeffs_8bpc: for
+ * output pixel i, source pixels bounds[2i] .. bounds[2i] + bounds[2i+1] - 1 with
+ * fixed-point weights k[i*ksize ...]. */
+static int resize_coeffs(int in_size, int out_size, int **bounds_out, int32_t **k_out)
+{
+    double scale = (double)in_size / out_size, filterscale = scale < 1.0 ? 1.0 : scale;
+    double support = 1.0 * filterscale; /* the triangle filter's support is 1 */
+    int ksize = (int)ceil(support) * 2 + 1;
+    int *bounds = tnn_malloc((size_t)out_size * 2 * sizeof *bounds, "resize bounds");
+    int32_t *kk = tnn_malloc((size_t)out_size * (size_t)ksize * sizeof *kk, "resize coefficients");
+    double *w = tnn_malloc((size_t)ksize * sizeof *w, "resize weights");
+    if (!bounds || !kk || !w) {
+        tnn_free(bounds);
+        tnn_free(kk);
+        tnn_free(w);
+        return 0;
+    }
+    for (int xx = 0; xx < out_size; xx++) {
+        double center = (xx + 0.5) * scale, ss = 1.0 / filterscale, ww = 0.0;
+        int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
+        if (xmin < 0) xmin = 0;
+        if (xmax > in_size) xmax = in_size;
+        xmax -= xmin;
+        for (int x = 0; x < xmax; x++) {
+            double t = fabs((x + xmin - center + 0.5) * ss);
+            w[x] = t < 1.0 ? 1.0 - t : 0.0;
+            ww += w[x];
+        }
+        int32_t *k = kk + (size_t)xx * (size_t)ksize;
+        for (int x = 0; x < ksize; x++) {
+            double v = x < xmax ? (ww != 0.0 ? w[x] / ww : w[x]) : 0.0;
+            k[x] = (int32_t)(v < 0 ? -0.5 + v * (1 << PIL_PRECISION_BITS) : 0.5 + v * (1 << PIL_PRECISION_BITS));
+        }
+        bounds[2 * xx] = xmin;
+        bounds[2 * xx + 1] = xmax;
+    }
+    tnn_free(w);
+    *bounds_out = bounds;
+    *k_out = kk;
+    return ksize;
+}
+
+static uint8_t clip8(int32_t v)
+{
+    v >>= PIL_PRECISION_BITS; /* coefficients are >= 0 for the triangle filter, so v >= 0 */
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+tnn_status tnn_image_resize_u8(uint8_t *dst, int out_h, int out_w, const uint8_t *src, int h, int w, int channels)
+{
+    if (!dst || !src) return tnn_error(TNN_ERR_ARG, "image_resize: NULL image");
+    if (out_h < 1 || out_w < 1 || h < 1 || w < 1 || channels < 1 || out_h > 65535 || out_w > 65535 || h > 65535 ||
+        w > 65535 || channels > 4)
+        return tnn_error(TNN_ERR_ARG, "image_resize: cannot resize %d x %d x %d to %d x %d", h, w, channels, out_h, out_w);
+    size_t C = (size_t)channels;
+    if (out_h == h && out_w == w) {
+        memcpy(dst, src, (size_t)h * (size_t)w * C);
+        return TNN_OK;
+    }
+    int *bh = NULL, *bv = NULL;
+    int32_t *kh = NULL, *kv = NULL;
+    int ksh = 0, ksv = resize_coeffs(h, out_h, &bv, &kv);
+    if (!ksv) return TNN_ERR_NOMEM;
+    /* Horizontal pass over the rows the vertical pass uses (PIL's ybox). */
+    int y0 = bv[0], y1 = bv[2 * (out_h - 1)] + bv[2 * (out_h - 1) + 1];
+    const uint8_t *mid = src;
+    uint8_t *tmp = NULL;
+    int mid_w = w;
+    if (out_w != w) {
+        ksh = resize_coeffs(w, out_w, &bh, &kh);
+        tmp = tnn_malloc((size_t)(y1 - y0) * (size_t)out_w * C, "resize buffer");
+        if (!ksh || !tmp) {
+            tnn_free(bv); tnn_free(kv); tnn_free(bh); tnn_free(kh); tnn_free(tmp);
+            return TNN_ERR_NOMEM;
+        }
+        for (int y = y0; y < y1; y++) {
+            const uint8_t *in = src + (size_t)y * (size_t)w * C;
+            uint8_t *o = tmp + (size_t)(y - y0) * (size_t)out_w * C;
+            for (int xx = 0; xx < out_w; xx++) {
+                const int32_t *k = kh + (size_t)xx * (size_t)ksh;
+                int xmin = bh[2 * xx], xn = bh[2 * xx + 1];
+                for (size_t c = 0; c < C; c++) {
+                    int32_t ss = 1 << (PIL_PRECISION_BITS - 1);
+                    for (int x = 0; x < xn; x++) ss += (int32_t)in[(size_t)(xmin + x) * C + c] * k[x];
+                    o[(size_t)xx * C + c] = clip8(ss);
+                }
+            }
+        }
+        mid = tmp;
+        mid_w = out_w;
+    } else {
+        y0 = 0; /* no horizontal pass: the vertical pass reads the source directly */
+    }
+    if (out_h != h) {
+        for (int yy = 0; yy < out_h; yy++) {
+            const int32_t *k = kv + (size_t)yy * (size_t)ksv;
+            int ymin = bv[2 * yy] - y0, yn = bv[2 * yy + 1];
+            uint8_t *o = dst + (size_t)yy * (size_t)mid_w * C;
+            for (size_t xc = 0; xc < (size_t)mid_w * C; xc++) {
+                int32_t ss = 1 << (PIL_PRECISION_BITS - 1);
+                for (int y = 0; y < yn; y++) ss += (int32_t)mid[(size_t)(ymin + y) * (size_t)mid_w * C + xc] * k[y];
+                o[xc] = clip8(ss);
+            }
+        }
+    } else {
+        /* No vertical pass: the horizontal result (all rows, y0 = 0) is the output. */
+        memcpy(dst, mid + 0, (size_t)h * (size_t)mid_w * C);
+    }
+    tnn_free(bv); tnn_free(kv); tnn_free(bh); tnn_free(kh); tnn_free(tmp);
+    return TNN_OK;
+}
