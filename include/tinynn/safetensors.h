@@ -2,12 +2,21 @@
  * tinynn/safetensors.h - save and load tensors in the safetensors format
  * (8-byte little-endian header length N, N bytes of JSON header mapping each tensor
  * name to {"dtype", "shape", "data_offsets": [begin, end]} plus an optional
- * "__metadata__" string map, then the raw little-endian data).
+ * "__metadata__" string map, then the raw little-endian data; offsets are relative to
+ * the start of the data area). docs/safetensors.md has the details and the checks.
  *
  * Names are PyTorch state_dict names, so files are interchangeable with
- * safetensors.torch.save_file / load_file. Writes are atomic: the file is written to a
- * temporary file in the same folder, flushed, fsynced and renamed over the target, so
- * a crash or a full disk leaves any previous file intact.
+ * safetensors.torch.save_file / load_file. Only F32 and I64 tensors are read and
+ * written (files with other dtypes are refused, naming the tensor and its dtype).
+ * Scalars (num_batches_tracked, Adam's step) have shape [].
+ *
+ * Writes are atomic: the file is written to a temporary file in the same folder,
+ * flushed, fsynced and renamed over the target, so a crash or a full disk leaves any
+ * previous file intact.
+ *
+ * Every function reports failures as the rest of libtinynn does: a negative
+ * tnn_status (or NULL) and a message in tnn_last_error() naming the file and the
+ * problem.
  */
 #ifndef TINYNN_SAFETENSORS_H
 #define TINYNN_SAFETENSORS_H
@@ -22,12 +31,15 @@ extern "C" {
 /* ---- string metadata (safetensors "__metadata__") ---- */
 typedef struct tnn_metadata tnn_metadata;
 tnn_metadata *tnn_metadata_new(void);
+/* Deep copy (NULL in, NULL out). */
+tnn_metadata *tnn_metadata_clone(const tnn_metadata *md);
 /* Sets (or replaces) key = value; both are copied. */
 tnn_status tnn_metadata_set(tnn_metadata *md, const char *key, const char *value);
 /* Value of key, or NULL. */
 const char *tnn_metadata_get(const tnn_metadata *md, const char *key);
 int tnn_metadata_count(const tnn_metadata *md);
-/* i-th key/value (insertion order for metadata you built; file order when loaded). */
+/* i-th key/value, 0 <= i < count, else NULL (insertion order for metadata you built;
+ * file order when loaded). */
 const char *tnn_metadata_key(const tnn_metadata *md, int i);
 const char *tnn_metadata_value(const tnn_metadata *md, int i);
 void tnn_metadata_free(tnn_metadata *md);
@@ -35,15 +47,20 @@ void tnn_metadata_free(tnn_metadata *md);
 /* ---- reading: a whole file, validated, in memory ---- */
 typedef struct tnn_safetensors tnn_safetensors;
 
+#define TNN_ST_MAX_DIMS 8
+/* Largest header accepted (the reference implementation's limit). */
+#define TNN_ST_MAX_HEADER 100000000u
+
 /* One tensor of a loaded file. data points into the file's buffer (little-endian,
- * possibly unaligned: copy with memcpy). */
+ * possibly unaligned: copy with memcpy). Valid while the tnn_safetensors lives. */
 typedef struct tnn_st_tensor {
     const char *name;
     tnn_dtype dtype;   /* only F32 and I64 are loaded; other dtypes are reported by name */
-    int ndim;          /* 0 for scalars */
-    int64_t shape[8];
+    int ndim;          /* 0 for scalars, at most TNN_ST_MAX_DIMS */
+    int64_t shape[TNN_ST_MAX_DIMS];
+    size_t count;      /* number of elements (1 for a scalar) */
     const void *data;
-    size_t nbytes;
+    size_t nbytes;     /* count * element size */
 } tnn_st_tensor;
 
 /* Read and validate a file: header length within the file, JSON well formed, known
@@ -53,6 +70,8 @@ typedef struct tnn_st_tensor {
 tnn_safetensors *tnn_safetensors_load(const char *path);
 /* The same from memory (buf is copied). `what` names the source in messages. */
 tnn_safetensors *tnn_safetensors_parse(const void *buf, size_t len, const char *what);
+/* Tensors in the order of the file's header. get() returns NULL out of range, find()
+ * NULL for an unknown name (binary search). */
 int tnn_safetensors_count(const tnn_safetensors *st);
 const tnn_st_tensor *tnn_safetensors_get(const tnn_safetensors *st, int i);
 const tnn_st_tensor *tnn_safetensors_find(const tnn_safetensors *st, const char *name);
@@ -62,26 +81,41 @@ void tnn_safetensors_free(tnn_safetensors *st);
 
 /* ---- writing ---- */
 /* Write every tensor of `tensors` (in list order, data in that order) and the optional
- * metadata to path, atomically. */
+ * metadata (NULL or empty: no "__metadata__") to path, atomically. Names must be
+ * non-empty, distinct, valid UTF-8 and not "__metadata__"; metadata must be valid
+ * UTF-8. The header is padded with spaces to a multiple of 8 bytes, as the reference
+ * implementation does. */
 tnn_status tnn_safetensors_save(const char *path, const tnn_tensor_list *tensors, const tnn_metadata *md);
 
 /* Copy a loaded file's tensors into dst's tensors, matched by name. Every dtype and
- * shape must match; each mismatch is reported by name. strict: a tensor of dst missing
- * from the file, or a file tensor not in dst, is an error; non-strict: both are
- * skipped. Nothing is modified unless everything checks out. */
+ * shape must match, in strict and non-strict mode alike; each mismatch is reported by
+ * name. strict: a tensor of dst missing from the file, or a file tensor not in dst, is
+ * an error; non-strict: both are skipped. Nothing is modified unless everything checks
+ * out. The message lists the first problems and the count; with a log callback
+ * (tnn_set_log) every problem is also logged, one line each. */
 tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor_list *dst, bool strict);
 
 /* ---- modules ---- */
 /* Save m's state_dict (parameters and buffers) with names prefixed by `prefix`
- * (e.g. "model."), plus optional metadata. */
+ * (e.g. "model."; NULL or "" for none), plus optional metadata. */
 tnn_status tnn_module_save(tnn_module *m, const char *prefix, const char *path, const tnn_metadata *md);
-/* Load m's state_dict from path (names prefixed by `prefix`). If md_out is not NULL
- * it receives a copy of the file's metadata (free with tnn_metadata_free). */
+/* Load m's state_dict from path (names prefixed by `prefix`), checked as
+ * tnn_safetensors_copy_into does; m is unchanged on failure. If md_out is not NULL it
+ * receives a copy of the file's metadata on success (free with tnn_metadata_free) and
+ * NULL on failure. */
 tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, bool strict, tnn_metadata **md_out);
 
-/* ---- building lists from several sources (checkpoints) ---- */
+/* ---- building lists from several sources (checkpoints) ----
+ * A list holds copies of the names and pointers to the data (nothing is copied): the
+ * module, optimizer or variable must outlive the list's use. Free it with
+ * tnn_tensor_list_free. For a checkpoint: build one list, tnn_safetensors_save() it;
+ * to resume, build the same list over the new objects and tnn_safetensors_copy_into()
+ * it from tnn_safetensors_load(). */
 tnn_tensor_list *tnn_tensor_list_new(void);
-/* Append m's state_dict / o's state / one tensor, names prefixed. */
+/* Append m's state_dict / o's state (tnn_optimizer_visit_state) / one tensor, names
+ * prefixed (prefix may be NULL). tnn_tensor_list_add: ndim 0..TNN_MAX_DIMS (0 is a
+ * scalar and shape may be NULL), dimensions >= 0, data read and written in place.
+ * On failure the list is unchanged. */
 tnn_status tnn_tensor_list_add_module(tnn_tensor_list *l, tnn_module *m, const char *prefix);
 tnn_status tnn_tensor_list_add_optimizer(tnn_tensor_list *l, tnn_optimizer *o, const char *prefix);
 tnn_status tnn_tensor_list_add(tnn_tensor_list *l, const char *name, tnn_dtype dt, void *data, int ndim, const int *shape);

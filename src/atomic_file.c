@@ -1,0 +1,162 @@
+/* Atomic file writes: temporary file in the same folder, fsync, rename, fsync folder. */
+#define _POSIX_C_SOURCE 200809L
+#include "atomic_file_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct tnn_atomic_file {
+    char *path;     /* target */
+    char *tmp;      /* temporary file next to it */
+    FILE *fp;
+    tnn_status st;  /* first error, sticky */
+};
+
+static atomic_uint g_counter;
+
+tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
+{
+    if (!out) return tnn_error(TNN_ERR_ARG, "atomic write: no place for the result");
+    *out = NULL;
+    if (!path || !*path) return tnn_error(TNN_ERR_ARG, "atomic write: empty file name");
+    tnn_atomic_file *f = tnn_calloc(1, sizeof *f, "atomic file");
+    if (!f) return TNN_ERR_NOMEM;
+    tnn_status st = TNN_ERR_NOMEM;
+    size_t n = strlen(path);
+    f->path = tnn_strdup(path);
+    f->tmp = tnn_malloc(n + 48, "temporary file name");
+    if (!f->path || !f->tmp) goto fail;
+
+    /* Keep the mode of a file we replace; otherwise 0666 filtered by the umask, as
+     * fopen() would create it. */
+    struct stat sb;
+    bool keep_mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        unsigned k = atomic_fetch_add(&g_counter, 1u);
+        snprintf(f->tmp, n + 48, "%s.tmp-%ld-%u", path, (long)getpid(), k);
+        fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0) {
+        st = tnn_error(TNN_ERR_IO, "cannot create a temporary file to write '%s': %s", path, strerror(errno));
+        goto fail;
+    }
+    if (keep_mode) (void)fchmod(fd, sb.st_mode & 07777);
+    f->fp = fdopen(fd, "wb");
+    if (!f->fp) {
+        int e = errno;
+        close(fd);
+        unlink(f->tmp);
+        st = tnn_error(TNN_ERR_IO, "cannot open a stream on '%s': %s", f->tmp, strerror(e));
+        goto fail;
+    }
+    *out = f;
+    return TNN_OK;
+
+fail:
+    tnn_free(f->path);
+    tnn_free(f->tmp);
+    tnn_free(f);
+    return st;
+}
+
+FILE *tnn_atomic_stream(tnn_atomic_file *f) { return f ? f->fp : NULL; }
+
+tnn_status tnn_atomic_write(tnn_atomic_file *f, const void *data, size_t n)
+{
+    if (!f) return tnn_error(TNN_ERR_ARG, "atomic write: no file");
+    if (f->st) return f->st;
+    if (n && fwrite(data, 1, n, f->fp) != n)
+        f->st = tnn_error(TNN_ERR_IO, "writing '%s' failed: %s", f->path, strerror(errno));
+    return f->st;
+}
+
+static void release(tnn_atomic_file *f)
+{
+    tnn_free(f->path);
+    tnn_free(f->tmp);
+    tnn_free(f);
+}
+
+void tnn_atomic_abort(tnn_atomic_file *f)
+{
+    if (!f) return;
+    if (f->fp) fclose(f->fp);
+    unlink(f->tmp);
+    release(f);
+}
+
+/* fsync the folder holding path, so that the rename itself is durable. Filesystems
+ * that cannot sync a folder (EINVAL) are accepted. */
+static tnn_status sync_folder(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (!slash) dir = tnn_strdup(".");
+    else {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        dir = tnn_malloc(n + 1, "folder name");
+        if (dir) { memcpy(dir, path, n); dir[n] = '\0'; }
+    }
+    if (!dir) return TNN_ERR_NOMEM;
+    tnn_status st = TNN_OK;
+    int fd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) st = tnn_error(TNN_ERR_IO, "'%s' was replaced, but its folder '%s' cannot be opened to sync it: %s",
+                               path, dir, strerror(errno));
+    else {
+        if (fsync(fd) != 0 && errno != EINVAL)
+            st = tnn_error(TNN_ERR_IO, "'%s' was replaced, but syncing its folder '%s' failed: %s", path, dir, strerror(errno));
+        close(fd);
+    }
+    tnn_free(dir);
+    return st;
+}
+
+tnn_status tnn_atomic_commit(tnn_atomic_file *f)
+{
+    if (!f) return tnn_error(TNN_ERR_ARG, "atomic commit: no file");
+    tnn_status st = f->st;
+    if (!st && (fflush(f->fp) != 0 || ferror(f->fp)))
+        st = tnn_error(TNN_ERR_IO, "writing '%s' failed: %s", f->path, strerror(errno));
+    if (!st && fsync(fileno(f->fp)) != 0)
+        st = tnn_error(TNN_ERR_IO, "syncing '%s' to disk failed: %s", f->path, strerror(errno));
+    if (st) {
+        tnn_atomic_abort(f);
+        return st;
+    }
+    FILE *fp = f->fp;
+    f->fp = NULL;
+    if (fclose(fp) != 0) {
+        st = tnn_error(TNN_ERR_IO, "closing '%s' failed: %s", f->path, strerror(errno));
+        tnn_atomic_abort(f);
+        return st;
+    }
+    if (rename(f->tmp, f->path) != 0) {
+        st = tnn_error(TNN_ERR_IO, "cannot replace '%s': %s", f->path, strerror(errno));
+        tnn_atomic_abort(f);
+        return st;
+    }
+    st = sync_folder(f->path);
+    release(f);
+    return st;
+}
+
+tnn_status tnn_atomic_write_file(const char *path, tnn_atomic_writer fn, void *ctx)
+{
+    if (!fn) return tnn_error(TNN_ERR_ARG, "atomic write of '%s': no writer", path ? path : "(null)");
+    tnn_atomic_file *f;
+    tnn_status st = tnn_atomic_open(path, &f);
+    if (st) return st;
+    st = fn(f, ctx);
+    if (st) {
+        tnn_atomic_abort(f);
+        return st;
+    }
+    return tnn_atomic_commit(f);
+}
