@@ -1,0 +1,104 @@
+/* Gradient checks of the losses (see gradcheck_loss in common/gradcheck.h): the
+ * returned dL/dinput against central differences of the returned loss. */
+#include "gradcheck.h"
+#include "testutil.h"
+
+typedef struct pair_ctx {
+    tnn_status (*loss)(const tnn_tensor *, const tnn_tensor *, float *, tnn_tensor *);
+    const tnn_tensor *target;
+} pair_ctx;
+
+static tnn_status pair_loss(void *ctx, const tnn_tensor *x, float *loss, tnn_tensor *grad)
+{
+    pair_ctx *c = ctx;
+    return c->loss(x, c->target, loss, grad);
+}
+
+static void check_pair(const char *name, pair_ctx *c, tnn_tensor *x, double h)
+{
+    gradcheck_opts o = gradcheck_defaults();
+    o.h = h;
+    gradcheck_report rep;
+    assert_int_equal(gradcheck_loss(name, pair_loss, c, x, o, &rep), GRADCHECK_PASS);
+    assert_int_equal(rep.elements, x->size);
+}
+
+/* Targets: hard 0/1 labels in the first row, soft labels in [0, 1] elsewhere. */
+static tnn_tensor *targets(tnn_rng *r, int rows, int cols)
+{
+    tnn_tensor *t = tu_rand_tensor(r, rows, cols, 0.0f, 1.0f);
+    assert_non_null(t);
+    for (int j = 0; j < cols; j++) *tnn_at2(t, 0, j) = (float)(j % 2);
+    return t;
+}
+
+static void gradcheck_bce(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 81);
+    /* p in [0.1, 0.9], away from the clamped ends. log p bends on the scale of p, so
+     * the step is 1e-2 (h/p <= 0.1; the extrapolated truncation error ~(h/p)^4). */
+    tnn_tensor *p = tu_rand_tensor(&r, 3, 4, 0.1f, 0.9f), *t = targets(&r, 3, 4);
+    pair_ctx c = {tnn_bce_loss, t};
+    check_pair("bce", &c, p, 1e-2);
+    tnn_tensor_free(p);
+    tnn_tensor_free(t);
+}
+
+static void gradcheck_bce_with_logits(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 82);
+    tnn_tensor *x = tu_rand_tensor(&r, 3, 4, -4.0f, 4.0f), *t = targets(&r, 3, 4);
+    pair_ctx c = {tnn_bce_with_logits_loss, t};
+    check_pair("bce_with_logits", &c, x, gradcheck_defaults().h);
+    tnn_tensor_free(x);
+    tnn_tensor_free(t);
+}
+
+static void gradcheck_mse(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 83);
+    tnn_tensor *x = tu_rand_tensor(&r, 3, 4, -1.0f, 1.0f), *t = tu_rand_tensor(&r, 3, 4, -1.0f, 1.0f);
+    pair_ctx c = {tnn_mse_loss, t};
+    check_pair("mse", &c, x, gradcheck_defaults().h);
+    tnn_tensor_free(x);
+    tnn_tensor_free(t);
+}
+
+typedef struct ce_ctx {
+    const int *targets;
+} ce_ctx;
+
+static tnn_status ce_loss(void *ctx, const tnn_tensor *x, float *loss, tnn_tensor *grad)
+{
+    return tnn_cross_entropy_loss(x, ((ce_ctx *)ctx)->targets, loss, grad);
+}
+
+static void gradcheck_cross_entropy(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 84);
+    tnn_tensor *x = tu_rand_tensor(&r, 4, 5, -2.0f, 2.0f);
+    assert_non_null(x);
+    int t[4] = {0, 4, 2, 2};
+    ce_ctx c = {t};
+    gradcheck_report rep;
+    assert_int_equal(gradcheck_loss("cross_entropy", ce_loss, &c, x, gradcheck_defaults(), &rep), GRADCHECK_PASS);
+    assert_int_equal(rep.elements, 20);
+    tnn_tensor_free(x);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(gradcheck_bce),
+    cmocka_unit_test(gradcheck_bce_with_logits),
+    cmocka_unit_test(gradcheck_mse),
+    cmocka_unit_test(gradcheck_cross_entropy),
+};
+
+TU_MAIN("gradcheck_loss", tests)
