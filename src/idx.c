@@ -7,7 +7,7 @@
  * bytes actually produced (never beyond the claimed size), so an absurd count in a
  * small file costs nothing. */
 #define _POSIX_C_SOURCE 200809L
-#include "image_impl.h"
+#include "atomic_file_impl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -337,49 +337,51 @@ tnn_status tnn_idx_save_u8(const char *path, const uint8_t *data, int ndim, cons
         hdr[6 + 4 * i] = (uint8_t)(v >> 8);
         hdr[7 + 4 * i] = (uint8_t)v;
     }
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    tnn_status st;
-    if (ends_with(path, ".gz")) {
-        z_stream z;
-        memset(&z, 0, sizeof z);
-        if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-            return tnn_error(TNN_ERR_NOMEM, "%s: cannot start gzip compression", path);
-        size_t bound = deflateBound(&z, (uLong)(hlen + count)) + 64;
-        buf = tnn_malloc(bound, "gzip output");
-        if (!buf) { deflateEnd(&z); return tnn_error(TNN_ERR_NOMEM, "%s: out of memory compressing %zu bytes", path, count); }
-        z.next_out = buf;
-        z.avail_out = (uInt)(bound > UINT_MAX ? UINT_MAX : bound);
-        z.next_in = hdr;
-        z.avail_in = (uInt)hlen;
-        int ret = deflate(&z, Z_NO_FLUSH);
-        const uint8_t *p = data;
-        size_t left = count;
-        while (ret == Z_OK && left > 0) {
+    tnn_atomic_file *f;
+    tnn_status st = tnn_atomic_open(path, &f);
+    if (st) return st;
+    if (!ends_with(path, ".gz")) {
+        tnn_atomic_write(f, hdr, hlen);
+        tnn_atomic_write(f, data, count);
+        return tnn_atomic_commit(f);
+    }
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        tnn_atomic_abort(f);
+        return tnn_error(TNN_ERR_NOMEM, "%s: cannot start gzip compression", path);
+    }
+    /* Compress the header, then the data, through a small output buffer. */
+    uint8_t out[1 << 15];
+    const uint8_t *parts[2] = {hdr, data};
+    size_t sizes[2] = {hlen, count};
+    int ret = Z_OK;
+    for (int part = 0; part < 2 && !st; part++) {
+        const uint8_t *p = parts[part];
+        size_t left = sizes[part];
+        int flush;
+        do {
             size_t k = left > UINT_MAX ? UINT_MAX : left;
             z.next_in = (Bytef *)(uintptr_t)p;
             z.avail_in = (uInt)k;
-            ret = deflate(&z, Z_NO_FLUSH);
-            p += k - z.avail_in;
-            left -= k - z.avail_in;
-        }
-        if (ret == Z_OK) ret = deflate(&z, Z_FINISH);
-        len = z.total_out;
-        deflateEnd(&z);
-        if (ret != Z_STREAM_END) {
-            tnn_free(buf);
-            return tnn_error(TNN_ERR_IO, "%s: gzip compression failed", path);
-        }
-    } else {
-        len = hlen + count;
-        buf = tnn_malloc(len, "IDX output");
-        if (!buf) return tnn_error(TNN_ERR_NOMEM, "%s: out of memory for %zu bytes", path, len);
-        memcpy(buf, hdr, hlen);
-        memcpy(buf + hlen, data, count);
+            flush = part == 1 && k == left ? Z_FINISH : Z_NO_FLUSH;
+            do {
+                z.next_out = out;
+                z.avail_out = sizeof out;
+                ret = deflate(&z, flush);
+                st = tnn_atomic_write(f, out, sizeof out - z.avail_out);
+            } while (!st && ret == Z_OK && z.avail_out == 0);
+            p += k;
+            left -= k;
+        } while (!st && left > 0);
     }
-    st = tnn_img_write_atomic(path, buf, len);
-    tnn_free(buf);
-    return st;
+    deflateEnd(&z);
+    if (!st && ret != Z_STREAM_END) st = tnn_error(TNN_ERR_IO, "%s: gzip compression failed", path);
+    if (st) {
+        tnn_atomic_abort(f);
+        return st;
+    }
+    return tnn_atomic_commit(f);
 }
 
 /* ---------------- images to tensors ---------------- */

@@ -1,16 +1,12 @@
 /* Image output and resizing: torchvision-style grids, PNG files (stb_image_write),
- * atomic file writes, and PIL's bilinear resize of 8-bit images. */
+ * written atomically, and PIL's bilinear resize of 8-bit images. */
 #define _POSIX_C_SOURCE 200809L
-#include "image_impl.h"
+#include "atomic_file_impl.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* stb_image_write, compiled privately (static functions: no symbol clashes with a user's
  * own copy). Its unused writers (BMP, TGA, JPEG, HDR) are expected, hence the
@@ -34,86 +30,11 @@
 #pragma GCC diagnostic pop
 #endif
 
-/* ---------------- atomic file writes ---------------- */
-
-tnn_status tnn_img_write_atomic(const char *path, const void *buf, size_t len)
-{
-    if (!path || !*path) return tnn_error(TNN_ERR_ARG, "write: empty path");
-    size_t plen = strlen(path);
-    char *tmp = tnn_malloc(plen + 48, "temporary file name");
-    if (!tmp) return TNN_ERR_NOMEM;
-    int fd = -1;
-    for (unsigned attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(tmp, plen + 48, "%s.tmp.%ld.%u", path, (long)getpid(), attempt);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        tnn_status st = tnn_error(TNN_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
-        tnn_free(tmp);
-        return st;
-    }
-    const char *p = buf;
-    size_t left = len;
-    int err = 0;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            err = errno;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (!err && fsync(fd) != 0 && errno != EINVAL && errno != EROFS) err = errno;
-    if (close(fd) != 0 && !err) err = errno;
-    if (!err && rename(tmp, path) != 0) err = errno;
-    if (err) {
-        unlink(tmp);
-        tnn_free(tmp);
-        return tnn_error(TNN_ERR_IO, "%s: write failed: %s", path, strerror(err));
-    }
-    tnn_free(tmp);
-    /* Make the rename itself durable: fsync the folder (best effort). */
-    char *dir = tnn_strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        if (!slash) strcpy(dir, ".");
-        else if (slash == dir) dir[1] = '\0';
-        else *slash = '\0';
-        int dfd = open(dir, O_RDONLY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        tnn_free(dir);
-    }
-    return TNN_OK;
-}
-
 /* ---------------- PNG ---------------- */
 
-typedef struct mem_out {
-    uint8_t *data;
-    size_t len, cap;
-    bool failed;
-} mem_out;
-
-static void mem_write(void *ctx, void *data, int size)
+static void png_write(void *ctx, void *data, int size)
 {
-    mem_out *m = ctx;
-    if (m->failed || size <= 0) return;
-    if (m->len + (size_t)size > m->cap) {
-        size_t cap = m->cap ? m->cap : 4096;
-        while (cap < m->len + (size_t)size) cap *= 2;
-        uint8_t *d = tnn_realloc(m->data, cap, "PNG file");
-        if (!d) { m->failed = true; return; }
-        m->data = d;
-        m->cap = cap;
-    }
-    memcpy(m->data + m->len, data, (size_t)size);
-    m->len += (size_t)size;
+    if (size > 0) (void)tnn_atomic_write(ctx, data, (size_t)size); /* errors are sticky: commit reports them */
 }
 
 tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels)
@@ -122,15 +43,14 @@ tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int
     if (width < 1 || height < 1 || (channels != 1 && channels != 3 && channels != 4) ||
         width > INT_MAX / 4 / channels || (size_t)height > (size_t)INT_MAX / ((size_t)width * (size_t)channels))
         return tnn_error(TNN_ERR_ARG, "%s: cannot write a %d x %d PNG with %d channels", path, width, height, channels);
-    mem_out m = {0};
-    int ok = stbi_write_png_to_func(mem_write, &m, width, height, channels, pixels, width * channels);
-    if (!ok || m.failed) {
-        tnn_free(m.data);
+    tnn_atomic_file *f;
+    tnn_status st = tnn_atomic_open(path, &f);
+    if (st) return st;
+    if (!stbi_write_png_to_func(png_write, f, width, height, channels, pixels, width * channels)) {
+        tnn_atomic_abort(f);
         return tnn_error(TNN_ERR_NOMEM, "%s: PNG encoding of %d x %d pixels failed (out of memory)", path, width, height);
     }
-    tnn_status st = tnn_img_write_atomic(path, m.data, m.len);
-    tnn_free(m.data);
-    return st;
+    return tnn_atomic_commit(f);
 }
 
 /* ---------------- grids (torchvision.utils.make_grid + save_image) ---------------- */

@@ -1,0 +1,155 @@
+/* Table-driven command-line parsing for the examples (see flags.h). */
+#include "flags.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void flags_format_double(char *buf, size_t len, double v)
+{
+    if (isnan(v)) { snprintf(buf, len, "nan"); return; }
+    if (isinf(v)) { snprintf(buf, len, v > 0 ? "inf" : "-inf"); return; }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".e")) { /* Python writes 100.0, not 100 */
+        size_t k = strlen(buf);
+        if (k + 2 < len) memcpy(buf + k, ".0", 3);
+    }
+}
+
+static void format_value(char *buf, size_t len, const flag_spec *s)
+{
+    switch (s->type) {
+    case FLAG_T_INT: snprintf(buf, len, "%d", *(const int *)s->value); break;
+    case FLAG_T_U64: snprintf(buf, len, "%" PRIu64, *(const uint64_t *)s->value); break;
+    case FLAG_T_DOUBLE: flags_format_double(buf, len, *(const double *)s->value); break;
+    case FLAG_T_STRING:
+    case FLAG_T_CHOICE: {
+        const char *v = *(const char *const *)s->value;
+        snprintf(buf, len, "%s", v ? v : "(none)");
+        break;
+    }
+    }
+}
+
+void flags_usage(FILE *f, const char *prog, const char *summary, const flag_spec *specs, int n)
+{
+    fprintf(f, "usage: %s [options]\n", prog);
+    if (summary) fprintf(f, "\n%s\n", summary);
+    fprintf(f, "\noptions:\n  -h, --help%*s show this help and exit\n", 14, "");
+    for (int i = 0; i < n; i++) {
+        const flag_spec *s = &specs[i];
+        char left[64], def[256];
+        if (s->type == FLAG_T_CHOICE) {
+            size_t k = (size_t)snprintf(left, sizeof left, "--%s ", s->name);
+            for (int c = 0; s->choices[c] && k < sizeof left; c++)
+                k += (size_t)snprintf(left + k, sizeof left - k, c ? "|%s" : "%s", s->choices[c]);
+        } else {
+            snprintf(left, sizeof left, "--%s %s", s->name, s->meta ? s->meta : "V");
+        }
+        format_value(def, sizeof def, s);
+        fprintf(f, "  %-24s %s (default: %s)\n", left, s->help ? s->help : "", def);
+    }
+}
+
+static int fail(const char *prog, const flag_spec *s, const char *text)
+{
+    if (s->type == FLAG_T_CHOICE) {
+        fprintf(stderr, "%s: --%s: '%s' is not one of ", prog, s->name, text);
+        for (int c = 0; s->choices[c]; c++) fprintf(stderr, c ? ", %s" : "%s", s->choices[c]);
+        fprintf(stderr, "\n");
+    } else {
+        fprintf(stderr, "%s: --%s: '%s' is not %s\n", prog, s->name, text, s->expect ? s->expect : "valid");
+    }
+    return FLAGS_ERROR;
+}
+
+static int set_value(const char *prog, const flag_spec *s, const char *text)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (s->type) {
+    case FLAG_T_INT: {
+        /* strtoll skips leading blanks and accepts '+': reject both, digits only. */
+        if (!*text || !(text[0] == '-' || (text[0] >= '0' && text[0] <= '9'))) return fail(prog, s, text);
+        long long v = strtoll(text, &end, 10);
+        if (errno || *end || v < (long long)s->lo || v > (long long)s->hi) return fail(prog, s, text);
+        *(int *)s->value = (int)v;
+        return FLAGS_OK;
+    }
+    case FLAG_T_U64: {
+        if (!*text || text[0] < '0' || text[0] > '9') return fail(prog, s, text);
+        unsigned long long v = strtoull(text, &end, 10);
+        if (errno || *end) return fail(prog, s, text);
+        *(uint64_t *)s->value = (uint64_t)v;
+        return FLAGS_OK;
+    }
+    case FLAG_T_DOUBLE: {
+        if (!*text || strchr(" \t\n\v\f\r", text[0])) return fail(prog, s, text);
+        double v = strtod(text, &end);
+        if (errno == ERANGE && fabs(v) > 1.0) return fail(prog, s, text); /* overflow (underflow to ~0 is fine) */
+        if (*end || !isfinite(v)) return fail(prog, s, text);
+        bool lo_ok = (s->open & FLAG_LO_OPEN) ? v > s->lo : v >= s->lo;
+        bool hi_ok = (s->open & FLAG_HI_OPEN) ? v < s->hi : v <= s->hi;
+        if (!lo_ok || !hi_ok) return fail(prog, s, text);
+        *(double *)s->value = v;
+        return FLAGS_OK;
+    }
+    case FLAG_T_STRING:
+        if (!*text) return fail(prog, s, text);
+        *(const char **)s->value = text;
+        return FLAGS_OK;
+    case FLAG_T_CHOICE:
+        for (int c = 0; s->choices[c]; c++) {
+            if (strcmp(text, s->choices[c]) == 0) {
+                *(const char **)s->value = s->choices[c];
+                return FLAGS_OK;
+            }
+        }
+        return fail(prog, s, text);
+    }
+    return FLAGS_ERROR;
+}
+
+int flags_parse(const char *prog, const char *summary, const flag_spec *specs, int n, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            flags_usage(stdout, prog, summary, specs, n);
+            return FLAGS_HELP;
+        }
+        if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
+            fprintf(stderr, "%s: unexpected argument '%s' (flags start with --; see --help)\n", prog, arg);
+            return FLAGS_ERROR;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const flag_spec *s = NULL;
+        for (int k = 0; k < n && !s; k++)
+            if (strlen(specs[k].name) == nlen && strncmp(specs[k].name, name, nlen) == 0) s = &specs[k];
+        if (!s) {
+            fprintf(stderr, "%s: unknown flag '--%.*s' (see --help)\n", prog, (int)nlen, name);
+            return FLAGS_ERROR;
+        }
+        const char *text;
+        if (eq) {
+            text = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "%s: --%s: missing value (expected %s)\n", prog, s->name,
+                        s->type == FLAG_T_CHOICE ? "one of the choices in --help" : s->expect ? s->expect : "a value");
+                return FLAGS_ERROR;
+            }
+            text = argv[++i];
+        }
+        int r = set_value(prog, s, text);
+        if (r) return r;
+    }
+    return FLAGS_OK;
+}

@@ -1,0 +1,68 @@
+/*
+ * flags.h - a small table-driven command-line parser for the examples.
+ *
+ * Each program describes its flags once, in a table; parsing, --help and error
+ * messages all come from that table, so adding a flag is adding one line:
+ *
+ *   static const flag_spec specs[] = {
+ *       FLAG_INT("n_epochs", &o.n_epochs, 1, INT_MAX, "number of epochs of training"),
+ *       FLAG_DOUBLE("lr", &o.lr, 0.0, HUGE_VAL, FLAG_LO_OPEN, "a positive number", "adam: learning rate"),
+ *       FLAG_STRING("out", &o.out, "DIR", "where images/ and the weights go"),
+ *   };
+ *
+ * Accepted forms: --name value and --name=value; -h/--help. Parsing is strict: an
+ * unknown flag, a missing value, a value that is not entirely a number, a number out
+ * of range or an overflowing one is an error, reported as
+ *   "<prog>: --batch_size: 'abc' is not a positive integer"
+ * on stderr.
+ */
+#ifndef TINYNN_EXAMPLES_FLAGS_H
+#define TINYNN_EXAMPLES_FLAGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum flag_type { FLAG_T_INT, FLAG_T_U64, FLAG_T_DOUBLE, FLAG_T_STRING, FLAG_T_CHOICE } flag_type;
+
+/* Range ends for FLAG_T_DOUBLE excluded from the valid set. */
+enum { FLAG_CLOSED = 0, FLAG_LO_OPEN = 1, FLAG_HI_OPEN = 2 };
+
+typedef struct flag_spec {
+    const char *name;            /* without the leading "--" */
+    flag_type type;
+    void *value;                 /* int *, uint64_t *, double *, const char ** */
+    const char *meta;            /* shown in --help: "N", "X", "DIR" ... */
+    const char *help;
+    double lo, hi;               /* valid range (numbers), inclusive unless open */
+    int open;                    /* FLAG_LO_OPEN | FLAG_HI_OPEN for doubles */
+    const char *expect;          /* "a positive integer": used in messages */
+    const char *const *choices;  /* FLAG_T_CHOICE: NULL-terminated list */
+} flag_spec;
+
+#define FLAG_INT(nm, ptr, min, max, exp, hlp) \
+    {.name = nm, .type = FLAG_T_INT, .value = (ptr), .meta = "N", .help = hlp, .lo = (min), .hi = (max), .expect = exp}
+#define FLAG_U64(nm, ptr, exp, hlp) \
+    {.name = nm, .type = FLAG_T_U64, .value = (ptr), .meta = "N", .help = hlp, .expect = exp}
+#define FLAG_DOUBLE(nm, ptr, min, max, opn, exp, hlp) \
+    {.name = nm, .type = FLAG_T_DOUBLE, .value = (ptr), .meta = "X", .help = hlp, .lo = (min), .hi = (max), .open = (opn), .expect = exp}
+#define FLAG_STRING(nm, ptr, mt, hlp) \
+    {.name = nm, .type = FLAG_T_STRING, .value = (ptr), .meta = mt, .help = hlp, .expect = "a non-empty value"}
+#define FLAG_CHOICE(nm, ptr, list, mt, hlp) \
+    {.name = nm, .type = FLAG_T_CHOICE, .value = (ptr), .meta = mt, .help = hlp, .choices = (list)}
+
+enum { FLAGS_OK = 0, FLAGS_HELP = 1, FLAGS_ERROR = 2 };
+
+/* Parse argv[1..argc) into the table's variables (which hold the defaults on entry).
+ * Returns FLAGS_OK, FLAGS_HELP (usage printed on stdout) or FLAGS_ERROR (message on
+ * stderr; exit with status 2). */
+int flags_parse(const char *prog, const char *summary, const flag_spec *specs, int n, int argc, char **argv);
+
+/* Usage text: summary, then one line per flag with its current (default) value. */
+void flags_usage(FILE *f, const char *prog, const char *summary, const flag_spec *specs, int n);
+
+/* The shortest decimal text that reads back as the same double, as Python's repr()
+ * writes floats ("0.0002", "1e-05", "100.0"). */
+void flags_format_double(char *buf, size_t len, double v);
+
+#endif
