@@ -29,3 +29,9 @@ tnn_add_test(NAME gradcheck_sequential SOURCES test_gradcheck_sequential.c LABEL
 foreach(case gradcheck_bce gradcheck_bce_with_logits gradcheck_mse gradcheck_cross_entropy)
   tnn_add_test(NAME ${case} SOURCES test_gradcheck_loss.c ARGS ${case} LABELS gradcheck)
 endforeach()
+
+# Unit tests: one executable per component.
+tnn_add_test(NAME test_rng SOURCES test_rng.c LABELS unit)
+tnn_add_test(NAME test_gemm SOURCES test_gemm.c LABELS unit)
+tnn_add_test(NAME test_tensor SOURCES test_tensor.c LABELS unit)
+tnn_add_test(NAME test_module SOURCES test_module.c LABELS unit)

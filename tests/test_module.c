@@ -1,0 +1,461 @@
+/* Unit tests of the built-in layers through the module interface (tinynn/module.h,
+ * tinynn/layers.h): values by hand, initialisation, state_dict entries, batch-size
+ * changes, modes, and the error paths (wrong input width, NULL, batch 0, backward
+ * before forward, bad constructor arguments). */
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+static float *param(tnn_module *m, const char *name)
+{
+    tnn_tensor_list *l = tnn_module_state_dict(m, "");
+    assert_non_null(l);
+    const tnn_named_tensor *t = tnn_tensor_list_find(l, name);
+    float *p = t ? t->data : NULL;
+    tnn_tensor_list_free(l);
+    assert_non_null(p);
+    return p;
+}
+
+static float *grad(tnn_module *m, const char *name)
+{
+    tnn_tensor_list *l = tnn_module_parameters(m, "");
+    assert_non_null(l);
+    const tnn_named_tensor *t = tnn_tensor_list_find(l, name);
+    float *g = t ? t->grad : NULL;
+    tnn_tensor_list_free(l);
+    assert_non_null(g);
+    return g;
+}
+
+static void set(float *dst, const float *src, size_t n) { memcpy(dst, src, n * sizeof(float)); }
+
+/* y = x W^T + b and its backward, by hand. */
+static void linear_values_by_hand(void **state)
+{
+    (void)state;
+    tnn_module *m = tnn_linear_new(3, 2, true, NULL);
+    assert_non_null(m);
+    set(param(m, "weight"), (float[]){1, 2, 3, 4, 5, 6}, 6);
+    set(param(m, "bias"), (float[]){0.5f, -1}, 2);
+    float xd[6] = {1, 0, -1, 2, 1, 0};
+    tnn_tensor *x = tnn_tensor_view(xd, 2, (int[]){2, 3});
+    const tnn_tensor *y, *dx;
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    assert_int_equal(y->ndim, 2);
+    assert_int_equal(y->shape[0], 2);
+    assert_int_equal(y->shape[1], 2);
+    tu_assert_close(y->data, ((double[]){-1.5, -3, 4.5, 12}), 4, 1e-6, 1.0, "linear y");
+    float dyd[4] = {1, 0, 0, 1};
+    tnn_tensor *dy = tnn_tensor_view(dyd, 2, (int[]){2, 2});
+    TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
+    tu_assert_close(dx->data, ((double[]){1, 2, 3, 4, 5, 6}), 6, 1e-6, 1.0, "linear dx = dy W");
+    tu_assert_close(grad(m, "weight"), ((double[]){1, 0, -1, 2, 1, 0}), 6, 1e-6, 1.0, "linear dW = dy^T x");
+    tu_assert_close(grad(m, "bias"), ((double[]){1, 1}), 2, 1e-6, 1.0, "linear db");
+    /* Gradients accumulate until zero_grad. */
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    TU_ASSERT_OK(tnn_module_backward(m, dy, NULL));
+    tu_assert_close(grad(m, "bias"), ((double[]){2, 2}), 2, 1e-6, 1.0, "linear db after two passes");
+    tnn_module_zero_grad(m);
+    tu_assert_close(grad(m, "weight"), ((double[]){0, 0, 0, 0, 0, 0}), 6, 0.0, 1.0, "zeroed dW");
+    /* Frozen: dL/dx still flows, parameter gradients stay untouched. */
+    tnn_module_set_requires_grad(m, false);
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
+    tu_assert_close(dx->data, ((double[]){1, 2, 3, 4, 5, 6}), 6, 1e-6, 1.0, "frozen linear dx");
+    tu_assert_close(grad(m, "weight"), ((double[]){0, 0, 0, 0, 0, 0}), 6, 0.0, 1.0, "frozen dW");
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+    tnn_module_free(m);
+}
+
+/* torch.nn.Linear's init: weight then bias, each U(-1/sqrt(in), 1/sqrt(in)). */
+static void linear_init_like_pytorch(void **state)
+{
+    (void)state;
+    const int in = 100, out = 50;
+    tnn_rng r, ref;
+    tnn_rng_seed(&r, 3);
+    tnn_rng_seed(&ref, 3);
+    tnn_module *m = tnn_linear_new(in, out, true, &r);
+    assert_non_null(m);
+    const float bound = 0.1f;
+    float *w = param(m, "weight"), *b = param(m, "bias");
+    double sum = 0.0, mx = 0.0;
+    for (int i = 0; i < in * out; i++) {
+        assert_true(fabsf(w[i]) <= bound);
+        assert_true(w[i] == -bound + 2.0f * bound * tnn_rng_uniform(&ref)); /* weight drawn first */
+        sum += w[i];
+        mx = fmax(mx, fabs(w[i]));
+    }
+    for (int i = 0; i < out; i++) {
+        assert_true(fabsf(b[i]) <= bound);
+        assert_true(b[i] == -bound + 2.0f * bound * tnn_rng_uniform(&ref)); /* then bias */
+    }
+    assert_true(fabs(sum / (in * out)) < 0.005); /* std of the mean: 0.1/sqrt(3*5000) */
+    assert_true(mx > 0.099);
+    assert_int_equal(tnn_module_num_params(m), in * out + out);
+    tnn_module_free(m);
+
+    m = tnn_linear_new(3, 2, false, NULL); /* no rng: zeros; no bias */
+    assert_non_null(m);
+    assert_int_equal(tnn_module_num_params(m), 6);
+    for (int i = 0; i < 6; i++) assert_true(param(m, "weight")[i] == 0.0f);
+    tnn_tensor_list *l = tnn_module_state_dict(m, "");
+    assert_int_equal(l->count, 1);
+    assert_string_equal(l->items[0].name, "weight");
+    assert_int_equal(l->items[0].ndim, 2);
+    assert_int_equal(l->items[0].shape[0], 2);
+    assert_int_equal(l->items[0].shape[1], 3);
+    assert_true(l->items[0].is_param);
+    tnn_tensor_list_free(l);
+    tnn_module_free(m);
+}
+
+/* Changing the batch size between calls reallocates; results stay right. */
+static void linear_batch_size_changes(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 4);
+    tnn_module *m = tnn_linear_new(6, 5, true, &r);
+    assert_non_null(m);
+    const float *w = param(m, "weight"), *b = param(m, "bias");
+    const int batches[] = {2, 9, 1, 4, 33};
+    for (size_t k = 0; k < sizeof batches / sizeof batches[0]; k++) {
+        int n = batches[k];
+        tnn_tensor *x = tu_rand_tensor(&r, n, 6, -1.0f, 1.0f);
+        const tnn_tensor *y, *dx;
+        TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+        assert_int_equal(y->shape[0], n);
+        double want[33 * 5];
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < 5; o++) {
+                double acc = b[o];
+                for (int j = 0; j < 6; j++) acc += (double)x->data[i * 6 + j] * w[o * 6 + j];
+                want[i * 5 + o] = acc;
+            }
+        tu_assert_close(y->data, want, (size_t)n * 5, 1e-5, 1.0, "linear y after a batch change");
+        tnn_tensor *dy = tnn_tensor_new2(n, 5);
+        tnn_tensor_fill(dy, 1.0f);
+        TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
+        assert_int_equal(dx->shape[0], n);
+        assert_int_equal(dx->shape[1], 6);
+        tnn_tensor_free(dy);
+        tnn_tensor_free(x);
+    }
+    tnn_module_free(m);
+}
+
+/* BatchNorm1d: batch statistics with the biased variance in training, running
+ * estimates with the unbiased one, num_batches_tracked counted; eval uses them. */
+static void batchnorm1d_values_by_hand(void **state)
+{
+    (void)state;
+    tnn_module *m = tnn_batchnorm1d_new(2, tnn_batchnorm_defaults());
+    assert_non_null(m);
+    /* Column 0: 1 2 3 4 (mean 2.5, biased var 1.25, unbiased 5/3); column 1: constant 7. */
+    float xd[8] = {1, 7, 2, 7, 3, 7, 4, 7};
+    tnn_tensor *x = tnn_tensor_view(xd, 2, (int[]){4, 2});
+    const tnn_tensor *y;
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    const double s = sqrt(1.25 + 1e-5);
+    tu_assert_close(y->data, ((double[]){-1.5 / s, 0, -0.5 / s, 0, 0.5 / s, 0, 1.5 / s, 0}), 8, 1e-6, 1e-3, "bn y");
+    tu_assert_close(param(m, "running_mean"), ((double[]){0.25, 0.7}), 2, 1e-6, 1e-3, "running_mean");
+    tu_assert_close(param(m, "running_var"), ((double[]){0.9 + 0.1 * 5.0 / 3.0, 0.9}), 2, 1e-6, 1e-3, "running_var");
+    assert_int_equal(*(int64_t *)(void *)param(m, "num_batches_tracked"), 1);
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    assert_int_equal(*(int64_t *)(void *)param(m, "num_batches_tracked"), 2);
+    tu_assert_close(param(m, "running_mean"), ((double[]){0.9 * 0.25 + 0.25, 0.9 * 0.7 + 0.7}), 2, 1e-6, 1e-3,
+                    "running_mean after two batches");
+
+    /* Eval: running statistics, nothing updated; one row is fine. */
+    tnn_module_train(m, false);
+    const float *rm = param(m, "running_mean"), *rv = param(m, "running_var");
+    float xe[2] = {2.0f, -1.0f};
+    tnn_tensor *x1 = tnn_tensor_view(xe, 2, (int[]){1, 2});
+    TU_ASSERT_OK(tnn_module_forward(m, x1, &y));
+    tu_assert_close(y->data,
+                    ((double[]){(2.0 - rm[0]) / sqrt(rv[0] + 1e-5), (-1.0 - rm[1]) / sqrt(rv[1] + 1e-5)}), 2,
+                    1e-6, 1e-3, "bn eval y");
+    assert_int_equal(*(int64_t *)(void *)param(m, "num_batches_tracked"), 2);
+
+    /* Training with a single row is refused, as in PyTorch. */
+    tnn_module_train(m, true);
+    TU_ASSERT_ERR(tnn_module_forward(m, x1, &y), TNN_ERR_SHAPE, "batchnorm1d(2", "[1 x 2]", NULL);
+    tnn_tensor_free(x);
+    tnn_tensor_free(x1);
+    tnn_module_free(m);
+}
+
+static void batchnorm1d_state_dict_entries(void **state)
+{
+    (void)state;
+    tnn_module *m = tnn_batchnorm1d_new(3, tnn_batchnorm_defaults());
+    assert_non_null(m);
+    tnn_tensor_list *l = tnn_module_state_dict(m, "");
+    assert_non_null(l);
+    const char *names[] = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"};
+    assert_int_equal(l->count, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(l->items[i].name, names[i]);
+        assert_int_equal(l->items[i].is_param, i < 2);
+        assert_int_equal(l->items[i].grad != NULL, i < 2);
+        assert_int_equal(l->items[i].dtype, i == 4 ? TNN_I64 : TNN_F32);
+        assert_int_equal(l->items[i].count, i == 4 ? 1 : 3);
+    }
+    /* PyTorch's initial values. */
+    for (int j = 0; j < 3; j++) {
+        assert_true(((float *)l->items[0].data)[j] == 1.0f);
+        assert_true(((float *)l->items[1].data)[j] == 0.0f);
+        assert_true(((float *)l->items[2].data)[j] == 0.0f);
+        assert_true(((float *)l->items[3].data)[j] == 1.0f);
+    }
+    assert_int_equal(*(int64_t *)l->items[4].data, 0);
+    assert_int_equal(tnn_module_num_params(m), 6);
+    tnn_tensor_list_free(l);
+    l = tnn_module_parameters(m, "bn.");
+    assert_int_equal(l->count, 2);
+    assert_string_equal(l->items[1].name, "bn.bias");
+    tnn_tensor_list_free(l);
+    tnn_module_free(m);
+
+    tnn_batchnorm_params p = tnn_batchnorm_defaults();
+    p.affine = false;
+    m = tnn_batchnorm1d_new(3, p);
+    l = tnn_module_state_dict(m, "");
+    assert_int_equal(l->count, 3);
+    assert_string_equal(l->items[0].name, "running_mean");
+    assert_int_equal(tnn_module_num_params(m), 0);
+    tnn_tensor_list_free(l);
+    tnn_module_free(m);
+
+    p = tnn_batchnorm_defaults();
+    p.track_running_stats = false;
+    m = tnn_batchnorm1d_new(3, p);
+    l = tnn_module_state_dict(m, "");
+    assert_int_equal(l->count, 2);
+    tnn_tensor_list_free(l);
+    tnn_module_free(m);
+}
+
+static void activations_values(void **state)
+{
+    (void)state;
+    float xd[5] = {-2.0f, -0.5f, 0.0f, 0.5f, 100.0f};
+    tnn_tensor *x = tnn_tensor_view(xd, 2, (int[]){1, 5});
+    struct {
+        tnn_module *m;
+        double y[5];
+        const char *name;
+    } cases[] = {
+        {tnn_relu_new(), {0, 0, 0, 0.5, 100}, "relu"},
+        {tnn_leaky_relu_new(0.2f), {-0.4, -0.1, 0, 0.5, 100}, "leaky_relu(0.2)"},
+        {tnn_tanh_new(), {tanh(-2.0), tanh(-0.5), 0, tanh(0.5), 1}, "tanh"},
+        {tnn_sigmoid_new(), {1 / (1 + exp(2.0)), 1 / (1 + exp(0.5)), 0.5, 1 / (1 + exp(-0.5)), 1}, "sigmoid"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        assert_non_null(cases[k].m);
+        const tnn_tensor *y;
+        TU_ASSERT_OK(tnn_module_forward(cases[k].m, x, &y));
+        tu_assert_close(y->data, cases[k].y, 5, 1e-6, 1e-6, cases[k].name);
+        assert_int_equal(tnn_module_num_params(cases[k].m), 0);
+        char d[64];
+        assert_string_equal(tnn_module_describe(cases[k].m, d, sizeof d), cases[k].name);
+        tnn_module_free(cases[k].m);
+    }
+    /* Sigmoid stays finite at large negative inputs. */
+    float big[2] = {-100.0f, -1000.0f};
+    tnn_tensor *xb = tnn_tensor_view(big, 2, (int[]){1, 2});
+    tnn_module *s = tnn_sigmoid_new();
+    const tnn_tensor *y;
+    TU_ASSERT_OK(tnn_module_forward(s, xb, &y));
+    assert_true(y->data[0] >= 0.0f && y->data[0] < 1e-40f && y->data[1] == 0.0f);
+    tnn_module_free(s);
+    tnn_tensor_free(xb);
+    tnn_tensor_free(x);
+}
+
+static void dropout_behaviour(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 9);
+    tnn_module *m = tnn_dropout_new(0.3f, &r);
+    assert_non_null(m);
+    tnn_tensor *x = tnn_tensor_new2(100, 100);
+    tnn_tensor_fill(x, 1.0f);
+    const tnn_tensor *y;
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    int zeros = 0;
+    for (size_t i = 0; i < y->size; i++) {
+        if (y->data[i] == 0.0f) zeros++;
+        else assert_true(fabsf(y->data[i] - 1.0f / 0.7f) < 1e-6f);
+    }
+    assert_true(zeros > 2800 && zeros < 3200); /* 3000 +- 7 sigma */
+    /* Same seed, same mask. */
+    tnn_tensor *first = tnn_tensor_clone(y);
+    tnn_rng_seed(&r, 9);
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    assert_memory_equal(first->data, y->data, y->size * sizeof(float));
+    /* The backward applies the same mask. */
+    const tnn_tensor *dx;
+    TU_ASSERT_OK(tnn_module_backward(m, x, &dx));
+    assert_memory_equal(first->data, dx->data, y->size * sizeof(float));
+    /* Eval: identity. */
+    tnn_module_train(m, false);
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    for (size_t i = 0; i < y->size; i++) assert_true(y->data[i] == 1.0f);
+    char d[64];
+    assert_string_equal(tnn_module_describe(m, d, sizeof d), "dropout(p=0.3)");
+    tnn_tensor_free(first);
+    tnn_tensor_free(x);
+    tnn_module_free(m);
+}
+
+static void flatten_is_a_view(void **state)
+{
+    (void)state;
+    tnn_module *m = tnn_flatten_new();
+    assert_non_null(m);
+    tnn_tensor *x = tnn_tensor_new4(2, 1, 3, 4);
+    for (size_t i = 0; i < x->size; i++) x->data[i] = (float)i;
+    const tnn_tensor *y, *dx;
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    assert_int_equal(y->ndim, 2);
+    assert_int_equal(y->shape[0], 2);
+    assert_int_equal(y->shape[1], 12);
+    assert_ptr_equal(y->data, x->data);
+    tnn_tensor *dy = tnn_tensor_new2(2, 12);
+    TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
+    assert_true(tnn_tensor_same_shape(dx, x));
+    assert_ptr_equal(dx->data, dy->data);
+    tnn_tensor_free(dy);
+    tnn_tensor_free(x);
+    tnn_module_free(m);
+}
+
+/* ---- error paths ---- */
+
+static void forward_rejects_wrong_width_null_and_empty(void **state)
+{
+    (void)state;
+    tnn_module *lin = tnn_linear_new(4, 3, true, NULL), *bn = tnn_batchnorm1d_new(4, tnn_batchnorm_defaults());
+    assert_true(lin && bn);
+    tnn_tensor *x = tnn_tensor_new2(2, 5);
+    const tnn_tensor *y = (const tnn_tensor *)x;
+    /* Wrong input width: module and both shapes named. */
+    TU_ASSERT_ERR(tnn_module_forward(lin, x, &y), TNN_ERR_SHAPE, "linear(4->3)", "[2 x 5]", "4", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(bn, x, &y), TNN_ERR_SHAPE, "batchnorm1d(4", "[2 x 5]", NULL);
+    tnn_tensor *v = tnn_tensor_new1(4); /* a 1-D input has no batch dimension */
+    TU_ASSERT_ERR(tnn_module_forward(lin, v, &y), TNN_ERR_SHAPE, "linear(4->3)", "[4]", NULL);
+    /* NULL module, input and output pointer. */
+    TU_ASSERT_ERR(tnn_module_forward(NULL, x, &y), TNN_ERR_ARG, "NULL", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(lin, NULL, &y), TNN_ERR_ARG, "linear(4->3)", "input", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(lin, x, NULL), TNN_ERR_ARG, "linear(4->3)", "output pointer", NULL);
+    /* A batch of 0 rows cannot be created; a hand-built empty header is refused. */
+    float dummy[4];
+    tnn_tensor empty = {.data = dummy, .ndim = 2, .shape = {0, 4, 1, 1}, .size = 0, .owns = false};
+    TU_ASSERT_ERR(tnn_module_forward(lin, &empty, &y), TNN_ERR_ARG, "linear(4->3)", "no data", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(bn, &empty, &y), TNN_ERR_ARG, "batchnorm1d", NULL);
+    tnn_module *act = tnn_relu_new();
+    TU_ASSERT_ERR(tnn_module_forward(act, &empty, &y), TNN_ERR_ARG, "relu", NULL);
+    tnn_module_free(act);
+    tnn_tensor_free(v);
+    tnn_tensor_free(x);
+    tnn_module_free(lin);
+    tnn_module_free(bn);
+}
+
+static void backward_before_forward_and_bad_dy(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 1);
+    tnn_module *mods[] = {tnn_linear_new(4, 3, true, &r), tnn_batchnorm1d_new(4, tnn_batchnorm_defaults()),
+                          tnn_leaky_relu_new(0.1f), tnn_relu_new(), tnn_tanh_new(), tnn_sigmoid_new(),
+                          tnn_dropout_new(0.5f, &r), tnn_flatten_new()};
+    const char *names[] = {"linear", "batchnorm1d", "leaky_relu", "relu", "tanh", "sigmoid", "dropout", "flatten"};
+    tnn_tensor *dy = tnn_tensor_new2(2, 3);
+    const tnn_tensor *dx = (const tnn_tensor *)dy;
+    for (size_t k = 0; k < sizeof mods / sizeof mods[0]; k++) {
+        assert_non_null(mods[k]);
+        TU_ASSERT_ERR(tnn_module_backward(mods[k], dy, &dx), TNN_ERR_STATE, names[k], "before forward", NULL);
+        assert_null(dx);
+        TU_ASSERT_ERR(tnn_module_backward(mods[k], NULL, &dx), TNN_ERR_ARG, names[k], NULL);
+    }
+    TU_ASSERT_ERR(tnn_module_backward(NULL, dy, &dx), TNN_ERR_ARG, NULL);
+
+    /* After a forward on [2 x 4], a dy that does not match the output is refused. */
+    tnn_tensor *x = tu_rand_tensor(&r, 2, 4, -1.0f, 1.0f), *bad = tnn_tensor_new2(3, 3);
+    const tnn_tensor *y;
+    TU_ASSERT_OK(tnn_module_forward(mods[0], x, &y));
+    TU_ASSERT_ERR(tnn_module_backward(mods[0], bad, &dx), TNN_ERR_SHAPE, "linear(4->3)", "[3 x 3]", "[2 x 3]", NULL);
+    for (size_t k = 1; k < sizeof mods / sizeof mods[0]; k++) {
+        TU_ASSERT_OK(tnn_module_forward(mods[k], x, &y));
+        TU_ASSERT_ERR(tnn_module_backward(mods[k], bad, &dx), TNN_ERR_SHAPE, names[k], "[3 x 3]", NULL);
+    }
+    for (size_t k = 0; k < sizeof mods / sizeof mods[0]; k++) tnn_module_free(mods[k]);
+    tnn_tensor_free(bad);
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+}
+
+static void constructors_reject_bad_arguments(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 1);
+    assert_null(tnn_linear_new(0, 3, true, &r));
+    TU_ASSERT_MSG("linear(0->3)", NULL);
+    assert_null(tnn_linear_new(3, -1, true, &r));
+    assert_null(tnn_batchnorm1d_new(0, tnn_batchnorm_defaults()));
+    TU_ASSERT_MSG("batchnorm1d(0)", NULL);
+    tnn_batchnorm_params p = tnn_batchnorm_defaults();
+    p.eps = -1.0;
+    assert_null(tnn_batchnorm1d_new(3, p));
+    p = tnn_batchnorm_defaults();
+    p.momentum = 1.5;
+    assert_null(tnn_batchnorm1d_new(3, p));
+    TU_ASSERT_MSG("momentum", NULL);
+    p.momentum = NAN;
+    assert_null(tnn_batchnorm1d_new(3, p));
+    assert_null(tnn_leaky_relu_new(NAN));
+    assert_null(tnn_dropout_new(1.0f, &r));
+    TU_ASSERT_MSG("dropout", "1", NULL);
+    assert_null(tnn_dropout_new(-0.1f, &r));
+    assert_null(tnn_dropout_new(0.5f, NULL));
+    TU_ASSERT_MSG("rng", NULL);
+    tnn_module_free(NULL); /* no-op */
+}
+
+static void describe_strings(void **state)
+{
+    (void)state;
+    char d[96];
+    tnn_module *m = tnn_linear_new(784, 512, true, NULL);
+    assert_string_equal(tnn_module_describe(m, d, sizeof d), "linear(784->512)");
+    tnn_module_free(m);
+    m = tnn_batchnorm1d_new(16, tnn_batchnorm_defaults());
+    assert_string_equal(tnn_module_describe(m, d, sizeof d), "batchnorm1d(16, eps=1e-05, momentum=0.1)");
+    tnn_module_free(m);
+    assert_string_equal(tnn_module_describe(NULL, d, sizeof d), "(null module)");
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(linear_values_by_hand),
+    cmocka_unit_test(linear_init_like_pytorch),
+    cmocka_unit_test(linear_batch_size_changes),
+    cmocka_unit_test(batchnorm1d_values_by_hand),
+    cmocka_unit_test(batchnorm1d_state_dict_entries),
+    cmocka_unit_test(activations_values),
+    cmocka_unit_test(dropout_behaviour),
+    cmocka_unit_test(flatten_is_a_view),
+    cmocka_unit_test(forward_rejects_wrong_width_null_and_empty),
+    cmocka_unit_test(backward_before_forward_and_bad_dy),
+    cmocka_unit_test(constructors_reject_bad_arguments),
+    cmocka_unit_test(describe_strings),
+};
+
+TU_MAIN("module", tests)
