@@ -13,6 +13,7 @@
 struct tnn_atomic_file {
     char *path;     /* target */
     char *tmp;      /* temporary file next to it */
+    char *dir;      /* their folder, prepared at open so that commit allocates nothing */
     FILE *fp;
     tnn_status st;  /* first error, sticky */
 };
@@ -30,7 +31,15 @@ tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
     size_t n = strlen(path);
     f->path = tnn_strdup(path);
     f->tmp = tnn_malloc(n + 48, "temporary file name");
-    if (!f->path || !f->tmp) goto fail;
+    f->dir = tnn_malloc(n + 2, "folder name");
+    if (!f->path || !f->tmp || !f->dir) goto fail;
+    const char *slash = strrchr(path, '/');
+    if (!slash) strcpy(f->dir, ".");
+    else {
+        size_t k = slash == path ? 1 : (size_t)(slash - path);
+        memcpy(f->dir, path, k);
+        f->dir[k] = '\0';
+    }
 
     /* Keep the mode of a file we replace; otherwise 0666 filtered by the umask, as
      * fopen() would create it. */
@@ -62,6 +71,7 @@ tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
 fail:
     tnn_free(f->path);
     tnn_free(f->tmp);
+    tnn_free(f->dir);
     tnn_free(f);
     return st;
 }
@@ -81,6 +91,7 @@ static void release(tnn_atomic_file *f)
 {
     tnn_free(f->path);
     tnn_free(f->tmp);
+    tnn_free(f->dir);
     tnn_free(f);
 }
 
@@ -92,19 +103,10 @@ void tnn_atomic_abort(tnn_atomic_file *f)
     release(f);
 }
 
-/* fsync the folder holding path, so that the rename itself is durable. Filesystems
- * that cannot sync a folder (EINVAL) are accepted. */
-static tnn_status sync_folder(const char *path)
+/* fsync the folder, so that the rename itself is durable. Filesystems that cannot
+ * sync a folder (EINVAL) are accepted. */
+static tnn_status sync_folder(const char *path, const char *dir)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) dir = tnn_strdup(".");
-    else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = tnn_malloc(n + 1, "folder name");
-        if (dir) { memcpy(dir, path, n); dir[n] = '\0'; }
-    }
-    if (!dir) return TNN_ERR_NOMEM;
     tnn_status st = TNN_OK;
     int fd = open(dir, O_RDONLY | O_CLOEXEC);
     if (fd < 0) st = tnn_error(TNN_ERR_IO, "'%s' was replaced, but its folder '%s' cannot be opened to sync it: %s",
@@ -114,7 +116,6 @@ static tnn_status sync_folder(const char *path)
             st = tnn_error(TNN_ERR_IO, "'%s' was replaced, but syncing its folder '%s' failed: %s", path, dir, strerror(errno));
         close(fd);
     }
-    tnn_free(dir);
     return st;
 }
 
@@ -142,7 +143,7 @@ tnn_status tnn_atomic_commit(tnn_atomic_file *f)
         tnn_atomic_abort(f);
         return st;
     }
-    st = sync_folder(f->path);
+    st = sync_folder(f->path, f->dir);
     release(f);
     return st;
 }

@@ -35,8 +35,10 @@ FILE *tnn_atomic_stream(tnn_atomic_file *f);
 /* fwrite all n bytes. The first error is remembered: later writes do nothing and
  * return it, and commit fails with it. */
 tnn_status tnn_atomic_write(tnn_atomic_file *f, const void *data, size_t n);
-/* Flush, fsync, close, rename over the target, fsync the folder. Frees f in every
- * case; on failure removes the temporary file and the target is unchanged. */
+/* Flush, fsync, close, rename over the target, fsync the folder. Allocates nothing.
+ * Frees f in every case. A failure up to the rename removes the temporary file and
+ * leaves the target unchanged; only a failure to sync the folder afterwards is
+ * reported with the target already replaced (the message says so). */
 tnn_status tnn_atomic_commit(tnn_atomic_file *f);
 /* Give up: close and remove the temporary file, free f. NULL is a no-op. Does not
  * touch tnn_last_error(). */

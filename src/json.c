@@ -97,10 +97,10 @@ static int hexval(unsigned char c)
 /* Reads 4 hex digits at pos (after "\u"). */
 static bool read_hex4(parser *p, unsigned *out)
 {
-    if (p->len - p->pos < 4) { fail(p, "truncated \\u escape"); return false; }
     unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p->s[p->pos + (size_t)i]);
+    for (size_t i = 0; i < 4; i++) {
+        if (p->pos + i >= p->len) { fail(p, "truncated \\u escape"); return false; }
+        int h = hexval(p->s[p->pos + i]);
         if (h < 0) { fail(p, "invalid hex digit in \\u escape"); return false; }
         v = v * 16 + (unsigned)h;
     }

@@ -315,7 +315,7 @@ static tnn_status parse_dtype(const char *what, const char *name, const tnn_json
 {
     if (!v) return st_fail(what, TNN_ERR_FORMAT, "tensor '%.100s' has no \"dtype\"", name);
     if (v->type != TNN_JSON_STRING)
-        return st_fail(what, TNN_ERR_FORMAT, "tensor '%.100s': \"dtype\" is a %s, not a string", name, tnn_json_type_name(v->type));
+        return st_fail(what, TNN_ERR_FORMAT, "tensor '%.100s': \"dtype\" is a JSON %s, not a string", name, tnn_json_type_name(v->type));
     const char *s = tnn_json_str(d, v);
     if (strcmp(s, "F32") == 0) { *out = TNN_F32; return TNN_OK; }
     if (strcmp(s, "I64") == 0) { *out = TNN_I64; return TNN_OK; }
@@ -331,7 +331,7 @@ static tnn_status parse_tensor(const char *what, const tnn_json_doc *d, const tn
                                uint64_t data_len, tnn_st_tensor *t, uint64_t *begin, uint64_t *end)
 {
     if (info->type != TNN_JSON_OBJECT)
-        return st_fail(what, TNN_ERR_FORMAT, "entry '%.100s' is a %s, not a tensor description object", name, tnn_json_type_name(info->type));
+        return st_fail(what, TNN_ERR_FORMAT, "entry '%.100s' is a JSON %s, not a tensor description object", name, tnn_json_type_name(info->type));
     t->name = name;
     tnn_status s = parse_dtype(what, name, d, tnn_json_get(d, info, "dtype"), &t->dtype);
     if (s) return s;
@@ -339,7 +339,7 @@ static tnn_status parse_tensor(const char *what, const tnn_json_doc *d, const tn
     const tnn_json *shape = tnn_json_get(d, info, "shape");
     if (!shape) return st_fail(what, TNN_ERR_FORMAT, "tensor '%.100s' has no \"shape\"", name);
     if (shape->type != TNN_JSON_ARRAY)
-        return st_fail(what, TNN_ERR_FORMAT, "tensor '%.100s': \"shape\" is a %s, not an array", name, tnn_json_type_name(shape->type));
+        return st_fail(what, TNN_ERR_FORMAT, "tensor '%.100s': \"shape\" is a JSON %s, not an array", name, tnn_json_type_name(shape->type));
     if (shape->count > TNN_ST_MAX_DIMS)
         return st_fail(what, TNN_ERR_FORMAT, "tensor '%.100s' has %u dimensions, at most %d are supported", name,
                        (unsigned)shape->count, TNN_ST_MAX_DIMS);
@@ -371,7 +371,8 @@ static tnn_status parse_tensor(const char *what, const tnn_json_doc *d, const tn
                        "the data area has %" PRIu64 " bytes", name, *begin, *end, data_len);
     size_t dsize = tnn_dtype_size(t->dtype);
     uint64_t span = *end - *begin;
-    if (overflow || count > span / dsize || count * dsize != span) {
+    if (count > UINT64_MAX / dsize) overflow = true;
+    if (overflow || count * dsize != span) {
         char sh[160];
         size_t n = 0;
         sh[0] = '\0';
@@ -382,7 +383,7 @@ static tnn_status parse_tensor(const char *what, const tnn_json_doc *d, const tn
                            name, sh, span);
         return st_fail(what, TNN_ERR_FORMAT, "tensor '%.100s': shape [%s] of %s needs %" PRIu64 " bytes but data_offsets "
                        "[%" PRIu64 ", %" PRIu64 "] hold %" PRIu64, name, sh, tnn_dtype_name(t->dtype),
-                       count <= UINT64_MAX / dsize ? count * dsize : UINT64_MAX, *begin, *end, span);
+                       count * dsize, *begin, *end, span);
     }
     t->count = (size_t)count;
     t->nbytes = (size_t)span;
@@ -448,11 +449,11 @@ static tnn_status parse_header(tnn_safetensors *st, size_t hlen, tnn_json_doc *d
         if (strlen(key) != c->key_len) return st_fail(what, TNN_ERR_FORMAT, "a tensor name contains a NUL character");
         if (strcmp(key, "__metadata__") != 0) { n++; continue; }
         if (c->type != TNN_JSON_OBJECT)
-            return st_fail(what, TNN_ERR_FORMAT, "\"__metadata__\" is a %s, not an object of strings", tnn_json_type_name(c->type));
+            return st_fail(what, TNN_ERR_FORMAT, "\"__metadata__\" is a JSON %s, not an object of strings", tnn_json_type_name(c->type));
         for (const tnn_json *m = tnn_json_first(doc, c); m; m = tnn_json_sibling(doc, c, m)) {
             const char *k = tnn_json_key(doc, m);
             if (m->type != TNN_JSON_STRING)
-                return st_fail(what, TNN_ERR_FORMAT, "\"__metadata__\" entry '%.100s' is a %s, not a string", k, tnn_json_type_name(m->type));
+                return st_fail(what, TNN_ERR_FORMAT, "\"__metadata__\" entry '%.100s' is a JSON %s, not a string", k, tnn_json_type_name(m->type));
             if (strlen(k) != m->key_len || strlen(tnn_json_str(doc, m)) != m->v.s.len)
                 return st_fail(what, TNN_ERR_FORMAT, "\"__metadata__\" entry '%.100s' contains a NUL character", k);
             tnn_status s = md_append(st->md, k, tnn_json_str(doc, m));
@@ -512,9 +513,9 @@ static tnn_status parse_owned(unsigned char *buf, size_t len, const char *what, 
         if (s) {
             s = st_fail(what, s, "the %" PRIu64 "-byte header is not valid JSON: %s", hlen, err);
         } else {
-            st->strings = doc.strings; /* names and metadata point into it */
-            doc.strings = NULL;
             s = parse_header(st, (size_t)hlen, &doc);
+            st->strings = doc.strings; /* tensor names point into it */
+            doc.strings = NULL;
             tnn_json_free(&doc);
         }
     }
@@ -897,12 +898,15 @@ tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, 
     tnn_tensor_list *l;
     tnn_safetensors *st = NULL;
     tnn_status s = state_dict(m, prefix, &l);
+    tnn_metadata *md = NULL;
     if (!s) s = load_file(path, &st);
-    if (!s) s = tnn_safetensors_copy_into(st, l, strict);
-    if (!s && md_out) {
-        *md_out = tnn_metadata_clone(tnn_safetensors_metadata(st));
-        if (!*md_out) s = TNN_ERR_NOMEM;
+    if (!s && md_out) { /* before copying: nothing may fail once m is modified */
+        md = tnn_metadata_clone(tnn_safetensors_metadata(st));
+        if (!md) s = TNN_ERR_NOMEM;
     }
+    if (!s) s = tnn_safetensors_copy_into(st, l, strict);
+    if (!s && md_out) *md_out = md;
+    else tnn_metadata_free(md);
     tnn_safetensors_free(st);
     tnn_tensor_list_free(l);
     return s;
