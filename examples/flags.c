@@ -141,7 +141,8 @@ int flags_parse(const char *prog, const char *summary, const flag_spec *specs, i
         if (eq) {
             text = eq + 1;
         } else {
-            if (i + 1 >= argc) {
+            /* As argparse: a following "--flag" is not taken as the value. */
+            if (i + 1 >= argc || (strncmp(argv[i + 1], "--", 2) == 0 && argv[i + 1][2])) {
                 fprintf(stderr, "%s: --%s: missing value (expected %s)\n", prog, s->name,
                         s->type == FLAG_T_CHOICE ? "one of the choices in --help" : s->expect ? s->expect : "a value");
                 return FLAGS_ERROR;

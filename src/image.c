@@ -96,11 +96,13 @@ tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count,
     float lo = 0.0f, hi = 0.0f, den = 1.0f;
     if (normalize) {
         lo = hi = x[0];
-        for (size_t i = 1; i < total; i++) {
+        bool finite = true;
+        for (size_t i = 0; i < total; i++) {
+            finite &= isfinite(x[i]) != 0;
             if (x[i] < lo) lo = x[i];
             if (x[i] > hi) hi = x[i];
         }
-        if (!isfinite(lo) || !isfinite(hi))
+        if (!finite)
             return tnn_error(TNN_ERR_NUMERIC, "image grid: the images contain NaN or infinite values");
         double range = (double)hi - (double)lo;
         den = (float)(range > 1e-5 ? range : 1e-5);

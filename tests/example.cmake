@@ -1,0 +1,44 @@
+# Tests of the data and image code (src/idx.c, src/image.c) and of the GAN example
+# (issue 3). Each executable holds several cases and runs the one named by its first
+# argument, so that every case is its own ctest test while the source is compiled once.
+
+# tnn_example_cases(EXE exe LABEL label [ARGS extra...] CASES case...)
+function(tnn_example_cases)
+  cmake_parse_arguments(C "" "EXE;LABEL" "ARGS;CASES" ${ARGN})
+  foreach(case ${C_CASES})
+    add_test(NAME ${case} COMMAND ${C_EXE} ${case} ${C_ARGS})
+    set_tests_properties(${case} PROPERTIES LABELS ${C_LABEL} TIMEOUT 120 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+  endforeach()
+endfunction()
+
+function(tnn_example_test_exe name source)
+  add_executable(${name} ${source})
+  target_link_libraries(${name} PRIVATE tinynn_testutil tinynn_warnings ${ARGN})
+endfunction()
+
+tnn_example_test_exe(test_idx test_idx.c ZLIB::ZLIB)
+tnn_example_cases(EXE test_idx LABEL unit CASES
+  idx_roundtrip_plain idx_roundtrip_gz idx_roundtrip_1d_and_4d idx_gzip_multi_member idx_missing_file
+  idx_wrong_magic idx_zero_dim idx_truncated idx_corrupt_gzip idx_absurd_counts idx_pixel_formula
+  idx_images_to_tensor_order idx_images_to_tensor_channels idx_images_to_tensor_resize)
+
+tnn_example_test_exe(test_image test_image.c)
+target_include_directories(test_image PRIVATE ${TINYNN_STB_INCLUDE_DIR})
+tnn_example_cases(EXE test_image LABEL unit CASES
+  grid_geometry grid_pixels grid_normalisation grid_three_channels grid_png_readback png_gray_and_rgba
+  resize_pil_bilinear)
+
+if(TARGET mnist_gan AND TARGET mnist_gan_sample)
+  tnn_example_test_exe(test_gan_trainer test_gan_trainer.c tinynn_gan)
+  tnn_example_cases(EXE test_gan_trainer LABEL unit CASES gan_step_matches_seed_procedure gan_models_names)
+
+  # The example binaries run end to end: `smoke` trains a few batches on a small
+  # dataset the test writes itself, `cli` feeds them bad flags, folders and files.
+  tnn_example_test_exe(test_mnist_gan_smoke test_mnist_gan_smoke.c tinynn_gan)
+  target_include_directories(test_mnist_gan_smoke PRIVATE ${TINYNN_STB_INCLUDE_DIR})
+  add_dependencies(test_mnist_gan_smoke mnist_gan mnist_gan_sample)
+  set(_tnn_bins $<TARGET_FILE:mnist_gan> $<TARGET_FILE:mnist_gan_sample>)
+  tnn_example_cases(EXE test_mnist_gan_smoke LABEL smoke ARGS ${_tnn_bins} CASES smoke_train_and_sample)
+  tnn_example_cases(EXE test_mnist_gan_smoke LABEL cli ARGS ${_tnn_bins} CASES
+    cli_unknown_flag cli_bad_numbers cli_bad_folders cli_bad_data cli_help)
+endif()

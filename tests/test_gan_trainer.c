@@ -1,0 +1,196 @@
+/* The GAN training step of examples/gan_models.c against the seed's procedure done
+ * naively: same networks, same noise, same real batches. The trainer freezes D during
+ * the generator step and reuses D's forward pass on the fake batch; the naive version
+ * computes D's parameter gradients in the generator step (then zeroes them, as the
+ * seed's optimizer_D.zero_grad() does) and runs D three times per iteration. Both must
+ * give the same losses and the same weights, up to float rounding (D's gradient sums
+ * over the real and fake halves are added in another order). */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gan_models.h"
+
+typedef struct naive {
+    tnn_module *g, *d;
+    tnn_optimizer *og, *od;
+    tnn_tensor *z, *ones, *zeros, *dp;
+} naive;
+
+/* The seed, line by line (gan.py's training loop body). */
+static void naive_step(naive *n, const tnn_tensor *real, tnn_rng *rng, float *g_loss, float *d_loss)
+{
+    int b = real->shape[0];
+    const tnn_tensor *gen, *p, *dgen;
+    TU_ASSERT_OK(tnn_tensor_resize(n->z, 2, (int[]){b, n->z->shape[1]}));
+    TU_ASSERT_OK(tnn_tensor_resize(n->ones, 2, (int[]){b, 1}));
+    TU_ASSERT_OK(tnn_tensor_resize(n->zeros, 2, (int[]){b, 1}));
+    tnn_tensor_fill(n->ones, 1.0f);
+    tnn_tensor_fill(n->zeros, 0.0f);
+    /* optimizer_G.zero_grad(); z = N(0,1); gen_imgs = generator(z) */
+    tnn_optimizer_zero_grad(n->og);
+    tnn_tensor_normal(n->z, rng, 0.0f, 1.0f);
+    TU_ASSERT_OK(tnn_module_forward(n->g, n->z, &gen));
+    /* g_loss = adversarial_loss(discriminator(gen_imgs), valid); g_loss.backward() --
+     * which also fills D's gradients */
+    TU_ASSERT_OK(tnn_module_forward(n->d, gen, &p));
+    TU_ASSERT_OK(tnn_bce_loss(p, n->ones, g_loss, n->dp));
+    TU_ASSERT_OK(tnn_module_backward(n->d, n->dp, &dgen));
+    TU_ASSERT_OK(tnn_module_backward(n->g, dgen, NULL));
+    TU_ASSERT_OK(tnn_optimizer_step(n->og));
+    /* optimizer_D.zero_grad(); real_loss; fake_loss on gen_imgs.detach() */
+    tnn_optimizer_zero_grad(n->od);
+    float real_loss, fake_loss;
+    TU_ASSERT_OK(tnn_module_forward(n->d, real, &p));
+    TU_ASSERT_OK(tnn_bce_loss(p, n->ones, &real_loss, n->dp));
+    tnn_tensor_scale(n->dp, 0.5f);
+    TU_ASSERT_OK(tnn_module_backward(n->d, n->dp, NULL));
+    TU_ASSERT_OK(tnn_module_forward(n->d, gen, &p));
+    TU_ASSERT_OK(tnn_bce_loss(p, n->zeros, &fake_loss, n->dp));
+    tnn_tensor_scale(n->dp, 0.5f);
+    TU_ASSERT_OK(tnn_module_backward(n->d, n->dp, NULL));
+    TU_ASSERT_OK(tnn_optimizer_step(n->od));
+    float s = real_loss + fake_loss;
+    *d_loss = s / 2.0f;
+}
+
+static void compare_modules(tnn_module *a, tnn_module *b, double tol)
+{
+    tnn_tensor_list *la = tnn_module_state_dict(a, GAN_PREFIX), *lb = tnn_module_state_dict(b, GAN_PREFIX);
+    assert_int_equal(la->count, lb->count);
+    for (int i = 0; i < la->count; i++) {
+        assert_string_equal(la->items[i].name, lb->items[i].name);
+        if (la->items[i].dtype == TNN_I64) {
+            assert_memory_equal(la->items[i].data, lb->items[i].data, 8);
+            continue;
+        }
+        const float *x = la->items[i].data, *y = lb->items[i].data;
+        double *want = malloc(la->items[i].count * sizeof *want);
+        for (size_t k = 0; k < la->items[i].count; k++) want[k] = y[k];
+        tu_assert_close(x, want, la->items[i].count, tol, 1e-2, la->items[i].name);
+        free(want);
+    }
+    tnn_tensor_list_free(la);
+    tnn_tensor_list_free(lb);
+}
+
+static void gan_step_matches_seed_procedure(void **state)
+{
+    (void)state;
+    tnn_set_num_threads(1);
+    gan_config c = gan_config_defaults();
+    c.latent_dim = 16;
+    c.img_size = 8; /* 64 features: small and fast, same structure */
+    tnn_adam_params a = tnn_adam_defaults();
+    a.lr = 2e-4;
+    a.beta1 = 0.5;
+    a.beta2 = 0.999;
+    tnn_rng init1, init2;
+    tnn_rng_seed(&init1, 123);
+    tnn_rng_seed(&init2, 123);
+    gan_trainer *t = gan_trainer_new(&c, a, a, 32, &init1);
+    assert_non_null(t);
+    naive n = {0};
+    n.g = gan_generator_new(&c, &init2);
+    n.d = gan_discriminator_new(&c, &init2);
+    n.og = tnn_adam_new(n.g, a);
+    n.od = tnn_adam_new(n.d, a);
+    n.z = tnn_tensor_new2(32, c.latent_dim);
+    n.ones = tnn_tensor_new2(32, 1);
+    n.zeros = tnn_tensor_new2(32, 1);
+    n.dp = tnn_tensor_new2(32, 1);
+    compare_modules(t->generator, n.g, 0.0);
+    compare_modules(t->discriminator, n.d, 0.0);
+
+    tnn_rng noise1, noise2, data;
+    tnn_rng_seed(&noise1, 7);
+    tnn_rng_seed(&noise2, 7);
+    tnn_rng_seed(&data, 8);
+    const int sizes[5] = {32, 32, 32, 32, 9}; /* ending with a partial batch */
+    for (int it = 0; it < 5; it++) {
+        tnn_tensor *real = tu_rand_tensor(&data, sizes[it], 64, -1.0f, 1.0f);
+        float gl, dl;
+        TU_ASSERT_OK(gan_trainer_step(t, real, &noise1));
+        naive_step(&n, real, &noise2, &gl, &dl);
+        tu_assert_close1(t->g_loss, gl, 1e-5, 1e-3, "g_loss");
+        tu_assert_close1(t->d_loss, dl, 1e-5, 1e-3, "d_loss");
+        assert_true(t->d_real_mean > 0.0f && t->d_real_mean < 1.0f);
+        assert_true(t->d_fake_mean > 0.0f && t->d_fake_mean < 1.0f);
+        assert_int_equal(t->gen_imgs->shape[0], sizes[it]);
+        assert_int_equal(t->gen_imgs->shape[1], 64);
+        tnn_tensor_free(real);
+    }
+    compare_modules(t->generator, n.g, 1e-4);
+    compare_modules(t->discriminator, n.d, 1e-4);
+    assert_int_equal(tnn_adam_step_count(t->opt_g), 5);
+    assert_int_equal(tnn_adam_step_count(t->opt_d), 5);
+
+    gan_trainer_free(t);
+    tnn_module_free(n.g);
+    tnn_module_free(n.d);
+    tnn_optimizer_free(n.og);
+    tnn_optimizer_free(n.od);
+    tnn_tensor_free(n.z);
+    tnn_tensor_free(n.ones);
+    tnn_tensor_free(n.zeros);
+    tnn_tensor_free(n.dp);
+}
+
+/* The networks carry the seed's state_dict names and shapes. */
+static void gan_models_names(void **state)
+{
+    (void)state;
+    gan_config c = gan_config_defaults();
+    tnn_module *g = gan_generator_new(&c, NULL), *d = gan_discriminator_new(&c, NULL);
+    assert_int_equal(tnn_sequential_len(g), 13);
+    assert_int_equal(tnn_sequential_len(d), 6);
+    tnn_tensor_list *lg = tnn_module_state_dict(g, GAN_PREFIX), *ld = tnn_module_state_dict(d, GAN_PREFIX);
+    const char *gnames[] = {"model.0.weight", "model.0.bias", "model.2.weight", "model.2.bias", "model.3.weight",
+                            "model.3.bias", "model.3.running_mean", "model.3.running_var", "model.3.num_batches_tracked",
+                            "model.5.weight", "model.5.bias", "model.6.weight", "model.6.bias",
+                            "model.6.running_mean", "model.6.running_var", "model.6.num_batches_tracked",
+                            "model.8.weight", "model.8.bias", "model.9.weight", "model.9.bias",
+                            "model.9.running_mean", "model.9.running_var", "model.9.num_batches_tracked",
+                            "model.11.weight", "model.11.bias"};
+    assert_int_equal(lg->count, 25);
+    for (int i = 0; i < 25; i++) assert_string_equal(lg->items[i].name, gnames[i]);
+    assert_int_equal(lg->items[0].shape[0], 128);
+    assert_int_equal(lg->items[0].shape[1], 100);
+    assert_int_equal(lg->items[23].shape[0], 784);
+    assert_int_equal(lg->items[23].shape[1], 1024);
+    const char *dnames[] = {"model.0.weight", "model.0.bias", "model.2.weight", "model.2.bias", "model.4.weight",
+                            "model.4.bias"};
+    assert_int_equal(ld->count, 6);
+    for (int i = 0; i < 6; i++) assert_string_equal(ld->items[i].name, dnames[i]);
+    assert_int_equal(ld->items[0].shape[1], 784);
+    assert_int_equal(ld->items[4].shape[0], 1);
+    char buf[96];
+    assert_string_equal(tnn_module_describe(tnn_sequential_get(g, 3), buf, sizeof buf),
+                        "batchnorm1d(256, eps=0.8, momentum=0.1)");
+    /* The config round-trips through safetensors metadata, exactly. */
+    c.bn_eps = 1e-5;
+    c.latent_dim = 64;
+    tnn_metadata *md = gan_config_to_metadata(&c);
+    assert_string_equal(tnn_metadata_get(md, "bn_eps"), "1e-05");
+    gan_config back = gan_config_defaults();
+    char err[256];
+    assert_int_equal(gan_config_from_metadata(md, "x", &back, err, sizeof err), TNN_OK);
+    assert_true(back.bn_eps == 1e-5 && back.latent_dim == 64 && back.img_size == 28);
+    tnn_metadata_set(md, "img_size", "28x");
+    assert_int_not_equal(gan_config_from_metadata(md, "weights.st", &back, err, sizeof err), TNN_OK);
+    assert_non_null(strstr(err, "weights.st: metadata img_size = '28x'"));
+    tnn_metadata_free(md);
+    tnn_tensor_list_free(lg);
+    tnn_tensor_list_free(ld);
+    tnn_module_free(g);
+    tnn_module_free(d);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(gan_step_matches_seed_procedure),
+    cmocka_unit_test(gan_models_names),
+};
+
+TU_MAIN("gan_trainer", tests)

@@ -1,0 +1,428 @@
+/* IDX reading and writing (src/idx.c): round trips, plain and gzipped, every kind of
+ * bad file (each refused with a message naming the file, and without allocating what
+ * a lying header claims), and the conversion of image batches to tensors. */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+/* ---- a temporary folder per test ---- */
+
+static char g_dir[64];
+
+static int make_tmp(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/tinynn_test_idx_XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int remove_tmp(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *tmp_path(const char *name)
+{
+    static char p[4][128];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", g_dir, name);
+    return p[k];
+}
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static uint8_t *read_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)len + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+/* gzip n bytes (one member) into a malloc'd buffer. */
+static uint8_t *gzip_bytes(const uint8_t *data, size_t n, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)n) + 64;
+    uint8_t *out = malloc(cap);
+    z.next_in = (Bytef *)(uintptr_t)data;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    return out;
+}
+
+/* An IDX header for unsigned bytes with the given dims, followed by `data_len` bytes. */
+static uint8_t *idx_bytes(int ndim, const uint32_t *dims, size_t data_len, size_t *len)
+{
+    size_t h = 4 + 4 * (size_t)ndim;
+    uint8_t *b = calloc(1, h + data_len + 1);
+    b[2] = 0x08;
+    b[3] = (uint8_t)ndim;
+    for (int i = 0; i < ndim; i++) {
+        b[4 + 4 * i] = (uint8_t)(dims[i] >> 24);
+        b[5 + 4 * i] = (uint8_t)(dims[i] >> 16);
+        b[6 + 4 * i] = (uint8_t)(dims[i] >> 8);
+        b[7 + 4 * i] = (uint8_t)dims[i];
+    }
+    for (size_t i = 0; i < data_len; i++) b[h + i] = (uint8_t)(i * 7 + 3);
+    *len = h + data_len;
+    return b;
+}
+
+/* Load path, expecting TNN_ERR_FORMAT/IO and a message naming the file and `what`. */
+static void expect_load_error(const char *path, tnn_status want, const char *what)
+{
+    tnn_idx idx;
+    TU_ASSERT_ERR(tnn_idx_load(path, &idx), want, path, what, NULL);
+    assert_null(idx.data);
+    assert_int_equal(idx.ndim, 0);
+    tnn_idx_free(&idx); /* harmless on an empty result */
+}
+
+/* Write the bytes plain and gzipped, and expect both to fail with `what`. */
+static void expect_both_fail(const char *name, const uint8_t *b, size_t n, const char *what)
+{
+    char plain[64], gz[64];
+    snprintf(plain, sizeof plain, "%s.idx", name);
+    snprintf(gz, sizeof gz, "%s.idx.gz", name);
+    write_bytes(tmp_path(plain), b, n);
+    expect_load_error(tmp_path(plain), TNN_ERR_FORMAT, what);
+    size_t zn;
+    uint8_t *z = gzip_bytes(b, n, &zn);
+    write_bytes(tmp_path(gz), z, zn);
+    expect_load_error(tmp_path(gz), TNN_ERR_FORMAT, what);
+    free(z);
+}
+
+/* ---- round trips ---- */
+
+static void roundtrip(const char *name)
+{
+    int dims[3] = {7, 5, 3};
+    uint8_t data[105];
+    for (int i = 0; i < 105; i++) data[i] = (uint8_t)(i * 37 + 11);
+    const char *path = tmp_path(name);
+    TU_ASSERT_OK(tnn_idx_save_u8(path, data, 3, dims));
+    tnn_idx idx;
+    TU_ASSERT_OK(tnn_idx_load(path, &idx));
+    assert_int_equal(idx.ndim, 3);
+    assert_int_equal(idx.dims[0], 7);
+    assert_int_equal(idx.dims[1], 5);
+    assert_int_equal(idx.dims[2], 3);
+    assert_int_equal(idx.dims[3], 1);
+    assert_int_equal(idx.count, 105);
+    assert_memory_equal(idx.data, data, 105);
+    tnn_idx_free(&idx);
+    assert_null(idx.data);
+
+    /* The same bytes through tnn_idx_parse, and the on-disk format itself. */
+    size_t n;
+    uint8_t *file = read_bytes(path, &n);
+    bool gz = strstr(name, ".gz") != NULL;
+    assert_int_equal(file[0] == 0x1f && file[1] == 0x8b, gz);
+    if (!gz) {
+        const uint8_t hdr[16] = {0, 0, 8, 3, 0, 0, 0, 7, 0, 0, 0, 5, 0, 0, 0, 3};
+        assert_int_equal(n, 16 + 105);
+        assert_memory_equal(file, hdr, 16);
+    }
+    TU_ASSERT_OK(tnn_idx_parse(file, n, "memory", &idx));
+    assert_memory_equal(idx.data, data, 105);
+    tnn_idx_free(&idx);
+    free(file);
+    /* No temporary file is left behind by the atomic write. */
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", g_dir);
+    assert_int_not_equal(system(cmd), 0);
+}
+
+static void idx_roundtrip_plain(void **state) { (void)state; roundtrip("a-idx3-ubyte"); }
+static void idx_roundtrip_gz(void **state) { (void)state; roundtrip("a-idx3-ubyte.gz"); }
+
+static void idx_roundtrip_1d_and_4d(void **state)
+{
+    (void)state;
+    uint8_t labels[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    TU_ASSERT_OK(tnn_idx_save_u8(tmp_path("l.gz"), labels, 1, (int[]){10}));
+    tnn_idx idx;
+    TU_ASSERT_OK(tnn_idx_load(tmp_path("l.gz"), &idx));
+    assert_int_equal(idx.ndim, 1);
+    assert_int_equal(idx.dims[0], 10);
+    assert_memory_equal(idx.data, labels, 10);
+    tnn_idx_free(&idx);
+    uint8_t rgb[2 * 2 * 2 * 3];
+    for (int i = 0; i < 24; i++) rgb[i] = (uint8_t)(10 * i);
+    TU_ASSERT_OK(tnn_idx_save_u8(tmp_path("rgb"), rgb, 4, (int[]){2, 2, 2, 3}));
+    TU_ASSERT_OK(tnn_idx_load(tmp_path("rgb"), &idx));
+    assert_int_equal(idx.ndim, 4);
+    assert_int_equal(idx.dims[3], 3);
+    tnn_idx_free(&idx);
+}
+
+/* Concatenated gzip members are one stream, as gunzip reads them. */
+static void idx_gzip_multi_member(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *b = idx_bytes(2, (uint32_t[]){4, 25}, 100, &n);
+    size_t n1, n2;
+    uint8_t *z1 = gzip_bytes(b, 30, &n1), *z2 = gzip_bytes(b + 30, n - 30, &n2);
+    uint8_t *cat = malloc(n1 + n2);
+    memcpy(cat, z1, n1);
+    memcpy(cat + n1, z2, n2);
+    tnn_idx idx;
+    TU_ASSERT_OK(tnn_idx_parse(cat, n1 + n2, "two members", &idx));
+    assert_memory_equal(idx.data, b + 12, 100);
+    tnn_idx_free(&idx);
+    free(b);
+    free(z1);
+    free(z2);
+    free(cat);
+}
+
+/* ---- bad files ---- */
+
+static void idx_missing_file(void **state)
+{
+    (void)state;
+    expect_load_error(tmp_path("no-such-file.gz"), TNN_ERR_IO, "cannot open");
+    expect_load_error(g_dir, TNN_ERR_IO, "folder");
+}
+
+static void idx_wrong_magic(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *b = idx_bytes(3, (uint32_t[]){2, 2, 2}, 8, &n);
+    b[0] = 0x50; /* e.g. a PNG or text file */
+    expect_both_fail("magic", b, n, "not an IDX file");
+    b[0] = 0;
+    b[2] = 0x0D; /* float IDX: a valid IDX type we do not read */
+    expect_both_fail("type", b, n, "type 0x0d");
+    b[2] = 0x08;
+    b[3] = 0; /* no dimensions */
+    expect_both_fail("ndim0", b, n, "0 dimensions");
+    b[3] = 5;
+    expect_both_fail("ndim5", b, n, "5 dimensions");
+    free(b);
+    write_bytes(tmp_path("empty"), "", 0);
+    expect_load_error(tmp_path("empty"), TNN_ERR_FORMAT, "too short");
+    write_bytes(tmp_path("short"), "\0\0\x08", 3);
+    expect_load_error(tmp_path("short"), TNN_ERR_FORMAT, "too short");
+}
+
+static void idx_zero_dim(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *b = idx_bytes(3, (uint32_t[]){5, 0, 28}, 0, &n);
+    expect_both_fail("zerodim", b, n, "dimension 1 is 0");
+    free(b);
+}
+
+static void idx_truncated(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *b = idx_bytes(3, (uint32_t[]){10, 28, 28}, 10 * 784, &n);
+    /* data cut short by one byte, and by a whole image */
+    expect_both_fail("trunc1", b, n - 1, "truncated");
+    expect_both_fail("trunc784", b, n - 784, "10 x 28 x 28 = 7840 bytes");
+    /* header cut inside the dimensions */
+    expect_both_fail("trunchdr", b, 9, "truncated IDX header");
+    /* the other way round: more data than the header claims */
+    uint8_t *c = idx_bytes(3, (uint32_t[]){10, 28, 28}, 10 * 784 + 5, &n);
+    expect_both_fail("extra", c, n, "7840 bytes");
+    free(b);
+    free(c);
+}
+
+/* A truncated or corrupt gzip stream is an error, not a short read. */
+static void idx_corrupt_gzip(void **state)
+{
+    (void)state;
+    size_t n, zn;
+    uint8_t *b = idx_bytes(3, (uint32_t[]){20, 28, 28}, 20 * 784, &n);
+    for (size_t i = 16; i < n; i++) b[i] = (uint8_t)(i * 2654435761u >> 24); /* barely compressible */
+    uint8_t *z = gzip_bytes(b, n, &zn);
+    write_bytes(tmp_path("cut.gz"), z, zn / 2);
+    expect_load_error(tmp_path("cut.gz"), TNN_ERR_FORMAT, "truncated gzip stream");
+    uint8_t *bad = malloc(zn);
+    memcpy(bad, z, zn);
+    for (size_t i = zn / 3; i < zn / 3 + 64; i++) bad[i] ^= 0xA5;
+    write_bytes(tmp_path("flip.gz"), bad, zn);
+    expect_load_error(tmp_path("flip.gz"), TNN_ERR_FORMAT, "corrupt gzip stream");
+    /* a wrong CRC alone (last 8 bytes: CRC32, size) */
+    memcpy(bad, z, zn);
+    bad[zn - 8] ^= 1;
+    write_bytes(tmp_path("crc.gz"), bad, zn);
+    expect_load_error(tmp_path("crc.gz"), TNN_ERR_FORMAT, "corrupt gzip stream");
+    /* garbage after the stream */
+    uint8_t *tail = malloc(zn + 3);
+    memcpy(tail, z, zn);
+    memcpy(tail + zn, "xyz", 3);
+    write_bytes(tmp_path("tail.gz"), tail, zn + 3);
+    expect_load_error(tmp_path("tail.gz"), TNN_ERR_FORMAT, "garbage after the end of the gzip stream");
+    free(b);
+    free(z);
+    free(bad);
+    free(tail);
+}
+
+/* An allocator that records the largest block requested. */
+static size_t g_largest;
+static void *big_malloc(void *u, size_t n) { (void)u; if (n > g_largest) g_largest = n; return malloc(n); }
+static void *big_realloc(void *u, void *p, size_t n) { (void)u; if (n > g_largest) g_largest = n; return realloc(p, n); }
+static void big_free(void *u, void *p) { (void)u; free(p); }
+
+/* Headers claiming 2^32 - 1 images (or an overflowing product) fail cleanly, and
+ * nothing near the claimed size is ever allocated. */
+static void idx_absurd_counts(void **state)
+{
+    (void)state;
+    tnn_allocator a = {big_malloc, big_realloc, big_free, NULL};
+    const uint32_t cases[][4] = {
+        {0xFFFFFFFFu, 28, 28, 0},          /* 3.4e12 bytes claimed */
+        {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, /* overflows 64 bits */
+        {0x7FFFFFFFu, 1, 1, 0},
+    };
+    const int ndims[] = {3, 4, 3};
+    for (int k = 0; k < 3; k++) {
+        size_t n;
+        uint8_t *b = idx_bytes(ndims[k], cases[k], 1000, &n);
+        g_largest = 0;
+        tnn_set_allocator(&a);
+        char name[32];
+        snprintf(name, sizeof name, "absurd%d", k);
+        expect_both_fail(name, b, n, "truncated");
+        tnn_set_allocator(NULL);
+        /* The file itself, its gzip input and what inflating actually yields: small. */
+        assert_true(g_largest < (1u << 20));
+        free(b);
+    }
+}
+
+/* ---- images to tensors ---- */
+
+static void idx_pixel_formula(void **state)
+{
+    (void)state;
+    /* ToTensor + Normalize(0.5, 0.5) in float32: (x / 255 - 0.5) / 0.5 */
+    for (int x = 0; x < 256; x++) {
+        float want = ((float)x / 255.0f - 0.5f) / 0.5f;
+        assert_true(tnn_pixel_to_unit((uint8_t)x) == want);
+    }
+    assert_true(tnn_pixel_to_unit(0) == -1.0f);
+    assert_true(tnn_pixel_to_unit(255) == 1.0f);
+}
+
+static void idx_images_to_tensor_order(void **state)
+{
+    (void)state;
+    /* 4 images of 2 x 3, image k filled with 10k + pixel index */
+    uint8_t data[24];
+    for (int k = 0; k < 4; k++)
+        for (int p = 0; p < 6; p++) data[k * 6 + p] = (uint8_t)(10 * k + p);
+    tnn_idx idx = {.data = data, .ndim = 3, .dims = {4, 2, 3, 1}, .count = 24};
+    tnn_tensor *t = tnn_tensor_new2(1, 1);
+    int order[4] = {2, 0, 3, 1};
+    TU_ASSERT_OK(tnn_idx_images_to_tensor(&idx, order, 1, 3, 2, 3, t)); /* images 0, 3, 1 */
+    assert_int_equal(t->ndim, 2);
+    assert_int_equal(t->shape[0], 3);
+    assert_int_equal(t->shape[1], 6);
+    const int want_img[3] = {0, 3, 1};
+    for (int i = 0; i < 3; i++)
+        for (int p = 0; p < 6; p++)
+            assert_true(t->data[i * 6 + p] == tnn_pixel_to_unit((uint8_t)(10 * want_img[i] + p)));
+    TU_ASSERT_OK(tnn_idx_images_to_tensor(&idx, NULL, 2, 2, 2, 3, t)); /* file order: images 2, 3 */
+    assert_true(t->data[0] == tnn_pixel_to_unit(20));
+    TU_ASSERT_ERR(tnn_idx_images_to_tensor(&idx, NULL, 3, 2, 2, 3, t), TNN_ERR_ARG, "out of range", NULL);
+    order[3] = 9;
+    TU_ASSERT_ERR(tnn_idx_images_to_tensor(&idx, order, 2, 2, 2, 3, t), TNN_ERR_ARG, "order[3] = 9", NULL);
+    tnn_idx labels = {.data = data, .ndim = 1, .dims = {24, 1, 1, 1}, .count = 24};
+    TU_ASSERT_ERR(tnn_idx_images_to_tensor(&labels, NULL, 0, 1, 2, 3, t), TNN_ERR_FORMAT, "1 dimensions", NULL);
+    tnn_tensor_free(t);
+}
+
+/* Channels-last IDX becomes channel-planar rows, as a PyTorch image tensor. */
+static void idx_images_to_tensor_channels(void **state)
+{
+    (void)state;
+    uint8_t data[1 * 2 * 2 * 3] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}; /* HWC */
+    tnn_idx idx = {.data = data, .ndim = 4, .dims = {1, 2, 2, 3}, .count = 12};
+    tnn_tensor *t = tnn_tensor_new2(1, 12);
+    TU_ASSERT_OK(tnn_idx_images_to_tensor(&idx, NULL, 0, 1, 2, 2, t));
+    const uint8_t chw[12] = {1, 4, 7, 10, 2, 5, 8, 11, 3, 6, 9, 12};
+    for (int i = 0; i < 12; i++) assert_true(t->data[i] == tnn_pixel_to_unit(chw[i]));
+    tnn_tensor_free(t);
+}
+
+/* --img_size: resized as PIL's bilinear filter resizes MNIST's 8-bit images. */
+static void idx_images_to_tensor_resize(void **state)
+{
+    (void)state;
+    /* 4 x 4 images whose rows are all [0, 100, 200, 255]: shrinking to 2 x 2 gives
+     * [71, 209] in every row (see test_image's resize cases for the arithmetic). */
+    uint8_t data[16];
+    for (int i = 0; i < 4; i++) {
+        data[4 * i + 0] = 0;
+        data[4 * i + 1] = 100;
+        data[4 * i + 2] = 200;
+        data[4 * i + 3] = 255;
+    }
+    tnn_idx idx = {.data = data, .ndim = 3, .dims = {1, 4, 4, 1}, .count = 16};
+    tnn_tensor *t = tnn_tensor_new2(1, 1);
+    TU_ASSERT_OK(tnn_idx_images_to_tensor(&idx, NULL, 0, 1, 2, 2, t));
+    assert_int_equal(t->shape[1], 4);
+    const uint8_t want[4] = {71, 209, 71, 209};
+    for (int i = 0; i < 4; i++) assert_true(t->data[i] == tnn_pixel_to_unit(want[i]));
+    tnn_tensor_free(t);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(idx_roundtrip_plain, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(idx_roundtrip_gz, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(idx_roundtrip_1d_and_4d, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(idx_gzip_multi_member, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(idx_missing_file, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(idx_wrong_magic, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(idx_zero_dim, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(idx_truncated, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(idx_corrupt_gzip, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(idx_absurd_counts, make_tmp, remove_tmp),
+    cmocka_unit_test(idx_pixel_formula),
+    cmocka_unit_test(idx_images_to_tensor_order),
+    cmocka_unit_test(idx_images_to_tensor_channels),
+    cmocka_unit_test(idx_images_to_tensor_resize),
+};
+
+TU_MAIN("idx", tests)
