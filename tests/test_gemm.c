@@ -5,6 +5,7 @@
 #include "tnn_impl.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static void check(bool ta, bool tb, int M, int N, int K, float alpha, float beta)

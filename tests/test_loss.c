@@ -1,0 +1,172 @@
+/* Unit tests of the losses (tinynn/loss.h): values and gradients by hand, PyTorch's
+ * clamps and stable forms at extreme inputs, and error paths. */
+#include "testutil.h"
+
+#include <math.h>
+
+static tnn_tensor *vec(float *d, int rows, int cols) { return tnn_tensor_view(d, 2, (int[]){rows, cols}); }
+
+static void mse_by_hand(void **state)
+{
+    (void)state;
+    float p[3] = {1, 2, 3}, t[3] = {1, 0, 0};
+    tnn_tensor *P = vec(p, 1, 3), *T = vec(t, 1, 3), *G = tnn_tensor_new2(1, 3);
+    float loss;
+    TU_ASSERT_OK(tnn_mse_loss(P, T, &loss, G));
+    tu_assert_close1(loss, 13.0 / 3.0, 1e-6, 1e-6, "mse");
+    tu_assert_close(G->data, ((double[]){0, 4.0 / 3.0, 2}), 3, 1e-6, 1e-6, "mse grad = 2 (p - t) / n");
+    TU_ASSERT_OK(tnn_mse_loss(P, T, &loss, NULL)); /* gradient optional */
+    tnn_tensor_free(P);
+    tnn_tensor_free(T);
+    tnn_tensor_free(G);
+}
+
+static void bce_by_hand_and_clamp(void **state)
+{
+    (void)state;
+    float p[2] = {0.5f, 0.9f}, t[2] = {1, 0};
+    tnn_tensor *P = vec(p, 2, 1), *T = vec(t, 2, 1), *G = tnn_tensor_new2(2, 1);
+    float loss;
+    TU_ASSERT_OK(tnn_bce_loss(P, T, &loss, G));
+    tu_assert_close1(loss, -(log(0.5) + log(1.0 - (double)0.9f)) / 2, 1e-6, 1e-6, "bce");
+    /* (p - t) / (p (1 - p)) / n */
+    tu_assert_close(G->data, ((double[]){-1.0, 0.9 / (0.9 * 0.1) / 2}), 2, 1e-5, 1e-6, "bce grad");
+
+    /* p = 0 with t = 1 and p = 1 with t = 0: log clamped at -100, loss 100, finite gradient. */
+    p[0] = 0.0f;
+    p[1] = 1.0f;
+    TU_ASSERT_OK(tnn_bce_loss(P, T, &loss, G));
+    tu_assert_close1(loss, 100.0, 1e-6, 1e-6, "bce clamped");
+    assert_true(isfinite(G->data[0]) && isfinite(G->data[1]));
+    assert_true(G->data[0] < 0.0f && G->data[1] > 0.0f);
+    /* ... and with matching targets the loss is 0 (0 * -100, not NaN). */
+    t[0] = 0.0f;
+    t[1] = 1.0f;
+    TU_ASSERT_OK(tnn_bce_loss(P, T, &loss, G));
+    assert_true(loss == 0.0f);
+    /* Probabilities outside [0, 1] (or NaN) are refused. */
+    p[0] = 1.5f;
+    TU_ASSERT_ERR(tnn_bce_loss(P, T, &loss, G), TNN_ERR_ARG, "bce_loss", "1.5", NULL);
+    p[0] = NAN;
+    TU_ASSERT_ERR(tnn_bce_loss(P, T, &loss, G), TNN_ERR_ARG, "bce_loss", NULL);
+    tnn_tensor_free(P);
+    tnn_tensor_free(T);
+    tnn_tensor_free(G);
+}
+
+static void bce_with_logits_stable(void **state)
+{
+    (void)state;
+    float x[3] = {-1.0f, 0.5f, 2.0f}, t[3] = {0.0f, 1.0f, 0.3f}, p[3];
+    for (int i = 0; i < 3; i++) p[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
+    tnn_tensor *X = vec(x, 1, 3), *T = vec(t, 1, 3), *P = vec(p, 1, 3), *G = tnn_tensor_new2(1, 3),
+               *GP = tnn_tensor_new2(1, 3);
+    float l1, l2;
+    /* Equal to BCE on sigmoid(x) where that is accurate. */
+    TU_ASSERT_OK(tnn_bce_with_logits_loss(X, T, &l1, G));
+    TU_ASSERT_OK(tnn_bce_loss(P, T, &l2, GP));
+    tu_assert_close1(l1, l2, 1e-6, 1e-6, "bce_with_logits vs bce(sigmoid)");
+    double want[3];
+    for (int i = 0; i < 3; i++) want[i] = ((double)p[i] - t[i]) / 3.0; /* (sigmoid(x) - t) / n */
+    tu_assert_close(G->data, want, 3, 1e-6, 1e-6, "bce_with_logits grad");
+
+    /* Extreme logits: finite, and the exact limits. */
+    x[0] = 100.0f;
+    x[1] = -100.0f;
+    x[2] = 0.0f;
+    t[0] = 1.0f;
+    t[1] = 1.0f;
+    t[2] = 1.0f;
+    TU_ASSERT_OK(tnn_bce_with_logits_loss(X, T, &l1, G));
+    tu_assert_close1(l1, (0.0 + 100.0 + log(2.0)) / 3.0, 1e-6, 1e-6, "bce_with_logits at +-100");
+    tu_assert_close(G->data, ((double[]){0.0, -1.0 / 3.0, -0.5 / 3.0}), 3, 1e-6, 1e-6, "its gradient");
+    x[0] = 1e4f;
+    x[1] = -1e4f;
+    TU_ASSERT_OK(tnn_bce_with_logits_loss(X, T, &l1, G));
+    assert_true(isfinite(l1));
+    for (int i = 0; i < 3; i++) assert_true(isfinite(G->data[i]));
+    tnn_tensor_free(X);
+    tnn_tensor_free(T);
+    tnn_tensor_free(P);
+    tnn_tensor_free(G);
+    tnn_tensor_free(GP);
+}
+
+static void cross_entropy_by_hand(void **state)
+{
+    (void)state;
+    float x[8] = {0, 0, 0, 0, 1, 2, 3, 3};
+    int t[2] = {1, 2};
+    tnn_tensor *X = vec(x, 2, 4), *G = tnn_tensor_new2(2, 4);
+    float loss;
+    TU_ASSERT_OK(tnn_cross_entropy_loss(X, t, &loss, G));
+    double lse1 = log(exp(1.0) + exp(2.0) + 2.0 * exp(3.0));
+    tu_assert_close1(loss, (log(4.0) + lse1 - 3.0) / 2.0, 1e-6, 1e-6, "cross_entropy");
+    double want[8];
+    for (int j = 0; j < 4; j++) {
+        want[j] = (0.25 - (j == 1)) / 2.0;
+        want[4 + j] = (exp(x[4 + j] - lse1) - (j == 2)) / 2.0;
+    }
+    tu_assert_close(G->data, want, 8, 1e-6, 1e-6, "cross_entropy grad = (softmax - onehot) / n");
+    /* Each row of the gradient sums to 0. */
+    for (int i = 0; i < 2; i++) {
+        double s = 0.0;
+        for (int j = 0; j < 4; j++) s += G->data[i * 4 + j];
+        assert_true(fabs(s) < 1e-7);
+    }
+    /* Large logits: log-sum-exp keeps it finite. */
+    x[0] = 1000.0f;
+    TU_ASSERT_OK(tnn_cross_entropy_loss(X, t, &loss, G));
+    tu_assert_close1(loss, (1000.0 + lse1 - 3.0) / 2.0, 1e-6, 1e-6, "cross_entropy with a logit of 1000");
+    /* Errors: class out of range, wrong rank, NULL. */
+    t[1] = 4;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss(X, t, &loss, G), TNN_ERR_ARG, "target[1] = 4", NULL);
+    t[1] = -1;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss(X, t, &loss, G), TNN_ERR_ARG, "target[1] = -1", NULL);
+    t[1] = 0;
+    tnn_tensor *flat = tnn_tensor_view(x, 1, (int[]){8});
+    TU_ASSERT_ERR(tnn_cross_entropy_loss(flat, t, &loss, G), TNN_ERR_SHAPE, "[8]", NULL);
+    TU_ASSERT_ERR(tnn_cross_entropy_loss(X, NULL, &loss, G), TNN_ERR_ARG, NULL);
+    TU_ASSERT_ERR(tnn_cross_entropy_loss(NULL, t, &loss, G), TNN_ERR_ARG, NULL);
+    tnn_tensor_free(flat);
+    tnn_tensor_free(X);
+    tnn_tensor_free(G);
+}
+
+static void loss_shape_errors_and_grad_resize(void **state)
+{
+    (void)state;
+    tnn_tensor *a = tnn_tensor_new2(2, 3), *b = tnn_tensor_new2(3, 3);
+    float loss;
+    TU_ASSERT_ERR(tnn_mse_loss(a, b, &loss, NULL), TNN_ERR_SHAPE, "mse_loss", "[2 x 3]", "[3 x 3]", NULL);
+    TU_ASSERT_ERR(tnn_bce_loss(a, b, &loss, NULL), TNN_ERR_SHAPE, "bce_loss", "[2 x 3]", "[3 x 3]", NULL);
+    TU_ASSERT_ERR(tnn_bce_with_logits_loss(a, b, &loss, NULL), TNN_ERR_SHAPE, "bce_with_logits_loss", NULL);
+    TU_ASSERT_ERR(tnn_mse_loss(NULL, b, &loss, NULL), TNN_ERR_ARG, NULL);
+    TU_ASSERT_ERR(tnn_mse_loss(a, NULL, &loss, NULL), TNN_ERR_ARG, NULL);
+    /* An owned gradient tensor of another size is resized to the input's shape. */
+    tnn_tensor *g = tnn_tensor_new1(1), *t = tnn_tensor_new2(2, 3);
+    tnn_tensor_fill(a, 1.0f);
+    TU_ASSERT_OK(tnn_mse_loss(a, t, &loss, g));
+    assert_true(tnn_tensor_same_shape(g, a));
+    tu_assert_close1(g->data[5], 2.0 / 6.0, 1e-6, 1e-6, "resized gradient");
+    /* A view that is too small cannot grow: an error, no write past its end. */
+    float small[2] = {-7.0f, -7.0f};
+    tnn_tensor *gv = tnn_tensor_view(small, 1, (int[]){1});
+    TU_ASSERT_ERR(tnn_mse_loss(a, t, &loss, gv), TNN_ERR_SHAPE, "mse_loss", NULL);
+    assert_true(small[1] == -7.0f);
+    tnn_tensor_free(gv);
+    tnn_tensor_free(g);
+    tnn_tensor_free(t);
+    tnn_tensor_free(a);
+    tnn_tensor_free(b);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(mse_by_hand),
+    cmocka_unit_test(bce_by_hand_and_clamp),
+    cmocka_unit_test(bce_with_logits_stable),
+    cmocka_unit_test(cross_entropy_by_hand),
+    cmocka_unit_test(loss_shape_errors_and_grad_resize),
+};
+
+TU_MAIN("loss", tests)

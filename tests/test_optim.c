@@ -1,0 +1,355 @@
+/* Optimizer tests (tinynn/optim.h): SGD (momentum, dampening, nesterov, weight
+ * decay) and Adam steps against the update formulas evaluated in double on a tiny
+ * model, zero_grad, state enumeration names, a user-defined optimizer, errors. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The model: Sequential[Linear(2 -> 1)], parameters "0.weight" [1 x 2] and "0.bias" [1]:
+ * three scalars, set by hand, with gradients written by hand before every step. */
+enum { NP = 3 };
+typedef struct tiny {
+    tnn_module *m;
+    float *p[NP], *g[NP];  /* w0, w1, b */
+} tiny;
+
+static tiny tiny_new(const double w[NP])
+{
+    tiny t;
+    t.m = tnn_sequential_new();
+    assert_non_null(t.m);
+    TU_ASSERT_OK(tnn_sequential_add(t.m, tnn_linear_new(2, 1, true, NULL)));
+    tnn_tensor_list *l = tnn_module_parameters(t.m, "");
+    assert_int_equal(l->count, 2);
+    float *wd = l->items[0].data, *bd = l->items[1].data;
+    t.p[0] = wd;
+    t.p[1] = wd + 1;
+    t.p[2] = bd;
+    t.g[0] = l->items[0].grad;
+    t.g[1] = l->items[0].grad + 1;
+    t.g[2] = l->items[1].grad;
+    tnn_tensor_list_free(l);
+    for (int i = 0; i < NP; i++) *t.p[i] = (float)w[i];
+    return t;
+}
+
+static void set_grads(tiny *t, const double g[NP])
+{
+    for (int i = 0; i < NP; i++) *t->g[i] = (float)g[i];
+}
+
+static void assert_params(const tiny *t, const double want[NP], double tol, const char *what)
+{
+    float got[NP];
+    for (int i = 0; i < NP; i++) got[i] = *t->p[i];
+    tu_assert_close(got, want, NP, tol, 1.0, what);
+}
+
+/* Gradients of three steps; signs and sizes differ per parameter and per step. */
+static const double G[3][NP] = {{0.5, -0.25, 1.0}, {0.125, -0.5, -0.75}, {-0.3, 0.2, 0.6}};
+static const double W0[NP] = {0.75, -1.5, 0.25};
+
+/* torch.optim.SGD, in double:
+ *   g += wd * w;  buf = (first step) g  else  momentum * buf + (1 - dampening) * g
+ *   d = nesterov ? g + momentum * buf : buf  (or g without momentum);  w -= lr * d */
+static void sgd_case(tnn_sgd_params p, const char *what)
+{
+    tiny t = tiny_new(W0);
+    tnn_optimizer *o = tnn_sgd_new(t.m, p);
+    assert_non_null(o);
+    double w[NP], buf[NP] = {0};
+    memcpy(w, W0, sizeof w);
+    for (int s = 0; s < 3; s++) {
+        set_grads(&t, G[s]);
+        TU_ASSERT_OK(tnn_optimizer_step(o));
+        for (int i = 0; i < NP; i++) {
+            double g = G[s][i] + p.weight_decay * w[i], d = g;
+            if (p.momentum != 0.0) {
+                buf[i] = s == 0 ? g : p.momentum * buf[i] + (1.0 - p.dampening) * g;
+                d = p.nesterov ? g + p.momentum * buf[i] : buf[i];
+            }
+            w[i] -= p.lr * d;
+        }
+        char step[96];
+        snprintf(step, sizeof step, "%s, step %d", what, s + 1);
+        assert_params(&t, w, 1e-6, step);
+        /* The optimizer leaves the gradients alone. */
+        for (int i = 0; i < NP; i++) assert_true(*t.g[i] == (float)G[s][i]);
+    }
+    tnn_optimizer_free(o);
+    tnn_module_free(t.m);
+}
+
+static void sgd_plain(void **state)
+{
+    (void)state;
+    tnn_sgd_params p = tnn_sgd_defaults();
+    assert_true(p.lr == 0.01 && p.momentum == 0.0 && p.dampening == 0.0 && p.weight_decay == 0.0 && !p.nesterov);
+    p.lr = 0.1;
+    sgd_case(p, "sgd");
+}
+
+static void sgd_momentum(void **state)
+{
+    (void)state;
+    tnn_sgd_params p = tnn_sgd_defaults();
+    p.lr = 0.1;
+    p.momentum = 0.9;
+    sgd_case(p, "sgd momentum");
+    p.dampening = 0.5; /* the first step takes the gradient undamped */
+    sgd_case(p, "sgd momentum dampening");
+}
+
+static void sgd_nesterov(void **state)
+{
+    (void)state;
+    tnn_sgd_params p = tnn_sgd_defaults();
+    p.lr = 0.05;
+    p.momentum = 0.8;
+    p.nesterov = true;
+    sgd_case(p, "sgd nesterov");
+}
+
+static void sgd_weight_decay(void **state)
+{
+    (void)state;
+    tnn_sgd_params p = tnn_sgd_defaults();
+    p.lr = 0.1;
+    p.weight_decay = 0.1;
+    sgd_case(p, "sgd weight decay");
+    p.momentum = 0.9;
+    p.nesterov = true;
+    sgd_case(p, "sgd weight decay nesterov");
+}
+
+/* torch.optim.Adam, in double:
+ *   g += wd * w;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+ *   w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
+static void adam_case(tnn_adam_params p, const char *what)
+{
+    tiny t = tiny_new(W0);
+    tnn_optimizer *o = tnn_adam_new(t.m, p);
+    assert_non_null(o);
+    assert_int_equal(tnn_adam_step_count(o), 0);
+    double w[NP], m[NP] = {0}, v[NP] = {0};
+    memcpy(w, W0, sizeof w);
+    for (int s = 1; s <= 3; s++) {
+        set_grads(&t, G[s - 1]);
+        TU_ASSERT_OK(tnn_optimizer_step(o));
+        for (int i = 0; i < NP; i++) {
+            double g = G[s - 1][i] + p.weight_decay * w[i];
+            m[i] = p.beta1 * m[i] + (1.0 - p.beta1) * g;
+            v[i] = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+            double mhat = m[i] / (1.0 - pow(p.beta1, s)), vhat = v[i] / (1.0 - pow(p.beta2, s));
+            w[i] -= p.lr * mhat / (sqrt(vhat) + p.eps);
+        }
+        char step[96];
+        snprintf(step, sizeof step, "%s, step %d", what, s);
+        assert_params(&t, w, 1e-6, step);
+        assert_int_equal(tnn_adam_step_count(o), s);
+    }
+    tnn_optimizer_free(o);
+    tnn_module_free(t.m);
+}
+
+static void adam_three_steps(void **state)
+{
+    (void)state;
+    tnn_adam_params p = tnn_adam_defaults();
+    assert_true(p.lr == 1e-3 && p.beta1 == 0.9 && p.beta2 == 0.999 && p.eps == 1e-8 && p.weight_decay == 0.0);
+    p.lr = 0.1; /* steps far above float32 rounding of w */
+    adam_case(p, "adam");
+    p.beta1 = 0.5;
+    p.beta2 = 0.75;
+    adam_case(p, "adam betas (0.5, 0.75)");
+}
+
+/* A large eps tells "sqrt(v_hat) + eps" (PyTorch) from "sqrt(v_hat + eps)". */
+static void adam_eps_outside_sqrt_and_weight_decay(void **state)
+{
+    (void)state;
+    tnn_adam_params p = tnn_adam_defaults();
+    p.lr = 0.1;
+    p.eps = 0.1;
+    adam_case(p, "adam eps 0.1");
+    p.eps = 1e-8;
+    p.weight_decay = 0.5;
+    adam_case(p, "adam weight decay");
+}
+
+/* Adam's moments after three steps, read through the state enumeration. */
+typedef struct state_seen {
+    char names[16][64];
+    tnn_named_tensor items[16];
+    int count;
+} state_seen;
+
+static tnn_status collect(void *ctx, const tnn_named_tensor *t)
+{
+    state_seen *s = ctx;
+    if (s->count == 16) return TNN_ERR_ARG;
+    snprintf(s->names[s->count], sizeof s->names[0], "%s", t->name);
+    s->items[s->count] = *t;
+    s->items[s->count].name = s->names[s->count];
+    s->count++;
+    return TNN_OK;
+}
+
+static void optimizer_state_names(void **state)
+{
+    (void)state;
+    tiny t = tiny_new(W0);
+    tnn_optimizer *adam = tnn_adam_new(t.m, tnn_adam_defaults());
+    set_grads(&t, G[0]);
+    TU_ASSERT_OK(tnn_optimizer_step(adam));
+    state_seen s = {0};
+    TU_ASSERT_OK(tnn_optimizer_visit_state(adam, "optim.", collect, &s));
+    const char *names[] = {"optim.step", "optim.0.weight.exp_avg", "optim.0.weight.exp_avg_sq", "optim.0.bias.exp_avg",
+                           "optim.0.bias.exp_avg_sq"};
+    assert_int_equal(s.count, 5);
+    for (int i = 0; i < 5; i++) assert_string_equal(s.names[i], names[i]);
+    assert_int_equal(s.items[0].dtype, TNN_I64);
+    assert_int_equal(*(int64_t *)s.items[0].data, 1);
+    assert_int_equal(s.items[1].ndim, 2);
+    assert_int_equal(s.items[1].shape[1], 2);
+    assert_int_equal(s.items[1].count, 2);
+    assert_false(s.items[1].is_param);
+    /* After one step: m = (1 - b1) g, v = (1 - b2) g^2. */
+    const float *m = s.items[1].data, *v = s.items[2].data;
+    tu_assert_close1(m[1], 0.1 * G[0][1], 1e-6, 1e-9, "exp_avg");
+    tu_assert_close1(v[1], 0.001 * G[0][1] * G[0][1], 1e-5, 1e-12, "exp_avg_sq");
+    tnn_optimizer_free(adam);
+
+    tnn_sgd_params sp = tnn_sgd_defaults();
+    sp.momentum = 0.9;
+    tnn_optimizer *sgd = tnn_sgd_new(t.m, sp);
+    TU_ASSERT_OK(tnn_optimizer_step(sgd));
+    memset(&s, 0, sizeof s);
+    TU_ASSERT_OK(tnn_optimizer_visit_state(sgd, NULL, collect, &s));
+    assert_int_equal(s.count, 2);
+    assert_string_equal(s.names[0], "0.weight.momentum_buffer");
+    assert_string_equal(s.names[1], "0.bias.momentum_buffer");
+    assert_true(((float *)s.items[1].data)[0] == (float)G[0][2]); /* first buffer = gradient */
+    assert_int_equal(tnn_adam_step_count(sgd), -1);
+    tnn_optimizer_free(sgd);
+
+    sgd = tnn_sgd_new(t.m, tnn_sgd_defaults()); /* no momentum: no state */
+    memset(&s, 0, sizeof s);
+    TU_ASSERT_OK(tnn_optimizer_visit_state(sgd, "", collect, &s));
+    assert_int_equal(s.count, 0);
+    tnn_optimizer_free(sgd);
+    tnn_module_free(t.m);
+}
+
+static void optimizer_zero_grad(void **state)
+{
+    (void)state;
+    tiny t = tiny_new(W0);
+    tnn_optimizer *o = tnn_sgd_new(t.m, tnn_sgd_defaults());
+    set_grads(&t, G[0]);
+    tnn_optimizer_zero_grad(o);
+    for (int i = 0; i < NP; i++) assert_true(*t.g[i] == 0.0f);
+    /* A step with zero gradients changes nothing. */
+    TU_ASSERT_OK(tnn_optimizer_step(o));
+    assert_params(&t, W0, 0.0, "after a zero-gradient step");
+    tnn_optimizer_zero_grad(NULL); /* no-op */
+    tnn_optimizer_free(o);
+    tnn_optimizer_free(NULL);
+    tnn_module_free(t.m);
+}
+
+/* A user-defined optimizer against the public header: sign descent, w -= lr sign(g). */
+typedef struct sign_sgd {
+    tnn_optimizer base;
+    float lr;
+} sign_sgd;
+
+static tnn_status sign_step(tnn_optimizer *o)
+{
+    sign_sgd *s = (sign_sgd *)o;
+    for (int k = 0; k < o->params->count; k++) {
+        tnn_named_tensor *t = &o->params->items[k];
+        float *w = t->data;
+        for (size_t i = 0; i < t->count; i++) w[i] -= s->lr * (float)((t->grad[i] > 0) - (t->grad[i] < 0));
+    }
+    return TNN_OK;
+}
+
+static void sign_free(tnn_optimizer *o)
+{
+    tnn_tensor_list_free(o->params);
+    free(o);
+}
+
+static const tnn_optimizer_vtable sign_vt = {"sign_sgd", sign_step, NULL, sign_free};
+
+static void optimizer_user_defined(void **state)
+{
+    (void)state;
+    tiny t = tiny_new(W0);
+    sign_sgd *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    s->lr = 0.25f;
+    TU_ASSERT_OK(tnn_optimizer_init(&s->base, &sign_vt, t.m));
+    set_grads(&t, G[0]);
+    TU_ASSERT_OK(tnn_optimizer_step(&s->base));
+    assert_params(&t, ((double[]){0.5, -1.25, 0.0}), 0.0, "sign descent");
+    state_seen seen = {0};
+    TU_ASSERT_OK(tnn_optimizer_visit_state(&s->base, "", collect, &seen)); /* stateless */
+    assert_int_equal(seen.count, 0);
+    tnn_optimizer_zero_grad(&s->base);
+    assert_true(*t.g[0] == 0.0f);
+    tnn_optimizer_free(&s->base);
+    tnn_module_free(t.m);
+}
+
+static void optimizer_bad_arguments(void **state)
+{
+    (void)state;
+    tiny t = tiny_new(W0);
+    tnn_sgd_params sp = tnn_sgd_defaults();
+    assert_null(tnn_sgd_new(NULL, sp));
+    TU_ASSERT_MSG("sgd", "NULL", NULL);
+    sp.lr = -1.0;
+    assert_null(tnn_sgd_new(t.m, sp));
+    TU_ASSERT_MSG("lr", NULL);
+    sp = tnn_sgd_defaults();
+    sp.nesterov = true; /* needs momentum */
+    assert_null(tnn_sgd_new(t.m, sp));
+    TU_ASSERT_MSG("nesterov", NULL);
+    sp.momentum = 0.9;
+    sp.dampening = 0.1; /* and no dampening */
+    assert_null(tnn_sgd_new(t.m, sp));
+    tnn_adam_params ap = tnn_adam_defaults();
+    assert_null(tnn_adam_new(NULL, ap));
+    ap.beta1 = 1.0;
+    assert_null(tnn_adam_new(t.m, ap));
+    TU_ASSERT_MSG("adam", "betas", NULL);
+    ap = tnn_adam_defaults();
+    ap.eps = -1e-8;
+    assert_null(tnn_adam_new(t.m, ap));
+    ap = tnn_adam_defaults();
+    ap.lr = NAN;
+    assert_null(tnn_adam_new(t.m, ap));
+    TU_ASSERT_ERR(tnn_optimizer_step(NULL), TNN_ERR_ARG, NULL);
+    TU_ASSERT_ERR(tnn_optimizer_init(NULL, &sign_vt, t.m), TNN_ERR_ARG, NULL);
+    tnn_module_free(t.m);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(sgd_plain),
+    cmocka_unit_test(sgd_momentum),
+    cmocka_unit_test(sgd_nesterov),
+    cmocka_unit_test(sgd_weight_decay),
+    cmocka_unit_test(adam_three_steps),
+    cmocka_unit_test(adam_eps_outside_sqrt_and_weight_decay),
+    cmocka_unit_test(optimizer_state_names),
+    cmocka_unit_test(optimizer_zero_grad),
+    cmocka_unit_test(optimizer_user_defined),
+    cmocka_unit_test(optimizer_bad_arguments),
+};
+
+TU_MAIN("optim", tests)

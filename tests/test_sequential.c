@@ -1,0 +1,274 @@
+/* Unit tests of the Sequential container (tinynn/sequential.h): state_dict names
+ * ("0.weight", "2.running_mean"), prefixes and nesting, forward/backward equal to
+ * chaining the children by hand, mode propagation, ownership, and error paths. */
+#include "testutil.h"
+
+#include <string.h>
+
+/* Linear(4->3), LeakyReLU, BatchNorm1d(3): children 0, 1, 2. */
+static tnn_module *make_lin_act_bn(tnn_rng *r)
+{
+    tnn_module *s = tnn_sequential_new();
+    assert_non_null(s);
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(4, 3, true, r)));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_leaky_relu_new(0.2f)));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_batchnorm1d_new(3, tnn_batchnorm_defaults())));
+    return s;
+}
+
+static void assert_names(const tnn_tensor_list *l, const char *const *names, int n)
+{
+    assert_non_null(l);
+    for (int i = 0; i < l->count && i < n; i++) assert_string_equal(l->items[i].name, names[i]);
+    assert_int_equal(l->count, n);
+}
+
+static void sequential_state_dict_names(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 1);
+    tnn_module *s = make_lin_act_bn(&r);
+    tnn_tensor_list *l = tnn_module_state_dict(s, "");
+    const char *names[] = {"0.weight", "0.bias", "2.weight", "2.bias", "2.running_mean", "2.running_var",
+                           "2.num_batches_tracked"};
+    assert_names(l, names, 7);
+    /* Entries point into the children. */
+    const tnn_named_tensor *w = tnn_tensor_list_find(l, "0.weight");
+    assert_non_null(w);
+    assert_int_equal(w->ndim, 2);
+    assert_int_equal(w->shape[0], 3);
+    assert_int_equal(w->shape[1], 4);
+    assert_true(w->is_param);
+    const tnn_named_tensor *nbt = tnn_tensor_list_find(l, "2.num_batches_tracked");
+    assert_non_null(nbt);
+    assert_int_equal(nbt->dtype, TNN_I64);
+    assert_false(nbt->is_param);
+    assert_null(tnn_tensor_list_find(l, "1.weight"));
+    assert_null(tnn_tensor_list_find(l, NULL));
+    tnn_tensor_list_free(l);
+
+    /* Parameters only, with a prefix. */
+    l = tnn_module_parameters(s, "model.");
+    const char *pnames[] = {"model.0.weight", "model.0.bias", "model.2.weight", "model.2.bias"};
+    assert_names(l, pnames, 4);
+    tnn_tensor_list_free(l);
+    l = tnn_module_state_dict(s, "model.");
+    assert_non_null(tnn_tensor_list_find(l, "model.2.running_mean"));
+    tnn_tensor_list_free(l);
+    l = tnn_module_parameters(s, NULL); /* NULL prefix = "" */
+    assert_string_equal(l->items[0].name, "0.weight");
+    tnn_tensor_list_free(l);
+    assert_int_equal(tnn_module_num_params(s), 12 + 3 + 3 + 3);
+    tnn_module_free(s);
+}
+
+/* outer = [Linear(2->4), inner = [BatchNorm1d(4), Linear(4->1)]] */
+static void sequential_nested_names(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 2);
+    tnn_module *inner = tnn_sequential_new(), *outer = tnn_sequential_new();
+    assert_true(inner && outer);
+    TU_ASSERT_OK(tnn_sequential_add(inner, tnn_batchnorm1d_new(4, tnn_batchnorm_defaults())));
+    TU_ASSERT_OK(tnn_sequential_add(inner, tnn_linear_new(4, 1, false, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(outer, tnn_linear_new(2, 4, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(outer, inner));
+    tnn_tensor_list *l = tnn_module_state_dict(outer, "model.");
+    const char *names[] = {"model.0.weight",         "model.0.bias",         "model.1.0.weight",
+                           "model.1.0.bias",         "model.1.0.running_mean", "model.1.0.running_var",
+                           "model.1.0.num_batches_tracked", "model.1.1.weight"};
+    assert_names(l, names, 8);
+    tnn_tensor_list_free(l);
+    assert_int_equal(tnn_sequential_len(outer), 2);
+    assert_ptr_equal(tnn_sequential_get(outer, 1), inner);
+    assert_true(tnn_is_sequential(inner));
+    assert_int_equal(tnn_sequential_len(tnn_sequential_get(inner, 1)), -1);
+    assert_null(tnn_sequential_get(outer, 2));
+    assert_null(tnn_sequential_get(outer, -1));
+    assert_null(tnn_sequential_get(tnn_sequential_get(outer, 0), 0));
+
+    /* Modes propagate through nesting. */
+    tnn_module_train(outer, false);
+    assert_false(tnn_sequential_get(inner, 0)->training);
+    tnn_module_set_requires_grad(outer, false);
+    assert_false(tnn_sequential_get(inner, 1)->requires_grad);
+    tnn_module_train(outer, true);
+    tnn_module_set_requires_grad(outer, true);
+    assert_true(tnn_sequential_get(inner, 0)->training);
+    assert_true(tnn_sequential_get(inner, 1)->requires_grad);
+    /* A child added to a container in eval mode takes its mode. */
+    tnn_module_train(outer, false);
+    TU_ASSERT_OK(tnn_sequential_add(outer, tnn_dropout_new(0.5f, &r)));
+    assert_false(tnn_sequential_get(outer, 2)->training);
+    char d[64];
+    assert_string_equal(tnn_module_describe(outer, d, sizeof d), "sequential(3 modules)");
+    tnn_module_free(outer); /* frees inner and every child */
+}
+
+/* Forward and backward equal chaining the children by hand. */
+static void sequential_matches_manual_chain(void **state)
+{
+    (void)state;
+    tnn_rng r1, r2;
+    tnn_rng_seed(&r1, 3);
+    tnn_rng_seed(&r2, 3);
+    tnn_module *s = make_lin_act_bn(&r1), *c[3] = {tnn_linear_new(4, 3, true, &r2), tnn_leaky_relu_new(0.2f),
+                                                     tnn_batchnorm1d_new(3, tnn_batchnorm_defaults())};
+    tnn_tensor *x = tu_rand_tensor(&r1, 5, 4, -1.0f, 1.0f), *dy = tu_rand_tensor(&r1, 5, 3, -1.0f, 1.0f);
+    const tnn_tensor *y, *dx, *h[4];
+    TU_ASSERT_OK(tnn_module_forward(s, x, &y));
+    h[0] = x;
+    for (int i = 0; i < 3; i++) TU_ASSERT_OK(tnn_module_forward(c[i], h[i], &h[i + 1]));
+    assert_memory_equal(y->data, h[3]->data, y->size * sizeof(float));
+    TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
+    const tnn_tensor *g = dy;
+    for (int i = 2; i >= 0; i--) TU_ASSERT_OK(tnn_module_backward(c[i], g, &g));
+    assert_memory_equal(dx->data, g->data, dx->size * sizeof(float));
+    tnn_tensor_list *ls = tnn_module_parameters(s, ""), *l0 = tnn_module_parameters(c[0], "");
+    assert_memory_equal(ls->items[0].grad, l0->items[0].grad, 12 * sizeof(float));
+    tnn_tensor_list_free(ls);
+    tnn_tensor_list_free(l0);
+    /* Backward without dL/dx works too, and zero_grad reaches every child. */
+    TU_ASSERT_OK(tnn_module_backward(s, dy, NULL));
+    tnn_module_zero_grad(s);
+    ls = tnn_module_parameters(s, "");
+    for (int k = 0; k < ls->count; k++)
+        for (size_t i = 0; i < ls->items[k].count; i++) assert_true(ls->items[k].grad[i] == 0.0f);
+    tnn_tensor_list_free(ls);
+    for (int i = 0; i < 3; i++) tnn_module_free(c[i]);
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+    tnn_module_free(s);
+}
+
+static void sequential_error_paths(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 4);
+    tnn_module *s = make_lin_act_bn(&r);
+    const tnn_tensor *y, *dx;
+    tnn_tensor *dy = tnn_tensor_new2(2, 3);
+    /* Backward before forward: the last child reports it. */
+    TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "batchnorm1d", "before forward", NULL);
+    /* Wrong input width: the first child names itself and both shapes. */
+    tnn_tensor *x = tnn_tensor_new2(2, 5);
+    TU_ASSERT_ERR(tnn_module_forward(s, x, &y), TNN_ERR_SHAPE, "linear(4->3)", "[2 x 5]", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(s, NULL, &y), TNN_ERR_ARG, "sequential", NULL);
+    /* Batch of one in training: BatchNorm refuses it. */
+    tnn_tensor *x1 = tnn_tensor_new2(1, 4);
+    TU_ASSERT_ERR(tnn_module_forward(s, x1, &y), TNN_ERR_SHAPE, "batchnorm1d(3", "[1 x 3]", NULL);
+    tnn_tensor_free(x1);
+    tnn_module_free(s);
+
+    /* Mismatched shapes between layers: Linear(4->3) then Linear(5->2). */
+    s = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(4, 3, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(5, 2, true, &r)));
+    tnn_tensor *x4 = tnn_tensor_new2(2, 4);
+    TU_ASSERT_ERR(tnn_module_forward(s, x4, &y), TNN_ERR_SHAPE, "linear(5->2)", "[2 x 3]", NULL);
+    tnn_module_free(s);
+
+    /* A failed constructor passed straight in: an error that keeps its reason. */
+    s = tnn_sequential_new();
+    TU_ASSERT_ERR(tnn_sequential_add(s, tnn_linear_new(0, 3, true, &r)), TNN_ERR_ARG, "child 0 is NULL",
+                  "linear(0->3)", NULL);
+    assert_int_equal(tnn_sequential_len(s), 0);
+    TU_ASSERT_ERR(tnn_sequential_add(s, s), TNN_ERR_ARG, "itself", NULL);
+    TU_ASSERT_ERR(tnn_sequential_add(NULL, NULL), TNN_ERR_ARG, NULL);
+    /* Empty container: the identity. */
+    TU_ASSERT_OK(tnn_module_forward(s, x4, &y));
+    assert_memory_equal(y->data, x4->data, x4->size * sizeof(float));
+    tnn_module_free(s);
+    tnn_tensor_free(x4);
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+}
+
+/* The container owns its children: adding to something that is not a container frees
+ * the child; freeing the container frees them all (counted by the allocator hooks). */
+static void sequential_ownership(void **state)
+{
+    (void)state;
+    tu_alloc_install(-1);
+    tnn_module *lin = tnn_linear_new(3, 3, true, NULL);
+    tnn_module *not_seq = tnn_relu_new();
+    assert_true(lin && not_seq);
+    TU_ASSERT_ERR(tnn_sequential_add(not_seq, lin), TNN_ERR_ARG, "not a sequential", NULL);
+    tnn_module_free(not_seq);
+    assert_int_equal(tu_alloc_live(), 0);
+
+    tnn_rng r;
+    tnn_rng_seed(&r, 5);
+    tnn_module *s = make_lin_act_bn(&r);
+    tnn_tensor *x = tu_rand_tensor(&r, 4, 4, -1.0f, 1.0f);
+    const tnn_tensor *y;
+    TU_ASSERT_OK(tnn_module_forward(s, x, &y));
+    tnn_module_free(s);
+    tnn_tensor_free(x);
+    assert_int_equal(tu_alloc_live(), 0);
+    tu_alloc_uninstall();
+}
+
+/* Fail each allocation in turn while building, running and freeing a network: every
+ * failure is reported (NULL or TNN_ERR_NOMEM), nothing crashes and nothing leaks. */
+static void sequential_allocation_failures(void **state)
+{
+    (void)state;
+    long k;
+    for (k = 0; k < 1000; k++) {
+        tu_alloc_install(k);
+        tnn_rng r;
+        tnn_rng_seed(&r, 6);
+        tnn_status st = TNN_OK;
+        tnn_module *s = tnn_sequential_new();
+        tnn_tensor *x = tnn_tensor_new2(4, 5), *dy = tnn_tensor_new2(4, 2);
+        if (s) {
+            st = tnn_sequential_add(s, tnn_linear_new(5, 6, true, &r));
+            if (!st) st = tnn_sequential_add(s, tnn_batchnorm1d_new(6, tnn_batchnorm_defaults()));
+            if (!st) st = tnn_sequential_add(s, tnn_leaky_relu_new(0.2f));
+            if (!st) st = tnn_sequential_add(s, tnn_dropout_new(0.3f, &r));
+            if (!st) st = tnn_sequential_add(s, tnn_linear_new(6, 2, false, &r));
+            if (!st) st = tnn_sequential_add(s, tnn_sigmoid_new());
+        }
+        const tnn_tensor *y = NULL, *dx = NULL;
+        tnn_tensor_list *l = NULL;
+        if (s && x && dy && !st) {
+            tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
+            st = tnn_module_forward(s, x, &y);
+            if (!st) st = tnn_module_backward(s, dy, &dx);
+            if (!st) l = tnn_module_state_dict(s, "model.");
+        }
+        bool complete = s && x && dy && !st && l;
+        /* A failed add reports NOMEM, or ARG for the NULL child of a failed constructor. */
+        if (st) assert_true(st == TNN_ERR_NOMEM || st == TNN_ERR_ARG);
+        if (st) assert_true(strlen(tnn_last_error()) > 0);
+        tnn_tensor_list_free(l);
+        tnn_module_free(s);
+        tnn_tensor_free(x);
+        tnn_tensor_free(dy);
+        long live = tu_alloc_live(), count = tu_alloc_count();
+        tu_alloc_uninstall();
+        assert_int_equal(live, 0);
+        if (count <= k) { /* no allocation failed: the whole sequence ran */
+            assert_true(complete);
+            break;
+        }
+        assert_false(complete); /* the failed allocation was reported, not ignored */
+    }
+    assert_true(k > 20 && k < 1000);
+    print_message("allocation failures: each of the first %ld allocations failed once, no leak\n", k);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(sequential_state_dict_names),
+    cmocka_unit_test(sequential_nested_names),
+    cmocka_unit_test(sequential_matches_manual_chain),
+    cmocka_unit_test(sequential_error_paths),
+    cmocka_unit_test(sequential_ownership),
+    cmocka_unit_test(sequential_allocation_failures),
+};
+
+TU_MAIN("sequential", tests)
