@@ -21,7 +21,7 @@ typedef tnn_status (*eval_fn)(void *ctx, double *L);
 static tnn_status central(float *v, double h, eval_fn f, void *ctx, double *d, double *step)
 {
     const float v0 = *v, vp = (float)(v0 + h), vm = (float)(v0 - h);
-    double lp, lm;
+    double lp = 0.0, lm = 0.0;
     *v = vp;
     tnn_status st = f(ctx, &lp);
     if (st == TNN_OK) {
