@@ -14,6 +14,7 @@ endfunction()
 function(tnn_example_test_exe name source)
   add_executable(${name} ${source})
   target_link_libraries(${name} PRIVATE tinynn_testutil tinynn_warnings ${ARGN})
+  target_compile_definitions(${name} PRIVATE TNN_TEST_DATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/data")
 endfunction()
 
 tnn_example_test_exe(test_idx test_idx.c ZLIB::ZLIB)
@@ -26,7 +27,7 @@ tnn_example_test_exe(test_image test_image.c)
 target_include_directories(test_image PRIVATE ${TINYNN_STB_INCLUDE_DIR})
 tnn_example_cases(EXE test_image LABEL unit CASES
   grid_geometry grid_pixels grid_normalisation grid_three_channels grid_png_readback png_gray_and_rgba
-  resize_pil_bilinear)
+  resize_pil_bilinear grid_matches_torchvision resize_matches_pil)
 
 if(TARGET mnist_gan AND TARGET mnist_gan_sample)
   tnn_example_test_exe(test_gan_trainer test_gan_trainer.c tinynn_gan)

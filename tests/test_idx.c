@@ -343,6 +343,16 @@ static void idx_pixel_formula(void **state)
     }
     assert_true(tnn_pixel_to_unit(0) == -1.0f);
     assert_true(tnn_pixel_to_unit(255) == 1.0f);
+    /* and torchvision's own output (tests/data/images/make_goldens.py) */
+    char path[512];
+    snprintf(path, sizeof path, "%s/images/unit.f32", TNN_TEST_DATA_DIR);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    float ref[256];
+    assert_int_equal(fread(ref, sizeof(float), 256, f), 256);
+    fclose(f);
+    for (int x = 0; x < 256; x++)
+        if (tnn_pixel_to_unit((uint8_t)x) != ref[x]) fail_msg("pixel %d: %.9g, torchvision %.9g", x, (double)tnn_pixel_to_unit((uint8_t)x), (double)ref[x]);
 }
 
 static void idx_images_to_tensor_order(void **state)

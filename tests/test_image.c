@@ -277,6 +277,81 @@ static void resize_pil_bilinear(void **state)
     TU_ASSERT_ERR(tnn_image_resize_u8(out, 0, 4, sq, 4, 4, 1), TNN_ERR_ARG, "resize", NULL);
 }
 
+
+/* ---- goldens from torchvision and Pillow (tests/data/images/make_goldens.py) ---- */
+
+static void *read_golden(const char *name, size_t want)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/images/%s", TNN_TEST_DATA_DIR, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open golden file %s", path);
+    void *b = malloc(want + 1);
+    size_t got = fread(b, 1, want + 1, f);
+    fclose(f);
+    if (got != want) fail_msg("%s: %zu bytes, expected %zu", path, got, want);
+    return b;
+}
+
+/* save_image(x, path, nrow, normalize) from torchvision 0.14, pixel for pixel. */
+static void grid_matches_torchvision(void **state)
+{
+    (void)state;
+    const struct { const char *name; int n, c, h, w, nrow; bool norm; } cases[] = {
+        {"mnist25", 25, 1, 28, 28, 5, true},
+        {"rgb7", 7, 3, 8, 12, 4, true},
+        {"single", 1, 1, 28, 28, 5, true},
+        {"raw10", 10, 1, 6, 6, 5, false},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char f32[64], png[512];
+        size_t count = (size_t)cases[k].n * (size_t)(cases[k].c * cases[k].h * cases[k].w);
+        snprintf(f32, sizeof f32, "grid_%s.f32", cases[k].name);
+        float *v = read_golden(f32, count * sizeof(float));
+        tnn_tensor *x = tnn_tensor_view(v, 2, (int[]){cases[k].n, (int)(count / (size_t)cases[k].n)});
+        snprintf(png, sizeof png, "%s/images/grid_%s.png", TNN_TEST_DATA_DIR, cases[k].name);
+        int w, h, c;
+        uint8_t *ref = stbi_load(png, &w, &h, &c, 3);
+        assert_non_null(ref);
+        int gw, gh;
+        TU_ASSERT_OK(tnn_image_grid_size(cases[k].n, cases[k].h, cases[k].w, cases[k].nrow, 2, &gw, &gh));
+        assert_int_equal(gw, w);
+        assert_int_equal(gh, h);
+        uint8_t *rgb = malloc((size_t)w * (size_t)h * 3);
+        TU_ASSERT_OK(tnn_image_grid_rgb(rgb, x, cases[k].n, cases[k].c, cases[k].h, cases[k].w, cases[k].nrow, 2,
+                                        cases[k].norm));
+        for (int i = 0; i < w * h * 3; i++)
+            if (rgb[i] != ref[i])
+                fail_msg("%s: pixel (%d, %d) channel %d is %d, torchvision %d", cases[k].name, i / 3 % w, i / 3 / w,
+                         i % 3, rgb[i], ref[i]);
+        free(rgb);
+        stbi_image_free(ref);
+        tnn_tensor_free(x);
+        free(v);
+    }
+}
+
+/* Pillow 9.4's Image.resize(size, BILINEAR), byte for byte. */
+static void resize_matches_pil(void **state)
+{
+    (void)state;
+    uint8_t *in = read_golden("resize_in.u8", 784);
+    const int sizes[][2] = {{16, 16}, {32, 32}, {64, 64}, {7, 7}, {20, 41}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int oh = sizes[k][0], ow = sizes[k][1];
+        char name[64];
+        snprintf(name, sizeof name, "resize_%dx%d.u8", oh, ow);
+        uint8_t *ref = read_golden(name, (size_t)(oh * ow));
+        uint8_t *out = malloc((size_t)(oh * ow));
+        TU_ASSERT_OK(tnn_image_resize_u8(out, oh, ow, in, 28, 28, 1));
+        for (int i = 0; i < oh * ow; i++)
+            if (out[i] != ref[i]) fail_msg("%s: pixel %d is %d, PIL %d", name, i, out[i], ref[i]);
+        free(out);
+        free(ref);
+    }
+    free(in);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(grid_geometry),
     cmocka_unit_test(grid_pixels),
@@ -285,6 +360,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(grid_png_readback, make_tmp, remove_tmp),
     cmocka_unit_test_setup_teardown(png_gray_and_rgba, make_tmp, remove_tmp),
     cmocka_unit_test(resize_pil_bilinear),
+    cmocka_unit_test(grid_matches_torchvision),
+    cmocka_unit_test(resize_matches_pil),
 };
 
 TU_MAIN("image", tests)
