@@ -1,5 +1,6 @@
 /* Status names, per-thread error messages, logging, allocator hooks, threads. */
 #include "tnn_impl.h"
+#include "parallel_impl.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -113,6 +114,7 @@ int tnn_set_num_threads(int n)
     int cores = openblas_get_num_procs();
     if (n <= 0 || n > cores) n = cores;
     openblas_set_num_threads(n);
+    tnn_parallel_set_threads(n);
     return openblas_get_num_threads();
 }
 

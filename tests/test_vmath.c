@@ -1,0 +1,152 @@
+/* The vectorisable math (src/vmath_impl.h) and the parallel loop (src/parallel.c). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "parallel_impl.h"
+#include "tinynn/tinynn.h"
+#include "vmath_impl.h"
+
+static int32_t ulps(float a, float b)
+{
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    if ((ia < 0) != (ib < 0)) return (a == b) ? 0 : INT32_MAX;
+    return ia > ib ? ia - ib : ib - ia;
+}
+
+/* Every 97th positive float (and its negation): ~21 million values per function. */
+static void test_tanh_matches_double_reference(void **state)
+{
+    (void)state;
+    long worst = 0, off = 0;
+    float worst_x = 0.0f;
+    for (uint32_t u = 0; u < 0x7f800000u; u += 97) {
+        float f;
+        memcpy(&f, &u, 4);
+        for (int s = 0; s < 2; s++) {
+            float x = s ? -f : f;
+            int32_t d = ulps(tnn_tanhf(x), (float)tanh((double)x));
+            if (d) off++;
+            if (d > worst) { worst = d; worst_x = x; }
+        }
+    }
+    printf("tanh: worst %ld ulp (at %.9g), %ld values off by any\n", worst, (double)worst_x, off);
+    assert_true(worst <= 1);
+}
+
+static void test_sigmoid_matches_double_reference(void **state)
+{
+    (void)state;
+    long worst = 0;
+    float worst_x = 0.0f;
+    for (uint32_t u = 0; u < 0x7f800000u; u += 97) {
+        float f;
+        memcpy(&f, &u, 4);
+        for (int s = 0; s < 2; s++) {
+            float x = s ? -f : f;
+            float ref = (float)(1.0 / (1.0 + exp(-(double)x)));
+            int32_t d = ulps(tnn_sigmoidf(x), ref);
+            if (d > worst) { worst = d; worst_x = x; }
+        }
+    }
+    printf("sigmoid: worst %ld ulp (at %.9g)\n", worst, (double)worst_x);
+    assert_true(worst <= 1);
+}
+
+static void test_special_values(void **state)
+{
+    (void)state;
+    assert_true(isnan(tnn_tanhf(NAN)));
+    assert_true(isnan(tnn_sigmoidf(NAN)));
+    assert_true(tnn_tanhf(INFINITY) == 1.0f && tnn_tanhf(-INFINITY) == -1.0f);
+    assert_true(tnn_sigmoidf(INFINITY) == 1.0f && tnn_sigmoidf(-INFINITY) == 0.0f);
+    assert_true(tnn_tanhf(0.0f) == 0.0f && !signbit(tnn_tanhf(0.0f)));
+    assert_true(tnn_tanhf(-0.0f) == 0.0f && signbit(tnn_tanhf(-0.0f)));
+    assert_true(tnn_sigmoidf(0.0f) == 0.5f);
+    assert_true(tnn_tanhf(1e-30f) == 1e-30f);
+    assert_true(tnn_exp_nonpos(0.0) == 1.0);
+    for (double y = -700.0; y <= 0.0; y += 0.37)
+        assert_true(fabs(tnn_exp_nonpos(y) - exp(y)) <= 1e-15 * exp(y));
+    assert_true(tnn_exp_nonpos(-1e6) >= 0.0 && tnn_exp_nonpos(-1e6) < 1e-300);
+}
+
+/* Each element of [0, n) is visited exactly once, whatever the thread count. */
+typedef struct visit_ctx {
+    unsigned char *hits;
+} visit_ctx;
+
+static void mark(void *ctx, size_t b, size_t e)
+{
+    visit_ctx *v = ctx;
+    for (size_t i = b; i < e; i++) v->hits[i]++;
+}
+
+static void test_parallel_for_covers_once(void **state)
+{
+    (void)state;
+    size_t sizes[] = {1, 63, 64, 65, 127, 128, 1000, 4097, 100003};
+    for (int threads = 1; threads <= 4; threads++) {
+        tnn_parallel_set_threads(threads);
+        assert_int_equal(tnn_parallel_threads(), threads);
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            size_t n = sizes[k];
+            unsigned char *hits = calloc(n, 1);
+            visit_ctx v = {hits};
+            for (int rep = 0; rep < 20; rep++) tnn_parallel_for(n, 64, mark, &v);
+            for (size_t i = 0; i < n; i++) assert_int_equal(hits[i], 20);
+            free(hits);
+        }
+    }
+    tnn_parallel_set_threads(1);
+}
+
+/* Two user threads may call into the pool at once: one of them runs inline. */
+static void *hammer(void *arg)
+{
+    size_t n = 50000;
+    unsigned char *hits = calloc(n, 1);
+    visit_ctx v = {hits};
+    for (int rep = 0; rep < 200; rep++) tnn_parallel_for(n, 64, mark, &v);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= hits[i] == 200;
+    free(hits);
+    *(int *)arg = ok;
+    return NULL;
+}
+
+static void test_parallel_for_concurrent_callers(void **state)
+{
+    (void)state;
+    tnn_parallel_set_threads(2);
+    pthread_t a, b;
+    int ok_a = 0, ok_b = 0;
+    assert_int_equal(pthread_create(&a, NULL, hammer, &ok_a), 0);
+    assert_int_equal(pthread_create(&b, NULL, hammer, &ok_b), 0);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    assert_true(ok_a && ok_b);
+    tnn_parallel_set_threads(1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_special_values),
+        cmocka_unit_test(test_tanh_matches_double_reference),
+        cmocka_unit_test(test_sigmoid_matches_double_reference),
+        cmocka_unit_test(test_parallel_for_covers_once),
+        cmocka_unit_test(test_parallel_for_concurrent_callers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
