@@ -1,0 +1,14 @@
+# PyTorch parity tests (issue 4), label `parity`. They read the goldens committed under
+# tests/data/parity/, written by tests/parity/gen_goldens.py (docs/parity.md); torch is
+# not needed to run them. Executables that cover several components take the
+# component's name as their argument, so that each is its own ctest test.
+
+add_library(tinynn_parity STATIC ${CMAKE_CURRENT_SOURCE_DIR}/parity/parity.c)
+target_include_directories(tinynn_parity PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_compile_definitions(tinynn_parity PRIVATE TNN_TEST_DATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/data")
+target_link_libraries(tinynn_parity PUBLIC tinynn tinynn::cmocka m PRIVATE tinynn_warnings)
+
+function(tnn_add_parity_test name source)
+  tnn_add_test(NAME ${name} SOURCES ${source} LABELS parity ${ARGN})
+  target_link_libraries(${name} PRIVATE tinynn_parity)
+endfunction()

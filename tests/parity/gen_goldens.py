@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Write libtinynn's PyTorch parity goldens to tests/data/parity/.
+
+Run by developers, never by CI (CI only reads the committed files):
+
+    /usr/bin/python3 tests/parity/gen_goldens.py
+
+Needs Debian's python3-torch (torch 1.13, CPU). The output is deterministic: fixed
+seeds, one intra-op thread (torch's BatchNorm and sum kernels split their reductions
+per thread, so the thread count changes the last bits), the AVX2 kernels, and files
+written without timestamps. The format and every file's contents are described in
+docs/parity.md; the C reader is tests/parity/golden.c.
+"""
+import os
+import sys
+
+# Fix the kernel flavour and thread count before torch initialises.
+os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import struct  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+torch.set_num_threads(1)
+
+OUT = Path(__file__).resolve().parent.parent / "data" / "parity"
+MAGIC = b"TNNGOLD1"
+DTYPES = {torch.float32: 0, torch.int64: 1}
+
+
+class Golden:
+    """An ordered list of named tensors, written as one .golden file."""
+
+    def __init__(self):
+        self.items = {}
+
+    def add(self, name, t):
+        if name in self.items:
+            raise KeyError(f"duplicate golden name {name}")
+        t = torch.as_tensor(t).detach().cpu().contiguous()
+        if t.dtype not in DTYPES:
+            raise TypeError(f"{name}: unsupported dtype {t.dtype}")
+        self.items[name] = t.clone()
+
+    def write(self, filename):
+        out = bytearray(MAGIC)
+        out += struct.pack("<I", len(self.items))
+        for name, t in self.items.items():
+            nb = name.encode("utf-8")
+            out += struct.pack("<I", len(nb)) + nb
+            out += struct.pack("<II", DTYPES[t.dtype], t.dim())
+            out += struct.pack(f"<{t.dim()}I", *t.shape)
+            # numpy's "<f4" / "<i8" views make the byte order explicit.
+            arr = t.numpy()
+            out += arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        path = OUT / filename
+        path.write_bytes(bytes(out))
+        print(f"{path.relative_to(OUT.parent.parent.parent)}: {len(self.items)} tensors, {len(out)} bytes")
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(g, *shape, scale=1.0, shift=0.0):
+    return torch.randn(*shape, generator=g) * scale + shift
+
+
+def uniform(g, lo, hi, *shape):
+    return torch.rand(*shape, generator=g) * (hi - lo) + lo
+
+
+# ---------------------------------------------------------------- Linear
+
+def linear_goldens():
+    gd = Golden()
+    # (name, batch, in, out, bias). "inner" has one output feature, where torch's
+    # bias-gradient sum runs over a contiguous column (a different summation order).
+    cases = [("gan", 64, 100, 128, True), ("longk", 8, 1024, 24, True),
+             ("inner", 64, 256, 1, True), ("odd", 5, 33, 17, True), ("nobias", 16, 37, 20, False)]
+    for i, (name, n, fin, fout, bias) in enumerate(cases):
+        g = gen(100 + i)
+        torch.manual_seed(100 + i)
+        lin = nn.Linear(fin, fout, bias=bias)
+        x = randn(g, n, fin).requires_grad_(True)
+        dy = randn(g, n, fout)
+        p = f"{name}."
+        gd.add(p + "weight", lin.weight)
+        if bias:
+            gd.add(p + "bias", lin.bias)
+        gd.add(p + "x", x)
+        gd.add(p + "dy", dy)
+        y = lin(x)
+        y.backward(dy)
+        gd.add(p + "y", y)
+        gd.add(p + "dx", x.grad)
+        gd.add(p + "dweight", lin.weight.grad)
+        if bias:
+            gd.add(p + "dbias", lin.bias.grad)
+        # A second batch without zero_grad: parameter gradients accumulate.
+        x2 = randn(g, n, fin)
+        dy2 = randn(g, n, fout)
+        lin(x2).backward(dy2)
+        gd.add(p + "x2", x2)
+        gd.add(p + "dy2", dy2)
+        gd.add(p + "dweight_acc", lin.weight.grad)
+        if bias:
+            gd.add(p + "dbias_acc", lin.bias.grad)
+    gd.write("linear.golden")
+
+
+# ---------------------------------------------------------------- BatchNorm1d
+
+BN_STEPS = 3
+
+
+def batchnorm_goldens():
+    gd = Golden()
+    # (name, eps, batch, features). Feature counts that are not multiples of 8 also
+    # exercise torch's vector-tail code.
+    cases = [("eps0.8_b128", 0.8, 128, 64), ("eps0.8_b2", 0.8, 2, 37),
+             ("eps1e-5_b128", 1e-5, 128, 37), ("eps1e-5_b2", 1e-5, 2, 256)]
+    for i, (name, eps, n, c) in enumerate(cases):
+        g = gen(200 + i)
+        bn = nn.BatchNorm1d(c, eps=eps)
+        with torch.no_grad():
+            bn.weight.copy_(uniform(g, 0.5, 1.5, c))
+            bn.bias.copy_(randn(g, c, scale=0.5))
+        p = f"{name}."
+        gd.add(p + "weight", bn.weight)
+        gd.add(p + "bias", bn.bias)
+        bn.train()
+        for s in range(1, BN_STEPS + 1):
+            # Features with a large mean and a small spread test the variance's
+            # cancellation; the others are standard normal.
+            x = randn(g, n, c) * uniform(g, 0.1, 3.0, c) + randn(g, c, scale=4.0)
+            x.requires_grad_(True)
+            dy = randn(g, n, c)
+            bn.zero_grad()
+            y = bn(x)
+            y.backward(dy)
+            q = f"{p}train{s}."
+            gd.add(q + "x", x)
+            gd.add(q + "dy", dy)
+            gd.add(q + "y", y)
+            gd.add(q + "dx", x.grad)
+            gd.add(q + "dweight", bn.weight.grad)
+            gd.add(q + "dbias", bn.bias.grad)
+            gd.add(q + "running_mean", bn.running_mean)
+            gd.add(q + "running_var", bn.running_var)
+            gd.add(q + "num_batches_tracked", bn.num_batches_tracked)
+        bn.eval()
+        x = randn(g, n, c, scale=2.0, shift=0.5).requires_grad_(True)
+        dy = randn(g, n, c)
+        bn.zero_grad()
+        y = bn(x)
+        y.backward(dy)
+        q = f"{p}eval."
+        gd.add(q + "x", x)
+        gd.add(q + "dy", dy)
+        gd.add(q + "y", y)
+        gd.add(q + "dx", x.grad)
+        gd.add(q + "dweight", bn.weight.grad)
+        gd.add(q + "dbias", bn.bias.grad)
+        gd.add(q + "running_mean", bn.running_mean)
+        gd.add(q + "running_var", bn.running_var)
+    gd.write("batchnorm1d.golden")
+
+
+# ---------------------------------------------------------------- activations
+
+def activation_goldens():
+    gd = Golden()
+    g = gen(300)
+    # 50 x 37 = 1850 elements: torch's vectorised loop covers 1840 of them and its
+    # scalar tail the last 10, so both code paths are compared.
+    x = randn(g, 50, 37, scale=3.0)
+    special = torch.tensor([0.0, -0.0, 1e-8, -1e-8, 0.5, -0.5, 5.0, -5.0, 9.0, -9.0, 15.0, -15.0,
+                            20.0, -20.0, 50.0, -50.0, 88.0, -88.0, 100.0, -100.0, 1e-30, -1e-30])
+    x.view(-1)[:special.numel()] = special
+    x.view(-1)[-special.numel():] = special.flip(0)
+    dy = randn(g, 50, 37)
+    mods = {"leaky_relu": nn.LeakyReLU(0.2), "relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid()}
+    gd.add("x", x)
+    gd.add("dy", dy)
+    for name, m in mods.items():
+        xi = x.clone().requires_grad_(True)
+        y = m(xi)
+        y.backward(dy)
+        gd.add(f"{name}.y", y)
+        gd.add(f"{name}.dx", xi.grad)
+    gd.write("activation.golden")
+
+
+# ---------------------------------------------------------------- losses
+
+def loss_goldens():
+    gd = Golden()
+    g = gen(400)
+
+    def add_case(prefix, fn, pred, target):
+        pred = pred.clone().requires_grad_(True)
+        loss = fn(pred, target)
+        loss.backward()
+        gd.add(prefix + "pred", pred)
+        gd.add(prefix + "target", target)
+        gd.add(prefix + "loss", loss)
+        gd.add(prefix + "grad", pred.grad)
+
+    bce = nn.BCELoss()
+    # The GAN's case: [64 x 1] predictions in (0, 1), hard targets.
+    p = uniform(g, 0.001, 0.999, 64, 1)
+    t = (torch.rand(64, 1, generator=g) > 0.5).float()
+    add_case("bce.gan.", bce, p, t)
+    # Predictions of exactly 0 and 1 with both targets: the log clamp at -100 and the
+    # backward's max((1 - p) p, 1e-12) decide these.
+    p = torch.tensor([[0.0, 1.0, 0.0, 1.0], [1e-30, 1.0 - 2**-24, 1e-7, 0.5],
+                      [0.25, 0.75, 1e-45, 0.999]])
+    t = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 1.0, 1.0], [0.3, 0.6, 0.0, 0.5]])
+    add_case("bce.edges.", bce, p, t)
+    # Soft targets.
+    add_case("bce.soft.", bce, uniform(g, 0.01, 0.99, 16, 10), torch.rand(16, 10, generator=g))
+
+    bcel = nn.BCEWithLogitsLoss()
+    x = randn(g, 8, 16, scale=3.0)
+    big = torch.tensor([100.0, -100.0, 50.0, -50.0, 30.0, -30.0, 20.0, -20.0, 15.0, -15.0, 88.0, -88.0,
+                        1e4, -1e4, 0.0, 1e-6])
+    x[0] = big
+    x[1] = -big
+    t = (torch.rand(8, 16, generator=g) > 0.5).float()
+    t[2] = torch.rand(16, generator=g)
+    add_case("bce_with_logits.mixed.", bcel, x, t)
+    add_case("bce_with_logits.gan.", bcel, randn(g, 64, 1, scale=2.0), torch.ones(64, 1))
+
+    mse = nn.MSELoss()
+    add_case("mse.a.", mse, randn(g, 16, 10), randn(g, 16, 10))
+    add_case("mse.odd.", mse, randn(g, 7, 3, scale=10.0), randn(g, 7, 3))
+
+    ce = nn.CrossEntropyLoss()
+    for name, scale in (("normal", 1.0), ("large", 40.0)):
+        logits = randn(g, 32, 10, scale=scale)
+        target = torch.randint(0, 10, (32,), generator=g)
+        add_case(f"cross_entropy.{name}.", ce, logits, target)
+    gd.write("loss.golden")
+
+
+# ---------------------------------------------------------------- optimizers
+
+OPT_STEPS = 10
+
+
+def optimizer_params(g):
+    # The parameters of a Linear(5, 7): "weight" [7 x 5] and "bias" [7].
+    return {"weight": randn(g, 7, 5, scale=0.5), "bias": randn(g, 7, scale=0.1)}
+
+
+def optimizer_grads(g, step):
+    grads = {"weight": randn(g, 7, 5), "bias": randn(g, 7, scale=1e-3)}
+    # Exact zeros, tiny gradients (around eps) and large ones.
+    grads["weight"][0, :] = 0.0
+    grads["weight"][1, :] = torch.tensor([1e-8, -1e-8, 1e-10, 3e-9, -2e-7])
+    grads["weight"][2, :] = torch.tensor([1e3, -1e3, 10.0, -5e2, 1e2])
+    if step % 3 == 0:
+        grads["bias"][3] = 0.0
+    return grads
+
+
+def run_optimizer(gd, prefix, seed, make_opt, state_keys):
+    g = gen(seed)
+    params = {k: v.clone().requires_grad_(True) for k, v in optimizer_params(g).items()}
+    for k, v in params.items():
+        gd.add(f"{prefix}init.{k}", v)
+    opt = make_opt(list(params.values()))
+    for s in range(1, OPT_STEPS + 1):
+        grads = optimizer_grads(g, s)
+        for k, v in params.items():
+            v.grad = grads[k].clone()
+            gd.add(f"{prefix}step{s}.grad.{k}", grads[k])
+        opt.step()
+        for k, v in params.items():
+            gd.add(f"{prefix}step{s}.{k}", v)
+    for k, v in params.items():
+        st = opt.state[v]
+        for key in state_keys:
+            val = st[key]
+            if key == "step":
+                val = torch.tensor(int(val.item()), dtype=torch.int64)
+            gd.add(f"{prefix}state.{k}.{key}", val)
+
+
+def adam_goldens():
+    gd = Golden()
+    run_optimizer(gd, "gan.", 500,
+                  lambda ps: torch.optim.Adam(ps, lr=0.0002, betas=(0.5, 0.999)),
+                  ("step", "exp_avg", "exp_avg_sq"))
+    run_optimizer(gd, "weight_decay.", 501,
+                  lambda ps: torch.optim.Adam(ps, lr=1e-3, weight_decay=0.1),
+                  ("step", "exp_avg", "exp_avg_sq"))
+    gd.write("adam.golden")
+
+
+def sgd_goldens():
+    gd = Golden()
+    run_optimizer(gd, "plain.", 600, lambda ps: torch.optim.SGD(ps, lr=0.1), ())
+    run_optimizer(gd, "momentum.", 601,
+                  lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.1, weight_decay=1e-3),
+                  ("momentum_buffer",))
+    run_optimizer(gd, "nesterov.", 602,
+                  lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-2),
+                  ("momentum_buffer",))
+    gd.write("sgd.golden")
+
+
+# ---------------------------------------------------------------- the seed GAN
+
+GAN_ITERS = 5
+BATCH = 64
+LATENT = 100
+IMG = 784
+# In the after-one-iteration file, tensors with more elements than this are stored
+# as every GAN_SAMPLE_STRIDE-th element (flat index 0, 7, 14, ...; 7 is coprime with
+# every row length, so every column is visited); smaller ones are stored whole.
+GAN_SAMPLE_LIMIT = 65536
+GAN_SAMPLE_STRIDE = 7
+
+
+def gan_generator():
+    def block(fin, fout, normalize=True):
+        layers = [nn.Linear(fin, fout)]
+        if normalize:
+            layers.append(nn.BatchNorm1d(fout, 0.8))
+        layers.append(nn.LeakyReLU(0.2))
+        return layers
+    return nn.Sequential(*block(LATENT, 128, normalize=False), *block(128, 256), *block(256, 512),
+                         *block(512, 1024), nn.Linear(1024, IMG), nn.Tanh())
+
+
+def gan_discriminator():
+    return nn.Sequential(nn.Linear(IMG, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2),
+                         nn.Linear(256, 1), nn.Sigmoid())
+
+
+def synthetic_digits(g, n):
+    """MNIST-like images: a few thick strokes on a black background, quantised to
+    k/255 and normalised to [-1, 1] as transforms.Normalize([0.5], [0.5]) does."""
+    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    imgs = torch.zeros(n, 28, 28)
+    for i in range(n):
+        img = torch.zeros(28, 28)
+        for _ in range(int(torch.randint(2, 5, (1,), generator=g))):
+            a = uniform(g, 5.0, 23.0, 2)
+            b = uniform(g, 5.0, 23.0, 2)
+            width = float(uniform(g, 1.0, 2.2, 1))
+            d = b - a
+            tt = (((xx - a[0]) * d[0] + (yy - a[1]) * d[1]) / (d @ d + 1e-6)).clamp(0, 1)
+            dist = ((xx - a[0] - tt * d[0]) ** 2 + (yy - a[1] - tt * d[1]) ** 2).sqrt()
+            img = torch.maximum(img, (1.5 - dist / width).clamp(0, 1))
+        imgs[i] = img.clamp(0, 1)
+    k = torch.round(imgs * 255.0)
+    return ((k / 255.0 - 0.5) / 0.5).reshape(n, IMG)
+
+
+def add_state(gd, prefix, module, sample=False):
+    for name, t in module.state_dict().items():
+        t = t.detach()
+        if sample and t.numel() > GAN_SAMPLE_LIMIT:
+            gd.add(f"{prefix}{name}@{GAN_SAMPLE_STRIDE}", t.reshape(-1)[::GAN_SAMPLE_STRIDE])
+        else:
+            gd.add(f"{prefix}{name}", t)
+
+
+def gan_goldens():
+    torch.manual_seed(700)
+    G = gan_generator()
+    D = gan_discriminator()
+    g = gen(701)
+    init = Golden()
+    add_state(init, "G.", G)
+    add_state(init, "D.", D)
+    zs = [randn(g, BATCH, LATENT) for _ in range(GAN_ITERS)]
+    reals = [synthetic_digits(g, BATCH) for _ in range(GAN_ITERS)]
+    for i in range(GAN_ITERS):
+        init.add(f"iter{i + 1}.z", zs[i])
+        init.add(f"iter{i + 1}.real", reals[i])
+    init.write("gan_init.golden")
+
+    bce = nn.BCELoss()
+    opt_g = torch.optim.Adam(G.parameters(), lr=0.0002, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=0.0002, betas=(0.5, 0.999))
+    valid = torch.ones(BATCH, 1)
+    fake = torch.zeros(BATCH, 1)
+    first = Golden()
+    final = Golden()
+    for i in range(GAN_ITERS):
+        # The seed iteration of gan.py, line by line.
+        opt_g.zero_grad()
+        z = zs[i]
+        gen_imgs = G(z)
+        g_validity = D(gen_imgs)
+        g_loss = bce(g_validity, valid)
+        g_loss.backward()
+        opt_g.step()
+
+        opt_d.zero_grad()
+        real_validity = D(reals[i])
+        real_loss = bce(real_validity, valid)
+        fake_validity = D(gen_imgs.detach())
+        fake_loss = bce(fake_validity, fake)
+        d_loss = (real_loss + fake_loss) / 2
+        d_loss.backward()
+        opt_d.step()
+
+        p = f"iter{i + 1}."
+        for gd in ((first, final) if i == 0 else (final,)):
+            gd.add(p + "g_loss", g_loss)
+            gd.add(p + "real_loss", real_loss)
+            gd.add(p + "fake_loss", fake_loss)
+            gd.add(p + "d_loss", d_loss)
+        if i == 0:
+            first.add(p + "g_validity", g_validity)
+            first.add(p + "real_validity", real_validity)
+            first.add(p + "fake_validity", fake_validity)
+            add_state(first, "G.", G, sample=True)
+            add_state(first, "D.", D, sample=True)
+    first.write("gan_iter1.golden")
+    add_state(final, "G.", G)
+    add_state(final, "D.", D)
+    final.write("gan_iter5.golden")
+
+
+def main():
+    if not torch.__version__.startswith("1.13"):
+        print(f"warning: goldens were made with torch 1.13, this is {torch.__version__}", file=sys.stderr)
+    OUT.mkdir(parents=True, exist_ok=True)
+    linear_goldens()
+    batchnorm_goldens()
+    activation_goldens()
+    loss_goldens()
+    adam_goldens()
+    sgd_goldens()
+    gan_goldens()
+
+
+if __name__ == "__main__":
+    main()
