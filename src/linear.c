@@ -45,6 +45,69 @@ static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_t
     return TNN_OK;
 }
 
+/*
+ * The bias gradient is a column sum of dy. PyTorch computes it as dy.sum(0) with its
+ * cascade sum (aten/src/ATen/native/cpu/SumKernel.cpp, torch 1.13, one thread, 8-float
+ * AVX2 vectors), which adds in a fixed pattern of partial sums; tinynn adds in the same
+ * order, so that the gradient matches torch's bit for bit rather than to an ulp or two.
+ *
+ * cascade_sum is SumKernel's multi_row_sum for one column: runs of 2^p elements
+ * (p = max(4, ceil(log2 size) / 4)) go into level 0, which is flushed into level 1 after
+ * every run, level 1 into level 2 every 2^p runs, and so on over 4 levels.
+ */
+static float cascade_sum(const float *x, size_t stride, int64_t size)
+{
+    int64_t lg = 0;
+    while (size > 2 && ((int64_t)1 << lg) < size) lg++; /* utils::CeilLog2 (1 for size <= 2) */
+    if (size <= 2) lg = 1;
+    const int64_t power = lg / 4 > 4 ? lg / 4 : 4, step = (int64_t)1 << power, mask = step - 1;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int64_t i = 0;
+    while (i + step <= size) {
+        for (int64_t j = 0; j < step; j++, i++) acc[0] += x[(size_t)i * stride];
+        for (int j = 1; j < 4; j++) {
+            acc[j] += acc[j - 1];
+            acc[j - 1] = 0.0f;
+            if ((i & (mask << (j * power))) != 0) break;
+        }
+    }
+    for (; i < size; i++) acc[0] += x[(size_t)i * stride];
+    for (int j = 1; j < 4; j++) acc[0] += acc[j];
+    return acc[0];
+}
+
+/* SumKernel's row_sum: four interleaved cascade sums (elements 4i+k), the elements
+ * left over added to the first, then the four added in order. */
+static float ilp_sum(const float *x, size_t stride, int64_t size)
+{
+    const int64_t rows = size / 4;
+    float part[4];
+    for (int k = 0; k < 4; k++) part[k] = cascade_sum(x + (size_t)k * stride, 4 * stride, rows);
+    for (int64_t i = rows * 4; i < size; i++) part[0] += x[(size_t)i * stride];
+    return part[0] + part[1] + part[2] + part[3];
+}
+
+/* Sum over the n rows of column j of a row-major [n x c] matrix, in torch's order. */
+static float torch_column_sum(const float *dy, int n, int c, int j)
+{
+    if (c == 1) {
+        /* A contiguous column: vectorized_inner_sum. Vectors of 8 consecutive values
+         * are summed as in ilp_sum, lane by lane; the scalar tail comes first, then
+         * the 8 lanes in order. */
+        if (n < 8) return ilp_sum(dy, 1, n);
+        const int64_t nvec = n / 8;
+        float total = 0.0f;
+        for (int64_t i = nvec * 8; i < n; i++) total += dy[i];
+        for (int lane = 0; lane < 8; lane++) total += ilp_sum(dy + lane, 8, nvec);
+        return total;
+    }
+    /* vectorized_outer_sum (c >= 8) takes columns 32 at a time through cascade_sum and
+     * the rest through ilp_sum; scalar_outer_sum (c < 8) does the same 4 at a time. */
+    const int group = c >= 8 ? 32 : 4;
+    if (j < c / group * group) return cascade_sum(dy + j, (size_t)c, n);
+    return ilp_sum(dy + j, (size_t)c, n);
+}
+
 static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_linear *l = (tnn_linear *)m;
@@ -56,13 +119,10 @@ static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy, const tnn
     }
     int n = l->rows;
     if (m->requires_grad) {
-        /* dW[out x in] += dy^T x ; db += column sums of dy */
+        /* dW[out x in] += dy^T x ; db += column sums of dy (torch's summation order) */
         tnn_gemm(true, false, l->out, l->in, n, 1.0f, dy->data, l->out, l->x, l->in, 1.0f, l->dweight, l->in);
         if (l->bias) {
-            for (int i = 0; i < n; i++) {
-                const float *r = dy->data + (size_t)i * l->out;
-                for (int j = 0; j < l->out; j++) l->dbias[j] += r[j];
-            }
+            for (int j = 0; j < l->out; j++) l->dbias[j] += torch_column_sum(dy->data, n, l->out, j);
         }
     }
     if (dx) {
