@@ -3,7 +3,15 @@
  * Training: y = (x - mean) / sqrt(var + eps) * weight + bias with the batch mean and
  * the biased batch variance; running_mean/var move towards the batch mean and the
  * unbiased variance by `momentum`; num_batches_tracked counts the updates.
- * Eval: the same with the running statistics. Statistics are accumulated in double. */
+ * Eval: the same with the running statistics.
+ *
+ * The arithmetic is PyTorch's CPU kernel for [batch x features] input (torch 1.13,
+ * aten/src/ATen/native/cpu/batch_norm_kernel.cpp, the "channels last" path that
+ * [N x C] takes, and batch_norm_cpu_update_stats_template in Normalization.cpp),
+ * operation by operation, so that results agree to the last bit with torch running on
+ * one thread: float sums in batch order, the same float/double mixture, and a fused
+ * multiply-add (fmaf) wherever torch's vectorised kernel, as compiled, performs one.
+ * tests/test_parity_batchnorm1d.c checks this against goldens made by PyTorch. */
 #include "tnn_impl.h"
 
 #include <math.h>
@@ -17,7 +25,7 @@ typedef struct tnn_batchnorm1d {
     float *running_mean, *running_var;        /* NULL when !track_running_stats */
     int64_t num_batches_tracked;
     float *mean, *invstd;                     /* statistics used by the last forward */
-    double *acc;                              /* scratch: 2*c doubles */
+    float *acc;                               /* scratch: 2*c floats */
     const float *x;
     int rows;
     bool used_batch_stats;                    /* last forward normalised with batch stats */
@@ -50,48 +58,55 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     tnn_status st = tnn_tensor_ensure2(&b->y, n, c, "batchnorm1d output");
     if (st) return st;
     const float *xd = x->data;
+    float *alpha = b->acc, *beta = b->acc + c;
     if (batch_stats) {
-        double *sum = b->acc, *sq = b->acc + c;
-        for (int j = 0; j < c; j++) sum[j] = sq[j] = 0.0;
+        /* torch: mean = sum / N with a float sum over the batch, the division in double;
+         * var_sum = sum (x - mean)^2, a float fma per row. */
+        float *mean = b->mean, *var_sum = b->invstd;
+        for (int j = 0; j < c; j++) mean[j] = var_sum[j] = 0.0f;
         for (int i = 0; i < n; i++) {
             const float *r = xd + (size_t)i * c;
-            for (int j = 0; j < c; j++) sum[j] += r[j];
+            for (int j = 0; j < c; j++) mean[j] += r[j];
         }
-        for (int j = 0; j < c; j++) sum[j] /= n;
+        for (int j = 0; j < c; j++) mean[j] = (float)((double)mean[j] / n);
         for (int i = 0; i < n; i++) {
             const float *r = xd + (size_t)i * c;
             for (int j = 0; j < c; j++) {
-                double d = (double)r[j] - sum[j];
-                sq[j] += d * d;
+                float d = r[j] - mean[j];
+                var_sum[j] = fmaf(d, d, var_sum[j]);
             }
         }
+        const float mom = (float)b->p.momentum, keep = 1.0f - mom;
         for (int j = 0; j < c; j++) {
-            double var = sq[j] / n;
-            b->mean[j] = (float)sum[j];
-            b->invstd[j] = (float)(1.0 / sqrt(var + b->p.eps));
+            float var = var_sum[j] / (float)n;           /* biased variance, rounded to float */
+            float unbiased = var_sum[j] / (float)(n - 1);
+            b->invstd[j] = (float)(1.0 / sqrt((double)var + b->p.eps)); /* in double, as torch's VarTransform */
             if (b->p.track_running_stats) {
-                double mom = b->p.momentum, unbiased = sq[j] / (n - 1);
-                b->running_mean[j] = (float)((1.0 - mom) * b->running_mean[j] + mom * sum[j]);
-                b->running_var[j] = (float)((1.0 - mom) * b->running_var[j] + mom * unbiased);
+                /* torch: momentum * mean + (1 - momentum) * running_mean in float; the
+                 * variance's momentum * unbiased term is a double (unbiased_var is). */
+                b->running_mean[j] = mom * mean[j] + keep * b->running_mean[j];
+                b->running_var[j] = (float)((double)mom * (double)unbiased + (double)(keep * b->running_var[j]));
             }
         }
         if (b->p.track_running_stats) b->num_batches_tracked++;
     } else {
+        /* torch's eval forward: invstd = 1 / sqrt(running_var + (float)eps) in float. */
         for (int j = 0; j < c; j++) {
             b->mean[j] = b->running_mean[j];
-            b->invstd[j] = (float)(1.0 / sqrt((double)b->running_var[j] + b->p.eps));
+            b->invstd[j] = 1.0f / sqrtf(b->running_var[j] + (float)b->p.eps);
         }
     }
-    /* y = (x - mean) * invstd * w + b */
+    /* torch: y = x * alpha + beta with alpha = invstd * w, beta = b - mean * alpha, both
+     * a*b+c fused. */
+    for (int j = 0; j < c; j++) {
+        alpha[j] = b->weight ? b->invstd[j] * b->weight[j] : b->invstd[j];
+        beta[j] = fmaf(-b->mean[j], alpha[j], b->weight ? b->bias[j] : 0.0f);
+    }
     float *yd = b->y.data;
     for (int i = 0; i < n; i++) {
         const float *r = xd + (size_t)i * c;
         float *o = yd + (size_t)i * c;
-        if (b->weight) {
-            for (int j = 0; j < c; j++) o[j] = (r[j] - b->mean[j]) * b->invstd[j] * b->weight[j] + b->bias[j];
-        } else {
-            for (int j = 0; j < c; j++) o[j] = (r[j] - b->mean[j]) * b->invstd[j];
-        }
+        for (int j = 0; j < c; j++) o[j] = fmaf(r[j], alpha[j], beta[j]);
     }
     b->x = xd;
     b->rows = n;
@@ -110,21 +125,29 @@ static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_ten
         return tnn_error(TNN_ERR_SHAPE, "batchnorm1d(%d): dy %s does not match the output [%d x %d]", c,
                          tnn_tensor_shape_str(dy, s, sizeof s), n, c);
     }
-    /* sum_dy[j] = sum_i dy, dot[j] = sum_i dy * (x - mean) */
-    double *sum_dy = b->acc, *dot = b->acc + c;
-    for (int j = 0; j < c; j++) sum_dy[j] = dot[j] = 0.0;
+    /* torch (batch_norm_cpu_backward_channels_last_impl): float sums over the batch of
+     * dy and of (x - mean) * dy (a fused multiply-add per row). In eval mode mean is the
+     * running mean and invstd = 1 / sqrt(running_var + eps) computed in double (unlike
+     * the eval forward's float). */
+    float *sum_dy = b->acc, *dot = b->acc + c;
+    const float *mean = b->used_batch_stats ? b->mean : b->running_mean;
+    float *invstd = b->invstd;
+    if (!b->used_batch_stats) {
+        for (int j = 0; j < c; j++) invstd[j] = (float)(1.0 / sqrt((double)b->running_var[j] + b->p.eps));
+    }
+    for (int j = 0; j < c; j++) sum_dy[j] = dot[j] = 0.0f;
     const float *g = dy->data, *xd = b->x;
     for (int i = 0; i < n; i++) {
         const float *gr = g + (size_t)i * c, *xr = xd + (size_t)i * c;
         for (int j = 0; j < c; j++) {
             sum_dy[j] += gr[j];
-            dot[j] += (double)gr[j] * ((double)xr[j] - b->mean[j]);
+            dot[j] = fmaf(xr[j] - mean[j], gr[j], dot[j]);
         }
     }
     if (m->requires_grad && b->weight) {
         for (int j = 0; j < c; j++) {
-            b->dweight[j] += (float)(dot[j] * b->invstd[j]);
-            b->dbias[j] += (float)sum_dy[j];
+            b->dweight[j] += dot[j] * invstd[j];
+            b->dbias[j] += sum_dy[j];
         }
     }
     if (!dx) return TNN_OK;
@@ -132,26 +155,27 @@ static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_ten
     if (st) return st;
     float *out = b->dx.data;
     if (b->used_batch_stats) {
-        /* dx = (dy - mean(dy) - (x - mean) * invstd^2 * mean(dy * (x - mean))) * invstd * w */
+        /* torch: k = dot * invstd * invstd / N, grad_mean = sum_dy / N,
+         * dx = (dy - grad_mean - (x - mean) * k) * invstd * w, the last product and
+         * difference fused. */
+        float *k = dot, *grad_mean = sum_dy;
         for (int j = 0; j < c; j++) {
-            double is = b->invstd[j];
-            dot[j] = dot[j] * is * is / n;  /* k */
-            sum_dy[j] /= n;                 /* mean of dy */
+            k[j] = dot[j] * invstd[j] * invstd[j] / (float)n;
+            grad_mean[j] = sum_dy[j] / (float)n;
         }
         for (int i = 0; i < n; i++) {
             const float *gr = g + (size_t)i * c, *xr = xd + (size_t)i * c;
             float *o = out + (size_t)i * c;
             for (int j = 0; j < c; j++) {
-                double w = b->weight ? b->weight[j] : 1.0;
-                double v = ((double)gr[j] - sum_dy[j] - ((double)xr[j] - b->mean[j]) * dot[j]) * b->invstd[j] * w;
-                o[j] = (float)v;
+                float v = fmaf(-(xr[j] - mean[j]), k[j], gr[j] - grad_mean[j]) * invstd[j];
+                o[j] = b->weight ? v * b->weight[j] : v;
             }
         }
     } else {
         for (int i = 0; i < n; i++) {
             const float *gr = g + (size_t)i * c;
             float *o = out + (size_t)i * c;
-            for (int j = 0; j < c; j++) o[j] = gr[j] * b->invstd[j] * (b->weight ? b->weight[j] : 1.0f);
+            for (int j = 0; j < c; j++) o[j] = gr[j] * invstd[j] * (b->weight ? b->weight[j] : 1.0f);
         }
     }
     *dx = &b->dx;
@@ -213,7 +237,7 @@ tnn_module *tnn_batchnorm1d_new(int c, tnn_batchnorm_params p)
     tnn_tensor_init_empty(&b->y);
     tnn_tensor_init_empty(&b->dx);
     float *blk = tnn_calloc((size_t)c * 8, sizeof(float), "batchnorm1d parameters");
-    b->acc = tnn_calloc((size_t)c * 2, sizeof(double), "batchnorm1d scratch");
+    b->acc = tnn_calloc((size_t)c * 2, sizeof(float), "batchnorm1d scratch");
     if (!blk || !b->acc) {
         tnn_free(blk);
         tnn_free(b->acc);
