@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "flags.h"
@@ -96,6 +97,13 @@ static int find_train_images(const char *dir, char *path, size_t len)
         if (access(path, F_OK) == 0) return 0;
     }
     return -1;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---------------- main ---------------- */
@@ -249,6 +257,7 @@ int main(int argc, char **argv)
 
     /* ---- training ---- */
     for (int epoch = 0; epoch < o.n_epochs; epoch++) {
+        double t0 = now_seconds();
         tnn_rng_shuffle(&rng, order, n_images); /* DataLoader(shuffle=True): a new order every epoch */
         for (int i = 0; i < batches; i++) {
             int first = i * o.batch_size;
@@ -275,6 +284,9 @@ int main(int argc, char **argv)
             }
         }
         fflush(stdout);
+        double dt = now_seconds() - t0; /* timing goes to stderr: stdout stays the seed's */
+        fprintf(stderr, "%s: epoch %d/%d took %.1f s (%.0f images/s, %d threads)\n", PROG, epoch, o.n_epochs, dt,
+                n_images / dt, tnn_get_num_threads());
     }
 
     /* ---- the trained weights, under the seed's state_dict names ---- */
