@@ -33,8 +33,11 @@ tnn_status tnn_bce_loss(const tnn_tensor *pred, const tnn_tensor *target, float 
         float p = pred->data[i], t = target->data[i];
         if (!(p >= 0.0f && p <= 1.0f))
             return tnn_error(TNN_ERR_ARG, "bce_loss: input[%zu] = %g is outside [0, 1]", i, (double)p);
-        float lp = fmaxf(logf(p), -100.0f), l1p = fmaxf(log1pf(-p), -100.0f);
-        acc += -((double)t * lp + (1.0 - (double)t) * l1p);
+        /* PyTorch's element, in float: (t - 1) * max(log1p(-p), -100) - t * max(log(p), -100);
+         * the mean is taken in double (torch sums in float, so the loss may differ in its
+         * last bit; the gradient does not depend on it). */
+        float e = (t - 1.0f) * fmaxf(log1pf(-p), -100.0f) - t * fmaxf(logf(p), -100.0f);
+        acc += e;
         if (grad) /* PyTorch: (p - t) / max((1 - p) * p, 1e-12), then / n */
             grad->data[i] = ((p - t) / fmaxf((1.0f - p) * p, 1e-12f)) / (float)n;
     }
@@ -65,11 +68,13 @@ tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float 
     tnn_status st = check_pair("mse_loss", pred, target, grad);
     if (st) return st;
     size_t n = pred->size;
+    /* PyTorch's mse_loss_backward: (float)(2 / n) * (p - t) * grad_output */
+    const float scale = (float)(2.0 / (double)n);
     double acc = 0.0;
     for (size_t i = 0; i < n; i++) {
         float d = pred->data[i] - target->data[i];
-        acc += (double)d * d;
-        if (grad) grad->data[i] = 2.0f * d / (float)n;
+        acc += d * d; /* torch's element (a - b)^2 in float; the mean in double */
+        if (grad) grad->data[i] = scale * d;
     }
     if (loss) *loss = (float)(acc / (double)n);
     return TNN_OK;
