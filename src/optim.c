@@ -1,6 +1,12 @@
 /* The optimizer interface and the two built-in optimizers, SGD and Adam.
  * The updates follow torch.optim's single-tensor (for-loop) implementations, op by op,
- * in float32 with hyper-parameters held in double and rounded where PyTorch rounds. */
+ * in float32 with hyper-parameters held in double and rounded where PyTorch rounds.
+ * torch's CPU kernels compute a.add(b, alpha=s) as fma(b, s, a) and
+ * a.addcmul(b, c, value=s) as fma(s * b, c, a) (their AVX2 loops, as compiled in
+ * torch 1.13, fuse the multiply and the add), so the updates below use fmaf at exactly
+ * those places; the results then agree with torch to the last bit
+ * (tests/test_parity_optim.c). fmaf is exact on every machine: with FMA hardware it is
+ * one instruction, without it libm computes the same correctly rounded value. */
 #include "tnn_impl.h"
 
 #include <math.h>
@@ -76,13 +82,14 @@ static tnn_status sgd_step(tnn_optimizer *o)
         float *w = t->data, *g = t->grad;
         for (size_t i = 0; i < t->count; i++) {
             float d = g[i];
-            if (wd != 0.0f) d = d + wd * w[i];                 /* d_p.add(p, alpha=wd) */
+            if (wd != 0.0f) d = fmaf(w[i], wd, d);             /* d_p.add(p, alpha=wd) */
             if (s->p.momentum != 0.0) {
-                float b = s->has_buf ? buf[i] * mom + damp1 * d : d; /* buf.mul_(m).add_(d, alpha=1-damp) */
+                /* buf.mul_(m).add_(d, alpha=1-damp); the first step clones d */
+                float b = s->has_buf ? fmaf(d, damp1, buf[i] * mom) : d;
                 buf[i] = b;
-                d = s->p.nesterov ? d + mom * b : b;
+                d = s->p.nesterov ? fmaf(b, mom, d) : b;       /* d_p.add(buf, alpha=m) */
             }
-            w[i] = w[i] + (-lr) * d;                           /* p.add_(d_p, alpha=-lr) */
+            w[i] = fmaf(d, -lr, w[i]);                         /* p.add_(d_p, alpha=-lr) */
         }
         buf += t->count;
     }
@@ -159,7 +166,7 @@ static tnn_status adam_step(tnn_optimizer *o)
     a->step++;
     const double bc1 = 1.0 - pow(a->p.beta1, (double)a->step);
     const double bc2 = 1.0 - pow(a->p.beta2, (double)a->step);
-    const float step_size = (float)(a->p.lr / bc1);
+    const float neg_step_size = (float)-(a->p.lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
     const float b1 = (float)a->p.beta1, b2 = (float)a->p.beta2;
     const float one_b1 = (float)(1.0 - a->p.beta1), one_b2 = (float)(1.0 - a->p.beta2);
@@ -171,13 +178,14 @@ static tnn_status adam_step(tnn_optimizer *o)
         size_t n = t->count;
         for (size_t i = 0; i < n; i++) {
             float gi = g[i];
-            if (wd != 0.0f) gi = gi + wd * w[i];            /* grad.add(param, alpha=wd) */
-            float m = mm[i] * b1 + gi * one_b1;             /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
-            float v = vv[i] * b2 + (gi * gi) * one_b2;      /* exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2) */
+            if (wd != 0.0f) gi = fmaf(w[i], wd, gi);        /* grad.add(param, alpha=wd) */
+            float m = fmaf(gi, one_b1, mm[i] * b1);         /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
+            float v = fmaf(one_b2 * gi, gi, vv[i] * b2);    /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */
             mm[i] = m;
             vv[i] = v;
-            float denom = sqrtf(v) / bc2_sqrt + eps;        /* (sqrt(v) / bc2_sqrt).add_(eps) */
-            w[i] = w[i] + (-step_size) * (m / denom);       /* param.addcdiv_(m, denom, -step_size) */
+            float denom = sqrtf(v) / bc2_sqrt + eps;        /* (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps) */
+            w[i] = w[i] + neg_step_size * m / denom;        /* param.addcdiv_(m, denom, value=-step_size):
+                                                               p + (value * m) / denom */
         }
         mm += n;
         vv += n;
