@@ -1,11 +1,33 @@
-# The code in docs/custom_module.md is compiled and exercised, so the page cannot rot.
-file(READ "${PROJECT_SOURCE_DIR}/docs/custom_module.md" _tnn_doc)
-string(REGEX MATCH "```c\n(.*)\n```\n\nOnce written" _tnn_m "${_tnn_doc}")
-if(NOT CMAKE_MATCH_1)
-  message(FATAL_ERROR "tests/docs.cmake: no C code block found in docs/custom_module.md")
-endif()
-file(WRITE "${CMAKE_CURRENT_BINARY_DIR}/doc_custom_module.c" "${CMAKE_MATCH_1}\n")
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/docs/custom_module.md")
+# The C programs in the documentation are compiled and run by the test suite, so the
+# pages cannot rot: docs/custom_module.md (a module, exercised by a test driver),
+# docs/tutorial.md and README.md (whole programs, run as they are).
+
+# tnn_doc_code(<markdown> <regex with one group> <output .c>)
+function(tnn_doc_code md regex out)
+  file(READ "${PROJECT_SOURCE_DIR}/${md}" text)
+  string(REGEX MATCH "${regex}" m "${text}")
+  if(NOT CMAKE_MATCH_1)
+    message(FATAL_ERROR "tests/docs.cmake: no C code block found in ${md}")
+  endif()
+  file(WRITE "${CMAKE_CURRENT_BINARY_DIR}/${out}" "${CMAKE_MATCH_1}\n")
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/${md}")
+endfunction()
+
+tnn_doc_code(docs/custom_module.md "```c\n(.*)\n```\n\nOnce written" doc_custom_module.c)
 tnn_add_test(NAME test_doc_custom_module
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_custom_module.c ${CMAKE_CURRENT_BINARY_DIR}/doc_custom_module.c
   LABELS unit)
+
+foreach(doc tutorial readme)
+  if(doc STREQUAL "tutorial")
+    tnn_doc_code(docs/tutorial.md "```c\n(/\\* spiral.c.*return same && acc[^`]*)```" doc_tutorial.c)
+  else()
+    tnn_doc_code(README.md "```c\n(#include <stdio.h>[^`]*)```" doc_readme.c)
+  endif()
+  add_executable(doc_${doc} ${CMAKE_CURRENT_BINARY_DIR}/doc_${doc}.c)
+  target_link_libraries(doc_${doc} PRIVATE tinynn m)
+  set(dir ${CMAKE_CURRENT_BINARY_DIR}/doc_${doc}_run)
+  file(MAKE_DIRECTORY ${dir})
+  add_test(NAME test_doc_${doc} COMMAND doc_${doc} WORKING_DIRECTORY ${dir})
+  set_tests_properties(test_doc_${doc} PROPERTIES LABELS unit TIMEOUT 120 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+endforeach()
