@@ -1179,10 +1179,15 @@ static void test_atomic_crash_mid_write(void **state)
 
 /* ---------------------------------------------------------------- PyTorch parity -- */
 
-/* Tolerance for outputs computed by two BLAS libraries from the same weights: float32
- * sums of up to 1024 products in a different order, through 5 layers. */
+/* Outputs computed from the same weights by two BLAS kernels: float32 sums of up to
+ * 1024 products in different orders, through 5 layers. Relative error 1e-5, with
+ * elements below 1e-2 in magnitude compared absolutely at 1e-7 (floor 1e-2): the
+ * generator's outputs (mean |y| ~ 0.017) come from sums that cancel, whose rounding
+ * error follows the size of the terms, not of the result. Measured: 1.2e-7 against
+ * PyTorch with OpenBLAS's native kernel; 1.8e-8 absolute on an element of 7e-4 under
+ * valgrind, where OpenBLAS falls back to a generic kernel. */
 #define PARITY_TOL 1e-5
-#define PARITY_FLOOR 1e-3
+#define PARITY_FLOOR 1e-2
 
 static tnn_safetensors *load_golden(const char *name)
 {
