@@ -52,8 +52,10 @@ void flags_usage(FILE *f, const char *prog, const char *summary, const flag_spec
         } else {
             snprintf(left, sizeof left, "--%s %s", s->name, s->meta ? s->meta : "V");
         }
+        bool unset = (s->type == FLAG_T_STRING || s->type == FLAG_T_CHOICE) && !*(const char *const *)s->value;
         format_value(def, sizeof def, s);
-        fprintf(f, "  %-24s %s (default: %s)\n", left, s->help ? s->help : "", def);
+        if (unset) fprintf(f, "  %-24s %s\n", left, s->help ? s->help : ""); /* the help says what happens */
+        else fprintf(f, "  %-24s %s (default: %s)\n", left, s->help ? s->help : "", def);
     }
 }
 

@@ -4,11 +4,17 @@
  * Each program describes its flags once, in a table; parsing, --help and error
  * messages all come from that table, so adding a flag is adding one line:
  *
- *   static const flag_spec specs[] = {
- *       FLAG_INT("n_epochs", &o.n_epochs, 1, INT_MAX, "number of epochs of training"),
+ *   const flag_spec specs[] = {
+ *       FLAG_INT("n_epochs", &o.n_epochs, 1, INT_MAX, "a positive integer", "number of epochs of training"),
  *       FLAG_DOUBLE("lr", &o.lr, 0.0, HUGE_VAL, FLAG_LO_OPEN, "a positive number", "adam: learning rate"),
  *       FLAG_STRING("out", &o.out, "DIR", "where images/ and the weights go"),
  *   };
+ *   int r = flags_parse("prog", "What prog does.", specs, n_specs, argc, argv);
+ *   if (r == FLAGS_HELP) return 0;
+ *   if (r) return 2;
+ *
+ * The variables hold the defaults before parsing; --help prints them. The `expect`
+ * text ("a positive integer") completes the error message for a bad value.
  *
  * Accepted forms: --name value and --name=value; -h/--help. Parsing is strict: an
  * unknown flag, a missing value, a value that is not entirely a number, a number out
