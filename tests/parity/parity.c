@@ -255,7 +255,7 @@ bool parity_close(const char *what, const float *got, const float *want, size_t 
                   double atol, double rtol)
 {
     size_t bad = 0, worst = 0, exact = 0;
-    double worst_excess = -INFINITY, max_abs = 0.0, max_rel = 0.0;
+    double worst_excess = -INFINITY, max_abs = 0.0, max_rel = 0.0, max_used = 0.0;
     int64_t max_ulp = 0;
     for (size_t i = 0; i < n; i++) {
         double a = got[i], b = want[i];
@@ -268,6 +268,9 @@ bool parity_close(const char *what, const float *got, const float *want, size_t 
         if (isnan(diff) || isinf(diff)) excess = INFINITY;
         else excess = diff - (atol + rtol * fabs(b));
         if (excess > 0) bad++;
+        double bound = atol + rtol * fabs(b);
+        double used = bound > 0 ? diff / bound : INFINITY;
+        if (used > max_used) max_used = used;
         if (excess > worst_excess) { worst_excess = excess; worst = i; }
         if (diff > max_abs) max_abs = diff;
         if (b != 0.0 && diff / fabs(b) > max_rel) max_rel = diff / fabs(b);
@@ -275,8 +278,8 @@ bool parity_close(const char *what, const float *got, const float *want, size_t 
         if (u > max_ulp) max_ulp = u;
     }
     if (verbose())
-        printf("parity %-44s n=%-8zu exact=%-8zu max_abs=%-9.3g max_rel=%-9.3g max_ulp=%-6lld (atol %g rtol %g)\n", what, n,
-               exact, max_abs, max_rel, (long long)max_ulp, atol, rtol);
+        printf("parity %-44s n=%-8zu exact=%-8zu max_abs=%-9.3g max_rel=%-9.3g max_ulp=%-6lld tol_used=%-7.2g (atol %g rtol %g)\n",
+               what, n, exact, max_abs, max_rel, (long long)max_ulp, max_used, atol, rtol);
     if (bad == 0) return true;
     char idx[128];
     format_index(idx, sizeof idx, worst, shape, ndim);

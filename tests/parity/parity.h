@@ -66,8 +66,9 @@ tnn_tensor *golden_tensor_new(const golden_file *g, const char *fmt, ...);
  * infinities only themselves). On failure prints how many elements are outside, the
  * worst one (by how far it exceeds its bound) with its index, both values and its
  * absolute and relative error, and returns false. With TNN_PARITY_VERBOSE=1 in the
- * environment every comparison prints its largest absolute error, relative error and
- * distance in float32 ulps, which is how docs/parity.md's table is measured.
+ * environment every comparison prints its largest absolute error, relative error,
+ * distance in float32 ulps, and the largest |got - want| / (atol + rtol |want|)
+ * ("tol_used", 1 = at the limit), which is how docs/parity.md's table is measured.
  */
 bool parity_close(const char *what, const float *got, const float *want, size_t n, const int *shape, int ndim,
                   double atol, double rtol);
