@@ -8,7 +8,7 @@
 
 #include <cblas.h>
 
-static _Thread_local char g_err[512];
+static _Thread_local char g_err[2048];
 static tnn_log_fn g_log_fn;
 static void *g_log_user;
 
