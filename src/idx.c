@@ -8,6 +8,7 @@
  * small file costs nothing. */
 #define _POSIX_C_SOURCE 200809L
 #include "atomic_file_impl.h"
+#include "image_impl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -424,18 +425,27 @@ tnn_status tnn_idx_images_to_tensor(const tnn_idx *images, const int *order, int
     float lut[256];
     for (int i = 0; i < 256; i++) lut[i] = tnn_pixel_to_unit((uint8_t)i);
 
-    bool resize = out_h != h || out_w != w;
-    uint8_t *tmp = NULL;
-    if (resize && !(tmp = tnn_malloc(row, "resized image"))) return TNN_ERR_NOMEM;
     for (int i = 0; i < n; i++) {
         int k = order ? order[first + i] : first + i;
-        if (k < 0 || k >= count) {
-            tnn_free(tmp);
+        if (k < 0 || k >= count)
             return tnn_error(TNN_ERR_ARG, "idx_images_to_tensor: order[%d] = %d is not an image index in [0, %d)", first + i, k, count);
+    }
+    /* Resizing: filter coefficients and buffers once per batch, not per image. */
+    bool resize = out_h != h || out_w != w;
+    uint8_t *tmp = NULL;
+    tnn_resize_plan *plan = NULL;
+    if (resize) {
+        if ((st = tnn_resize_plan_new(h, w, out_h, out_w, c, &plan))) return st;
+        if (!(tmp = tnn_malloc(row, "resized image"))) {
+            tnn_resize_plan_free(plan);
+            return TNN_ERR_NOMEM;
         }
+    }
+    for (int i = 0; i < n; i++) {
+        int k = order ? order[first + i] : first + i;
         const uint8_t *src = images->data + (size_t)k * in_px * (size_t)c;
         if (resize) {
-            if ((st = tnn_image_resize_u8(tmp, out_h, out_w, src, h, w, c))) { tnn_free(tmp); return st; }
+            tnn_resize_plan_run(plan, tmp, src);
             src = tmp;
         }
         float *o = dst->data + (size_t)i * row;
@@ -447,5 +457,6 @@ tnn_status tnn_idx_images_to_tensor(const tnn_idx *images, const int *order, int
         }
     }
     tnn_free(tmp);
+    tnn_resize_plan_free(plan);
     return TNN_OK;
 }

@@ -2,6 +2,7 @@
  * written atomically, and PIL's bilinear resize of 8-bit images. */
 #define _POSIX_C_SOURCE 200809L
 #include "atomic_file_impl.h"
+#include "image_impl.h"
 
 #include <limits.h>
 #include <math.h>
@@ -200,39 +201,79 @@ static uint8_t clip8(int32_t v)
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-tnn_status tnn_image_resize_u8(uint8_t *dst, int out_h, int out_w, const uint8_t *src, int h, int w, int channels)
+struct tnn_resize_plan {
+    int h, w, out_h, out_w, channels;
+    int ksh, ksv;          /* coefficients per output pixel, per axis */
+    int *bh, *bv;          /* source ranges, per axis */
+    int32_t *kh, *kv;      /* fixed-point weights, per axis */
+    int y0, y1;            /* source rows the vertical pass reads (PIL's ybox) */
+    uint8_t *tmp;          /* horizontal pass result: (y1 - y0) x out_w x channels */
+};
+
+static bool resize_args_ok(int h, int w, int out_h, int out_w, int channels)
 {
-    if (!dst || !src) return tnn_error(TNN_ERR_ARG, "image_resize: NULL image");
-    if (out_h < 1 || out_w < 1 || h < 1 || w < 1 || channels < 1 || out_h > 65535 || out_w > 65535 || h > 65535 ||
-        w > 65535 || channels > 4)
+    return out_h >= 1 && out_w >= 1 && h >= 1 && w >= 1 && channels >= 1 && out_h <= 65535 && out_w <= 65535 &&
+           h <= 65535 && w <= 65535 && channels <= 4;
+}
+
+void tnn_resize_plan_free(tnn_resize_plan *p)
+{
+    if (!p) return;
+    tnn_free(p->bh);
+    tnn_free(p->bv);
+    tnn_free(p->kh);
+    tnn_free(p->kv);
+    tnn_free(p->tmp);
+    tnn_free(p);
+}
+
+tnn_status tnn_resize_plan_new(int h, int w, int out_h, int out_w, int channels, tnn_resize_plan **out)
+{
+    *out = NULL;
+    if (!resize_args_ok(h, w, out_h, out_w, channels))
         return tnn_error(TNN_ERR_ARG, "image_resize: cannot resize %d x %d x %d to %d x %d", h, w, channels, out_h, out_w);
-    size_t C = (size_t)channels;
-    if (out_h == h && out_w == w) {
-        memcpy(dst, src, (size_t)h * (size_t)w * C);
+    tnn_resize_plan *p = tnn_calloc(1, sizeof *p, "resize plan");
+    if (!p) return TNN_ERR_NOMEM;
+    *p = (tnn_resize_plan){.h = h, .w = w, .out_h = out_h, .out_w = out_w, .channels = channels};
+    if (out_h == h && out_w == w) { /* a copy */
+        *out = p;
         return TNN_OK;
     }
-    int *bh = NULL, *bv = NULL;
-    int32_t *kh = NULL, *kv = NULL;
-    int ksh = 0, ksv = resize_coeffs(h, out_h, &bv, &kv);
-    if (!ksv) return TNN_ERR_NOMEM;
-    /* Horizontal pass over the rows the vertical pass uses (PIL's ybox). */
-    int y0 = bv[0], y1 = bv[2 * (out_h - 1)] + bv[2 * (out_h - 1) + 1];
-    const uint8_t *mid = src;
-    uint8_t *tmp = NULL;
-    int mid_w = w;
+    p->ksv = resize_coeffs(h, out_h, &p->bv, &p->kv);
+    if (!p->ksv) goto nomem;
+    p->y0 = p->bv[0];
+    p->y1 = p->bv[2 * (out_h - 1)] + p->bv[2 * (out_h - 1) + 1];
     if (out_w != w) {
-        ksh = resize_coeffs(w, out_w, &bh, &kh);
-        tmp = tnn_malloc((size_t)(y1 - y0) * (size_t)out_w * C, "resize buffer");
-        if (!ksh || !tmp) {
-            tnn_free(bv); tnn_free(kv); tnn_free(bh); tnn_free(kh); tnn_free(tmp);
-            return TNN_ERR_NOMEM;
-        }
-        for (int y = y0; y < y1; y++) {
+        p->ksh = resize_coeffs(w, out_w, &p->bh, &p->kh);
+        p->tmp = tnn_malloc((size_t)(p->y1 - p->y0) * (size_t)out_w * (size_t)channels, "resize buffer");
+        if (!p->ksh || !p->tmp) goto nomem;
+    } else {
+        p->y0 = 0; /* no horizontal pass: the vertical pass reads the source directly */
+    }
+    *out = p;
+    return TNN_OK;
+nomem:
+    tnn_resize_plan_free(p);
+    return tnn_error(TNN_ERR_NOMEM, "image_resize: out of memory resizing %d x %d to %d x %d", h, w, out_h, out_w);
+}
+
+void tnn_resize_plan_run(tnn_resize_plan *p, uint8_t *dst, const uint8_t *src)
+{
+    size_t C = (size_t)p->channels;
+    int h = p->h, w = p->w, out_h = p->out_h, out_w = p->out_w;
+    if (out_h == h && out_w == w) {
+        memcpy(dst, src, (size_t)h * (size_t)w * C);
+        return;
+    }
+    const uint8_t *mid = src;
+    int mid_w = w;
+    if (out_w != w) { /* horizontal pass over the rows the vertical pass uses */
+        for (int y = p->y0; y < p->y1; y++) {
             const uint8_t *in = src + (size_t)y * (size_t)w * C;
-            uint8_t *o = tmp + (size_t)(y - y0) * (size_t)out_w * C;
+            uint8_t *o = p->tmp + (size_t)(y - p->y0) * (size_t)out_w * C;
             for (int xx = 0; xx < out_w; xx++) {
-                const int32_t *k = kh + (size_t)xx * (size_t)ksh;
-                int xmin = bh[2 * xx], xn = bh[2 * xx + 1];
+                const int32_t *k = p->kh + (size_t)xx * (size_t)p->ksh;
+                int xmin = p->bh[2 * xx], xn = p->bh[2 * xx + 1];
                 for (size_t c = 0; c < C; c++) {
                     int32_t ss = 1 << (PIL_PRECISION_BITS - 1);
                     for (int x = 0; x < xn; x++) ss += (int32_t)in[(size_t)(xmin + x) * C + c] * k[x];
@@ -240,26 +281,34 @@ tnn_status tnn_image_resize_u8(uint8_t *dst, int out_h, int out_w, const uint8_t
                 }
             }
         }
-        mid = tmp;
+        mid = p->tmp;
         mid_w = out_w;
-    } else {
-        y0 = 0; /* no horizontal pass: the vertical pass reads the source directly */
     }
-    if (out_h != h) {
-        for (int yy = 0; yy < out_h; yy++) {
-            const int32_t *k = kv + (size_t)yy * (size_t)ksv;
-            int ymin = bv[2 * yy] - y0, yn = bv[2 * yy + 1];
-            uint8_t *o = dst + (size_t)yy * (size_t)mid_w * C;
-            for (size_t xc = 0; xc < (size_t)mid_w * C; xc++) {
-                int32_t ss = 1 << (PIL_PRECISION_BITS - 1);
-                for (int y = 0; y < yn; y++) ss += (int32_t)mid[(size_t)(ymin + y) * (size_t)mid_w * C + xc] * k[y];
-                o[xc] = clip8(ss);
-            }
+    if (out_h == h) { /* no vertical pass: the horizontal result (all rows) is the output */
+        memcpy(dst, mid, (size_t)h * (size_t)mid_w * C);
+        return;
+    }
+    size_t row = (size_t)mid_w * C;
+    for (int yy = 0; yy < out_h; yy++) {
+        const int32_t *k = p->kv + (size_t)yy * (size_t)p->ksv;
+        const uint8_t *in = mid + (size_t)(p->bv[2 * yy] - p->y0) * row;
+        int yn = p->bv[2 * yy + 1];
+        uint8_t *o = dst + (size_t)yy * row;
+        for (size_t xc = 0; xc < row; xc++) {
+            int32_t ss = 1 << (PIL_PRECISION_BITS - 1);
+            for (int y = 0; y < yn; y++) ss += (int32_t)in[(size_t)y * row + xc] * k[y];
+            o[xc] = clip8(ss);
         }
-    } else {
-        /* No vertical pass: the horizontal result (all rows, y0 = 0) is the output. */
-        memcpy(dst, mid + 0, (size_t)h * (size_t)mid_w * C);
     }
-    tnn_free(bv); tnn_free(kv); tnn_free(bh); tnn_free(kh); tnn_free(tmp);
+}
+
+tnn_status tnn_image_resize_u8(uint8_t *dst, int out_h, int out_w, const uint8_t *src, int h, int w, int channels)
+{
+    if (!dst || !src) return tnn_error(TNN_ERR_ARG, "image_resize: NULL image");
+    tnn_resize_plan *p;
+    tnn_status st = tnn_resize_plan_new(h, w, out_h, out_w, channels, &p);
+    if (st) return st;
+    tnn_resize_plan_run(p, dst, src);
+    tnn_resize_plan_free(p);
     return TNN_OK;
 }
