@@ -22,6 +22,16 @@ tnn_example_cases(EXE test_idx LABEL unit CASES
   idx_roundtrip_plain idx_roundtrip_gz idx_roundtrip_1d_and_4d idx_gzip_multi_member idx_missing_file
   idx_wrong_magic idx_zero_dim idx_truncated idx_corrupt_gzip idx_absurd_counts idx_pixel_formula
   idx_images_to_tensor_order idx_images_to_tensor_channels idx_images_to_tensor_resize)
+target_compile_definitions(test_idx PRIVATE TNN_MNIST_DIR="${PROJECT_SOURCE_DIR}/data/mnist")
+
+# The bundled MNIST (label `data`: kept out of the valgrind stage, which runs `unit`).
+tnn_example_cases(EXE test_idx LABEL data CASES idx_bundled_mnist)
+find_program(TNN_SHA256SUM sha256sum)
+if(TNN_SHA256SUM)
+  add_test(NAME data_mnist_sha256 COMMAND ${TNN_SHA256SUM} --quiet -c SHA256SUMS
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/data/mnist)
+  set_tests_properties(data_mnist_sha256 PROPERTIES LABELS data)
+endif()
 
 tnn_example_test_exe(test_image test_image.c)
 target_include_directories(test_image PRIVATE ${TINYNN_STB_INCLUDE_DIR})

@@ -418,6 +418,31 @@ static void idx_images_to_tensor_resize(void **state)
     tnn_tensor_free(t);
 }
 
+/* The bundled MNIST files (data/mnist) read as the example reads them. */
+static void idx_bundled_mnist(void **state)
+{
+    (void)state;
+    const struct { const char *name; int ndim, n; } files[] = {
+        {"train-images-idx3-ubyte.gz", 3, 60000}, {"train-labels-idx1-ubyte.gz", 1, 60000},
+        {"t10k-images-idx3-ubyte.gz", 3, 10000}, {"t10k-labels-idx1-ubyte.gz", 1, 10000},
+    };
+    for (int i = 0; i < 4; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", TNN_MNIST_DIR, files[i].name);
+        tnn_idx idx;
+        TU_ASSERT_OK(tnn_idx_load(path, &idx));
+        assert_int_equal(idx.ndim, files[i].ndim);
+        assert_int_equal(idx.dims[0], files[i].n);
+        if (files[i].ndim == 3) {
+            assert_int_equal(idx.dims[1], 28);
+            assert_int_equal(idx.dims[2], 28);
+        } else {
+            for (size_t k = 0; k < idx.count; k++) assert_true(idx.data[k] <= 9);
+        }
+        tnn_idx_free(&idx);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(idx_roundtrip_plain, make_tmp, remove_tmp),
     cmocka_unit_test_setup_teardown(idx_roundtrip_gz, make_tmp, remove_tmp),
@@ -433,6 +458,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(idx_images_to_tensor_order),
     cmocka_unit_test(idx_images_to_tensor_channels),
     cmocka_unit_test(idx_images_to_tensor_resize),
+    cmocka_unit_test(idx_bundled_mnist),
 };
 
 TU_MAIN("idx", tests)
