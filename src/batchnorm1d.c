@@ -13,6 +13,7 @@
  * multiply-add (fmaf) wherever torch's vectorised kernel, as compiled, performs one.
  * tests/test_parity_batchnorm1d.c checks this against goldens made by PyTorch. */
 #include "tnn_impl.h"
+#include "vmath_impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -43,7 +44,7 @@ static void bn_describe(const tnn_module *m, char *buf, size_t len)
     snprintf(buf, len, "batchnorm1d(%d, eps=%g, momentum=%g)", b->c, b->p.eps, b->p.momentum);
 }
 
-static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+TNN_CLONES static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_batchnorm1d *b = (tnn_batchnorm1d *)m;
     int n = x->shape[0], c = b->c;
@@ -115,7 +116,7 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     return TNN_OK;
 }
 
-static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+TNN_CLONES static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_batchnorm1d *b = (tnn_batchnorm1d *)m;
     int n = b->rows, c = b->c;

@@ -1,5 +1,6 @@
 /* Linear: y = x W^T + b, PyTorch's nn.Linear. */
 #include "tnn_impl.h"
+#include "vmath_impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -108,7 +109,7 @@ static float torch_column_sum(const float *dy, int n, int c, int j)
     return ilp_sum(dy + j, (size_t)c, n);
 }
 
-static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_linear *l = (tnn_linear *)m;
     if (!l->x) return tnn_error(TNN_ERR_STATE, "linear(%d->%d): backward called before forward", l->in, l->out);

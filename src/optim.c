@@ -8,6 +8,8 @@
  * (tests/test_parity_optim.c). fmaf is exact on every machine: with FMA hardware it is
  * one instruction, without it libm computes the same correctly rounded value. */
 #include "tnn_impl.h"
+#include "parallel_impl.h"
+#include "vmath_impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -71,7 +73,7 @@ tnn_sgd_params tnn_sgd_defaults(void)
     return (tnn_sgd_params){.lr = 0.01, .momentum = 0.0, .dampening = 0.0, .weight_decay = 0.0, .nesterov = false};
 }
 
-static tnn_status sgd_step(tnn_optimizer *o)
+TNN_CLONES static tnn_status sgd_step(tnn_optimizer *o)
 {
     tnn_sgd *s = (tnn_sgd *)o;
     const float lr = (float)s->p.lr, wd = (float)s->p.weight_decay, mom = (float)s->p.momentum;
@@ -153,11 +155,57 @@ typedef struct tnn_adam {
     tnn_adam_params p;
     int64_t step;
     float *m, *v;      /* first and second moments; one arena of 2 x total */
+    size_t n;          /* total number of parameter scalars */
 } tnn_adam;
 
 tnn_adam_params tnn_adam_defaults(void)
 {
     return (tnn_adam_params){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0};
+}
+
+/* The update constants of one Adam step, rounded to float where torch rounds them. */
+typedef struct adam_consts {
+    float neg_step_size, bc2_sqrt, b1, b2, one_b1, one_b2, eps, wd;
+} adam_consts;
+
+TNN_CLONES static void adam_kernel(float *restrict w, const float *restrict g, float *restrict mm, float *restrict vv,
+                                   size_t n, const adam_consts *c)
+{
+    const float neg_step_size = c->neg_step_size, bc2_sqrt = c->bc2_sqrt, b1 = c->b1, b2 = c->b2;
+    const float one_b1 = c->one_b1, one_b2 = c->one_b2, eps = c->eps, wd = c->wd;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (wd != 0.0f) gi = fmaf(w[i], wd, gi);        /* grad.add(param, alpha=wd) */
+        float m = fmaf(gi, one_b1, mm[i] * b1);         /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
+        float v = fmaf(one_b2 * gi, gi, vv[i] * b2);    /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */
+        mm[i] = m;
+        vv[i] = v;
+        float denom = sqrtf(v) / bc2_sqrt + eps;        /* (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps) */
+        w[i] = w[i] + neg_step_size * m / denom;        /* param.addcdiv_(m, denom, value=-step_size):
+                                                           p + (value * m) / denom */
+    }
+}
+
+typedef struct adam_job {
+    tnn_adam *a;
+    adam_consts c;
+} adam_job;
+
+/* Elements [b, e) of the flat parameter space (parameters in list order, as the
+ * moment arenas are laid out). */
+static void adam_range(void *ctx, size_t b, size_t e)
+{
+    adam_job *job = ctx;
+    tnn_optimizer *o = &job->a->base;
+    size_t off = 0;
+    for (int k = 0; k < o->params->count && off < e; k++) {
+        tnn_named_tensor *t = &o->params->items[k];
+        size_t lo = b > off ? b : off, hi = e < off + t->count ? e : off + t->count;
+        if (lo < hi)
+            adam_kernel((float *)t->data + (lo - off), t->grad + (lo - off), job->a->m + lo, job->a->v + lo, hi - lo,
+                        &job->c);
+        off += t->count;
+    }
 }
 
 static tnn_status adam_step(tnn_optimizer *o)
@@ -166,30 +214,15 @@ static tnn_status adam_step(tnn_optimizer *o)
     a->step++;
     const double bc1 = 1.0 - pow(a->p.beta1, (double)a->step);
     const double bc2 = 1.0 - pow(a->p.beta2, (double)a->step);
-    const float neg_step_size = (float)-(a->p.lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float b1 = (float)a->p.beta1, b2 = (float)a->p.beta2;
-    const float one_b1 = (float)(1.0 - a->p.beta1), one_b2 = (float)(1.0 - a->p.beta2);
-    const float eps = (float)a->p.eps, wd = (float)a->p.weight_decay;
-    float *mm = a->m, *vv = a->v;
-    for (int k = 0; k < o->params->count; k++) {
-        tnn_named_tensor *t = &o->params->items[k];
-        float *w = t->data, *g = t->grad;
-        size_t n = t->count;
-        for (size_t i = 0; i < n; i++) {
-            float gi = g[i];
-            if (wd != 0.0f) gi = fmaf(w[i], wd, gi);        /* grad.add(param, alpha=wd) */
-            float m = fmaf(gi, one_b1, mm[i] * b1);         /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
-            float v = fmaf(one_b2 * gi, gi, vv[i] * b2);    /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */
-            mm[i] = m;
-            vv[i] = v;
-            float denom = sqrtf(v) / bc2_sqrt + eps;        /* (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps) */
-            w[i] = w[i] + neg_step_size * m / denom;        /* param.addcdiv_(m, denom, value=-step_size):
-                                                               p + (value * m) / denom */
-        }
-        mm += n;
-        vv += n;
-    }
+    adam_job job = {a, {
+        .neg_step_size = (float)-(a->p.lr / bc1),
+        .bc2_sqrt = (float)sqrt(bc2),
+        .b1 = (float)a->p.beta1, .b2 = (float)a->p.beta2,
+        .one_b1 = (float)(1.0 - a->p.beta1), .one_b2 = (float)(1.0 - a->p.beta2),
+        .eps = (float)a->p.eps, .wd = (float)a->p.weight_decay,
+    }};
+    /* Element-wise: the split over threads does not change any result. */
+    tnn_parallel_for(a->n, 1 << 15, adam_range, &job);
     return TNN_OK;
 }
 
@@ -235,6 +268,7 @@ tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p)
     a->p = p;
     if (tnn_optimizer_init(&a->base, &adam_vt, m)) { tnn_free(a); return NULL; }
     size_t n = arena_size(a->base.params);
+    a->n = n;
     a->m = tnn_calloc(2 * n, sizeof(float), "adam moments");
     if (!a->m) { adam_free(&a->base); return NULL; }
     a->v = a->m + n;

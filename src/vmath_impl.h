@@ -8,9 +8,11 @@
  * arithmetic, comparisons and bit casts, so loops over them vectorise (the library is
  * built with -fno-math-errno -fno-trapping-math, which change no result).
  *
- * TNN_CLONES asks GCC/clang to compile a kernel for AVX-512, AVX2 and the baseline and
- * pick one at load time (ifunc), so one binary runs everywhere and fast on new CPUs.
- * FP contraction is off (-std=c11), so every clone computes the same bits. */
+ * TNN_CLONES asks GCC/clang to compile a kernel for x86-64-v4 (AVX-512), x86-64-v3
+ * (AVX2 + FMA) and the baseline and pick one at load time (ifunc), so one binary runs
+ * everywhere and fast on new CPUs. FP contraction is off (-std=c11) and fmaf is exact
+ * everywhere (an instruction in the v3/v4 clones, a libm call in the baseline), so
+ * every clone computes the same bits. */
 #ifndef TINYNN_VMATH_IMPL_H
 #define TINYNN_VMATH_IMPL_H
 
@@ -20,7 +22,7 @@
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(TNN_NO_CLONES) && \
     !defined(__SANITIZE_ADDRESS__)
-#define TNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define TNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TNN_CLONES
 #endif
