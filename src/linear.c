@@ -77,6 +77,41 @@ static float cascade_sum(const float *x, size_t stride, int64_t size)
     return acc[0];
 }
 
+/* cascade_sum of CASCADE_COLS adjacent columns at once: the same additions in the same
+ * order for each column (so the same bits), but the inner loops run across columns and
+ * vectorise, as torch's vectorized_outer_sum does. */
+#define CASCADE_COLS 32
+static void cascade_sum_cols(float *restrict out, const float *restrict x, size_t stride, int64_t size)
+{
+    int64_t lg = 0;
+    while (size > 2 && ((int64_t)1 << lg) < size) lg++;
+    if (size <= 2) lg = 1;
+    const int64_t power = lg / 4 > 4 ? lg / 4 : 4, step = (int64_t)1 << power, mask = step - 1;
+    float acc[4][CASCADE_COLS];
+    memset(acc, 0, sizeof acc);
+    int64_t i = 0;
+    while (i + step <= size) {
+        for (int64_t j = 0; j < step; j++, i++) {
+            const float *r = x + (size_t)i * stride;
+            for (int c = 0; c < CASCADE_COLS; c++) acc[0][c] += r[c];
+        }
+        for (int j = 1; j < 4; j++) {
+            for (int c = 0; c < CASCADE_COLS; c++) {
+                acc[j][c] += acc[j - 1][c];
+                acc[j - 1][c] = 0.0f;
+            }
+            if ((i & (mask << (j * power))) != 0) break;
+        }
+    }
+    for (; i < size; i++) {
+        const float *r = x + (size_t)i * stride;
+        for (int c = 0; c < CASCADE_COLS; c++) acc[0][c] += r[c];
+    }
+    for (int j = 1; j < 4; j++)
+        for (int c = 0; c < CASCADE_COLS; c++) acc[0][c] += acc[j][c];
+    memcpy(out, acc[0], sizeof acc[0]);
+}
+
 /* SumKernel's row_sum: four interleaved cascade sums (elements 4i+k), the elements
  * left over added to the first, then the four added in order. */
 static float ilp_sum(const float *x, size_t stride, int64_t size)
@@ -123,7 +158,15 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
         /* dW[out x in] += dy^T x ; db += column sums of dy (torch's summation order) */
         tnn_gemm(true, false, l->out, l->in, n, 1.0f, dy->data, l->out, l->x, l->in, 1.0f, l->dweight, l->in);
         if (l->bias) {
-            for (int j = 0; j < l->out; j++) l->dbias[j] += torch_column_sum(dy->data, n, l->out, j);
+            int j = 0;
+            if (l->out >= 8) { /* whole groups of 32 columns, vectorised */
+                float sums[CASCADE_COLS];
+                for (; j + CASCADE_COLS <= l->out; j += CASCADE_COLS) {
+                    cascade_sum_cols(sums, dy->data + j, (size_t)l->out, n);
+                    for (int c = 0; c < CASCADE_COLS; c++) l->dbias[j + c] += sums[c];
+                }
+            }
+            for (; j < l->out; j++) l->dbias[j] += torch_column_sum(dy->data, n, l->out, j);
         }
     }
     if (dx) {
