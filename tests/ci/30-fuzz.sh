@@ -17,7 +17,7 @@ for src in "$TOP"/tests/fuzz/fuzz_*.c; do
     rm -rf "$work"; mkdir -p "$work"
     [ -d "$corpus" ] && cp "$corpus"/* "$work"/ 2>/dev/null || true
     echo "fuzzing $name for ${secs}s"
-    (cd "$b" && "./$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$work" \
+    (cd "$b" && "$b/tests/fuzz/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$work" \
         >"$b/$name.log" 2>&1) || { tail -n 60 "$b/$name.log"; echo "$name: fuzzer found a problem"; exit 1; }
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$b/$name.log" | sed "s/^/  $name /"
 done
