@@ -22,7 +22,7 @@ void flags_format_double(char *buf, size_t len, double v)
     }
 }
 
-static void format_value(char *buf, size_t len, const flag_spec *s)
+void flags_format_value(char *buf, size_t len, const flag_spec *s)
 {
     switch (s->type) {
     case FLAG_T_INT: snprintf(buf, len, "%d", *(const int *)s->value); break;
@@ -31,7 +31,7 @@ static void format_value(char *buf, size_t len, const flag_spec *s)
     case FLAG_T_STRING:
     case FLAG_T_CHOICE: {
         const char *v = *(const char *const *)s->value;
-        snprintf(buf, len, "%s", v ? v : "(none)");
+        snprintf(buf, len, "%s", v ? v : "");
         break;
     }
     }
@@ -53,7 +53,7 @@ void flags_usage(FILE *f, const char *prog, const char *summary, const flag_spec
             snprintf(left, sizeof left, "--%s %s", s->name, s->meta ? s->meta : "V");
         }
         bool unset = (s->type == FLAG_T_STRING || s->type == FLAG_T_CHOICE) && !*(const char *const *)s->value;
-        format_value(def, sizeof def, s);
+        flags_format_value(def, sizeof def, s);
         if (unset) fprintf(f, "  %-24s %s\n", left, s->help ? s->help : ""); /* the help says what happens */
         else fprintf(f, "  %-24s %s (default: %s)\n", left, s->help ? s->help : "", def);
     }
@@ -118,8 +118,73 @@ static int set_value(const char *prog, const flag_spec *s, const char *text)
     return FLAGS_ERROR;
 }
 
+int flags_set(const char *prog, const flag_spec *s, const char *text) { return set_value(prog, s, text); }
+
+const flag_spec *flags_find(const flag_spec *specs, int n, const char *name)
+{
+    for (int k = 0; k < n; k++)
+        if (strcmp(specs[k].name, name) == 0) return &specs[k];
+    return NULL;
+}
+
+int flags_equal(const char *prog, const flag_spec *s, const char *text, bool *equal)
+{
+    union { int i; uint64_t u; double d; const char *str; } tmp;
+    memset(&tmp, 0, sizeof tmp);
+    flag_spec t = *s;
+    t.value = &tmp;
+    int r = set_value(prog, &t, text);
+    if (r) return r;
+    switch (s->type) {
+    case FLAG_T_INT: *equal = tmp.i == *(const int *)s->value; break;
+    case FLAG_T_U64: *equal = tmp.u == *(const uint64_t *)s->value; break;
+    case FLAG_T_DOUBLE: *equal = tmp.d == *(const double *)s->value; break;
+    case FLAG_T_STRING:
+    case FLAG_T_CHOICE: {
+        const char *v = *(const char *const *)s->value;
+        *equal = v && strcmp(v, tmp.str) == 0;
+        break;
+    }
+    }
+    return FLAGS_OK;
+}
+
+void flags_print_namespace(FILE *f, const flag_spec *specs, int n)
+{
+    /* insertion sort of the indices by name (a handful of flags) */
+    int idx[128];
+    int m = n < 128 ? n : 128;
+    for (int i = 0; i < m; i++) {
+        int j = i;
+        while (j > 0 && strcmp(specs[idx[j - 1]].name, specs[i].name) > 0) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = i;
+    }
+    fprintf(f, "Namespace(");
+    for (int k = 0; k < m; k++) {
+        const flag_spec *s = &specs[idx[k]];
+        char v[512];
+        flags_format_value(v, sizeof v, s);
+        bool text = s->type == FLAG_T_STRING || s->type == FLAG_T_CHOICE;
+        if (text && !*(const char *const *)s->value) fprintf(f, "%s%s=None", k ? ", " : "", s->name);
+        else if (text) fprintf(f, "%s%s='%s'", k ? ", " : "", s->name, v);
+        else fprintf(f, "%s%s=%s", k ? ", " : "", s->name, v);
+    }
+    fprintf(f, ")\n");
+}
+
 int flags_parse(const char *prog, const char *summary, const flag_spec *specs, int n, int argc, char **argv)
 {
+    return flags_parse_given(prog, summary, specs, n, argc, argv, NULL);
+}
+
+int flags_parse_given(const char *prog, const char *summary, const flag_spec *specs, int n, int argc, char **argv,
+                      bool *given)
+{
+    if (given)
+        for (int k = 0; k < n; k++) given[k] = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -153,6 +218,7 @@ int flags_parse(const char *prog, const char *summary, const flag_spec *specs, i
         }
         int r = set_value(prog, s, text);
         if (r) return r;
+        if (given) given[s - specs] = true;
     }
     return FLAGS_OK;
 }

@@ -64,6 +64,34 @@ enum { FLAGS_OK = 0, FLAGS_HELP = 1, FLAGS_ERROR = 2 };
  * stderr; exit with status 2). */
 int flags_parse(const char *prog, const char *summary, const flag_spec *specs, int n, int argc, char **argv);
 
+/* The same, also recording which flags the command line set: given[i] is true when
+ * specs[i] appeared (given may be NULL; it is cleared first). Programs that take
+ * defaults from elsewhere (mnist_gan --resume) use it to tell an explicit value from a
+ * default. */
+int flags_parse_given(const char *prog, const char *summary, const flag_spec *specs, int n, int argc, char **argv,
+                      bool *given);
+
+/* The flag called `name`, or NULL. */
+const flag_spec *flags_find(const flag_spec *specs, int n, const char *name);
+
+/* Set one flag from text exactly as the command line would (same checks, same message
+ * on stderr). Returns FLAGS_OK or FLAGS_ERROR. */
+int flags_set(const char *prog, const flag_spec *s, const char *text);
+
+/* Parse text as flag s would and tell whether it equals s's current value (numbers by
+ * value: "2e-4" equals 0.0002). Returns FLAGS_ERROR (with the message) if text is not
+ * a valid value. */
+int flags_equal(const char *prog, const flag_spec *s, const char *text, bool *equal);
+
+/* A flag's current value as text that flags_set reads back to the same value: "%d",
+ * the shortest exact double (flags_format_double), the string itself ("" if unset). */
+void flags_format_value(char *buf, size_t len, const flag_spec *s);
+
+/* Every flag as Python's argparse Namespace prints it, sorted by name:
+ * "Namespace(b1=0.5, ..., data='x', resume=None, seed=0)" (strings quoted, unset ones
+ * None), followed by a newline. */
+void flags_print_namespace(FILE *f, const flag_spec *specs, int n);
+
 /* Usage text: summary, then one line per flag with its current (default) value. */
 void flags_usage(FILE *f, const char *prog, const char *summary, const flag_spec *specs, int n);
 
