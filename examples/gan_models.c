@@ -182,6 +182,12 @@ static float mean_of(const tnn_tensor *p)
     return (float)(s / (double)p->size);
 }
 
+static tnn_status diverged(gan_trainer *t, const char *what)
+{
+    t->nonfinite = what;
+    return TNN_ERR_NUMERIC;
+}
+
 tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng)
 {
     int b = real->shape[0];
@@ -201,6 +207,10 @@ tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng
     if ((st = tnn_module_forward(t->generator, t->z, &gen))) return st;
     tnn_module_set_requires_grad(t->discriminator, false);
     if ((st = tnn_module_forward(t->discriminator, gen, &p_fake))) return st;
+    /* A NaN anywhere in G or D reaches D's output; say so before the loss refuses it. */
+    t->nonfinite = NULL;
+    t->d_fake_mean = mean_of(p_fake);
+    if (isnan(t->d_fake_mean)) return diverged(t, "D(G(z))");
     if ((st = tnn_bce_loss(p_fake, t->valid, &t->g_loss, t->dpred))) return st;
     if ((st = tnn_module_backward(t->discriminator, t->dpred, &dgen))) return st;
     if ((st = tnn_module_backward(t->generator, dgen, NULL))) return st;
@@ -211,13 +221,13 @@ tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng
     float real_loss, fake_loss;
     tnn_optimizer_zero_grad(t->opt_d);
     tnn_module_set_requires_grad(t->discriminator, true);
-    t->d_fake_mean = mean_of(p_fake);
     if ((st = tnn_bce_loss(p_fake, t->fake, &fake_loss, t->dpred))) return st;
     tnn_tensor_scale(t->dpred, 0.5f);
     if ((st = tnn_module_backward(t->discriminator, t->dpred, NULL))) return st;
     /* real half */
     if ((st = tnn_module_forward(t->discriminator, real, &p_real))) return st;
     t->d_real_mean = mean_of(p_real);
+    if (isnan(t->d_real_mean)) return diverged(t, "D(x)");
     if ((st = tnn_bce_loss(p_real, t->valid, &real_loss, t->dpred))) return st;
     tnn_tensor_scale(t->dpred, 0.5f);
     if ((st = tnn_module_backward(t->discriminator, t->dpred, NULL))) return st;

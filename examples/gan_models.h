@@ -91,6 +91,8 @@ typedef struct gan_trainer {
                                     borrowed from the generator: valid until its next forward */
     float g_loss, d_loss;        /* the last step's losses, as the seed prints them */
     float d_real_mean, d_fake_mean; /* mean D(x) and mean D(G(z)) of the last step */
+    const char *nonfinite;       /* after TNN_ERR_NUMERIC: "D(G(z))" or "D(x)", the output
+                                    found to hold NaN; NULL otherwise */
 } gan_trainer;
 
 /* Build both networks (generator first, then discriminator, both initialised from rng)
@@ -100,8 +102,10 @@ gan_trainer *gan_trainer_new(const gan_config *c, tnn_adam_params adam_g, tnn_ad
                              tnn_rng *rng);
 /* One iteration on real = [batch x C*H*W] images in [-1, 1] (batch >= 2: BatchNorm
  * needs two samples, as in PyTorch). Noise is drawn from rng. On failure the message
- * is in tnn_last_error(); a NaN in D's output (a diverged run) is reported there by
- * the loss as an input outside [0, 1]. */
+ * is in tnn_last_error(), except for divergence: a NaN in D's output (a NaN or an
+ * infinity somewhere in either network reaches it) returns TNN_ERR_NUMERIC with
+ * t->nonfinite naming the output, checked on the means the step computes anyway
+ * (O(batch), before the loss would refuse the NaN). */
 tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng);
 void gan_trainer_free(gan_trainer *t);
 
