@@ -1,0 +1,283 @@
+/* Training checkpoints of the seed GAN (see gan_checkpoint.h). */
+#include "gan_checkpoint.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+tnn_status gan_train_state_init(gan_train_state *s, gan_trainer *tr, int n_images, int batches)
+{
+    memset(s, 0, sizeof *s);
+    s->tr = tr;
+    s->n_images = n_images;
+    s->batches = batches;
+    s->order = malloc((size_t)(n_images > 0 ? n_images : 1) * sizeof *s->order);
+    if (!s->order) return TNN_ERR_NOMEM;
+    for (int i = 0; i < n_images; i++) s->order[i] = i;
+    return gan_train_state_reserve(s, batches > 0 ? batches : 1);
+}
+
+void gan_train_state_free(gan_train_state *s)
+{
+    if (!s) return;
+    free(s->order);
+    free(s->hist);
+    s->order = NULL;
+    s->hist = NULL;
+}
+
+tnn_status gan_train_state_reserve(gan_train_state *s, int64_t rows)
+{
+    if (rows <= s->cap_hist) return TNN_OK;
+    int64_t cap = s->cap_hist ? s->cap_hist : 1;
+    while (cap < rows) cap *= 2;
+    if ((uint64_t)cap > SIZE_MAX / (GAN_HIST_COLS * sizeof(float))) return TNN_ERR_NOMEM;
+    float *h = realloc(s->hist, (size_t)cap * GAN_HIST_COLS * sizeof(float));
+    if (!h) return TNN_ERR_NOMEM;
+    s->hist = h;
+    s->cap_hist = cap;
+    return TNN_OK;
+}
+
+void gan_train_state_record(gan_train_state *s)
+{
+    if (s->n_hist >= s->cap_hist) return; /* the caller reserves each epoch's rows */
+    float *row = s->hist + s->n_hist * GAN_HIST_COLS;
+    row[GAN_HIST_D_LOSS] = s->tr->d_loss;
+    row[GAN_HIST_G_LOSS] = s->tr->g_loss;
+    row[GAN_HIST_D_X] = s->tr->d_real_mean;
+    row[GAN_HIST_D_G_Z] = s->tr->d_fake_mean;
+    s->n_hist++;
+}
+
+/* ---------------- the tensor list ---------------- */
+
+/* The loose variables, as the I64/F32 values the file holds. */
+typedef struct scratch {
+    int64_t rng_state, rng_inc, has_spare, epoch, batch;
+    float spare;
+    int64_t *order; /* [n_images] */
+} scratch;
+
+static void msg(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Everything a checkpoint holds, in file order; hist_rows rows of s->hist. */
+static tnn_tensor_list *build_list(gan_train_state *s, scratch *sc, int64_t hist_rows)
+{
+    tnn_tensor_list *l = tnn_tensor_list_new();
+    if (!l) return NULL;
+    tnn_status st = tnn_tensor_list_add_module(l, s->tr->generator, "generator." GAN_PREFIX);
+    if (!st) st = tnn_tensor_list_add_module(l, s->tr->discriminator, "discriminator." GAN_PREFIX);
+    if (!st) st = tnn_tensor_list_add_optimizer(l, s->tr->opt_g, "optimizer_g.");
+    if (!st) st = tnn_tensor_list_add_optimizer(l, s->tr->opt_d, "optimizer_d.");
+    if (!st) st = tnn_tensor_list_add(l, "rng.state", TNN_I64, &sc->rng_state, 0, NULL);
+    if (!st) st = tnn_tensor_list_add(l, "rng.inc", TNN_I64, &sc->rng_inc, 0, NULL);
+    if (!st) st = tnn_tensor_list_add(l, "rng.has_spare", TNN_I64, &sc->has_spare, 0, NULL);
+    if (!st) st = tnn_tensor_list_add(l, "rng.spare", TNN_F32, &sc->spare, 0, NULL);
+    if (!st) st = tnn_tensor_list_add(l, "train.epoch", TNN_I64, &sc->epoch, 0, NULL);
+    if (!st) st = tnn_tensor_list_add(l, "train.batch", TNN_I64, &sc->batch, 0, NULL);
+    if (!st) st = tnn_tensor_list_add(l, "train.order", TNN_I64, sc->order, 1, (int[]){s->n_images});
+    if (!st) st = tnn_tensor_list_add(l, "train.losses", TNN_F32, s->hist, 2, (int[]){(int)hist_rows, GAN_HIST_COLS});
+    if (st) {
+        tnn_tensor_list_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+tnn_status gan_checkpoint_save(const char *path, gan_train_state *s, const tnn_metadata *md, char *err, size_t errlen)
+{
+    if (s->n_hist > INT32_MAX) {
+        msg(err, errlen, "%s: %lld batches of history do not fit a checkpoint", path, (long long)s->n_hist);
+        return TNN_ERR_ARG;
+    }
+    scratch sc;
+    memset(&sc, 0, sizeof sc);
+    memcpy(&sc.rng_state, &s->rng.state, sizeof sc.rng_state);
+    memcpy(&sc.rng_inc, &s->rng.inc, sizeof sc.rng_inc);
+    sc.has_spare = s->rng.has_spare;
+    sc.spare = s->rng.spare;
+    sc.epoch = s->epoch;
+    sc.batch = s->batch;
+    sc.order = malloc((size_t)s->n_images * sizeof *sc.order);
+    tnn_tensor_list *l = sc.order ? build_list(s, &sc, s->n_hist) : NULL;
+    tnn_status st = TNN_ERR_NOMEM;
+    if (l) {
+        for (int i = 0; i < s->n_images; i++) sc.order[i] = s->order[i];
+        st = tnn_safetensors_save(path, l, md);
+        if (st) msg(err, errlen, "%s", tnn_last_error());
+    } else {
+        msg(err, errlen, "%s: out of memory while preparing the checkpoint", path);
+    }
+    tnn_tensor_list_free(l);
+    free(sc.order);
+    return st;
+}
+
+/* A scalar of the given dtype, by name. */
+static bool read_scalar(const tnn_safetensors *st, const char *name, tnn_dtype dt, void *out)
+{
+    const tnn_st_tensor *t = tnn_safetensors_find(st, name);
+    if (!t || t->dtype != dt || t->count != 1) return false;
+    memcpy(out, t->data, tnn_dtype_size(dt));
+    return true;
+}
+
+tnn_status gan_checkpoint_restore(const tnn_safetensors *st, const char *what, gan_train_state *s, char *err,
+                                  size_t errlen)
+{
+    /* 1. the loose variables, checked before anything is copied into s */
+    scratch sc;
+    memset(&sc, 0, sizeof sc);
+    const char *names[6] = {"rng.state", "rng.inc", "rng.has_spare", "rng.spare", "train.epoch", "train.batch"};
+    void *dst[6] = {&sc.rng_state, &sc.rng_inc, &sc.has_spare, &sc.spare, &sc.epoch, &sc.batch};
+    for (int k = 0; k < 6; k++) {
+        tnn_dtype dt = k == 3 ? TNN_F32 : TNN_I64;
+        if (!read_scalar(st, names[k], dt, dst[k])) {
+            msg(err, errlen, "%s: not a mnist_gan checkpoint: no %s scalar '%s'", what, tnn_dtype_name(dt), names[k]);
+            return TNN_ERR_FORMAT;
+        }
+    }
+    if (sc.has_spare != 0 && sc.has_spare != 1) {
+        msg(err, errlen, "%s: rng.has_spare is %lld, expected 0 or 1", what, (long long)sc.has_spare);
+        return TNN_ERR_FORMAT;
+    }
+    if (!(sc.rng_inc & 1)) {
+        msg(err, errlen, "%s: rng.inc is even; PCG32 needs an odd increment", what);
+        return TNN_ERR_FORMAT;
+    }
+    if (sc.epoch < 0 || sc.batch < 0 || sc.batch >= s->batches || sc.epoch > INT32_MAX / (s->batches > 0 ? s->batches : 1)) {
+        msg(err, errlen, "%s: position epoch %lld, batch %lld is out of range (%d batches per epoch)", what,
+            (long long)sc.epoch, (long long)sc.batch, s->batches);
+        return TNN_ERR_FORMAT;
+    }
+    int64_t rows = sc.epoch * s->batches + sc.batch;
+    const tnn_st_tensor *lt = tnn_safetensors_find(st, "train.losses");
+    if (!lt || lt->dtype != TNN_F32 || lt->ndim != 2 || lt->shape[0] != rows || lt->shape[1] != GAN_HIST_COLS) {
+        msg(err, errlen, "%s: train.losses should be F32 [%lld x %d] for epoch %lld, batch %lld", what,
+            (long long)rows, GAN_HIST_COLS, (long long)sc.epoch, (long long)sc.batch);
+        return TNN_ERR_FORMAT;
+    }
+    const tnn_st_tensor *ot = tnn_safetensors_find(st, "train.order");
+    if (!ot || ot->dtype != TNN_I64 || ot->ndim != 1 || ot->shape[0] != s->n_images) {
+        msg(err, errlen, "%s: train.order should be I64 [%d], the data set's size", what, s->n_images);
+        return TNN_ERR_FORMAT;
+    }
+    sc.order = malloc((size_t)s->n_images * sizeof *sc.order);
+    unsigned char *seen = calloc((size_t)s->n_images + 1, 1);
+    tnn_status status = TNN_ERR_NOMEM;
+    tnn_tensor_list *l = NULL;
+    if (!sc.order || !seen || gan_train_state_reserve(s, rows > 0 ? rows : 1)) {
+        msg(err, errlen, "%s: out of memory", what);
+        goto done;
+    }
+    memcpy(sc.order, ot->data, ot->nbytes);
+    status = TNN_ERR_FORMAT;
+    for (int i = 0; i < s->n_images; i++) {
+        int64_t v = sc.order[i];
+        if (v < 0 || v >= s->n_images || seen[v]) {
+            msg(err, errlen, "%s: train.order is not a permutation of 0..%d (entry %d is %lld)", what,
+                s->n_images - 1, i, (long long)v);
+            goto done;
+        }
+        seen[v] = 1;
+    }
+    /* 2. everything, by name, dtype and shape; nothing is copied unless all match */
+    if (!(l = build_list(s, &sc, rows))) {
+        status = TNN_ERR_NOMEM;
+        msg(err, errlen, "%s: out of memory", what);
+        goto done;
+    }
+    if ((status = tnn_safetensors_copy_into(st, l, true)) != TNN_OK) {
+        msg(err, errlen, "%s", tnn_last_error());
+        goto done;
+    }
+    memcpy(&s->rng.state, &sc.rng_state, sizeof s->rng.state);
+    memcpy(&s->rng.inc, &sc.rng_inc, sizeof s->rng.inc);
+    s->rng.has_spare = (int)sc.has_spare;
+    s->rng.spare = sc.spare;
+    for (int i = 0; i < s->n_images; i++) s->order[i] = (int)sc.order[i];
+    s->epoch = sc.epoch;
+    s->batch = sc.batch;
+    s->n_hist = rows;
+    status = TNN_OK;
+done:
+    tnn_tensor_list_free(l);
+    free(seen);
+    free(sc.order);
+    return status;
+}
+
+/* ---------------- checks ---------------- */
+
+typedef struct nonfinite_ctx {
+    char *name;
+    size_t namelen, index;
+    bool found;
+} nonfinite_ctx;
+
+static bool scan(nonfinite_ctx *c, const char *prefix, const char *name, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) {
+            snprintf(c->name, c->namelen, "%s%s", prefix, name);
+            c->index = i;
+            c->found = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool gan_trainer_find_nonfinite(gan_trainer *tr, char *name, size_t namelen, size_t *index)
+{
+    nonfinite_ctx c = {name, namelen, 0, false};
+    tnn_tensor_list *l = tnn_tensor_list_new();
+    bool ok = l && !tnn_tensor_list_add_module(l, tr->generator, "generator." GAN_PREFIX) &&
+              !tnn_tensor_list_add_module(l, tr->discriminator, "discriminator." GAN_PREFIX) &&
+              !tnn_tensor_list_add_optimizer(l, tr->opt_g, "optimizer_g.") &&
+              !tnn_tensor_list_add_optimizer(l, tr->opt_d, "optimizer_d.");
+    if (ok) {
+        for (int i = 0; i < l->count && !c.found; i++) {
+            const tnn_named_tensor *t = &l->items[i];
+            if (t->dtype == TNN_F32) scan(&c, "", t->name, t->data, t->count);
+        }
+    } else {
+        /* No memory for the list: walk the parameters the optimizers already hold. */
+        tnn_optimizer *opts[2] = {tr->opt_g, tr->opt_d};
+        const char *pre[2] = {"generator." GAN_PREFIX, "discriminator." GAN_PREFIX};
+        for (int k = 0; k < 2 && !c.found; k++)
+            for (int i = 0; i < opts[k]->params->count && !c.found; i++) {
+                const tnn_named_tensor *t = &opts[k]->params->items[i];
+                scan(&c, pre[k], t->name, t->data, t->count);
+            }
+    }
+    tnn_tensor_list_free(l);
+    if (c.found && index) *index = c.index;
+    return c.found;
+}
+
+uint64_t gan_data_fingerprint(const tnn_idx *idx)
+{
+    /* FNV-1a over the dimensions, then a 64-bit multiply-xorshift over 8-byte words (the
+     * 47 MB of MNIST in a few milliseconds). */
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < idx->ndim; i++) h = (h ^ (uint64_t)idx->dims[i]) * 1099511628211ull;
+    size_t n = idx->count, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = 0; /* little-endian on every host, so the value is portable */
+        for (int b = 7; b >= 0; b--) w = (w << 8) | idx->data[i + (size_t)b];
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++) h = (h ^ idx->data[i]) * 1099511628211ull;
+    return h;
+}
