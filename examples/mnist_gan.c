@@ -3,36 +3,52 @@
  * MNIST, in C on libtinynn's public API.
  *
  *   build/examples/mnist_gan --n_epochs 1 --out /tmp/gan
+ *   build/examples/mnist_gan --resume /tmp/gan/checkpoint.safetensors --n_epochs 5
  *
  * Same models, losses, optimizers, flags and output as the seed: the per-batch line
- * "[Epoch e/E] [Batch i/B] [D loss: x] [G loss: y]" on stdout, a 5x5 grid of the
- * current batch's generated images every --sample_interval batches
- * (<out>/images/<batches_done>.png), and at the end the weights of both networks
- * (<out>/generator.safetensors, <out>/discriminator.safetensors) under the seed's
- * state_dict names. docs/mnist_gan.md describes every flag and output.
+ * "[Epoch e/E] [Batch i/B] [D loss: x] [G loss: y]" on stdout (a progress bar instead
+ * when stdout is a terminal), a 5x5 grid of the current batch's generated images every
+ * --sample_interval batches (<out>/images/<batches_done>.png), and at the end the
+ * weights of both networks (<out>/generator.safetensors, <out>/discriminator.safetensors)
+ * under the seed's state_dict names. Beyond the seed: <out>/checkpoint.safetensors (exact
+ * resume with --resume), <out>/losses.csv and <out>/losses.png, generator snapshots
+ * (--snapshot_epochs), a clean stop on SIGINT/SIGTERM and on divergence.
+ * docs/mnist_gan.md describes every flag and output.
+ *
+ * Exit status: 0 trained and saved; 1 an error (I/O, memory, a bad file); 2 bad flags,
+ * folders or a checkpoint that does not fit them; 3 training diverged (NaN/Inf);
+ * 130 / 143 stopped by SIGINT / SIGTERM after writing a checkpoint.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <tinynn/tinynn.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "flags.h"
+#include "gan_checkpoint.h"
 #include "gan_models.h"
+#include "plot.h"
 
 #ifndef TNN_DEFAULT_DATA_DIR
 #define TNN_DEFAULT_DATA_DIR "data/mnist"
 #endif
 
 static const char *const PROG = "mnist_gan";
+static const char *const CHECKPOINT_FORMAT = "tinynn-gan-checkpoint";
+
+enum { EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3 };
 
 typedef struct options {
     int n_epochs, batch_size;
@@ -41,8 +57,27 @@ typedef struct options {
     const char *data, *out;
     uint64_t seed;
     double bn_eps, bn_momentum;
-    int log_interval;
+    int log_interval, checkpoint_interval;
+    const char *snapshot_epochs, *resume, *progress;
 } options;
+
+/* Flags a checkpoint records. Those in MUST_MATCH define the run: resuming with other
+ * values would not continue it, so they are refused. The others may change (more
+ * epochs, another thread count, ...). Flags not given with --resume take the recorded
+ * value. */
+static const char *const RECORDED[] = {"n_epochs", "batch_size", "lr", "b1", "b2", "n_cpu", "latent_dim",
+                                       "img_size", "channels", "sample_interval", "data", "seed", "bn_eps",
+                                       "bn_momentum", "log_interval", "checkpoint_interval", "snapshot_epochs"};
+static const char *const MUST_MATCH[] = {"latent_dim", "img_size", "channels", "bn_eps", "bn_momentum",
+                                         "batch_size", "lr", "b1", "b2", "seed"};
+
+static bool in_list(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, list[i]) == 0) return true;
+    return false;
+}
+#define IN(name, list) in_list((name), (list), sizeof(list) / sizeof((list)[0]))
 
 /* ---------------- setup checks (before any work) ---------------- */
 
@@ -99,6 +134,25 @@ static int find_train_images(const char *dir, char *path, size_t len)
     return -1;
 }
 
+/* "1,5,25" -> a sorted-or-not list of positive epochs; false if malformed. */
+static bool parse_epoch_list(const char *text, int *out, int max, int *count)
+{
+    *count = 0;
+    const char *p = text;
+    for (;;) {
+        if (*p < '0' || *p > '9') return false;
+        long long v = 0;
+        while (*p >= '0' && *p <= '9') {
+            v = v * 10 + (*p++ - '0');
+            if (v > INT_MAX) return false;
+        }
+        if (v < 1 || *count >= max) return false;
+        out[(*count)++] = (int)v;
+        if (!*p) return true;
+        if (*p++ != ',') return false;
+    }
+}
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -106,55 +160,413 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* ---------------- signals ---------------- */
+
+static volatile sig_atomic_t g_stop_signal;
+static const char *g_stop_msg = "";
+static size_t g_stop_len;
+
+/* Async-signal-safe: set the flag, say what happens (write(2) only). SA_RESETHAND
+ * restores the default action, so a second signal stops the program at once (an
+ * interrupted checkpoint write leaves the previous checkpoint intact). */
+static void on_stop_signal(int sig)
+{
+    if (!g_stop_signal) {
+        g_stop_signal = sig;
+        ssize_t r = write(STDERR_FILENO, g_stop_msg, g_stop_len);
+        (void)r;
+    }
+}
+
+static void install_signal_handlers(bool bar)
+{
+    g_stop_msg = bar ? "\nmnist_gan: stopping after this batch to write a checkpoint (again to quit at once)\n"
+                     : "mnist_gan: stopping after this batch to write a checkpoint (again to quit at once)\n";
+    g_stop_len = strlen(g_stop_msg);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---------------- the run ---------------- */
+
+typedef struct run {
+    options o;
+    int n_images, batches;
+    gan_train_state s;
+    char out_ckpt[PATH_MAX], out_csv[PATH_MAX], out_plot[PATH_MAX], images_dir[PATH_MAX];
+    tnn_metadata *md_weights, *md_ckpt;
+    FILE *csv;
+    plot *plot;
+    int64_t ckpt_at;   /* batches done when the checkpoint file was last written (-1: never) */
+    bool bar;
+    double bar_drawn;  /* time of the last progress-bar redraw */
+} run;
+
+/* The position of the last batch done, as the seed prints it. */
+static void last_batch(const run *r, int *epoch, int *batch)
+{
+    int64_t k = r->s.n_hist > 0 ? r->s.n_hist - 1 : 0;
+    *epoch = (int)(k / r->batches);
+    *batch = (int)(k % r->batches);
+}
+
+static void csv_row(run *r, int64_t k)
+{
+    const float *h = r->s.hist + k * GAN_HIST_COLS;
+    fprintf(r->csv, "%d,%d,%.6f,%.6f,%.6f,%.6f\n", (int)(k / r->batches), (int)(k % r->batches),
+            (double)h[GAN_HIST_D_LOSS], (double)h[GAN_HIST_G_LOSS], (double)h[GAN_HIST_D_X], (double)h[GAN_HIST_D_G_Z]);
+}
+
+/* losses.csv from the history (a fresh run: the header only), then appended per batch. */
+static int csv_open(run *r)
+{
+    static char buf[1 << 16];
+    if (!(r->csv = fopen(r->out_csv, "w"))) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, r->out_csv, strerror(errno));
+        return EXIT_ERROR;
+    }
+    setvbuf(r->csv, buf, _IOFBF, sizeof buf);
+    fprintf(r->csv, "epoch,batch,d_loss,g_loss,d_x,d_g_z\n");
+    for (int64_t k = 0; k < r->s.n_hist; k++) csv_row(r, k);
+    return 0;
+}
+
+static int csv_flush(run *r)
+{
+    if (fflush(r->csv) != 0 || ferror(r->csv)) {
+        fprintf(stderr, "%s: writing %s failed: %s\n", PROG, r->out_csv, strerror(errno));
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+static int draw_plot(run *r)
+{
+    plot_series series[2] = {
+        {"D loss", r->s.hist + GAN_HIST_D_LOSS, GAN_HIST_COLS, {31, 119, 180}},
+        {"G loss", r->s.hist + GAN_HIST_G_LOSS, GAN_HIST_COLS, {255, 127, 14}},
+    };
+    plot_axes ax = {"mnist_gan: D and G loss per batch", "epoch", "loss", 1.0 / r->batches};
+    plot_lines(r->plot, &ax, series, 2, r->s.n_hist);
+    if (plot_write_png(r->plot, r->out_plot) != TNN_OK) {
+        fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+/* "1:02:03" or "2:03" */
+static void format_duration(char *buf, size_t len, double s)
+{
+    long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
+    if (t >= 3600) snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* Columns of the terminal on stdout (80 if unknown). */
+static int terminal_columns(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
+    return 80;
+}
+
+/* The progress bar of the current epoch, redrawn in place and fitted to the terminal's
+ * width (a wrapped line could not be redrawn with \r). done: batches of this epoch
+ * finished; first: the batch this session started the epoch at; t0: its start. */
+static void draw_bar(run *r, int epoch, int done, int first, double t0, bool final)
+{
+    double t = now_seconds();
+    if (!final && t - r->bar_drawn < 0.1) return; /* at most ten redraws a second */
+    r->bar_drawn = t;
+    double dt = t - t0, per_batch = done > first ? dt / (done - first) : 0.0;
+    long images = (long)(done - first) * r->o.batch_size;
+    if (done == r->batches) images -= (long)r->batches * r->o.batch_size - r->n_images; /* the partial last batch */
+    char eta[32], left[32], head[64], tail[160], bar[64], line[512];
+    format_duration(eta, sizeof eta, per_batch * (r->batches - done));
+    format_duration(left, sizeof left, per_batch * ((double)(r->batches - done) +
+                                                    (double)(r->o.n_epochs - epoch - 1) * r->batches));
+    snprintf(head, sizeof head, "[Epoch %d/%d] ", epoch, r->o.n_epochs);
+    int cols = terminal_columns() - 1, w = 0;
+    int pct = (int)((int64_t)done * 100 / r->batches);
+    double rate = dt > 0 ? images / dt : 0.0, dl = r->s.tr->d_loss, gl = r->s.tr->g_loss;
+    snprintf(tail, sizeof tail, " %d/%d %3d%% %.0f img/s ETA %s (run %s) D %.4f G %.4f", done, r->batches, pct, rate,
+             eta, left, dl, gl);
+    w = cols - (int)strlen(head) - (int)strlen(tail) - 2;
+    if (w < 10) { /* a narrow terminal: no run ETA, shorter losses */
+        snprintf(tail, sizeof tail, " %d/%d %3d%% %.0f img/s ETA %s D %.3f G %.3f", done, r->batches, pct, rate, eta,
+                 dl, gl);
+        w = cols - (int)strlen(head) - (int)strlen(tail) - 2;
+    }
+    if (w > 30) w = 30;
+    bar[0] = '\0';
+    if (w >= 5) {
+        int fill = (int)((int64_t)done * w / r->batches);
+        bar[0] = '[';
+        for (int k = 0; k < w; k++) bar[1 + k] = k < fill ? '=' : (k == fill ? '>' : ' ');
+        bar[w + 1] = ']';
+        bar[w + 2] = '\0';
+    }
+    snprintf(line, sizeof line, "%s%s%s", head, bar, tail);
+    if ((int)strlen(line) > cols) line[cols] = '\0';
+    printf("\r%s\033[K%s", line, final ? "\n" : "");
+    fflush(stdout);
+}
+
+/* Training stopped on a NaN or infinity: say where, keep the last good checkpoint. */
+static int diverged(run *r, int epoch, int batch, const char *what)
+{
+    if (r->bar) printf("\n");
+    fflush(stdout);
+    fprintf(stderr, "%s: training diverged at [Epoch %d/%d] [Batch %d/%d]: %s\n", PROG, epoch, r->o.n_epochs, batch,
+            r->batches, what);
+    if (r->ckpt_at >= 0)
+        fprintf(stderr, "%s: the last good checkpoint, %s (epoch %" PRId64 ", batch %" PRId64 "), is left intact\n",
+                PROG, r->out_ckpt, r->ckpt_at / r->batches, r->ckpt_at % r->batches);
+    else
+        fprintf(stderr, "%s: no checkpoint was written by this run; %s was not touched\n", PROG, r->out_ckpt);
+    csv_flush(r);
+    draw_plot(r);
+    return EXIT_DIVERGED;
+}
+
+/* Write the checkpoint for the current position unless it is already on disk. The
+ * parameters are checked first: a NaN or infinity is divergence, and the previous
+ * checkpoint stays. */
+static int write_checkpoint(run *r)
+{
+    if (r->ckpt_at == r->s.n_hist) return 0;
+    char name[256], what[400];
+    size_t index;
+    if (gan_trainer_find_nonfinite(r->s.tr, name, sizeof name, &index)) {
+        int e, b;
+        last_batch(r, &e, &b);
+        snprintf(what, sizeof what, "%s[%zu] is not finite, found before writing the checkpoint (not written)", name,
+                 index);
+        return diverged(r, e, b, what);
+    }
+    char err[1024];
+    if (gan_checkpoint_save(r->out_ckpt, &r->s, r->md_ckpt, err, sizeof err) != TNN_OK) {
+        fprintf(stderr, "%s: writing the checkpoint: %s\n", PROG, err);
+        return EXIT_ERROR;
+    }
+    r->ckpt_at = r->s.n_hist;
+    return csv_flush(r);
+}
+
+/* Debug hooks for the tests (docs/mnist_gan.md, "Testing hooks"): before batch N (counted
+ * from 0 over the whole run) raise a signal, or set the first element of a generator
+ * tensor to NaN. */
+typedef struct debug_hooks {
+    int64_t signal_at, nan_at;
+    int signal;
+    float *nan_target;
+} debug_hooks;
+
+static int read_debug_hooks(run *r, debug_hooks *d)
+{
+    d->signal_at = d->nan_at = -1;
+    d->signal = SIGINT;
+    d->nan_target = NULL;
+    const char *v = getenv("TINYNN_DEBUG_SIGNAL_AT_BATCH");
+    if (v && *v) {
+        char *end;
+        d->signal_at = strtoll(v, &end, 10);
+        if (strcmp(end, ",TERM") == 0) d->signal = SIGTERM;
+        else if (*end || d->signal_at < 0) {
+            fprintf(stderr, "%s: TINYNN_DEBUG_SIGNAL_AT_BATCH='%s': expected N or N,TERM\n", PROG, v);
+            return EXIT_USAGE;
+        }
+    }
+    v = getenv("TINYNN_DEBUG_NAN_AT_BATCH");
+    if (v && *v) {
+        char *end;
+        d->nan_at = strtoll(v, &end, 10);
+        const char *name = *end == ',' ? end + 1 : "model.0.weight";
+        tnn_tensor_list *sd = tnn_module_state_dict(r->s.tr->generator, GAN_PREFIX);
+        const tnn_named_tensor *t = sd ? tnn_tensor_list_find(sd, name) : NULL;
+        if (t && t->dtype == TNN_F32) d->nan_target = t->data;
+        tnn_tensor_list_free(sd);
+        if ((*end && *end != ',') || d->nan_at < 0 || !d->nan_target) {
+            fprintf(stderr, "%s: TINYNN_DEBUG_NAN_AT_BATCH='%s': expected N or N,<generator tensor name>\n", PROG, v);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* ---------------- --resume: the checkpoint's flags ---------------- */
+
+/* Apply the checkpoint's recorded flags: refuse a given flag that must match and does
+ * not, take the recorded value for every flag not given. */
+static int apply_checkpoint_flags(const tnn_metadata *md, const char *path, const flag_spec *specs, int n,
+                                  const bool *given, char **owned, int *n_owned)
+{
+    const char *fmt = tnn_metadata_get(md, "format");
+    if (!fmt || strcmp(fmt, CHECKPOINT_FORMAT) != 0) {
+        fprintf(stderr, "%s: --resume %s: not a mnist_gan checkpoint (its metadata has format '%s', expected '%s'; "
+                "the checkpoint is <out>/checkpoint.safetensors)\n", PROG, path, fmt ? fmt : "", CHECKPOINT_FORMAT);
+        return EXIT_USAGE;
+    }
+    for (int i = 0; i < n; i++) {
+        const flag_spec *s = &specs[i];
+        if (!IN(s->name, RECORDED)) continue;
+        const char *v = tnn_metadata_get(md, s->name);
+        if (!v) {
+            if (!IN(s->name, MUST_MATCH)) continue; /* e.g. no --snapshot_epochs recorded */
+            fprintf(stderr, "%s: --resume %s: the checkpoint does not record '%s'\n", PROG, path, s->name);
+            return EXIT_USAGE;
+        }
+        if (given[i]) {
+            bool equal = false;
+            if (flags_equal(PROG, s, v, &equal) != FLAGS_OK) {
+                fprintf(stderr, "%s: --resume %s: the recorded %s is not valid\n", PROG, path, s->name);
+                return EXIT_USAGE;
+            }
+            char now[256];
+            flags_format_value(now, sizeof now, s);
+            if (!equal && IN(s->name, MUST_MATCH)) {
+                fprintf(stderr, "%s: --%s %s disagrees with the checkpoint %s, which was trained with %s = %s; a run "
+                        "can only continue with the same %s (leave the flag out to use the recorded value)\n",
+                        PROG, s->name, now, path, s->name, v, s->name);
+                return EXIT_USAGE;
+            }
+            if (!equal && strcmp(s->name, "n_cpu") == 0)
+                fprintf(stderr, "%s: note: --n_cpu %s differs from the checkpoint's %s; the run continues, but not "
+                        "bit for bit as it would have without the interruption\n", PROG, now, v);
+            continue;
+        }
+        char *copy = strdup(v); /* string flags keep a pointer to their value */
+        if (!copy) {
+            fprintf(stderr, "%s: out of memory\n", PROG);
+            return EXIT_ERROR;
+        }
+        owned[(*n_owned)++] = copy;
+        if (flags_set(PROG, s, copy) != FLAGS_OK) {
+            fprintf(stderr, "%s: --resume %s: the recorded %s is not valid\n", PROG, path, s->name);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
 /* ---------------- main ---------------- */
 
 int main(int argc, char **argv)
 {
     gan_config gc = gan_config_defaults();
-    options o = {
+    static const char *const progress_modes[] = {"auto", "bar", "lines", NULL};
+    run R;
+    memset(&R, 0, sizeof R);
+    R.ckpt_at = -1;
+    options *o = &R.o;
+    *o = (options){
         .n_epochs = 100, .batch_size = 128, .lr = 0.0002, .b1 = 0.5, .b2 = 0.999, .n_cpu = 8,
         .latent_dim = gc.latent_dim, .img_size = gc.img_size, .channels = gc.channels, .sample_interval = 400,
         .data = NULL, .out = ".", .seed = 0, .bn_eps = gc.bn_eps, .bn_momentum = gc.bn_momentum, .log_interval = 1,
+        .checkpoint_interval = 0, .snapshot_epochs = NULL, .resume = NULL, .progress = "auto",
     };
     const flag_spec specs[] = {
-        FLAG_INT("n_epochs", &o.n_epochs, 1, INT_MAX, "a positive integer", "number of epochs of training"),
-        FLAG_INT("batch_size", &o.batch_size, 1, 1 << 20, "a positive integer", "size of the batches"),
-        FLAG_DOUBLE("lr", &o.lr, 0.0, HUGE_VAL, FLAG_LO_OPEN, "a positive number", "adam: learning rate"),
-        FLAG_DOUBLE("b1", &o.b1, 0.0, 1.0, FLAG_HI_OPEN, "a number in [0, 1)",
+        FLAG_INT("n_epochs", &o->n_epochs, 1, INT_MAX, "a positive integer", "number of epochs of training"),
+        FLAG_INT("batch_size", &o->batch_size, 1, 1 << 20, "a positive integer", "size of the batches"),
+        FLAG_DOUBLE("lr", &o->lr, 0.0, HUGE_VAL, FLAG_LO_OPEN, "a positive number", "adam: learning rate"),
+        FLAG_DOUBLE("b1", &o->b1, 0.0, 1.0, FLAG_HI_OPEN, "a number in [0, 1)",
                     "adam: decay of first order momentum of gradient"),
-        FLAG_DOUBLE("b2", &o.b2, 0.0, 1.0, FLAG_HI_OPEN, "a number in [0, 1)",
+        FLAG_DOUBLE("b2", &o->b2, 0.0, 1.0, FLAG_HI_OPEN, "a number in [0, 1)",
                     "adam: decay of second order momentum of gradient"),
-        FLAG_INT("n_cpu", &o.n_cpu, 1, 4096, "a positive integer",
+        FLAG_INT("n_cpu", &o->n_cpu, 1, 4096, "a positive integer",
                  "compute threads (the seed: data-loading workers); capped at the cores present"),
-        FLAG_INT("latent_dim", &o.latent_dim, 1, GAN_MAX_LATENT, "an integer in [1, 65536]",
+        FLAG_INT("latent_dim", &o->latent_dim, 1, GAN_MAX_LATENT, "an integer in [1, 65536]",
                  "dimensionality of the latent space"),
-        FLAG_INT("img_size", &o.img_size, 1, GAN_MAX_IMG_SIZE, "an integer in [1, 1024]",
+        FLAG_INT("img_size", &o->img_size, 1, GAN_MAX_IMG_SIZE, "an integer in [1, 1024]",
                  "size of each image dimension (MNIST is resized bilinearly, as the seed does)"),
-        FLAG_INT("channels", &o.channels, 1, GAN_MAX_CHANNELS, "an integer in [1, 4]",
+        FLAG_INT("channels", &o->channels, 1, GAN_MAX_CHANNELS, "an integer in [1, 4]",
                  "number of image channels (must match the data)"),
-        FLAG_INT("sample_interval", &o.sample_interval, 1, INT_MAX, "a positive integer",
-                 "interval between image samples"),
-        FLAG_STRING("data", &o.data, "DIR",
+        FLAG_INT("sample_interval", &o->sample_interval, 1, INT_MAX, "a positive integer",
+                 "interval between image samples (and redraws of losses.png)"),
+        FLAG_STRING("data", &o->data, "DIR",
                     "folder with train-images-idx3-ubyte[.gz] (default: $TINYNN_DATA, else the bundled data/mnist)"),
-        FLAG_STRING("out", &o.out, "DIR", "output folder for images/ and the weights"),
-        FLAG_U64("seed", &o.seed, "a non-negative integer", "random seed (weights, data order, noise)"),
-        FLAG_DOUBLE("bn_eps", &o.bn_eps, 0.0, HUGE_VAL, FLAG_CLOSED, "a non-negative number",
+        FLAG_STRING("out", &o->out, "DIR",
+                    "output folder for images/, the weights, the checkpoint and the losses (with --resume: the "
+                    "checkpoint's folder)"),
+        FLAG_U64("seed", &o->seed, "a non-negative integer", "random seed (weights, data order, noise)"),
+        FLAG_DOUBLE("bn_eps", &o->bn_eps, 0.0, HUGE_VAL, FLAG_CLOSED, "a non-negative number",
                     "generator BatchNorm1d eps (the seed's 0.8; PyTorch's default is 1e-5)"),
-        FLAG_DOUBLE("bn_momentum", &o.bn_momentum, 0.0, 1.0, FLAG_CLOSED, "a number in [0, 1]",
+        FLAG_DOUBLE("bn_momentum", &o->bn_momentum, 0.0, 1.0, FLAG_CLOSED, "a number in [0, 1]",
                     "generator BatchNorm1d momentum"),
-        FLAG_INT("log_interval", &o.log_interval, 1, INT_MAX, "a positive integer",
-                 "print the loss line every this many batches"),
+        FLAG_INT("log_interval", &o->log_interval, 1, INT_MAX, "a positive integer",
+                 "print the loss line every this many batches (when not showing a progress bar)"),
+        FLAG_INT("checkpoint_interval", &o->checkpoint_interval, 0, INT_MAX, "a non-negative integer",
+                 "write <out>/checkpoint.safetensors every N batches; 0: at the end of every epoch"),
+        FLAG_STRING("snapshot_epochs", &o->snapshot_epochs, "LIST",
+                    "after each listed epoch (counting from 1), save <out>/generator_epoch<E>.safetensors; e.g. "
+                    "1,5,25,100"),
+        FLAG_STRING("resume", &o->resume, "FILE",
+                    "continue the run saved in this checkpoint; flags left out take its recorded values"),
+        FLAG_CHOICE("progress", &o->progress, progress_modes, "MODE",
+                    "auto: a progress bar when stdout is a terminal, else the per-batch lines"),
     };
+    const int n_specs = (int)(sizeof specs / sizeof specs[0]);
     const char *summary =
         "Train the vanilla GAN of PyTorch-GAN's gan.py on MNIST (or any IDX image set).\n"
-        "Prints one line per batch, writes <out>/images/<batches_done>.png every\n"
-        "--sample_interval batches and <out>/{generator,discriminator}.safetensors at the end.";
-    int r = flags_parse(PROG, summary, specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
+        "Prints one line per batch (a progress bar on a terminal), writes <out>/images/<batches_done>.png\n"
+        "every --sample_interval batches, <out>/losses.csv and losses.png, <out>/checkpoint.safetensors\n"
+        "every epoch, and <out>/{generator,discriminator}.safetensors at the end. SIGINT/SIGTERM stop\n"
+        "after the current batch with a checkpoint; --resume continues from it.";
+    bool given[32];
+    int r = flags_parse_given(PROG, summary, specs, n_specs, argc, argv, given);
     if (r == FLAGS_HELP) return 0;
-    if (r) return 2;
+    if (r) return EXIT_USAGE;
+
+    int status = EXIT_ERROR;
+    char *owned[32];
+    int n_owned = 0;
+    tnn_safetensors *ck = NULL;
+    tnn_idx idx;
+    memset(&idx, 0, sizeof idx);
+    gan_trainer *tr = NULL;
+    tnn_tensor *real = NULL;
+    int *snap = NULL, n_snap = 0;
+    char out_buf[PATH_MAX];
+
+    /* ---- --resume: the checkpoint supplies the flags not given ---- */
+    if (o->resume) {
+        if (!(ck = tnn_safetensors_load(o->resume))) {
+            fprintf(stderr, "%s: --resume: %s\n", PROG, tnn_last_error());
+            goto done;
+        }
+        if ((status = apply_checkpoint_flags(tnn_safetensors_metadata(ck), o->resume, specs, n_specs, given, owned,
+                                             &n_owned)))
+            goto done;
+        status = EXIT_ERROR;
+        if (!given[flags_find(specs, n_specs, "out") - specs]) { /* the checkpoint's folder */
+            snprintf(out_buf, sizeof out_buf, "%s", o->resume);
+            char *slash = strrchr(out_buf, '/');
+            if (!slash) snprintf(out_buf, sizeof out_buf, ".");
+            else if (slash == out_buf) out_buf[1] = '\0';
+            else *slash = '\0';
+            o->out = out_buf;
+        }
+    }
 
     /* ---- everything that can be checked is checked before training ---- */
-    const char *data_dir = o.data, *data_from = "--data";
+    if (o->snapshot_epochs) {
+        size_t cap = strlen(o->snapshot_epochs) / 2 + 1;
+        if (!(snap = malloc(cap * sizeof *snap))) goto oom;
+        if (!parse_epoch_list(o->snapshot_epochs, snap, (int)cap, &n_snap)) {
+            fprintf(stderr, "%s: --snapshot_epochs: '%s' is not a comma-separated list of positive integers\n", PROG,
+                    o->snapshot_epochs);
+            status = EXIT_USAGE;
+            goto done;
+        }
+    }
+    const char *data_dir = o->data, *data_from = "--data";
+    if (o->resume && !given[flags_find(specs, n_specs, "data") - specs]) data_from = "the checkpoint's data folder";
     if (!data_dir) {
         const char *env = getenv("TINYNN_DATA");
         if (env && *env) {
@@ -165,6 +577,7 @@ int main(int argc, char **argv)
             data_from = "the bundled data folder";
         }
     }
+    o->data = data_dir;
     char images_path[PATH_MAX];
     int err = find_train_images(data_dir, images_path, sizeof images_path);
     if (err) {
@@ -173,141 +586,286 @@ int main(int argc, char **argv)
                     data_from, data_dir);
         else
             fprintf(stderr, "%s: %s %s: %s\n", PROG, data_from, data_dir, strerror(err));
-        return 2;
+        status = EXIT_USAGE;
+        goto done;
     }
-    char images_dir[PATH_MAX];
-    if (snprintf(images_dir, sizeof images_dir, "%s/images", o.out) >= (int)sizeof images_dir) {
-        fprintf(stderr, "%s: --out %s: path too long\n", PROG, o.out);
-        return 2;
+    if (snprintf(R.images_dir, sizeof R.images_dir, "%s/images", o->out) >= (int)sizeof R.images_dir ||
+        snprintf(R.out_ckpt, sizeof R.out_ckpt, "%s/checkpoint.safetensors", o->out) >= (int)sizeof R.out_ckpt ||
+        snprintf(R.out_csv, sizeof R.out_csv, "%s/losses.csv", o->out) >= (int)sizeof R.out_csv ||
+        snprintf(R.out_plot, sizeof R.out_plot, "%s/losses.png", o->out) >= (int)sizeof R.out_plot) {
+        fprintf(stderr, "%s: --out %s: path too long\n", PROG, o->out);
+        status = EXIT_USAGE;
+        goto done;
     }
-    if ((err = check_writable_dir(o.out)) || (err = check_writable_dir(images_dir))) {
-        fprintf(stderr, "%s: --out %s: cannot write there: %s\n", PROG, o.out, strerror(err));
-        return 2;
+    if ((err = check_writable_dir(o->out)) || (err = check_writable_dir(R.images_dir))) {
+        fprintf(stderr, "%s: --out %s: cannot write there: %s\n", PROG, o->out, strerror(err));
+        status = EXIT_USAGE;
+        goto done;
     }
+    {
+        /* outputs that exist must be files we can replace */
+        const char *outs[5] = {R.out_ckpt, R.out_csv, R.out_plot, "generator.safetensors", "discriminator.safetensors"};
+        for (int k = 0; k < 5; k++) {
+            char p[PATH_MAX];
+            snprintf(p, sizeof p, k < 3 ? "%s" : "%s/%s", k < 3 ? outs[k] : o->out, outs[k]);
+            struct stat sb;
+            if (stat(p, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+                fprintf(stderr, "%s: --out %s: %s exists and is not a regular file\n", PROG, o->out, p);
+                status = EXIT_USAGE;
+                goto done;
+            }
+        }
+    }
+    if (!o->resume && access(R.out_ckpt, F_OK) == 0)
+        fprintf(stderr, "%s: note: %s exists and will be replaced by this new run (--resume %s continues it "
+                "instead)\n", PROG, R.out_ckpt, R.out_ckpt);
 
-    tnn_idx idx;
     if (tnn_idx_load(images_path, &idx) != TNN_OK) {
         fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
-        return 1;
+        goto done;
     }
-    int n_images, h, w, c;
-    if (tnn_idx_image_shape(&idx, images_path, &n_images, &h, &w, &c) != TNN_OK) {
+    int h, w, c;
+    if (tnn_idx_image_shape(&idx, images_path, &R.n_images, &h, &w, &c) != TNN_OK) {
         fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
-        tnn_idx_free(&idx);
-        return 1;
+        goto done;
     }
-    if (c != o.channels) {
-        fprintf(stderr, "%s: --channels %d: the images in %s have %d channel%s\n", PROG, o.channels, images_path, c,
+    status = EXIT_USAGE;
+    if (c != o->channels) {
+        fprintf(stderr, "%s: --channels %d: the images in %s have %d channel%s\n", PROG, o->channels, images_path, c,
                 c == 1 ? "" : "s");
-        tnn_idx_free(&idx);
-        return 2;
+        goto done;
     }
-    int batches = (int)((n_images + (long long)o.batch_size - 1) / o.batch_size);
-    if (o.batch_size == 1) {
+    R.batches = (int)((R.n_images + (long long)o->batch_size - 1) / o->batch_size);
+    if (o->batch_size == 1) {
         fprintf(stderr, "%s: --batch_size 1: BatchNorm1d needs at least 2 images per batch in training\n", PROG);
-        tnn_idx_free(&idx);
-        return 2;
+        goto done;
     }
-    if (n_images % o.batch_size == 1) {
+    if (R.n_images % o->batch_size == 1) {
         fprintf(stderr, "%s: --batch_size %d: the last batch of %d images would hold 1 image, and BatchNorm1d needs 2 "
-                "in training (PyTorch fails the same way); choose another batch size\n", PROG, o.batch_size, n_images);
-        tnn_idx_free(&idx);
-        return 2;
+                "in training (PyTorch fails the same way); choose another batch size\n", PROG, o->batch_size,
+                R.n_images);
+        goto done;
     }
+    char fingerprint[32], n_images_text[32];
+    snprintf(fingerprint, sizeof fingerprint, "%016" PRIx64, gan_data_fingerprint(&idx));
+    snprintf(n_images_text, sizeof n_images_text, "%d", R.n_images);
+    if (ck) {
+        const tnn_metadata *md = tnn_safetensors_metadata(ck);
+        const char *n_ck = tnn_metadata_get(md, "n_images"), *f_ck = tnn_metadata_get(md, "data_fingerprint");
+        if (!n_ck || !f_ck || strcmp(n_ck, n_images_text) != 0 || strcmp(f_ck, fingerprint) != 0) {
+            fprintf(stderr, "%s: %s: the training images differ from the checkpoint's (%s images, fingerprint %s; the "
+                    "checkpoint has %s images, fingerprint %s); resume on the same data\n", PROG, images_path,
+                    n_images_text, fingerprint, n_ck ? n_ck : "?", f_ck ? f_ck : "?");
+            goto done;
+        }
+    }
+    status = EXIT_ERROR;
 
     /* ---- models, optimizers, buffers: everything allocated before the loop ---- */
-    tnn_set_num_threads(o.n_cpu); /* capped at the cores present */
-    gc.latent_dim = o.latent_dim;
-    gc.img_size = o.img_size;
-    gc.channels = o.channels;
-    gc.bn_eps = o.bn_eps;
-    gc.bn_momentum = o.bn_momentum;
+    tnn_set_num_threads(o->n_cpu); /* capped at the cores present */
+    gc.latent_dim = o->latent_dim;
+    gc.img_size = o->img_size;
+    gc.channels = o->channels;
+    gc.bn_eps = o->bn_eps;
+    gc.bn_momentum = o->bn_momentum;
     tnn_adam_params adam = tnn_adam_defaults();
-    adam.lr = o.lr;
-    adam.beta1 = o.b1;
-    adam.beta2 = o.b2;
+    adam.lr = o->lr;
+    adam.beta1 = o->b1;
+    adam.beta2 = o->b2;
     tnn_rng rng;
-    tnn_rng_seed(&rng, o.seed);
-    int max_batch = o.batch_size < n_images ? o.batch_size : n_images;
-    gan_trainer *tr = gan_trainer_new(&gc, adam, adam, max_batch, &rng);
-    tnn_tensor *real = tnn_tensor_new2(max_batch, gan_img_features(&gc));
-    int *order = malloc((size_t)n_images * sizeof *order);
-    tnn_metadata *md = gan_config_to_metadata(&gc);
-    int status = 1;
-    if (!tr || !real || !order || !md) {
+    tnn_rng_seed(&rng, o->seed);
+    int max_batch = o->batch_size < R.n_images ? o->batch_size : R.n_images;
+    tr = gan_trainer_new(&gc, adam, adam, max_batch, &rng);
+    real = tnn_tensor_new2(max_batch, gan_img_features(&gc));
+    if (!tr || !real) {
         fprintf(stderr, "%s: setting up the networks failed: %s\n", PROG, tnn_last_error());
         goto done;
     }
-    for (int i = 0; i < n_images; i++) order[i] = i;
+    if (gan_train_state_init(&R.s, tr, R.n_images, R.batches)) goto oom;
+    R.s.rng = rng; /* after the initialisation draws, as the seed's generator is */
+    if (!(R.md_weights = gan_config_to_metadata(&gc)) || !(R.md_ckpt = tnn_metadata_clone(R.md_weights)) ||
+        !(R.plot = plot_new(800, 450)))
+        goto oom;
+    {
+        tnn_status st = tnn_metadata_set(R.md_ckpt, "format", CHECKPOINT_FORMAT);
+        for (int i = 0; i < n_specs && !st; i++) {
+            if (!IN(specs[i].name, RECORDED) || ((specs[i].type == FLAG_T_STRING) && !*(const char **)specs[i].value))
+                continue;
+            char v[PATH_MAX];
+            flags_format_value(v, sizeof v, &specs[i]);
+            st = tnn_metadata_set(R.md_ckpt, specs[i].name, v);
+        }
+        if (!st) st = tnn_metadata_set(R.md_ckpt, "n_images", n_images_text);
+        if (!st) st = tnn_metadata_set(R.md_ckpt, "data_fingerprint", fingerprint);
+        if (st) goto oom;
+    }
+    if (ck) {
+        char msg[1024];
+        if (gan_checkpoint_restore(ck, o->resume, &R.s, msg, sizeof msg) != TNN_OK) {
+            fprintf(stderr, "%s: --resume: %s\n", PROG, msg);
+            goto done;
+        }
+        tnn_safetensors_free(ck); /* 25 MB we no longer need */
+        ck = NULL;
+        if (R.s.epoch >= o->n_epochs) {
+            fprintf(stderr, "%s: --resume %s: the checkpoint is at the end of epoch %" PRId64 " of %d: nothing left "
+                    "to do (give a larger --n_epochs to train on)\n", PROG, o->resume, R.s.epoch, o->n_epochs);
+            status = EXIT_USAGE;
+            goto done;
+        }
+        R.ckpt_at = R.s.n_hist; /* the file we resumed from, if --out is its folder */
+        if (strcmp(o->resume, R.out_ckpt) != 0) R.ckpt_at = -1;
+        fprintf(stderr, "%s: resuming %s at [Epoch %" PRId64 "/%d] [Batch %" PRId64 "/%d]\n", PROG, o->resume,
+                R.s.epoch, o->n_epochs, R.s.batch, R.batches);
+    }
+    debug_hooks dbg;
+    if ((status = read_debug_hooks(&R, &dbg))) goto done;
+    status = EXIT_ERROR;
+    if ((status = csv_open(&R))) goto done;
+    status = EXIT_ERROR;
+    R.bar = strcmp(o->progress, "bar") == 0 || (strcmp(o->progress, "auto") == 0 && isatty(STDOUT_FILENO));
 
     /* The seed prints its options first (argparse's Namespace, sorted by name). */
-    {
-        char lr[32], b1[32], b2[32], eps[32], mom[32];
-        flags_format_double(lr, sizeof lr, o.lr);
-        flags_format_double(b1, sizeof b1, o.b1);
-        flags_format_double(b2, sizeof b2, o.b2);
-        flags_format_double(eps, sizeof eps, o.bn_eps);
-        flags_format_double(mom, sizeof mom, o.bn_momentum);
-        printf("Namespace(b1=%s, b2=%s, batch_size=%d, bn_eps=%s, bn_momentum=%s, channels=%d, data='%s', img_size=%d, "
-               "latent_dim=%d, log_interval=%d, lr=%s, n_cpu=%d, n_epochs=%d, out='%s', sample_interval=%d, seed=%llu)\n",
-               b1, b2, o.batch_size, eps, mom, o.channels, data_dir, o.img_size, o.latent_dim, o.log_interval, lr,
-               o.n_cpu, o.n_epochs, o.out, o.sample_interval, (unsigned long long)o.seed);
-        fflush(stdout);
-    }
+    flags_print_namespace(stdout, specs, n_specs);
+    fflush(stdout);
+    install_signal_handlers(R.bar);
 
     /* ---- training ---- */
-    for (int epoch = 0; epoch < o.n_epochs; epoch++) {
+    gan_train_state *s = &R.s;
+    while (s->epoch < o->n_epochs) {
+        int epoch = (int)s->epoch, first = (int)s->batch;
+        if (gan_train_state_reserve(s, (int64_t)(epoch + 1) * R.batches)) goto oom;
+        if (first == 0) tnn_rng_shuffle(&s->rng, s->order, R.n_images); /* a new order every epoch */
         double t0 = now_seconds();
-        tnn_rng_shuffle(&rng, order, n_images); /* DataLoader(shuffle=True): a new order every epoch */
-        for (int i = 0; i < batches; i++) {
-            int first = i * o.batch_size;
-            int b = n_images - first < o.batch_size ? n_images - first : o.batch_size; /* last batch kept */
-            if (tnn_idx_images_to_tensor(&idx, order, first, b, o.img_size, o.img_size, real) != TNN_OK ||
-                gan_trainer_step(tr, real, &rng) != TNN_OK) {
-                fprintf(stderr, "%s: [Epoch %d/%d] [Batch %d/%d]: %s\n", PROG, epoch, o.n_epochs, i, batches,
+        R.bar_drawn = 0.0;
+        for (int i = first; i < R.batches; i++) {
+            int64_t done_before = s->n_hist; /* == epoch * batches + i */
+            if (done_before == dbg.signal_at) raise(dbg.signal);
+            if (done_before == dbg.nan_at) dbg.nan_target[0] = NAN;
+            int begin = i * o->batch_size;
+            int b = R.n_images - begin < o->batch_size ? R.n_images - begin : o->batch_size; /* last batch kept */
+            tnn_status st = tnn_idx_images_to_tensor(&idx, s->order, begin, b, o->img_size, o->img_size, real);
+            if (!st) st = gan_trainer_step(tr, real, &s->rng);
+            if (st == TNN_ERR_NUMERIC || (!st && (!isfinite(tr->d_loss) || !isfinite(tr->g_loss)))) {
+                char what[200];
+                snprintf(what, sizeof what, "%s (a NaN or infinity in the networks' weights)",
+                         st ? (tr->nonfinite ? (strcmp(tr->nonfinite, "D(x)") == 0 ? "D(x) is NaN" : "D(G(z)) is NaN")
+                                             : "not finite")
+                            : "a loss is not finite");
+                status = diverged(&R, epoch, i, what);
+                goto done;
+            }
+            if (st) {
+                fprintf(stderr, "%s: [Epoch %d/%d] [Batch %d/%d]: %s\n", PROG, epoch, o->n_epochs, i, R.batches,
                         tnn_last_error());
                 goto done;
             }
-            if (i % o.log_interval == 0)
-                printf("[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]\n", epoch, o.n_epochs, i, batches,
+            gan_train_state_record(s);
+            csv_row(&R, done_before);
+            if (R.bar) {
+                draw_bar(&R, epoch, i + 1, first, t0, i + 1 == R.batches);
+            } else if (i % o->log_interval == 0) {
+                printf("[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]\n", epoch, o->n_epochs, i, R.batches,
                        (double)tr->d_loss, (double)tr->g_loss);
-            long long batches_done = (long long)epoch * batches + i;
-            if (batches_done % o.sample_interval == 0) {
+                fflush(stdout);
+            }
+            if (done_before % o->sample_interval == 0) {
                 char png[PATH_MAX];
                 /* save_image(gen_imgs.data[:25], ..., nrow=5, normalize=True) */
-                if (snprintf(png, sizeof png, "%s/%lld.png", images_dir, batches_done) >= (int)sizeof png ||
-                    tnn_save_image_grid(png, tr->gen_imgs, b < 25 ? b : 25, o.channels, o.img_size, o.img_size, 5, 2,
-                                        true) != TNN_OK) {
+                if (snprintf(png, sizeof png, "%s/%" PRId64 ".png", R.images_dir, done_before) >= (int)sizeof png ||
+                    tnn_save_image_grid(png, tr->gen_imgs, b < 25 ? b : 25, o->channels, o->img_size, o->img_size, 5,
+                                        2, true) != TNN_OK) {
                     fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
                     goto done;
                 }
+                if ((status = draw_plot(&R)) || (status = csv_flush(&R))) goto done;
+                status = EXIT_ERROR;
             }
+            s->batch = i + 1;
+            if (s->batch == R.batches) { /* the next epoch, whose shuffle is still to come */
+                s->epoch++;
+                s->batch = 0;
+            }
+            if (o->checkpoint_interval > 0 && s->n_hist % o->checkpoint_interval == 0 && (status = write_checkpoint(&R)))
+                goto done;
+            status = EXIT_ERROR;
+            if (g_stop_signal && s->n_hist < (int64_t)o->n_epochs * R.batches) break;
         }
-        fflush(stdout);
-        double dt = now_seconds() - t0; /* timing goes to stderr: stdout stays the seed's */
-        fprintf(stderr, "%s: epoch %d/%d took %.1f s (%.0f images/s, %d threads)\n", PROG, epoch, o.n_epochs, dt,
-                n_images / dt, tnn_get_num_threads());
+        if (s->batch == 0) { /* the epoch is complete */
+            double dt = now_seconds() - t0; /* timing goes to stderr: stdout stays the seed's */
+            long images = R.n_images - (long)first * o->batch_size;
+            fprintf(stderr, "%s: epoch %d/%d took %.1f s (%.0f images/s, %d threads)\n", PROG, epoch, o->n_epochs, dt,
+                    images / dt, tnn_get_num_threads());
+            for (int k = 0; k < n_snap; k++) {
+                if (snap[k] != epoch + 1) continue;
+                char path[PATH_MAX], e[16];
+                snprintf(e, sizeof e, "%d", epoch + 1);
+                tnn_metadata *md = tnn_metadata_clone(R.md_weights);
+                if (!md || tnn_metadata_set(md, "epoch", e) != TNN_OK) {
+                    tnn_metadata_free(md);
+                    goto oom;
+                }
+                tnn_status st = TNN_ERR_ARG;
+                if (snprintf(path, sizeof path, "%s/generator_epoch%d.safetensors", o->out, epoch + 1) < (int)sizeof path)
+                    st = tnn_module_save(tr->generator, GAN_PREFIX, path, md);
+                tnn_metadata_free(md);
+                if (st) {
+                    fprintf(stderr, "%s: saving the epoch-%d snapshot: %s\n", PROG, epoch + 1, tnn_last_error());
+                    goto done;
+                }
+                break;
+            }
+            if ((o->checkpoint_interval == 0 || s->epoch == o->n_epochs) && (status = write_checkpoint(&R))) goto done;
+            status = EXIT_ERROR;
+        }
+        if (g_stop_signal && s->epoch < o->n_epochs) {
+            if ((status = write_checkpoint(&R)) || (status = draw_plot(&R))) goto done;
+            int e, b;
+            last_batch(&R, &e, &b);
+            if (R.bar && s->batch != 0) printf("\n");
+            fflush(stdout);
+            fprintf(stderr, "%s: stopped by %s after [Epoch %d/%d] [Batch %d/%d]; checkpoint: %s (continue with "
+                    "--resume %s)\n", PROG, g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", e, o->n_epochs, b,
+                    R.batches, R.out_ckpt, R.out_ckpt);
+            status = 128 + g_stop_signal;
+            goto done;
+        }
     }
+    if ((status = write_checkpoint(&R)) || (status = draw_plot(&R))) goto done; /* (written at the last epoch's end) */
+    status = EXIT_ERROR;
 
     /* ---- the trained weights, under the seed's state_dict names ---- */
     const char *names[2] = {"generator", "discriminator"};
     tnn_module *nets[2] = {tr->generator, tr->discriminator};
     for (int k = 0; k < 2; k++) {
         char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/%s.safetensors", o.out, names[k]) >= (int)sizeof path ||
-            tnn_module_save(nets[k], GAN_PREFIX, path, md) != TNN_OK) {
+        if (snprintf(path, sizeof path, "%s/%s.safetensors", o->out, names[k]) >= (int)sizeof path ||
+            tnn_module_save(nets[k], GAN_PREFIX, path, R.md_weights) != TNN_OK) {
             fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
             goto done;
         }
     }
     status = 0;
+    goto done;
 
+oom:
+    fprintf(stderr, "%s: out of memory%s%s\n", PROG, *tnn_last_error() ? ": " : "", tnn_last_error());
+    status = EXIT_ERROR;
 done:
     fflush(stdout);
-    tnn_metadata_free(md);
-    free(order);
+    if (R.csv && fclose(R.csv) != 0 && status == 0) {
+        fprintf(stderr, "%s: writing %s failed: %s\n", PROG, R.out_csv, strerror(errno));
+        status = EXIT_ERROR;
+    }
+    plot_free(R.plot);
+    tnn_metadata_free(R.md_weights);
+    tnn_metadata_free(R.md_ckpt);
+    gan_train_state_free(&R.s);
     tnn_tensor_free(real);
     gan_trainer_free(tr);
     tnn_idx_free(&idx);
+    tnn_safetensors_free(ck);
+    free(snap);
+    for (int k = 0; k < n_owned; k++) free(owned[k]);
     return status;
 }
