@@ -1,0 +1,321 @@
+/* End-to-end tests of examples/mnist_classifier and examples/mnist_score, run as the
+ * user runs them, on small IDX files the test writes itself:
+ *   smoke_*  train a small classifier for 2 epochs, score images with it, parse the
+ *            JSON line: every figure finite, counts right (label `smoke`);
+ *   cli_*    missing flags and files, images of the wrong size, a weights file that is
+ *            not a classifier: exit status 2 and a message naming the flag or file
+ *            (label `cli`).
+ * Usage: test_mnist_quality_smoke CASE path/to/mnist_classifier path/to/mnist_score */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "classifier_model.h"
+#include "json_impl.h"
+
+static const char *g_clf = "mnist_classifier", *g_score = "mnist_score";
+static char g_dir[64];
+
+static int make_tmp(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/tinynn_test_quality_XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int remove_tmp(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *path_in(const char *name)
+{
+    static char p[8][256];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof p[k], "%s/%s", g_dir, name);
+    return p[k];
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return calloc(1, 1);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = calloc(1, (size_t)n + 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) b[0] = '\0';
+    fclose(f);
+    return b;
+}
+
+/* Run `prog args` with stdout and stderr captured; returns the exit status. */
+static int run(const char *prog, const char *args, char **out, char **err)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", prog, args, path_in("stdout.txt"), path_in("stderr.txt"));
+    int rc = system(cmd);
+    *out = slurp(path_in("stdout.txt"));
+    *err = slurp(path_in("stderr.txt"));
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static void assert_contains(const char *text, const char *want)
+{
+    if (!strstr(text, want)) fail_msg("expected \"%s\" in:\n%s", want, text);
+}
+
+/* n images of size x size and their labels, as <dir>/<prefix>-{images-idx3,labels-idx1}-ubyte
+ * (gzipped when gz). Class c is a bright horizontal bar in row band c, at a random
+ * column offset, plus some noise: learnable in a few steps. */
+static void write_split(const char *dir, const char *prefix, int n, int size, bool gz, uint64_t seed)
+{
+    mkdir(dir, 0777);
+    uint8_t *px = calloc((size_t)n * (size_t)size * (size_t)size, 1), *lab = malloc((size_t)n);
+    tnn_rng r;
+    tnn_rng_seed(&r, seed);
+    for (int k = 0; k < n; k++) {
+        int c = k % 10, row = 2 + c * (size - 4) / 10, x0 = (int)tnn_rng_below(&r, (uint32_t)(size / 3));
+        lab[k] = (uint8_t)c;
+        uint8_t *img = px + (size_t)k * (size_t)size * (size_t)size;
+        for (int i = 0; i < size * size; i++) img[i] = (uint8_t)tnn_rng_below(&r, 40);
+        for (int x = x0; x < x0 + size / 2; x++) img[row * size + x] = img[(row + 1) * size + x] = 255;
+    }
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte%s", dir, prefix, gz ? ".gz" : "");
+    TU_ASSERT_OK(tnn_idx_save_u8(path, px, 3, (int[]){n, size, size}));
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte%s", dir, prefix, gz ? ".gz" : "");
+    TU_ASSERT_OK(tnn_idx_save_u8(path, lab, 1, (int[]){n}));
+    free(px);
+    free(lab);
+}
+
+/* The last line of text (which must end with a newline). */
+static const char *last_line(char *text)
+{
+    size_t n = strlen(text);
+    assert_true(n > 1 && text[n - 1] == '\n');
+    text[n - 1] = '\0';
+    char *nl = strrchr(text, '\n');
+    return nl ? nl + 1 : text;
+}
+
+/* The number following "key": in line (the JSON parser keeps only integer values). */
+static double json_number(const tnn_json_doc *doc, const char *line, const char *key)
+{
+    const tnn_json *v = tnn_json_get(doc, tnn_json_root(doc), key);
+    if (!v || v->type != TNN_JSON_NUMBER) fail_msg("no number \"%s\" in %s", key, line);
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(line, pat);
+    assert_non_null(p);
+    return strtod(p + strlen(pat), NULL);
+}
+
+typedef struct score_json {
+    double fid, is, is_ref;
+    int covered, n, n_ref, hist_sum;
+} score_json;
+
+/* Run mnist_score with args; it must succeed and end with a valid JSON line. */
+static score_json score(const char *args)
+{
+    char *out, *err, msg[256];
+    int rc = run(g_score, args, &out, &err);
+    if (rc != 0) fail_msg("mnist_score %s: exit status %d:\n%s", args, rc, err);
+    const char *line = last_line(out);
+    tnn_json_doc doc;
+    tnn_json_limits lim = {.max_depth = 4, .max_nodes = 1000, .reject_duplicate_keys = true};
+    if (tnn_json_parse(line, strlen(line), lim, &doc, msg, sizeof msg)) fail_msg("not JSON (%s): %s", msg, line);
+    assert_int_equal(tnn_json_root(&doc)->type, TNN_JSON_OBJECT);
+    score_json s = {
+        .fid = json_number(&doc, line, "fid"),
+        .is = json_number(&doc, line, "inception_score"),
+        .is_ref = json_number(&doc, line, "inception_score_ref"),
+        .covered = (int)json_number(&doc, line, "classes_covered"),
+        .n = (int)json_number(&doc, line, "n"),
+        .n_ref = (int)json_number(&doc, line, "n_ref"),
+    };
+    const tnn_json *h = tnn_json_get(&doc, tnn_json_root(&doc), "class_histogram");
+    assert_non_null(h);
+    assert_int_equal(h->type, TNN_JSON_ARRAY);
+    assert_int_equal(h->count, 10);
+    for (const tnn_json *c = tnn_json_first(&doc, h); c; c = tnn_json_sibling(&doc, h, c)) {
+        uint64_t u;
+        assert_true(tnn_json_u64(c, &u));
+        s.hist_sum += (int)u;
+    }
+    assert_true(isfinite(s.fid) && s.fid >= 0.0);
+    assert_true(isfinite(s.is) && s.is >= 1.0 - 1e-9 && s.is <= 10.0 + 1e-9);
+    assert_true(s.covered >= 0 && s.covered <= 10);
+    assert_int_equal(s.hist_sum, s.n);
+    tnn_json_free(&doc);
+    free(out);
+    free(err);
+    return s;
+}
+
+/* ---- smoke ---- */
+
+static void smoke_train_and_score(void **state)
+{
+    (void)state;
+    write_split(path_in("data"), "train", 400, 28, true, 1);
+    write_split(path_in("data"), "t10k", 100, 28, false, 2);
+    char args[1024], *out, *err;
+    snprintf(args, sizeof args, "--epochs 2 --batch_size 50 --hidden 32,16 --n_cpu 1 --seed 4 --data '%s' --out '%s'",
+             path_in("data"), path_in("clf.safetensors"));
+    int rc = run(g_clf, args, &out, &err);
+    if (rc != 0) fail_msg("mnist_classifier exited with %d:\n%s", rc, err);
+    assert_contains(out, "epoch 2/2: lr 0.00085, loss ");
+    double acc = -1.0;
+    const char *p = strstr(out, "\ntest accuracy ");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "\ntest accuracy %lf%%", &acc), 1);
+    assert_true(acc >= 0.0 && acc <= 100.0);
+    free(out);
+    free(err);
+
+    /* the file rebuilds the network it describes */
+    tnn_safetensors *st = tnn_safetensors_load(path_in("clf.safetensors"));
+    if (!st) fail_msg("%s", tnn_last_error());
+    const tnn_metadata *md = tnn_safetensors_metadata(st);
+    assert_string_equal(tnn_metadata_get(md, "layers"), "784,32,16,10");
+    assert_string_equal(tnn_metadata_get(md, "feature_layer"), "4");
+    assert_string_equal(tnn_metadata_get(md, "input_scaling"), CLF_INPUT_SCALING);
+    assert_non_null(tnn_metadata_get(md, "test_accuracy"));
+    tnn_safetensors_free(st);
+
+    /* test images against training images */
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s' --max 300 --n_cpu 1",
+             path_in("clf.safetensors"), path_in("data/t10k-images-idx3-ubyte"),
+             path_in("data/train-images-idx3-ubyte.gz"));
+    score_json s = score(args);
+    assert_int_equal(s.n, 100);
+    assert_int_equal(s.n_ref, 300);
+    /* a set against itself: distance 0, same score */
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s' --max 50 --batch_size 7",
+             path_in("clf.safetensors"), path_in("data/t10k-images-idx3-ubyte"), path_in("data/t10k-images-idx3-ubyte"));
+    s = score(args);
+    assert_int_equal(s.n, 50);
+    assert_true(s.fid < 1e-6);
+    assert_true(fabs(s.is - s.is_ref) < 1e-9);
+}
+
+/* ---- cli ---- */
+
+static void expect_fail(const char *prog, const char *args, const char *frag1, const char *frag2)
+{
+    char *out, *err;
+    int rc = run(prog, args, &out, &err);
+    if (rc != 2) fail_msg("%s %s: exit status %d, expected 2; stderr:\n%s", prog, args, rc, err);
+    if (frag1) assert_contains(err, frag1);
+    if (frag2) assert_contains(err, frag2);
+    assert_true(strstr(out, "\"fid\"") == NULL);
+    free(out);
+    free(err);
+}
+
+/* A classifier file written directly (no training): enough for mnist_score to load. */
+static void write_classifier(const char *path, bool with_metadata)
+{
+    clf_config c = clf_config_defaults();
+    char err[128];
+    assert_int_equal(clf_parse_hidden(&c, "8,4", err, sizeof err), 0);
+    tnn_rng r;
+    tnn_rng_seed(&r, 1);
+    tnn_module *net = clf_new(&c, &r);
+    tnn_metadata *md = with_metadata ? clf_config_to_metadata(&c) : NULL;
+    TU_ASSERT_OK(tnn_module_save(net, "", path, md));
+    tnn_metadata_free(md);
+    tnn_module_free(net);
+}
+
+static void cli_score_bad_input(void **state)
+{
+    (void)state;
+    char args[1024];
+    write_split(path_in("small"), "t10k", 20, 28, false, 3);
+    write_split(path_in("small"), "big", 20, 16, false, 3);
+    write_classifier(path_in("clf.safetensors"), true);
+    write_classifier(path_in("plain.safetensors"), false);
+    char imgs[256]; /* path_in's buffers rotate */
+    snprintf(imgs, sizeof imgs, "%s", path_in("small/t10k-images-idx3-ubyte"));
+
+    expect_fail(g_score, "--idx x", "--classifier FILE is required", NULL);
+    snprintf(args, sizeof args, "--classifier '%s'", path_in("clf.safetensors"));
+    expect_fail(g_score, args, "--idx FILE is required", NULL);
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --max 1", path_in("clf.safetensors"), imgs);
+    expect_fail(g_score, args, "--max: '1' is not an integer >= 2", NULL);
+    /* missing files, named with their flag */
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s'", path_in("nope.safetensors"), imgs);
+    expect_fail(g_score, args, "--classifier", "nope.safetensors");
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"),
+             path_in("missing-idx3-ubyte"), imgs);
+    expect_fail(g_score, args, "--idx", "missing-idx3-ubyte");
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"), imgs,
+             path_in("gone-idx3-ubyte"));
+    expect_fail(g_score, args, "--ref", "gone-idx3-ubyte");
+    /* images of the wrong size */
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"),
+             path_in("small/big-images-idx3-ubyte"), imgs);
+    expect_fail(g_score, args, "big-images-idx3-ubyte: images are 16 x 16", "takes 28 x 28");
+    /* a labels file is not an image file */
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"),
+             path_in("small/t10k-labels-idx1-ubyte"), imgs);
+    expect_fail(g_score, args, "--idx", "t10k-labels-idx1-ubyte");
+    /* weights without the classifier's metadata, and a file that is not safetensors */
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("plain.safetensors"), imgs, imgs);
+    expect_fail(g_score, args, "plain.safetensors: no 'format' in the file's metadata", "mnist_classifier");
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", imgs, imgs, imgs);
+    expect_fail(g_score, args, "--classifier", "t10k-images-idx3-ubyte");
+    /* and the good file works with the same images */
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"), imgs, imgs);
+    score(args);
+}
+
+static void cli_classifier_bad_input(void **state)
+{
+    (void)state;
+    char args[1024];
+    snprintf(args, sizeof args, "--data '%s'", path_in("no_such_dir"));
+    expect_fail(g_clf, args, "--data", "no_such_dir");
+    write_split(path_in("half"), "train", 20, 28, false, 5); /* no t10k files */
+    snprintf(args, sizeof args, "--data '%s' --out '%s'", path_in("half"), path_in("c.safetensors"));
+    expect_fail(g_clf, args, "holds neither t10k-images-idx3-ubyte.gz nor t10k-images-idx3-ubyte", NULL);
+    write_split(path_in("wrong"), "train", 20, 16, false, 5);
+    write_split(path_in("wrong"), "t10k", 20, 16, false, 5);
+    snprintf(args, sizeof args, "--data '%s' --out '%s'", path_in("wrong"), path_in("c.safetensors"));
+    expect_fail(g_clf, args, "images are 16 x 16", "28 x 28");
+    expect_fail(g_clf, "--hidden 256,x", "--hidden: '256,x' is not a list", NULL);
+    expect_fail(g_clf, "--gamma 0", "--gamma: '0' is not a number in (0, 1]", NULL);
+    snprintf(args, sizeof args, "--out '%s'", path_in("no_such_dir/c.safetensors"));
+    expect_fail(g_clf, args, "--out", "cannot write");
+    assert_int_not_equal(access(path_in("c.safetensors"), F_OK), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(smoke_train_and_score, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(cli_score_bad_input, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(cli_classifier_bad_input, make_tmp, remove_tmp),
+};
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4) {
+        g_clf = argv[2];
+        g_score = argv[3];
+    }
+    return tu_main(argc < 2 ? 1 : 2, argv, "mnist_quality_smoke", tests, sizeof tests / sizeof tests[0]);
+}
