@@ -1,6 +1,7 @@
 /* The MNIST classifier of mnist_classifier and mnist_score (see classifier_model.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "classifier_model.h"
+#include "flags.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -103,7 +104,7 @@ tnn_metadata *clf_config_to_metadata(const clf_config *c)
     }
     tnn_status st = tnn_metadata_set(md, "format", CLF_FORMAT);
     if (!st) st = tnn_metadata_set(md, "layers", layers);
-    snprintf(buf, sizeof buf, "%.17g", c->dropout);
+    flags_format_double(buf, sizeof buf, c->dropout); /* shortest text that reads back exactly */
     if (!st) st = tnn_metadata_set(md, "dropout", buf);
     snprintf(buf, sizeof buf, "%d", clf_feature_child(c));
     if (!st) st = tnn_metadata_set(md, "feature_layer", buf);

@@ -7,7 +7,7 @@
 #   mnist_score       scores an IDX file of images with it
 add_library(tinynn_quality STATIC ${CMAKE_CURRENT_LIST_DIR}/mnist_metrics.c ${CMAKE_CURRENT_LIST_DIR}/classifier_model.c)
 target_include_directories(tinynn_quality PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(tinynn_quality PUBLIC tinynn m PRIVATE tinynn_warnings)
+target_link_libraries(tinynn_quality PUBLIC tinynn tinynn_flags m PRIVATE tinynn_warnings)
 
 add_executable(mnist_classifier ${CMAKE_CURRENT_LIST_DIR}/mnist_classifier.c)
 target_link_libraries(mnist_classifier PRIVATE tinynn_quality tinynn_flags tinynn_warnings)

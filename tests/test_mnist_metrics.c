@@ -129,6 +129,26 @@ static void trace_sqrt_non_commuting(void **state)
     double want = sqrt(7.0 + 2.0 * sqrt(8.75));
     assert_near(metrics_trace_sqrt_product(s1, s2, 2), want, 1e-12, "Tr((S1 S2)^1/2), 2x2");
     assert_near(metrics_trace_sqrt_product(s2, s1, 2), want, 1e-12, "Tr((S2 S1)^1/2), 2x2");
+
+    /* Larger, random and non-commuting: Tr((S1 S2)^1/2) = Tr((S2 S1)^1/2), although the
+     * two routes square-root different matrices (S1^1/2 S2 S1^1/2, S2^1/2 S1 S2^1/2). */
+    enum { N = 30, M = 40 };
+    static double a[N * N], b[N * N], g[M * N];
+    tnn_rng r;
+    tnn_rng_seed(&r, 7);
+    for (int k = 0; k < 2; k++) {
+        double *s = k ? b : a; /* Wishart: G^T G / M */
+        for (int i = 0; i < M * N; i++) g[i] = tnn_rng_normal(&r) * (k ? 2.0 : 0.5);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < N; j++) {
+                double sum = 0.0;
+                for (int t = 0; t < M; t++) sum += g[t * N + i] * g[t * N + j];
+                s[i * N + j] = sum / M;
+            }
+    }
+    double ab = metrics_trace_sqrt_product(a, b, N), ba = metrics_trace_sqrt_product(b, a, N);
+    assert_true(ab > 0.0);
+    assert_near(ab, ba, 1e-10 * ab, "Tr((AB)^1/2) = Tr((BA)^1/2), 30x30");
 }
 
 static double fid_closed_form_diag(const double *mu1, const double *d1, const double *mu2, const double *d2, int n)
