@@ -1,5 +1,6 @@
-/*
- * tinynn/base.h - status codes, error messages, version, allocator hooks, threads.
+/**
+ * @file tinynn/base.h
+ * @brief Status codes, error messages, version, allocator hooks, threads.
  *
  * Error convention (used by every public function of libtinynn):
  *   - Functions that can fail return tnn_status: TNN_OK (0) on success, a negative
@@ -21,65 +22,82 @@
 extern "C" {
 #endif
 
+/** Major version. libtinynn follows semantic versioning: MAJOR changes when the API or
+ * ABI changes incompatibly (it is also the shared library's SONAME number,
+ * libtinynn.so.MAJOR), MINOR when features are added compatibly, PATCH for fixes. */
 #define TINYNN_VERSION_MAJOR 0
+/** Minor version: compatible additions (see TINYNN_VERSION_MAJOR). */
 #define TINYNN_VERSION_MINOR 1
+/** Patch version: fixes that change no interface. */
 #define TINYNN_VERSION_PATCH 0
+/** The headers' version as "MAJOR.MINOR.PATCH"; tnn_version() gives the linked library's. */
 #define TINYNN_VERSION_STRING "0.1.0"
 
-/* Status codes. TNN_OK is zero; every error is negative. */
+/** Status codes. TNN_OK is zero; every error is negative. */
 typedef enum tnn_status {
-    TNN_OK = 0,
-    TNN_ERR_ARG = -1,     /* invalid argument: NULL, zero size, out-of-range value */
-    TNN_ERR_SHAPE = -2,   /* tensor shapes do not fit together */
-    TNN_ERR_NOMEM = -3,   /* an allocation failed */
-    TNN_ERR_IO = -4,      /* a file could not be opened, read or written */
-    TNN_ERR_FORMAT = -5,  /* a file's contents are malformed */
-    TNN_ERR_STATE = -6,   /* call out of order, e.g. backward before forward */
-    TNN_ERR_NUMERIC = -7  /* a NaN or infinity where a finite value is required */
+    TNN_OK = 0,           /**< success */
+    TNN_ERR_ARG = -1,     /**< invalid argument: NULL, zero size, out-of-range value */
+    TNN_ERR_SHAPE = -2,   /**< tensor shapes do not fit together */
+    TNN_ERR_NOMEM = -3,   /**< an allocation failed */
+    TNN_ERR_IO = -4,      /**< a file could not be opened, read or written */
+    TNN_ERR_FORMAT = -5,  /**< a file's contents are malformed */
+    TNN_ERR_STATE = -6,   /**< call out of order, for instance backward before forward */
+    TNN_ERR_NUMERIC = -7  /**< a NaN or infinity where a finite value is required */
 } tnn_status;
 
-/* Version of the library actually linked, e.g. "0.1.0". */
+/** Version of the library actually linked, such as "0.1.0" (compare with TINYNN_VERSION_STRING). */
 const char *tnn_version(void);
 
-/* Message of the last failure on the calling thread ("" if none). Valid until the
- * next failing call on that thread. */
+/** Message of the last failure on the calling thread ("" if none). Valid until the
+ * next failing call on that thread. Messages longer than 2 KiB are truncated. */
 const char *tnn_last_error(void);
 
-/* Short name of a status code, e.g. "TNN_ERR_SHAPE". */
+/** Short name of a status code, such as "TNN_ERR_SHAPE"; "TNN_ERR_UNKNOWN" for a value
+ * that is not a tnn_status. */
 const char *tnn_status_name(tnn_status s);
 
-/* Clear the calling thread's last error message. */
+/** Clear the calling thread's last error message. */
 void tnn_clear_error(void);
 
-/* Optional log callback for the (rare) informational messages; silent by default. */
+/** Log callback: receives one line (no trailing newline) and the `user` pointer given
+ * to tnn_set_log(). */
 typedef void (*tnn_log_fn)(void *user, const char *msg);
+/** Install an optional log callback for the (rare) informational messages; silent by
+ * default. Pass NULL to silence it again. Process-wide, not per thread. */
 void tnn_set_log(tnn_log_fn fn, void *user);
 
-/*
- * Allocator hooks. All of libtinynn's heap memory goes through these. Passing NULL
- * restores malloc/realloc/free. Set them before creating any object; objects must be
- * freed with the allocator that created them. Tests use this to inject failures.
+/**
+ * Allocator hooks. All of libtinynn's heap memory goes through these. Set them before
+ * creating any object; objects must be freed with the allocator that created them.
+ * Tests use this to inject failures.
  */
 typedef struct tnn_allocator {
-    void *(*malloc_fn)(void *user, size_t size);
-    void *(*realloc_fn)(void *user, void *ptr, size_t size);
-    void (*free_fn)(void *user, void *ptr);
-    void *user;
+    void *(*malloc_fn)(void *user, size_t size);            /**< as malloc(size) */
+    void *(*realloc_fn)(void *user, void *ptr, size_t size); /**< as realloc(ptr, size) */
+    void (*free_fn)(void *user, void *ptr);                  /**< as free(ptr); never called with NULL */
+    void *user;                                              /**< passed to every hook */
 } tnn_allocator;
+/** Install allocator hooks (copied). Passing NULL, or hooks with any of the three
+ * functions NULL, restores malloc/realloc/free. Process-wide, not per thread. */
 void tnn_set_allocator(const tnn_allocator *a);
 
-/* Compute threads used by matrix products (OpenBLAS) and the library's own loops.
- * n <= 0 means "all cores". Returns the number actually in effect. */
+/** Set the compute threads used by matrix products (OpenBLAS) and the library's own loops.
+ * n <= 0 means "all cores"; larger values are capped at the cores present.
+ * @return the number actually in effect. */
 int tnn_set_num_threads(int n);
+/** Compute threads currently in effect (OpenBLAS's count). */
 int tnn_get_num_threads(void);
 
-/* Element types used by parameters and buffers (safetensors names F32 and I64). */
-typedef enum tnn_dtype { TNN_F32 = 0, TNN_I64 = 1 } tnn_dtype;
+/** Element types used by parameters and buffers (safetensors names F32 and I64). */
+typedef enum tnn_dtype {
+    TNN_F32 = 0, /**< 32-bit float: parameters, gradients and most buffers */
+    TNN_I64 = 1  /**< 64-bit signed integer: counters such as num_batches_tracked and Adam's step */
+} tnn_dtype;
 
-/* Size in bytes of one element of dtype, or 0 for an unknown dtype. */
+/** Size in bytes of one element of dtype, or 0 for an unknown dtype. */
 size_t tnn_dtype_size(tnn_dtype dt);
 
-/* "F32" / "I64" (safetensors spelling), or NULL for an unknown dtype. */
+/** "F32" / "I64" (safetensors spelling), or NULL for an unknown dtype. */
 const char *tnn_dtype_name(tnn_dtype dt);
 
 #ifdef __cplusplus

@@ -1,6 +1,8 @@
-/*
- * tinynn/image.h - image grids as torchvision's save_image(images, path, nrow=...,
- * padding=2, normalize=True) writes them, PNG output, and PIL's bilinear resize.
+/**
+ * @file tinynn/image.h
+ * @brief Image grids as torchvision's save_image writes them, PNG output, and PIL's bilinear resize.
+ *
+ * The grids are those of save_image(images, path, nrow=..., padding=2, normalize=True).
  *
  * Grid layout (torchvision.utils.make_grid): min(nrow, count) images per row,
  * ceil(count / that) rows, `padding` pixels between and around the images filled with
@@ -8,10 +10,12 @@
  * 28 x 28 with nrow 5 and padding 2 give 5*(28+2)+2 = 152 x 152 pixels.
  *
  * Pixel values (float32, as torchvision computes them):
- *   normalize: lo, hi = min and max over the `count` images (padding excluded);
- *              v = (clamp(x, lo, hi) - lo) / max(hi - lo, 1e-5)
- *   otherwise: v = x
- *   byte = (uint8) clamp(v * 255 + 0.5, 0, 255)      (i.e. round half up, saturated)
+ *
+ *     normalize: lo, hi = min and max over the `count` images (padding excluded);
+ *                v = (clamp(x, lo, hi) - lo) / max(hi - lo, 1e-5)
+ *     otherwise: v = x
+ *     byte = (uint8) clamp(v * 255 + 0.5, 0, 255)      (i.e. round half up, saturated)
+ *
  * One-channel images are replicated to three channels, so the PNG is always RGB.
  */
 #ifndef TINYNN_IMAGE_H
@@ -23,31 +27,34 @@
 extern "C" {
 #endif
 
-/* Width and height of the grid for `count` images of h x w (TNN_ERR_ARG on bad
- * sizes). */
+/** Width and height of the grid for `count` images of h x w (TNN_ERR_ARG on bad
+ * sizes, or a grid wider or taller than 65535 pixels). */
 tnn_status tnn_image_grid_size(int count, int h, int w, int nrow, int padding, int *width, int *height);
 
-/* Render the grid into rgb, which must hold 3 * width * height bytes (row-major,
+/** Render the grid into rgb, which must hold 3 * width * height bytes (row-major,
  * interleaved RGB). images: [n x channels*h*w] floats (or any shape with n rows of
- * channels*h*w values), channel-planar per image; channels 1 or 3; count <= n. */
+ * channels*h*w values), channel-planar per image; channels 1 or 3; count <= n.
+ * With normalize, a NaN or infinity among the images returns TNN_ERR_NUMERIC. */
 tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count, int channels, int h, int w,
                               int nrow, int padding, bool normalize);
 
-/* Render the grid and write it as an RGB PNG (stb_image_write), atomically: the PNG is
+/** Render the grid and write it as an RGB PNG (stb_image_write), atomically: the PNG is
  * written to a temporary file in the same folder, fsynced and renamed over path. */
 tnn_status tnn_save_image_grid(const char *path, const tnn_tensor *images, int count, int channels, int h, int w,
                                int nrow, int padding, bool normalize);
 
-/* Write 8-bit pixels (row-major, `channels` interleaved: 1 gray, 3 RGB, 4 RGBA) as a
+/** Write 8-bit pixels (row-major, `channels` interleaved: 1 gray, 3 RGB, 4 RGBA) as a
  * PNG, atomically as above. */
 tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels);
 
-/* Resize an 8-bit image (h x w, `channels` interleaved) to out_h x out_w exactly as
- * PIL's Image.resize(size, Image.BILINEAR) does, which is what torchvision's
+/** Resize an 8-bit image (h x w, `channels` interleaved) to out_h x out_w exactly as
+ * PIL's Image.resize(size, Image.BILINEAR) does. That is what torchvision's
  * transforms.Resize applies to PIL images (MNIST's): a separable triangle filter whose
  * support widens with the downscaling factor (so shrinking is antialiased), fixed-point
  * coefficients with 22 fractional bits, a horizontal pass rounded to 8 bits, then a
- * vertical pass rounded to 8 bits. Equal sizes copy the image. */
+ * vertical pass rounded to 8 bits (as in PIL, a pass along an axis whose size does not
+ * change is skipped). Equal sizes copy the image. Sizes up to 65535, channels 1..4
+ * (TNN_ERR_ARG otherwise). */
 tnn_status tnn_image_resize_u8(uint8_t *dst, int out_h, int out_w, const uint8_t *src, int h, int w, int channels);
 
 #ifdef __cplusplus

@@ -1,9 +1,12 @@
-/*
- * tinynn/loss.h - loss functions with mean reduction, as PyTorch's of the same name.
+/**
+ * @file tinynn/loss.h
+ * @brief Loss functions with mean reduction, as PyTorch's of the same name.
  *
- * Each returns the loss in *loss and, if grad is not NULL, writes dL/dinput into grad,
- * which must have as many elements as the input (for owned tensors it is resized to
- * the input's shape). Mismatched shapes return TNN_ERR_SHAPE naming both shapes.
+ * Each returns the loss in *loss (loss may be NULL) and, if grad is not NULL, writes
+ * dL/dinput into grad, which must have as many elements as the input (for owned tensors
+ * it is resized to the input's shape). An input and a target with different numbers of
+ * elements return TNN_ERR_SHAPE naming both shapes; equal counts in different shapes
+ * ([batch x 1] and [batch]) are accepted, element i matching element i.
  * Gradients are overwritten, not accumulated; scale them yourself for weighted sums
  * (tnn_tensor_scale).
  */
@@ -16,22 +19,29 @@
 extern "C" {
 #endif
 
-/* BCELoss: -mean(t*log(p) + (1-t)*log(1-p)), each log clamped at -100 as PyTorch
- * does, so p = 0 or 1 gives a finite loss. p must lie in [0, 1]. */
+/** BCELoss: -mean(t*log(p) + (1-t)*log(1-p)), each log clamped at -100 as PyTorch
+ * does, so p = 0 or 1 gives a finite loss. p must lie in [0, 1]: any other value
+ * (NaN included) returns TNN_ERR_ARG naming the element.
+ * @param pred    predictions p, probabilities (the output of a Sigmoid)
+ * @param target  targets t, usually 0 or 1, as many elements as pred
+ * @param loss    receives the mean loss (may be NULL)
+ * @param grad    receives dL/dpred (may be NULL)
+ * @return TNN_OK; TNN_ERR_SHAPE or TNN_ERR_ARG as above; TNN_ERR_NOMEM if grad cannot be resized */
 tnn_status tnn_bce_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad);
 
-/* BCEWithLogitsLoss: BCE on sigmoid(x), computed in the stable form
+/** BCEWithLogitsLoss: BCE on sigmoid(x), computed in the stable form
  * max(x,0) - x*t + log(1 + exp(-|x|)). */
 tnn_status tnn_bce_with_logits_loss(const tnn_tensor *logits, const tnn_tensor *target, float *loss, tnn_tensor *grad);
 
-/* MSELoss: mean((p - t)^2). */
+/** MSELoss: mean((p - t)^2). */
 tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad);
 
-/* CrossEntropyLoss: log-softmax over the last dimension of [batch x classes] logits
- * and NLL against integer class indices targets[batch] in [0, classes). */
+/** CrossEntropyLoss: log-softmax over the last dimension of [batch x classes] logits
+ * and NLL against integer class indices targets[batch] in [0, classes). Logits that are
+ * not 2-D return TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG. */
 tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad);
 
-/* t *= s. */
+/** t *= s, element by element (NULL t: no-op). */
 void tnn_tensor_scale(tnn_tensor *t, float s);
 
 #ifdef __cplusplus

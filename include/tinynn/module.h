@@ -1,5 +1,6 @@
-/*
- * tinynn/module.h - the module interface every layer implements.
+/**
+ * @file tinynn/module.h
+ * @brief The module interface every layer implements.
  *
  * A module is a struct whose first member is a tnn_module, whose first member in turn
  * points to a static const tnn_module_vtable. You can write your own module against
@@ -27,83 +28,104 @@
 extern "C" {
 #endif
 
+/** A module (layer or container); see struct tnn_module. */
 typedef struct tnn_module tnn_module;
 
-/* One named parameter or buffer, as enumerated by a module. */
+/** One named parameter or buffer, as enumerated by a module. */
 typedef struct tnn_named_tensor {
-    const char *name;           /* full state_dict name, e.g. "model.3.running_mean" */
-    tnn_dtype dtype;            /* TNN_F32, or TNN_I64 for num_batches_tracked */
-    void *data;                 /* float * (F32) or int64_t * (I64) */
-    float *grad;                /* gradient of a parameter; NULL for buffers */
-    int ndim;
-    int shape[TNN_MAX_DIMS];
-    size_t count;               /* number of elements */
-    bool is_param;              /* trainable parameter (true) or buffer (false) */
+    const char *name;           /**< full state_dict name, such as "model.3.running_mean" */
+    tnn_dtype dtype;            /**< TNN_F32, or TNN_I64 for num_batches_tracked */
+    void *data;                 /**< float * (F32) or int64_t * (I64) */
+    float *grad;                /**< gradient of a parameter; NULL for buffers */
+    int ndim;                   /**< number of dimensions, 0 (a scalar) to TNN_MAX_DIMS */
+    int shape[TNN_MAX_DIMS];    /**< shape[0..ndim); unused trailing entries are 1 */
+    size_t count;               /**< number of elements */
+    bool is_param;              /**< trainable parameter (true) or buffer (false) */
 } tnn_named_tensor;
 
-/* Visitor called once per parameter/buffer. Returning non-TNN_OK stops the walk and
- * the status is passed back to the caller of visit. */
+/** Visitor called once per parameter/buffer. Returning non-TNN_OK stops the walk and
+ * the status is passed back to the caller of visit. t (and its name) is valid only
+ * during the call. */
 typedef tnn_status (*tnn_visit_fn)(void *ctx, const tnn_named_tensor *t);
 
+/** The operations of a module type; one static const instance per type. */
 typedef struct tnn_module_vtable {
-    const char *type_name; /* "linear", "batchnorm1d", ... */
-    /* y <- f(x); *y is owned by the module. Required. */
+    const char *type_name; /**< "linear", "batchnorm1d", ... */
+    /** y <- f(x); *y is owned by the module. Required. */
     tnn_status (*forward)(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y);
-    /* dx <- dL/dx given dy = dL/dy; dx may be NULL. Required. */
+    /** dx <- dL/dx given dy = dL/dy; dx may be NULL. Required. */
     tnn_status (*backward)(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
-    /* Enumerate parameters and buffers, names prefixed by `prefix`. May be NULL
+    /** Enumerate parameters and buffers, names prefixed by `prefix`. May be NULL
      * (no parameters). */
     tnn_status (*visit)(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx);
-    /* Called after m->training / m->requires_grad changed (containers propagate to
+    /** Called after m->training / m->requires_grad changed (containers propagate to
      * children). May be NULL. */
     void (*on_mode_change)(tnn_module *m);
-    /* Writes a one-line description such as "linear(784->512)". May be NULL. */
+    /** Writes a one-line description such as "linear(784->512)". May be NULL. */
     void (*describe)(const tnn_module *m, char *buf, size_t len);
-    /* Release everything the module owns, including the module itself. Required. */
+    /** Release everything the module owns, including the module itself. Required. */
     void (*free)(tnn_module *m);
 } tnn_module_vtable;
 
+/** The base of every module: embed it as the first member of your module's struct. */
 struct tnn_module {
-    const tnn_module_vtable *vt;
-    bool training;       /* true after creation (as in PyTorch) */
-    bool requires_grad;  /* false: backward skips parameter gradients */
+    const tnn_module_vtable *vt; /**< the module's type; never NULL */
+    bool training;       /**< true after creation (as in PyTorch) */
+    bool requires_grad;  /**< false: backward skips parameter gradients */
 };
 
-/* Initialise the base of a user-defined module (training on, requires_grad on). */
+/** Initialise the base of a user-defined module (training on, requires_grad on). */
 void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt);
 
-/* Checked wrappers around the vtable: they validate arguments and set messages. */
+/** Run m's forward: checked wrapper around the vtable (it validates arguments and sets messages).
+ * @param m  the module
+ * @param x  input; must stay alive and unchanged until the matching backward
+ * @param y  receives the output, owned by m and valid until m's next forward
+ * @return TNN_OK, or an error with tnn_last_error() set (TNN_ERR_SHAPE for mis-shaped input) */
 tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y);
+/** Run m's backward: checked wrapper around the vtable.
+ * Accumulates parameter gradients (+=) unless requires_grad is false.
+ * @param m   the module, after a forward
+ * @param dy  dL/dy, shaped as the last forward's output
+ * @param dx  receives dL/dx (owned by m, valid until its next backward); NULL skips computing it
+ * @return TNN_OK, or an error (TNN_ERR_STATE before any forward, TNN_ERR_SHAPE for a mis-shaped dy) */
 tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
+/** Call fn once per parameter and buffer of m, in state_dict order, with names prefixed by
+ * `prefix` (NULL: none). Checked wrapper around the vtable; a module without a visit
+ * function has nothing to enumerate. */
 tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx);
-void tnn_module_free(tnn_module *m); /* NULL is a no-op */
+/** Free m and everything it owns (a container frees its children). NULL is a no-op. */
+void tnn_module_free(tnn_module *m);
 
-/* Training (batch statistics, dropout active) vs evaluation mode. */
+/** Training (batch statistics, dropout active) vs evaluation mode; containers propagate it. */
 void tnn_module_train(tnn_module *m, bool training);
-/* Freeze (false) or unfreeze (true) the parameters: a frozen module still passes
- * dL/dx through backward but leaves parameter gradients untouched. */
+/** Freeze (false) or unfreeze (true) the parameters: a frozen module still passes
+ * dL/dx through backward but leaves parameter gradients untouched. Containers propagate it. */
 void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad);
 
-/* Zero every parameter gradient. */
+/** Zero every parameter gradient. */
 void tnn_module_zero_grad(tnn_module *m);
-/* Number of trainable scalars. */
+/** Number of trainable scalars. */
 size_t tnn_module_num_params(tnn_module *m);
-/* "linear(784->512)" etc. into buf; returns buf. */
+/** Writes a one-line description ("linear(784->512)" etc.) into buf; returns buf. */
 char *tnn_module_describe(const tnn_module *m, char *buf, size_t len);
 
-/* A list of named tensors: a snapshot of pointers into the module (no data copied).
- * Valid while the module lives. */
+/** A list of named tensors: a snapshot of pointers into the module (no data copied;
+ * the names are copies owned by the list). Valid while the module lives. */
 typedef struct tnn_tensor_list {
-    tnn_named_tensor *items;
-    int count;
+    tnn_named_tensor *items;  /**< count entries */
+    int count;                /**< number of entries */
 } tnn_tensor_list;
 
-/* Parameters only (for optimizers), named with `prefix` (may be NULL or ""). */
+/** Parameters only (for optimizers), named with `prefix` (may be NULL or "").
+ * Free with tnn_tensor_list_free; NULL on failure. */
 tnn_tensor_list *tnn_module_parameters(tnn_module *m, const char *prefix);
-/* Parameters and buffers in PyTorch state_dict order, named with `prefix`. */
+/** Parameters and buffers in PyTorch state_dict order, named with `prefix`.
+ * Free with tnn_tensor_list_free; NULL on failure. */
 tnn_tensor_list *tnn_module_state_dict(tnn_module *m, const char *prefix);
-/* Entry called `name`, or NULL. */
+/** Entry called `name`, or NULL. */
 const tnn_named_tensor *tnn_tensor_list_find(const tnn_tensor_list *l, const char *name);
+/** Free the list and its names (never the tensors' data). NULL is a no-op. */
 void tnn_tensor_list_free(tnn_tensor_list *l);
 
 #ifdef __cplusplus

@@ -1,5 +1,6 @@
-/*
- * tinynn/optim.h - the optimizer interface, with SGD and Adam.
+/**
+ * @file tinynn/optim.h
+ * @brief The optimizer interface, with SGD and Adam.
  *
  * An optimizer is created over a module's parameters (tnn_module_parameters); its state
  * (moments, step count) is sized once, at creation. tnn_optimizer_step() applies one
@@ -19,53 +20,75 @@
 extern "C" {
 #endif
 
+/** An optimizer; see struct tnn_optimizer. */
 typedef struct tnn_optimizer tnn_optimizer;
 
+/** The operations of an optimizer type; one static const instance per type. */
 typedef struct tnn_optimizer_vtable {
-    const char *type_name;
+    const char *type_name; /**< "sgd", "adam", ... */
+    /** Apply one update to o->params from their accumulated gradients. Required. */
     tnn_status (*step)(tnn_optimizer *o);
-    /* Enumerate the optimizer's state tensors (for checkpoints) with names prefixed by
+    /** Enumerate the optimizer's state tensors (for checkpoints) with names prefixed by
      * `prefix`. May be NULL (stateless). */
     tnn_status (*visit_state)(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx);
-    /* Free the derived struct's own resources and the struct itself. Required. */
+    /** Free the derived struct's own resources, o->params (tnn_tensor_list_free) and the
+     * struct itself: tnn_optimizer_free() calls only this. Required. */
     void (*free)(tnn_optimizer *o);
 } tnn_optimizer_vtable;
 
+/** The base of every optimizer: embed it as the first member of your optimizer's struct. */
 struct tnn_optimizer {
-    const tnn_optimizer_vtable *vt;
-    tnn_tensor_list *params; /* owned; parameters of the module given at creation */
+    const tnn_optimizer_vtable *vt; /**< the optimizer's type */
+    tnn_tensor_list *params; /**< owned; parameters of the module given at creation */
 };
 
-/* Fill the base: collects m's parameters. */
+/** Fill the base: collects m's parameters (names without prefix) into o->params. */
 tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, tnn_module *m);
+/** Apply one update from the accumulated gradients. */
 tnn_status tnn_optimizer_step(tnn_optimizer *o);
+/** Zero the gradients of the optimizer's parameters. NULL is a no-op. */
 void tnn_optimizer_zero_grad(tnn_optimizer *o);
+/** Enumerate the optimizer's state tensors with names prefixed by `prefix` (NULL: none):
+ * SGD with momentum gives `"<param>.momentum_buffer"` per parameter, Adam "step" (I64)
+ * then `"<param>.exp_avg"` and `"<param>.exp_avg_sq"` per parameter. The tensors are the
+ * optimizer's own, read and written in place (checkpoints). */
 tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx);
-void tnn_optimizer_free(tnn_optimizer *o); /* NULL is a no-op */
+/** Free the optimizer and its state (never the module). NULL is a no-op. */
+void tnn_optimizer_free(tnn_optimizer *o);
 
-/* torch.optim.SGD */
+/** Settings of torch.optim.SGD; start from tnn_sgd_defaults(). */
 typedef struct tnn_sgd_params {
-    double lr;            /* default 0.01 */
-    double momentum;      /* default 0 */
-    double dampening;     /* default 0 */
-    double weight_decay;  /* default 0 (L2 added to the gradient) */
-    bool nesterov;        /* default false; needs momentum > 0 and dampening 0 */
+    double lr;            /**< default 0.01 */
+    double momentum;      /**< default 0 */
+    double dampening;     /**< default 0 */
+    double weight_decay;  /**< default 0 (L2 added to the gradient) */
+    bool nesterov;        /**< default false; needs momentum > 0 and dampening 0 */
 } tnn_sgd_params;
+/** torch.optim.SGD's defaults (lr 0.01, everything else off). */
 tnn_sgd_params tnn_sgd_defaults(void);
+/** SGD over m's parameters (torch.optim.SGD). NULL (TNN_ERR_ARG) if lr, momentum or
+ * weight_decay is negative (or lr not finite), or nesterov is set without momentum > 0
+ * and dampening 0. */
 tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p);
 
-/* torch.optim.Adam (amsgrad off): bias-corrected moments, eps added outside the
- * square root, weight decay as L2 added to the gradient. */
+/** Settings of torch.optim.Adam (amsgrad off): bias-corrected moments, eps added outside the
+ * square root, weight decay as L2 added to the gradient. Start from tnn_adam_defaults(). */
 typedef struct tnn_adam_params {
-    double lr;            /* default 1e-3 */
-    double beta1, beta2;  /* default 0.9, 0.999 */
-    double eps;           /* default 1e-8 */
-    double weight_decay;  /* default 0 */
+    double lr;            /**< default 1e-3 */
+    /** @{ */
+    double beta1, beta2;  /**< decay rates of the first and second moments; default 0.9, 0.999 */
+    /** @} */
+    double eps;           /**< default 1e-8 */
+    double weight_decay;  /**< default 0 */
 } tnn_adam_params;
+/** torch.optim.Adam's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay. */
 tnn_adam_params tnn_adam_defaults(void);
+/** Adam over m's parameters (torch.optim.Adam); its two moments are one arena, zeroed.
+ * NULL (TNN_ERR_ARG) unless lr >= 0 (finite), betas in [0, 1), eps >= 0 and
+ * weight_decay >= 0. */
 tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
 
-/* Adam's step count (0 before the first step), -1 if o is not Adam. */
+/** Adam's step count (0 before the first step), -1 if o is not Adam. */
 int64_t tnn_adam_step_count(const tnn_optimizer *o);
 
 #ifdef __cplusplus

@@ -1,5 +1,6 @@
-/*
- * tinynn/rng.h - a seeded random number generator owned by the caller.
+/**
+ * @file tinynn/rng.h
+ * @brief A seeded random number generator owned by the caller.
  *
  * libtinynn keeps no global random state: every function that draws random numbers
  * takes a tnn_rng *. The generator is PCG32 (O'Neill, pcg-random.org), normals come
@@ -15,29 +16,31 @@
 extern "C" {
 #endif
 
+/** PCG32 generator state. Plain data: copy it to save it, copy it back to resume. */
 typedef struct tnn_rng {
-    uint64_t state;
-    uint64_t inc;
-    float spare;     /* second Box-Muller value, valid when has_spare is 1 */
-    int has_spare;
+    uint64_t state;  /**< PCG32 state */
+    uint64_t inc;    /**< PCG32 stream increment (always odd) */
+    float spare;     /**< second Box-Muller value, valid when has_spare is 1 */
+    int has_spare;   /**< 1 if spare holds the next normal, else 0 */
 } tnn_rng;
 
-/* Seed a generator; different seeds give independent-looking streams. */
+/** Seed a generator; different seeds give independent-looking streams. */
 void tnn_rng_seed(tnn_rng *r, uint64_t seed);
-/* Uniform 32-bit integer. */
+/** Uniform 32-bit integer. */
 uint32_t tnn_rng_u32(tnn_rng *r);
-/* Uniform integer in [0, n), without modulo bias. n must be >= 1. */
+/** Uniform integer in [0, n), without modulo bias. n must be >= 1. */
 uint32_t tnn_rng_below(tnn_rng *r, uint32_t n);
-/* Uniform float in [0, 1) with 24 random bits. */
+/** Uniform float in [0, 1) with 24 random bits. */
 float tnn_rng_uniform(tnn_rng *r);
-/* Standard normal float. */
+/** Standard normal float. */
 float tnn_rng_normal(tnn_rng *r);
 
-/* Fill t with U(lo, hi) / N(mean, std). */
+/** Fill t with U(lo, hi), drawing t->size values from r in order (NULL t or r: no-op). */
 void tnn_tensor_uniform(tnn_tensor *t, tnn_rng *r, float lo, float hi);
+/** Fill t with N(mean, std), drawing t->size normals from r in order (NULL t or r: no-op). */
 void tnn_tensor_normal(tnn_tensor *t, tnn_rng *r, float mean, float std);
 
-/* Fisher-Yates shuffle of an index array. */
+/** Fisher-Yates shuffle of an index array. */
 void tnn_rng_shuffle(tnn_rng *r, int *idx, int n);
 
 #ifdef __cplusplus

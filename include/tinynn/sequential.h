@@ -1,8 +1,9 @@
-/*
- * tinynn/sequential.h - a container that runs its children in order.
+/**
+ * @file tinynn/sequential.h
+ * @brief A container that runs its children in order.
  *
  * The container owns its children. Parameters and buffers are named as PyTorch's
- * nn.Sequential names them: "<index>.<name>", with the index counting every child
+ * nn.Sequential names them: `"<index>.<name>"`, with the index counting every child
  * (activations included), e.g. "0.weight", "3.running_mean". A prefix passed to
  * tnn_module_state_dict() goes in front ("model.0.weight"); containers nest.
  */
@@ -15,18 +16,20 @@
 extern "C" {
 #endif
 
+/** New empty Sequential (torch.nn.Sequential); NULL on failure. Free with tnn_module_free. */
 tnn_module *tnn_sequential_new(void);
 
-/* Append child; the container takes ownership in every case (on failure the child is
+/** Append child; the container takes ownership in every case (on failure the child is
  * freed). A NULL child (a failed constructor) is reported as an error, so calls can be
- * chained: st |= tnn_sequential_add(seq, tnn_linear_new(...)) style code stays safe. */
+ * chained: st |= tnn_sequential_add(seq, tnn_linear_new(...)) style code stays safe.
+ * The child takes on the container's training and requires_grad modes. */
 tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child);
 
-/* Number of children; -1 if seq is not a Sequential. */
+/** Number of children; -1 if seq is not a Sequential. */
 int tnn_sequential_len(const tnn_module *seq);
-/* Child i (borrowed), or NULL. */
+/** Child i (borrowed), or NULL. */
 tnn_module *tnn_sequential_get(tnn_module *seq, int i);
-/* True if m is a Sequential container. */
+/** True if m is a Sequential container. */
 bool tnn_is_sequential(const tnn_module *m);
 
 #ifdef __cplusplus

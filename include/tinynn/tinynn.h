@@ -1,7 +1,8 @@
-/*
- * tinynn/tinynn.h - umbrella header: include this to use libtinynn.
+/**
+ * @file tinynn/tinynn.h
+ * @brief Umbrella header: include this to use libtinynn.
  *
- *   #include <tinynn/tinynn.h>
+ *     #include <tinynn/tinynn.h>
  *
  * See docs/tutorial.md for a walk-through and docs/api.md for the reference.
  */
