@@ -7,8 +7,8 @@
  *   build/examples/mnist_score --classifier data/models/mnist_classifier.safetensors \
  *       --idx samples-idx3-ubyte.gz
  *
- * For the first --max images of --idx and of --ref (the MNIST test set by default), in
- * eval mode:
+ * For the first --max images of --idx against all the images of --ref (the MNIST test
+ * set by default), in eval mode:
  *   - the Frechet distance between Gaussians fitted to the classifier's penultimate
  *     features (the last hidden ReLU) of the two sets - FID's formula on an MNIST
  *     network instead of Inception;
@@ -133,7 +133,8 @@ int main(int argc, char **argv)
         FLAG_STRING("ref", &ref_path, "FILE",
                     "reference images (default: t10k-images-idx3-ubyte[.gz] in $TINYNN_DATA, else the bundled MNIST test "
                     "set)"),
-        FLAG_INT("max", &max, 2, INT_MAX, "an integer >= 2", "use at most this many images of each file (the first ones)"),
+        FLAG_INT("max", &max, 2, INT_MAX, "an integer >= 2",
+                 "score at most this many images of --idx (the first ones); the reference is used whole"),
         FLAG_DOUBLE("coverage", &coverage, 0.0, 1.0, FLAG_LO_OPEN, "a number in (0, 1]",
                     "a class is covered when it holds at least this share of the samples"),
         FLAG_INT("batch_size", &batch_size, 1, 1 << 20, "a positive integer", "images per forward pass"),
@@ -189,7 +190,7 @@ int main(int argc, char **argv)
     tnn_module_train(net, false);
     tnn_set_num_threads(n_cpu);
 
-    if ((r = score_file(&smp, max, net, &cfg, batch_size)) || (r = score_file(&ref, max, net, &cfg, batch_size))) {
+    if ((r = score_file(&smp, max, net, &cfg, batch_size)) || (r = score_file(&ref, INT_MAX, net, &cfg, batch_size))) {
         status = r;
         goto done;
     }
