@@ -708,8 +708,9 @@ int main(int argc, char **argv)
         tnn_safetensors_free(ck); /* 25 MB we no longer need */
         ck = NULL;
         if (R.s.epoch >= o->n_epochs) {
-            fprintf(stderr, "%s: --resume %s: the checkpoint is at the end of epoch %" PRId64 " of %d: nothing left "
-                    "to do (give a larger --n_epochs to train on)\n", PROG, o->resume, R.s.epoch, o->n_epochs);
+            fprintf(stderr, "%s: --resume %s: the checkpoint has completed %" PRId64 " epochs and --n_epochs is %d: "
+                    "nothing left to do (give a larger --n_epochs to train on)\n", PROG, o->resume, R.s.epoch,
+                    o->n_epochs);
             status = EXIT_USAGE;
             goto done;
         }
