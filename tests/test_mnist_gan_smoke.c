@@ -2,12 +2,16 @@
  * user runs them (the binaries' paths come from CMake):
  *   smoke_*  a few batches of training on a small IDX file the test writes itself
  *            (label `smoke`): losses finite, grids valid 152 x 152 PNGs, weights load
- *            back, the sampler writes a PNG and an IDX file;
+ *            back, the sampler writes a PNG and an IDX file; losses.csv agrees with the
+ *            log, losses.png is a readable plot; --snapshot_epochs;
  *   cli_*    bad flags, folders and data: a non-zero exit before any work, with a
- *            message naming the flag or the file (label `cli`).
+ *            message naming the flag or the file; the progress bar on a terminal
+ *            (label `cli`).
+ * Checkpoints, --resume, signals and divergence: test_mnist_gan_resume.c.
  * Usage: test_mnist_gan_smoke CASE path/to/mnist_gan path/to/mnist_gan_sample */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* posix_openpt, ptsname */
 #include "testutil.h"
+#include "test_mnist_gan_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "gan_models.h"
@@ -35,85 +41,6 @@
 #if defined(__GNUC__) || defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
-
-static const char *g_gan = "mnist_gan", *g_sample = "mnist_gan_sample";
-static char g_dir[64];
-
-static int make_tmp(void **state)
-{
-    (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/tinynn_test_gan_XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int remove_tmp(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static char *path_in(const char *name)
-{
-    static char p[8][256];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", g_dir, name);
-    return p[k];
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return calloc(1, 1);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc(1, (size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) b[0] = '\0';
-    fclose(f);
-    return b;
-}
-
-/* Run `prog args` with stdout and stderr captured in the temporary folder; returns the
- * exit status. */
-static int run(const char *prog, const char *args, char **out, char **err)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", prog, args, path_in("stdout.txt"), path_in("stderr.txt"));
-    int rc = system(cmd);
-    *out = slurp(path_in("stdout.txt"));
-    *err = slurp(path_in("stderr.txt"));
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-
-/* A small IDX image set: n 28 x 28 "digits" (a bright bar at a random place and angle
- * on a dark background), gzipped. */
-static void write_dataset(const char *dir, int n)
-{
-    mkdir(dir, 0777);
-    uint8_t *px = calloc((size_t)n, 784);
-    tnn_rng r;
-    tnn_rng_seed(&r, 11);
-    for (int k = 0; k < n; k++) {
-        int x0 = 6 + (int)tnn_rng_below(&r, 12), y0 = 4 + (int)tnn_rng_below(&r, 6), slope = (int)tnn_rng_below(&r, 3) - 1;
-        for (int t = 0; t < 18; t++) {
-            int y = y0 + t, x = x0 + slope * t / 3;
-            for (int dx = 0; dx < 3; dx++)
-                if (x + dx >= 0 && x + dx < 28 && y < 28) px[(size_t)k * 784 + (size_t)y * 28 + (size_t)(x + dx)] = 255;
-        }
-    }
-    char path[256];
-    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
-    TU_ASSERT_OK(tnn_idx_save_u8(path, px, 3, (int[]){n, 28, 28}));
-    free(px);
-}
-
-static void assert_contains(const char *text, const char *want)
-{
-    if (!strstr(text, want)) fail_msg("expected \"%s\" in:\n%s", want, text);
-}
 
 static void check_png(const char *path, int want_w, int want_h)
 {
@@ -136,12 +63,12 @@ static void check_png(const char *path, int want_w, int want_h)
 static void smoke_train_and_sample(void **state)
 {
     (void)state;
-    write_dataset(path_in("data"), 300);
+    gt_write_dataset(gt_path("data"), 300, 11);
     char args[1024], *out, *err;
     snprintf(args, sizeof args,
              "--n_epochs 1 --batch_size 64 --sample_interval 2 --n_cpu 1 --seed 3 --data '%s' --out '%s'",
-             path_in("data"), path_in("out"));
-    int rc = run(g_gan, args, &out, &err);
+             gt_path("data"), gt_path("out"));
+    int rc = gt_run(NULL, g_gan, args, &out, &err);
     if (rc != 0) fail_msg("mnist_gan exited with %d:\n%s", rc, err);
 
     /* 300 images at 64 per batch: 5 batches, the last one partial (44), all logged. */
@@ -163,13 +90,13 @@ static void smoke_train_and_sample(void **state)
     free(err);
 
     /* grids at batches_done 0, 2, 4 */
-    check_png(path_in("out/images/0.png"), 152, 152);
-    check_png(path_in("out/images/2.png"), 152, 152);
-    check_png(path_in("out/images/4.png"), 152, 152);
-    assert_int_not_equal(access(path_in("out/images/1.png"), F_OK), 0);
+    check_png(gt_path("out/images/0.png"), 152, 152);
+    check_png(gt_path("out/images/2.png"), 152, 152);
+    check_png(gt_path("out/images/4.png"), 152, 152);
+    assert_int_not_equal(access(gt_path("out/images/1.png"), F_OK), 0);
 
     /* the weights load back, strictly, into the seed's generator and discriminator */
-    tnn_safetensors *st = tnn_safetensors_load(path_in("out/generator.safetensors"));
+    tnn_safetensors *st = tnn_safetensors_load(gt_path("out/generator.safetensors"));
     if (!st) fail_msg("%s", tnn_last_error());
     const tnn_metadata *md = tnn_safetensors_metadata(st);
     assert_string_equal(tnn_metadata_get(md, "latent_dim"), "100");
@@ -193,19 +120,19 @@ static void smoke_train_and_sample(void **state)
     tnn_module_free(g);
     tnn_safetensors_free(st);
     tnn_module *d = gan_discriminator_new(&c, NULL);
-    TU_ASSERT_OK(tnn_module_load(d, GAN_PREFIX, path_in("out/discriminator.safetensors"), true, NULL));
+    TU_ASSERT_OK(tnn_module_load(d, GAN_PREFIX, gt_path("out/discriminator.safetensors"), true, NULL));
     tnn_module_free(d);
 
     /* the sampler: a 5 x 5 grid and a gzipped IDX of 30 images */
     snprintf(args, sizeof args, "--weights '%s' --n_samples 30 --seed 1 --png '%s' --idx '%s'",
-             path_in("out/generator.safetensors"), path_in("s.png"), path_in("s-idx3-ubyte.gz"));
-    rc = run(g_sample, args, &out, &err);
+             gt_path("out/generator.safetensors"), gt_path("s.png"), gt_path("s-idx3-ubyte.gz"));
+    rc = gt_run(NULL, g_sample, args, &out, &err);
     if (rc != 0) fail_msg("mnist_gan_sample exited with %d:\n%s", rc, err);
     free(out);
     free(err);
-    check_png(path_in("s.png"), 152, 182); /* 30 images, 5 per row: 6 rows */
+    check_png(gt_path("s.png"), 152, 182); /* 30 images, 5 per row: 6 rows */
     tnn_idx idx;
-    TU_ASSERT_OK(tnn_idx_load(path_in("s-idx3-ubyte.gz"), &idx));
+    TU_ASSERT_OK(tnn_idx_load(gt_path("s-idx3-ubyte.gz"), &idx));
     assert_int_equal(idx.ndim, 3);
     assert_int_equal(idx.dims[0], 30);
     assert_int_equal(idx.dims[1], 28);
@@ -213,9 +140,97 @@ static void smoke_train_and_sample(void **state)
     tnn_idx_free(&idx);
     /* eval mode works for a single image */
     snprintf(args, sizeof args, "--weights '%s' --n_samples 1 --bn_mode eval --idx '%s'",
-             path_in("out/generator.safetensors"), path_in("one-idx3-ubyte"));
-    rc = run(g_sample, args, &out, &err);
+             gt_path("out/generator.safetensors"), gt_path("one-idx3-ubyte"));
+    rc = gt_run(NULL, g_sample, args, &out, &err);
     if (rc != 0) fail_msg("mnist_gan_sample --bn_mode eval exited with %d:\n%s", rc, err);
+    free(out);
+    free(err);
+}
+
+/* A pixel of exactly this colour somewhere in the image. */
+static bool has_colour(const uint8_t *img, int w, int h, int r, int g, int b)
+{
+    for (int i = 0; i < w * h; i++)
+        if (img[3 * i] == r && img[3 * i + 1] == g && img[3 * i + 2] == b) return true;
+    return false;
+}
+
+/* One tensor's bytes in two files are the same. */
+static void assert_same_tensor(const tnn_safetensors *a, const tnn_safetensors *b, const char *name)
+{
+    const tnn_st_tensor *x = tnn_safetensors_find(a, name), *y = tnn_safetensors_find(b, name);
+    if (!x || !y) fail_msg("tensor %s missing", name);
+    assert_int_equal(x->nbytes, y->nbytes);
+    assert_memory_equal(x->data, y->data, x->nbytes);
+}
+
+static void smoke_losses_and_snapshots(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 300, 11);
+    char args[1024], *out, *err;
+    snprintf(args, sizeof args,
+             "--n_epochs 2 --batch_size 64 --sample_interval 3 --n_cpu 1 --snapshot_epochs 2,1,7 --data '%s' --out '%s'",
+             gt_path("data"), gt_path("out"));
+    int rc = gt_run(NULL, g_gan, args, &out, &err);
+    if (rc != 0) fail_msg("mnist_gan exited with %d:\n%s", rc, err);
+
+    /* losses.csv: a header and one row per batch whose losses are the log's, as printed */
+    char *csv = gt_slurp(gt_path("out/losses.csv"), NULL);
+    const char *header = "epoch,batch,d_loss,g_loss,d_x,d_g_z\n";
+    assert_true(strncmp(csv, header, strlen(header)) == 0);
+    char *save_csv, *save_log;
+    char *row = strtok_r(csv + strlen(header), "\n", &save_csv);
+    char *line = strtok_r(out, "\n", &save_log);
+    int rows = 0;
+    for (; row; row = strtok_r(NULL, "\n", &save_csv), rows++) {
+        int e, b;
+        char dl[32], gl[32];
+        double dx, dgz;
+        assert_int_equal(sscanf(row, "%d,%d,%31[^,],%31[^,],%lf,%lf", &e, &b, dl, gl, &dx, &dgz), 6);
+        assert_int_equal(e, rows / 5);
+        assert_int_equal(b, rows % 5);
+        assert_true(dx > 0.0 && dx < 1.0 && dgz > 0.0 && dgz < 1.0);
+        while (line && strncmp(line, "[Epoch", 6) != 0) line = strtok_r(NULL, "\n", &save_log);
+        assert_non_null(line);
+        char want[128];
+        snprintf(want, sizeof want, "[Epoch %d/2] [Batch %d/5] [D loss: %s] [G loss: %s]", e, b, dl, gl);
+        assert_string_equal(line, want);
+        line = strtok_r(NULL, "\n", &save_log);
+    }
+    assert_int_equal(rows, 10);
+    free(csv);
+    free(out);
+    free(err);
+
+    /* losses.png: a plot with both curves in their colours and black text */
+    int w = 0, h = 0, c = 0;
+    uint8_t *img = stbi_load(gt_path("out/losses.png"), &w, &h, &c, 3);
+    if (!img) fail_msg("losses.png: not a readable PNG (%s)", stbi_failure_reason());
+    assert_int_equal(w, 800);
+    assert_int_equal(h, 450);
+    assert_true(has_colour(img, w, h, 31, 119, 180));  /* D */
+    assert_true(has_colour(img, w, h, 255, 127, 14));  /* G */
+    assert_true(has_colour(img, w, h, 0, 0, 0));       /* title, frame */
+    stbi_image_free(img);
+
+    /* snapshots after epochs 1 and 2 (7 is never reached); the last equals the final weights */
+    tnn_safetensors *s2 = tnn_safetensors_load(gt_path("out/generator_epoch2.safetensors"));
+    tnn_safetensors *g = tnn_safetensors_load(gt_path("out/generator.safetensors"));
+    if (!s2 || !g) fail_msg("%s", tnn_last_error());
+    assert_int_equal(tnn_safetensors_count(s2), tnn_safetensors_count(g));
+    for (int i = 0; i < tnn_safetensors_count(g); i++) assert_same_tensor(s2, g, tnn_safetensors_get(g, i)->name);
+    assert_string_equal(tnn_metadata_get(tnn_safetensors_metadata(s2), "epoch"), "2");
+    assert_string_equal(tnn_metadata_get(tnn_safetensors_metadata(s2), "bn_eps"), "0.8");
+    tnn_safetensors_free(s2);
+    tnn_safetensors_free(g);
+    assert_int_equal(access(gt_path("out/generator_epoch1.safetensors"), F_OK), 0);
+    assert_int_not_equal(access(gt_path("out/generator_epoch7.safetensors"), F_OK), 0);
+    /* the sampler reads a snapshot like any generator file */
+    snprintf(args, sizeof args, "--weights '%s' --n_samples 4 --png '%s'", gt_path("out/generator_epoch1.safetensors"),
+             gt_path("s.png"));
+    rc = gt_run(NULL, g_sample, args, &out, &err);
+    if (rc != 0) fail_msg("mnist_gan_sample exited with %d:\n%s", rc, err);
     free(out);
     free(err);
 }
@@ -229,21 +244,21 @@ static void expect_fail(const char *prog, const char *args, int want_rc, const c
     char full[1024], *out, *err;
     bool own_data = strstr(args, "--data") != NULL, own_out = strstr(args, "--out") != NULL;
     if (prog == g_gan) {
-        if (access(path_in("data/train-images-idx3-ubyte.gz"), F_OK) != 0) write_dataset(path_in("data"), 10);
-        snprintf(full, sizeof full, "%s%s%s%s%s%s", args, own_data ? "" : " --data '", own_data ? "" : path_in("data"),
-                 own_data ? "" : "'", own_out ? "" : " --out ", own_out ? "" : path_in("out"));
+        if (access(gt_path("data/train-images-idx3-ubyte.gz"), F_OK) != 0) gt_write_dataset(gt_path("data"), 10, 11);
+        snprintf(full, sizeof full, "%s%s%s%s%s%s", args, own_data ? "" : " --data '", own_data ? "" : gt_path("data"),
+                 own_data ? "" : "'", own_out ? "" : " --out ", own_out ? "" : gt_path("out"));
     } else {
         snprintf(full, sizeof full, "%s", args);
     }
-    int rc = run(prog, full, &out, &err);
+    int rc = gt_run(NULL, prog, full, &out, &err);
     if (rc != want_rc) fail_msg("%s %s: exit status %d, expected %d; stderr:\n%s", prog, full, rc, want_rc, err);
-    if (frag1) assert_contains(err, frag1);
-    if (frag2) assert_contains(err, frag2);
+    if (frag1) gt_assert_contains(err, frag1);
+    if (frag2) gt_assert_contains(err, frag2);
     assert_true(strstr(out, "[Epoch") == NULL); /* no training happened */
     free(out);
     free(err);
     /* nothing was written for a failed start */
-    assert_int_not_equal(access(path_in("out/generator.safetensors"), F_OK), 0);
+    assert_int_not_equal(access(gt_path("out/generator.safetensors"), F_OK), 0);
 }
 
 static void cli_unknown_flag(void **state)
@@ -272,6 +287,16 @@ static void cli_bad_numbers(void **state)
     expect_fail(g_gan, "--seed -1", 2, "--seed: '-1' is not a non-negative integer", NULL);
     expect_fail(g_gan, "--bn_eps -0.1", 2, "--bn_eps: '-0.1' is not a non-negative number", NULL);
     expect_fail(g_gan, "--lr", 2, "--lr: missing value", NULL);
+    expect_fail(g_gan, "--checkpoint_interval -1", 2, "--checkpoint_interval: '-1' is not a non-negative integer", NULL);
+    expect_fail(g_gan, "--progress fancy", 2, "--progress: 'fancy' is not one of auto, bar, lines", NULL);
+    const char *lists[] = {"0", "1,,2", "a", "1,", ",1", "-1", "1 2", "99999999999"};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        char args[128], want[160];
+        snprintf(args, sizeof args, "--snapshot_epochs '%s'", lists[i]);
+        snprintf(want, sizeof want, "--snapshot_epochs: '%s' is not a comma-separated list of positive integers",
+                 lists[i]);
+        expect_fail(g_gan, args, 2, want, NULL);
+    }
     expect_fail(g_gan, "--batch_size 1", 2, "--batch_size 1", "BatchNorm1d");
     expect_fail(g_sample, "--weights x --png y --bn_mode test", 2, "--bn_mode: 'test' is not one of train, eval", NULL);
     expect_fail(g_sample, "--png y", 2, "--weights FILE is required", NULL);
@@ -283,33 +308,46 @@ static void cli_bad_folders(void **state)
     expect_fail(g_gan, "--out /proc/x", 2, "--out /proc/x", NULL);
     expect_fail(g_gan, "--out /dev/null/x", 2, "--out /dev/null/x", NULL);
     expect_fail(g_gan, "--data /nonexistent-tinynn-data", 2, "--data /nonexistent-tinynn-data", "No such file");
-    mkdir(path_in("empty"), 0777);
+    mkdir(gt_path("empty"), 0777);
     char args[512];
-    snprintf(args, sizeof args, "--data '%s'", path_in("empty"));
+    snprintf(args, sizeof args, "--data '%s'", gt_path("empty"));
     expect_fail(g_gan, args, 2, "holds neither train-images-idx3-ubyte.gz nor train-images-idx3-ubyte", NULL);
     /* TINYNN_DATA is used when --data is absent, and named in the message */
-    char *out, *err;
-    snprintf(args, sizeof args, "TINYNN_DATA='%s' '%s' --out '%s'", path_in("empty"), g_gan, path_in("out"));
-    assert_int_equal(run("env", args, &out, &err), 2);
-    assert_contains(err, "TINYNN_DATA");
+    char *out, *err, env[512];
+    snprintf(env, sizeof env, "TINYNN_DATA='%s'", gt_path("empty"));
+    snprintf(args, sizeof args, "--out '%s'", gt_path("out"));
+    assert_int_equal(gt_run(env, g_gan, args, &out, &err), 2);
+    gt_assert_contains(err, "TINYNN_DATA");
     free(out);
     free(err);
+    /* an --out whose images/ cannot be created, or whose outputs are not files, is
+     * refused before training (running as root, permissions cannot make a folder
+     * unwritable: these and /proc stand in) */
+    mkdir(gt_path("o1"), 0777);
+    FILE *f = fopen(gt_path("o1/images"), "w");
+    fclose(f);
+    snprintf(args, sizeof args, "--out '%s'", gt_path("o1"));
+    expect_fail(g_gan, args, 2, "cannot write there", "Not a directory");
+    mkdir(gt_path("o2"), 0777);
+    mkdir(gt_path("o2/checkpoint.safetensors"), 0777);
+    snprintf(args, sizeof args, "--out '%s'", gt_path("o2"));
+    expect_fail(g_gan, args, 2, "checkpoint.safetensors exists and is not a regular file", NULL);
 }
 
 static void cli_bad_data(void **state)
 {
     (void)state;
-    mkdir(path_in("bad"), 0777);
-    FILE *f = fopen(path_in("bad/train-images-idx3-ubyte.gz"), "wb");
+    mkdir(gt_path("bad"), 0777);
+    FILE *f = fopen(gt_path("bad/train-images-idx3-ubyte.gz"), "wb");
     fputs("this is not an IDX file", f);
     fclose(f);
     char args[512];
-    snprintf(args, sizeof args, "--data '%s'", path_in("bad"));
+    snprintf(args, sizeof args, "--data '%s'", gt_path("bad"));
     expect_fail(g_gan, args, 1, "train-images-idx3-ubyte.gz", "not an IDX file");
     /* --channels must match the data */
     expect_fail(g_gan, "--channels 3", 2, "--channels 3", "1 channel");
     /* a weights file that is not safetensors */
-    snprintf(args, sizeof args, "--weights '%s' --png '%s'", path_in("bad/train-images-idx3-ubyte.gz"), path_in("x.png"));
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("bad/train-images-idx3-ubyte.gz"), gt_path("x.png"));
     expect_fail(g_sample, args, 1, "train-images-idx3-ubyte.gz", NULL);
 }
 
@@ -317,26 +355,95 @@ static void cli_help(void **state)
 {
     (void)state;
     char *out, *err;
-    assert_int_equal(run(g_gan, "--help", &out, &err), 0);
+    assert_int_equal(gt_run(NULL, g_gan, "--help", &out, &err), 0);
     const char *flags[] = {"--n_epochs", "--batch_size", "--lr", "--b1", "--b2", "--n_cpu", "--latent_dim",
                            "--img_size", "--channels", "--sample_interval", "--data", "--out", "--seed",
-                           "--bn_eps", "--bn_momentum", "--log_interval", "(default: 0.0002)"};
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) assert_contains(out, flags[i]);
+                           "--bn_eps", "--bn_momentum", "--log_interval", "--checkpoint_interval",
+                           "--snapshot_epochs LIST", "--resume FILE", "--progress auto|bar|lines",
+                           "(default: 0.0002)"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) gt_assert_contains(out, flags[i]);
     free(out);
     free(err);
-    assert_int_equal(run(g_sample, "-h", &out, &err), 0);
-    assert_contains(out, "--bn_mode train|eval");
+    assert_int_equal(gt_run(NULL, g_sample, "-h", &out, &err), 0);
+    gt_assert_contains(out, "--bn_mode train|eval");
     free(out);
     free(err);
 }
 
+/* On a terminal (here a pseudo-terminal) mnist_gan draws a progress bar per epoch
+ * instead of the per-batch lines. */
+static void cli_progress_bar_on_terminal(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 128, 11);
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    assert_true(master >= 0);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    const char *slave_name = ptsname(master);
+    assert_non_null(slave_name);
+    char slave_path[256];
+    snprintf(slave_path, sizeof slave_path, "%s", slave_name);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setsid();
+        int slave = open(slave_path, O_RDWR);
+        int errfd = open(gt_path("stderr.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (slave < 0 || errfd < 0) _exit(120);
+        dup2(slave, STDOUT_FILENO);
+        dup2(errfd, STDERR_FILENO);
+        close(master);
+        execl(g_gan, g_gan, "--n_epochs", "2", "--batch_size", "32", "--n_cpu", "1", "--data", gt_path("data"),
+              "--out", gt_path("out"), (char *)NULL);
+        _exit(121);
+    }
+    /* read everything the child writes until its side closes (EIO on Linux) */
+    size_t cap = 1 << 16, n = 0;
+    char *text = calloc(cap, 1);
+    for (;;) {
+        ssize_t k = read(master, text + n, cap - 1 - n);
+        if (k <= 0) break;
+        n += (size_t)k;
+        if (n + 1 >= cap) break;
+    }
+    text[n] = '\0';
+    int ws;
+    waitpid(pid, &ws, 0);
+    close(master);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        char *err = gt_slurp(gt_path("stderr.txt"), NULL);
+        fail_msg("mnist_gan on a terminal: status %d\n%s\n%s", ws, text, err);
+    }
+    gt_assert_contains(text, "Namespace(");
+    gt_assert_contains(text, "\r[Epoch 0/2] [");      /* redrawn in place */
+    gt_assert_contains(text, "4/4 100%");
+    gt_assert_contains(text, "img/s ETA ");
+    gt_assert_contains(text, "\r[Epoch 1/2] [");
+    gt_assert_contains(text, "\033[K");
+    assert_null(strstr(text, "[D loss:"));           /* no per-batch lines */
+    free(text);
+    /* --progress bar draws the bar where stdout is not a terminal too */
+    char args[512], *out, *err;
+    snprintf(args, sizeof args, "--n_epochs 1 --batch_size 32 --n_cpu 1 --progress bar --data '%s' --out '%s'",
+             gt_path("data"), gt_path("out"));
+    assert_int_equal(gt_run(NULL, g_gan, args, &out, &err), 0);
+    gt_assert_contains(out, "\r[Epoch 0/1] [");
+    assert_null(strstr(out, "[D loss:"));
+    free(out);
+    free(err);
+    assert_int_equal(access(gt_path("out/losses.csv"), F_OK), 0);
+}
+
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(smoke_train_and_sample, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_unknown_flag, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_bad_numbers, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_bad_folders, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_bad_data, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_help, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(smoke_train_and_sample, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(smoke_losses_and_snapshots, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(cli_progress_bar_on_terminal, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(cli_unknown_flag, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(cli_bad_numbers, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(cli_bad_folders, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(cli_bad_data, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(cli_help, gt_make_tmp, gt_remove_tmp),
 };
 
 int main(int argc, char **argv)
