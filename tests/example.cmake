@@ -41,15 +41,32 @@ tnn_example_cases(EXE test_image LABEL unit CASES
 
 if(TARGET mnist_gan AND TARGET mnist_gan_sample)
   tnn_example_test_exe(test_gan_trainer test_gan_trainer.c tinynn_gan)
-  tnn_example_cases(EXE test_gan_trainer LABEL unit CASES gan_step_matches_seed_procedure gan_models_names)
+  tnn_example_cases(EXE test_gan_trainer LABEL unit CASES gan_step_matches_seed_procedure gan_models_names
+    gan_checkpoint_continues_exactly)
 
   # The example binaries run end to end: `smoke` trains a few batches on a small
-  # dataset the test writes itself, `cli` feeds them bad flags, folders and files.
-  tnn_example_test_exe(test_mnist_gan_smoke test_mnist_gan_smoke.c tinynn_gan)
+  # dataset the test writes itself, `cli` feeds them bad flags, folders and files (and
+  # a pseudo-terminal), `resume` stops, resumes, signals and diverges them.
+  add_library(tinynn_gan_testutil STATIC test_mnist_gan_util.c)
+  target_link_libraries(tinynn_gan_testutil PUBLIC tinynn_testutil PRIVATE tinynn_warnings)
+  set(_tnn_bins $<TARGET_FILE:mnist_gan> $<TARGET_FILE:mnist_gan_sample>)
+
+  tnn_example_test_exe(test_mnist_gan_smoke test_mnist_gan_smoke.c tinynn_gan tinynn_gan_testutil)
   target_include_directories(test_mnist_gan_smoke PRIVATE ${TINYNN_STB_INCLUDE_DIR})
   add_dependencies(test_mnist_gan_smoke mnist_gan mnist_gan_sample)
-  set(_tnn_bins $<TARGET_FILE:mnist_gan> $<TARGET_FILE:mnist_gan_sample>)
-  tnn_example_cases(EXE test_mnist_gan_smoke LABEL smoke ARGS ${_tnn_bins} CASES smoke_train_and_sample)
+  tnn_example_cases(EXE test_mnist_gan_smoke LABEL smoke ARGS ${_tnn_bins} CASES
+    smoke_train_and_sample smoke_losses_and_snapshots)
   tnn_example_cases(EXE test_mnist_gan_smoke LABEL cli ARGS ${_tnn_bins} CASES
-    cli_unknown_flag cli_bad_numbers cli_bad_folders cli_bad_data cli_help)
+    cli_unknown_flag cli_bad_numbers cli_bad_folders cli_bad_data cli_help cli_progress_bar_on_terminal)
+
+  tnn_example_test_exe(test_mnist_gan_resume test_mnist_gan_resume.c tinynn_gan tinynn_gan_testutil)
+  add_dependencies(test_mnist_gan_resume mnist_gan mnist_gan_sample)
+  tnn_example_cases(EXE test_mnist_gan_resume LABEL resume ARGS ${_tnn_bins} CASES
+    resume_exact_after_sigint resume_exact_at_epoch_end_sigterm resume_exact_more_epochs
+    resume_refuses_other_runs resume_refuses_bad_checkpoint signal_sigterm_from_outside
+    diverge_nan_loss_keeps_checkpoint diverge_nan_parameter_before_checkpoint)
+
+  # The loss plot and its font (fast, no binaries: label unit).
+  tnn_example_test_exe(test_mnist_gan_plot test_mnist_gan_plot.c tinynn_gan)
+  tnn_example_cases(EXE test_mnist_gan_plot LABEL unit CASES plot_font_and_text plot_ticks plot_lines_draws_curves)
 endif()

@@ -8,10 +8,14 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gan_checkpoint.h"
 #include "gan_models.h"
+
+#include <unistd.h>
 
 typedef struct naive {
     tnn_module *g, *d;
@@ -188,9 +192,133 @@ static void gan_models_names(void **state)
     tnn_module_free(d);
 }
 
+/* Every float and integer of two trainers' states (both networks' state_dicts, both
+ * optimizers' states), bit for bit. */
+static void assert_same_state(gan_trainer *a, gan_trainer *b)
+{
+    tnn_tensor_list *la = tnn_tensor_list_new(), *lb = tnn_tensor_list_new();
+    gan_trainer *t[2] = {a, b};
+    tnn_tensor_list *l[2] = {la, lb};
+    for (int k = 0; k < 2; k++) {
+        TU_ASSERT_OK(tnn_tensor_list_add_module(l[k], t[k]->generator, "g."));
+        TU_ASSERT_OK(tnn_tensor_list_add_module(l[k], t[k]->discriminator, "d."));
+        TU_ASSERT_OK(tnn_tensor_list_add_optimizer(l[k], t[k]->opt_g, "og."));
+        TU_ASSERT_OK(tnn_tensor_list_add_optimizer(l[k], t[k]->opt_d, "od."));
+    }
+    assert_int_equal(la->count, lb->count);
+    for (int i = 0; i < la->count; i++) {
+        assert_string_equal(la->items[i].name, lb->items[i].name);
+        size_t bytes = la->items[i].count * tnn_dtype_size(la->items[i].dtype);
+        if (memcmp(la->items[i].data, lb->items[i].data, bytes) != 0) fail_msg("%s differs", la->items[i].name);
+    }
+    tnn_tensor_list_free(la);
+    tnn_tensor_list_free(lb);
+}
+
+/* One step of a run over 12 images in batches of 6, as mnist_gan's loop does it. */
+static void run_step(gan_train_state *s, const tnn_tensor *images)
+{
+    if (s->batch == 0) tnn_rng_shuffle(&s->rng, s->order, s->n_images);
+    tnn_tensor *real = tnn_tensor_new2(6, images->shape[1]);
+    for (int r = 0; r < 6; r++)
+        memcpy(real->data + r * images->shape[1], images->data + s->order[s->batch * 6 + r] * images->shape[1],
+               sizeof(float) * (size_t)images->shape[1]);
+    TU_ASSERT_OK(gan_train_state_reserve(s, s->n_hist + 1));
+    TU_ASSERT_OK(gan_trainer_step(s->tr, real, &s->rng));
+    gan_train_state_record(s);
+    if (++s->batch == s->batches) {
+        s->batch = 0;
+        s->epoch++;
+    }
+    tnn_tensor_free(real);
+}
+
+/* A checkpoint restored into a trainer built from another seed continues exactly as
+ * the original: same losses, same weights and optimizer moments, bit for bit. */
+static void gan_checkpoint_continues_exactly(void **state)
+{
+    (void)state;
+    tnn_set_num_threads(1);
+    gan_config c = gan_config_defaults();
+    c.latent_dim = 8;
+    c.img_size = 4; /* 16 features */
+    tnn_adam_params ap = tnn_adam_defaults();
+    ap.lr = 2e-4;
+    ap.beta1 = 0.5;
+    tnn_rng r1, r2, data;
+    tnn_rng_seed(&r1, 5);
+    tnn_rng_seed(&r2, 6);
+    tnn_rng_seed(&data, 9);
+    tnn_tensor *images = tu_rand_tensor(&data, 12, 16, -1.0f, 1.0f);
+    gan_trainer *a = gan_trainer_new(&c, ap, ap, 6, &r1), *b = gan_trainer_new(&c, ap, ap, 6, &r2);
+    gan_train_state sa, sb;
+    TU_ASSERT_OK(gan_train_state_init(&sa, a, 12, 2));
+    TU_ASSERT_OK(gan_train_state_init(&sb, b, 12, 2));
+    sa.rng = r1;
+    sb.rng = r2;
+    for (int k = 0; k < 3; k++) run_step(&sa, images); /* stop in the middle of epoch 1 */
+    assert_true(sa.epoch == 1 && sa.batch == 1);
+    (void)tnn_rng_normal(&sa.rng); /* leave a spare Box-Muller value in the state */
+    assert_int_equal(sa.rng.has_spare, 1);
+
+    char path[64], err[1024];
+    snprintf(path, sizeof path, "/tmp/tinynn_test_ckpt_%ld.safetensors", (long)getpid());
+    tnn_metadata *md = tnn_metadata_new();
+    TU_ASSERT_OK(tnn_metadata_set(md, "format", "test"));
+    TU_ASSERT_OK(gan_checkpoint_save(path, &sa, md, err, sizeof err));
+    tnn_metadata_free(md);
+    tnn_safetensors *st = tnn_safetensors_load(path);
+    unlink(path);
+    if (!st) fail_msg("%s", tnn_last_error());
+    assert_string_equal(tnn_metadata_get(tnn_safetensors_metadata(st), "format"), "test");
+    assert_non_null(tnn_safetensors_find(st, "generator.model.3.running_var"));
+    assert_non_null(tnn_safetensors_find(st, "optimizer_d.4.weight.exp_avg_sq"));
+
+    /* a state of another shape is refused, naming what does not fit, and left alone */
+    gan_train_state sc;
+    TU_ASSERT_OK(gan_train_state_init(&sc, b, 13, 2));
+    assert_int_not_equal(gan_checkpoint_restore(st, "ck", &sc, err, sizeof err), TNN_OK);
+    assert_non_null(strstr(err, "train.order"));
+    assert_true(sc.epoch == 0 && sc.batch == 0 && sc.n_hist == 0);
+    gan_train_state_free(&sc);
+
+    TU_ASSERT_OK(gan_checkpoint_restore(st, "ck", &sb, err, sizeof err));
+    tnn_safetensors_free(st);
+    assert_true(sb.epoch == 1 && sb.batch == 1 && sb.n_hist == 3);
+    assert_memory_equal(&sa.rng, &sb.rng, sizeof sa.rng);
+    assert_memory_equal(sa.order, sb.order, sizeof(int) * 12);
+    assert_memory_equal(sa.hist, sb.hist, sizeof(float) * 3 * GAN_HIST_COLS);
+    assert_same_state(a, b);
+    for (int k = 0; k < 4; k++) { /* through an epoch boundary and its shuffle */
+        run_step(&sa, images);
+        run_step(&sb, images);
+        assert_true(memcmp(&a->g_loss, &b->g_loss, sizeof(float)) == 0);
+        assert_true(memcmp(&a->d_loss, &b->d_loss, sizeof(float)) == 0);
+    }
+    assert_same_state(a, b);
+    assert_memory_equal(sa.hist, sb.hist, sizeof(float) * 7 * GAN_HIST_COLS);
+
+    /* the finiteness check names the first bad tensor and element */
+    char name[128];
+    size_t index = 99;
+    assert_false(gan_trainer_find_nonfinite(a, name, sizeof name, &index));
+    const tnn_tensor_list *pd = a->opt_d->params;
+    ((float *)pd->items[2].data)[5] = INFINITY;
+    assert_true(gan_trainer_find_nonfinite(a, name, sizeof name, &index));
+    assert_string_equal(name, "discriminator.model.2.weight");
+    assert_int_equal(index, 5);
+
+    gan_train_state_free(&sa);
+    gan_train_state_free(&sb);
+    gan_trainer_free(a);
+    gan_trainer_free(b);
+    tnn_tensor_free(images);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gan_step_matches_seed_procedure),
     cmocka_unit_test(gan_models_names),
+    cmocka_unit_test(gan_checkpoint_continues_exactly),
 };
 
 TU_MAIN("gan_trainer", tests)

@@ -1,0 +1,438 @@
+/* Checkpoints, --resume, signals and divergence of examples/mnist_gan, end to end, on
+ * a 256-image IDX file the test writes (8 batches of 32 per epoch, one thread):
+ *
+ *   resume_exact_*       an uninterrupted run against one stopped midway (a signal the
+ *                        program raises itself at a given batch, via the documented
+ *                        testing hook, so the stop point does not depend on timing) and
+ *                        then resumed: every log line after the resume point, the final
+ *                        weights, the final checkpoint, losses.csv, losses.png and the
+ *                        grids are byte for byte the uninterrupted run's;
+ *   resume_refuses_*     flags that define the run, other data, files that are not
+ *                        checkpoints or are damaged: refused, naming the key or problem;
+ *   signal_sigterm_*     SIGTERM sent by the test once training is under way: the batch
+ *                        finishes, a checkpoint is written, exit status 143, and --resume
+ *                        goes on from the next batch;
+ *   diverge_*            a NaN injected into the generator (testing hook): stop with the
+ *                        epoch and batch, exit status 3, the last checkpoint untouched.
+ *
+ * Label `resume`. Usage: test_mnist_gan_resume CASE path/to/mnist_gan path/to/mnist_gan_sample */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+#include "test_mnist_gan_util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The flags every run here shares. */
+static const char *common(void)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "--batch_size 32 --n_cpu 1 --seed 7 --sample_interval 5 --data '%s'", gt_path("data"));
+    return buf;
+}
+
+/* The "[Epoch" lines of a run's stdout, from the skip-th one on, joined. */
+static char *batch_lines(const char *text, int skip)
+{
+    char *res = calloc(1, strlen(text) + 1);
+    const char *p = text;
+    int k = 0;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        if (strncmp(p, "[Epoch ", 7) == 0 && k++ >= skip) strncat(res, p, len);
+        p += len;
+    }
+    return res;
+}
+
+static int count_lines(const char *text)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, "[Epoch ")); p++) n++;
+    return n;
+}
+
+/* Run mnist_gan, expecting exit status want; returns its stdout (free it). */
+static char *gan(const char *env, const char *args, int want, char **err_out)
+{
+    char *out, *err;
+    int rc = gt_run(env, g_gan, args, &out, &err);
+    if (rc != want) fail_msg("mnist_gan %s%s%s: exit status %d, expected %d; stderr:\n%s", env ? "(" : "",
+                             env ? env : "", env ? ") " : "", rc, want, err);
+    if (err_out) *err_out = err;
+    else free(err);
+    return out;
+}
+
+/* An uninterrupted 3-epoch run in u/ against a run in a/ (flags a_flags, environment
+ * a_env) that stops with status a_rc after `done` batches, then `--resume
+ * a/checkpoint.safetensors r_flags`. */
+static void resume_scenario(const char *extra, const char *a_env, const char *a_flags, int a_rc, int done,
+                            const char *r_flags, const char *a_message)
+{
+    gt_write_dataset(gt_path("data"), 256, 11);
+    char args[2048], *err;
+    snprintf(args, sizeof args, "%s %s --n_epochs 3 --out '%s'", common(), extra, gt_path("u"));
+    char *u = gan(NULL, args, 0, NULL);
+    assert_int_equal(count_lines(u), 24);
+
+    snprintf(args, sizeof args, "%s %s %s --out '%s'", common(), extra, a_flags, gt_path("a"));
+    char *a = gan(a_env, args, a_rc, &err);
+    if (a_message) gt_assert_contains(err, a_message);
+    free(err);
+    /* identical up to the stop (unless the stopped run had other --n_epochs) */
+    char *a_lines = batch_lines(a, 0), *u_head = batch_lines(u, 0);
+    assert_int_equal(count_lines(a_lines), done);
+    u_head[strlen(a_lines)] = '\0';
+    if (strstr(a_flags, "--n_epochs 3")) assert_string_equal(a_lines, u_head);
+    if (a_rc != 0) assert_int_not_equal(access(gt_path("a/generator.safetensors"), F_OK), 0);
+
+    snprintf(args, sizeof args, "--resume '%s' %s", gt_path("a/checkpoint.safetensors"), r_flags);
+    char *r = gan(NULL, args, 0, &err);
+    gt_assert_contains(err, "resuming");
+    free(err);
+    char *r_lines = batch_lines(r, 0), *u_tail = batch_lines(u, done);
+    assert_int_equal(count_lines(r_lines), 24 - done);
+    assert_string_equal(r_lines, u_tail);
+    const char *same[] = {"generator.safetensors", "discriminator.safetensors", "checkpoint.safetensors",
+                          "losses.csv", "losses.png", "images/20.png"};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        char pu[256], pa[256];
+        snprintf(pu, sizeof pu, "u/%s", same[i]);
+        snprintf(pa, sizeof pa, "a/%s", same[i]);
+        gt_assert_same_file(gt_path(pu), gt_path(pa));
+    }
+    free(u);
+    free(a);
+    free(r);
+    free(a_lines);
+    free(u_head);
+    free(r_lines);
+    free(u_tail);
+}
+
+/* SIGINT in the middle of epoch 1 (during batch 13): batch 13 finishes, the checkpoint
+ * holds the position (epoch 1, batch 6). All flags come back from the checkpoint. */
+static void resume_exact_after_sigint(void **state)
+{
+    (void)state;
+    resume_scenario("", "TINYNN_DEBUG_SIGNAL_AT_BATCH=13", "--n_epochs 3", 130, 14, "",
+                    "stopped by SIGINT after [Epoch 1/3] [Batch 5/8]");
+}
+
+/* SIGTERM during the last batch of epoch 1, with checkpoints every 5 batches: the
+ * checkpoint holds (epoch 2, batch 0), before epoch 2's shuffle. */
+static void resume_exact_at_epoch_end_sigterm(void **state)
+{
+    (void)state;
+    resume_scenario("--checkpoint_interval 5", "TINYNN_DEBUG_SIGNAL_AT_BATCH=15,TERM", "--n_epochs 3", 143, 16, "",
+                    "stopped by SIGTERM after [Epoch 1/3] [Batch 7/8]");
+}
+
+/* A finished one-epoch run continued to three epochs (--n_epochs may change). */
+static void resume_exact_more_epochs(void **state)
+{
+    (void)state;
+    resume_scenario("", NULL, "--n_epochs 1", 0, 8, "--n_epochs 3", NULL);
+}
+
+/* ---- refusals ---- */
+
+typedef void (*edit_fn)(const char *name, void *data, size_t nbytes);
+
+/* Copy checkpoint src to dst, passing every tensor through edit and setting one
+ * metadata key (md_key NULL: none). */
+static void rewrite_checkpoint(const char *src, const char *dst, edit_fn edit, const char *md_key, const char *md_value)
+{
+    tnn_safetensors *st = tnn_safetensors_load(src);
+    if (!st) fail_msg("%s", tnn_last_error());
+    int n = tnn_safetensors_count(st);
+    void **copies = calloc((size_t)n, sizeof *copies);
+    tnn_tensor_list *l = tnn_tensor_list_new();
+    for (int i = 0; i < n; i++) {
+        const tnn_st_tensor *t = tnn_safetensors_get(st, i);
+        copies[i] = malloc(t->nbytes ? t->nbytes : 1);
+        memcpy(copies[i], t->data, t->nbytes);
+        if (edit) edit(t->name, copies[i], t->nbytes);
+        int shape[TNN_MAX_DIMS];
+        for (int d = 0; d < t->ndim; d++) shape[d] = (int)t->shape[d];
+        TU_ASSERT_OK(tnn_tensor_list_add(l, t->name, t->dtype, copies[i], t->ndim, shape));
+    }
+    tnn_metadata *md = tnn_metadata_clone(tnn_safetensors_metadata(st));
+    if (md_key) TU_ASSERT_OK(tnn_metadata_set(md, md_key, md_value));
+    TU_ASSERT_OK(tnn_safetensors_save(dst, l, md));
+    tnn_metadata_free(md);
+    tnn_tensor_list_free(l);
+    for (int i = 0; i < n; i++) free(copies[i]);
+    free(copies);
+    tnn_safetensors_free(st);
+}
+
+static void order_not_permutation(const char *name, void *data, size_t nbytes)
+{
+    if (strcmp(name, "train.order") == 0 && nbytes >= 16) memcpy((char *)data + 8, data, 8); /* order[1] = order[0] */
+}
+
+static void expect_refusal(const char *args, int want, const char *frag1, const char *frag2)
+{
+    char *err, *out = gan(NULL, args, want, &err);
+    assert_int_equal(count_lines(out), 0); /* nothing trained */
+    if (frag1) gt_assert_contains(err, frag1);
+    if (frag2) gt_assert_contains(err, frag2);
+    free(out);
+    free(err);
+}
+
+static void resume_refuses_other_runs(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    char args[2048];
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("a"));
+    free(gan(NULL, args, 0, NULL));
+    char ck[256], ckq[300];
+    snprintf(ck, sizeof ck, "%s", gt_path("a/checkpoint.safetensors"));
+    snprintf(ckq, sizeof ckq, "--resume '%s' --n_epochs 2", ck);
+
+    /* the flags that define the run, each named with both values */
+    const char *bad[][3] = {
+        {"--lr 0.001", "--lr 0.001 disagrees", "lr = 0.0002"},
+        {"--batch_size 64", "--batch_size 64 disagrees", "batch_size = 32"},
+        {"--seed 8", "--seed 8 disagrees", "seed = 7"},
+        {"--bn_eps 1e-5", "--bn_eps 1e-05 disagrees", "bn_eps = 0.8"},
+        {"--latent_dim 64", "--latent_dim 64 disagrees", "latent_dim = 100"},
+        {"--b1 0.9", "--b1 0.9 disagrees", "b1 = 0.5"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, "%s %s", ckq, bad[i][0]);
+        expect_refusal(args, 2, bad[i][1], bad[i][2]);
+    }
+    /* another data set of the same size */
+    gt_write_dataset(gt_path("data2"), 256, 12);
+    snprintf(args, sizeof args, "%s --data '%s'", ckq, gt_path("data2"));
+    expect_refusal(args, 2, "the training images differ from the checkpoint's", "resume on the same data");
+    /* a finished run with nothing left to do */
+    snprintf(args, sizeof args, "--resume '%s'", ck);
+    expect_refusal(args, 2, "has completed 1 epochs and --n_epochs is 1", "nothing left to do");
+    /* weights are not a checkpoint */
+    snprintf(args, sizeof args, "--resume '%s'", gt_path("a/generator.safetensors"));
+    expect_refusal(args, 2, "not a mnist_gan checkpoint", NULL);
+    snprintf(args, sizeof args, "--resume '%s'", gt_path("missing.safetensors"));
+    expect_refusal(args, 1, "missing.safetensors", "No such file");
+    /* the same value spelled differently is the same value */
+    snprintf(args, sizeof args, "%s --lr 2e-4 --n_cpu 1 --out '%s'", ckq, gt_path("a"));
+    char *err, *out = gan(NULL, args, 0, &err);
+    assert_int_equal(count_lines(out), 8);
+    free(out);
+    free(err);
+}
+
+static void resume_refuses_bad_checkpoint(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    char args[2048];
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("a"));
+    free(gan(NULL, args, 0, NULL));
+    char ck[256];
+    snprintf(ck, sizeof ck, "%s", gt_path("a/checkpoint.safetensors"));
+
+    /* truncated */
+    size_t len;
+    char *bytes = gt_slurp(ck, &len);
+    FILE *f = fopen(gt_path("a/cut.safetensors"), "wb");
+    fwrite(bytes, 1, len / 2, f);
+    fclose(f);
+    free(bytes);
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/cut.safetensors"));
+    expect_refusal(args, 1, "cut.safetensors", NULL);
+    /* a data order that is not a permutation */
+    rewrite_checkpoint(ck, gt_path("a/perm.safetensors"), order_not_permutation, NULL, NULL);
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/perm.safetensors"));
+    expect_refusal(args, 1, "train.order is not a permutation", NULL);
+    /* metadata promising other networks than the tensors hold: every mismatch by name */
+    rewrite_checkpoint(ck, gt_path("a/dim.safetensors"), NULL, "latent_dim", "64");
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/dim.safetensors"));
+    expect_refusal(args, 1, "'generator.model.0.weight' is F32 [128 x 100] in the file, F32 [128 x 64] expected", NULL);
+    /* a recorded flag that is not a valid value */
+    rewrite_checkpoint(ck, gt_path("a/nolr.safetensors"), NULL, "lr", "abc");
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/nolr.safetensors"));
+    expect_refusal(args, 2, "the recorded lr is not valid", NULL);
+    /* the checkpoint itself was never modified by any of this */
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2 --out '%s'", ck, gt_path("b"));
+    char *err, *out = gan(NULL, args, 0, &err);
+    assert_int_equal(count_lines(out), 8);
+    free(out);
+    free(err);
+}
+
+/* ---- SIGTERM from outside ---- */
+
+static int64_t read_i64(const tnn_safetensors *st, const char *name)
+{
+    const tnn_st_tensor *t = tnn_safetensors_find(st, name);
+    if (!t || t->dtype != TNN_I64 || t->count != 1) fail_msg("no I64 scalar %s", name);
+    int64_t v;
+    memcpy(&v, t->data, sizeof v);
+    return v;
+}
+
+static void signal_sigterm_from_outside(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    /* a run far too long to end by itself; the test signals it after its first line */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *e = freopen(gt_path("stderr.txt"), "w", stderr);
+        (void)e;
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(g_gan, g_gan, "--batch_size", "32", "--n_cpu", "1", "--seed", "7", "--n_epochs", "100000", "--data",
+              gt_path("data"), "--out", gt_path("a"), (char *)NULL);
+        _exit(121);
+    }
+    close(fds[1]);
+    FILE *in = fdopen(fds[0], "r");
+    char line[512], last[512] = "";
+    bool signalled = false;
+    while (fgets(line, sizeof line, in)) {
+        if (strncmp(line, "[Epoch ", 7) != 0) continue;
+        snprintf(last, sizeof last, "%s", line);
+        if (!signalled) {
+            kill(pid, SIGTERM);
+            signalled = true;
+        }
+    }
+    fclose(in);
+    int ws;
+    waitpid(pid, &ws, 0);
+    char *err = gt_slurp(gt_path("stderr.txt"), NULL);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 143) fail_msg("status %d, expected exit 143; stderr:\n%s", ws, err);
+    gt_assert_contains(err, "stopped by SIGTERM after [Epoch ");
+    gt_assert_contains(err, "--resume");
+    free(err);
+    int e, E, b, B;
+    assert_int_equal(sscanf(last, "[Epoch %d/%d] [Batch %d/%d]", &e, &E, &b, &B), 4);
+    /* the checkpoint holds the batch after the last one printed */
+    tnn_safetensors *st = tnn_safetensors_load(gt_path("a/checkpoint.safetensors"));
+    if (!st) fail_msg("%s", tnn_last_error());
+    int64_t ce = read_i64(st, "train.epoch"), cb = read_i64(st, "train.batch");
+    tnn_safetensors_free(st);
+    int64_t next = (int64_t)e * B + b + 1;
+    assert_int_equal(ce * B + cb, next);
+    /* and --resume goes on from there to the end of that epoch */
+    char args[512];
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs %d", gt_path("a/checkpoint.safetensors"), (int)ce + 1);
+    char *out = gan(NULL, args, 0, NULL);
+    char want[64];
+    snprintf(want, sizeof want, "\n[Epoch %d/%d] [Batch %d/%d]", (int)ce, (int)ce + 1, (int)cb, B);
+    gt_assert_contains(out, want);
+    assert_int_equal(count_lines(out), B - (int)cb);
+    free(out);
+}
+
+/* ---- divergence ---- */
+
+static void diverge_nan_loss_keeps_checkpoint(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    char args[2048], *err;
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("a"));
+    free(gan(NULL, args, 0, NULL));
+    size_t n0, g0;
+    char *ck0 = gt_slurp(gt_path("a/checkpoint.safetensors"), &n0);
+    char *gen0 = gt_slurp(gt_path("a/generator.safetensors"), &g0);
+
+    /* a NaN in the generator's first weight before batch 12 (epoch 1, batch 4) */
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 3", gt_path("a/checkpoint.safetensors"));
+    char *out = gan("TINYNN_DEBUG_NAN_AT_BATCH=12", args, 3, &err);
+    gt_assert_contains(err, "training diverged at [Epoch 1/3] [Batch 4/8]: D(G(z)) is NaN");
+    gt_assert_contains(err, "the last good checkpoint");
+    gt_assert_contains(err, "(epoch 1, batch 0), is left intact");
+    assert_int_equal(count_lines(out), 4);
+    free(out);
+    free(err);
+    size_t n1, g1;
+    char *ck1 = gt_slurp(gt_path("a/checkpoint.safetensors"), &n1);
+    char *gen1 = gt_slurp(gt_path("a/generator.safetensors"), &g1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(ck0, ck1, n0);
+    assert_int_equal(g0, g1);
+    assert_memory_equal(gen0, gen1, g0);
+    free(ck0);
+    free(ck1);
+    free(gen0);
+    free(gen1);
+
+    /* with no checkpoint yet, none is written */
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("b"));
+    out = gan("TINYNN_DEBUG_NAN_AT_BATCH=2", args, 3, &err);
+    gt_assert_contains(err, "training diverged at [Epoch 0/1] [Batch 2/8]");
+    gt_assert_contains(err, "no checkpoint was written");
+    assert_int_not_equal(access(gt_path("b/checkpoint.safetensors"), F_OK), 0);
+    assert_int_not_equal(access(gt_path("b/generator.safetensors"), F_OK), 0);
+    free(out);
+    free(err);
+}
+
+/* A NaN where the losses do not see it (a running variance, unused in training mode) is
+ * found by the parameter check before the next checkpoint, which is then not written. */
+static void diverge_nan_parameter_before_checkpoint(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    char args[2048], *err;
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("a"));
+    free(gan(NULL, args, 0, NULL));
+    size_t n0, n1;
+    char *ck0 = gt_slurp(gt_path("a/checkpoint.safetensors"), &n0);
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 3", gt_path("a/checkpoint.safetensors"));
+    char *out = gan("TINYNN_DEBUG_NAN_AT_BATCH=10,model.3.running_var", args, 3, &err);
+    gt_assert_contains(err, "training diverged at [Epoch 1/3] [Batch 7/8]");
+    gt_assert_contains(err, "generator.model.3.running_var[0] is not finite");
+    gt_assert_contains(err, "is left intact");
+    assert_int_equal(count_lines(out), 8);
+    char *ck1 = gt_slurp(gt_path("a/checkpoint.safetensors"), &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(ck0, ck1, n0);
+    free(ck0);
+    free(ck1);
+    free(out);
+    free(err);
+    /* the testing hook itself refuses what it does not understand */
+    out = gan("TINYNN_DEBUG_NAN_AT_BATCH=3,model.99.weight", args, 2, &err);
+    gt_assert_contains(err, "TINYNN_DEBUG_NAN_AT_BATCH");
+    free(out);
+    free(err);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(resume_exact_after_sigint, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(resume_exact_at_epoch_end_sigterm, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(resume_exact_more_epochs, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(resume_refuses_other_runs, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(resume_refuses_bad_checkpoint, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(signal_sigterm_from_outside, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(diverge_nan_loss_keeps_checkpoint, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(diverge_nan_parameter_before_checkpoint, gt_make_tmp, gt_remove_tmp),
+};
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4) {
+        g_gan = argv[2];
+        g_sample = argv[3];
+    }
+    return tu_main(argc < 2 ? 1 : 2, argv, "mnist_gan_resume", tests, sizeof tests / sizeof tests[0]);
+}
