@@ -74,7 +74,7 @@ static tnn_tensor_list *build_list(gan_train_state *s, scratch *sc, int64_t hist
 {
     tnn_tensor_list *l = tnn_tensor_list_new();
     if (!l) return NULL;
-    tnn_status st = tnn_tensor_list_add_module(l, s->tr->generator, "generator." GAN_PREFIX);
+    tnn_status st = tnn_tensor_list_add_module(l, s->tr->generator, GAN_CHECKPOINT_GENERATOR);
     if (!st) st = tnn_tensor_list_add_module(l, s->tr->discriminator, "discriminator." GAN_PREFIX);
     if (!st) st = tnn_tensor_list_add_optimizer(l, s->tr->opt_g, "optimizer_g.");
     if (!st) st = tnn_tensor_list_add_optimizer(l, s->tr->opt_d, "optimizer_d.");
@@ -241,7 +241,7 @@ bool gan_trainer_find_nonfinite(gan_trainer *tr, char *name, size_t namelen, siz
 {
     nonfinite_ctx c = {name, namelen, 0, false};
     tnn_tensor_list *l = tnn_tensor_list_new();
-    bool ok = l && !tnn_tensor_list_add_module(l, tr->generator, "generator." GAN_PREFIX) &&
+    bool ok = l && !tnn_tensor_list_add_module(l, tr->generator, GAN_CHECKPOINT_GENERATOR) &&
               !tnn_tensor_list_add_module(l, tr->discriminator, "discriminator." GAN_PREFIX) &&
               !tnn_tensor_list_add_optimizer(l, tr->opt_g, "optimizer_g.") &&
               !tnn_tensor_list_add_optimizer(l, tr->opt_d, "optimizer_d.");
@@ -253,7 +253,7 @@ bool gan_trainer_find_nonfinite(gan_trainer *tr, char *name, size_t namelen, siz
     } else {
         /* No memory for the list: walk the parameters the optimizers already hold. */
         tnn_optimizer *opts[2] = {tr->opt_g, tr->opt_d};
-        const char *pre[2] = {"generator." GAN_PREFIX, "discriminator." GAN_PREFIX};
+        const char *pre[2] = {GAN_CHECKPOINT_GENERATOR, "discriminator." GAN_PREFIX};
         for (int k = 0; k < 2 && !c.found; k++)
             for (int i = 0; i < opts[k]->params->count && !c.found; i++) {
                 const tnn_named_tensor *t = &opts[k]->params->items[i];

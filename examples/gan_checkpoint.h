@@ -32,6 +32,11 @@
 
 #include "gan_models.h"
 
+/* The "format" metadata value of mnist_gan's checkpoints (weights files say "tinynn-gan"). */
+#define GAN_CHECKPOINT_FORMAT "tinynn-gan-checkpoint"
+/* The prefix of the generator's tensors in a checkpoint. */
+#define GAN_CHECKPOINT_GENERATOR "generator." GAN_PREFIX
+
 /* Columns of the loss history, one row per batch. */
 enum { GAN_HIST_D_LOSS, GAN_HIST_G_LOSS, GAN_HIST_D_X, GAN_HIST_D_G_Z, GAN_HIST_COLS };
 

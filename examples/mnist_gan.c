@@ -46,7 +46,7 @@
 #endif
 
 static const char *const PROG = "mnist_gan";
-static const char *const CHECKPOINT_FORMAT = "tinynn-gan-checkpoint";
+static const char *const CHECKPOINT_FORMAT = GAN_CHECKPOINT_FORMAT;
 
 enum { EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3 };
 

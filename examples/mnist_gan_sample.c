@@ -9,7 +9,9 @@
  *
  * The generator is built from the file's __metadata__ (latent_dim, img_size, channels,
  * bn_eps, bn_momentum, as mnist_gan records them); keys a file lacks take the seed's
- * defaults, so a state_dict saved from the seed's PyTorch Generator loads too.
+ * defaults, so a state_dict saved from the seed's PyTorch Generator loads too. A
+ * training checkpoint (<out>/checkpoint.safetensors) works as well: its generator is
+ * read from the "generator.model.*" tensors.
  */
 #include <tinynn/tinynn.h>
 
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #include "flags.h"
+#include "gan_checkpoint.h"
 #include "gan_models.h"
 
 static const char *const PROG = "mnist_gan_sample";
@@ -42,7 +45,8 @@ int main(int argc, char **argv)
     uint64_t seed = 0;
     static const char *const modes[] = {"train", "eval", NULL};
     const flag_spec specs[] = {
-        FLAG_STRING("weights", &weights, "FILE", "generator weights (safetensors) written by mnist_gan; required"),
+        FLAG_STRING("weights", &weights, "FILE",
+                    "generator weights (safetensors) written by mnist_gan, or its checkpoint; required"),
         FLAG_INT("n_samples", &n_samples, 1, 1 << 24, "a positive integer", "number of images to generate"),
         FLAG_U64("seed", &seed, "a non-negative integer", "random seed for the latent vectors"),
         FLAG_STRING("png", &png, "FILE", "write the images as one PNG grid (normalised as save_image does)"),
@@ -91,8 +95,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", PROG, err);
         goto done;
     }
-    if (!(g = gan_generator_new(&gc, NULL)) || !(sd = tnn_module_state_dict(g, GAN_PREFIX)) ||
-        tnn_safetensors_copy_into(st, sd, true) != TNN_OK) {
+    /* a checkpoint holds more than the generator: take its generator.model.* tensors,
+     * every one of which must be there */
+    const char *fmt = tnn_metadata_get(tnn_safetensors_metadata(st), "format");
+    bool checkpoint = fmt && strcmp(fmt, GAN_CHECKPOINT_FORMAT) == 0;
+    if (!(g = gan_generator_new(&gc, NULL)) ||
+        !(sd = tnn_module_state_dict(g, checkpoint ? GAN_CHECKPOINT_GENERATOR : GAN_PREFIX))) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, weights, tnn_last_error());
+        goto done;
+    }
+    for (int i = 0; checkpoint && i < sd->count; i++) {
+        if (!tnn_safetensors_find(st, sd->items[i].name)) {
+            fprintf(stderr, "%s: %s: the checkpoint has no '%s'\n", PROG, weights, sd->items[i].name);
+            goto done;
+        }
+    }
+    if (tnn_safetensors_copy_into(st, sd, !checkpoint) != TNN_OK) {
         fprintf(stderr, "%s: %s: %s\n", PROG, weights, tnn_last_error());
         goto done;
     }
