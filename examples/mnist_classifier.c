@@ -111,30 +111,6 @@ static void free_split(split *s)
     tnn_idx_free(&s->labels);
 }
 
-/* Adam's learning rate cannot be changed after creation (tnn_adam_params is copied in),
- * so StepLR is done as a checkpoint would do it: a new Adam with the new lr takes over
- * the old one's state (step count and both moments, which the two enumerate in the same
- * order). Returns the new optimizer (the old one is freed), or NULL. */
-static tnn_optimizer *adam_with_lr(tnn_optimizer *old, tnn_module *net, tnn_adam_params p)
-{
-    tnn_optimizer *o = tnn_adam_new(net, p);
-    tnn_tensor_list *a = tnn_tensor_list_new(), *b = tnn_tensor_list_new();
-    bool ok = o && a && b && !tnn_tensor_list_add_optimizer(a, old, NULL) && !tnn_tensor_list_add_optimizer(b, o, NULL) &&
-              a->count == b->count;
-    for (int i = 0; ok && i < a->count; i++) {
-        ok = a->items[i].dtype == b->items[i].dtype && a->items[i].count == b->items[i].count;
-        if (ok) memcpy(b->items[i].data, a->items[i].data, a->items[i].count * tnn_dtype_size(a->items[i].dtype));
-    }
-    tnn_tensor_list_free(a);
-    tnn_tensor_list_free(b);
-    if (!ok) {
-        tnn_optimizer_free(o);
-        return NULL;
-    }
-    tnn_optimizer_free(old);
-    return o;
-}
-
 /* Number of rows of logits [b x k] whose argmax is labels[order[first + i]]. */
 static int count_correct(const tnn_tensor *logits, const uint8_t *labels, const int *order, int first)
 {
@@ -243,9 +219,9 @@ int main(int argc, char **argv)
     int correct = 0;
     for (int epoch = 0; epoch < epochs; epoch++) {
         double t0 = now_seconds(), loss_sum = 0.0;
-        if (epoch > 0 && gamma != 1.0) {
+        if (epoch > 0 && gamma != 1.0) { /* StepLR(step_size=1, gamma) */
             ap.lr *= gamma;
-            if (!(opt = adam_with_lr(opt, net, ap))) {
+            if (tnn_optimizer_set_lr(opt, ap.lr) != TNN_OK) {
                 fprintf(stderr, "%s: epoch %d: changing the learning rate failed: %s\n", PROG, epoch + 1,
                         tnn_last_error());
                 goto done;

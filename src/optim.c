@@ -50,6 +50,19 @@ void tnn_optimizer_free(tnn_optimizer *o)
     if (o) o->vt->free(o);
 }
 
+tnn_status tnn_optimizer_set_lr(tnn_optimizer *o, double lr)
+{
+    if (!o) return tnn_error(TNN_ERR_ARG, "optimizer_set_lr: optimizer is NULL");
+    if (!(lr >= 0.0) || !isfinite(lr)) return tnn_error(TNN_ERR_ARG, "%s: learning rate %g must be finite and >= 0", o->vt->type_name, lr);
+    if (!o->vt->set_lr) return tnn_error(TNN_ERR_ARG, "%s: this optimizer has no learning rate to set", o->vt->type_name);
+    return o->vt->set_lr(o, lr);
+}
+
+double tnn_optimizer_get_lr(const tnn_optimizer *o)
+{
+    return (o && o->vt->get_lr) ? o->vt->get_lr(o) : NAN;
+}
+
 /* Total number of parameter scalars, and the offset of each parameter in one flat
  * state arena (so state is one allocation, sized once). */
 static size_t arena_size(const tnn_tensor_list *l)
@@ -123,7 +136,15 @@ static void sgd_free(tnn_optimizer *o)
     tnn_free(s);
 }
 
-static const tnn_optimizer_vtable sgd_vt = {"sgd", sgd_step, sgd_visit_state, sgd_free};
+static tnn_status sgd_set_lr(tnn_optimizer *o, double lr)
+{
+    ((tnn_sgd *)o)->p.lr = lr;
+    return TNN_OK;
+}
+
+static double sgd_get_lr(const tnn_optimizer *o) { return ((const tnn_sgd *)o)->p.lr; }
+
+static const tnn_optimizer_vtable sgd_vt = {"sgd", sgd_step, sgd_visit_state, sgd_free, sgd_set_lr, sgd_get_lr};
 
 tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p)
 {
@@ -252,7 +273,15 @@ static void adam_free(tnn_optimizer *o)
     tnn_free(a);
 }
 
-static const tnn_optimizer_vtable adam_vt = {"adam", adam_step, adam_visit_state, adam_free};
+static tnn_status adam_set_lr(tnn_optimizer *o, double lr)
+{
+    ((tnn_adam *)o)->p.lr = lr;
+    return TNN_OK;
+}
+
+static double adam_get_lr(const tnn_optimizer *o) { return ((const tnn_adam *)o)->p.lr; }
+
+static const tnn_optimizer_vtable adam_vt = {"adam", adam_step, adam_visit_state, adam_free, adam_set_lr, adam_get_lr};
 
 tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p)
 {

@@ -34,6 +34,11 @@ typedef struct tnn_optimizer_vtable {
     /** Free the derived struct's own resources, o->params (tnn_tensor_list_free) and the
      * struct itself: tnn_optimizer_free() calls only this. Required. */
     void (*free)(tnn_optimizer *o);
+    /** Change the learning rate (for schedules); the state is kept. May be NULL: then
+     * tnn_optimizer_set_lr() reports that the optimizer has no learning rate to set. */
+    tnn_status (*set_lr)(tnn_optimizer *o, double lr);
+    /** The current learning rate. May be NULL (tnn_optimizer_get_lr() returns NaN). */
+    double (*get_lr)(const tnn_optimizer *o);
 } tnn_optimizer_vtable;
 
 /** The base of every optimizer: embed it as the first member of your optimizer's struct. */
@@ -55,6 +60,14 @@ void tnn_optimizer_zero_grad(tnn_optimizer *o);
 tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx);
 /** Free the optimizer and its state (never the module). NULL is a no-op. */
 void tnn_optimizer_free(tnn_optimizer *o);
+
+/** Set the learning rate of o from the next step on (a learning-rate schedule such as
+ * StepLR multiplies it between epochs); moments, buffers and step counts are kept.
+ * lr must be finite and >= 0. TNN_ERR_ARG if o has no set_lr. */
+tnn_status tnn_optimizer_set_lr(tnn_optimizer *o, double lr);
+
+/** The learning rate o will use at its next step; NaN if o is NULL or has no get_lr. */
+double tnn_optimizer_get_lr(const tnn_optimizer *o);
 
 /** Settings of torch.optim.SGD; start from tnn_sgd_defaults(). */
 typedef struct tnn_sgd_params {
