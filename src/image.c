@@ -1,5 +1,5 @@
-/* Image output and resizing: torchvision-style grids, PNG files (stb_image_write),
- * written atomically, and PIL's bilinear resize of 8-bit images. */
+/* Image output and resizing: torchvision-style grids, PNG files (stb_image_write, with
+ * zlib's deflate), written atomically, and PIL's bilinear resize of 8-bit images. */
 #define _POSIX_C_SOURCE 200809L
 #include "atomic_file_impl.h"
 #include "image_impl.h"
@@ -8,6 +8,63 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
+
+/* stb_image_write deflates with its own code, whose growing buffers do not check the
+ * allocation (a failed realloc is asserted, then written through: a crash when
+ * allocations fail, e.g. under tnn_set_allocator's hooks). So zlib's deflate is plugged
+ * in (stb's STBIW_ZLIB_COMPRESS hook), allocating through the same hooks and returning
+ * NULL on failure, which stb handles. One gap remains in stb: when its last allocation
+ * (the PNG's bytes) fails it returns without freeing the compressed data. The compressed
+ * buffer is therefore tracked per thread: png_free forgets it when stb frees it, and
+ * tnn_write_png frees it if stb did not. */
+static _Thread_local unsigned char *png_zbuf;
+
+static void png_free(void *p)
+{
+    if (p && p == png_zbuf) png_zbuf = NULL;
+    tnn_free(p);
+}
+
+static voidpf png_zalloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return tnn_calloc(items, size, "PNG deflate");
+}
+
+static void png_zfree(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    tnn_free(p);
+}
+
+static unsigned char *png_deflate(unsigned char *data, int data_len, int *out_len, int quality)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    z.zalloc = png_zalloc;
+    z.zfree = png_zfree;
+    if (data_len < 0 || deflateInit(&z, quality < 0 ? Z_DEFAULT_COMPRESSION : quality > 9 ? 9 : quality) != Z_OK)
+        return NULL;
+    uLong bound = deflateBound(&z, (uLong)data_len);
+    unsigned char *out = bound <= (uLong)INT_MAX ? tnn_malloc(bound, "PNG deflate") : NULL;
+    int ret = Z_MEM_ERROR;
+    if (out) {
+        z.next_in = data;
+        z.avail_in = (uInt)data_len;
+        z.next_out = out;
+        z.avail_out = (uInt)bound;
+        ret = deflate(&z, Z_FINISH); /* the bound guarantees one call finishes */
+    }
+    deflateEnd(&z);
+    if (ret != Z_STREAM_END) {
+        tnn_free(out);
+        return NULL;
+    }
+    *out_len = (int)z.total_out;
+    png_zbuf = out;
+    return out;
+}
 
 /* stb_image_write, compiled privately (static functions: no symbol clashes with a user's
  * own copy). Its unused writers (BMP, TGA, JPEG, HDR) are expected, hence the
@@ -22,7 +79,8 @@
 #endif
 #define STBIW_MALLOC(sz) tnn_malloc(sz, "PNG encoder")
 #define STBIW_REALLOC(p, newsz) tnn_realloc(p, newsz, "PNG encoder")
-#define STBIW_FREE(p) tnn_free(p)
+#define STBIW_FREE(p) png_free(p)
+#define STBIW_ZLIB_COMPRESS png_deflate
 #define STBI_WRITE_NO_STDIO
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -47,7 +105,10 @@ tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int
     tnn_atomic_file *f;
     tnn_status st = tnn_atomic_open(path, &f);
     if (st) return st;
-    if (!stbi_write_png_to_func(png_write, f, width, height, channels, pixels, width * channels)) {
+    png_zbuf = NULL;
+    int ok = stbi_write_png_to_func(png_write, f, width, height, channels, pixels, width * channels);
+    png_free(png_zbuf); /* only if stb left it behind */
+    if (!ok) {
         tnn_atomic_abort(f);
         return tnn_error(TNN_ERR_NOMEM, "%s: PNG encoding of %d x %d pixels failed (out of memory)", path, width, height);
     }
