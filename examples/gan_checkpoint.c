@@ -224,43 +224,31 @@ typedef struct nonfinite_ctx {
     bool found;
 } nonfinite_ctx;
 
-static bool scan(nonfinite_ctx *c, const char *prefix, const char *name, const float *x, size_t n)
+/* Visitor: stop the walk (with a non-OK status) at the first non-finite float. */
+static tnn_status scan_one(void *ctx, const tnn_named_tensor *t)
 {
-    for (size_t i = 0; i < n; i++) {
+    nonfinite_ctx *c = ctx;
+    if (t->dtype != TNN_F32) return TNN_OK;
+    const float *x = t->data;
+    for (size_t i = 0; i < t->count; i++) {
         if (!isfinite(x[i])) {
-            snprintf(c->name, c->namelen, "%s%s", prefix, name);
+            snprintf(c->name, c->namelen, "%s", t->name);
             c->index = i;
             c->found = true;
-            return true;
+            return TNN_ERR_NUMERIC;
         }
     }
-    return false;
+    return TNN_OK;
 }
 
 bool gan_trainer_find_nonfinite(gan_trainer *tr, char *name, size_t namelen, size_t *index)
 {
+    /* the visitors build each name on the stack: no allocation, nothing can fail */
     nonfinite_ctx c = {name, namelen, 0, false};
-    tnn_tensor_list *l = tnn_tensor_list_new();
-    bool ok = l && !tnn_tensor_list_add_module(l, tr->generator, GAN_CHECKPOINT_GENERATOR) &&
-              !tnn_tensor_list_add_module(l, tr->discriminator, "discriminator." GAN_PREFIX) &&
-              !tnn_tensor_list_add_optimizer(l, tr->opt_g, "optimizer_g.") &&
-              !tnn_tensor_list_add_optimizer(l, tr->opt_d, "optimizer_d.");
-    if (ok) {
-        for (int i = 0; i < l->count && !c.found; i++) {
-            const tnn_named_tensor *t = &l->items[i];
-            if (t->dtype == TNN_F32) scan(&c, "", t->name, t->data, t->count);
-        }
-    } else {
-        /* No memory for the list: walk the parameters the optimizers already hold. */
-        tnn_optimizer *opts[2] = {tr->opt_g, tr->opt_d};
-        const char *pre[2] = {GAN_CHECKPOINT_GENERATOR, "discriminator." GAN_PREFIX};
-        for (int k = 0; k < 2 && !c.found; k++)
-            for (int i = 0; i < opts[k]->params->count && !c.found; i++) {
-                const tnn_named_tensor *t = &opts[k]->params->items[i];
-                scan(&c, pre[k], t->name, t->data, t->count);
-            }
-    }
-    tnn_tensor_list_free(l);
+    if (!tnn_module_visit(tr->generator, GAN_CHECKPOINT_GENERATOR, scan_one, &c) &&
+        !tnn_module_visit(tr->discriminator, "discriminator." GAN_PREFIX, scan_one, &c) &&
+        !tnn_optimizer_visit_state(tr->opt_g, "optimizer_g.", scan_one, &c))
+        tnn_optimizer_visit_state(tr->opt_d, "optimizer_d.", scan_one, &c);
     if (c.found && index) *index = c.index;
     return c.found;
 }

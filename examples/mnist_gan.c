@@ -400,6 +400,44 @@ static int read_debug_hooks(run *r, debug_hooks *d)
     return 0;
 }
 
+/* TINYNN_DEBUG_FAIL_ALLOC=N: the library's N-th allocation (counted from 0) fails, to
+ * test that every failure is reported and cleaned up (the library's own allocations go
+ * through tnn_set_allocator; the example's few mallocs are checked the same way). */
+static long g_alloc_count, g_alloc_fail_at = -1;
+
+static void *failing_malloc(void *user, size_t n)
+{
+    (void)user;
+    return g_alloc_count++ == g_alloc_fail_at ? NULL : malloc(n);
+}
+
+static void *failing_realloc(void *user, void *p, size_t n)
+{
+    (void)user;
+    return g_alloc_count++ == g_alloc_fail_at ? NULL : realloc(p, n);
+}
+
+static void plain_free(void *user, void *p)
+{
+    (void)user;
+    free(p);
+}
+
+static int install_failing_allocator(void)
+{
+    const char *v = getenv("TINYNN_DEBUG_FAIL_ALLOC");
+    if (!v || !*v) return 0;
+    char *end;
+    g_alloc_fail_at = strtol(v, &end, 10);
+    if (*end || g_alloc_fail_at < 0) {
+        fprintf(stderr, "%s: TINYNN_DEBUG_FAIL_ALLOC='%s': expected a non-negative integer\n", PROG, v);
+        return EXIT_USAGE;
+    }
+    static const tnn_allocator a = {failing_malloc, failing_realloc, plain_free, NULL};
+    tnn_set_allocator(&a);
+    return 0;
+}
+
 /* ---------------- --resume: the checkpoint's flags ---------------- */
 
 /* Apply the checkpoint's recorded flags: refuse a given flag that must match and does
@@ -522,6 +560,7 @@ int main(int argc, char **argv)
     int r = flags_parse_given(PROG, summary, specs, n_specs, argc, argv, given);
     if (r == FLAGS_HELP) return 0;
     if (r) return EXIT_USAGE;
+    if ((r = install_failing_allocator())) return r;
 
     int status = EXIT_ERROR;
     char *owned[32];
@@ -868,5 +907,7 @@ done:
     tnn_safetensors_free(ck);
     free(snap);
     for (int k = 0; k < n_owned; k++) free(owned[k]);
+    if (g_alloc_fail_at >= 0 && g_alloc_count <= g_alloc_fail_at)
+        fprintf(stderr, "%s: TINYNN_DEBUG_FAIL_ALLOC: %ld allocations, none failed\n", PROG, g_alloc_count);
     return status;
 }
