@@ -446,6 +446,46 @@ static void cli_progress_bar_on_terminal(void **state)
     assert_int_equal(access(gt_path("out/losses.csv"), F_OK), 0);
 }
 
+/* Every allocation the library makes for a short run, failed in turn (a spread of them:
+ * the first 24, then about 40 across the rest), through the testing hook: the program
+ * reports it and exits with status 1 (or copes and exits 0), never crashes, and under
+ * ASan never leaks. */
+static void cli_allocation_failures(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 8, 11);
+    char args[512], env[64], *out, *err;
+    snprintf(args, sizeof args, "--n_epochs 1 --batch_size 4 --n_cpu 1 --sample_interval 1 --data '%s' --out '%s'",
+             gt_path("data"), gt_path("out"));
+    /* how many there are */
+    assert_int_equal(gt_run("TINYNN_DEBUG_FAIL_ALLOC=100000000", g_gan, args, &out, &err), 0);
+    const char *p = strstr(err, "TINYNN_DEBUG_FAIL_ALLOC: ");
+    assert_non_null(p);
+    long total = strtol(p + strlen("TINYNN_DEBUG_FAIL_ALLOC: "), NULL, 10);
+    free(out);
+    free(err);
+    assert_true(total > 100);
+    long stride = (total - 24) / 40 + 1;
+    int failed = 0;
+    for (long n = 0; n < total; n = n < 24 ? n + 1 : n + stride) {
+        snprintf(env, sizeof env, "TINYNN_DEBUG_FAIL_ALLOC=%ld", n);
+        int rc = gt_run(env, g_gan, args, &out, &err);
+        if (rc != 0 && rc != 1) fail_msg("allocation %ld of %ld failed: exit status %d\n%s", n, total, rc, err);
+        if (rc == 1) {
+            if (!strstr(err, "memory")) fail_msg("allocation %ld of %ld failed: no 'memory' in:\n%s", n, total, err);
+            failed++;
+        }
+        free(out);
+        free(err);
+    }
+    assert_true(failed > 40);
+    snprintf(args, sizeof args, "--n_epochs 1 --data '%s' --out '%s'", gt_path("data"), gt_path("out"));
+    assert_int_equal(gt_run("TINYNN_DEBUG_FAIL_ALLOC=x", g_gan, args, &out, &err), 2);
+    gt_assert_contains(err, "TINYNN_DEBUG_FAIL_ALLOC='x'");
+    free(out);
+    free(err);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(smoke_train_and_sample, gt_make_tmp, gt_remove_tmp),
     cmocka_unit_test_setup_teardown(smoke_losses_and_snapshots, gt_make_tmp, gt_remove_tmp),
@@ -455,6 +495,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(cli_bad_folders, gt_make_tmp, gt_remove_tmp),
     cmocka_unit_test_setup_teardown(cli_bad_data, gt_make_tmp, gt_remove_tmp),
     cmocka_unit_test_setup_teardown(cli_help, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(cli_allocation_failures, gt_make_tmp, gt_remove_tmp),
 };
 
 int main(int argc, char **argv)
