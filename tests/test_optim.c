@@ -284,7 +284,7 @@ static void sign_free(tnn_optimizer *o)
     free(o);
 }
 
-static const tnn_optimizer_vtable sign_vt = {"sign_sgd", sign_step, NULL, sign_free};
+static const tnn_optimizer_vtable sign_vt = {.type_name = "sign_sgd", .step = sign_step, .free = sign_free};
 
 static void optimizer_user_defined(void **state)
 {
