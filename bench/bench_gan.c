@@ -8,6 +8,8 @@
  * ms_per_iter is the median over --repeats blocks of --iters iterations, after
  * --warmup iterations; gemm_ms_per_iter is the median time of the same list of
  * products (same shapes, same transposes, through the library's gemm wrapper).
+ * --phases adds, per phase of the step (gan_models.h), the mean wall time in the
+ * iteration and the time of that phase's products alone: where the rest goes.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
@@ -48,6 +50,7 @@ static double median(double *v, int n)
 
 /* One matrix product of the iteration: C[M x N] = op(A)[M x K] op(B)[K x N]. */
 typedef struct product {
+    int phase; /* GAN_PHASE_* */
     bool ta, tb;
     int M, N, K;
     float *A, *B, *C;
@@ -56,12 +59,14 @@ typedef struct product {
 typedef struct product_list {
     product p[64];
     int n;
+    int phase; /* phase of the products being added */
     double flops;
 } product_list;
 
 static void add_product(product_list *l, bool ta, bool tb, int M, int N, int K)
 {
     product *p = &l->p[l->n++];
+    p->phase = l->phase;
     p->ta = ta; p->tb = tb; p->M = M; p->N = N; p->K = K;
     l->flops += 2.0 * M * N * K;
 }
@@ -78,17 +83,25 @@ static void gan_products(product_list *l, const gan_config *c, int b)
     int g[6] = {c->latent_dim, 128, 256, 512, 1024, gan_img_features(c)};
     int d[4] = {gan_img_features(c), 512, 256, 1};
     /* generator step: G forward, D forward, D backward (dx only), G backward (dW all, dx but the first) */
+    l->phase = GAN_PHASE_G_FORWARD;
     for (int i = 0; i < 5; i++) linear_fwd(l, b, g[i], g[i + 1]);
+    l->phase = GAN_PHASE_D_FORWARD_FAKE;
     for (int i = 0; i < 3; i++) linear_fwd(l, b, d[i], d[i + 1]);
+    l->phase = GAN_PHASE_D_BACKWARD_DX;
     for (int i = 2; i >= 0; i--) linear_dx(l, b, d[i], d[i + 1]);
+    l->phase = GAN_PHASE_G_BACKWARD;
     for (int i = 4; i >= 0; i--) {
         linear_dw(l, b, g[i], g[i + 1]);
         if (i > 0) linear_dx(l, b, g[i], g[i + 1]);
     }
     /* discriminator step: backward on the kept fake activations, forward + backward on real */
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1)
+        l->phase = GAN_PHASE_D_BACKWARD_FAKE;
+        if (pass == 1) {
+            l->phase = GAN_PHASE_D_FORWARD_REAL;
             for (int i = 0; i < 3; i++) linear_fwd(l, b, d[i], d[i + 1]);
+            l->phase = GAN_PHASE_D_BACKWARD_REAL;
+        }
         for (int i = 2; i >= 0; i--) {
             linear_dw(l, b, d[i], d[i + 1]);
             if (i > 0) linear_dx(l, b, d[i], d[i + 1]);
@@ -111,14 +124,17 @@ static int alloc_products(product_list *l, tnn_rng *rng)
     return 0;
 }
 
-static void run_products(const product_list *l)
+/* Run the list once; with phase_ms, add each product's time to its phase. */
+static void run_products(const product_list *l, double *phase_ms)
 {
     for (int i = 0; i < l->n; i++) {
         const product *p = &l->p[i];
+        double t0 = phase_ms ? now_s() : 0.0;
         int lda = p->ta ? p->M : p->K, ldb = p->tb ? p->K : p->N;
         /* dW products accumulate (beta 1), as the layers do; the rest overwrite. */
         float beta = p->ta ? 1.0f : 0.0f;
         tnn_gemm(p->ta, p->tb, p->M, p->N, p->K, 1.0f, p->A, lda, p->B, ldb, beta, p->C, p->N);
+        if (phase_ms) phase_ms[p->phase] += 1e3 * (now_s() - t0);
     }
 }
 
@@ -135,7 +151,8 @@ int main(int argc, char **argv)
 {
     int iters = 100, warmup = 10, repeats = 5, batch = 128, n_cpu = 2;
     uint64_t seed = 0;
-    const char *data_dir = NULL;
+    const char *data_dir = NULL, *phases = "off";
+    static const char *const on_off[] = {"off", "on", NULL};
     const flag_spec specs[] = {
         FLAG_INT("iters", &iters, 1, 1000000, "a positive integer", "iterations per timed block"),
         FLAG_INT("warmup", &warmup, 0, 1000000, "a non-negative integer", "untimed iterations first"),
@@ -144,6 +161,7 @@ int main(int argc, char **argv)
         FLAG_INT("n_cpu", &n_cpu, 1, 1024, "a positive integer", "compute threads (capped at the cores)"),
         FLAG_U64("seed", &seed, "a non-negative integer", "random seed"),
         FLAG_STRING("data", &data_dir, "DIR", "folder with train-images-idx3-ubyte(.gz) (default: the bundled MNIST)"),
+        FLAG_CHOICE("phases", &phases, on_off, "off|on", "also time each phase of the step, and its products alone"),
     };
     int nspecs = (int)(sizeof specs / sizeof specs[0]);
     int pr = flags_parse("bench_gan", "Time the seed GAN's training iteration against its matrix products.", specs, nspecs,
@@ -199,7 +217,7 @@ int main(int argc, char **argv)
 
     double *iter_ms = malloc((size_t)repeats * sizeof(double)), *gemm_ms = malloc((size_t)repeats * sizeof(double));
     if (!iter_ms || !gemm_ms) return 1;
-    for (int w = 0; w < warmup; w++) run_products(&pl);
+    for (int w = 0; w < warmup; w++) run_products(&pl, NULL);
     for (int w = 0; w < warmup + repeats * iters; w++) {
         bool timed = w >= warmup;
         int r = timed ? (w - warmup) / iters : 0;
@@ -207,7 +225,7 @@ int main(int argc, char **argv)
             /* Alternate: a block of products, then a block of iterations, so both see the
              * same machine state. */
             double t0 = now_s();
-            for (int k = 0; k < iters; k++) run_products(&pl);
+            for (int k = 0; k < iters; k++) run_products(&pl, NULL);
             gemm_ms[r] = 1e3 * (now_s() - t0) / iters;
             iter_ms[r] = 0.0;
         }
@@ -221,14 +239,38 @@ int main(int argc, char **argv)
         if (timed) iter_ms[r] += 1e3 * (now_s() - t0) / iters;
     }
     double ms = median(iter_ms, repeats), gms = median(gemm_ms, repeats);
+
+    /* Per-phase breakdown: separate runs, so that the clock reads above stay out of it. */
+    double phase_iter[GAN_PHASES] = {0}, phase_gemm[GAN_PHASES] = {0};
+    bool profile = strcmp(phases, "on") == 0;
+    if (profile) {
+        t->phase_ms = phase_iter;
+        for (int k = 0; k < iters; k++) {
+            if (tnn_idx_images_to_tensor(&idx, order, (next++ % batches) * batch, batch, cfg.img_size, cfg.img_size,
+                                         real) != TNN_OK || gan_trainer_step(t, real, &rng) != TNN_OK) {
+                fprintf(stderr, "bench_gan: %s\n", tnn_last_error());
+                return 1;
+            }
+            run_products(&pl, phase_gemm);
+        }
+        t->phase_ms = NULL;
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"bench\": \"gan_iteration\", \"batch_size\": %d, \"threads\": %d, \"iters\": %d, \"repeats\": %d, "
            "\"ms_per_iter\": %.3f, \"images_per_s\": %.0f, \"s_per_epoch\": %.2f, "
            "\"gemm_ms_per_iter\": %.3f, \"gemm_gflop_per_iter\": %.3f, \"gemm_gflops\": %.1f, \"iter_over_gemm\": %.3f, "
-           "\"g_loss\": %.4f, \"d_loss\": %.4f, \"peak_rss_mb\": %.1f}\n",
+           "\"g_loss\": %.4f, \"d_loss\": %.4f, \"peak_rss_mb\": %.1f",
            batch, threads, iters, repeats, ms, 1e3 * batch / ms, 60000.0 / (1e3 * batch / ms), gms, pl.flops * 1e-9,
            pl.flops * 1e-6 / gms, ms / gms, (double)t->g_loss, (double)t->d_loss, ru.ru_maxrss / 1024.0);
+    if (profile) {
+        /* "phase": [ms in the iteration, ms of its products alone] */
+        printf(", \"phases_ms\": {");
+        for (int p = 0; p < GAN_PHASES; p++)
+            printf("%s\"%s\": [%.3f, %.3f]", p ? ", " : "", gan_phase_names[p], phase_iter[p] / iters, phase_gemm[p] / iters);
+        printf("}");
+    }
+    printf("}\n");
 
     free(iter_ms);
     free(gemm_ms);

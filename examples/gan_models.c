@@ -1,4 +1,5 @@
 /* The seed GAN's generator and discriminator (see gan_models.h). */
+#define _POSIX_C_SOURCE 200809L
 #include "gan_models.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 gan_config gan_config_defaults(void)
 {
@@ -188,8 +190,25 @@ static tnn_status diverged(gan_trainer *t, const char *what)
     return TNN_ERR_NUMERIC;
 }
 
+const char *const gan_phase_names[GAN_PHASES] = {
+    "g_forward", "d_forward_fake", "d_backward_dx", "g_backward", "g_adam",
+    "d_backward_fake", "d_forward_real", "d_backward_real", "d_adam",
+};
+
+/* Profiling: add the time since the last mark to phase p (only when phase_ms is set). */
+static void phase_done(gan_trainer *t, int p)
+{
+    if (!t->phase_ms) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+    if (p >= 0) t->phase_ms[p] += now - t->phase_mark;
+    t->phase_mark = now;
+}
+
 tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng)
 {
+    phase_done(t, -1);
     int b = real->shape[0];
     tnn_status st;
     /* Size the buffers for this batch (within their capacity: no allocation). */
@@ -205,16 +224,21 @@ tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng
     tnn_optimizer_zero_grad(t->opt_g);
     tnn_tensor_normal(t->z, rng, 0.0f, 1.0f);
     if ((st = tnn_module_forward(t->generator, t->z, &gen))) return st;
+    phase_done(t, GAN_PHASE_G_FORWARD);
     tnn_module_set_requires_grad(t->discriminator, false);
     if ((st = tnn_module_forward(t->discriminator, gen, &p_fake))) return st;
+    phase_done(t, GAN_PHASE_D_FORWARD_FAKE);
     /* A NaN anywhere in G or D reaches D's output; say so before the loss refuses it. */
     t->nonfinite = NULL;
     t->d_fake_mean = mean_of(p_fake);
     if (isnan(t->d_fake_mean)) return diverged(t, "D(G(z))");
     if ((st = tnn_bce_loss(p_fake, t->valid, &t->g_loss, t->dpred))) return st;
     if ((st = tnn_module_backward(t->discriminator, t->dpred, &dgen))) return st;
+    phase_done(t, GAN_PHASE_D_BACKWARD_DX);
     if ((st = tnn_module_backward(t->generator, dgen, NULL))) return st;
+    phase_done(t, GAN_PHASE_G_BACKWARD);
     if ((st = tnn_optimizer_step(t->opt_g))) return st;
+    phase_done(t, GAN_PHASE_G_ADAM);
     t->gen_imgs = gen;
 
     /* ---- discriminator step: fake half on the activations kept from above ---- */
@@ -224,14 +248,18 @@ tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng
     if ((st = tnn_bce_loss(p_fake, t->fake, &fake_loss, t->dpred))) return st;
     tnn_tensor_scale(t->dpred, 0.5f);
     if ((st = tnn_module_backward(t->discriminator, t->dpred, NULL))) return st;
+    phase_done(t, GAN_PHASE_D_BACKWARD_FAKE);
     /* real half */
     if ((st = tnn_module_forward(t->discriminator, real, &p_real))) return st;
+    phase_done(t, GAN_PHASE_D_FORWARD_REAL);
     t->d_real_mean = mean_of(p_real);
     if (isnan(t->d_real_mean)) return diverged(t, "D(x)");
     if ((st = tnn_bce_loss(p_real, t->valid, &real_loss, t->dpred))) return st;
     tnn_tensor_scale(t->dpred, 0.5f);
     if ((st = tnn_module_backward(t->discriminator, t->dpred, NULL))) return st;
+    phase_done(t, GAN_PHASE_D_BACKWARD_REAL);
     if ((st = tnn_optimizer_step(t->opt_d))) return st;
+    phase_done(t, GAN_PHASE_D_ADAM);
     /* (real_loss + fake_loss) / 2 in float32, as the seed's tensors compute it */
     float sum = real_loss + fake_loss;
     t->d_loss = sum / 2.0f;

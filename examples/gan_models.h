@@ -93,7 +93,25 @@ typedef struct gan_trainer {
     float d_real_mean, d_fake_mean; /* mean D(x) and mean D(G(z)) of the last step */
     const char *nonfinite;       /* after TNN_ERR_NUMERIC: "D(G(z))" or "D(x)", the output
                                     found to hold NaN; NULL otherwise */
+    double *phase_ms;            /* NULL (default), or GAN_PHASES accumulators: each step then
+                                    adds the wall time of its phases (bench_gan --phases) */
+    double phase_mark;
 } gan_trainer;
+
+/* The phases of gan_trainer_step, in order, for profiling. */
+enum {
+    GAN_PHASE_G_FORWARD,      /* zero G's grads, draw z, G(z) */
+    GAN_PHASE_D_FORWARD_FAKE, /* D(G(z)) */
+    GAN_PHASE_D_BACKWARD_DX,  /* g_loss, D backward to dL/dgen (D frozen) */
+    GAN_PHASE_G_BACKWARD,     /* G backward */
+    GAN_PHASE_G_ADAM,         /* Adam step on G */
+    GAN_PHASE_D_BACKWARD_FAKE,/* zero D's grads, fake half of d_loss, D backward */
+    GAN_PHASE_D_FORWARD_REAL, /* D(x) */
+    GAN_PHASE_D_BACKWARD_REAL,/* real half of d_loss, D backward */
+    GAN_PHASE_D_ADAM,         /* Adam step on D */
+    GAN_PHASES
+};
+extern const char *const gan_phase_names[GAN_PHASES];
 
 /* Build both networks (generator first, then discriminator, both initialised from rng)
  * and their Adam optimizers. max_batch sizes the buffers; larger batches still work
