@@ -34,7 +34,6 @@ if(TNN_SHA256SUM)
 endif()
 
 tnn_example_test_exe(test_image test_image.c)
-target_include_directories(test_image PRIVATE ${TINYNN_STB_INCLUDE_DIR})
 tnn_example_cases(EXE test_image LABEL unit CASES
   grid_geometry grid_pixels grid_normalisation grid_three_channels grid_png_readback png_gray_and_rgba
   resize_pil_bilinear grid_matches_torchvision resize_matches_pil)
@@ -52,7 +51,6 @@ if(TARGET mnist_gan AND TARGET mnist_gan_sample)
   set(_tnn_bins $<TARGET_FILE:mnist_gan> $<TARGET_FILE:mnist_gan_sample>)
 
   tnn_example_test_exe(test_mnist_gan_smoke test_mnist_gan_smoke.c tinynn_gan tinynn_gan_testutil)
-  target_include_directories(test_mnist_gan_smoke PRIVATE ${TINYNN_STB_INCLUDE_DIR})
   add_dependencies(test_mnist_gan_smoke mnist_gan mnist_gan_sample)
   tnn_example_cases(EXE test_mnist_gan_smoke LABEL smoke ARGS ${_tnn_bins} CASES
     smoke_train_and_sample smoke_losses_and_snapshots)

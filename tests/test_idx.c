@@ -14,29 +14,13 @@
 
 /* ---- a temporary folder per test ---- */
 
-static char g_dir[64];
-
-static int make_tmp(void **state)
-{
-    (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/tinynn_test_idx_XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int remove_tmp(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 static const char *tmp_path(const char *name)
 {
     static char p[4][128];
     static int k;
     k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", g_dir, name);
+    snprintf(p[k], sizeof p[k], "%s/%s", tu_dir, name);
     return p[k];
 }
 
@@ -161,7 +145,7 @@ static void roundtrip(const char *name)
     free(file);
     /* No temporary file is left behind by the atomic write. */
     char cmd[160];
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", g_dir);
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", tu_dir);
     assert_int_not_equal(system(cmd), 0);
 }
 
@@ -215,7 +199,7 @@ static void idx_missing_file(void **state)
 {
     (void)state;
     expect_load_error(tmp_path("no-such-file.gz"), TNN_ERR_IO, "cannot open");
-    expect_load_error(g_dir, TNN_ERR_IO, "folder");
+    expect_load_error(tu_dir, TNN_ERR_IO, "folder");
 }
 
 static void idx_wrong_magic(void **state)
@@ -444,16 +428,16 @@ static void idx_bundled_mnist(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(idx_roundtrip_plain, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(idx_roundtrip_gz, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(idx_roundtrip_1d_and_4d, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(idx_gzip_multi_member, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(idx_missing_file, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(idx_wrong_magic, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(idx_zero_dim, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(idx_truncated, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(idx_corrupt_gzip, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(idx_absurd_counts, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(idx_roundtrip_plain, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(idx_roundtrip_gz, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(idx_roundtrip_1d_and_4d, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(idx_gzip_multi_member, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(idx_missing_file, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(idx_wrong_magic, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(idx_zero_dim, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(idx_truncated, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(idx_corrupt_gzip, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(idx_absurd_counts, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test(idx_pixel_formula),
     cmocka_unit_test(idx_images_to_tensor_order),
     cmocka_unit_test(idx_images_to_tensor_channels),

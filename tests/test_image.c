@@ -10,39 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#endif
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#include <stb_image.h>
-#if defined(__GNUC__) || defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
-static char g_dir[64];
-
-static int make_tmp(void **state)
-{
-    (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/tinynn_test_image_XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int remove_tmp(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 /* torchvision's pixel for value v normalised over [lo, hi]. */
 static uint8_t expect_pixel(float v, float lo, float hi)
@@ -187,10 +155,10 @@ static void grid_png_readback(void **state)
     tnn_rng_seed(&r, 9);
     tnn_tensor *x = tu_rand_tensor(&r, 30, 784, -1.0f, 1.0f);
     char path[128];
-    snprintf(path, sizeof path, "%s/0.png", g_dir);
+    snprintf(path, sizeof path, "%s/0.png", tu_dir);
     TU_ASSERT_OK(tnn_save_image_grid(path, x, 25, 1, 28, 28, 5, 2, true)); /* first 25 of 30 */
     int w, h, c;
-    uint8_t *png = stbi_load(path, &w, &h, &c, 0);
+    uint8_t *png = tu_png_load(path, &w, &h, &c, 0);
     assert_non_null(png);
     assert_int_equal(w, 152);
     assert_int_equal(h, 152);
@@ -198,12 +166,12 @@ static void grid_png_readback(void **state)
     uint8_t *rgb = malloc(152 * 152 * 3);
     TU_ASSERT_OK(tnn_image_grid_rgb(rgb, x, 25, 1, 28, 28, 5, 2, true));
     assert_memory_equal(png, rgb, 152 * 152 * 3);
-    stbi_image_free(png);
+    tu_png_free(png);
     free(rgb);
     /* Replacing an existing file works and leaves no temporary file. */
     TU_ASSERT_OK(tnn_save_image_grid(path, x, 25, 1, 28, 28, 5, 2, true));
     char cmd[160];
-    snprintf(cmd, sizeof cmd, "test \"$(ls '%s')\" = 0.png", g_dir);
+    snprintf(cmd, sizeof cmd, "test \"$(ls '%s')\" = 0.png", tu_dir);
     assert_int_equal(system(cmd), 0);
     /* An unwritable place is an error naming the file. */
     TU_ASSERT_ERR(tnn_save_image_grid("/nonexistent-folder/x.png", x, 25, 1, 28, 28, 5, 2, true), TNN_ERR_IO,
@@ -219,16 +187,16 @@ static void png_gray_and_rgba(void **state)
     char path[128];
     const int chans[3] = {1, 3, 4};
     for (int k = 0; k < 3; k++) {
-        snprintf(path, sizeof path, "%s/c%d.png", g_dir, chans[k]);
+        snprintf(path, sizeof path, "%s/c%d.png", tu_dir, chans[k]);
         TU_ASSERT_OK(tnn_write_png(path, px, 3, 4, chans[k]));
         int w, h, c;
-        uint8_t *img = stbi_load(path, &w, &h, &c, 0);
+        uint8_t *img = tu_png_load(path, &w, &h, &c, 0);
         assert_non_null(img);
         assert_int_equal(w, 3);
         assert_int_equal(h, 4);
         assert_int_equal(c, chans[k]);
         assert_memory_equal(img, px, (size_t)(12 * chans[k]));
-        stbi_image_free(img);
+        tu_png_free(img);
     }
     TU_ASSERT_ERR(tnn_write_png(path, px, 3, 4, 2), TNN_ERR_ARG, "2 channels", NULL);
 }
@@ -311,7 +279,7 @@ static void grid_matches_torchvision(void **state)
         tnn_tensor *x = tnn_tensor_view(v, 2, (int[]){cases[k].n, (int)(count / (size_t)cases[k].n)});
         snprintf(png, sizeof png, "%s/images/grid_%s.png", TNN_TEST_DATA_DIR, cases[k].name);
         int w, h, c;
-        uint8_t *ref = stbi_load(png, &w, &h, &c, 3);
+        uint8_t *ref = tu_png_load(png, &w, &h, &c, 3);
         assert_non_null(ref);
         int gw, gh;
         TU_ASSERT_OK(tnn_image_grid_size(cases[k].n, cases[k].h, cases[k].w, cases[k].nrow, 2, &gw, &gh));
@@ -325,7 +293,7 @@ static void grid_matches_torchvision(void **state)
                 fail_msg("%s: pixel (%d, %d) channel %d is %d, torchvision %d", cases[k].name, i / 3 % w, i / 3 / w,
                          i % 3, rgb[i], ref[i]);
         free(rgb);
-        stbi_image_free(ref);
+        tu_png_free(ref);
         tnn_tensor_free(x);
         free(v);
     }
@@ -357,8 +325,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(grid_pixels),
     cmocka_unit_test(grid_normalisation),
     cmocka_unit_test(grid_three_channels),
-    cmocka_unit_test_setup_teardown(grid_png_readback, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(png_gray_and_rgba, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(grid_png_readback, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(png_gray_and_rgba, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test(resize_pil_bilinear),
     cmocka_unit_test(grid_matches_torchvision),
     cmocka_unit_test(resize_matches_pil),

@@ -418,14 +418,14 @@ static void diverge_nan_parameter_before_checkpoint(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(resume_exact_after_sigint, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(resume_exact_at_epoch_end_sigterm, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(resume_exact_more_epochs, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(resume_refuses_other_runs, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(resume_refuses_bad_checkpoint, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(signal_sigterm_from_outside, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(diverge_nan_loss_keeps_checkpoint, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(diverge_nan_parameter_before_checkpoint, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(resume_exact_after_sigint, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(resume_exact_at_epoch_end_sigterm, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(resume_exact_more_epochs, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(resume_refuses_other_runs, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(resume_refuses_bad_checkpoint, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(signal_sigterm_from_outside, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(diverge_nan_loss_keeps_checkpoint, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(diverge_nan_parameter_before_checkpoint, tu_tmpdir_make, tu_tmpdir_remove),
 };
 
 int main(int argc, char **argv)

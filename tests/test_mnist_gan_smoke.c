@@ -25,28 +25,12 @@
 
 #include "gan_models.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#endif
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#include <stb_image.h>
-#if defined(__GNUC__) || defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 static void check_png(const char *path, int want_w, int want_h)
 {
     int w = 0, h = 0, c = 0;
-    uint8_t *img = stbi_load(path, &w, &h, &c, 0);
-    if (!img) fail_msg("%s: not a readable PNG (%s)", path, stbi_failure_reason());
+    uint8_t *img = tu_png_load(path, &w, &h, &c, 0);
+    if (!img) fail_msg("%s: not a readable PNG (%s)", path, tu_png_error());
     assert_int_equal(w, want_w);
     assert_int_equal(h, want_h);
     assert_int_equal(c, 3);
@@ -55,7 +39,7 @@ static void check_png(const char *path, int want_w, int want_h)
     for (int i = 0; i < w * h * 3; i++) distinct |= img[i] != img[0];
     assert_int_equal(img[0], 0);
     assert_true(distinct);
-    stbi_image_free(img);
+    tu_png_free(img);
 }
 
 /* ---- smoke: train a few batches ---- */
@@ -205,14 +189,14 @@ static void smoke_losses_and_snapshots(void **state)
 
     /* losses.png: a plot with both curves in their colours and black text */
     int w = 0, h = 0, c = 0;
-    uint8_t *img = stbi_load(gt_path("out/losses.png"), &w, &h, &c, 3);
-    if (!img) fail_msg("losses.png: not a readable PNG (%s)", stbi_failure_reason());
+    uint8_t *img = tu_png_load(gt_path("out/losses.png"), &w, &h, &c, 3);
+    if (!img) fail_msg("losses.png: not a readable PNG (%s)", tu_png_error());
     assert_int_equal(w, 800);
     assert_int_equal(h, 450);
     assert_true(has_colour(img, w, h, 31, 119, 180));  /* D */
     assert_true(has_colour(img, w, h, 255, 127, 14));  /* G */
     assert_true(has_colour(img, w, h, 0, 0, 0));       /* title, frame */
-    stbi_image_free(img);
+    tu_png_free(img);
 
     /* snapshots after epochs 1 and 2 (7 is never reached); the last equals the final weights */
     tnn_safetensors *s2 = tnn_safetensors_load(gt_path("out/generator_epoch2.safetensors"));
@@ -487,15 +471,15 @@ static void cli_allocation_failures(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(smoke_train_and_sample, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(smoke_losses_and_snapshots, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_progress_bar_on_terminal, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_unknown_flag, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_bad_numbers, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_bad_folders, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_bad_data, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_help, gt_make_tmp, gt_remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_allocation_failures, gt_make_tmp, gt_remove_tmp),
+    cmocka_unit_test_setup_teardown(smoke_train_and_sample, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(smoke_losses_and_snapshots, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_progress_bar_on_terminal, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_unknown_flag, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_bad_numbers, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_bad_folders, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_bad_data, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_help, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_allocation_failures, tu_tmpdir_make, tu_tmpdir_remove),
 };
 
 int main(int argc, char **argv)

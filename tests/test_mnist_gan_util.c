@@ -11,29 +11,13 @@
 #include <sys/wait.h>
 
 const char *g_gan = "mnist_gan", *g_sample = "mnist_gan_sample";
-char g_dir[64];
-
-int gt_make_tmp(void **state)
-{
-    (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/tinynn_test_gan_XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-int gt_remove_tmp(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 char *gt_path(const char *name)
 {
     static char p[8][256];
     static int k;
     k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", g_dir, name);
+    snprintf(p[k], sizeof p[k], "%s/%s", tu_dir, name);
     return p[k];
 }
 

@@ -8,15 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The binaries under test (set from argv by main) and the current test's folder. */
+/* The binaries under test (set from argv by main). Each test's scratch folder is
+ * testutil.h's tu_dir (setup tu_tmpdir_make, teardown tu_tmpdir_remove). */
 extern const char *g_gan, *g_sample;
-extern char g_dir[64];
 
-/* cmocka setup/teardown: a fresh folder under /tmp, removed afterwards. */
-int gt_make_tmp(void **state);
-int gt_remove_tmp(void **state);
-
-/* "<g_dir>/<name>" (eight rotating static buffers). */
+/* "<tu_dir>/<name>" (eight rotating static buffers). */
 char *gt_path(const char *name);
 
 /* A whole file, NUL-terminated (an empty string if unreadable); *len its size if not

@@ -21,29 +21,13 @@
 #include "json_impl.h"
 
 static const char *g_clf = "mnist_classifier", *g_score = "mnist_score";
-static char g_dir[64];
-
-static int make_tmp(void **state)
-{
-    (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/tinynn_test_quality_XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int remove_tmp(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 static char *path_in(const char *name)
 {
     static char p[8][256];
     static int k;
     k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", g_dir, name);
+    snprintf(p[k], sizeof p[k], "%s/%s", tu_dir, name);
     return p[k];
 }
 
@@ -312,9 +296,9 @@ static void cli_classifier_bad_input(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(smoke_train_and_score, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_score_bad_input, make_tmp, remove_tmp),
-    cmocka_unit_test_setup_teardown(cli_classifier_bad_input, make_tmp, remove_tmp),
+    cmocka_unit_test_setup_teardown(smoke_train_and_score, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_score_bad_input, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_classifier_bad_input, tu_tmpdir_make, tu_tmpdir_remove),
 };
 
 int main(int argc, char **argv)

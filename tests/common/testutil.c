@@ -1,4 +1,5 @@
 /* Shared helpers of the cmocka tests: see testutil.h. */
+#define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
 #include <math.h>
@@ -137,3 +138,48 @@ void tu_alloc_uninstall(void)
 
 long tu_alloc_live(void) { return g_live; }
 long tu_alloc_count(void) { return g_count; }
+
+char tu_dir[64];
+
+int tu_tmpdir_make(void **state)
+{
+    (void)state;
+    snprintf(tu_dir, sizeof tu_dir, "/tmp/tinynn_test_XXXXXX");
+    return mkdtemp(tu_dir) ? 0 : -1;
+}
+
+int tu_tmpdir_remove(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* stb_image's PNG reader, for checking what the library writes. Its unused functions
+ * are reported at the end of the file, hence the file-wide -Wunused-function. */
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#endif
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#include <stb_image.h>
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+unsigned char *tu_png_load(const char *path, int *w, int *h, int *c, int want)
+{
+    return stbi_load(path, w, h, c, want);
+}
+
+void tu_png_free(unsigned char *pixels) { stbi_image_free(pixels); }
+
+const char *tu_png_error(void) { return stbi_failure_reason(); }

@@ -65,4 +65,18 @@ void tu_alloc_uninstall(void);
 long tu_alloc_live(void);
 long tu_alloc_count(void);
 
+/* A scratch folder per test: tu_tmpdir_make and tu_tmpdir_remove are cmocka setup and
+ * teardown functions; tu_dir holds the folder's path in between. */
+extern char tu_dir[64];
+int tu_tmpdir_make(void **state);
+int tu_tmpdir_remove(void **state);
+
+/* Read a PNG (stb_image, compiled once in testutil.c): pixels with `want` channels
+ * (0: as stored), size and stored channels in *w, *h, *c; NULL if unreadable. Free
+ * with tu_png_free. */
+unsigned char *tu_png_load(const char *path, int *w, int *h, int *c, int want);
+void tu_png_free(unsigned char *pixels);
+/* Why the last tu_png_load failed. */
+const char *tu_png_error(void);
+
 #endif
