@@ -52,39 +52,19 @@ static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_t
  * AVX2 vectors), which adds in a fixed pattern of partial sums; tinynn adds in the same
  * order, so that the gradient matches torch's bit for bit rather than to an ulp or two.
  *
- * cascade_sum is SumKernel's multi_row_sum for one column: runs of 2^p elements
+ * cascade_sum_cols is SumKernel's multi_row_sum, column by column: runs of 2^p elements
  * (p = max(4, ceil(log2 size) / 4)) go into level 0, which is flushed into level 1 after
  * every run, level 1 into level 2 every 2^p runs, and so on over 4 levels.
  */
-static float cascade_sum(const float *x, size_t stride, int64_t size)
+/* cascade_sum of `cols` (1..CASCADE_COLS) adjacent columns at once: the same additions
+ * in the same order for each column (so the same bits whichever way columns are
+ * grouped), with the inner loops running across columns so that they vectorise, as
+ * torch's vectorized_outer_sum does. out[c] receives column c's sum. */
+#define CASCADE_COLS 32
+static void cascade_sum_cols(float *restrict out, const float *restrict x, size_t stride, int64_t size, int cols)
 {
     int64_t lg = 0;
     while (size > 2 && ((int64_t)1 << lg) < size) lg++; /* utils::CeilLog2 (1 for size <= 2) */
-    if (size <= 2) lg = 1;
-    const int64_t power = lg / 4 > 4 ? lg / 4 : 4, step = (int64_t)1 << power, mask = step - 1;
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    int64_t i = 0;
-    while (i + step <= size) {
-        for (int64_t j = 0; j < step; j++, i++) acc[0] += x[(size_t)i * stride];
-        for (int j = 1; j < 4; j++) {
-            acc[j] += acc[j - 1];
-            acc[j - 1] = 0.0f;
-            if ((i & (mask << (j * power))) != 0) break;
-        }
-    }
-    for (; i < size; i++) acc[0] += x[(size_t)i * stride];
-    for (int j = 1; j < 4; j++) acc[0] += acc[j];
-    return acc[0];
-}
-
-/* cascade_sum of CASCADE_COLS adjacent columns at once: the same additions in the same
- * order for each column (so the same bits), but the inner loops run across columns and
- * vectorise, as torch's vectorized_outer_sum does. */
-#define CASCADE_COLS 32
-static void cascade_sum_cols(float *restrict out, const float *restrict x, size_t stride, int64_t size)
-{
-    int64_t lg = 0;
-    while (size > 2 && ((int64_t)1 << lg) < size) lg++;
     if (size <= 2) lg = 1;
     const int64_t power = lg / 4 > 4 ? lg / 4 : 4, step = (int64_t)1 << power, mask = step - 1;
     float acc[4][CASCADE_COLS];
@@ -93,10 +73,10 @@ static void cascade_sum_cols(float *restrict out, const float *restrict x, size_
     while (i + step <= size) {
         for (int64_t j = 0; j < step; j++, i++) {
             const float *r = x + (size_t)i * stride;
-            for (int c = 0; c < CASCADE_COLS; c++) acc[0][c] += r[c];
+            for (int c = 0; c < cols; c++) acc[0][c] += r[c];
         }
         for (int j = 1; j < 4; j++) {
-            for (int c = 0; c < CASCADE_COLS; c++) {
+            for (int c = 0; c < cols; c++) {
                 acc[j][c] += acc[j - 1][c];
                 acc[j - 1][c] = 0.0f;
             }
@@ -105,11 +85,19 @@ static void cascade_sum_cols(float *restrict out, const float *restrict x, size_
     }
     for (; i < size; i++) {
         const float *r = x + (size_t)i * stride;
-        for (int c = 0; c < CASCADE_COLS; c++) acc[0][c] += r[c];
+        for (int c = 0; c < cols; c++) acc[0][c] += r[c];
     }
     for (int j = 1; j < 4; j++)
-        for (int c = 0; c < CASCADE_COLS; c++) acc[0][c] += acc[j][c];
-    memcpy(out, acc[0], sizeof acc[0]);
+        for (int c = 0; c < cols; c++) acc[0][c] += acc[j][c];
+    memcpy(out, acc[0], (size_t)cols * sizeof(float));
+}
+
+/* One column (elements x[i * stride]). */
+static float cascade_sum(const float *x, size_t stride, int64_t size)
+{
+    float s;
+    cascade_sum_cols(&s, x, stride, size, 1);
+    return s;
 }
 
 /* SumKernel's row_sum: four interleaved cascade sums (elements 4i+k), the elements
@@ -162,7 +150,7 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
             if (l->out >= 8) { /* whole groups of 32 columns, vectorised */
                 float sums[CASCADE_COLS];
                 for (; j + CASCADE_COLS <= l->out; j += CASCADE_COLS) {
-                    cascade_sum_cols(sums, dy->data + j, (size_t)l->out, n);
+                    cascade_sum_cols(sums, dy->data + j, (size_t)l->out, n, CASCADE_COLS);
                     for (int c = 0; c < CASCADE_COLS; c++) l->dbias[j + c] += sums[c];
                 }
             }
