@@ -221,7 +221,7 @@ tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng
 
     /* ---- generator step ---- */
     const tnn_tensor *gen, *p_fake, *p_real, *dgen;
-    tnn_optimizer_zero_grad(t->opt_g);
+    tnn_optimizer_discard_grad(t->opt_g); /* G's backward writes its gradients */
     tnn_tensor_normal(t->z, rng, 0.0f, 1.0f);
     if ((st = tnn_module_forward(t->generator, t->z, &gen))) return st;
     phase_done(t, GAN_PHASE_G_FORWARD);
@@ -243,7 +243,7 @@ tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng
 
     /* ---- discriminator step: fake half on the activations kept from above ---- */
     float real_loss, fake_loss;
-    tnn_optimizer_zero_grad(t->opt_d);
+    tnn_optimizer_discard_grad(t->opt_d); /* the fake half writes, the real half adds */
     tnn_module_set_requires_grad(t->discriminator, true);
     if ((st = tnn_bce_loss(p_fake, t->fake, &fake_loss, t->dpred))) return st;
     tnn_tensor_scale(t->dpred, 0.5f);

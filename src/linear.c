@@ -13,6 +13,8 @@ typedef struct tnn_linear {
     const float *x;            /* input of the last forward (borrowed) */
     int x_ndim, x_shape[TNN_MAX_DIMS];
     int rows;                  /* batch of the last forward */
+    bool grad_owed;            /* discarded: dweight/dbias hold stale values that read as
+                                  zero; the next backward writes them (beta 0) */
     tnn_tensor y, dx;
 } tnn_linear;
 
@@ -143,18 +145,24 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
     }
     int n = l->rows;
     if (m->requires_grad) {
-        /* dW[out x in] += dy^T x ; db += column sums of dy (torch's summation order) */
-        tnn_gemm(true, false, l->out, l->in, n, 1.0f, dy->data, l->out, l->x, l->in, 1.0f, l->dweight, l->in);
+        /* dW[out x in] += dy^T x ; db += column sums of dy (torch's summation order).
+         * After discard_grad the gradients are written instead (0 + s == s). */
+        const bool add = !l->grad_owed;
+        l->grad_owed = false;
+        tnn_gemm(true, false, l->out, l->in, n, 1.0f, dy->data, l->out, l->x, l->in, add ? 1.0f : 0.0f, l->dweight, l->in);
         if (l->bias) {
             int j = 0;
             if (l->out >= 8) { /* whole groups of 32 columns, vectorised */
                 float sums[CASCADE_COLS];
                 for (; j + CASCADE_COLS <= l->out; j += CASCADE_COLS) {
                     cascade_sum_cols(sums, dy->data + j, (size_t)l->out, n, CASCADE_COLS);
-                    for (int c = 0; c < CASCADE_COLS; c++) l->dbias[j + c] += sums[c];
+                    for (int c = 0; c < CASCADE_COLS; c++) l->dbias[j + c] = add ? l->dbias[j + c] + sums[c] : sums[c];
                 }
             }
-            for (; j < l->out; j++) l->dbias[j] += torch_column_sum(dy->data, n, l->out, j);
+            for (; j < l->out; j++) {
+                float s = torch_column_sum(dy->data, n, l->out, j);
+                l->dbias[j] = add ? l->dbias[j] + s : s;
+            }
         }
     }
     if (dx) {
@@ -166,9 +174,16 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
     return TNN_OK;
 }
 
+/* The next backward writes the gradients, or the next visit zeroes them. */
+static void linear_discard_grad(tnn_module *m) { ((tnn_linear *)m)->grad_owed = true; }
+
 static tnn_status linear_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
 {
     tnn_linear *l = (tnn_linear *)m;
+    if (l->grad_owed) { /* the gradients are about to be seen: make them read as zero */
+        memset(l->dweight, 0, ((size_t)l->in * (size_t)l->out + (l->bias ? (size_t)l->out : 0)) * sizeof(float));
+        l->grad_owed = false;
+    }
     tnn_status st = tnn_visit_one(prefix, "weight", TNN_F32, l->weight, l->dweight, 2, (int[]){l->out, l->in}, true, fn, ctx);
     if (st == TNN_OK && l->bias)
         st = tnn_visit_one(prefix, "bias", TNN_F32, l->bias, l->dbias, 1, (int[]){l->out}, true, fn, ctx);
@@ -191,6 +206,7 @@ static const tnn_module_vtable linear_vt = {
     .visit = linear_visit,
     .describe = linear_describe,
     .free = linear_free,
+    .discard_grad = linear_discard_grad,
 };
 
 tnn_module *tnn_linear_new(int in, int out, bool bias, tnn_rng *rng)

@@ -98,6 +98,23 @@ void tnn_module_zero_grad(tnn_module *m)
     if (m) (void)tnn_module_visit(m, "", zero_one, NULL);
 }
 
+void tnn_module_discard_grad(tnn_module *m)
+{
+    if (!m) return;
+    if (m->vt->discard_grad) m->vt->discard_grad(m);
+    else (void)tnn_module_visit(m, "", zero_one, NULL);
+}
+
+static tnn_status nothing(void *ctx, const tnn_named_tensor *t)
+{
+    (void)ctx;
+    (void)t;
+    return TNN_OK;
+}
+
+/* Visiting is what settles: every module that discards gradients writes the zeros in its visit. */
+tnn_status tnn_module_settle_grad(tnn_module *m) { return tnn_module_visit(m, "", nothing, NULL); }
+
 static tnn_status count_one(void *ctx, const tnn_named_tensor *t)
 {
     if (t->is_param) *(size_t *)ctx += t->count;

@@ -18,6 +18,7 @@ tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, 
 {
     if (!o || !vt || !m) return tnn_error(TNN_ERR_ARG, "optimizer_init: NULL argument");
     o->vt = vt;
+    o->module = m;
     o->params = tnn_module_parameters(m, "");
     if (!o->params) return TNN_ERR_NOMEM;
     return TNN_OK;
@@ -26,6 +27,10 @@ tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, 
 tnn_status tnn_optimizer_step(tnn_optimizer *o)
 {
     if (!o) return tnn_error(TNN_ERR_ARG, "optimizer_step: optimizer is NULL");
+    /* A layer whose gradients were discarded and that has had no backward since
+     * (frozen, or off the path) still owes zeros: write them before the update reads them. */
+    tnn_status st = o->module ? tnn_module_settle_grad(o->module) : TNN_OK;
+    if (st) return st;
     return o->vt->step(o);
 }
 
@@ -36,6 +41,12 @@ void tnn_optimizer_zero_grad(tnn_optimizer *o)
         tnn_named_tensor *p = &o->params->items[i];
         memset(p->grad, 0, p->count * sizeof(float));
     }
+}
+
+void tnn_optimizer_discard_grad(tnn_optimizer *o)
+{
+    if (o && o->module) tnn_module_discard_grad(o->module);
+    else tnn_optimizer_zero_grad(o);
 }
 
 tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx)

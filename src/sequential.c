@@ -62,6 +62,12 @@ static void seq_on_mode_change(tnn_module *m)
     }
 }
 
+static void seq_discard_grad(tnn_module *m)
+{
+    tnn_sequential *s = (tnn_sequential *)m;
+    for (int i = 0; i < s->count; i++) tnn_module_discard_grad(s->children[i]);
+}
+
 static void seq_describe(const tnn_module *m, char *buf, size_t len)
 {
     snprintf(buf, len, "sequential(%d modules)", ((const tnn_sequential *)m)->count);
@@ -83,6 +89,7 @@ static const tnn_module_vtable seq_vt = {
     .on_mode_change = seq_on_mode_change,
     .describe = seq_describe,
     .free = seq_free,
+    .discard_grad = seq_discard_grad,
 };
 
 tnn_module *tnn_sequential_new(void)

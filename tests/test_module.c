@@ -150,6 +150,75 @@ static void linear_batch_size_changes(void **state)
 
 /* BatchNorm1d: batch statistics with the biased variance in training, running
  * estimates with the unbiased one, num_batches_tracked counted; eval uses them. */
+/* discard_grad (Linear's next backward writes its gradients instead of adding):
+ * gradients must still read as zero through parameters(), the next backward must give
+ * exactly one pass's gradients, and an optimizer step after a discard without backward
+ * (a frozen layer) must see zeros, not stale values. */
+static void discard_grad(void **state)
+{
+    (void)state;
+    tnn_rng rng;
+    tnn_rng_seed(&rng, 3);
+    tnn_module *seq = tnn_sequential_new();
+    assert_int_equal(tnn_sequential_add(seq, tnn_linear_new(3, 4, true, &rng)), TNN_OK);
+    assert_int_equal(tnn_sequential_add(seq, tnn_tanh_new()), TNN_OK);
+    assert_int_equal(tnn_sequential_add(seq, tnn_linear_new(4, 2, true, &rng)), TNN_OK);
+    tnn_tensor *x = tnn_tensor_new2(5, 3), *dy = tnn_tensor_new2(5, 2);
+    tnn_tensor_uniform(x, &rng, -1.0f, 1.0f);
+    tnn_tensor_uniform(dy, &rng, -1.0f, 1.0f);
+    const tnn_tensor *y;
+    const char *names[4] = {"0.weight", "0.bias", "2.weight", "2.bias"};
+    const size_t counts[4] = {12, 4, 8, 2};
+
+    /* one pass from zero, the reference */
+    float ref[4][12];
+    tnn_module_zero_grad(seq);
+    assert_int_equal(tnn_module_forward(seq, x, &y), TNN_OK);
+    assert_int_equal(tnn_module_backward(seq, dy, NULL), TNN_OK);
+    for (int k = 0; k < 4; k++) memcpy(ref[k], grad(seq, names[k]), counts[k] * sizeof(float));
+
+    /* a second pass accumulates; discard_grad then reads as zero through parameters() */
+    assert_int_equal(tnn_module_backward(seq, dy, NULL), TNN_OK);
+    assert_true(grad(seq, "0.weight")[0] == 2.0f * ref[0][0]);
+    tnn_module_discard_grad(seq);
+    for (int k = 0; k < 4; k++)
+        for (size_t i = 0; i < counts[k]; i++) assert_true(grad(seq, names[k])[i] == 0.0f);
+
+    /* discard, then one pass: exactly the reference, not reference + stale */
+    assert_int_equal(tnn_module_backward(seq, dy, NULL), TNN_OK);
+    assert_int_equal(tnn_module_backward(seq, dy, NULL), TNN_OK);
+    tnn_module_discard_grad(seq);
+    assert_int_equal(tnn_module_backward(seq, dy, NULL), TNN_OK);
+    for (int k = 0; k < 4; k++)
+        for (size_t i = 0; i < counts[k]; i++) assert_true(grad(seq, names[k])[i] == ref[k][i]);
+
+    /* an optimizer kept its grad pointers from creation: discard, a frozen backward
+     * (no gradients written), step -> SGD must see zeros and leave the weights alone */
+    tnn_sgd_params sp = tnn_sgd_defaults();
+    sp.lr = 1.0;
+    tnn_optimizer *opt = tnn_sgd_new(seq, sp);
+    assert_non_null(opt);
+    float w0[12];
+    memcpy(w0, param(seq, "0.weight"), sizeof w0);
+    tnn_optimizer_discard_grad(opt);
+    tnn_module_set_requires_grad(seq, false);
+    assert_int_equal(tnn_module_forward(seq, x, &y), TNN_OK);
+    assert_int_equal(tnn_module_backward(seq, dy, NULL), TNN_OK);
+    assert_int_equal(tnn_optimizer_step(opt), TNN_OK);
+    assert_memory_equal(param(seq, "0.weight"), w0, sizeof w0);
+    /* ... and with the layer trainable again, one step moves it by exactly -ref */
+    tnn_module_set_requires_grad(seq, true);
+    tnn_optimizer_discard_grad(opt);
+    assert_int_equal(tnn_module_backward(seq, dy, NULL), TNN_OK);
+    assert_int_equal(tnn_optimizer_step(opt), TNN_OK);
+    for (int i = 0; i < 12; i++) assert_true(param(seq, "0.weight")[i] == w0[i] - ref[0][i]);
+
+    tnn_optimizer_free(opt);
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+    tnn_module_free(seq);
+}
+
 static void batchnorm1d_values_by_hand(void **state)
 {
     (void)state;
@@ -449,6 +518,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(linear_values_by_hand),
     cmocka_unit_test(linear_init_like_pytorch),
     cmocka_unit_test(linear_batch_size_changes),
+    cmocka_unit_test(discard_grad),
     cmocka_unit_test(batchnorm1d_values_by_hand),
     cmocka_unit_test(batchnorm1d_state_dict_entries),
     cmocka_unit_test(activations_values),

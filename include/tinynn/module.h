@@ -13,7 +13,8 @@
  *      and unchanged until the matching backward().
  *   2. backward() takes dL/dy and computes dL/dx (returned, owned by the module, valid
  *      until its next backward()); pass dx = NULL when dL/dx is not needed. Parameter
- *      gradients are ACCUMULATED with += until tnn_module_zero_grad(), and are skipped
+ *      gradients are ACCUMULATED with += until tnn_module_zero_grad() (or written
+ *      afresh after tnn_module_discard_grad()), and are skipped
  *      entirely while requires_grad is false (tnn_module_set_requires_grad).
  *
  * A new batch size reallocates the module's buffers (they grow, never shrink), it
@@ -65,6 +66,11 @@ typedef struct tnn_module_vtable {
     void (*describe)(const tnn_module *m, char *buf, size_t len);
     /** Release everything the module owns, including the module itself. Required. */
     void (*free)(tnn_module *m);
+    /** Discard the module's parameter gradients (tnn_module_discard_grad): the next
+     * backward writes them instead of adding to them, and visit, if it comes first,
+     * writes zeros into them before exposing them. May be NULL: tnn_module_discard_grad()
+     * then zeroes the gradients through visit. */
+    void (*discard_grad)(tnn_module *m);
 } tnn_module_vtable;
 
 /** The base of every module: embed it as the first member of your module's struct. */
@@ -103,8 +109,20 @@ void tnn_module_train(tnn_module *m, bool training);
  * dL/dx through backward but leaves parameter gradients untouched. Containers propagate it. */
 void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad);
 
-/** Zero every parameter gradient. */
+/** Zero every parameter gradient (writes the zeros now). */
 void tnn_module_zero_grad(tnn_module *m);
+/** Discard every parameter gradient without writing zeros: the next backward writes the
+ * gradients instead of adding to them, which saves a pass over all the gradients per
+ * training step (PyTorch's zero_grad(set_to_none=True)). The gradients read as zero
+ * through tnn_module_visit(), tnn_module_parameters(), tnn_module_state_dict() and
+ * tnn_optimizer_step(), each of which writes the zeros still owed; but a grad pointer
+ * kept from an earlier call holds stale values until the next backward (or one of those
+ * calls). Use tnn_module_zero_grad() where you read gradients through such pointers.
+ * Layers without a discard_grad operation are zeroed at once. */
+void tnn_module_discard_grad(tnn_module *m);
+/** Write the zeros that a tnn_module_discard_grad() still owes to layers that have had
+ * no backward since (the functions listed there call it themselves). */
+tnn_status tnn_module_settle_grad(tnn_module *m);
 /** Number of trainable scalars. */
 size_t tnn_module_num_params(tnn_module *m);
 /** Writes a one-line description ("linear(784->512)" etc.) into buf; returns buf. */

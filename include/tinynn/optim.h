@@ -45,14 +45,22 @@ typedef struct tnn_optimizer_vtable {
 struct tnn_optimizer {
     const tnn_optimizer_vtable *vt; /**< the optimizer's type */
     tnn_tensor_list *params; /**< owned; parameters of the module given at creation */
+    tnn_module *module;      /**< the module given at creation (borrowed; must outlive o) */
 };
 
-/** Fill the base: collects m's parameters (names without prefix) into o->params. */
+/** Fill the base: collects m's parameters (names without prefix) into o->params and
+ * keeps m in o->module. */
 tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, tnn_module *m);
-/** Apply one update from the accumulated gradients. */
+/** Apply one update from the accumulated gradients (first writing any zeros that
+ * tnn_optimizer_discard_grad() still owes, so that vt->step reads true gradients). */
 tnn_status tnn_optimizer_step(tnn_optimizer *o);
-/** Zero the gradients of the optimizer's parameters. NULL is a no-op. */
+/** Zero the gradients of the optimizer's parameters (writes the zeros now). NULL is a no-op. */
 void tnn_optimizer_zero_grad(tnn_optimizer *o);
+/** tnn_module_discard_grad() on the module given at creation: the next backward writes
+ * the gradients instead of adding to them, with no pass over memory now. The usual
+ * choice in a training loop (zero_grad, forward, backward, step); see
+ * tnn_module_discard_grad() for what may and may not be read in between. NULL is a no-op. */
+void tnn_optimizer_discard_grad(tnn_optimizer *o);
 /** Enumerate the optimizer's state tensors with names prefixed by `prefix` (NULL: none):
  * SGD with momentum gives `"<param>.momentum_buffer"` per parameter, Adam "step" (I64)
  * then `"<param>.exp_avg"` and `"<param>.exp_avg_sq"` per parameter. The tensors are the
