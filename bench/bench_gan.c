@@ -23,7 +23,10 @@
 
 #include "flags.h"
 #include "gan_models.h"
+#include "parallel_impl.h"
 #include "tnn_impl.h" /* tnn_gemm: the library's one product wrapper */
+
+#include <cblas.h>
 
 #ifndef TNN_DEFAULT_DATA_DIR
 #define TNN_DEFAULT_DATA_DIR "data/mnist"
@@ -51,6 +54,7 @@ static double median(double *v, int n)
 /* One matrix product of the iteration: C[M x N] = op(A)[M x K] op(B)[K x N]. */
 typedef struct product {
     int phase; /* GAN_PHASE_* */
+    bool paired; /* runs side by side with the next product, as Linear's backward runs dW and dx */
     bool ta, tb;
     int M, N, K;
     float *A, *B, *C;
@@ -67,6 +71,7 @@ static void add_product(product_list *l, bool ta, bool tb, int M, int N, int K)
 {
     product *p = &l->p[l->n++];
     p->phase = l->phase;
+    p->paired = false;
     p->ta = ta; p->tb = tb; p->M = M; p->N = N; p->K = K;
     l->flops += 2.0 * M * N * K;
 }
@@ -76,6 +81,13 @@ static void add_product(product_list *l, bool ta, bool tb, int M, int N, int K)
 static void linear_fwd(product_list *l, int b, int in, int out) { add_product(l, false, true, b, out, in); }
 static void linear_dw(product_list *l, int b, int in, int out) { add_product(l, true, false, out, in, b); }
 static void linear_dx(product_list *l, int b, int in, int out) { add_product(l, false, false, b, in, out); }
+/* dW and dx of one backward: independent, run side by side (tnn_gemm2) */
+static void linear_dw_dx(product_list *l, int b, int in, int out)
+{
+    linear_dw(l, b, in, out);
+    l->p[l->n - 1].paired = true;
+    linear_dx(l, b, in, out);
+}
 
 /* The products one gan_trainer_step performs (see gan_models.h). */
 static void gan_products(product_list *l, const gan_config *c, int b)
@@ -91,8 +103,8 @@ static void gan_products(product_list *l, const gan_config *c, int b)
     for (int i = 2; i >= 0; i--) linear_dx(l, b, d[i], d[i + 1]);
     l->phase = GAN_PHASE_G_BACKWARD;
     for (int i = 4; i >= 0; i--) {
-        linear_dw(l, b, g[i], g[i + 1]);
-        if (i > 0) linear_dx(l, b, g[i], g[i + 1]);
+        if (i > 0) linear_dw_dx(l, b, g[i], g[i + 1]);
+        else linear_dw(l, b, g[i], g[i + 1]);
     }
     /* discriminator step: backward on the kept fake activations, forward + backward on real */
     for (int pass = 0; pass < 2; pass++) {
@@ -103,8 +115,8 @@ static void gan_products(product_list *l, const gan_config *c, int b)
             l->phase = GAN_PHASE_D_BACKWARD_REAL;
         }
         for (int i = 2; i >= 0; i--) {
-            linear_dw(l, b, d[i], d[i + 1]);
-            if (i > 0) linear_dx(l, b, d[i], d[i + 1]);
+            if (i > 0) linear_dw_dx(l, b, d[i], d[i + 1]);
+            else linear_dw(l, b, d[i], d[i + 1]);
         }
     }
 }
@@ -124,18 +136,43 @@ static int alloc_products(product_list *l, tnn_rng *rng)
     return 0;
 }
 
-/* Run the list once; with phase_ms, add each product's time to its phase. */
+static tnn_gemm_args args_of(const product *p)
+{
+    int lda = p->ta ? p->M : p->K, ldb = p->tb ? p->K : p->N;
+    /* dW products accumulate (beta 1), as the layers do; the rest overwrite. */
+    return (tnn_gemm_args){p->ta, p->tb, p->M, p->N, p->K, 1.0f, p->A, lda, p->B, ldb, p->ta ? 1.0f : 0.0f, p->C, p->N, NULL};
+}
+
+/* Run the list once, as the step runs it (each product through the library's gemm, a
+ * layer's dW and dx side by side); with phase_ms, add each product's time to its phase. */
 static void run_products(const product_list *l, double *phase_ms)
 {
     for (int i = 0; i < l->n; i++) {
         const product *p = &l->p[i];
         double t0 = phase_ms ? now_s() : 0.0;
-        int lda = p->ta ? p->M : p->K, ldb = p->tb ? p->K : p->N;
-        /* dW products accumulate (beta 1), as the layers do; the rest overwrite. */
-        float beta = p->ta ? 1.0f : 0.0f;
-        tnn_gemm(p->ta, p->tb, p->M, p->N, p->K, 1.0f, p->A, lda, p->B, ldb, beta, p->C, p->N);
+        tnn_gemm_args a = args_of(p);
+        if (p->paired && i + 1 < l->n) {
+            tnn_gemm_args b = args_of(&l->p[++i]);
+            tnn_gemm2(&a, &b);
+        } else {
+            tnn_gemm_run(&a);
+        }
         if (phase_ms) phase_ms[p->phase] += 1e3 * (now_s() - t0);
     }
+}
+
+/* The same products as OpenBLAS's own threading runs them: one cblas call each, with
+ * OpenBLAS set to `threads` threads and the library's pool to one. */
+static double time_products_openblas(const product_list *l, int threads, int iters)
+{
+    openblas_set_num_threads(threads);
+    tnn_parallel_set_threads(1);
+    for (int w = 0; w < 3; w++) run_products(l, NULL);
+    double t0 = now_s();
+    for (int k = 0; k < iters; k++) run_products(l, NULL);
+    double ms = 1e3 * (now_s() - t0) / iters;
+    tnn_set_num_threads(threads);
+    return ms;
 }
 
 static void free_products(product_list *l)
@@ -239,6 +276,9 @@ int main(int argc, char **argv)
         if (timed) iter_ms[r] += 1e3 * (now_s() - t0) / iters;
     }
     double ms = median(iter_ms, repeats), gms = median(gemm_ms, repeats);
+    /* For reference: the same products under OpenBLAS's own threading (the library's
+     * split and pairing off), the way a plain OpenBLAS program would run them. */
+    double obms = time_products_openblas(&pl, threads, iters);
 
     /* Per-phase breakdown: separate runs, so that the clock reads above stay out of it. */
     double phase_iter[GAN_PHASES] = {0}, phase_gemm[GAN_PHASES] = {0};
@@ -260,9 +300,10 @@ int main(int argc, char **argv)
     printf("{\"bench\": \"gan_iteration\", \"batch_size\": %d, \"threads\": %d, \"iters\": %d, \"repeats\": %d, "
            "\"ms_per_iter\": %.3f, \"images_per_s\": %.0f, \"s_per_epoch\": %.2f, "
            "\"gemm_ms_per_iter\": %.3f, \"gemm_gflop_per_iter\": %.3f, \"gemm_gflops\": %.1f, \"iter_over_gemm\": %.3f, "
+           "\"gemm_openblas_threads_ms_per_iter\": %.3f, "
            "\"g_loss\": %.4f, \"d_loss\": %.4f, \"peak_rss_mb\": %.1f",
            batch, threads, iters, repeats, ms, 1e3 * batch / ms, 60000.0 / (1e3 * batch / ms), gms, pl.flops * 1e-9,
-           pl.flops * 1e-6 / gms, ms / gms, (double)t->g_loss, (double)t->d_loss, ru.ru_maxrss / 1024.0);
+           pl.flops * 1e-6 / gms, ms / gms, obms, (double)t->g_loss, (double)t->d_loss, ru.ru_maxrss / 1024.0);
     if (profile) {
         /* "phase": [ms in the iteration, ms of its products alone] */
         printf(", \"phases_ms\": {");

@@ -1,5 +1,6 @@
 /* Element-wise activations: LeakyReLU, ReLU, Tanh, Sigmoid (PyTorch semantics). */
 #include "tnn_impl.h"
+#include "parallel_impl.h"
 #include "vmath_impl.h"
 
 #include <math.h>
@@ -64,12 +65,37 @@ TNN_CLONES static void act_backward_kernel(act_kind kind, float slope, float *re
     }
 }
 
+/* The kernels over ranges of elements, split over the library's threads (element-wise:
+ * the same bits with any number of threads). The split falls where tnn_gemm splits the
+ * rows of the product that wrote the input (for [batch x features] arrays), so each
+ * thread mostly touches data already in its own cache. */
+typedef struct act_job {
+    const tnn_activation *a;
+    float *out;
+    const float *in, *g, *x, *y;
+} act_job;
+
+static size_t act_min_chunk(act_kind kind) { return kind == ACT_TANH || kind == ACT_SIGMOID ? 8192 : 16384; }
+
+static void act_forward_range(void *ctx, size_t b, size_t e)
+{
+    const act_job *j = ctx;
+    act_forward_kernel(j->a->kind, j->a->slope, j->out + b, j->in + b, e - b);
+}
+
+static void act_backward_range(void *ctx, size_t b, size_t e)
+{
+    const act_job *j = ctx;
+    act_backward_kernel(j->a->kind, j->a->slope, j->out + b, j->g + b, j->x + b, j->y + b, e - b);
+}
+
 static tnn_status act_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_activation *a = (tnn_activation *)m;
     tnn_status st = tnn_tensor_ensure_like(&a->y, x, m->vt->type_name);
     if (st) return st;
-    act_forward_kernel(a->kind, a->slope, a->y.data, x->data, x->size);
+    act_job job = {.a = a, .out = a->y.data, .in = x->data};
+    tnn_parallel_for(x->size, act_min_chunk(a->kind), act_forward_range, &job);
     a->x = x->data;
     *y = &a->y;
     return TNN_OK;
@@ -87,7 +113,8 @@ static tnn_status act_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     if (!dx) return TNN_OK; /* no parameters: nothing else to do */
     tnn_status st = tnn_tensor_ensure_like(&a->dx, &a->y, m->vt->type_name);
     if (st) return st;
-    act_backward_kernel(a->kind, a->slope, a->dx.data, dy->data, a->x, a->y.data, a->y.size);
+    act_job job = {.a = a, .out = a->dx.data, .g = dy->data, .x = a->x, .y = a->y.data};
+    tnn_parallel_for(a->y.size, act_min_chunk(a->kind), act_backward_range, &job);
     *dx = &a->dx;
     return TNN_OK;
 }

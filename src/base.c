@@ -113,12 +113,13 @@ int tnn_set_num_threads(int n)
 {
     int cores = openblas_get_num_procs();
     if (n <= 0 || n > cores) n = cores;
-    openblas_set_num_threads(n);
+    /* The pool splits the products itself; OpenBLAS's own threads would only compete. */
+    openblas_set_num_threads(1);
     tnn_parallel_set_threads(n);
-    return openblas_get_num_threads();
+    return tnn_parallel_threads();
 }
 
-int tnn_get_num_threads(void) { return openblas_get_num_threads(); }
+int tnn_get_num_threads(void) { return tnn_parallel_threads() > 1 ? tnn_parallel_threads() : openblas_get_num_threads(); }
 
 size_t tnn_dtype_size(tnn_dtype dt)
 {

@@ -13,6 +13,7 @@
  * multiply-add (fmaf) wherever torch's vectorised kernel, as compiled, performs one.
  * tests/test_parity_batchnorm1d.c checks this against goldens made by PyTorch. */
 #include "tnn_impl.h"
+#include "parallel_impl.h"
 #include "vmath_impl.h"
 
 #include <math.h>
@@ -44,7 +45,89 @@ static void bn_describe(const tnn_module *m, char *buf, size_t len)
     snprintf(buf, len, "batchnorm1d(%d, eps=%g, momentum=%g)", b->c, b->p.eps, b->p.momentum);
 }
 
-TNN_CLONES static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+/* The element-wise passes are split over threads when each part has this many values. */
+#define BN_MIN_SPLIT 16384
+
+/* The statistics of the features [j0, j1) (and the running statistics' update), then
+ * alpha and beta; every feature is independent. The statistics are computed by one
+ * thread (a float sum over the batch in batch order, as torch adds); the element-wise
+ * passes over [batch x features] are split by rows over the library's threads, as the
+ * matrix products around them are, with the same bits on any thread count. */
+typedef struct bn_job {
+    tnn_batchnorm1d *b;
+    const float *x, *g; /* input; dL/dy (backward) */
+    float *out;         /* y, or dL/dx (NULL: not wanted) */
+    int n;
+    bool batch_stats;
+} bn_job;
+
+TNN_CLONES static void bn_forward_cols(void *ctx, size_t j0_, size_t j1_)
+{
+    const bn_job *job = ctx;
+    tnn_batchnorm1d *b = job->b;
+    const int n = job->n, c = b->c, j0 = (int)j0_, j1 = (int)j1_;
+    const float *xd = job->x;
+    const bool batch_stats = job->batch_stats;
+    float *alpha = b->acc, *beta = b->acc + c;
+    if (batch_stats) {
+        /* torch: mean = sum / N with a float sum over the batch, the division in double;
+         * var_sum = sum (x - mean)^2, a float fma per row. */
+        float *mean = b->mean, *var_sum = b->invstd;
+        for (int j = j0; j < j1; j++) mean[j] = var_sum[j] = 0.0f;
+        for (int i = 0; i < n; i++) {
+            const float *r = xd + (size_t)i * c;
+            for (int j = j0; j < j1; j++) mean[j] += r[j];
+        }
+        for (int j = j0; j < j1; j++) mean[j] = (float)((double)mean[j] / n);
+        for (int i = 0; i < n; i++) {
+            const float *r = xd + (size_t)i * c;
+            for (int j = j0; j < j1; j++) {
+                float d = r[j] - mean[j];
+                var_sum[j] = fmaf(d, d, var_sum[j]);
+            }
+        }
+        const float mom = (float)b->p.momentum, keep = 1.0f - mom;
+        for (int j = j0; j < j1; j++) {
+            float var = var_sum[j] / (float)n;           /* biased variance, rounded to float */
+            float unbiased = var_sum[j] / (float)(n - 1);
+            b->invstd[j] = (float)(1.0 / sqrt((double)var + b->p.eps)); /* in double, as torch's VarTransform */
+            if (b->p.track_running_stats) {
+                /* torch: momentum * mean + (1 - momentum) * running_mean in float; the
+                 * variance's momentum * unbiased term is a double (unbiased_var is). */
+                b->running_mean[j] = mom * mean[j] + keep * b->running_mean[j];
+                b->running_var[j] = (float)((double)mom * (double)unbiased + (double)(keep * b->running_var[j]));
+            }
+        }
+    } else {
+        /* torch's eval forward: invstd = 1 / sqrt(running_var + (float)eps) in float. */
+        for (int j = j0; j < j1; j++) {
+            b->mean[j] = b->running_mean[j];
+            b->invstd[j] = 1.0f / sqrtf(b->running_var[j] + (float)b->p.eps);
+        }
+    }
+    /* torch: y = x * alpha + beta with alpha = invstd * w, beta = b - mean * alpha, both
+     * a*b+c fused. */
+    for (int j = j0; j < j1; j++) {
+        alpha[j] = b->weight ? b->invstd[j] * b->weight[j] : b->invstd[j];
+        beta[j] = fmaf(-b->mean[j], alpha[j], b->weight ? b->bias[j] : 0.0f);
+    }
+    (void)n;
+}
+
+/* y = x * alpha + beta over the rows [i0, i1) (after bn_forward_cols). */
+TNN_CLONES static void bn_apply_rows(void *ctx, size_t i0, size_t i1)
+{
+    const bn_job *job = ctx;
+    const int c = job->b->c;
+    const float *alpha = job->b->acc, *beta = job->b->acc + c;
+    for (size_t i = i0; i < i1; i++) {
+        const float *r = job->x + i * (size_t)c;
+        float *o = job->out + i * (size_t)c;
+        for (int j = 0; j < c; j++) o[j] = fmaf(r[j], alpha[j], beta[j]);
+    }
+}
+
+static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_batchnorm1d *b = (tnn_batchnorm1d *)m;
     int n = x->shape[0], c = b->c;
@@ -58,57 +141,11 @@ TNN_CLONES static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, cons
         return tnn_error(TNN_ERR_SHAPE, "batchnorm1d(%d): training needs more than 1 value per feature, got input [%d x %d]", c, n, c);
     tnn_status st = tnn_tensor_ensure2(&b->y, n, c, "batchnorm1d output");
     if (st) return st;
+    bn_job job = {.b = b, .x = x->data, .out = b->y.data, .n = n, .batch_stats = batch_stats};
+    bn_forward_cols(&job, 0, (size_t)c);
+    tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, bn_apply_rows, &job);
+    if (batch_stats && b->p.track_running_stats) b->num_batches_tracked++;
     const float *xd = x->data;
-    float *alpha = b->acc, *beta = b->acc + c;
-    if (batch_stats) {
-        /* torch: mean = sum / N with a float sum over the batch, the division in double;
-         * var_sum = sum (x - mean)^2, a float fma per row. */
-        float *mean = b->mean, *var_sum = b->invstd;
-        for (int j = 0; j < c; j++) mean[j] = var_sum[j] = 0.0f;
-        for (int i = 0; i < n; i++) {
-            const float *r = xd + (size_t)i * c;
-            for (int j = 0; j < c; j++) mean[j] += r[j];
-        }
-        for (int j = 0; j < c; j++) mean[j] = (float)((double)mean[j] / n);
-        for (int i = 0; i < n; i++) {
-            const float *r = xd + (size_t)i * c;
-            for (int j = 0; j < c; j++) {
-                float d = r[j] - mean[j];
-                var_sum[j] = fmaf(d, d, var_sum[j]);
-            }
-        }
-        const float mom = (float)b->p.momentum, keep = 1.0f - mom;
-        for (int j = 0; j < c; j++) {
-            float var = var_sum[j] / (float)n;           /* biased variance, rounded to float */
-            float unbiased = var_sum[j] / (float)(n - 1);
-            b->invstd[j] = (float)(1.0 / sqrt((double)var + b->p.eps)); /* in double, as torch's VarTransform */
-            if (b->p.track_running_stats) {
-                /* torch: momentum * mean + (1 - momentum) * running_mean in float; the
-                 * variance's momentum * unbiased term is a double (unbiased_var is). */
-                b->running_mean[j] = mom * mean[j] + keep * b->running_mean[j];
-                b->running_var[j] = (float)((double)mom * (double)unbiased + (double)(keep * b->running_var[j]));
-            }
-        }
-        if (b->p.track_running_stats) b->num_batches_tracked++;
-    } else {
-        /* torch's eval forward: invstd = 1 / sqrt(running_var + (float)eps) in float. */
-        for (int j = 0; j < c; j++) {
-            b->mean[j] = b->running_mean[j];
-            b->invstd[j] = 1.0f / sqrtf(b->running_var[j] + (float)b->p.eps);
-        }
-    }
-    /* torch: y = x * alpha + beta with alpha = invstd * w, beta = b - mean * alpha, both
-     * a*b+c fused. */
-    for (int j = 0; j < c; j++) {
-        alpha[j] = b->weight ? b->invstd[j] * b->weight[j] : b->invstd[j];
-        beta[j] = fmaf(-b->mean[j], alpha[j], b->weight ? b->bias[j] : 0.0f);
-    }
-    float *yd = b->y.data;
-    for (int i = 0; i < n; i++) {
-        const float *r = xd + (size_t)i * c;
-        float *o = yd + (size_t)i * c;
-        for (int j = 0; j < c; j++) o[j] = fmaf(r[j], alpha[j], beta[j]);
-    }
     b->x = xd;
     b->rows = n;
     b->used_batch_stats = batch_stats;
@@ -116,7 +153,77 @@ TNN_CLONES static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, cons
     return TNN_OK;
 }
 
-TNN_CLONES static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+/* The backward sums over the features [j0, j1) (see bn_forward_cols): the parameter
+ * gradients, and the per-feature factors of dL/dx. */
+TNN_CLONES static void bn_backward_cols(void *ctx, size_t j0_, size_t j1_)
+{
+    const bn_job *job = ctx;
+    tnn_batchnorm1d *b = job->b;
+    const int n = job->n, c = b->c, j0 = (int)j0_, j1 = (int)j1_;
+    /* torch (batch_norm_cpu_backward_channels_last_impl): float sums over the batch of
+     * dy and of (x - mean) * dy (a fused multiply-add per row). In eval mode mean is the
+     * running mean and invstd = 1 / sqrt(running_var + eps) computed in double (unlike
+     * the eval forward's float). */
+    float *sum_dy = b->acc, *dot = b->acc + c;
+    const float *mean = b->used_batch_stats ? b->mean : b->running_mean;
+    float *invstd = b->invstd;
+    if (!b->used_batch_stats) {
+        for (int j = j0; j < j1; j++) invstd[j] = (float)(1.0 / sqrt((double)b->running_var[j] + b->p.eps));
+    }
+    for (int j = j0; j < j1; j++) sum_dy[j] = dot[j] = 0.0f;
+    const float *g = job->g, *xd = job->x;
+    for (int i = 0; i < n; i++) {
+        const float *gr = g + (size_t)i * c, *xr = xd + (size_t)i * c;
+        for (int j = j0; j < j1; j++) {
+            sum_dy[j] += gr[j];
+            dot[j] = fmaf(xr[j] - mean[j], gr[j], dot[j]);
+        }
+    }
+    if (b->base.requires_grad && b->weight) {
+        for (int j = j0; j < j1; j++) {
+            b->dweight[j] += dot[j] * invstd[j];
+            b->dbias[j] += sum_dy[j];
+        }
+    }
+    if (job->out && b->used_batch_stats) {
+        /* torch: k = dot * invstd * invstd / N, grad_mean = sum_dy / N */
+        float *k = dot, *grad_mean = sum_dy;
+        for (int j = j0; j < j1; j++) {
+            k[j] = dot[j] * invstd[j] * invstd[j] / (float)n;
+            grad_mean[j] = sum_dy[j] / (float)n;
+        }
+    }
+}
+
+/* dL/dx over the rows [i0, i1) (after bn_backward_cols). */
+TNN_CLONES static void bn_dx_rows(void *ctx, size_t i0, size_t i1)
+{
+    const bn_job *job = ctx;
+    const tnn_batchnorm1d *b = job->b;
+    const int c = b->c;
+    const float *mean = b->used_batch_stats ? b->mean : b->running_mean, *invstd = b->invstd;
+    const float *k = b->acc + c, *grad_mean = b->acc;
+    if (b->used_batch_stats) {
+        /* torch: dx = (dy - grad_mean - (x - mean) * k) * invstd * w, the last product and
+         * difference fused. */
+        for (size_t i = i0; i < i1; i++) {
+            const float *gr = job->g + i * (size_t)c, *xr = job->x + i * (size_t)c;
+            float *o = job->out + i * (size_t)c;
+            for (int j = 0; j < c; j++) {
+                float v = fmaf(-(xr[j] - mean[j]), k[j], gr[j] - grad_mean[j]) * invstd[j];
+                o[j] = b->weight ? v * b->weight[j] : v;
+            }
+        }
+    } else {
+        for (size_t i = i0; i < i1; i++) {
+            const float *gr = job->g + i * (size_t)c;
+            float *o = job->out + i * (size_t)c;
+            for (int j = 0; j < c; j++) o[j] = gr[j] * invstd[j] * (b->weight ? b->weight[j] : 1.0f);
+        }
+    }
+}
+
+static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_batchnorm1d *b = (tnn_batchnorm1d *)m;
     int n = b->rows, c = b->c;
@@ -126,60 +233,14 @@ TNN_CLONES static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, co
         return tnn_error(TNN_ERR_SHAPE, "batchnorm1d(%d): dy %s does not match the output [%d x %d]", c,
                          tnn_tensor_shape_str(dy, s, sizeof s), n, c);
     }
-    /* torch (batch_norm_cpu_backward_channels_last_impl): float sums over the batch of
-     * dy and of (x - mean) * dy (a fused multiply-add per row). In eval mode mean is the
-     * running mean and invstd = 1 / sqrt(running_var + eps) computed in double (unlike
-     * the eval forward's float). */
-    float *sum_dy = b->acc, *dot = b->acc + c;
-    const float *mean = b->used_batch_stats ? b->mean : b->running_mean;
-    float *invstd = b->invstd;
-    if (!b->used_batch_stats) {
-        for (int j = 0; j < c; j++) invstd[j] = (float)(1.0 / sqrt((double)b->running_var[j] + b->p.eps));
+    if (dx) { /* before any gradient is added: a failure leaves the module as it was */
+        tnn_status st = tnn_tensor_ensure2(&b->dx, n, c, "batchnorm1d dx");
+        if (st) return st;
     }
-    for (int j = 0; j < c; j++) sum_dy[j] = dot[j] = 0.0f;
-    const float *g = dy->data, *xd = b->x;
-    for (int i = 0; i < n; i++) {
-        const float *gr = g + (size_t)i * c, *xr = xd + (size_t)i * c;
-        for (int j = 0; j < c; j++) {
-            sum_dy[j] += gr[j];
-            dot[j] = fmaf(xr[j] - mean[j], gr[j], dot[j]);
-        }
-    }
-    if (m->requires_grad && b->weight) {
-        for (int j = 0; j < c; j++) {
-            b->dweight[j] += dot[j] * invstd[j];
-            b->dbias[j] += sum_dy[j];
-        }
-    }
-    if (!dx) return TNN_OK;
-    tnn_status st = tnn_tensor_ensure2(&b->dx, n, c, "batchnorm1d dx");
-    if (st) return st;
-    float *out = b->dx.data;
-    if (b->used_batch_stats) {
-        /* torch: k = dot * invstd * invstd / N, grad_mean = sum_dy / N,
-         * dx = (dy - grad_mean - (x - mean) * k) * invstd * w, the last product and
-         * difference fused. */
-        float *k = dot, *grad_mean = sum_dy;
-        for (int j = 0; j < c; j++) {
-            k[j] = dot[j] * invstd[j] * invstd[j] / (float)n;
-            grad_mean[j] = sum_dy[j] / (float)n;
-        }
-        for (int i = 0; i < n; i++) {
-            const float *gr = g + (size_t)i * c, *xr = xd + (size_t)i * c;
-            float *o = out + (size_t)i * c;
-            for (int j = 0; j < c; j++) {
-                float v = fmaf(-(xr[j] - mean[j]), k[j], gr[j] - grad_mean[j]) * invstd[j];
-                o[j] = b->weight ? v * b->weight[j] : v;
-            }
-        }
-    } else {
-        for (int i = 0; i < n; i++) {
-            const float *gr = g + (size_t)i * c;
-            float *o = out + (size_t)i * c;
-            for (int j = 0; j < c; j++) o[j] = gr[j] * invstd[j] * (b->weight ? b->weight[j] : 1.0f);
-        }
-    }
-    *dx = &b->dx;
+    bn_job job = {.b = b, .x = b->x, .g = dy->data, .out = dx ? b->dx.data : NULL, .n = n};
+    bn_backward_cols(&job, 0, (size_t)c);
+    if (dx) tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, bn_dx_rows, &job);
+    if (dx) *dx = &b->dx;
     return TNN_OK;
 }
 

@@ -35,11 +35,11 @@ static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_t
     }
     tnn_status st = tnn_tensor_ensure2(&l->y, n, l->out, "linear output");
     if (st) return st;
-    float *yd = l->y.data;
-    if (l->bias) {
-        for (int i = 0; i < n; i++) memcpy(yd + (size_t)i * l->out, l->bias, (size_t)l->out * sizeof(float));
-    }
-    tnn_gemm(false, true, n, l->out, l->in, 1.0f, x->data, l->in, l->weight, l->in, l->bias ? 1.0f : 0.0f, yd, l->out);
+    /* y = b + x W^T: each thread's rows of y start as the bias, then the product is
+     * added (beta 1), so the bias is added exactly as torch's addmm adds it */
+    const tnn_gemm_args g = {false, true, n, l->out, l->in, 1.0f, x->data, l->in, l->weight, l->in,
+                             l->bias ? 1.0f : 0.0f, l->y.data, l->out, l->bias};
+    tnn_gemm_run(&g);
     l->x = x->data;
     l->x_ndim = x->ndim;
     memcpy(l->x_shape, x->shape, sizeof l->x_shape);
@@ -144,12 +144,22 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
                          tnn_tensor_shape_str(dy, s, sizeof s), l->rows, l->out);
     }
     int n = l->rows;
+    if (dx) { /* before any gradient is written: a failure leaves the module as it was */
+        tnn_status st = tnn_tensor_resize(&l->dx, l->x_ndim, l->x_shape);
+        if (st) return tnn_error(st, "linear(%d->%d): out of memory for dx", l->in, l->out);
+    }
+    /* dx[n x in] = dy W */
+    const tnn_gemm_args gx = {false, false, n, l->in, l->out, 1.0f, dy->data, l->out, l->weight, l->in,
+                              0.0f, l->dx.data, l->in, NULL};
     if (m->requires_grad) {
         /* dW[out x in] += dy^T x ; db += column sums of dy (torch's summation order).
          * After discard_grad the gradients are written instead (0 + s == s). */
         const bool add = !l->grad_owed;
         l->grad_owed = false;
-        tnn_gemm(true, false, l->out, l->in, n, 1.0f, dy->data, l->out, l->x, l->in, add ? 1.0f : 0.0f, l->dweight, l->in);
+        const tnn_gemm_args gw = {true, false, l->out, l->in, n, 1.0f, dy->data, l->out, l->x, l->in,
+                                  add ? 1.0f : 0.0f, l->dweight, l->in, NULL};
+        if (dx) tnn_gemm2(&gw, &gx); /* independent: side by side on two threads */
+        else tnn_gemm_run(&gw);
         if (l->bias) {
             int j = 0;
             if (l->out >= 8) { /* whole groups of 32 columns, vectorised */
@@ -164,13 +174,10 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
                 l->dbias[j] = add ? l->dbias[j] + s : s;
             }
         }
+    } else if (dx) {
+        tnn_gemm_run(&gx);
     }
-    if (dx) {
-        tnn_status st = tnn_tensor_resize(&l->dx, l->x_ndim, l->x_shape);
-        if (st) return tnn_error(st, "linear(%d->%d): out of memory for dx", l->in, l->out);
-        tnn_gemm(false, false, n, l->in, l->out, 1.0f, dy->data, l->out, l->weight, l->in, 0.0f, l->dx.data, l->in);
-        *dx = &l->dx;
-    }
+    if (dx) *dx = &l->dx;
     return TNN_OK;
 }
 

@@ -1,51 +1,88 @@
-/* A small persistent thread pool for the library's element-wise loops. */
+/* A small persistent thread pool for the library's matrix products and element-wise loops.
+ *
+ * Jobs are short (tens of microseconds to a millisecond) and come back to back during
+ * training, so a sleeping worker's wake-up (a futex round trip, 10-50 us on a VM) would
+ * cost as much as the work. Workers therefore spin on the job counter for a while after
+ * each job (TNN_POOL_SPIN_US), then sleep on a condition variable; the caller spins
+ * while it waits for the workers. */
 #define _POSIX_C_SOURCE 200809L
 #include "parallel_impl.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 
 #define TNN_POOL_MAX 64
+#define TNN_POOL_SPIN_US 2000 /* how long an idle worker spins before it sleeps */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e6 * (double)ts.tv_sec + 1e-3 * (double)ts.tv_nsec;
+}
 
 static struct {
     pthread_mutex_t run;        /* held by the one caller using the pool */
-    pthread_mutex_t mu;
-    pthread_cond_t work, done;
+    pthread_mutex_t mu;         /* with `work`: sleeping workers */
+    pthread_cond_t work;
     int threads;                /* wanted threads, caller included */
     int started;                /* worker threads running */
-    unsigned gen;               /* job generation, bumped per job (under mu) */
-    int pending;                /* ranges not yet finished by workers (under mu) */
-    tnn_range_fn fn;
+    atomic_uint gen;            /* job generation, bumped per job */
+    atomic_int pending;         /* workers that have not finished the current job */
+    atomic_int sleepers;        /* workers waiting on `work` */
+    atomic_bool quit;           /* set at exit: workers return */
+    tnn_task_fn fn;             /* the current job: fn(ctx, task) for task < ntasks */
     void *ctx;
-    size_t bounds[TNN_POOL_MAX + 1];
-    int nranges;
+    int ntasks;
+    int stride;                 /* threads taking tasks: thread i runs i, i + stride, ... */
     unsigned start_gen[TNN_POOL_MAX]; /* generation current when worker i was created */
     pthread_t thread[TNN_POOL_MAX];   /* thread[i] runs worker i (1..started) */
-    bool quit;                        /* set at exit: workers return */
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          PTHREAD_COND_INITIALIZER, 1, 0, 0, 0, 0, 0, {0}, 0, {0}, {0}, false};
+} pool = {.run = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
+          .threads = 1};
+
+/* Wait until the job generation differs from `seen` (or quit): spin, then sleep. */
+static unsigned wait_for_job(unsigned seen)
+{
+    unsigned g;
+    double start = now_us();
+    for (int spins = 1;; spins++) {
+        g = atomic_load_explicit(&pool.gen, memory_order_acquire);
+        if (g != seen || atomic_load_explicit(&pool.quit, memory_order_relaxed)) return g;
+        cpu_relax();
+        if ((spins & 255) == 0 && now_us() - start > TNN_POOL_SPIN_US) break;
+    }
+    pthread_mutex_lock(&pool.mu);
+    atomic_fetch_add(&pool.sleepers, 1); /* seq_cst: pairs with the poster's gen store */
+    while ((g = atomic_load(&pool.gen)) == seen && !atomic_load(&pool.quit)) pthread_cond_wait(&pool.work, &pool.mu);
+    atomic_fetch_sub(&pool.sleepers, 1);
+    pthread_mutex_unlock(&pool.mu);
+    return g;
+}
 
 static void *worker(void *arg)
 {
-    int id = (int)(size_t)arg; /* 1.. ; range 0 belongs to the caller */
-    pthread_mutex_lock(&pool.mu);
-    /* Not pool.gen: a job may have been posted before this thread first ran. */
+    int id = (int)(size_t)arg; /* 1.. ; task 0 belongs to the caller */
     unsigned seen = pool.start_gen[id];
     for (;;) {
-        while (pool.gen == seen && !pool.quit) pthread_cond_wait(&pool.work, &pool.mu);
-        if (pool.quit) break;
-        seen = pool.gen;
-        if (id < pool.nranges) {
-            tnn_range_fn fn = pool.fn;
-            void *ctx = pool.ctx;
-            size_t b = pool.bounds[id], e = pool.bounds[id + 1];
-            pthread_mutex_unlock(&pool.mu);
-            fn(ctx, b, e);
-            pthread_mutex_lock(&pool.mu);
-            if (--pool.pending == 0) pthread_cond_signal(&pool.done);
-        }
+        seen = wait_for_job(seen);
+        if (atomic_load(&pool.quit)) break;
+        /* Every worker acknowledges every job, with or without a task of its own, so
+         * that none can lag a generation behind and read the next job's fields. */
+        for (int t = id; id < pool.stride && t < pool.ntasks; t += pool.stride) pool.fn(pool.ctx, t);
+        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel);
     }
-    pthread_mutex_unlock(&pool.mu);
     return NULL;
 }
 
@@ -58,7 +95,7 @@ static void pool_shutdown(void)
 {
     pthread_mutex_lock(&pool.run); /* no job is running from here on */
     pthread_mutex_lock(&pool.mu);
-    pool.quit = true;
+    atomic_store(&pool.quit, true);
     pthread_cond_broadcast(&pool.work);
     pthread_mutex_unlock(&pool.mu);
     for (int i = 1; i <= pool.started; i++) pthread_join(pool.thread[i], NULL);
@@ -77,62 +114,124 @@ void tnn_parallel_set_threads(int n)
 
 int tnn_parallel_threads(void) { return pool.threads; }
 
-/* Start workers up to threads - 1 (called with pool.run held). */
+/* Start workers up to threads - 1 (called with pool.run held, no job running). */
 static int ensure_workers(int want)
 {
     while (pool.started < want - 1 && pool.started < TNN_POOL_MAX - 1) {
         int id = pool.started + 1;
-        pthread_mutex_lock(&pool.mu);
-        pool.start_gen[id] = pool.gen;
-        pthread_mutex_unlock(&pool.mu);
+        pool.start_gen[id] = atomic_load(&pool.gen);
         if (pthread_create(&pool.thread[id], NULL, worker, (void *)(size_t)id) != 0) break;
         pool.started++;
     }
     return pool.started + 1;
 }
 
+/* Run tasks [0, ntasks) over `stride` threads, the caller's first, with pool.run held. */
+static void run_job(int ntasks, int stride, tnn_task_fn fn, void *ctx)
+{
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.ntasks = ntasks;
+    pool.stride = stride;
+    atomic_store_explicit(&pool.pending, pool.started, memory_order_relaxed);
+    atomic_fetch_add(&pool.gen, 1); /* seq_cst: publishes the job, pairs with `sleepers` */
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.mu);
+        pthread_cond_broadcast(&pool.work);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    for (int t = 0; t < ntasks; t += stride) fn(ctx, t);
+    for (int spins = 1; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; spins++) {
+        if (spins & 1023) cpu_relax();
+        else sched_yield(); /* a worker may be waiting for a core (more threads than cores, valgrind) */
+    }
+}
+
+int tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx)
+{
+    if (ntasks <= 0) return 0;
+    if (ntasks == 1 || pool.threads <= 1 || pthread_mutex_trylock(&pool.run) != 0) {
+        for (int i = 0; i < ntasks; i++) fn(ctx, i); /* single-threaded, or the pool is busy */
+        return 1;
+    }
+    if (atomic_load(&pool.quit)) { /* called during exit, after the pool was shut down */
+        pthread_mutex_unlock(&pool.run);
+        for (int i = 0; i < ntasks; i++) fn(ctx, i);
+        return 1;
+    }
+    int have = ensure_workers(pool.threads); /* fewer if a thread could not be started */
+    int stride = have < pool.threads ? have : pool.threads;
+    if (stride > ntasks) stride = ntasks;
+    if (stride <= 1) {
+        pthread_mutex_unlock(&pool.run);
+        for (int i = 0; i < ntasks; i++) fn(ctx, i);
+        return 1;
+    }
+    run_job(ntasks, stride, fn, ctx);
+    pthread_mutex_unlock(&pool.run);
+    return stride;
+}
+
+typedef struct range_job {
+    tnn_range_fn fn;
+    void *ctx;
+    size_t n, step;
+} range_job;
+
+static void range_task(void *ctx, int task)
+{
+    const range_job *r = ctx;
+    size_t b = (size_t)task * r->step, e = b + r->step;
+    if (e > r->n) e = r->n;
+    if (b < e) r->fn(r->ctx, b, e);
+}
+
 void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx)
 {
     if (n == 0) return;
     if (min_chunk < 64) min_chunk = 64;
-    int want = pool.threads;
-    if (want <= 1 || n < 2 * min_chunk || pthread_mutex_trylock(&pool.run) != 0) {
-        fn(ctx, 0, n); /* small, single-threaded, or the pool is busy with another caller */
-        return;
-    }
-    if (pool.quit) { /* called during exit, after the pool was shut down */
-        pthread_mutex_unlock(&pool.run);
-        fn(ctx, 0, n);
-        return;
-    }
-    int have = ensure_workers(want);
-    int parts = have < want ? have : want;
-    if ((size_t)parts > n / min_chunk) parts = (int)(n / min_chunk);
+    size_t parts = (size_t)pool.threads;
+    if (parts > n / min_chunk) parts = n / min_chunk;
     if (parts <= 1) {
-        pthread_mutex_unlock(&pool.run);
         fn(ctx, 0, n);
         return;
     }
     /* Equal ranges, boundaries on multiples of 64 elements (whole cache lines). */
-    size_t step = (n / (size_t)parts + 63) / 64 * 64;
-    pthread_mutex_lock(&pool.mu);
-    pool.fn = fn;
-    pool.ctx = ctx;
-    pool.nranges = parts;
-    for (int i = 0; i <= parts; i++) {
-        size_t b = (size_t)i * step;
-        pool.bounds[i] = b < n ? b : n;
+    range_job r = {fn, ctx, n, (n / parts + 63) / 64 * 64};
+    tnn_parallel_tasks((int)((n + r.step - 1) / r.step), range_task, &r);
+}
+
+int tnn_rows_per_part(int rows, int parts)
+{
+    int blocks = (rows + 15) / 16;
+    if (parts < 1) parts = 1;
+    if (parts > blocks) parts = blocks;
+    if (parts <= 1) return rows;
+    return (blocks + parts - 1) / parts * 16;
+}
+
+typedef struct rows_job {
+    tnn_range_fn fn;
+    void *ctx;
+    int rows, step;
+} rows_job;
+
+static void rows_task(void *ctx, int task)
+{
+    const rows_job *r = ctx;
+    int b = task * r->step, e = b + r->step;
+    if (e > r->rows) e = r->rows;
+    if (b < e) r->fn(r->ctx, (size_t)b, (size_t)e);
+}
+
+void tnn_parallel_rows(int rows, size_t row_len, size_t min_elems, tnn_range_fn fn, void *ctx)
+{
+    if (rows <= 0) return;
+    int parts = pool.threads;
+    if ((size_t)rows * row_len < 2 * min_elems || parts <= 1 || rows < 32) {
+        fn(ctx, 0, (size_t)rows);
+        return;
     }
-    pool.bounds[parts] = n;
-    pool.pending = parts - 1;
-    pool.gen++;
-    pthread_cond_broadcast(&pool.work);
-    pthread_mutex_unlock(&pool.mu);
-
-    fn(ctx, pool.bounds[0], pool.bounds[1]);
-
-    pthread_mutex_lock(&pool.mu);
-    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
-    pthread_mutex_unlock(&pool.mu);
-    pthread_mutex_unlock(&pool.run);
+    rows_job r = {fn, ctx, rows, tnn_rows_per_part(rows, parts)};
+    tnn_parallel_tasks((rows + r.step - 1) / r.step, rows_task, &r);
 }

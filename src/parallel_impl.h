@@ -1,10 +1,12 @@
 /* The library's own parallel loops (private).
  *
- * OpenBLAS parallelises the matrix products; the element-wise work that remains
- * (Adam, large activations) is split over the same number of threads by a small
- * persistent pool: tnn_set_num_threads(n) sizes both. Work is split into contiguous,
- * static ranges, and every kernel run through it is element-wise, so results do not
- * depend on the thread count. */
+ * One small persistent pool runs all of the library's parallel work: matrix products
+ * (tnn_gemm splits a product into blocks of rows, each a single-threaded OpenBLAS
+ * call, and Linear's backward runs its two products side by side) and the element-wise
+ * loops (Adam). tnn_set_num_threads(n) sizes it and sets OpenBLAS to one thread, so
+ * that no second set of threads competes for the cores. Element-wise work is split into
+ * contiguous static ranges, so its results do not depend on the thread count; a
+ * product's blocks do depend on it (fixed for a given count, so runs repeat exactly). */
 #ifndef TINYNN_PARALLEL_IMPL_H
 #define TINYNN_PARALLEL_IMPL_H
 
@@ -16,6 +18,22 @@
  * thread, or if a worker thread cannot be started. */
 typedef void (*tnn_range_fn)(void *ctx, size_t begin, size_t end);
 void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx);
+
+/* Calls fn(ctx, task) for every task in [0, ntasks), spread over the pool's threads
+ * (the caller takes task 0) and returns when all have finished; returns the number of
+ * threads that took part (1: everything ran on the caller, as it does when the pool has
+ * one thread or another caller is using it). Tasks must be independent. */
+typedef void (*tnn_task_fn)(void *ctx, int task);
+int tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx);
+
+/* Calls fn(ctx, begin, end) over the rows [0, rows) of a row-major matrix, split as
+ * tnn_gemm splits a product's rows (blocks of 16 rows, equal parts, the caller taking
+ * the first), so that a thread touches the rows its part of the product wrote. Runs
+ * inline when rows * row_len < 2 * min_elems. */
+void tnn_parallel_rows(int rows, size_t row_len, size_t min_elems, tnn_range_fn fn, void *ctx);
+/* Rows per part when `rows` rows are split over `parts` threads (a multiple of 16 but
+ * for a single part). */
+int tnn_rows_per_part(int rows, int parts);
 
 /* Threads the pool uses (1 = the calling thread only). */
 void tnn_parallel_set_threads(int n);

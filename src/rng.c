@@ -1,6 +1,7 @@
 /* PCG32 random numbers (pcg-random.org, the "XSH RR" output function) and
  * Box-Muller normals. */
 #include "tnn_impl.h"
+#include "parallel_impl.h"
 
 #include <math.h>
 
@@ -24,6 +25,23 @@ uint32_t tnn_rng_u32(tnn_rng *r)
     return (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
 }
 
+/* PCG's jump-ahead (O'Neill's pcg_advance_lcg_64): the state after `delta` steps of
+ * state = state * MULT + inc, by squaring the step delta's binary digits at a time. */
+void tnn_rng_advance(tnn_rng *r, uint64_t delta)
+{
+    uint64_t cur_mult = 6364136223846793005ULL, cur_plus = r->inc, acc_mult = 1u, acc_plus = 0u;
+    while (delta > 0) {
+        if (delta & 1u) {
+            acc_mult *= cur_mult;
+            acc_plus = acc_plus * cur_mult + cur_plus;
+        }
+        cur_plus = (cur_mult + 1u) * cur_plus;
+        cur_mult *= cur_mult;
+        delta /= 2u;
+    }
+    r->state = acc_mult * r->state + acc_plus;
+}
+
 uint32_t tnn_rng_below(tnn_rng *r, uint32_t n)
 {
     if (n <= 1) return 0;
@@ -36,20 +54,28 @@ uint32_t tnn_rng_below(tnn_rng *r, uint32_t n)
 
 float tnn_rng_uniform(tnn_rng *r) { return (float)(tnn_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
 
+/* One Box-Muller pair from two draws: *c is returned first, *s kept as the spare. */
+static void box_muller(tnn_rng *r, float *c, float *s)
+{
+    /* u1 in (0, 1] so that log(u1) is finite. */
+    double u1 = ((double)(tnn_rng_u32(r) >> 8) + 1.0) * (1.0 / 16777216.0);
+    double u2 = (double)(tnn_rng_u32(r) >> 8) * (1.0 / 16777216.0);
+    double rad = sqrt(-2.0 * log(u1));
+    double th = 6.283185307179586476925 * u2;
+    *s = (float)(rad * sin(th));
+    *c = (float)(rad * cos(th));
+}
+
 float tnn_rng_normal(tnn_rng *r)
 {
     if (r->has_spare) {
         r->has_spare = 0;
         return r->spare;
     }
-    /* u1 in (0, 1] so that log(u1) is finite. */
-    double u1 = ((double)(tnn_rng_u32(r) >> 8) + 1.0) * (1.0 / 16777216.0);
-    double u2 = (double)(tnn_rng_u32(r) >> 8) * (1.0 / 16777216.0);
-    double rad = sqrt(-2.0 * log(u1));
-    double th = 6.283185307179586476925 * u2;
-    r->spare = (float)(rad * sin(th));
+    float c;
+    box_muller(r, &c, &r->spare);
     r->has_spare = 1;
-    return (float)(rad * cos(th));
+    return c;
 }
 
 void tnn_tensor_uniform(tnn_tensor *t, tnn_rng *r, float lo, float hi)
@@ -58,10 +84,37 @@ void tnn_tensor_uniform(tnn_tensor *t, tnn_rng *r, float lo, float hi)
     for (size_t i = 0; i < t->size; i++) t->data[i] = lo + (hi - lo) * tnn_rng_uniform(r);
 }
 
+typedef struct normal_job {
+    tnn_rng start; /* the generator at pair 0 (no spare pending) */
+    float *out;    /* pair p fills out[2p], out[2p + 1] */
+    float mean, std;
+} normal_job;
+
+static void normal_pairs(void *ctx, size_t b, size_t e)
+{
+    const normal_job *j = ctx;
+    tnn_rng r = j->start;
+    tnn_rng_advance(&r, 2u * (uint64_t)b); /* two draws per pair */
+    for (size_t p = b; p < e; p++) {
+        float c, s;
+        box_muller(&r, &c, &s);
+        j->out[2 * p] = j->mean + j->std * c;
+        j->out[2 * p + 1] = j->mean + j->std * s;
+    }
+}
+
 void tnn_tensor_normal(tnn_tensor *t, tnn_rng *r, float mean, float std)
 {
     if (!t || !r) return;
-    for (size_t i = 0; i < t->size; i++) t->data[i] = mean + std * tnn_rng_normal(r);
+    size_t n = t->size, i = 0;
+    if (n > 0 && r->has_spare) t->data[i++] = mean + std * tnn_rng_normal(r);
+    /* whole pairs, as tnn_rng_normal would draw them one after the other */
+    size_t pairs = (n - i) / 2;
+    normal_job job = {*r, t->data + i, mean, std};
+    tnn_parallel_for(pairs, 2048, normal_pairs, &job);
+    tnn_rng_advance(r, 2u * (uint64_t)pairs);
+    i += 2 * pairs;
+    if (i < n) t->data[i] = mean + std * tnn_rng_normal(r); /* leaves the spare pending */
 }
 
 void tnn_rng_shuffle(tnn_rng *r, int *idx, int n)

@@ -45,6 +45,24 @@ void tnn_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void tnn_gemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
                   const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* The arguments of one product, for running products side by side. */
+typedef struct tnn_gemm_args {
+    bool ta, tb;
+    int M, N, K;
+    float alpha;
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    float beta;
+    float *C;
+    int ldc;
+    const float *bias; /* if not NULL: C's rows are set to this [N] vector first (beta must be 1) */
+} tnn_gemm_args;
+void tnn_gemm_run(const tnn_gemm_args *g);
+/* Two independent products (no operand of one is written by the other); with two
+ * threads they run side by side, otherwise one after the other. */
+void tnn_gemm2(const tnn_gemm_args *a, const tnn_gemm_args *b);
 
 /* Batch rows and feature columns of a [batch x ...] tensor. */
 static inline int tnn_rows(const tnn_tensor *t) { return t->shape[0]; }

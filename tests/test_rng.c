@@ -187,7 +187,61 @@ static void rng_shuffle_is_permutation(void **state)
     assert_int_equal(one, 42);
 }
 
+/* Skipping ahead lands where the same number of draws would. */
+static void rng_advance_matches_draws(void **state)
+{
+    (void)state;
+    const uint64_t deltas[] = {0, 1, 2, 3, 7, 64, 100, 12345, 1000003};
+    for (size_t k = 0; k < sizeof deltas / sizeof deltas[0]; k++) {
+        tnn_rng a, b;
+        tnn_rng_seed(&a, 99 + k);
+        b = a;
+        for (uint64_t i = 0; i < deltas[k]; i++) (void)tnn_rng_u32(&a);
+        tnn_rng_advance(&b, deltas[k]);
+        assert_true(a.state == b.state && a.inc == b.inc);
+        assert_int_equal(tnn_rng_u32(&a), tnn_rng_u32(&b));
+    }
+}
+
+/* tnn_tensor_normal fills large tensors on several threads from skipped-ahead copies of
+ * the generator: the values, and the generator afterwards (spare included), must be
+ * those of tnn_rng_normal called once per element, for any size, with or without a
+ * spare pending at the start, on one thread or two. */
+static void rng_tensor_normal_matches_sequential(void **state)
+{
+    (void)state;
+    const int sizes[] = {0, 1, 2, 3, 4095, 4096, 12800, 40001};
+    for (int threads = 1; threads <= 2; threads++) {
+        tnn_set_num_threads(threads);
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            for (int spare = 0; spare <= 1; spare++) {
+                tnn_rng a, b;
+                tnn_rng_seed(&a, 7 + k);
+                if (spare) (void)tnn_rng_normal(&a); /* leaves a spare pending */
+                b = a;
+                int n = sizes[k];
+                tnn_tensor *t = tnn_tensor_new(1, (int[]){n > 0 ? n : 1});
+                assert_non_null(t);
+                t->size = (size_t)n;
+                tnn_tensor_normal(t, &a, 0.5f, 2.0f);
+                for (int i = 0; i < n; i++) {
+                    float want = 0.5f + 2.0f * tnn_rng_normal(&b);
+                    if (memcmp(&want, &t->data[i], sizeof want) != 0)
+                        fail_msg("threads %d, size %d, spare %d: element %d is %.9g, sequential %.9g", threads, n,
+                                 spare, i, (double)t->data[i], (double)want);
+                }
+                assert_true(a.state == b.state && a.has_spare == b.has_spare);
+                if (a.has_spare) assert_memory_equal(&a.spare, &b.spare, sizeof a.spare);
+                tnn_tensor_free(t);
+            }
+        }
+    }
+    tnn_set_num_threads(1);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(rng_advance_matches_draws),
+    cmocka_unit_test(rng_tensor_normal_matches_sequential),
     cmocka_unit_test(rng_matches_pcg32_reference),
     cmocka_unit_test(rng_seed_golden_values),
     cmocka_unit_test(rng_same_seed_same_numbers),

@@ -81,11 +81,17 @@ typedef struct tnn_allocator {
  * functions NULL, restores malloc/realloc/free. Process-wide, not per thread. */
 void tnn_set_allocator(const tnn_allocator *a);
 
-/** Set the compute threads used by matrix products (OpenBLAS) and the library's own loops.
- * n <= 0 means "all cores"; larger values are capped at the cores present.
+/** Set the compute threads of the library: its own pool runs the matrix products (each
+ * large product split into blocks, one single-threaded OpenBLAS call per thread; a
+ * layer's two backward products side by side) and the element-wise loops. OpenBLAS
+ * itself is set to one thread, which also applies to OpenBLAS calls your program makes.
+ * n <= 0 means "all cores"; larger values are capped at the cores present. Results with
+ * a given thread count repeat exactly; with one thread they are OpenBLAS's
+ * single-threaded results.
  * @return the number actually in effect. */
 int tnn_set_num_threads(int n);
-/** Compute threads currently in effect (OpenBLAS's count). */
+/** Compute threads currently in effect: the pool's, or OpenBLAS's own count if
+ * tnn_set_num_threads() has not been called. */
 int tnn_get_num_threads(void);
 
 /** Element types used by parameters and buffers (safetensors names F32 and I64). */
