@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "blas_note.h"
 #include "flags.h"
 #include "gan_models.h"
 #include "parallel_impl.h"
@@ -300,10 +301,10 @@ int main(int argc, char **argv)
     printf("{\"bench\": \"gan_iteration\", \"batch_size\": %d, \"threads\": %d, \"iters\": %d, \"repeats\": %d, "
            "\"ms_per_iter\": %.3f, \"images_per_s\": %.0f, \"s_per_epoch\": %.2f, "
            "\"gemm_ms_per_iter\": %.3f, \"gemm_gflop_per_iter\": %.3f, \"gemm_gflops\": %.1f, \"iter_over_gemm\": %.3f, "
-           "\"gemm_openblas_threads_ms_per_iter\": %.3f, "
+           "\"gemm_openblas_threads_ms_per_iter\": %.3f, \"blas_core\": \"%s\", "
            "\"g_loss\": %.4f, \"d_loss\": %.4f, \"peak_rss_mb\": %.1f",
            batch, threads, iters, repeats, ms, 1e3 * batch / ms, 60000.0 / (1e3 * batch / ms), gms, pl.flops * 1e-9,
-           pl.flops * 1e-6 / gms, ms / gms, obms, (double)t->g_loss, (double)t->d_loss, ru.ru_maxrss / 1024.0);
+           pl.flops * 1e-6 / gms, ms / gms, obms, blas_core(), (double)t->g_loss, (double)t->d_loss, ru.ru_maxrss / 1024.0);
     if (profile) {
         /* "phase": [ms in the iteration, ms of its products alone] */
         printf(", \"phases_ms\": {");

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas_note.h"
 #include "flags.h"
 #include "gan_checkpoint.h"
 #include "gan_models.h"
@@ -702,6 +703,7 @@ int main(int argc, char **argv)
 
     /* ---- models, optimizers, buffers: everything allocated before the loop ---- */
     tnn_set_num_threads(o->n_cpu); /* capped at the cores present */
+    blas_note(PROG);               /* AVX-512 left unused by an older OpenBLAS: say how to fix it */
     gc.latent_dim = o->latent_dim;
     gc.img_size = o->img_size;
     gc.channels = o->channels;
