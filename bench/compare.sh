@@ -3,7 +3,10 @@
 # PyTorch yardstick ($TORCH_BENCH, default ../shared/bench/torch_seed_gan.py) in its
 # thread settings, interleaved over $ROUNDS rounds (default 3) so that both see the
 # same machine; then peak memory of a one-epoch mnist_gan run and of the PyTorch
-# script. Needs a release build in $BUILD (default build/) and Debian's python3-torch.
+# script. On a CPU with AVX-512 both libraries are also timed with OpenBLAS's AVX-512
+# kernels (OPENBLAS_CORETYPE=SkylakeX; see examples/blas_note.h), which OpenBLAS 0.3.21
+# does not pick on AMD Zen 4 by itself. Needs a release build in $BUILD (default
+# build/) and Debian's python3-torch.
 #   sh bench/compare.sh [iters]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,16 +20,21 @@ have_torch=0
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# OpenBLAS $(sed -n 's/^SET(OpenBLAS_VERSION "\(.*\)")/\1/p' /usr/lib/*/cmake/openblas/OpenBLASConfig.cmake 2>/dev/null | head -n 1), $iters iterations per timing"
+avx512=0
+grep -q avx512f /proc/cpuinfo 2>/dev/null && grep -q avx512bw /proc/cpuinfo && grep -q avx512dq /proc/cpuinfo &&
+    grep -q avx512vl /proc/cpuinfo && avx512=1
 r=1
 while [ $r -le "$rounds" ]; do
     for t in 1 2; do
         echo "round $r libtinynn n_cpu=$t: $("$build/bench/bench_gan" --iters "$iters" --repeats 3 --n_cpu "$t")"
     done
+    [ $avx512 = 1 ] && echo "round $r libtinynn n_cpu=2 OPENBLAS_CORETYPE=SkylakeX: $(OPENBLAS_CORETYPE=SkylakeX "$build/bench/bench_gan" --iters "$iters" --repeats 3 --n_cpu 2)"
     if [ $have_torch = 1 ]; then
         for setting in "2 1" "1 1" "1 2"; do
             set -- $setting
             echo "round $r pytorch OPENBLAS_NUM_THREADS=$1 torch_threads=$2: $(OPENBLAS_NUM_THREADS=$1 $py "$torch_bench" --data "$top/data/mnist" --threads "$2" --iters "$iters" 2>&1 | tail -n 1)"
         done
+        [ $avx512 = 1 ] && echo "round $r pytorch OPENBLAS_NUM_THREADS=2 torch_threads=1 OPENBLAS_CORETYPE=SkylakeX: $(OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS=2 $py "$torch_bench" --data "$top/data/mnist" --threads 1 --iters "$iters" 2>&1 | tail -n 1)"
     fi
     r=$((r + 1))
 done

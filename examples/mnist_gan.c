@@ -738,10 +738,16 @@ int main(int argc, char **argv)
         }
         if (!st) st = tnn_metadata_set(R.md_ckpt, "n_images", n_images_text);
         if (!st) st = tnn_metadata_set(R.md_ckpt, "data_fingerprint", fingerprint);
+        if (!st) st = tnn_metadata_set(R.md_ckpt, "blas_core", blas_core()); /* the products' bits depend on it */
         if (st) goto oom;
     }
     if (ck) {
         char msg[1024];
+        const char *core = tnn_metadata_get(tnn_safetensors_metadata(ck), "blas_core");
+        if (core && strcmp(core, blas_core()) != 0)
+            fprintf(stderr, "%s: note: OpenBLAS runs its '%s' kernels, the checkpoint was written with '%s' "
+                    "(OPENBLAS_CORETYPE); the run continues, but not bit for bit as it would have without the "
+                    "interruption\n", PROG, blas_core(), core);
         if (gan_checkpoint_restore(ck, o->resume, &R.s, msg, sizeof msg) != TNN_OK) {
             fprintf(stderr, "%s: --resume: %s\n", PROG, msg);
             goto done;

@@ -188,6 +188,39 @@ static void expect_refusal(const char *args, int want, const char *frag1, const 
     free(err);
 }
 
+/* The same at two threads (the later --n_cpu wins): the library's split of the
+ * products is fixed for a thread count, so an interrupted and resumed run must still
+ * equal the uninterrupted one bit for bit. */
+static void resume_exact_two_threads(void **state)
+{
+    (void)state;
+    resume_scenario("--n_cpu 2", "TINYNN_DEBUG_SIGNAL_AT_BATCH=13", "--n_epochs 3", 130, 14, "",
+                    "stopped by SIGINT after [Epoch 1/3] [Batch 5/8]");
+}
+
+/* A checkpoint written with other OpenBLAS kernels (OPENBLAS_CORETYPE) resumes, with a
+ * note that the continuation is not bit for bit. */
+static void resume_notes_other_blas_kernels(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    char args[2048];
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("a"));
+    free(gan(NULL, args, 0, NULL));
+    rewrite_checkpoint(gt_path("a/checkpoint.safetensors"), gt_path("b.safetensors"), NULL, "blas_core", "Elsewhere");
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2 --out '%s'", gt_path("b.safetensors"), gt_path("b"));
+    char *err, *out = gan(NULL, args, 0, &err);
+    assert_int_equal(count_lines(out), 8);
+    gt_assert_contains(err, "the checkpoint was written with 'Elsewhere'");
+    free(out);
+    free(err);
+    /* the checkpoint records the kernels it was written with */
+    tnn_safetensors *st = tnn_safetensors_load(gt_path("a/checkpoint.safetensors"));
+    assert_non_null(st);
+    assert_non_null(tnn_metadata_get(tnn_safetensors_metadata(st), "blas_core"));
+    tnn_safetensors_free(st);
+}
+
 static void resume_refuses_other_runs(void **state)
 {
     (void)state;
@@ -421,6 +454,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(resume_exact_after_sigint, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_at_epoch_end_sigterm, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_more_epochs, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(resume_exact_two_threads, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(resume_notes_other_blas_kernels, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_refuses_other_runs, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_refuses_bad_checkpoint, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(signal_sigterm_from_outside, tu_tmpdir_make, tu_tmpdir_remove),
