@@ -20,8 +20,16 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Sanitizers instrument the ifunc resolvers, which run before the sanitizer's runtime is
+ * set up: no clones in sanitized builds (GCC says so with __SANITIZE_*__, clang with
+ * __has_feature). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TNN_NO_CLONES
+#endif
+#endif
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(TNN_NO_CLONES) && \
-    !defined(__SANITIZE_ADDRESS__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define TNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TNN_CLONES
