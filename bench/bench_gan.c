@@ -7,7 +7,11 @@
  *
  * ms_per_iter is the median over --repeats blocks of --iters iterations, after
  * --warmup iterations; gemm_ms_per_iter is the median time of the same list of
- * products (same shapes, same transposes, through the library's gemm wrapper).
+ * products (same shapes, same transposes) run as the step runs them: through the
+ * library's gemm, split over the threads, each layer's dW and dx side by side.
+ * gemm_openblas_threads_ms_per_iter times the same products once more under OpenBLAS's
+ * own threading (one cblas_sgemm call each), for reference; blas_core names the
+ * OpenBLAS kernels in use (OPENBLAS_CORETYPE selects them).
  * --phases adds, per phase of the step (gan_models.h), the mean wall time in the
  * iteration and the time of that phase's products alone: where the rest goes.
  */
