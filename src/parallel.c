@@ -114,9 +114,25 @@ void tnn_parallel_set_threads(int n)
 
 int tnn_parallel_threads(void) { return pool.threads; }
 
+/* In a child of fork() only the forking thread exists: forget the parent's workers
+ * (the child starts its own when it needs them) and the locks they might have held. */
+static void pool_after_fork_in_child(void)
+{
+    pthread_mutex_init(&pool.run, NULL);
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_cond_init(&pool.work, NULL);
+    pool.started = 0;
+    atomic_store(&pool.sleepers, 0);
+    atomic_store(&pool.pending, 0);
+}
+
 /* Start workers up to threads - 1 (called with pool.run held, no job running). */
 static int ensure_workers(int want)
 {
+    static bool atfork_registered;
+    if (!atfork_registered && want > 1) {
+        atfork_registered = pthread_atfork(NULL, NULL, pool_after_fork_in_child) == 0;
+    }
     while (pool.started < want - 1 && pool.started < TNN_POOL_MAX - 1) {
         int id = pool.started + 1;
         pool.start_gen[id] = atomic_load(&pool.gen);

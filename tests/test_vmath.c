@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,6 +141,34 @@ static void test_parallel_for_concurrent_callers(void **state)
     tnn_parallel_set_threads(1);
 }
 
+/* A child of fork() may use the pool although the parent's workers do not exist in it:
+ * it must not wait for them (it would hang), and must still cover every element. */
+static void test_parallel_for_after_fork(void **state)
+{
+    (void)state;
+    tnn_parallel_set_threads(2);
+    size_t n = 100000;
+    unsigned char *hits = calloc(n, 1);
+    visit_ctx v = {hits};
+    tnn_parallel_for(n, 64, mark, &v); /* the parent's worker is started */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(20); /* a hang fails the test instead of blocking it */
+        memset(hits, 0, n);
+        for (int rep = 0; rep < 50; rep++) tnn_parallel_for(n, 64, mark, &v);
+        int ok = 1;
+        for (size_t i = 0; i < n; i++) ok &= hits[i] == 50;
+        _exit(ok ? 0 : 3);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    free(hits);
+    tnn_parallel_set_threads(1);
+}
+
 /* `test_vmath sweep`: the ~42 million-value accuracy sweeps (seconds natively, too slow
  * under valgrind); `test_vmath`: everything else. */
 int main(int argc, char **argv)
@@ -154,6 +184,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_parallel_for_covers_once),
         cmocka_unit_test(test_parallel_for_concurrent_callers),
+        cmocka_unit_test(test_parallel_for_after_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
