@@ -146,6 +146,11 @@ static void test_parallel_for_concurrent_callers(void **state)
 static void test_parallel_for_after_fork(void **state)
 {
     (void)state;
+    /* Under valgrind the child inherits the parent's worker's thread-local block, which
+     * no thread owns any more: memcheck reports it as "possibly lost" in the child. The
+     * release and sanitizer stages run this test. */
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload && strstr(preload, "vgpreload")) skip();
     tnn_parallel_set_threads(2);
     size_t n = 100000;
     unsigned char *hits = calloc(n, 1);
