@@ -188,6 +188,7 @@ int tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx)
     return stride;
 }
 
+/* [0, n) cut into pieces of `step`, piece i being task i. */
 typedef struct range_job {
     tnn_range_fn fn;
     void *ctx;
@@ -202,6 +203,12 @@ static void range_task(void *ctx, int task)
     if (b < e) r->fn(r->ctx, b, e);
 }
 
+static void run_ranges(size_t n, size_t step, tnn_range_fn fn, void *ctx)
+{
+    range_job r = {fn, ctx, n, step};
+    tnn_parallel_tasks((int)((n + step - 1) / step), range_task, &r);
+}
+
 void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx)
 {
     if (n == 0) return;
@@ -213,8 +220,7 @@ void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx)
         return;
     }
     /* Equal ranges, boundaries on multiples of 64 elements (whole cache lines). */
-    range_job r = {fn, ctx, n, (n / parts + 63) / 64 * 64};
-    tnn_parallel_tasks((int)((n + r.step - 1) / r.step), range_task, &r);
+    run_ranges(n, (n / parts + 63) / 64 * 64, fn, ctx);
 }
 
 int tnn_rows_per_part(int rows, int parts)
@@ -226,20 +232,6 @@ int tnn_rows_per_part(int rows, int parts)
     return (blocks + parts - 1) / parts * 16;
 }
 
-typedef struct rows_job {
-    tnn_range_fn fn;
-    void *ctx;
-    int rows, step;
-} rows_job;
-
-static void rows_task(void *ctx, int task)
-{
-    const rows_job *r = ctx;
-    int b = task * r->step, e = b + r->step;
-    if (e > r->rows) e = r->rows;
-    if (b < e) r->fn(r->ctx, (size_t)b, (size_t)e);
-}
-
 void tnn_parallel_rows(int rows, size_t row_len, size_t min_elems, tnn_range_fn fn, void *ctx)
 {
     if (rows <= 0) return;
@@ -248,6 +240,5 @@ void tnn_parallel_rows(int rows, size_t row_len, size_t min_elems, tnn_range_fn 
         fn(ctx, 0, (size_t)rows);
         return;
     }
-    rows_job r = {fn, ctx, rows, tnn_rows_per_part(rows, parts)};
-    tnn_parallel_tasks((rows + r.step - 1) / r.step, rows_task, &r);
+    run_ranges((size_t)rows, (size_t)tnn_rows_per_part(rows, parts), fn, ctx);
 }
