@@ -48,11 +48,10 @@ static void bn_describe(const tnn_module *m, char *buf, size_t len)
 /* The element-wise passes are split over threads when each part has this many values. */
 #define BN_MIN_SPLIT 16384
 
-/* The statistics of the features [j0, j1) (and the running statistics' update), then
- * alpha and beta; every feature is independent. The statistics are computed by one
- * thread (a float sum over the batch in batch order, as torch adds); the element-wise
- * passes over [batch x features] are split by rows over the library's threads, as the
- * matrix products around them are, with the same bits on any thread count. */
+/* The per-feature statistics are computed by one thread (a float sum over the batch in
+ * batch order, as torch adds); the element-wise passes over [batch x features] are split
+ * by rows over the library's threads, as the matrix products around them are, with the
+ * same bits on any thread count. */
 typedef struct bn_job {
     tnn_batchnorm1d *b;
     const float *x, *g; /* input; dL/dy (backward) */
@@ -61,11 +60,12 @@ typedef struct bn_job {
     bool batch_stats;
 } bn_job;
 
-TNN_CLONES static void bn_forward_cols(void *ctx, size_t j0_, size_t j1_)
+/* The batch statistics (and the running statistics' update), or the running ones in
+ * eval mode, then alpha and beta. */
+TNN_CLONES static void bn_stats(const bn_job *job)
 {
-    const bn_job *job = ctx;
     tnn_batchnorm1d *b = job->b;
-    const int n = job->n, c = b->c, j0 = (int)j0_, j1 = (int)j1_;
+    const int n = job->n, c = b->c;
     const float *xd = job->x;
     const bool batch_stats = job->batch_stats;
     float *alpha = b->acc, *beta = b->acc + c;
@@ -73,21 +73,21 @@ TNN_CLONES static void bn_forward_cols(void *ctx, size_t j0_, size_t j1_)
         /* torch: mean = sum / N with a float sum over the batch, the division in double;
          * var_sum = sum (x - mean)^2, a float fma per row. */
         float *mean = b->mean, *var_sum = b->invstd;
-        for (int j = j0; j < j1; j++) mean[j] = var_sum[j] = 0.0f;
+        for (int j = 0; j < c; j++) mean[j] = var_sum[j] = 0.0f;
         for (int i = 0; i < n; i++) {
             const float *r = xd + (size_t)i * c;
-            for (int j = j0; j < j1; j++) mean[j] += r[j];
+            for (int j = 0; j < c; j++) mean[j] += r[j];
         }
-        for (int j = j0; j < j1; j++) mean[j] = (float)((double)mean[j] / n);
+        for (int j = 0; j < c; j++) mean[j] = (float)((double)mean[j] / n);
         for (int i = 0; i < n; i++) {
             const float *r = xd + (size_t)i * c;
-            for (int j = j0; j < j1; j++) {
+            for (int j = 0; j < c; j++) {
                 float d = r[j] - mean[j];
                 var_sum[j] = fmaf(d, d, var_sum[j]);
             }
         }
         const float mom = (float)b->p.momentum, keep = 1.0f - mom;
-        for (int j = j0; j < j1; j++) {
+        for (int j = 0; j < c; j++) {
             float var = var_sum[j] / (float)n;           /* biased variance, rounded to float */
             float unbiased = var_sum[j] / (float)(n - 1);
             b->invstd[j] = (float)(1.0 / sqrt((double)var + b->p.eps)); /* in double, as torch's VarTransform */
@@ -100,21 +100,20 @@ TNN_CLONES static void bn_forward_cols(void *ctx, size_t j0_, size_t j1_)
         }
     } else {
         /* torch's eval forward: invstd = 1 / sqrt(running_var + (float)eps) in float. */
-        for (int j = j0; j < j1; j++) {
+        for (int j = 0; j < c; j++) {
             b->mean[j] = b->running_mean[j];
             b->invstd[j] = 1.0f / sqrtf(b->running_var[j] + (float)b->p.eps);
         }
     }
     /* torch: y = x * alpha + beta with alpha = invstd * w, beta = b - mean * alpha, both
      * a*b+c fused. */
-    for (int j = j0; j < j1; j++) {
+    for (int j = 0; j < c; j++) {
         alpha[j] = b->weight ? b->invstd[j] * b->weight[j] : b->invstd[j];
         beta[j] = fmaf(-b->mean[j], alpha[j], b->weight ? b->bias[j] : 0.0f);
     }
-    (void)n;
 }
 
-/* y = x * alpha + beta over the rows [i0, i1) (after bn_forward_cols). */
+/* y = x * alpha + beta over the rows [i0, i1) (after bn_stats). */
 TNN_CLONES static void bn_apply_rows(void *ctx, size_t i0, size_t i1)
 {
     const bn_job *job = ctx;
@@ -142,7 +141,7 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     tnn_status st = tnn_tensor_ensure2(&b->y, n, c, "batchnorm1d output");
     if (st) return st;
     bn_job job = {.b = b, .x = x->data, .out = b->y.data, .n = n, .batch_stats = batch_stats};
-    bn_forward_cols(&job, 0, (size_t)c);
+    bn_stats(&job);
     tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, bn_apply_rows, &job);
     if (batch_stats && b->p.track_running_stats) b->num_batches_tracked++;
     const float *xd = x->data;
@@ -153,13 +152,12 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     return TNN_OK;
 }
 
-/* The backward sums over the features [j0, j1) (see bn_forward_cols): the parameter
+/* The backward sums over the batch, on one thread (see bn_stats): the parameter
  * gradients, and the per-feature factors of dL/dx. */
-TNN_CLONES static void bn_backward_cols(void *ctx, size_t j0_, size_t j1_)
+TNN_CLONES static void bn_backward_sums(const bn_job *job)
 {
-    const bn_job *job = ctx;
     tnn_batchnorm1d *b = job->b;
-    const int n = job->n, c = b->c, j0 = (int)j0_, j1 = (int)j1_;
+    const int n = job->n, c = b->c;
     /* torch (batch_norm_cpu_backward_channels_last_impl): float sums over the batch of
      * dy and of (x - mean) * dy (a fused multiply-add per row). In eval mode mean is the
      * running mean and invstd = 1 / sqrt(running_var + eps) computed in double (unlike
@@ -168,19 +166,19 @@ TNN_CLONES static void bn_backward_cols(void *ctx, size_t j0_, size_t j1_)
     const float *mean = b->used_batch_stats ? b->mean : b->running_mean;
     float *invstd = b->invstd;
     if (!b->used_batch_stats) {
-        for (int j = j0; j < j1; j++) invstd[j] = (float)(1.0 / sqrt((double)b->running_var[j] + b->p.eps));
+        for (int j = 0; j < c; j++) invstd[j] = (float)(1.0 / sqrt((double)b->running_var[j] + b->p.eps));
     }
-    for (int j = j0; j < j1; j++) sum_dy[j] = dot[j] = 0.0f;
+    for (int j = 0; j < c; j++) sum_dy[j] = dot[j] = 0.0f;
     const float *g = job->g, *xd = job->x;
     for (int i = 0; i < n; i++) {
         const float *gr = g + (size_t)i * c, *xr = xd + (size_t)i * c;
-        for (int j = j0; j < j1; j++) {
+        for (int j = 0; j < c; j++) {
             sum_dy[j] += gr[j];
             dot[j] = fmaf(xr[j] - mean[j], gr[j], dot[j]);
         }
     }
     if (b->base.requires_grad && b->weight) {
-        for (int j = j0; j < j1; j++) {
+        for (int j = 0; j < c; j++) {
             b->dweight[j] += dot[j] * invstd[j];
             b->dbias[j] += sum_dy[j];
         }
@@ -188,14 +186,14 @@ TNN_CLONES static void bn_backward_cols(void *ctx, size_t j0_, size_t j1_)
     if (job->out && b->used_batch_stats) {
         /* torch: k = dot * invstd * invstd / N, grad_mean = sum_dy / N */
         float *k = dot, *grad_mean = sum_dy;
-        for (int j = j0; j < j1; j++) {
+        for (int j = 0; j < c; j++) {
             k[j] = dot[j] * invstd[j] * invstd[j] / (float)n;
             grad_mean[j] = sum_dy[j] / (float)n;
         }
     }
 }
 
-/* dL/dx over the rows [i0, i1) (after bn_backward_cols). */
+/* dL/dx over the rows [i0, i1) (after bn_backward_sums). */
 TNN_CLONES static void bn_dx_rows(void *ctx, size_t i0, size_t i1)
 {
     const bn_job *job = ctx;
@@ -238,7 +236,7 @@ static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_ten
         if (st) return st;
     }
     bn_job job = {.b = b, .x = b->x, .g = dy->data, .out = dx ? b->dx.data : NULL, .n = n};
-    bn_backward_cols(&job, 0, (size_t)c);
+    bn_backward_sums(&job);
     if (dx) tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, bn_dx_rows, &job);
     if (dx) *dx = &b->dx;
     return TNN_OK;

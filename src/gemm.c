@@ -39,7 +39,7 @@ static void split_task(void *ctx, int task)
     const split_job *s = ctx;
     tnn_gemm_args a = *s->g;
     int total = s->by_rows ? a.M : a.N, lo = task * s->step, hi = lo + s->step;
-    if (hi > total || task == s->parts - 1) hi = total;
+    if (hi > total) hi = total;
     if (lo >= hi) return;
     if (s->by_rows) { /* rows [lo, hi) of C = rows [lo, hi) of op(A) times op(B) */
         a.M = hi - lo;

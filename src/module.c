@@ -102,7 +102,7 @@ void tnn_module_discard_grad(tnn_module *m)
 {
     if (!m) return;
     if (m->vt->discard_grad) m->vt->discard_grad(m);
-    else (void)tnn_module_visit(m, "", zero_one, NULL);
+    else tnn_module_zero_grad(m);
 }
 
 static tnn_status nothing(void *ctx, const tnn_named_tensor *t)

@@ -163,29 +163,22 @@ static void run_job(int ntasks, int stride, tnn_task_fn fn, void *ctx)
     }
 }
 
-int tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx)
+void tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx)
 {
-    if (ntasks <= 0) return 0;
-    if (ntasks == 1 || pool.threads <= 1 || pthread_mutex_trylock(&pool.run) != 0) {
-        for (int i = 0; i < ntasks; i++) fn(ctx, i); /* single-threaded, or the pool is busy */
-        return 1;
+    if (ntasks <= 0) return;
+    /* The pool, unless it has one thread, another caller holds it, or it was shut down
+     * at exit; then everything runs here. */
+    bool held = ntasks > 1 && pool.threads > 1 && pthread_mutex_trylock(&pool.run) == 0;
+    int stride = 1;
+    if (held && !atomic_load(&pool.quit)) {
+        int have = ensure_workers(pool.threads); /* fewer if a thread could not be started */
+        stride = have < pool.threads ? have : pool.threads;
+        if (stride > ntasks) stride = ntasks;
     }
-    if (atomic_load(&pool.quit)) { /* called during exit, after the pool was shut down */
-        pthread_mutex_unlock(&pool.run);
+    if (stride > 1) run_job(ntasks, stride, fn, ctx);
+    else
         for (int i = 0; i < ntasks; i++) fn(ctx, i);
-        return 1;
-    }
-    int have = ensure_workers(pool.threads); /* fewer if a thread could not be started */
-    int stride = have < pool.threads ? have : pool.threads;
-    if (stride > ntasks) stride = ntasks;
-    if (stride <= 1) {
-        pthread_mutex_unlock(&pool.run);
-        for (int i = 0; i < ntasks; i++) fn(ctx, i);
-        return 1;
-    }
-    run_job(ntasks, stride, fn, ctx);
-    pthread_mutex_unlock(&pool.run);
-    return stride;
+    if (held) pthread_mutex_unlock(&pool.run);
 }
 
 /* [0, n) cut into pieces of `step`, piece i being task i. */

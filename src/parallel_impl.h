@@ -20,11 +20,11 @@ typedef void (*tnn_range_fn)(void *ctx, size_t begin, size_t end);
 void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx);
 
 /* Calls fn(ctx, task) for every task in [0, ntasks), spread over the pool's threads
- * (the caller takes task 0) and returns when all have finished; returns the number of
- * threads that took part (1: everything ran on the caller, as it does when the pool has
- * one thread or another caller is using it). Tasks must be independent. */
+ * (the caller takes task 0), and returns when all have finished. Everything runs on the
+ * caller when the pool has one thread or another caller is using it. Tasks must be
+ * independent. */
 typedef void (*tnn_task_fn)(void *ctx, int task);
-int tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx);
+void tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx);
 
 /* Calls fn(ctx, begin, end) over the rows [0, rows) of a row-major matrix, split as
  * tnn_gemm splits a product's rows (blocks of 16 rows, equal parts, the caller taking
