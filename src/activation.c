@@ -12,7 +12,10 @@ typedef struct tnn_activation {
     tnn_module base;
     act_kind kind;
     float slope;          /* LeakyReLU's negative slope */
-    const float *x;       /* input of the last forward (borrowed) */
+    const float *x;       /* input of the last forward (borrowed); after an in-place
+                           * forward it holds the output, whose signs match the input's */
+    const float *out;     /* output of the last forward: y.data, or the input's buffer */
+    size_t n;             /* elements of the last forward */
     tnn_tensor y, dx;
 } tnn_activation;
 
@@ -25,8 +28,9 @@ static void act_describe(const tnn_module *m, char *buf, size_t len)
 
 /* The element-wise loops, branch-free so that they vectorise (TNN_CLONES: AVX-512 /
  * AVX2+FMA / baseline builds chosen at load time). Each computes exactly what the
- * straightforward expression in the comment computes. */
-TNN_CLONES static void act_forward_kernel(act_kind kind, float slope, float *restrict out, const float *restrict in,
+ * straightforward expression in the comment computes. `out` may be the same array as
+ * `in` (or `g`): element i is read before it is written, so no restrict there. */
+TNN_CLONES static void act_forward_kernel(act_kind kind, float slope, float *out, const float *in,
                                           size_t n)
 {
     switch (kind) {
@@ -45,7 +49,7 @@ TNN_CLONES static void act_forward_kernel(act_kind kind, float slope, float *res
     }
 }
 
-TNN_CLONES static void act_backward_kernel(act_kind kind, float slope, float *restrict out, const float *restrict g,
+TNN_CLONES static void act_backward_kernel(act_kind kind, float slope, float *out, const float *g,
                                            const float *restrict x, const float *restrict y, size_t n)
 {
     switch (kind) {
@@ -97,6 +101,8 @@ static tnn_status act_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     act_job job = {.a = a, .out = a->y.data, .in = x->data};
     tnn_parallel_for(x->size, act_min_chunk(a->kind), act_forward_range, &job);
     a->x = x->data;
+    a->out = a->y.data;
+    a->n = x->size;
     *y = &a->y;
     return TNN_OK;
 }
@@ -105,17 +111,54 @@ static tnn_status act_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
 {
     tnn_activation *a = (tnn_activation *)m;
     if (!a->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", m->vt->type_name);
-    if (dy->size != a->y.size) {
-        char s1[64], s2[64];
-        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output %s", m->vt->type_name,
-                         tnn_tensor_shape_str(dy, s1, sizeof s1), tnn_tensor_shape_str(&a->y, s2, sizeof s2));
+    if (dy->size != a->n) {
+        char s1[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output's %zu elements", m->vt->type_name,
+                         tnn_tensor_shape_str(dy, s1, sizeof s1), a->n);
     }
     if (!dx) return TNN_OK; /* no parameters: nothing else to do */
-    tnn_status st = tnn_tensor_ensure_like(&a->dx, &a->y, m->vt->type_name);
+    tnn_status st = tnn_tensor_ensure_like(&a->dx, dy, m->vt->type_name);
     if (st) return st;
-    act_job job = {.a = a, .out = a->dx.data, .g = dy->data, .x = a->x, .y = a->y.data};
-    tnn_parallel_for(a->y.size, act_min_chunk(a->kind), act_backward_range, &job);
+    act_job job = {.a = a, .out = a->dx.data, .g = dy->data, .x = a->x, .y = a->out};
+    tnn_parallel_for(a->n, act_min_chunk(a->kind), act_backward_range, &job);
     *dx = &a->dx;
+    return TNN_OK;
+}
+
+/* In place (for tnn_sequential; see tnn_impl.h). LeakyReLU's backward reads the signs of
+ * its input, which its output shares when the slope is >= 0 (x > 0 exactly when
+ * x * slope > 0 fails and x > 0 holds: y > 0 iff x > 0); with a negative slope the
+ * output's signs are flipped, so that activation keeps its own output buffer. */
+bool tnn_activation_forward_may_overwrite(const tnn_module *m)
+{
+    if (!tnn_is_activation(m)) return false;
+    const tnn_activation *a = (const tnn_activation *)m;
+    return a->kind != ACT_LEAKY_RELU || a->slope >= 0.0f;
+}
+
+tnn_status tnn_activation_forward_inplace(tnn_module *m, tnn_tensor *xy)
+{
+    tnn_activation *a = (tnn_activation *)m;
+    TNN_ASSERT(tnn_activation_forward_may_overwrite(m));
+    act_job job = {.a = a, .out = xy->data, .in = xy->data};
+    tnn_parallel_for(xy->size, act_min_chunk(a->kind), act_forward_range, &job);
+    a->x = xy->data;
+    a->out = xy->data;
+    a->n = xy->size;
+    return TNN_OK;
+}
+
+tnn_status tnn_activation_backward_inplace(tnn_module *m, tnn_tensor *g)
+{
+    tnn_activation *a = (tnn_activation *)m;
+    if (!a->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", m->vt->type_name);
+    if (g->size != a->n) {
+        char s1[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output's %zu elements", m->vt->type_name,
+                         tnn_tensor_shape_str(g, s1, sizeof s1), a->n);
+    }
+    act_job job = {.a = a, .out = g->data, .g = g->data, .x = a->x, .y = a->out};
+    tnn_parallel_for(a->n, act_min_chunk(a->kind), act_backward_range, &job);
     return TNN_OK;
 }
 
@@ -146,6 +189,11 @@ static tnn_module *act_new(const tnn_module_vtable *vt, act_kind kind, float slo
     tnn_tensor_init_empty(&a->y);
     tnn_tensor_init_empty(&a->dx);
     return &a->base;
+}
+
+bool tnn_is_activation(const tnn_module *m)
+{
+    return m && (m->vt == &leaky_relu_vt || m->vt == &relu_vt || m->vt == &tanh_vt || m->vt == &sigmoid_vt);
 }
 
 tnn_module *tnn_leaky_relu_new(float slope)

@@ -216,6 +216,9 @@ static const tnn_module_vtable linear_vt = {
     .discard_grad = linear_discard_grad,
 };
 
+bool tnn_is_linear(const tnn_module *m) { return m && m->vt == &linear_vt; }
+
+
 tnn_module *tnn_linear_new(int in, int out, bool bias, tnn_rng *rng)
 {
     if (in < 1 || out < 1) {

@@ -9,13 +9,35 @@ typedef struct tnn_sequential {
     int count, cap;
 } tnn_sequential;
 
+/* Activations work in place where that cannot be seen from outside (as PyTorch's
+ * LeakyReLU(inplace=True) in the GAN this library grew from): in forward, over the
+ * output of a Linear or BatchNorm1d just before them, a buffer owned by that layer which
+ * nothing but the activation reads again; in backward, over the dL/dy that the Linear or
+ * BatchNorm1d after them wrote into its own dx buffer. The arithmetic is the same, so the
+ * results are the same bits; what goes is a pass over cold memory per activation (and
+ * the activation's own buffers). The Sequential's input, its output's dy, and custom
+ * modules' buffers are never written. Children are distinct (tnn_sequential_add), so a
+ * layer's buffer is not the input of another position. */
+static bool overwrite_forward(const tnn_sequential *s, int i)
+{
+    return i > 0 && tnn_activation_forward_may_overwrite(s->children[i]) &&
+           (tnn_is_linear(s->children[i - 1]) || tnn_is_batchnorm1d(s->children[i - 1]));
+}
+
+static bool overwrite_backward(const tnn_sequential *s, int i)
+{
+    return i + 1 < s->count && tnn_is_activation(s->children[i]) &&
+           (tnn_is_linear(s->children[i + 1]) || tnn_is_batchnorm1d(s->children[i + 1]));
+}
+
 static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_sequential *s = (tnn_sequential *)m;
     const tnn_tensor *cur = x;
     for (int i = 0; i < s->count; i++) {
-        const tnn_tensor *next = NULL;
-        tnn_status st = tnn_module_forward(s->children[i], cur, &next);
+        const tnn_tensor *next = cur;
+        tnn_status st = overwrite_forward(s, i) ? tnn_activation_forward_inplace(s->children[i], (tnn_tensor *)cur)
+                                                : tnn_module_forward(s->children[i], cur, &next);
         if (st) return st;
         cur = next;
     }
@@ -28,9 +50,11 @@ static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     tnn_sequential *s = (tnn_sequential *)m;
     const tnn_tensor *cur = dy;
     for (int i = s->count - 1; i >= 0; i--) {
-        const tnn_tensor *next = NULL;
+        const tnn_tensor *next = cur;
+        tnn_status st;
         /* The first child's dL/dx is only needed if the caller asked for it. */
-        tnn_status st = tnn_module_backward(s->children[i], cur, (i > 0 || dx) ? &next : NULL);
+        if (overwrite_backward(s, i) && (i > 0 || dx)) st = tnn_activation_backward_inplace(s->children[i], (tnn_tensor *)cur);
+        else st = tnn_module_backward(s->children[i], cur, (i > 0 || dx) ? &next : NULL);
         if (st) return st;
         cur = next;
     }
@@ -115,6 +139,10 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
         return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is NULL (its constructor failed: %s)", s->count, why);
     }
     if (child == seq) return tnn_error(TNN_ERR_ARG, "sequential_add: a container cannot contain itself");
+    for (int i = 0; i < s->count; i++)
+        if (s->children[i] == child) /* it would be freed twice, and its buffers would alias */
+            return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is already child %d of this sequential "
+                             "(create a new module for each position)", s->count, i);
     if (s->count == s->cap) {
         int cap = s->cap ? 2 * s->cap : 8;
         tnn_module **c = tnn_realloc(s->children, (size_t)cap * sizeof *c, "sequential children");

@@ -1,6 +1,7 @@
 /* Unit tests of the Sequential container (tinynn/sequential.h): state_dict names
  * ("0.weight", "2.running_mean"), prefixes and nesting, forward/backward equal to
- * chaining the children by hand, mode propagation, ownership, and error paths. */
+ * chaining the children by hand (also where activations work in place), mode
+ * propagation, ownership, and error paths. */
 #include "testutil.h"
 
 #include <string.h>
@@ -143,6 +144,87 @@ static void sequential_matches_manual_chain(void **state)
     tnn_module_free(s);
 }
 
+/* Children of the in-place test: every case of tnn_sequential's in-place activations.
+ * "fwd in place": over the output of the Linear/BatchNorm1d before; "bwd in place": over
+ * the dx of the Linear/BatchNorm1d after. */
+enum { NIP = 12 };
+static tnn_module *make_in_place_child(int i, tnn_rng *r)
+{
+    switch (i) {
+    case 0: return tnn_leaky_relu_new(0.2f);  /* first: reads the caller's x, writes its own y; bwd in place */
+    case 1: return tnn_linear_new(4, 6, true, r);
+    case 2: return tnn_leaky_relu_new(0.2f);  /* fwd and bwd in place */
+    case 3: return tnn_linear_new(6, 6, true, r);
+    case 4: return tnn_batchnorm1d_new(6, tnn_batchnorm_defaults());
+    case 5: return tnn_relu_new();            /* fwd over a BatchNorm1d, bwd in place */
+    case 6: return tnn_linear_new(6, 5, true, r);
+    case 7: return tnn_leaky_relu_new(-0.3f); /* negative slope: own output buffer; bwd in place */
+    case 8: return tnn_linear_new(5, 5, true, r);
+    case 9: return tnn_tanh_new();            /* fwd in place; bwd over a BatchNorm1d's dx */
+    case 10: return tnn_batchnorm1d_new(5, tnn_batchnorm_defaults());
+    default: return tnn_sigmoid_new();        /* last: fwd in place, bwd into its own dx */
+    }
+}
+
+/* A Sequential computes the same bits as the same children chained by hand (where no
+ * activation works in place), twice over, with two backward passes per forward (as the
+ * GAN's discriminator runs); the caller's x and dy are never written. */
+static void sequential_in_place_activations(void **state)
+{
+    (void)state;
+    tnn_rng r1, r2;
+    tnn_rng_seed(&r1, 11);
+    tnn_rng_seed(&r2, 11);
+    tnn_module *s = tnn_sequential_new(), *c[NIP];
+    assert_non_null(s);
+    for (int i = 0; i < NIP; i++) {
+        TU_ASSERT_OK(tnn_sequential_add(s, make_in_place_child(i, &r1)));
+        assert_non_null(c[i] = make_in_place_child(i, &r2));
+    }
+    tnn_tensor_list *ls = tnn_module_parameters(s, ""), *lc[NIP];
+    for (int i = 0; i < NIP; i++) assert_non_null(lc[i] = tnn_module_parameters(c[i], ""));
+    for (int round = 0; round < 2; round++) {
+        tnn_tensor *x = tu_rand_tensor(&r1, 8, 4, -2.0f, 2.0f), *dy = tu_rand_tensor(&r1, 8, 5, -1.0f, 1.0f);
+        tnn_tensor *x0 = tnn_tensor_clone(x), *dy0 = tnn_tensor_clone(dy);
+        const tnn_tensor *y, *dx, *h[NIP + 1];
+        TU_ASSERT_OK(tnn_module_forward(s, x, &y));
+        h[0] = x;
+        for (int i = 0; i < NIP; i++) TU_ASSERT_OK(tnn_module_forward(c[i], h[i], &h[i + 1]));
+        assert_int_equal(y->size, h[NIP]->size);
+        assert_memory_equal(y->data, h[NIP]->data, y->size * sizeof(float));
+        for (int pass = 0; pass < 2; pass++) {
+            TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
+            const tnn_tensor *g = dy;
+            for (int i = NIP - 1; i >= 0; i--) TU_ASSERT_OK(tnn_module_backward(c[i], g, &g));
+            assert_int_equal(dx->size, g->size);
+            assert_memory_equal(dx->data, g->data, dx->size * sizeof(float));
+            /* Every parameter's gradient (accumulated over the passes) and every buffer. */
+            int k = 0;
+            for (int i = 0; i < NIP; i++)
+                for (int j = 0; j < lc[i]->count; j++, k++) {
+                    const tnn_named_tensor *a = &ls->items[k], *b = &lc[i]->items[j];
+                    assert_int_equal(a->count, b->count);
+                    size_t bytes = a->count * (a->dtype == TNN_I64 ? sizeof(int64_t) : sizeof(float));
+                    assert_memory_equal(a->data, b->data, bytes);
+                    if (a->grad) assert_memory_equal(a->grad, b->grad, a->count * sizeof(float));
+                }
+            assert_int_equal(k, ls->count);
+        }
+        assert_memory_equal(x->data, x0->data, x->size * sizeof(float));
+        assert_memory_equal(dy->data, dy0->data, dy->size * sizeof(float));
+        tnn_tensor_free(x);
+        tnn_tensor_free(dy);
+        tnn_tensor_free(x0);
+        tnn_tensor_free(dy0);
+    }
+    tnn_tensor_list_free(ls);
+    for (int i = 0; i < NIP; i++) {
+        tnn_tensor_list_free(lc[i]);
+        tnn_module_free(c[i]);
+    }
+    tnn_module_free(s);
+}
+
 static void sequential_error_paths(void **state)
 {
     (void)state;
@@ -177,8 +259,15 @@ static void sequential_error_paths(void **state)
                   "linear(0->3)", NULL);
     assert_int_equal(tnn_sequential_len(s), 0);
     TU_ASSERT_ERR(tnn_sequential_add(s, s), TNN_ERR_ARG, "itself", NULL);
+    /* The same module twice: refused, and it stays the container's (freed once, below). */
+    tnn_module *twice = tnn_relu_new();
+    TU_ASSERT_OK(tnn_sequential_add(s, twice));
+    TU_ASSERT_ERR(tnn_sequential_add(s, twice), TNN_ERR_ARG, "child 1 is already child 0", NULL);
+    assert_int_equal(tnn_sequential_len(s), 1);
     TU_ASSERT_ERR(tnn_sequential_add(NULL, NULL), TNN_ERR_ARG, NULL);
+    tnn_module_free(s);
     /* Empty container: the identity. */
+    s = tnn_sequential_new();
     TU_ASSERT_OK(tnn_module_forward(s, x4, &y));
     assert_memory_equal(y->data, x4->data, x4->size * sizeof(float));
     tnn_module_free(s);
@@ -266,6 +355,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_state_dict_names),
     cmocka_unit_test(sequential_nested_names),
     cmocka_unit_test(sequential_matches_manual_chain),
+    cmocka_unit_test(sequential_in_place_activations),
     cmocka_unit_test(sequential_error_paths),
     cmocka_unit_test(sequential_ownership),
     cmocka_unit_test(sequential_allocation_failures),
