@@ -6,6 +6,15 @@
  * nn.Sequential names them: `"<index>.<name>"`, with the index counting every child
  * (activations included), e.g. "0.weight", "3.running_mean". A prefix passed to
  * tnn_module_state_dict() goes in front ("model.0.weight"); containers nest.
+ *
+ * Built-in activations (LeakyReLU with a slope >= 0, ReLU, Tanh, Sigmoid) work in place
+ * inside a Sequential, as PyTorch's `inplace=True` does: in forward over the output of a
+ * Linear or BatchNorm1d just before them, in backward over the dL/dy that a Linear or
+ * BatchNorm1d just after them returned. Those buffers belong to the layers and are
+ * handed only to the Sequential, so nothing visible changes: the results are the same
+ * bits, the Sequential's input and the dy given to its backward are never written, and
+ * the output stays valid until the next forward. It saves a pass over memory and two
+ * buffers per activation.
  */
 #ifndef TINYNN_SEQUENTIAL_H
 #define TINYNN_SEQUENTIAL_H
@@ -22,7 +31,10 @@ tnn_module *tnn_sequential_new(void);
 /** Append child; the container takes ownership in every case (on failure the child is
  * freed). A NULL child (a failed constructor) is reported as an error, so calls can be
  * chained: st |= tnn_sequential_add(seq, tnn_linear_new(...)) style code stays safe.
- * The child takes on the container's training and requires_grad modes. */
+ * A module that is already a child of seq is refused with TNN_ERR_ARG and stays where it
+ * is (one module cannot hold two positions: its buffers and its freeing are its own;
+ * create one module per position). The child takes on the container's training and
+ * requires_grad modes. */
 tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child);
 
 /** Number of children; -1 if seq is not a Sequential. */
