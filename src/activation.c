@@ -125,10 +125,12 @@ static tnn_status act_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     return TNN_OK;
 }
 
-/* In place (for tnn_sequential; see tnn_impl.h). LeakyReLU's backward reads the signs of
- * its input, which its output shares when the slope is >= 0 (x > 0 exactly when
- * x * slope > 0 fails and x > 0 holds: y > 0 iff x > 0); with a negative slope the
- * output's signs are flipped, so that activation keeps its own output buffer. */
+/* In place (for tnn_sequential; see tnn_impl.h). The backward passes of LeakyReLU and
+ * ReLU test x > 0; their output passes the same test as their input (x > 0 gives y = x;
+ * x <= 0 gives y = 0, or x * slope <= 0 for a slope >= 0, or NaN for NaN and -inf * 0),
+ * so after an in-place forward they read the output instead. With a negative slope the
+ * signs differ: that LeakyReLU keeps its own output buffer. Tanh and Sigmoid read only
+ * their output in backward. */
 bool tnn_activation_forward_may_overwrite(const tnn_module *m)
 {
     if (!tnn_is_activation(m)) return false;

@@ -280,7 +280,6 @@ static const tnn_module_vtable bn_vt = {
 
 bool tnn_is_batchnorm1d(const tnn_module *m) { return m && m->vt == &bn_vt; }
 
-
 tnn_module *tnn_batchnorm1d_new(int c, tnn_batchnorm_params p)
 {
     if (c < 1) {

@@ -218,7 +218,6 @@ static const tnn_module_vtable linear_vt = {
 
 bool tnn_is_linear(const tnn_module *m) { return m && m->vt == &linear_vt; }
 
-
 tnn_module *tnn_linear_new(int in, int out, bool bias, tnn_rng *rng)
 {
     if (in < 1 || out < 1) {

@@ -11,21 +11,6 @@
 #define TNN_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define TNN_PRINTF(a, b)
-
-/* Layer types, for tnn_sequential's in-place activations. A Linear's or BatchNorm1d's
- * output and dL/dx are buffers of its own that nothing of it reads again once returned
- * (their backward passes read the input and saved statistics, never the output). */
-bool tnn_is_linear(const tnn_module *m);
-bool tnn_is_batchnorm1d(const tnn_module *m);
-bool tnn_is_activation(const tnn_module *m);
-/* A built-in activation that may compute its output over its input (every one but
- * LeakyReLU with a negative slope, whose backward needs the input's signs). */
-bool tnn_activation_forward_may_overwrite(const tnn_module *m);
-/* y = f(x) written over xy (the output of the layer before, owned by it); the module
- * keeps reading xy in backward, which stays valid until that layer's next forward. */
-tnn_status tnn_activation_forward_inplace(tnn_module *m, tnn_tensor *xy);
-/* dL/dx written over g, the dL/dy the layer after produced in its own buffer. */
-tnn_status tnn_activation_backward_inplace(tnn_module *m, tnn_tensor *g);
 #endif
 
 /* Record a message for tnn_last_error() and return the status, so that error paths
@@ -88,7 +73,6 @@ static inline int tnn_cols(const tnn_tensor *t) { return t->ndim <= 1 ? 1 : (int
 tnn_status tnn_visit_one(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad,
                          int ndim, const int *shape, bool is_param, tnn_visit_fn fn, void *ctx);
 
-
 /* Layer types, for tnn_sequential's in-place activations. A Linear's or BatchNorm1d's
  * output and dL/dx are buffers of its own that nothing of it reads again once returned
  * (their backward passes read the input and saved statistics, never the output). */
@@ -103,4 +87,5 @@ bool tnn_activation_forward_may_overwrite(const tnn_module *m);
 tnn_status tnn_activation_forward_inplace(tnn_module *m, tnn_tensor *xy);
 /* dL/dx written over g, the dL/dy the layer after produced in its own buffer. */
 tnn_status tnn_activation_backward_inplace(tnn_module *m, tnn_tensor *g);
+
 #endif
