@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "blas_note.h"
 #include "flags.h"
 #include "gan_models.h"
@@ -36,25 +37,6 @@
 #ifndef TNN_DEFAULT_DATA_DIR
 #define TNN_DEFAULT_DATA_DIR "data/mnist"
 #endif
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* One matrix product of the iteration: C[M x N] = op(A)[M x K] op(B)[K x N]. */
 typedef struct product {

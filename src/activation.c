@@ -93,34 +93,53 @@ static void act_backward_range(void *ctx, size_t b, size_t e)
     act_backward_kernel(j->a->kind, j->a->slope, j->out + b, j->g + b, j->x + b, j->y + b, e - b);
 }
 
+/* out = f(in) over n elements (out may be in), remembered for backward. */
+static void act_run_forward(tnn_activation *a, float *out, const float *in, size_t n)
+{
+    act_job job = {.a = a, .out = out, .in = in};
+    tnn_parallel_for(n, act_min_chunk(a->kind), act_forward_range, &job);
+    a->x = in;
+    a->out = out;
+    a->n = n;
+}
+
 static tnn_status act_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_activation *a = (tnn_activation *)m;
     tnn_status st = tnn_tensor_ensure_like(&a->y, x, m->vt->type_name);
     if (st) return st;
-    act_job job = {.a = a, .out = a->y.data, .in = x->data};
-    tnn_parallel_for(x->size, act_min_chunk(a->kind), act_forward_range, &job);
-    a->x = x->data;
-    a->out = a->y.data;
-    a->n = x->size;
+    act_run_forward(a, a->y.data, x->data, x->size);
     *y = &a->y;
     return TNN_OK;
+}
+
+/* dy against the last forward: backward needs one, of the output's size. */
+static tnn_status act_check_dy(const tnn_activation *a, const tnn_tensor *dy)
+{
+    const char *name = a->base.vt->type_name;
+    if (!a->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", name);
+    if (dy->size != a->n) {
+        char s1[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output's %zu elements", name,
+                         tnn_tensor_shape_str(dy, s1, sizeof s1), a->n);
+    }
+    return TNN_OK;
+}
+
+/* out = dL/dx from g = dL/dy (out may be g). */
+static void act_run_backward(const tnn_activation *a, float *out, const float *g)
+{
+    act_job job = {.a = a, .out = out, .g = g, .x = a->x, .y = a->out};
+    tnn_parallel_for(a->n, act_min_chunk(a->kind), act_backward_range, &job);
 }
 
 static tnn_status act_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_activation *a = (tnn_activation *)m;
-    if (!a->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", m->vt->type_name);
-    if (dy->size != a->n) {
-        char s1[64];
-        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output's %zu elements", m->vt->type_name,
-                         tnn_tensor_shape_str(dy, s1, sizeof s1), a->n);
-    }
-    if (!dx) return TNN_OK; /* no parameters: nothing else to do */
-    tnn_status st = tnn_tensor_ensure_like(&a->dx, dy, m->vt->type_name);
-    if (st) return st;
-    act_job job = {.a = a, .out = a->dx.data, .g = dy->data, .x = a->x, .y = a->out};
-    tnn_parallel_for(a->n, act_min_chunk(a->kind), act_backward_range, &job);
+    tnn_status st = act_check_dy(a, dy);
+    if (st || !dx) return st; /* no parameters: without dx nothing else to do */
+    if ((st = tnn_tensor_ensure_like(&a->dx, dy, m->vt->type_name))) return st;
+    act_run_backward(a, a->dx.data, dy->data);
     *dx = &a->dx;
     return TNN_OK;
 }
@@ -142,26 +161,16 @@ tnn_status tnn_activation_forward_inplace(tnn_module *m, tnn_tensor *xy)
 {
     tnn_activation *a = (tnn_activation *)m;
     TNN_ASSERT(tnn_activation_forward_may_overwrite(m));
-    act_job job = {.a = a, .out = xy->data, .in = xy->data};
-    tnn_parallel_for(xy->size, act_min_chunk(a->kind), act_forward_range, &job);
-    a->x = xy->data;
-    a->out = xy->data;
-    a->n = xy->size;
+    act_run_forward(a, xy->data, xy->data, xy->size);
     return TNN_OK;
 }
 
 tnn_status tnn_activation_backward_inplace(tnn_module *m, tnn_tensor *g)
 {
     tnn_activation *a = (tnn_activation *)m;
-    if (!a->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", m->vt->type_name);
-    if (g->size != a->n) {
-        char s1[64];
-        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output's %zu elements", m->vt->type_name,
-                         tnn_tensor_shape_str(g, s1, sizeof s1), a->n);
-    }
-    act_job job = {.a = a, .out = g->data, .g = g->data, .x = a->x, .y = a->out};
-    tnn_parallel_for(a->n, act_min_chunk(a->kind), act_backward_range, &job);
-    return TNN_OK;
+    tnn_status st = act_check_dy(a, g);
+    if (!st) act_run_backward(a, g->data, g->data);
+    return st;
 }
 
 static void act_free(tnn_module *m)

@@ -144,8 +144,7 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     bn_stats(&job);
     tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, bn_apply_rows, &job);
     if (batch_stats && b->p.track_running_stats) b->num_batches_tracked++;
-    const float *xd = x->data;
-    b->x = xd;
+    b->x = x->data;
     b->rows = n;
     b->used_batch_stats = batch_stats;
     *y = &b->y;

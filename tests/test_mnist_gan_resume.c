@@ -141,6 +141,16 @@ static void resume_exact_more_epochs(void **state)
     resume_scenario("", NULL, "--n_epochs 1", 0, 8, "--n_epochs 3", NULL);
 }
 
+/* The same at two threads (the later --n_cpu wins): the library's split of the
+ * products is fixed for a thread count, so an interrupted and resumed run must still
+ * equal the uninterrupted one bit for bit. */
+static void resume_exact_two_threads(void **state)
+{
+    (void)state;
+    resume_scenario("--n_cpu 2", "TINYNN_DEBUG_SIGNAL_AT_BATCH=13", "--n_epochs 3", 130, 14, "",
+                    "stopped by SIGINT after [Epoch 1/3] [Batch 5/8]");
+}
+
 /* ---- refusals ---- */
 
 typedef void (*edit_fn)(const char *name, void *data, size_t nbytes);
@@ -186,16 +196,6 @@ static void expect_refusal(const char *args, int want, const char *frag1, const 
     if (frag2) gt_assert_contains(err, frag2);
     free(out);
     free(err);
-}
-
-/* The same at two threads (the later --n_cpu wins): the library's split of the
- * products is fixed for a thread count, so an interrupted and resumed run must still
- * equal the uninterrupted one bit for bit. */
-static void resume_exact_two_threads(void **state)
-{
-    (void)state;
-    resume_scenario("--n_cpu 2", "TINYNN_DEBUG_SIGNAL_AT_BATCH=13", "--n_epochs 3", 130, 14, "",
-                    "stopped by SIGINT after [Epoch 1/3] [Batch 5/8]");
 }
 
 /* A checkpoint written with other OpenBLAS kernels (OPENBLAS_CORETYPE) resumes, with a
