@@ -2,6 +2,7 @@
  * Box-Muller normals. */
 #include "tnn_impl.h"
 #include "parallel_impl.h"
+#include "vmath_impl.h"
 
 #include <math.h>
 
@@ -54,16 +55,21 @@ uint32_t tnn_rng_below(tnn_rng *r, uint32_t n)
 
 float tnn_rng_uniform(tnn_rng *r) { return (float)(tnn_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
 
-/* One Box-Muller pair from two draws: *c is returned first, *s kept as the spare. */
-static void box_muller(tnn_rng *r, float *c, float *s)
+/* One Box-Muller pair from two draws a, b: u1 = ((a >> 8) + 1) / 2^24 in (0, 1], so that
+ * log(u1) is finite, u2 = (b >> 8) / 2^24, and
+ *     c = sqrt(-2 log u1) cos(2 pi u2),  s = sqrt(-2 log u1) sin(2 pi u2),
+ * in double, rounded once to float. log, sin and cos are the library's own (vmath_impl.h,
+ * within an ulp of glibc's: the float results agree except in double-rounding ties) so
+ * that the loop over many pairs vectorises. */
+static inline void box_muller(uint32_t a, uint32_t b, float *c, float *s)
 {
-    /* u1 in (0, 1] so that log(u1) is finite. */
-    double u1 = ((double)(tnn_rng_u32(r) >> 8) + 1.0) * (1.0 / 16777216.0);
-    double u2 = (double)(tnn_rng_u32(r) >> 8) * (1.0 / 16777216.0);
-    double rad = sqrt(-2.0 * log(u1));
-    double th = 6.283185307179586476925 * u2;
-    *s = (float)(rad * sin(th));
-    *c = (float)(rad * cos(th));
+    double u1 = ((double)(a >> 8) + 1.0) * (1.0 / 16777216.0);
+    double u2 = (double)(b >> 8) * (1.0 / 16777216.0);
+    double rad = sqrt(-2.0 * tnn_log_pos(u1));
+    double sn, cs;
+    tnn_sincos_small(6.283185307179586476925 * u2, &sn, &cs);
+    *s = (float)(rad * sn);
+    *c = (float)(rad * cs);
 }
 
 float tnn_rng_normal(tnn_rng *r)
@@ -73,7 +79,8 @@ float tnn_rng_normal(tnn_rng *r)
         return r->spare;
     }
     float c;
-    box_muller(r, &c, &r->spare);
+    uint32_t a = tnn_rng_u32(r), b = tnn_rng_u32(r);
+    box_muller(a, b, &c, &r->spare);
     r->has_spare = 1;
     return c;
 }
@@ -90,16 +97,32 @@ typedef struct normal_job {
     float mean, std;
 } normal_job;
 
+/* Pairs [0, n) from the draws a[i], b[i]: the loop the compiler vectorises. */
+TNN_CLONES static void normal_block(float *restrict out, const uint32_t *restrict a, const uint32_t *restrict b,
+                                    size_t n, float mean, float std)
+{
+    for (size_t p = 0; p < n; p++) {
+        float c, s;
+        box_muller(a[p], b[p], &c, &s);
+        out[2 * p] = mean + std * c;
+        out[2 * p + 1] = mean + std * s;
+    }
+}
+
 static void normal_pairs(void *ctx, size_t b, size_t e)
 {
     const normal_job *j = ctx;
     tnn_rng r = j->start;
     tnn_rng_advance(&r, 2u * (uint64_t)b); /* two draws per pair */
-    for (size_t p = b; p < e; p++) {
-        float c, s;
-        box_muller(&r, &c, &s);
-        j->out[2 * p] = j->mean + j->std * c;
-        j->out[2 * p + 1] = j->mean + j->std * s;
+    enum { BLOCK = 256 };
+    uint32_t da[BLOCK], db[BLOCK];
+    for (size_t p = b; p < e; p += BLOCK) {
+        size_t n = e - p < BLOCK ? e - p : BLOCK;
+        for (size_t i = 0; i < n; i++) { /* the draws in stream order */
+            da[i] = tnn_rng_u32(&r);
+            db[i] = tnn_rng_u32(&r);
+        }
+        normal_block(j->out + 2 * p, da, db, n, j->mean, j->std);
     }
 }
 

@@ -1,7 +1,8 @@
 /* Vectorisable math for the element-wise kernels (private).
  *
  * glibc's tanhf/expf are calls the compiler cannot vectorise, and they dominated the
- * element-wise time of a GAN iteration. These inline versions compute in double with
+ * element-wise time of a GAN iteration (as log, sin and cos did the normal generator's:
+ * tnn_log_pos and tnn_sincos_small, checked against glibc on every input it gives them). These inline versions compute in double with
  * a relative error below 1e-15 and round once to float, so they give the correctly
  * rounded float result except in rare double-rounding ties (an exhaustive-stride sweep
  * in tests/test_vmath.c checks them against (float)tanh((double)x)). They use only
@@ -93,6 +94,83 @@ static inline float tnn_sigmoidf(float xf)
     double e = tnn_exp_nonpos(-fabs(x));
     double s = (x >= 0.0 ? 1.0 : e) / (1.0 + e);
     return x != x ? xf : (float)s;
+}
+
+
+/* log(x) for a positive, normal, finite double x (the only inputs the normal generator
+ * gives it), within about one ulp: fdlibm's reduction x = 2^k m, m in [sqrt(1/2),
+ * sqrt(2)), log(m) = f - (f^2/2 - s (f^2/2 + R)) with f = m - 1, s = f / (2 + f) and
+ * R the series of 2 atanh(s) / s - 2 = 2s^2/3 + 2s^4/5 + ... (to s^24: truncation
+ * below 1e-19 for |s| <= 0.1716). */
+static inline double tnn_log_pos(double x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int64_t k = (int64_t)(bits >> 52) - 1023;
+    uint64_t mbits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL; /* m in [1, 2) */
+    double m;
+    memcpy(&m, &mbits, sizeof m);
+    int big = m > 1.4142135623730951;
+    m = big ? 0.5 * m : m; /* exact */
+    k = big ? k + 1 : k;
+    double f = m - 1.0; /* exact (Sterbenz) */
+    double s = f / (2.0 + f), z = s * s;
+    double r = 2.0 / 25.0;
+    r = r * z + 2.0 / 23.0;
+    r = r * z + 2.0 / 21.0;
+    r = r * z + 2.0 / 19.0;
+    r = r * z + 2.0 / 17.0;
+    r = r * z + 2.0 / 15.0;
+    r = r * z + 2.0 / 13.0;
+    r = r * z + 2.0 / 11.0;
+    r = r * z + 2.0 / 9.0;
+    r = r * z + 2.0 / 7.0;
+    r = r * z + 2.0 / 5.0;
+    r = r * z + 2.0 / 3.0;
+    r = r * z;
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    double dk = (double)k, hfsq = 0.5 * f * f;
+    return dk * ln2_hi - ((hfsq - (s * (hfsq + r) + dk * ln2_lo)) - f);
+}
+
+/* sin(t) and cos(t) for 0 <= t < 7 (the normal generator's angles, 2 pi u), within about
+ * one ulp: t = q pi/2 + x with x from four-part Cody-Waite reduction (fdlibm's pi/2
+ * pieces; q <= 4, so each q * piece is exact), then Taylor polynomials on |x| <= pi/4
+ * (to x^17 and x^18: truncation below 1e-19). */
+static inline void tnn_sincos_small(double t, double *sin_t, double *cos_t)
+{
+    const double pio2_1 = 1.57079632673412561417e+00, pio2_2 = 6.07710050630396597660e-11,
+                 pio2_3 = 2.02226624871116645580e-21, pio2_3t = 8.47842766036889956997e-32;
+    const double shifter = 6755399441055744.0; /* adding it rounds to an integer */
+    double qd = t * 6.36619772367581382433e-01 + shifter; /* t * 2/pi */
+    int64_t qbits;
+    memcpy(&qbits, &qd, sizeof qbits);
+    qd -= shifter;
+    int q = (int)((qbits - (int64_t)0x4338000000000000LL) & 3);
+    double x = ((t - qd * pio2_1) - qd * pio2_2) - qd * pio2_3 - qd * pio2_3t;
+    double z = x * x;
+    double ps = -1.0 / 355687428096000.0;
+    ps = ps * z + 1.0 / 1307674368000.0;
+    ps = ps * z - 1.0 / 6227020800.0;
+    ps = ps * z + 1.0 / 39916800.0;
+    ps = ps * z - 1.0 / 362880.0;
+    ps = ps * z + 1.0 / 5040.0;
+    ps = ps * z - 1.0 / 120.0;
+    ps = ps * z + 1.0 / 6.0;
+    double sx = x - x * z * ps;
+    double pc = -1.0 / 6402373705728000.0;
+    pc = pc * z + 1.0 / 20922789888000.0;
+    pc = pc * z - 1.0 / 87178291200.0;
+    pc = pc * z + 1.0 / 479001600.0;
+    pc = pc * z - 1.0 / 3628800.0;
+    pc = pc * z + 1.0 / 40320.0;
+    pc = pc * z - 1.0 / 720.0;
+    pc = pc * z + 1.0 / 24.0;
+    double cx = 1.0 - (0.5 * z - z * z * pc);
+    /* quadrant q: (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s) */
+    double a = (q & 1) ? cx : sx, b = (q & 1) ? sx : cx;
+    *sin_t = (q & 2) ? -a : a;
+    *cos_t = ((q + 1) & 2) ? -b : b;
 }
 
 #endif

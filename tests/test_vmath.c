@@ -83,6 +83,61 @@ static void test_special_values(void **state)
     assert_true(tnn_exp_nonpos(-1e6) >= 0.0 && tnn_exp_nonpos(-1e6) < 1e-300);
 }
 
+static int64_t ulps_double(double a, double b)
+{
+    int64_t ia, ib;
+    memcpy(&ia, &a, 8);
+    memcpy(&ib, &b, 8);
+    if ((ia < 0) != (ib < 0)) return (a == b) ? 0 : INT64_MAX;
+    return ia > ib ? ia - ib : ib - ia;
+}
+
+/* Every input the normal generator can give them (src/rng.c): log at k / 2^24 for k in
+ * [1, 2^24], sin and cos at 2 pi j / 2^24 (rounded to double as the generator does) for
+ * j in [0, 2^24). Within one ulp of glibc's. */
+static void test_log_sincos_match_libm(void **state)
+{
+    (void)state;
+    int64_t worst_log = 0, worst_sin = 0, worst_cos = 0;
+    for (uint32_t k = 1; k <= (1u << 24); k++) {
+        double u = (double)k * (1.0 / 16777216.0);
+        int64_t d = ulps_double(tnn_log_pos(u), log(u));
+        if (d > worst_log) worst_log = d;
+    }
+    for (uint32_t j = 0; j < (1u << 24); j++) {
+        double t = 6.283185307179586476925 * ((double)j * (1.0 / 16777216.0)), sn, cs;
+        tnn_sincos_small(t, &sn, &cs);
+        int64_t ds = ulps_double(sn, sin(t)), dc = ulps_double(cs, cos(t));
+        if (ds > worst_sin) worst_sin = ds;
+        if (dc > worst_cos) worst_cos = dc;
+    }
+    printf("log: worst %lld ulp; sin: %lld; cos: %lld\n", (long long)worst_log, (long long)worst_sin,
+           (long long)worst_cos);
+    assert_true(worst_log <= 1 && worst_sin <= 1 && worst_cos <= 1);
+}
+
+/* The same functions on a few thousand inputs, the ends and the quadrant points. */
+static void test_log_sincos_sample(void **state)
+{
+    (void)state;
+    assert_true(tnn_log_pos(1.0) == 0.0 && !signbit(tnn_log_pos(1.0)));
+    assert_true(tnn_log_pos(0.5) == log(0.5) && tnn_log_pos(0x1p-24) == log(0x1p-24));
+    double sn, cs;
+    tnn_sincos_small(0.0, &sn, &cs);
+    assert_true(sn == 0.0 && cs == 1.0);
+    for (int q = 1; q < 4; q++) { /* the generator's angles nearest the axes: 2 pi (q / 4) */
+        double t = 6.283185307179586476925 * (0.25 * q);
+        tnn_sincos_small(t, &sn, &cs);
+        assert_true(ulps_double(sn, sin(t)) <= 1 && ulps_double(cs, cos(t)) <= 1);
+    }
+    for (uint32_t k = 1; k <= (1u << 24); k += 4099) {
+        double u = (double)k * (1.0 / 16777216.0), t = 6.283185307179586476925 * (u - 0x1p-24);
+        tnn_sincos_small(t, &sn, &cs);
+        assert_true(ulps_double(tnn_log_pos(u), log(u)) <= 1);
+        assert_true(ulps_double(sn, sin(t)) <= 1 && ulps_double(cs, cos(t)) <= 1);
+    }
+}
+
 /* Each element of [0, n) is visited exactly once, whatever the thread count. */
 typedef struct visit_ctx {
     unsigned char *hits;
@@ -176,7 +231,7 @@ static void test_parallel_for_after_fork(void **state)
     tnn_parallel_set_threads(1);
 }
 
-/* `test_vmath sweep`: the ~42 million-value accuracy sweeps (seconds natively, too slow
+/* `test_vmath sweep`: the ~92 million-value accuracy sweeps (seconds natively, too slow
  * under valgrind); `test_vmath`: everything else. */
 int main(int argc, char **argv)
 {
@@ -184,11 +239,13 @@ int main(int argc, char **argv)
         const struct CMUnitTest sweeps[] = {
             cmocka_unit_test(test_tanh_matches_double_reference),
             cmocka_unit_test(test_sigmoid_matches_double_reference),
+            cmocka_unit_test(test_log_sincos_match_libm),
         };
         return cmocka_run_group_tests(sweeps, NULL, NULL);
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_special_values),
+        cmocka_unit_test(test_log_sincos_sample),
         cmocka_unit_test(test_parallel_for_covers_once),
         cmocka_unit_test(test_parallel_for_concurrent_callers),
         cmocka_unit_test(test_parallel_for_after_fork),
