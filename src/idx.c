@@ -7,14 +7,20 @@
  * bytes actually produced (never beyond the claimed size), so an absurd count in a
  * small file costs nothing. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise */
 #include "atomic_file_impl.h"
 #include "image_impl.h"
+#include "parallel_impl.h"
+#include "vmath_impl.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include <zlib.h>
 
@@ -108,6 +114,35 @@ static tnn_status src_read(idx_src *s, uint8_t *dst, size_t n, size_t *got)
     return TNN_OK;
 }
 
+/* ---------------- large image sets in 2 MB pages ---------------- */
+
+/* A shuffled batch reads 128 images scattered over MNIST's 47 MB, each on its own 4 KB
+ * page: with 4 KB pages nearly every image costs a page-table walk from memory, and the
+ * conversion of a batch took 0.2-0.4 ms, with 2 MB pages about 0.03 ms. So a large data
+ * block is offered to the kernel's transparent huge pages (Linux: madvise; the 2 MB-
+ * aligned inside of the block, whatever allocator gave it). Before the block is filled
+ * the advice is enough; a block already filled is collapsed into huge pages in place
+ * (MADV_COLLAPSE, Linux 6.1 and later). Best effort: failures are ignored, and nothing
+ * changes but speed. */
+#define IDX_HUGE_MIN ((size_t)4 << 20)
+#define IDX_HUGE_PAGE ((uintptr_t)2 << 20)
+
+static void advise_huge(uint8_t *p, size_t n, bool filled)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (n < IDX_HUGE_MIN) return;
+    uintptr_t b = ((uintptr_t)p + IDX_HUGE_PAGE - 1) & ~(IDX_HUGE_PAGE - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(IDX_HUGE_PAGE - 1);
+    if (e <= b) return;
+    (void)madvise((void *)b, e - b, MADV_HUGEPAGE);
+    if (filled) (void)madvise((void *)b, e - b, 25 /* MADV_COLLAPSE */);
+#else
+    (void)p;
+    (void)n;
+    (void)filled;
+#endif
+}
+
 /* ---------------- parsing ---------------- */
 
 static void dims_str(char *buf, size_t len, int ndim, const uint32_t *d)
@@ -192,14 +227,24 @@ static tnn_status parse(const uint8_t *buf, size_t len, const char *what, tnn_id
             data = tnn_realloc(own, have, "IDX data");
             if (!data) data = own; /* shrinking failed: keep the larger block */
             own = NULL;
+            advise_huge(data, have, true);
         } else {
             data = tnn_malloc(have, "IDX data");
             if (!data) { st = tnn_error(TNN_ERR_NOMEM, "%s: out of memory for %zu bytes of IDX data", what, have); goto fail; }
+            advise_huge(data, have, false);
             memcpy(data, buf + s.pos, have);
         }
     } else {
-        /* Grow with what the stream actually yields, never past the claimed size. */
+        /* Grow with what the stream actually yields, never past the claimed size; a large
+         * claim that the compressed size can back (deflate expands at most ~1032 to 1) is
+         * allocated at once, so that its pages can be huge from the start. */
         size_t cap = 0;
+        if (!overflow && claimed >= IDX_HUGE_MIN && claimed / 1100 <= len && claimed <= SIZE_MAX) {
+            data = tnn_malloc((size_t)claimed, "IDX data");
+            if (!data) { st = tnn_error(TNN_ERR_NOMEM, "%s: out of memory for %llu bytes of IDX data", what, (unsigned long long)claimed); goto fail; }
+            cap = (size_t)claimed;
+            advise_huge(data, cap, false);
+        }
         for (;;) {
             if (have == cap) {
                 if ((uint64_t)have == claimed) {
@@ -408,6 +453,44 @@ tnn_status tnn_idx_image_shape(const tnn_idx *images, const char *what, int *n, 
     return TNN_OK;
 }
 
+/* The pixels of one-channel images, full size: tnn_pixel_to_unit's float operations, in
+ * a loop that vectorises (the same bits as the function). */
+TNN_CLONES static void pixels_to_unit(float *restrict o, const uint8_t *restrict src, size_t n)
+{
+    for (size_t p = 0; p < n; p++) {
+        float v = (float)src[p] / 255.0f;
+        o[p] = (v - 0.5f) / 0.5f;
+    }
+}
+
+typedef struct batch_job {
+    const tnn_idx *images;
+    const int *order;
+    int first;
+    size_t px;
+    float *out;
+} batch_job;
+
+/* Images [b, e) of the batch. A shuffled batch reads images scattered over the whole
+ * file, each too short (784 bytes for MNIST) for the hardware prefetcher to get going:
+ * fetched one after the other, their cache misses made the conversion of a batch of
+ * 128 take about 0.2 ms. The next images' lines are requested ahead instead. */
+static void convert_images(void *ctx, size_t b, size_t e)
+{
+    enum { AHEAD = 8 };
+    const batch_job *j = ctx;
+    const uint8_t *base = j->images->data;
+#define IMAGE_AT(i) (base + (size_t)(j->order ? j->order[j->first + (int)(i)] : j->first + (int)(i)) * j->px)
+    for (size_t i = b; i < e && i < b + AHEAD; i++)
+        for (size_t off = 0; off < j->px; off += 64) __builtin_prefetch(IMAGE_AT(i) + off);
+    for (size_t i = b; i < e; i++) {
+        if (i + AHEAD < e)
+            for (size_t off = 0; off < j->px; off += 64) __builtin_prefetch(IMAGE_AT(i + AHEAD) + off);
+        pixels_to_unit(j->out + i * j->px, IMAGE_AT(i), j->px);
+    }
+#undef IMAGE_AT
+}
+
 tnn_status tnn_idx_images_to_tensor(const tnn_idx *images, const int *order, int first, int n, int out_h, int out_w,
                                     tnn_tensor *dst)
 {
@@ -430,8 +513,13 @@ tnn_status tnn_idx_images_to_tensor(const tnn_idx *images, const int *order, int
         if (k < 0 || k >= count)
             return tnn_error(TNN_ERR_ARG, "idx_images_to_tensor: order[%d] = %d is not an image index in [0, %d)", first + i, k, count);
     }
-    /* Resizing: filter coefficients and buffers once per batch, not per image. */
     bool resize = out_h != h || out_w != w;
+    if (!resize && c == 1) { /* MNIST's case */
+        batch_job job = {images, order, first, in_px, dst->data};
+        tnn_parallel_for((size_t)n, 64, convert_images, &job);
+        return TNN_OK;
+    }
+    /* Resizing: filter coefficients and buffers once per batch, not per image. */
     uint8_t *tmp = NULL;
     tnn_resize_plan *plan = NULL;
     if (resize) {

@@ -282,10 +282,10 @@ static void idx_corrupt_gzip(void **state)
     free(tail);
 }
 
-/* An allocator that records the largest block requested. */
-static size_t g_largest;
+/* An allocator that records the largest block requested, and counts reallocations. */
+static size_t g_largest, g_reallocs;
 static void *big_malloc(void *u, size_t n) { (void)u; if (n > g_largest) g_largest = n; return malloc(n); }
-static void *big_realloc(void *u, void *p, size_t n) { (void)u; if (n > g_largest) g_largest = n; return realloc(p, n); }
+static void *big_realloc(void *u, void *p, size_t n) { (void)u; if (n > g_largest) g_largest = n; g_reallocs++; return realloc(p, n); }
 static void big_free(void *u, void *p) { (void)u; free(p); }
 
 /* Headers claiming 2^32 - 1 images (or an overflowing product) fail cleanly, and
@@ -313,6 +313,52 @@ static void idx_absurd_counts(void **state)
         assert_true(g_largest < (1u << 20));
         free(b);
     }
+}
+
+/* Data of 4 MB and more is read whole when gzipped (allocated once at the claimed size,
+ * offered to huge pages) and when plain (collapsed into huge pages after reading); the
+ * bytes are the same either way, and a stream short of the claim, or longer, is still an
+ * error. */
+static void idx_large_files(void **state)
+{
+    (void)state;
+    const uint32_t dims[3] = {8000, 28, 28}; /* 6,272,000 bytes, above the 4 MB mark */
+    const size_t count = 8000u * 784u;
+    size_t n, zn;
+    uint8_t *b = idx_bytes(3, dims, count, &n);
+    for (size_t i = 16; i < n; i++) b[i] = (uint8_t)((i * 2654435761u) >> 13); /* not all runs */
+    uint8_t *z = gzip_bytes(b, n, &zn);
+    const char *names[2] = {"big.idx", "big.idx.gz"};
+    for (int k = 0; k < 2; k++) {
+        write_bytes(tmp_path(names[k]), k ? z : b, k ? zn : n);
+        g_largest = g_reallocs = 0;
+        tnn_allocator a = {big_malloc, big_realloc, big_free, NULL};
+        tnn_set_allocator(&a);
+        tnn_idx idx;
+        tnn_status st = tnn_idx_load(tmp_path(names[k]), &idx);
+        tnn_set_allocator(NULL);
+        TU_ASSERT_OK(st);
+        assert_int_equal(idx.count, count);
+        assert_int_equal(idx.dims[0], 8000);
+        assert_memory_equal(idx.data, b + 16, count);
+        if (k) { /* one block of the claimed size, not grown by doubling */
+            assert_int_equal(g_largest, count);
+            assert_int_equal(g_reallocs, 0);
+        }
+        tnn_idx_free(&idx);
+    }
+    /* the gzip stream cut short, or carrying a byte more than the header claims */
+    write_bytes(tmp_path("bigcut.gz"), z, zn - zn / 4);
+    expect_load_error(tmp_path("bigcut.gz"), TNN_ERR_FORMAT, "truncated gzip stream");
+    uint8_t *b2 = idx_bytes(3, dims, count + 1, &n);
+    size_t zn2;
+    uint8_t *z2 = gzip_bytes(b2, n, &zn2);
+    write_bytes(tmp_path("bigextra.gz"), z2, zn2);
+    expect_load_error(tmp_path("bigextra.gz"), TNN_ERR_FORMAT, "more data than the 6272000 bytes");
+    free(b);
+    free(z);
+    free(b2);
+    free(z2);
 }
 
 /* ---- images to tensors ---- */
@@ -365,6 +411,36 @@ static void idx_images_to_tensor_order(void **state)
     tnn_idx labels = {.data = data, .ndim = 1, .dims = {24, 1, 1, 1}, .count = 24};
     TU_ASSERT_ERR(tnn_idx_images_to_tensor(&labels, NULL, 0, 1, 2, 3, t), TNN_ERR_FORMAT, "1 dimensions", NULL);
     tnn_tensor_free(t);
+}
+
+/* MNIST's case (one channel, no resizing) runs on the library's threads: every pixel
+ * value, in a shuffled batch large enough to be split, gives tnn_pixel_to_unit's float. */
+static void idx_images_to_tensor_threads(void **state)
+{
+    (void)state;
+    enum { N = 300, PX = 28 * 28 };
+    uint8_t *data = malloc((size_t)N * PX);
+    for (size_t i = 0; i < (size_t)N * PX; i++) data[i] = (uint8_t)(i * 131 + i / 977);
+    tnn_idx idx = {.data = data, .ndim = 3, .dims = {N, 28, 28, 1}, .count = (size_t)N * PX};
+    int order[N];
+    for (int i = 0; i < N; i++) order[i] = (i * 7 + 3) % N;
+    tnn_tensor *t = tnn_tensor_new2(1, 1);
+    for (int threads = 1; threads <= 2; threads++) {
+        tnn_set_num_threads(threads);
+        TU_ASSERT_OK(tnn_idx_images_to_tensor(&idx, order, 10, 256, 28, 28, t));
+        assert_int_equal(t->shape[0], 256);
+        assert_int_equal(t->shape[1], PX);
+        for (int i = 0; i < 256; i++)
+            for (int p = 0; p < PX; p++) {
+                float want = tnn_pixel_to_unit(data[(size_t)order[10 + i] * PX + (size_t)p]);
+                if (memcmp(&t->data[(size_t)i * PX + (size_t)p], &want, sizeof want) != 0)
+                    fail_msg("%d threads: image %d pixel %d: %.9g, want %.9g", threads, i, p,
+                             (double)t->data[(size_t)i * PX + (size_t)p], (double)want);
+            }
+    }
+    tnn_set_num_threads(1);
+    tnn_tensor_free(t);
+    free(data);
 }
 
 /* Channels-last IDX becomes channel-planar rows, as a PyTorch image tensor. */
@@ -438,8 +514,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(idx_truncated, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(idx_corrupt_gzip, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(idx_absurd_counts, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(idx_large_files, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test(idx_pixel_formula),
     cmocka_unit_test(idx_images_to_tensor_order),
+    cmocka_unit_test(idx_images_to_tensor_threads),
     cmocka_unit_test(idx_images_to_tensor_channels),
     cmocka_unit_test(idx_images_to_tensor_resize),
     cmocka_unit_test(idx_bundled_mnist),
