@@ -30,7 +30,9 @@ typedef struct tnn_idx {
 
 /** Read path (gzipped when it starts with the gzip magic, whatever its name). On error
  * returns non-OK with tnn_last_error() naming the file and the problem; *out is then
- * empty (tnn_idx_free on it is harmless). */
+ * empty (tnn_idx_free on it is harmless). On Linux, data of 4 MB or more is offered to
+ * transparent huge pages (madvise on the 2 MB-aligned inside of its block), because
+ * shuffled batches read it at random; this changes only speed. */
 tnn_status tnn_idx_load(const char *path, tnn_idx *out);
 /** Same from memory (for fuzzing); `what` names the source in messages. */
 tnn_status tnn_idx_parse(const void *buf, size_t len, const char *what, tnn_idx *out);
@@ -58,8 +60,9 @@ tnn_status tnn_idx_image_shape(const tnn_idx *images, const char *what, int *n, 
  * out_h x out_w differs from H x W, each channel is first resized to out_h x out_w as
  * the seed's transforms.Resize does on MNIST's PIL images: PIL's bilinear filter on
  * 8-bit pixels (see tnn_image_resize_u8 in image.h). dst is resized when needed
- * (owned tensors); no other allocation happens without resizing. An index outside the
- * file returns TNN_ERR_ARG. */
+ * (owned tensors); no other allocation happens without resizing. One-channel images
+ * at their own size are converted on the library's threads (tnn_set_num_threads). An
+ * index outside the file returns TNN_ERR_ARG. */
 tnn_status tnn_idx_images_to_tensor(const tnn_idx *images, const int *order, int first, int n,
                                     int out_h, int out_w, tnn_tensor *dst);
 
