@@ -5,6 +5,8 @@
 # One ctest test per cmocka test of `source`: the executable runs the test named by
 # its argument (tu_main in common/testutil.c), so every check passes or fails alone.
 function(tnn_core_cases source label)
+  set_property(GLOBAL APPEND PROPERTY TNN_CASE_EXES "${source}=${CMAKE_CURRENT_SOURCE_DIR}/${source}")
+  set_property(GLOBAL APPEND PROPERTY TNN_CASES_${source} ${ARGN})
   foreach(case ${ARGN})
     tnn_add_test(NAME ${case} SOURCES ${source} ARGS ${case} LABELS ${label})
   endforeach()

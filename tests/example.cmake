@@ -5,6 +5,7 @@
 # tnn_example_cases(EXE exe LABEL label [ARGS extra...] CASES case...)
 function(tnn_example_cases)
   cmake_parse_arguments(C "" "EXE;LABEL" "ARGS;CASES" ${ARGN})
+  set_property(GLOBAL APPEND PROPERTY TNN_CASES_${C_EXE} ${C_CASES})
   foreach(case ${C_CASES})
     add_test(NAME ${case} COMMAND ${C_EXE} ${case} ${C_ARGS})
     set_tests_properties(${case} PROPERTIES LABELS ${C_LABEL} TIMEOUT 120 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
@@ -12,6 +13,7 @@ function(tnn_example_cases)
 endfunction()
 
 function(tnn_example_test_exe name source)
+  set_property(GLOBAL APPEND PROPERTY TNN_CASE_EXES "${name}=${CMAKE_CURRENT_SOURCE_DIR}/${source}")
   add_executable(${name} ${source})
   target_link_libraries(${name} PRIVATE tinynn_testutil tinynn_warnings ${ARGN})
   target_compile_definitions(${name} PRIVATE TNN_TEST_DATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/data")
@@ -20,8 +22,8 @@ endfunction()
 tnn_example_test_exe(test_idx test_idx.c ZLIB::ZLIB)
 tnn_example_cases(EXE test_idx LABEL unit CASES
   idx_roundtrip_plain idx_roundtrip_gz idx_roundtrip_1d_and_4d idx_gzip_multi_member idx_missing_file
-  idx_wrong_magic idx_zero_dim idx_truncated idx_corrupt_gzip idx_absurd_counts idx_pixel_formula
-  idx_images_to_tensor_order idx_images_to_tensor_channels idx_images_to_tensor_resize)
+  idx_wrong_magic idx_zero_dim idx_truncated idx_corrupt_gzip idx_absurd_counts idx_large_files idx_pixel_formula
+  idx_images_to_tensor_order idx_images_to_tensor_threads idx_images_to_tensor_channels idx_images_to_tensor_resize)
 target_compile_definitions(test_idx PRIVATE TNN_MNIST_DIR="${PROJECT_SOURCE_DIR}/data/mnist")
 
 # The bundled MNIST (label `data`: kept out of the valgrind stage, which runs `unit`).
