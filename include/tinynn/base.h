@@ -18,6 +18,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Marks the functions the shared library exports: exactly those declared in the
+ * headers of include/tinynn. The library is compiled with hidden visibility, so its
+ * internal helpers cannot be linked against (or clash with a program's own symbols). */
+#if defined(__GNUC__) || defined(__clang__)
+#define TNN_API __attribute__((visibility("default")))
+#else
+#define TNN_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -46,25 +55,25 @@ typedef enum tnn_status {
 } tnn_status;
 
 /** Version of the library actually linked, such as "0.1.0" (compare with TINYNN_VERSION_STRING). */
-const char *tnn_version(void);
+TNN_API const char *tnn_version(void);
 
 /** Message of the last failure on the calling thread ("" if none). Valid until the
  * next failing call on that thread. Messages longer than 2 KiB are truncated. */
-const char *tnn_last_error(void);
+TNN_API const char *tnn_last_error(void);
 
 /** Short name of a status code, such as "TNN_ERR_SHAPE"; "TNN_ERR_UNKNOWN" for a value
  * that is not a tnn_status. */
-const char *tnn_status_name(tnn_status s);
+TNN_API const char *tnn_status_name(tnn_status s);
 
 /** Clear the calling thread's last error message. */
-void tnn_clear_error(void);
+TNN_API void tnn_clear_error(void);
 
 /** Log callback: receives one line (no trailing newline) and the `user` pointer given
  * to tnn_set_log(). */
 typedef void (*tnn_log_fn)(void *user, const char *msg);
 /** Install an optional log callback for the (rare) informational messages; silent by
  * default. Pass NULL to silence it again. Process-wide, not per thread. */
-void tnn_set_log(tnn_log_fn fn, void *user);
+TNN_API void tnn_set_log(tnn_log_fn fn, void *user);
 
 /**
  * Allocator hooks. All of libtinynn's heap memory goes through these. Set them before
@@ -79,7 +88,7 @@ typedef struct tnn_allocator {
 } tnn_allocator;
 /** Install allocator hooks (copied). Passing NULL, or hooks with any of the three
  * functions NULL, restores malloc/realloc/free. Process-wide, not per thread. */
-void tnn_set_allocator(const tnn_allocator *a);
+TNN_API void tnn_set_allocator(const tnn_allocator *a);
 
 /** Set the compute threads of the library: its own pool runs the matrix products (each
  * large product split into blocks, one single-threaded OpenBLAS call per thread; a
@@ -89,10 +98,10 @@ void tnn_set_allocator(const tnn_allocator *a);
  * a given thread count repeat exactly; with one thread they are OpenBLAS's
  * single-threaded results.
  * @return the number actually in effect. */
-int tnn_set_num_threads(int n);
+TNN_API int tnn_set_num_threads(int n);
 /** Compute threads currently in effect: the pool's, or OpenBLAS's own count if
  * tnn_set_num_threads() has not been called. */
-int tnn_get_num_threads(void);
+TNN_API int tnn_get_num_threads(void);
 
 /** Element types used by parameters and buffers (safetensors names F32 and I64). */
 typedef enum tnn_dtype {
@@ -101,10 +110,10 @@ typedef enum tnn_dtype {
 } tnn_dtype;
 
 /** Size in bytes of one element of dtype, or 0 for an unknown dtype. */
-size_t tnn_dtype_size(tnn_dtype dt);
+TNN_API size_t tnn_dtype_size(tnn_dtype dt);
 
 /** "F32" / "I64" (safetensors spelling), or NULL for an unknown dtype. */
-const char *tnn_dtype_name(tnn_dtype dt);
+TNN_API const char *tnn_dtype_name(tnn_dtype dt);
 
 #ifdef __cplusplus
 }

@@ -33,25 +33,25 @@ typedef struct tnn_idx {
  * empty (tnn_idx_free on it is harmless). On Linux, data of 4 MB or more is offered to
  * transparent huge pages (madvise on the 2 MB-aligned inside of its block), because
  * shuffled batches read it at random; this changes only speed. */
-tnn_status tnn_idx_load(const char *path, tnn_idx *out);
+TNN_API tnn_status tnn_idx_load(const char *path, tnn_idx *out);
 /** Same from memory (for fuzzing); `what` names the source in messages. */
-tnn_status tnn_idx_parse(const void *buf, size_t len, const char *what, tnn_idx *out);
+TNN_API tnn_status tnn_idx_parse(const void *buf, size_t len, const char *what, tnn_idx *out);
 /** Free the data and empty *idx. NULL and an empty tnn_idx are fine. */
-void tnn_idx_free(tnn_idx *idx);
+TNN_API void tnn_idx_free(tnn_idx *idx);
 
 /** Write unsigned-byte IDX, gzipped when path ends in ".gz"; atomic (temporary file in
  * the same folder, fsynced, renamed over path). ndim 1..4, every dims[i] >= 1. */
-tnn_status tnn_idx_save_u8(const char *path, const uint8_t *data, int ndim, const int *dims);
+TNN_API tnn_status tnn_idx_save_u8(const char *path, const uint8_t *data, int ndim, const int *dims);
 
 /** The float a pixel byte becomes under torchvision's ToTensor() followed by
  * Normalize(0.5, 0.5), computed as they do in float32: (x / 255 - 0.5) / 0.5. The
  * result lies in [-1, 1]. */
-float tnn_pixel_to_unit(uint8_t x);
+TNN_API float tnn_pixel_to_unit(uint8_t x);
 
 /** Image geometry of an IDX image file: [N x H x W] (one channel) or [N x H x W x C]
  * (C interleaved channels). Fills what is not NULL; TNN_ERR_FORMAT (naming `what`) if
  * the file has another number of dimensions. */
-tnn_status tnn_idx_image_shape(const tnn_idx *images, const char *what, int *n, int *h, int *w, int *channels);
+TNN_API tnn_status tnn_idx_image_shape(const tnn_idx *images, const char *what, int *n, int *h, int *w, int *channels);
 
 /** Convert a batch of IDX images into a float tensor, as the seed's transforms do.
  * Images order[first .. first+n) (order NULL: images first .. first+n in file
@@ -63,7 +63,7 @@ tnn_status tnn_idx_image_shape(const tnn_idx *images, const char *what, int *n, 
  * (owned tensors); no other allocation happens without resizing. One-channel images
  * at their own size are converted on the library's threads (tnn_set_num_threads). An
  * index outside the file returns TNN_ERR_ARG. */
-tnn_status tnn_idx_images_to_tensor(const tnn_idx *images, const int *order, int first, int n,
+TNN_API tnn_status tnn_idx_images_to_tensor(const tnn_idx *images, const int *order, int first, int n,
                                     int out_h, int out_w, tnn_tensor *dst);
 
 #ifdef __cplusplus

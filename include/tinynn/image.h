@@ -29,23 +29,23 @@ extern "C" {
 
 /** Width and height of the grid for `count` images of h x w (TNN_ERR_ARG on bad
  * sizes, or a grid wider or taller than 65535 pixels). */
-tnn_status tnn_image_grid_size(int count, int h, int w, int nrow, int padding, int *width, int *height);
+TNN_API tnn_status tnn_image_grid_size(int count, int h, int w, int nrow, int padding, int *width, int *height);
 
 /** Render the grid into rgb, which must hold 3 * width * height bytes (row-major,
  * interleaved RGB). images: [n x channels*h*w] floats (or any shape with n rows of
  * channels*h*w values), channel-planar per image; channels 1 or 3; count <= n.
  * With normalize, a NaN or infinity among the images returns TNN_ERR_NUMERIC. */
-tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count, int channels, int h, int w,
+TNN_API tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count, int channels, int h, int w,
                               int nrow, int padding, bool normalize);
 
 /** Render the grid and write it as an RGB PNG (stb_image_write), atomically: the PNG is
  * written to a temporary file in the same folder, fsynced and renamed over path. */
-tnn_status tnn_save_image_grid(const char *path, const tnn_tensor *images, int count, int channels, int h, int w,
+TNN_API tnn_status tnn_save_image_grid(const char *path, const tnn_tensor *images, int count, int channels, int h, int w,
                                int nrow, int padding, bool normalize);
 
 /** Write 8-bit pixels (row-major, `channels` interleaved: 1 gray, 3 RGB, 4 RGBA) as a
  * PNG, atomically as above. */
-tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels);
+TNN_API tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels);
 
 /** Resize an 8-bit image (h x w, `channels` interleaved) to out_h x out_w exactly as
  * PIL's Image.resize(size, Image.BILINEAR) does. That is what torchvision's
@@ -55,7 +55,7 @@ tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int
  * vertical pass rounded to 8 bits (as in PIL, a pass along an axis whose size does not
  * change is skipped). Equal sizes copy the image. Sizes up to 65535, channels 1..4
  * (TNN_ERR_ARG otherwise). */
-tnn_status tnn_image_resize_u8(uint8_t *dst, int out_h, int out_w, const uint8_t *src, int h, int w, int channels);
+TNN_API tnn_status tnn_image_resize_u8(uint8_t *dst, int out_h, int out_w, const uint8_t *src, int h, int w, int channels);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,7 @@ extern "C" {
  * Initialised as torch.nn.Linear: W, b ~ U(-1/sqrt(in), 1/sqrt(in)) drawn from rng
  * (weight first, then bias). rng may be NULL to leave everything zero.
  * NULL (TNN_ERR_ARG) if in_features or out_features is below 1. */
-tnn_module *tnn_linear_new(int in_features, int out_features, bool bias, tnn_rng *rng);
+TNN_API tnn_module *tnn_linear_new(int in_features, int out_features, bool bias, tnn_rng *rng);
 
 /** Settings of BatchNorm1d (torch.nn.BatchNorm1d's arguments); start from tnn_batchnorm_defaults(). */
 typedef struct tnn_batchnorm_params {
@@ -34,7 +34,7 @@ typedef struct tnn_batchnorm_params {
                                  "num_batches_tracked" (I64) and use them in eval mode; default true */
 } tnn_batchnorm_params;
 /** PyTorch's defaults: eps 1e-5, momentum 0.1, affine, track_running_stats. */
-tnn_batchnorm_params tnn_batchnorm_defaults(void);
+TNN_API tnn_batchnorm_params tnn_batchnorm_defaults(void);
 
 /** BatchNorm1d over [batch x features]. Training mode normalises with the batch mean
  * and biased variance and updates the running statistics with the unbiased variance
@@ -42,24 +42,24 @@ tnn_batchnorm_params tnn_batchnorm_defaults(void);
  * without track_running_stats, the batch's, as PyTorch does).
  * NULL (TNN_ERR_ARG) if num_features < 1, eps is negative or not finite, or momentum
  * is outside [0, 1]. */
-tnn_module *tnn_batchnorm1d_new(int num_features, tnn_batchnorm_params p);
+TNN_API tnn_module *tnn_batchnorm1d_new(int num_features, tnn_batchnorm_params p);
 
 /** Element-wise LeakyReLU: x > 0 ? x : slope*x. NULL if negative_slope is not finite. */
-tnn_module *tnn_leaky_relu_new(float negative_slope);
+TNN_API tnn_module *tnn_leaky_relu_new(float negative_slope);
 /** Element-wise ReLU: max(x, 0). */
-tnn_module *tnn_relu_new(void);
+TNN_API tnn_module *tnn_relu_new(void);
 /** Element-wise Tanh. */
-tnn_module *tnn_tanh_new(void);
+TNN_API tnn_module *tnn_tanh_new(void);
 /** Element-wise Sigmoid: 1 / (1 + exp(-x)). */
-tnn_module *tnn_sigmoid_new(void);
+TNN_API tnn_module *tnn_sigmoid_new(void);
 
 /** Dropout: in training, zeroes each element with probability p and scales the rest by
  * 1/(1-p); identity in eval mode. Masks are drawn from rng, which is borrowed and must
  * outlive the module (NULL is refused). 0 <= p < 1. */
-tnn_module *tnn_dropout_new(float p, tnn_rng *rng);
+TNN_API tnn_module *tnn_dropout_new(float p, tnn_rng *rng);
 
 /** Flatten [batch x d1 x ... ] to [batch x d1*...] (a view; no copy). */
-tnn_module *tnn_flatten_new(void);
+TNN_API tnn_module *tnn_flatten_new(void);
 
 #ifdef __cplusplus
 }

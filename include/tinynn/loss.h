@@ -27,22 +27,22 @@ extern "C" {
  * @param loss    receives the mean loss (may be NULL)
  * @param grad    receives dL/dpred (may be NULL)
  * @return TNN_OK; TNN_ERR_SHAPE or TNN_ERR_ARG as above; TNN_ERR_NOMEM if grad cannot be resized */
-tnn_status tnn_bce_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad);
+TNN_API tnn_status tnn_bce_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad);
 
 /** BCEWithLogitsLoss: BCE on sigmoid(x), computed in the stable form
  * max(x,0) - x*t + log(1 + exp(-|x|)). */
-tnn_status tnn_bce_with_logits_loss(const tnn_tensor *logits, const tnn_tensor *target, float *loss, tnn_tensor *grad);
+TNN_API tnn_status tnn_bce_with_logits_loss(const tnn_tensor *logits, const tnn_tensor *target, float *loss, tnn_tensor *grad);
 
 /** MSELoss: mean((p - t)^2). */
-tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad);
+TNN_API tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad);
 
 /** CrossEntropyLoss: log-softmax over the last dimension of [batch x classes] logits
  * and NLL against integer class indices targets[batch] in [0, classes). Logits that are
  * not 2-D return TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG. */
-tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad);
+TNN_API tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad);
 
 /** t *= s, element by element (NULL t: no-op). */
-void tnn_tensor_scale(tnn_tensor *t, float s);
+TNN_API void tnn_tensor_scale(tnn_tensor *t, float s);
 
 #ifdef __cplusplus
 }

@@ -81,36 +81,36 @@ struct tnn_module {
 };
 
 /** Initialise the base of a user-defined module (training on, requires_grad on). */
-void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt);
+TNN_API void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt);
 
 /** Run m's forward: checked wrapper around the vtable (it validates arguments and sets messages).
  * @param m  the module
  * @param x  input; must stay alive and unchanged until the matching backward
  * @param y  receives the output, owned by m and valid until m's next forward
  * @return TNN_OK, or an error with tnn_last_error() set (TNN_ERR_SHAPE for mis-shaped input) */
-tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y);
+TNN_API tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y);
 /** Run m's backward: checked wrapper around the vtable.
  * Accumulates parameter gradients (+=) unless requires_grad is false.
  * @param m   the module, after a forward
  * @param dy  dL/dy, shaped as the last forward's output
  * @param dx  receives dL/dx (owned by m, valid until its next backward); NULL skips computing it
  * @return TNN_OK, or an error (TNN_ERR_STATE before any forward, TNN_ERR_SHAPE for a mis-shaped dy) */
-tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
+TNN_API tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
 /** Call fn once per parameter and buffer of m, in state_dict order, with names prefixed by
  * `prefix` (NULL: none). Checked wrapper around the vtable; a module without a visit
  * function has nothing to enumerate. */
-tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx);
+TNN_API tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx);
 /** Free m and everything it owns (a container frees its children). NULL is a no-op. */
-void tnn_module_free(tnn_module *m);
+TNN_API void tnn_module_free(tnn_module *m);
 
 /** Training (batch statistics, dropout active) vs evaluation mode; containers propagate it. */
-void tnn_module_train(tnn_module *m, bool training);
+TNN_API void tnn_module_train(tnn_module *m, bool training);
 /** Freeze (false) or unfreeze (true) the parameters: a frozen module still passes
  * dL/dx through backward but leaves parameter gradients untouched. Containers propagate it. */
-void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad);
+TNN_API void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad);
 
 /** Zero every parameter gradient (writes the zeros now). */
-void tnn_module_zero_grad(tnn_module *m);
+TNN_API void tnn_module_zero_grad(tnn_module *m);
 /** Discard every parameter gradient without writing zeros: the next backward writes the
  * gradients instead of adding to them, which saves a pass over all the gradients per
  * training step (PyTorch's zero_grad(set_to_none=True)). The gradients read as zero
@@ -119,14 +119,14 @@ void tnn_module_zero_grad(tnn_module *m);
  * kept from an earlier call holds stale values until the next backward (or one of those
  * calls). Use tnn_module_zero_grad() where you read gradients through such pointers.
  * Layers without a discard_grad operation are zeroed at once. */
-void tnn_module_discard_grad(tnn_module *m);
+TNN_API void tnn_module_discard_grad(tnn_module *m);
 /** Write the zeros that a tnn_module_discard_grad() still owes to layers that have had
  * no backward since (the functions listed there call it themselves). */
-tnn_status tnn_module_settle_grad(tnn_module *m);
+TNN_API tnn_status tnn_module_settle_grad(tnn_module *m);
 /** Number of trainable scalars. */
-size_t tnn_module_num_params(tnn_module *m);
+TNN_API size_t tnn_module_num_params(tnn_module *m);
 /** Writes a one-line description ("linear(784->512)" etc.) into buf; returns buf. */
-char *tnn_module_describe(const tnn_module *m, char *buf, size_t len);
+TNN_API char *tnn_module_describe(const tnn_module *m, char *buf, size_t len);
 
 /** A list of named tensors: a snapshot of pointers into the module (no data copied;
  * the names are copies owned by the list). Valid while the module lives. */
@@ -137,14 +137,14 @@ typedef struct tnn_tensor_list {
 
 /** Parameters only (for optimizers), named with `prefix` (may be NULL or "").
  * Free with tnn_tensor_list_free; NULL on failure. */
-tnn_tensor_list *tnn_module_parameters(tnn_module *m, const char *prefix);
+TNN_API tnn_tensor_list *tnn_module_parameters(tnn_module *m, const char *prefix);
 /** Parameters and buffers in PyTorch state_dict order, named with `prefix`.
  * Free with tnn_tensor_list_free; NULL on failure. */
-tnn_tensor_list *tnn_module_state_dict(tnn_module *m, const char *prefix);
+TNN_API tnn_tensor_list *tnn_module_state_dict(tnn_module *m, const char *prefix);
 /** Entry called `name`, or NULL. */
-const tnn_named_tensor *tnn_tensor_list_find(const tnn_tensor_list *l, const char *name);
+TNN_API const tnn_named_tensor *tnn_tensor_list_find(const tnn_tensor_list *l, const char *name);
 /** Free the list and its names (never the tensors' data). NULL is a no-op. */
-void tnn_tensor_list_free(tnn_tensor_list *l);
+TNN_API void tnn_tensor_list_free(tnn_tensor_list *l);
 
 #ifdef __cplusplus
 }

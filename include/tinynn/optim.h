@@ -50,32 +50,32 @@ struct tnn_optimizer {
 
 /** Fill the base: collects m's parameters (names without prefix) into o->params and
  * keeps m in o->module. */
-tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, tnn_module *m);
+TNN_API tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, tnn_module *m);
 /** Apply one update from the accumulated gradients (first writing any zeros that
  * tnn_optimizer_discard_grad() still owes, so that vt->step reads true gradients). */
-tnn_status tnn_optimizer_step(tnn_optimizer *o);
+TNN_API tnn_status tnn_optimizer_step(tnn_optimizer *o);
 /** Zero the gradients of the optimizer's parameters (writes the zeros now). NULL is a no-op. */
-void tnn_optimizer_zero_grad(tnn_optimizer *o);
+TNN_API void tnn_optimizer_zero_grad(tnn_optimizer *o);
 /** tnn_module_discard_grad() on the module given at creation: the next backward writes
  * the gradients instead of adding to them, with no pass over memory now. The usual
  * choice in a training loop (zero_grad, forward, backward, step); see
  * tnn_module_discard_grad() for what may and may not be read in between. NULL is a no-op. */
-void tnn_optimizer_discard_grad(tnn_optimizer *o);
+TNN_API void tnn_optimizer_discard_grad(tnn_optimizer *o);
 /** Enumerate the optimizer's state tensors with names prefixed by `prefix` (NULL: none):
  * SGD with momentum gives `"<param>.momentum_buffer"` per parameter, Adam "step" (I64)
  * then `"<param>.exp_avg"` and `"<param>.exp_avg_sq"` per parameter. The tensors are the
  * optimizer's own, read and written in place (checkpoints). */
-tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx);
+TNN_API tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx);
 /** Free the optimizer and its state (never the module). NULL is a no-op. */
-void tnn_optimizer_free(tnn_optimizer *o);
+TNN_API void tnn_optimizer_free(tnn_optimizer *o);
 
 /** Set the learning rate of o from the next step on (a learning-rate schedule such as
  * StepLR multiplies it between epochs); moments, buffers and step counts are kept.
  * lr must be finite and >= 0. TNN_ERR_ARG if o has no set_lr. */
-tnn_status tnn_optimizer_set_lr(tnn_optimizer *o, double lr);
+TNN_API tnn_status tnn_optimizer_set_lr(tnn_optimizer *o, double lr);
 
 /** The learning rate o will use at its next step; NaN if o is NULL or has no get_lr. */
-double tnn_optimizer_get_lr(const tnn_optimizer *o);
+TNN_API double tnn_optimizer_get_lr(const tnn_optimizer *o);
 
 /** Settings of torch.optim.SGD; start from tnn_sgd_defaults(). */
 typedef struct tnn_sgd_params {
@@ -86,11 +86,11 @@ typedef struct tnn_sgd_params {
     bool nesterov;        /**< default false; needs momentum > 0 and dampening 0 */
 } tnn_sgd_params;
 /** torch.optim.SGD's defaults (lr 0.01, everything else off). */
-tnn_sgd_params tnn_sgd_defaults(void);
+TNN_API tnn_sgd_params tnn_sgd_defaults(void);
 /** SGD over m's parameters (torch.optim.SGD). NULL (TNN_ERR_ARG) if lr, momentum or
  * weight_decay is negative (or lr not finite), or nesterov is set without momentum > 0
  * and dampening 0. */
-tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p);
+TNN_API tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p);
 
 /** Settings of torch.optim.Adam (amsgrad off): bias-corrected moments, eps added outside the
  * square root, weight decay as L2 added to the gradient. Start from tnn_adam_defaults(). */
@@ -103,14 +103,14 @@ typedef struct tnn_adam_params {
     double weight_decay;  /**< default 0 */
 } tnn_adam_params;
 /** torch.optim.Adam's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay. */
-tnn_adam_params tnn_adam_defaults(void);
+TNN_API tnn_adam_params tnn_adam_defaults(void);
 /** Adam over m's parameters (torch.optim.Adam); its two moments are one arena, zeroed.
  * NULL (TNN_ERR_ARG) unless lr >= 0 (finite), betas in [0, 1), eps >= 0 and
  * weight_decay >= 0. */
-tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
+TNN_API tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
 
 /** Adam's step count (0 before the first step), -1 if o is not Adam. */
-int64_t tnn_adam_step_count(const tnn_optimizer *o);
+TNN_API int64_t tnn_adam_step_count(const tnn_optimizer *o);
 
 #ifdef __cplusplus
 }

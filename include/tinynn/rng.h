@@ -27,29 +27,29 @@ typedef struct tnn_rng {
 } tnn_rng;
 
 /** Seed a generator; different seeds give independent-looking streams. */
-void tnn_rng_seed(tnn_rng *r, uint64_t seed);
+TNN_API void tnn_rng_seed(tnn_rng *r, uint64_t seed);
 /** Uniform 32-bit integer. */
-uint32_t tnn_rng_u32(tnn_rng *r);
+TNN_API uint32_t tnn_rng_u32(tnn_rng *r);
 /** Skip the next `delta` 32-bit draws in O(log delta) steps: afterwards r is where
  * `delta` calls of tnn_rng_u32() would have left it (the Box-Muller spare is kept). */
-void tnn_rng_advance(tnn_rng *r, uint64_t delta);
+TNN_API void tnn_rng_advance(tnn_rng *r, uint64_t delta);
 /** Uniform integer in [0, n), without modulo bias. n must be >= 1. */
-uint32_t tnn_rng_below(tnn_rng *r, uint32_t n);
+TNN_API uint32_t tnn_rng_below(tnn_rng *r, uint32_t n);
 /** Uniform float in [0, 1) with 24 random bits. */
-float tnn_rng_uniform(tnn_rng *r);
+TNN_API float tnn_rng_uniform(tnn_rng *r);
 /** Standard normal float. */
-float tnn_rng_normal(tnn_rng *r);
+TNN_API float tnn_rng_normal(tnn_rng *r);
 
 /** Fill t with U(lo, hi), drawing t->size values from r in order (NULL t or r: no-op). */
-void tnn_tensor_uniform(tnn_tensor *t, tnn_rng *r, float lo, float hi);
+TNN_API void tnn_tensor_uniform(tnn_tensor *t, tnn_rng *r, float lo, float hi);
 /** Fill t with N(mean, std), drawing t->size normals from r in order (NULL t or r: no-op).
  * Large tensors are filled by the library's threads, each starting at its place in the
  * stream (tnn_rng_advance), so the values are those of tnn_rng_normal() called
  * t->size times, on any number of threads. */
-void tnn_tensor_normal(tnn_tensor *t, tnn_rng *r, float mean, float std);
+TNN_API void tnn_tensor_normal(tnn_tensor *t, tnn_rng *r, float mean, float std);
 
 /** Fisher-Yates shuffle of an index array. */
-void tnn_rng_shuffle(tnn_rng *r, int *idx, int n);
+TNN_API void tnn_rng_shuffle(tnn_rng *r, int *idx, int n);
 
 #ifdef __cplusplus
 }

@@ -35,22 +35,22 @@ extern "C" {
  * values. Opaque; use the tnn_metadata_* functions. */
 typedef struct tnn_metadata tnn_metadata;
 /** New empty metadata; NULL on failure. Free with tnn_metadata_free. */
-tnn_metadata *tnn_metadata_new(void);
+TNN_API tnn_metadata *tnn_metadata_new(void);
 /** Deep copy (NULL in, NULL out). */
-tnn_metadata *tnn_metadata_clone(const tnn_metadata *md);
+TNN_API tnn_metadata *tnn_metadata_clone(const tnn_metadata *md);
 /** Sets (or replaces) key = value; both are copied. */
-tnn_status tnn_metadata_set(tnn_metadata *md, const char *key, const char *value);
+TNN_API tnn_status tnn_metadata_set(tnn_metadata *md, const char *key, const char *value);
 /** Value of key, or NULL. */
-const char *tnn_metadata_get(const tnn_metadata *md, const char *key);
+TNN_API const char *tnn_metadata_get(const tnn_metadata *md, const char *key);
 /** Number of key/value pairs (0 for NULL). */
-int tnn_metadata_count(const tnn_metadata *md);
+TNN_API int tnn_metadata_count(const tnn_metadata *md);
 /** i-th key, 0 <= i < count, else NULL (insertion order for metadata you built;
  * file order when loaded). */
-const char *tnn_metadata_key(const tnn_metadata *md, int i);
+TNN_API const char *tnn_metadata_key(const tnn_metadata *md, int i);
 /** i-th value, 0 <= i < count, else NULL (same order as tnn_metadata_key). */
-const char *tnn_metadata_value(const tnn_metadata *md, int i);
+TNN_API const char *tnn_metadata_value(const tnn_metadata *md, int i);
 /** Free md and its strings. NULL is a no-op. */
-void tnn_metadata_free(tnn_metadata *md);
+TNN_API void tnn_metadata_free(tnn_metadata *md);
 
 /* ---- reading: a whole file, validated, in memory ---- */
 /** A loaded, validated safetensors file held in memory. Opaque; use the
@@ -78,20 +78,20 @@ typedef struct tnn_st_tensor {
  * dtypes, shapes matching data sizes, offsets in range, not overlapping and covering
  * the data area. NULL on any problem, with tnn_last_error() naming the file and the
  * problem. Free with tnn_safetensors_free. */
-tnn_safetensors *tnn_safetensors_load(const char *path);
+TNN_API tnn_safetensors *tnn_safetensors_load(const char *path);
 /** The same from memory (buf is copied). `what` names the source in messages. */
-tnn_safetensors *tnn_safetensors_parse(const void *buf, size_t len, const char *what);
+TNN_API tnn_safetensors *tnn_safetensors_parse(const void *buf, size_t len, const char *what);
 /** Number of tensors in the file (0 for NULL). */
-int tnn_safetensors_count(const tnn_safetensors *st);
+TNN_API int tnn_safetensors_count(const tnn_safetensors *st);
 /** Tensor i, in the order of the file's header; NULL out of range. */
-const tnn_st_tensor *tnn_safetensors_get(const tnn_safetensors *st, int i);
+TNN_API const tnn_st_tensor *tnn_safetensors_get(const tnn_safetensors *st, int i);
 /** Tensor called name; NULL for an unknown name (binary search). */
-const tnn_st_tensor *tnn_safetensors_find(const tnn_safetensors *st, const char *name);
+TNN_API const tnn_st_tensor *tnn_safetensors_find(const tnn_safetensors *st, const char *name);
 /** The file's `__metadata__` (never NULL for a loaded file; may be empty). */
-const tnn_metadata *tnn_safetensors_metadata(const tnn_safetensors *st);
+TNN_API const tnn_metadata *tnn_safetensors_metadata(const tnn_safetensors *st);
 /** Free a loaded file; every tnn_st_tensor and string taken from it becomes invalid.
  * NULL is a no-op. */
-void tnn_safetensors_free(tnn_safetensors *st);
+TNN_API void tnn_safetensors_free(tnn_safetensors *st);
 
 /* ---- writing ---- */
 /** Write every tensor of `tensors` (in list order, data in that order) and the optional
@@ -99,7 +99,7 @@ void tnn_safetensors_free(tnn_safetensors *st);
  * non-empty, distinct, valid UTF-8 and not "__metadata__"; metadata must be valid
  * UTF-8. The header is padded with spaces to a multiple of 8 bytes, as the reference
  * implementation does. */
-tnn_status tnn_safetensors_save(const char *path, const tnn_tensor_list *tensors, const tnn_metadata *md);
+TNN_API tnn_status tnn_safetensors_save(const char *path, const tnn_tensor_list *tensors, const tnn_metadata *md);
 
 /** Copy a loaded file's tensors into dst's tensors, matched by name. Every dtype and
  * shape must match, in strict and non-strict mode alike; each mismatch is reported by
@@ -108,17 +108,17 @@ tnn_status tnn_safetensors_save(const char *path, const tnn_tensor_list *tensors
  * out. The message lists the first problems and the count; with a log callback
  * (tnn_set_log) every problem is also logged, one line each. Problems return
  * TNN_ERR_SHAPE. */
-tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor_list *dst, bool strict);
+TNN_API tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor_list *dst, bool strict);
 
 /* ---- modules ---- */
 /** Save m's state_dict (parameters and buffers) with names prefixed by `prefix`
  * (such as "model."; NULL or "" for none), plus optional metadata, to path atomically. */
-tnn_status tnn_module_save(tnn_module *m, const char *prefix, const char *path, const tnn_metadata *md);
+TNN_API tnn_status tnn_module_save(tnn_module *m, const char *prefix, const char *path, const tnn_metadata *md);
 /** Load m's state_dict from path (names prefixed by `prefix`), checked as
  * tnn_safetensors_copy_into does; m is unchanged on failure. If md_out is not NULL it
  * receives a copy of the file's metadata on success (free with tnn_metadata_free) and
  * NULL on failure. */
-tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, bool strict, tnn_metadata **md_out);
+TNN_API tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, bool strict, tnn_metadata **md_out);
 
 /* ---- building lists from several sources (checkpoints) ----
  * A list holds copies of the names and pointers to the data (nothing is copied): the
@@ -128,18 +128,18 @@ tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, 
  * it from tnn_safetensors_load(). */
 /** New empty tensor list for building a checkpoint (see the functions below); NULL on
  * failure. Free with tnn_tensor_list_free. */
-tnn_tensor_list *tnn_tensor_list_new(void);
+TNN_API tnn_tensor_list *tnn_tensor_list_new(void);
 /** Append m's state_dict, names prefixed (prefix may be NULL). On failure the list is
  * unchanged. */
-tnn_status tnn_tensor_list_add_module(tnn_tensor_list *l, tnn_module *m, const char *prefix);
+TNN_API tnn_status tnn_tensor_list_add_module(tnn_tensor_list *l, tnn_module *m, const char *prefix);
 /** Append o's state (tnn_optimizer_visit_state), names prefixed (prefix may be NULL).
  * On failure the list is unchanged. */
-tnn_status tnn_tensor_list_add_optimizer(tnn_tensor_list *l, tnn_optimizer *o, const char *prefix);
+TNN_API tnn_status tnn_tensor_list_add_optimizer(tnn_tensor_list *l, tnn_optimizer *o, const char *prefix);
 /** Append one tensor of your own (a step counter, an RNG state, ...). ndim
  * 0..TNN_MAX_DIMS (0 is a scalar and shape may be NULL), dimensions >= 0, data read and
  * written in place (it may be NULL only if the tensor has no elements). name is copied.
  * On failure the list is unchanged. */
-tnn_status tnn_tensor_list_add(tnn_tensor_list *l, const char *name, tnn_dtype dt, void *data, int ndim, const int *shape);
+TNN_API tnn_status tnn_tensor_list_add(tnn_tensor_list *l, const char *name, tnn_dtype dt, void *data, int ndim, const int *shape);
 
 #ifdef __cplusplus
 }

@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 /** New empty Sequential (torch.nn.Sequential); NULL on failure. Free with tnn_module_free. */
-tnn_module *tnn_sequential_new(void);
+TNN_API tnn_module *tnn_sequential_new(void);
 
 /** Append child; the container takes ownership in every case (on failure the child is
  * freed). A NULL child (a failed constructor) is reported as an error, so calls can be
@@ -35,14 +35,14 @@ tnn_module *tnn_sequential_new(void);
  * is (one module cannot hold two positions: its buffers and its freeing are its own;
  * create one module per position). The child takes on the container's training and
  * requires_grad modes. */
-tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child);
+TNN_API tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child);
 
 /** Number of children; -1 if seq is not a Sequential. */
-int tnn_sequential_len(const tnn_module *seq);
+TNN_API int tnn_sequential_len(const tnn_module *seq);
 /** Child i (borrowed), or NULL. */
-tnn_module *tnn_sequential_get(tnn_module *seq, int i);
+TNN_API tnn_module *tnn_sequential_get(tnn_module *seq, int i);
 /** True if m is a Sequential container. */
-bool tnn_is_sequential(const tnn_module *m);
+TNN_API bool tnn_is_sequential(const tnn_module *m);
 
 #ifdef __cplusplus
 }
