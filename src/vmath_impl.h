@@ -1,13 +1,15 @@
 /* Vectorisable math for the element-wise kernels (private).
  *
  * glibc's tanhf/expf are calls the compiler cannot vectorise, and they dominated the
- * element-wise time of a GAN iteration (as log, sin and cos did the normal generator's:
- * tnn_log_pos and tnn_sincos_small, checked against glibc on every input it gives them). These inline versions compute in double with
- * a relative error below 1e-15 and round once to float, so they give the correctly
- * rounded float result except in rare double-rounding ties (an exhaustive-stride sweep
- * in tests/test_vmath.c checks them against (float)tanh((double)x)). They use only
- * arithmetic, comparisons and bit casts, so loops over them vectorise (the library is
- * built with -fno-math-errno -fno-trapping-math, which change no result).
+ * element-wise time of a GAN iteration; log, sin and cos did the same to the normal
+ * generator. The inline versions here compute in double and use only arithmetic,
+ * comparisons and bit casts, so loops over them vectorise (the library is built with
+ * -fno-math-errno -fno-trapping-math, which change no result). tnn_tanhf and
+ * tnn_sigmoidf have a relative error below 1e-15 before their one rounding to float, so
+ * they give the correctly rounded float except in rare double-rounding ties (a sweep in
+ * tests/test_vmath.c checks them against (float)tanh((double)x)); tnn_log_pos and
+ * tnn_sincos_small are within an ulp of glibc's log, sin and cos on every input the
+ * normal generator gives them (checked there too).
  *
  * TNN_CLONES asks GCC/clang to compile a kernel for x86-64-v4 (AVX-512), x86-64-v3
  * (AVX2 + FMA) and the baseline and pick one at load time (ifunc), so one binary runs
@@ -20,6 +22,15 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+/* c[0] z^(n-1) + c[1] z^(n-2) + ... + c[n-1], by Horner's rule (a multiply and an add
+ * per coefficient, in this order, whatever the clone). */
+static inline double tnn_horner(double z, const double *c, int n)
+{
+    double p = c[0];
+    for (int i = 1; i < n; i++) p = p * z + c[i];
+    return p;
+}
 
 /* Sanitizers instrument the ifunc resolvers, which run before the sanitizer's runtime is
  * set up: no clones in sanitized builds (GCC says so with __SANITIZE_*__, clang with
@@ -50,20 +61,11 @@ static inline double tnn_exp_nonpos(double y)
     /* r = y - k ln2, |r| <= ln2/2, in two steps (Cody-Waite) */
     double r = y - kd * ln2_hi - kd * ln2_lo;
     /* exp(r): Taylor polynomial to r^13, truncation error < 2e-17 for |r| <= 0.347 */
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    static const double c[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                               1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
+                               1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        0.5,
+                               1.0,                1.0};
+    double p = tnn_horner(r, c, 14);
     /* 2^k from the integer the shifter left in the low mantissa bits */
     int64_t k = kbits - (int64_t)0x4338000000000000LL;
     uint64_t sbits = (uint64_t)(k + 1023) << 52;
@@ -115,19 +117,9 @@ static inline double tnn_log_pos(double x)
     k = big ? k + 1 : k;
     double f = m - 1.0; /* exact (Sterbenz) */
     double s = f / (2.0 + f), z = s * s;
-    double r = 2.0 / 25.0;
-    r = r * z + 2.0 / 23.0;
-    r = r * z + 2.0 / 21.0;
-    r = r * z + 2.0 / 19.0;
-    r = r * z + 2.0 / 17.0;
-    r = r * z + 2.0 / 15.0;
-    r = r * z + 2.0 / 13.0;
-    r = r * z + 2.0 / 11.0;
-    r = r * z + 2.0 / 9.0;
-    r = r * z + 2.0 / 7.0;
-    r = r * z + 2.0 / 5.0;
-    r = r * z + 2.0 / 3.0;
-    r = r * z;
+    static const double c[] = {2.0 / 25.0, 2.0 / 23.0, 2.0 / 21.0, 2.0 / 19.0, 2.0 / 17.0, 2.0 / 15.0,
+                               2.0 / 13.0, 2.0 / 11.0, 2.0 / 9.0,  2.0 / 7.0,  2.0 / 5.0,  2.0 / 3.0};
+    double r = tnn_horner(z, c, 12) * z;
     const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
     double dk = (double)k, hfsq = 0.5 * f * f;
     return dk * ln2_hi - ((hfsq - (s * (hfsq + r) + dk * ln2_lo)) - f);
@@ -149,24 +141,15 @@ static inline void tnn_sincos_small(double t, double *sin_t, double *cos_t)
     int q = (int)((qbits - (int64_t)0x4338000000000000LL) & 3);
     double x = ((t - qd * pio2_1) - qd * pio2_2) - qd * pio2_3 - qd * pio2_3t;
     double z = x * x;
-    double ps = -1.0 / 355687428096000.0;
-    ps = ps * z + 1.0 / 1307674368000.0;
-    ps = ps * z - 1.0 / 6227020800.0;
-    ps = ps * z + 1.0 / 39916800.0;
-    ps = ps * z - 1.0 / 362880.0;
-    ps = ps * z + 1.0 / 5040.0;
-    ps = ps * z - 1.0 / 120.0;
-    ps = ps * z + 1.0 / 6.0;
-    double sx = x - x * z * ps;
-    double pc = -1.0 / 6402373705728000.0;
-    pc = pc * z + 1.0 / 20922789888000.0;
-    pc = pc * z - 1.0 / 87178291200.0;
-    pc = pc * z + 1.0 / 479001600.0;
-    pc = pc * z - 1.0 / 3628800.0;
-    pc = pc * z + 1.0 / 40320.0;
-    pc = pc * z - 1.0 / 720.0;
-    pc = pc * z + 1.0 / 24.0;
-    double cx = 1.0 - (0.5 * z - z * z * pc);
+    /* sin x = x - x z (1/3! - z/5! + ... - z^7/17!), cos x = 1 - (z/2 - z^2 (1/4! - ... - z^7/18!)) */
+    static const double cs[] = {-1.0 / 355687428096000.0, 1.0 / 1307674368000.0, -1.0 / 6227020800.0,
+                                1.0 / 39916800.0,          -1.0 / 362880.0,      1.0 / 5040.0,
+                                -1.0 / 120.0,              1.0 / 6.0};
+    static const double cc[] = {-1.0 / 6402373705728000.0, 1.0 / 20922789888000.0, -1.0 / 87178291200.0,
+                                1.0 / 479001600.0,         -1.0 / 3628800.0,       1.0 / 40320.0,
+                                -1.0 / 720.0,              1.0 / 24.0};
+    double sx = x - x * z * tnn_horner(z, cs, 8);
+    double cx = 1.0 - (0.5 * z - z * z * tnn_horner(z, cc, 8));
     /* quadrant q: (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s) */
     double a = (q & 1) ? cx : sx, b = (q & 1) ? sx : cx;
     *sin_t = (q & 2) ? -a : a;
