@@ -241,9 +241,12 @@ static tnn_status parse(const uint8_t *buf, size_t len, const char *what, tnn_id
         size_t cap = 0;
         if (!overflow && claimed >= IDX_HUGE_MIN && claimed / 1100 <= len && claimed <= SIZE_MAX) {
             data = tnn_malloc((size_t)claimed, "IDX data");
-            if (!data) { st = tnn_error(TNN_ERR_NOMEM, "%s: out of memory for %llu bytes of IDX data", what, (unsigned long long)claimed); goto fail; }
-            cap = (size_t)claimed;
-            advise_huge(data, cap, false);
+            if (data) {
+                cap = (size_t)claimed;
+                advise_huge(data, cap, false);
+            } else {
+                tnn_clear_error(); /* not fatal: grow with the data instead */
+            }
         }
         for (;;) {
             if (have == cap) {

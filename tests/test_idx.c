@@ -315,6 +315,18 @@ static void idx_absurd_counts(void **state)
     }
 }
 
+/* An allocator that refuses the first request of 4 MB or more, then behaves. */
+static int g_refusals;
+static void *refuse_big_malloc(void *u, size_t n)
+{
+    (void)u;
+    if (n >= ((size_t)4 << 20) && g_refusals > 0) {
+        g_refusals--;
+        return NULL;
+    }
+    return malloc(n);
+}
+
 /* Data of 4 MB and more is read whole when gzipped (allocated once at the claimed size,
  * offered to huge pages) and when plain (collapsed into huge pages after reading); the
  * bytes are the same either way, and a stream short of the claim, or longer, is still an
@@ -347,6 +359,18 @@ static void idx_large_files(void **state)
         }
         tnn_idx_free(&idx);
     }
+    /* if that one block cannot be had, the data is read growing as it comes */
+    g_refusals = 1;
+    tnn_allocator r = {refuse_big_malloc, big_realloc, big_free, NULL};
+    tnn_set_allocator(&r);
+    tnn_idx idx;
+    tnn_status st = tnn_idx_load(tmp_path("big.idx.gz"), &idx);
+    tnn_set_allocator(NULL);
+    TU_ASSERT_OK(st);
+    assert_int_equal(g_refusals, 0);
+    assert_int_equal(idx.count, count);
+    assert_memory_equal(idx.data, b + 16, count);
+    tnn_idx_free(&idx);
     /* the gzip stream cut short, or carrying a byte more than the header claims */
     write_bytes(tmp_path("bigcut.gz"), z, zn - zn / 4);
     expect_load_error(tmp_path("bigcut.gz"), TNN_ERR_FORMAT, "truncated gzip stream");
