@@ -86,17 +86,26 @@ TNN_CLONES static void bn_stats(const bn_job *job)
                 var_sum[j] = fmaf(d, d, var_sum[j]);
             }
         }
-        const float mom = (float)b->p.momentum, keep = 1.0f - mom;
-        for (int j = 0; j < c; j++) {
-            float var = var_sum[j] / (float)n;           /* biased variance, rounded to float */
-            float unbiased = var_sum[j] / (float)(n - 1);
-            b->invstd[j] = (float)(1.0 / sqrt((double)var + b->p.eps)); /* in double, as torch's VarTransform */
-            if (b->p.track_running_stats) {
-                /* torch: momentum * mean + (1 - momentum) * running_mean in float; the
-                 * variance's momentum * unbiased term is a double (unbiased_var is). */
-                b->running_mean[j] = mom * mean[j] + keep * b->running_mean[j];
-                b->running_var[j] = (float)((double)mom * (double)unbiased + (double)(keep * b->running_var[j]));
+        /* Per feature, in loops over separate arrays so that they vectorise (the
+         * arrays are disjoint parts of one block; var_sum becomes invstd in place, so
+         * the running variance, which needs var_sum, comes first). */
+        if (b->p.track_running_stats) {
+            /* torch: momentum * mean + (1 - momentum) * running_mean in float; the
+             * variance's momentum * unbiased term is a double (unbiased_var is). */
+            const float mom = (float)b->p.momentum, keep = 1.0f - mom, nf1 = (float)(n - 1);
+            float *restrict rm = b->running_mean, *restrict rv = b->running_var;
+            const float *restrict mu = mean, *restrict vs = var_sum;
+            for (int j = 0; j < c; j++) {
+                float unbiased = vs[j] / nf1;
+                rm[j] = mom * mu[j] + keep * rm[j];
+                rv[j] = (float)((double)mom * (double)unbiased + (double)(keep * rv[j]));
             }
+        }
+        const float nf = (float)n;
+        const double eps = b->p.eps;
+        for (int j = 0; j < c; j++) {
+            float var = var_sum[j] / nf;                           /* biased variance, rounded to float */
+            var_sum[j] = (float)(1.0 / sqrt((double)var + eps));   /* invstd, in double as torch's VarTransform */
         }
     } else {
         /* torch's eval forward: invstd = 1 / sqrt(running_var + (float)eps) in float. */
@@ -177,17 +186,19 @@ TNN_CLONES static void bn_backward_sums(const bn_job *job)
         }
     }
     if (b->base.requires_grad && b->weight) {
+        float *restrict dw = b->dweight, *restrict db = b->dbias;
+        const float *restrict dt = dot, *restrict sd = sum_dy, *restrict is = invstd;
         for (int j = 0; j < c; j++) {
-            b->dweight[j] += dot[j] * invstd[j];
-            b->dbias[j] += sum_dy[j];
+            dw[j] += dt[j] * is[j];
+            db[j] += sd[j];
         }
     }
     if (job->out && b->used_batch_stats) {
-        /* torch: k = dot * invstd * invstd / N, grad_mean = sum_dy / N */
-        float *k = dot, *grad_mean = sum_dy;
+        /* torch: k = dot * invstd * invstd / N, grad_mean = sum_dy / N (in place) */
+        const float nf = (float)n;
         for (int j = 0; j < c; j++) {
-            k[j] = dot[j] * invstd[j] * invstd[j] / (float)n;
-            grad_mean[j] = sum_dy[j] / (float)n;
+            dot[j] = dot[j] * invstd[j] * invstd[j] / nf;
+            sum_dy[j] = sum_dy[j] / nf;
         }
     }
 }
