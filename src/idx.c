@@ -456,8 +456,8 @@ tnn_status tnn_idx_image_shape(const tnn_idx *images, const char *what, int *n, 
     return TNN_OK;
 }
 
-/* The pixels of one-channel images, full size: tnn_pixel_to_unit's float operations, in
- * a loop that vectorises (the same bits as the function). */
+/* The pixels of one-channel images: tnn_pixel_to_unit's float operations, in a loop
+ * that vectorises (the same bits as the function). */
 TNN_CLONES static void pixels_to_unit(float *restrict o, const uint8_t *restrict src, size_t n)
 {
     for (size_t p = 0; p < n; p++) {
@@ -465,6 +465,9 @@ TNN_CLONES static void pixels_to_unit(float *restrict o, const uint8_t *restrict
         o[p] = (v - 0.5f) / 0.5f;
     }
 }
+
+/* The file index of the batch's image i. */
+static inline int batch_image(const int *order, int first, int i) { return order ? order[first + i] : first + i; }
 
 typedef struct batch_job {
     const tnn_idx *images;
@@ -483,7 +486,7 @@ static void convert_images(void *ctx, size_t b, size_t e)
     enum { AHEAD = 8 };
     const batch_job *j = ctx;
     const uint8_t *base = j->images->data;
-#define IMAGE_AT(i) (base + (size_t)(j->order ? j->order[j->first + (int)(i)] : j->first + (int)(i)) * j->px)
+#define IMAGE_AT(i) (base + (size_t)batch_image(j->order, j->first, (int)(i)) * j->px)
     for (size_t i = b; i < e && i < b + AHEAD; i++)
         for (size_t off = 0; off < j->px; off += 64) __builtin_prefetch(IMAGE_AT(i) + off);
     for (size_t i = b; i < e; i++) {
@@ -508,11 +511,8 @@ tnn_status tnn_idx_images_to_tensor(const tnn_idx *images, const int *order, int
     size_t in_px = (size_t)h * (size_t)w, out_px = (size_t)out_h * (size_t)out_w, row = out_px * (size_t)c;
     if ((st = tnn_tensor_resize(dst, 2, (int[]){n, (int)row}))) return st;
 
-    float lut[256];
-    for (int i = 0; i < 256; i++) lut[i] = tnn_pixel_to_unit((uint8_t)i);
-
     for (int i = 0; i < n; i++) {
-        int k = order ? order[first + i] : first + i;
+        int k = batch_image(order, first, i);
         if (k < 0 || k >= count)
             return tnn_error(TNN_ERR_ARG, "idx_images_to_tensor: order[%d] = %d is not an image index in [0, %d)", first + i, k, count);
     }
@@ -533,18 +533,18 @@ tnn_status tnn_idx_images_to_tensor(const tnn_idx *images, const int *order, int
         }
     }
     for (int i = 0; i < n; i++) {
-        int k = order ? order[first + i] : first + i;
-        const uint8_t *src = images->data + (size_t)k * in_px * (size_t)c;
+        const uint8_t *src = images->data + (size_t)batch_image(order, first, i) * in_px * (size_t)c;
         if (resize) {
             tnn_resize_plan_run(plan, tmp, src);
             src = tmp;
         }
         float *o = dst->data + (size_t)i * row;
         if (c == 1) {
-            for (size_t p = 0; p < out_px; p++) o[p] = lut[src[p]];
+            pixels_to_unit(o, src, out_px);
         } else { /* interleaved HWC in the file, planar CHW in the tensor */
             for (int ch = 0; ch < c; ch++)
-                for (size_t p = 0; p < out_px; p++) o[(size_t)ch * out_px + p] = lut[src[p * (size_t)c + (size_t)ch]];
+                for (size_t p = 0; p < out_px; p++)
+                    o[(size_t)ch * out_px + p] = tnn_pixel_to_unit(src[p * (size_t)c + (size_t)ch]);
         }
     }
     tnn_free(tmp);
