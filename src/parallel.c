@@ -235,3 +235,52 @@ void tnn_parallel_rows(int rows, size_t row_len, size_t min_elems, tnn_range_fn 
     }
     run_ranges((size_t)rows, (size_t)tnn_rows_per_part(rows, parts), fn, ctx);
 }
+
+/* Chunks dealt out as one run of consecutive chunks per thread, each run with its own
+ * counter: a thread takes the chunks of its own run, in order, then those still left
+ * in the other runs. While the threads keep pace each does its own run, the same one at
+ * every call (its data stays in the caches near its core); one that falls behind has
+ * its last chunks taken by the others. */
+typedef struct chunk_job {
+    tnn_range_fn fn;
+    void *ctx;
+    size_t n, chunk;
+    int runs;
+    struct {
+        _Alignas(64) atomic_size_t next; /* next chunk of the run; one cache line each */
+        size_t end;                      /* one past its last chunk */
+    } run[TNN_POOL_MAX];
+} chunk_job;
+
+static void chunk_task(void *ctx, int task)
+{
+    chunk_job *c = ctx;
+    for (int q = 0; q < c->runs; q++) {
+        int r = (task + q) % c->runs;
+        for (;;) {
+            size_t k = atomic_fetch_add_explicit(&c->run[r].next, 1, memory_order_relaxed);
+            if (k >= c->run[r].end) break;
+            size_t b = k * c->chunk, e = b + c->chunk < c->n ? b + c->chunk : c->n;
+            c->fn(c->ctx, b, e);
+        }
+    }
+}
+
+void tnn_parallel_chunks(size_t n, size_t chunk, tnn_range_fn fn, void *ctx)
+{
+    if (n == 0) return;
+    chunk = (chunk + 63) / 64 * 64;
+    size_t nchunks = (n + chunk - 1) / chunk;
+    if (nchunks < 2 || pool.threads < 2) {
+        fn(ctx, 0, n);
+        return;
+    }
+    chunk_job c = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk}; /* 4 KB: a cache line per run */
+    c.runs = (size_t)pool.threads < nchunks ? pool.threads : (int)nchunks;
+    for (int r = 0; r < c.runs; r++) { /* equal runs, the first ones a chunk longer */
+        size_t lo = nchunks * (size_t)r / (size_t)c.runs;
+        atomic_init(&c.run[r].next, lo);
+        c.run[r].end = nchunks * (size_t)(r + 1) / (size_t)c.runs;
+    }
+    tnn_parallel_tasks(c.runs, chunk_task, &c);
+}

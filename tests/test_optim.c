@@ -2,6 +2,7 @@
  * decay) and Adam steps against the update formulas evaluated in double on a tiny
  * model, zero_grad, state enumeration names, a user-defined optimizer, errors. */
 #include "testutil.h"
+#include "parallel_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -339,6 +340,76 @@ static void optimizer_bad_arguments(void **state)
     tnn_module_free(t.m);
 }
 
+/* The optimizers split their update over the library's threads in chunks handed out
+ * to whichever thread is free: the weights and the optimizer state after three steps
+ * must be the same bits on 1, 2 and 3 threads, over enough parameters for many chunks. */
+typedef struct big_run {
+    tnn_module *m;
+    tnn_optimizer *o;
+    state_seen state;
+} big_run;
+
+static void big_steps(big_run *r, bool adam, int threads)
+{
+    tnn_parallel_set_threads(threads); /* the pool itself: 3 threads even on 2 cores */
+    tnn_rng rng;
+    tnn_rng_seed(&rng, 77);
+    r->m = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(r->m, tnn_linear_new(1000, 600, true, &rng))); /* 600,600 parameters */
+    TU_ASSERT_OK(tnn_sequential_add(r->m, tnn_linear_new(600, 3, true, &rng)));
+    tnn_sgd_params sp = tnn_sgd_defaults();
+    sp.momentum = 0.9;
+    sp.weight_decay = 0.01;
+    tnn_adam_params ap = tnn_adam_defaults();
+    ap.weight_decay = 0.01;
+    r->o = adam ? tnn_adam_new(r->m, ap) : tnn_sgd_new(r->m, sp);
+    assert_non_null(r->o);
+    for (int s = 0; s < 3; s++) {
+        tnn_tensor_list *l = tnn_module_parameters(r->m, "");
+        for (int k = 0; k < l->count; k++)
+            for (size_t i = 0; i < l->items[k].count; i++) l->items[k].grad[i] = tnn_rng_uniform(&rng) - 0.5f;
+        tnn_tensor_list_free(l);
+        TU_ASSERT_OK(tnn_optimizer_step(r->o));
+    }
+    r->state.count = 0;
+    TU_ASSERT_OK(tnn_optimizer_visit_state(r->o, "", collect, &r->state));
+    tnn_parallel_set_threads(1);
+}
+
+static void big_free(big_run *r)
+{
+    tnn_optimizer_free(r->o);
+    tnn_module_free(r->m);
+}
+
+static void optimizers_same_bits_on_any_thread_count(void **state)
+{
+    (void)state;
+    for (int adam = 0; adam < 2; adam++) {
+        big_run one;
+        big_steps(&one, adam, 1);
+        tnn_tensor_list *want = tnn_module_parameters(one.m, "");
+        for (int threads = 2; threads <= 3; threads++) {
+            big_run r;
+            big_steps(&r, adam, threads);
+            tnn_tensor_list *got = tnn_module_parameters(r.m, "");
+            assert_int_equal(got->count, want->count);
+            for (int k = 0; k < got->count; k++)
+                assert_memory_equal(got->items[k].data, want->items[k].data, want->items[k].count * sizeof(float));
+            assert_int_equal(r.state.count, one.state.count);
+            assert_int_equal(r.state.count, adam ? 9 : 4); /* step + 2 per parameter; 1 per parameter */
+            for (int k = 0; k < r.state.count; k++) {
+                size_t bytes = r.state.items[k].count * (r.state.items[k].dtype == TNN_I64 ? 8 : 4);
+                assert_memory_equal(r.state.items[k].data, one.state.items[k].data, bytes);
+            }
+            tnn_tensor_list_free(got);
+            big_free(&r);
+        }
+        tnn_tensor_list_free(want);
+        big_free(&one);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sgd_plain),
     cmocka_unit_test(sgd_momentum),
@@ -350,6 +421,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(optimizer_zero_grad),
     cmocka_unit_test(optimizer_user_defined),
     cmocka_unit_test(optimizer_bad_arguments),
+    cmocka_unit_test(optimizers_same_bits_on_any_thread_count),
 };
 
 TU_MAIN("optim", tests)

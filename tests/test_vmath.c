@@ -2,7 +2,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -138,15 +140,27 @@ static void test_log_sincos_sample(void **state)
     }
 }
 
-/* Each element of [0, n) is visited exactly once, whatever the thread count. */
+/* Each element of [0, n) is visited exactly once, whatever the thread count, by
+ * tnn_parallel_for and by tnn_parallel_chunks (whose ranges are whole chunks). */
 typedef struct visit_ctx {
     unsigned char *hits;
+    size_t chunk, n;  /* the chunk size expected by mark_chunk (0: not checked), n */
+    atomic_int wrong; /* ranges mark_chunk found wrong (counted: it may run on a worker) */
 } visit_ctx;
 
 static void mark(void *ctx, size_t b, size_t e)
 {
     visit_ctx *v = ctx;
     for (size_t i = b; i < e; i++) v->hits[i]++;
+}
+
+/* As mark, and each range is one whole chunk of tnn_parallel_chunks (or the last). */
+static void mark_chunk(void *ctx, size_t b, size_t e)
+{
+    visit_ctx *v = ctx;
+    if (b >= e || e > v->n || (v->chunk && (b % v->chunk != 0 || (e - b != v->chunk && e != v->n))))
+        atomic_fetch_add(&v->wrong, 1);
+    mark(ctx, b, e);
 }
 
 static void test_parallel_for_covers_once(void **state)
@@ -159,12 +173,57 @@ static void test_parallel_for_covers_once(void **state)
         for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
             size_t n = sizes[k];
             unsigned char *hits = calloc(n, 1);
-            visit_ctx v = {hits};
+            visit_ctx v = {.hits = hits};
             for (int rep = 0; rep < 20; rep++) tnn_parallel_for(n, 64, mark, &v);
             for (size_t i = 0; i < n; i++) assert_int_equal(hits[i], 20);
+            /* handed-out chunks: a chunk of 1 is rounded up to 64, 1000 to 1024 */
+            const size_t chunks[][2] = {{1, 64}, {64, 64}, {1000, 1024}}; /* asked, used */
+            for (int c = 0; c < 3; c++) {
+                v.chunk = n > chunks[c][1] && threads > 1 ? chunks[c][1] : 0; /* else one inline call */
+                v.n = n;
+                for (int rep = 0; rep < 20; rep++) tnn_parallel_chunks(n, chunks[c][0], mark_chunk, &v);
+            }
+            assert_int_equal(atomic_load(&v.wrong), 0);
+            for (size_t i = 0; i < n; i++) assert_int_equal(hits[i], 80);
             free(hits);
         }
     }
+    tnn_parallel_set_threads(1);
+}
+
+/* A thread that has done its own run of chunks takes over the chunks left in a slower
+ * thread's run. The caller owns the first run and is made slow. */
+typedef struct slow_ctx {
+    pthread_t caller;
+    size_t chunk, n;
+    atomic_int by_caller, by_other; /* chunks of the caller's run done by each side */
+    unsigned char *hits;
+} slow_ctx;
+
+static void slow_on_caller(void *ctx, size_t b, size_t e)
+{
+    slow_ctx *s = ctx;
+    for (size_t i = b; i < e; i++) s->hits[i]++;
+    bool first_run = b < s->n / 2;
+    if (pthread_equal(pthread_self(), s->caller)) {
+        if (first_run) atomic_fetch_add(&s->by_caller, 1);
+        nanosleep(&(struct timespec){0, 2000000}, NULL);
+    } else if (first_run) {
+        atomic_fetch_add(&s->by_other, 1);
+    }
+}
+
+static void test_parallel_chunks_idle_thread_takes_over(void **state)
+{
+    (void)state;
+    tnn_parallel_set_threads(2);
+    slow_ctx s = {.caller = pthread_self(), .chunk = 64, .n = 64 * 40};
+    s.hits = calloc(s.n, 1);
+    tnn_parallel_chunks(s.n, s.chunk, slow_on_caller, &s);
+    for (size_t i = 0; i < s.n; i++) assert_int_equal(s.hits[i], 1);
+    assert_int_equal(atomic_load(&s.by_caller) + atomic_load(&s.by_other), 20);
+    assert_true(atomic_load(&s.by_other) > 0); /* 20 chunks of 2 ms each: the worker is done long before */
+    free(s.hits);
     tnn_parallel_set_threads(1);
 }
 
@@ -173,7 +232,7 @@ static void *hammer(void *arg)
 {
     size_t n = 50000;
     unsigned char *hits = calloc(n, 1);
-    visit_ctx v = {hits};
+    visit_ctx v = {.hits = hits};
     for (int rep = 0; rep < 200; rep++) tnn_parallel_for(n, 64, mark, &v);
     int ok = 1;
     for (size_t i = 0; i < n; i++) ok &= hits[i] == 200;
@@ -209,7 +268,7 @@ static void test_parallel_for_after_fork(void **state)
     tnn_parallel_set_threads(2);
     size_t n = 100000;
     unsigned char *hits = calloc(n, 1);
-    visit_ctx v = {hits};
+    visit_ctx v = {.hits = hits};
     tnn_parallel_for(n, 64, mark, &v); /* the parent's worker is started */
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -247,6 +306,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_log_sincos_sample),
         cmocka_unit_test(test_parallel_for_covers_once),
+        cmocka_unit_test(test_parallel_chunks_idle_thread_takes_over),
         cmocka_unit_test(test_parallel_for_concurrent_callers),
         cmocka_unit_test(test_parallel_for_after_fork),
     };

@@ -6,7 +6,10 @@
  * (moments, step count) is sized once, at creation. tnn_optimizer_step() applies one
  * update from the accumulated gradients; tnn_optimizer_zero_grad() clears them. The
  * updates are PyTorch's (torch.optim.SGD / torch.optim.Adam, non-fused), computed in
- * float32 with the hyper-parameters kept in double as Python keeps them.
+ * float32 with the hyper-parameters kept in double as Python keeps them. The
+ * built-in optimizers spread an update over the library's threads
+ * (tnn_set_num_threads); every scalar's update is computed the same way on any
+ * thread, so the results do not depend on the thread count.
  *
  * A user-defined optimizer embeds tnn_optimizer as its first member, fills it with
  * tnn_optimizer_init() and provides a vtable.
