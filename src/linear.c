@@ -1,5 +1,6 @@
 /* Linear: y = x W^T + b, PyTorch's nn.Linear. */
 #include "tnn_impl.h"
+#include "parallel_impl.h"
 #include "vmath_impl.h"
 
 #include <math.h>
@@ -134,6 +135,57 @@ static float torch_column_sum(const float *dy, int n, int c, int j)
     return ilp_sum(dy + j, (size_t)c, n);
 }
 
+/* db (+)= the column sums of dy [n x out], columns [j0, j1); j0 is a multiple of
+ * CASCADE_COLS, and so is j1 unless it is `out`. Whole groups of 32 columns are summed
+ * together, vectorised, the rest one by one: as torch groups them over all `out`
+ * columns, so the same bits whichever part of the columns one call covers. */
+typedef struct bias_job {
+    const float *dy;
+    float *db;
+    int n, out, step; /* step: columns per part, a multiple of CASCADE_COLS */
+    bool add;
+} bias_job;
+
+TNN_CLONES static void bias_cols(const bias_job *b, int j0, int j1)
+{
+    int j = j0;
+    if (b->out >= 8) { /* whole groups of 32 columns, vectorised */
+        float sums[CASCADE_COLS];
+        for (; j + CASCADE_COLS <= j1; j += CASCADE_COLS) {
+            cascade_sum_cols(sums, b->dy + j, (size_t)b->out, b->n, CASCADE_COLS);
+            for (int c = 0; c < CASCADE_COLS; c++) b->db[j + c] = b->add ? b->db[j + c] + sums[c] : sums[c];
+        }
+    }
+    for (; j < j1; j++) {
+        float s = torch_column_sum(b->dy, b->n, b->out, j);
+        b->db[j] = b->add ? b->db[j] + s : s;
+    }
+}
+
+static void bias_task(void *ctx, int task)
+{
+    const bias_job *b = ctx;
+    int j0 = task * b->step, j1 = j0 + b->step < b->out ? j0 + b->step : b->out;
+    if (j0 < j1) bias_cols(b, j0, j1);
+}
+
+/* Column sums of at least this many values are split over the threads by columns
+ * (after the products, which read all of dy on every thread, dy is in each core's cache). */
+#define BIAS_SPLIT_MIN 16384
+
+static void bias_grad(const float *dy, int n, int out, float *db, bool add)
+{
+    bias_job b = {dy, db, n, out, out, add};
+    int groups = (out + CASCADE_COLS - 1) / CASCADE_COLS, parts = tnn_parallel_threads();
+    if (parts > groups) parts = groups;
+    if (parts < 2 || (size_t)n * (size_t)out < BIAS_SPLIT_MIN) {
+        bias_cols(&b, 0, out);
+        return;
+    }
+    b.step = (groups + parts - 1) / parts * CASCADE_COLS;
+    tnn_parallel_tasks((out + b.step - 1) / b.step, bias_task, &b);
+}
+
 TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_linear *l = (tnn_linear *)m;
@@ -160,20 +212,7 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
                                   add ? 1.0f : 0.0f, l->dweight, l->in, NULL};
         if (dx) tnn_gemm2(&gw, &gx); /* independent: side by side on two threads */
         else tnn_gemm_run(&gw);
-        if (l->bias) {
-            int j = 0;
-            if (l->out >= 8) { /* whole groups of 32 columns, vectorised */
-                float sums[CASCADE_COLS];
-                for (; j + CASCADE_COLS <= l->out; j += CASCADE_COLS) {
-                    cascade_sum_cols(sums, dy->data + j, (size_t)l->out, n, CASCADE_COLS);
-                    for (int c = 0; c < CASCADE_COLS; c++) l->dbias[j + c] = add ? l->dbias[j + c] + sums[c] : sums[c];
-                }
-            }
-            for (; j < l->out; j++) {
-                float s = torch_column_sum(dy->data, n, l->out, j);
-                l->dbias[j] = add ? l->dbias[j] + s : s;
-            }
-        }
+        if (l->bias) bias_grad(dy->data, n, l->out, l->dbias, add);
     } else if (dx) {
         tnn_gemm_run(&gx);
     }

@@ -3,8 +3,10 @@
  * changes, modes, and the error paths (wrong input width, NULL, batch 0, backward
  * before forward, bad constructor arguments). */
 #include "testutil.h"
+#include "parallel_impl.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static float *param(tnn_module *m, const char *name)
@@ -514,6 +516,47 @@ static void describe_strings(void **state)
     assert_string_equal(tnn_module_describe(NULL, d, sizeof d), "(null module)");
 }
 
+/* Linear's bias gradient (column sums of dy in torch's order) is split over the threads
+ * by columns: the same bits on 1, 2 and 3 threads, for widths around the 32-column
+ * groups, written after discard_grad and then accumulated. */
+static void linear_bias_grad_same_bits_on_any_thread_count(void **state)
+{
+    (void)state;
+    const int outs[] = {1, 7, 8, 31, 33, 100, 784, 1024}, ns[] = {3, 128};
+    for (size_t a = 0; a < sizeof outs / sizeof outs[0]; a++) {
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            int out = outs[a], n = ns[b];
+            float *want = NULL;
+            for (int threads = 1; threads <= 3; threads++) {
+                tnn_parallel_set_threads(threads); /* the pool itself: 3 threads even on 2 cores */
+                tnn_rng r;
+                tnn_rng_seed(&r, 11);
+                tnn_module *l = tnn_linear_new(5, out, true, &r);
+                tnn_tensor *x = tu_rand_tensor(&r, n, 5, -1.0f, 1.0f), *dy1 = tu_rand_tensor(&r, n, out, -1.0f, 1.0f),
+                           *dy2 = tu_rand_tensor(&r, n, out, -1.0f, 1.0f);
+                const tnn_tensor *y, *dx;
+                tnn_module_discard_grad(l);
+                TU_ASSERT_OK(tnn_module_forward(l, x, &y));
+                TU_ASSERT_OK(tnn_module_backward(l, dy1, &dx));  /* written (beta 0, sums assigned) */
+                TU_ASSERT_OK(tnn_module_backward(l, dy2, NULL)); /* added */
+                float *db = grad(l, "bias");
+                if (threads == 1) {
+                    want = malloc((size_t)out * sizeof *want);
+                    memcpy(want, db, (size_t)out * sizeof *want);
+                } else {
+                    assert_memory_equal(db, want, (size_t)out * sizeof *want);
+                }
+                tnn_tensor_free(x);
+                tnn_tensor_free(dy1);
+                tnn_tensor_free(dy2);
+                tnn_module_free(l);
+            }
+            free(want);
+        }
+    }
+    tnn_parallel_set_threads(1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(linear_values_by_hand),
     cmocka_unit_test(linear_init_like_pytorch),
@@ -528,6 +571,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(backward_before_forward_and_bad_dy),
     cmocka_unit_test(constructors_reject_bad_arguments),
     cmocka_unit_test(describe_strings),
+    cmocka_unit_test(linear_bias_grad_same_bits_on_any_thread_count),
 };
 
 TU_MAIN("module", tests)
