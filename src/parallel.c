@@ -269,7 +269,7 @@ static void chunk_task(void *ctx, int task)
 void tnn_parallel_chunks(size_t n, size_t chunk, tnn_range_fn fn, void *ctx)
 {
     if (n == 0) return;
-    chunk = (chunk + 63) / 64 * 64;
+    chunk = chunk < 64 ? 64 : (chunk + 63) / 64 * 64;
     size_t nchunks = (n + chunk - 1) / chunk;
     if (nchunks < 2 || pool.threads < 2) {
         fn(ctx, 0, n);
@@ -277,7 +277,7 @@ void tnn_parallel_chunks(size_t n, size_t chunk, tnn_range_fn fn, void *ctx)
     }
     chunk_job c = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk}; /* 4 KB: a cache line per run */
     c.runs = (size_t)pool.threads < nchunks ? pool.threads : (int)nchunks;
-    for (int r = 0; r < c.runs; r++) { /* equal runs, the first ones a chunk longer */
+    for (int r = 0; r < c.runs; r++) { /* equal runs (to a chunk) */
         size_t lo = nchunks * (size_t)r / (size_t)c.runs;
         atomic_init(&c.run[r].next, lo);
         c.run[r].end = nchunks * (size_t)(r + 1) / (size_t)c.runs;

@@ -21,7 +21,7 @@ typedef void (*tnn_range_fn)(void *ctx, size_t begin, size_t end);
 void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx);
 
 /* Calls fn(ctx, begin, end) over [0, n) in chunks of `chunk` elements (rounded up to a
- * multiple of 64; the last may be shorter). Each thread owns one run of consecutive
+ * multiple of 64, at least 64; the last may be shorter). Each thread owns one run of consecutive
  * chunks, the same at every call with the same n, and works through it in order; a
  * thread that has finished its run takes chunks still left in the others. So a thread
  * keeps working on data that stays in the caches near its core, and a core slowed by

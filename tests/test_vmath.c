@@ -176,8 +176,8 @@ static void test_parallel_for_covers_once(void **state)
             visit_ctx v = {.hits = hits};
             for (int rep = 0; rep < 20; rep++) tnn_parallel_for(n, 64, mark, &v);
             for (size_t i = 0; i < n; i++) assert_int_equal(hits[i], 20);
-            /* handed-out chunks: a chunk of 1 is rounded up to 64, 1000 to 1024 */
-            const size_t chunks[][2] = {{1, 64}, {64, 64}, {1000, 1024}}; /* asked, used */
+            /* chunks: 0 is taken as 64, 1000 rounded up to 1024 */
+            const size_t chunks[][2] = {{0, 64}, {64, 64}, {1000, 1024}}; /* asked, used */
             for (int c = 0; c < 3; c++) {
                 v.chunk = n > chunks[c][1] && threads > 1 ? chunks[c][1] : 0; /* else one inline call */
                 v.n = n;
