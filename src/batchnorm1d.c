@@ -135,6 +135,43 @@ TNN_CLONES static void bn_apply_rows(void *ctx, size_t i0, size_t i1)
     }
 }
 
+/* The per-feature sums run on the calling thread. Meanwhile the other threads, idle,
+ * touch the rows of the output that they will write in the element-wise pass after
+ * (one store per cache line; the pass overwrites them all): the output is a buffer last
+ * used an iteration ago, and its lines come from memory while the sums run instead of
+ * during that pass. Only the rows of the other threads: the caller is busy. */
+typedef struct sums_job {
+    void (*sums)(const bn_job *job);
+    const bn_job *job;
+    int rows_per;
+} sums_job;
+
+static void sums_task(void *ctx, int task)
+{
+    const sums_job *s = ctx;
+    if (task == 0) {
+        s->sums(s->job);
+        return;
+    }
+    const int c = s->job->b->c, r0 = task * s->rows_per;
+    int r1 = r0 + s->rows_per < s->job->n ? r0 + s->rows_per : s->job->n;
+    volatile float *p = s->job->out + (size_t)r0 * (size_t)c, *e = s->job->out + (size_t)r1 * (size_t)c;
+    for (; p < e; p += 16) *p = 0.0f;
+}
+
+static void sums_then_rows(void (*sums)(const bn_job *job), const bn_job *job, tnn_range_fn rows)
+{
+    const int n = job->n, c = job->b->c, parts = tnn_parallel_threads();
+    if (job->out && parts > 1 && n >= 32 && (size_t)n * (size_t)c >= 2 * BN_MIN_SPLIT) {
+        /* the split tnn_parallel_rows makes below */
+        sums_job s = {sums, job, tnn_rows_per_part(n, parts)};
+        tnn_parallel_tasks((n + s.rows_per - 1) / s.rows_per, sums_task, &s);
+    } else {
+        sums(job);
+    }
+    if (job->out) tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, rows, (void *)job);
+}
+
 static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_batchnorm1d *b = (tnn_batchnorm1d *)m;
@@ -150,8 +187,7 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     tnn_status st = tnn_tensor_ensure2(&b->y, n, c, "batchnorm1d output");
     if (st) return st;
     bn_job job = {.b = b, .x = x->data, .out = b->y.data, .n = n, .batch_stats = batch_stats};
-    bn_stats(&job);
-    tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, bn_apply_rows, &job);
+    sums_then_rows(bn_stats, &job, bn_apply_rows);
     if (batch_stats && b->p.track_running_stats) b->num_batches_tracked++;
     b->x = x->data;
     b->rows = n;
@@ -246,8 +282,7 @@ static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_ten
         if (st) return st;
     }
     bn_job job = {.b = b, .x = b->x, .g = dy->data, .out = dx ? b->dx.data : NULL, .n = n};
-    bn_backward_sums(&job);
-    if (dx) tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, bn_dx_rows, &job);
+    sums_then_rows(bn_backward_sums, &job, bn_dx_rows);
     if (dx) *dx = &b->dx;
     return TNN_OK;
 }

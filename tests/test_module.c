@@ -557,6 +557,58 @@ static void linear_bias_grad_same_bits_on_any_thread_count(void **state)
     tnn_parallel_set_threads(1);
 }
 
+/* BatchNorm1d's element-wise passes run on the threads (and their output rows are
+ * touched by the idle threads while the sums run on the caller): y, dx, dweight and
+ * dbias the same bits on 1, 2 and 3 threads, in training and eval mode. */
+static void batchnorm1d_same_bits_on_any_thread_count(void **state)
+{
+    (void)state;
+    const int cs[] = {256, 1024}, ns[] = {40, 128};
+    for (size_t a = 0; a < 2; a++) {
+        for (size_t b = 0; b < 2; b++) {
+            for (int training = 0; training < 2; training++) {
+                int c = cs[a], n = ns[b];
+                size_t bytes = (size_t)n * (size_t)c * sizeof(float);
+                float *want_y = malloc(bytes), *want_dx = malloc(bytes), *want_dw = malloc((size_t)c * 8);
+                for (int threads = 1; threads <= 3; threads++) {
+                    tnn_parallel_set_threads(threads);
+                    tnn_rng r;
+                    tnn_rng_seed(&r, 5);
+                    tnn_batchnorm_params p = tnn_batchnorm_defaults();
+                    p.eps = 0.8;
+                    tnn_module *bn = tnn_batchnorm1d_new(c, p);
+                    assert_non_null(bn);
+                    tnn_tensor *x = tu_rand_tensor(&r, n, c, -2.0f, 3.0f), *dy = tu_rand_tensor(&r, n, c, -1.0f, 1.0f);
+                    const tnn_tensor *y, *dx;
+                    TU_ASSERT_OK(tnn_module_forward(bn, x, &y)); /* running statistics move */
+                    tnn_module_train(bn, training);
+                    TU_ASSERT_OK(tnn_module_forward(bn, x, &y));
+                    TU_ASSERT_OK(tnn_module_backward(bn, dy, &dx));
+                    float dw[2048];
+                    memcpy(dw, grad(bn, "weight"), (size_t)c * sizeof(float));
+                    memcpy(dw + c, grad(bn, "bias"), (size_t)c * sizeof(float));
+                    if (threads == 1) {
+                        memcpy(want_y, y->data, bytes);
+                        memcpy(want_dx, dx->data, bytes);
+                        memcpy(want_dw, dw, (size_t)c * 8);
+                    } else {
+                        assert_memory_equal(y->data, want_y, bytes);
+                        assert_memory_equal(dx->data, want_dx, bytes);
+                        assert_memory_equal(dw, want_dw, (size_t)c * 8);
+                    }
+                    tnn_tensor_free(x);
+                    tnn_tensor_free(dy);
+                    tnn_module_free(bn);
+                }
+                free(want_y);
+                free(want_dx);
+                free(want_dw);
+            }
+        }
+    }
+    tnn_parallel_set_threads(1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(linear_values_by_hand),
     cmocka_unit_test(linear_init_like_pytorch),
@@ -572,6 +624,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(constructors_reject_bad_arguments),
     cmocka_unit_test(describe_strings),
     cmocka_unit_test(linear_bias_grad_same_bits_on_any_thread_count),
+    cmocka_unit_test(batchnorm1d_same_bits_on_any_thread_count),
 };
 
 TU_MAIN("module", tests)
