@@ -136,27 +136,22 @@ static void for_flat_range(const tnn_tensor_list *l, size_t b, size_t e, flat_fn
  * (tnn_parallel_chunks): about 0.45 MB of Adam's memory traffic per chunk. */
 #define OPTIM_CHUNK 16384
 
-typedef struct sgd_job {
-    tnn_sgd *s;
-} sgd_job;
-
 static void sgd_part(void *ctx, tnn_named_tensor *t, size_t lo, size_t hi, size_t off)
 {
-    tnn_sgd *s = ((sgd_job *)ctx)->s;
+    tnn_sgd *s = ctx;
     sgd_kernel((float *)t->data + lo, t->grad + lo, s->buf ? s->buf + off + lo : NULL, hi - lo, &s->p, s->has_buf);
 }
 
 static void sgd_range(void *ctx, size_t b, size_t e)
 {
-    for_flat_range(((sgd_job *)ctx)->s->base.params, b, e, sgd_part, ctx);
+    for_flat_range(((tnn_sgd *)ctx)->base.params, b, e, sgd_part, ctx);
 }
 
 static tnn_status sgd_step(tnn_optimizer *o)
 {
     tnn_sgd *s = (tnn_sgd *)o;
-    sgd_job job = {s};
     /* Element-wise: the split over threads does not change any result. */
-    tnn_parallel_chunks(arena_size(o->params), OPTIM_CHUNK, sgd_range, &job);
+    tnn_parallel_chunks(arena_size(o->params), OPTIM_CHUNK, sgd_range, s);
     s->has_buf = true;
     return TNN_OK;
 }

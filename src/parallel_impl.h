@@ -6,8 +6,8 @@
  * loops (Adam). tnn_set_num_threads(n) sizes it and sets OpenBLAS to one thread, so
  * that no second set of threads competes for the cores. Element-wise work is split into
  * contiguous ranges (one per thread, or for the optimizers runs of chunks that idle
- * threads may take over), so its results do not depend on the thread count; a product's blocks do
- * depend on it (fixed for a given count, so runs repeat exactly). */
+ * threads may take over), so its results do not depend on the thread count; a
+ * product's blocks do depend on it (fixed for a given count, so runs repeat exactly). */
 #ifndef TINYNN_PARALLEL_IMPL_H
 #define TINYNN_PARALLEL_IMPL_H
 
@@ -21,13 +21,13 @@ typedef void (*tnn_range_fn)(void *ctx, size_t begin, size_t end);
 void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx);
 
 /* Calls fn(ctx, begin, end) over [0, n) in chunks of `chunk` elements (rounded up to a
- * multiple of 64, at least 64; the last may be shorter). Each thread owns one run of consecutive
- * chunks, the same at every call with the same n, and works through it in order; a
- * thread that has finished its run takes chunks still left in the others. So a thread
- * keeps working on data that stays in the caches near its core, and a core slowed by
- * the host (or a late start) does not hold the others up for long. For element-wise
- * work whose results do not depend on which thread computes a chunk (Adam, SGD). Runs
- * inline when n fits in one chunk or the pool has one thread. */
+ * multiple of 64, at least 64; the last may be shorter). Each thread owns one run of
+ * consecutive chunks, the same at every call with the same n, and works through it in
+ * order; a thread that has finished its run takes chunks still left in the others. So
+ * a thread keeps working on data that stays in the caches near its core, and a core
+ * slowed by the host (or a late start) does not hold the others up for long. For
+ * element-wise work whose results do not depend on which thread computes a chunk
+ * (Adam, SGD). Runs inline when n fits in one chunk or the pool has one thread. */
 void tnn_parallel_chunks(size_t n, size_t chunk, tnn_range_fn fn, void *ctx);
 
 /* Calls fn(ctx, task) for every task in [0, ntasks), spread over the pool's threads

@@ -340,8 +340,8 @@ static void optimizer_bad_arguments(void **state)
     tnn_module_free(t.m);
 }
 
-/* The optimizers split their update over the library's threads in chunks handed out
- * to whichever thread is free: the weights and the optimizer state after three steps
+/* The optimizers split their update over the library's threads in runs of chunks that
+ * idle threads may take over: the weights and the optimizer state after three steps
  * must be the same bits on 1, 2 and 3 threads, over enough parameters for many chunks. */
 typedef struct big_run {
     tnn_module *m;
