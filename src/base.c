@@ -9,6 +9,7 @@
 #include <cblas.h>
 
 static _Thread_local char g_err[2048];
+static _Thread_local unsigned g_err_seq; /* bumped by every message set on this thread */
 static tnn_log_fn g_log_fn;
 static void *g_log_user;
 
@@ -38,14 +39,33 @@ const char *tnn_status_name(tnn_status s)
     return "TNN_ERR_UNKNOWN";
 }
 
+static void set_message(const char *fmt, va_list ap)
+{
+    char buf[sizeof g_err]; /* the arguments may point into g_err (a message being extended) */
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    memcpy(g_err, buf, sizeof g_err);
+    g_err_seq++;
+}
+
 tnn_status tnn_error(tnn_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_err, sizeof g_err, fmt, ap);
+    set_message(fmt, ap);
     va_end(ap);
     return st;
 }
+
+tnn_status tnn_set_error(tnn_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_message(fmt ? fmt : "", ap);
+    va_end(ap);
+    return status;
+}
+
+unsigned tnn_error_seq(void) { return g_err_seq; }
 
 void tnn_set_log(tnn_log_fn fn, void *user)
 {

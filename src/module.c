@@ -5,9 +5,28 @@
 
 void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt)
 {
+    if (!m) return;
+    memset(m, 0, sizeof *m);
     m->vt = vt;
     m->training = true;
     m->requires_grad = true;
+}
+
+void tnn_module_note_output(tnn_module *m, const tnn_tensor *y)
+{
+    m->has_output = true;
+    m->out_ndim = y->ndim;
+    for (int i = 0; i < TNN_MAX_DIMS; i++) m->out_shape[i] = i < y->ndim ? y->shape[i] : 1;
+}
+
+/* A failure the module left without a message of its own gets one naming the module,
+ * instead of whatever an earlier, unrelated failure left behind. */
+static tnn_status with_message(const tnn_module *m, const char *what, tnn_status st, unsigned seq_before)
+{
+    if (st == TNN_OK || tnn_error_seq() != seq_before) return st;
+    char d[96];
+    return tnn_error(st, "%s %s failed with %s (the module gave no message)", tnn_module_describe(m, d, sizeof d),
+                     what, tnn_status_name(st));
 }
 
 char *tnn_module_describe(const tnn_module *m, char *buf, size_t len)
@@ -26,7 +45,11 @@ tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     if (!x || !y) return tnn_error(TNN_ERR_ARG, "%s forward: %s is NULL", tnn_module_describe(m, d, sizeof d), !x ? "input" : "output pointer");
     if (!x->data || x->size == 0) return tnn_error(TNN_ERR_ARG, "%s forward: input has no data", tnn_module_describe(m, d, sizeof d));
     *y = NULL;
-    return m->vt->forward(m, x, y);
+    unsigned seq = tnn_error_seq();
+    tnn_status st = m->vt->forward(m, x, y);
+    if (st == TNN_OK && !*y) st = tnn_error(TNN_ERR_STATE, "%s forward returned no output", tnn_module_describe(m, d, sizeof d));
+    if (st == TNN_OK) tnn_module_note_output(m, *y);
+    return with_message(m, "forward", st, seq);
 }
 
 tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
@@ -35,7 +58,17 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     char d[96];
     if (!dy || !dy->data) return tnn_error(TNN_ERR_ARG, "%s backward: dy is NULL", tnn_module_describe(m, d, sizeof d));
     if (dx) *dx = NULL;
-    return m->vt->backward(m, dy, dx);
+    if (!m->has_output) return tnn_error(TNN_ERR_STATE, "%s backward: called before forward", tnn_module_describe(m, d, sizeof d));
+    bool same = dy->ndim == m->out_ndim;
+    for (int i = 0; same && i < dy->ndim; i++) same = dy->shape[i] == m->out_shape[i];
+    if (!same) {
+        char a[64], b[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s backward: dy is %s, the last forward's output was %s",
+                         tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(dy, a, sizeof a),
+                         tnn_shape_str(m->out_ndim, m->out_shape, b, sizeof b));
+    }
+    unsigned seq = tnn_error_seq();
+    return with_message(m, "backward", m->vt->backward(m, dy, dx), seq);
 }
 
 tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
@@ -47,7 +80,14 @@ tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, 
 
 void tnn_module_free(tnn_module *m)
 {
-    if (m && m->vt && m->vt->free) m->vt->free(m);
+    if (!m || !m->vt) return;
+    if (m->container) { /* its container frees it: freeing it here would free it twice */
+        char d[96];
+        tnn_log("tnn_module_free: %s not freed: it is a child of a sequential, which frees it",
+                tnn_module_describe(m, d, sizeof d));
+        return;
+    }
+    if (m->vt->free) m->vt->free(m);
 }
 
 void tnn_module_train(tnn_module *m, bool training)

@@ -36,8 +36,13 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     const tnn_tensor *cur = x;
     for (int i = 0; i < s->count; i++) {
         const tnn_tensor *next = cur;
-        tnn_status st = overwrite_forward(s, i) ? tnn_activation_forward_inplace(s->children[i], (tnn_tensor *)cur)
-                                                : tnn_module_forward(s->children[i], cur, &next);
+        tnn_status st;
+        if (overwrite_forward(s, i)) {
+            st = tnn_activation_forward_inplace(s->children[i], (tnn_tensor *)cur);
+            if (!st) tnn_module_note_output(s->children[i], cur);
+        } else {
+            st = tnn_module_forward(s->children[i], cur, &next);
+        }
         if (st) return st;
         cur = next;
     }
@@ -100,7 +105,10 @@ static void seq_describe(const tnn_module *m, char *buf, size_t len)
 static void seq_free(tnn_module *m)
 {
     tnn_sequential *s = (tnn_sequential *)m;
-    for (int i = 0; i < s->count; i++) tnn_module_free(s->children[i]);
+    for (int i = 0; i < s->count; i++) {
+        s->children[i]->container = NULL;
+        tnn_module_free(s->children[i]);
+    }
     tnn_free(s->children);
     tnn_free(s);
 }
@@ -139,10 +147,19 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
         return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is NULL (its constructor failed: %s)", s->count, why);
     }
     if (child == seq) return tnn_error(TNN_ERR_ARG, "sequential_add: a container cannot contain itself");
+    /* A module has one place: it would be freed twice, and its buffers would alias. */
     for (int i = 0; i < s->count; i++)
-        if (s->children[i] == child) /* it would be freed twice, and its buffers would alias */
+        if (s->children[i] == child)
             return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is already child %d of this sequential "
                              "(create a new module for each position)", s->count, i);
+    char d[96];
+    if (child->container)
+        return tnn_error(TNN_ERR_ARG, "sequential_add: child %d (%s) is already a child of another sequential "
+                         "(create a new module for each position)", s->count, tnn_module_describe(child, d, sizeof d));
+    for (const tnn_module *up = seq->container; up; up = up->container)
+        if (up == child) /* forward would recurse without end */
+            return tnn_error(TNN_ERR_ARG, "sequential_add: child %d (%s) contains this sequential", s->count,
+                             tnn_module_describe(child, d, sizeof d));
     if (s->count == s->cap) {
         int cap = s->cap ? 2 * s->cap : 8;
         tnn_module **c = tnn_realloc(s->children, (size_t)cap * sizeof *c, "sequential children");
@@ -156,6 +173,7 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
     child->training = seq->training;
     child->requires_grad = seq->requires_grad;
     if (child->vt->on_mode_change) child->vt->on_mode_change(child);
+    child->container = seq;
     s->children[s->count++] = child;
     return TNN_OK;
 }

@@ -192,16 +192,24 @@ bool tnn_tensor_same_shape(const tnn_tensor *a, const tnn_tensor *b)
     return true;
 }
 
+char *tnn_shape_str(int ndim, const int *shape, char *buf, size_t len)
+{
+    if (!buf || len == 0) return buf;
+    size_t n = 0;
+    n += (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < ndim && n < len; i++) n += (size_t)snprintf(buf + n, len - n, i ? " x %d" : "%d", shape[i]);
+    if (n < len) snprintf(buf + n, len - n, "]");
+    return buf;
+}
+
 char *tnn_tensor_shape_str(const tnn_tensor *t, char *buf, size_t len)
 {
     if (!buf || len == 0) return buf;
-    if (!t) { snprintf(buf, len, "(null)"); return buf; }
-    size_t n = 0;
-    n += (size_t)snprintf(buf, len, "[");
-    for (int i = 0; i < t->ndim && n < len; i++)
-        n += (size_t)snprintf(buf + n, len - n, i ? " x %d" : "%d", t->shape[i]);
-    if (n < len) snprintf(buf + n, len - n, "]");
-    return buf;
+    if (!t) {
+        snprintf(buf, len, "(null)");
+        return buf;
+    }
+    return tnn_shape_str(t->ndim, t->shape, buf, len);
 }
 
 void tnn_tensor_scale(tnn_tensor *t, float s)

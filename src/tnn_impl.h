@@ -16,6 +16,14 @@
 /* Record a message for tnn_last_error() and return the status, so that error paths
  * read `return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): ...", ...);`. */
 tnn_status tnn_error(tnn_status st, const char *fmt, ...) TNN_PRINTF(2, 3);
+/* Changes whenever a message is set on the calling thread (tnn_error, tnn_set_error):
+ * lets a wrapper tell whether a call it made left a message of its own. */
+unsigned tnn_error_seq(void);
+/* Record y's shape as m's last output (tnn_module_forward does; so does a container
+ * that runs a child's forward another way). */
+void tnn_module_note_output(tnn_module *m, const tnn_tensor *y);
+/* "[2 x 3]" for a shape; returns buf. */
+char *tnn_shape_str(int ndim, const int *shape, char *buf, size_t len);
 /* Log through the user's callback, if any. */
 void tnn_log(const char *fmt, ...) TNN_PRINTF(1, 2);
 

@@ -609,6 +609,78 @@ static void batchnorm1d_same_bits_on_any_thread_count(void **state)
     tnn_parallel_set_threads(1);
 }
 
+/* A user-written module (as docs/custom_module.md builds one) that passes its input
+ * through; its forward fails without a message on inputs of other than 3 columns, its
+ * backward fails with its own message when told to. */
+typedef struct quiet_mod {
+    tnn_module base;
+    bool fail_backward;
+} quiet_mod;
+
+static tnn_status quiet_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    (void)m;
+    if (x->ndim != 2 || x->shape[1] != 3) return TNN_ERR_SHAPE; /* no message: the wrapper supplies one */
+    *y = x;
+    return TNN_OK;
+}
+
+static tnn_status quiet_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    if (((quiet_mod *)m)->fail_backward) return tnn_set_error(TNN_ERR_NUMERIC, "quiet: %s", "told to fail");
+    if (dx) *dx = dy;
+    return TNN_OK;
+}
+
+static void quiet_free(tnn_module *m) { free(m); }
+
+static const tnn_module_vtable quiet_vt = {
+    .type_name = "quiet", .forward = quiet_forward, .backward = quiet_backward, .free = quiet_free};
+
+/* The wrappers' checks cover modules written outside the library: backward before
+ * forward, a dy of the wrong shape (never reaching the module), and a failure left
+ * without a message, which gets one naming the module instead of an older, unrelated one. */
+static void custom_module_checked_by_wrappers(void **state)
+{
+    (void)state;
+    quiet_mod *q = calloc(1, sizeof *q);
+    assert_non_null(q);
+    tnn_module_init(&q->base, &quiet_vt);
+    tnn_module *m = &q->base;
+    assert_false(m->has_output);
+    assert_null(m->container);
+    tnn_tensor *x = tnn_tensor_new2(4, 3), *wrong = tnn_tensor_new2(4, 5), *t = tnn_tensor_new2(3, 4);
+    const tnn_tensor *y, *dx;
+    TU_ASSERT_ERR(tnn_module_backward(m, x, &dx), TNN_ERR_STATE, "quiet backward", "before forward", NULL);
+
+    /* An unrelated failure first: its message must not be reported for the module's. */
+    tnn_rng r;
+    tnn_rng_seed(&r, 3);
+    tnn_module *lin = tnn_linear_new(7, 7, true, &r);
+    TU_ASSERT_ERR(tnn_module_forward(lin, x, &y), TNN_ERR_SHAPE, "linear(7->7)", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(m, wrong, &y), TNN_ERR_SHAPE, "quiet forward failed with TNN_ERR_SHAPE", NULL);
+    assert_null(strstr(tnn_last_error(), "linear"));
+    assert_false(m->has_output);
+
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    assert_true(m->has_output);
+    assert_int_equal(m->out_ndim, 2);
+    assert_int_equal(m->out_shape[0], 4);
+    assert_int_equal(m->out_shape[1], 3);
+    TU_ASSERT_ERR(tnn_module_backward(m, t, &dx), TNN_ERR_SHAPE, "quiet", "dy is [3 x 4]", "output was [4 x 3]", NULL);
+    TU_ASSERT_OK(tnn_module_backward(m, x, &dx));
+    assert_ptr_equal(dx, x);
+    q->fail_backward = true;
+    TU_ASSERT_ERR(tnn_module_backward(m, x, &dx), TNN_ERR_NUMERIC, "quiet: told to fail", NULL);
+    assert_int_equal(tnn_set_error(TNN_ERR_IO, "file %s", "a.bin"), TNN_ERR_IO);
+    assert_string_equal(tnn_last_error(), "file a.bin");
+    tnn_module_free(lin);
+    tnn_module_free(m);
+    tnn_tensor_free(x);
+    tnn_tensor_free(wrong);
+    tnn_tensor_free(t);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(linear_values_by_hand),
     cmocka_unit_test(linear_init_like_pytorch),
@@ -625,6 +697,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(describe_strings),
     cmocka_unit_test(linear_bias_grad_same_bits_on_any_thread_count),
     cmocka_unit_test(batchnorm1d_same_bits_on_any_thread_count),
+    cmocka_unit_test(custom_module_checked_by_wrappers),
 };
 
 TU_MAIN("module", tests)

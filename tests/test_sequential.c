@@ -233,8 +233,8 @@ static void sequential_error_paths(void **state)
     tnn_module *s = make_lin_act_bn(&r);
     const tnn_tensor *y, *dx;
     tnn_tensor *dy = tnn_tensor_new2(2, 3);
-    /* Backward before forward: the last child reports it. */
-    TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "batchnorm1d", "before forward", NULL);
+    /* Backward before forward: refused before any child runs. */
+    TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "sequential(3 modules)", "before forward", NULL);
     /* Wrong input width: the first child names itself and both shapes. */
     tnn_tensor *x = tnn_tensor_new2(2, 5);
     TU_ASSERT_ERR(tnn_module_forward(s, x, &y), TNN_ERR_SHAPE, "linear(4->3)", "[2 x 5]", NULL);
@@ -301,6 +301,77 @@ static void sequential_ownership(void **state)
     tu_alloc_uninstall();
 }
 
+static void count_log(void *user, const char *msg)
+{
+    (void)msg;
+    (*(int *)user)++;
+}
+
+/* A module has one place: a second container, or a cycle, is refused; freeing a child
+ * directly leaves it to its container. Before these checks the shared child was freed
+ * twice and the cycle recursed until the stack ran out. */
+static void sequential_one_place_per_module(void **state)
+{
+    (void)state;
+    tu_alloc_install(-1);
+    tnn_rng r;
+    tnn_rng_seed(&r, 6);
+    tnn_module *a = tnn_sequential_new(), *b = tnn_sequential_new(), *lin = tnn_linear_new(2, 2, true, &r);
+    assert_true(a && b && lin);
+    TU_ASSERT_OK(tnn_sequential_add(a, lin));
+    assert_ptr_equal(lin->container, a);
+    TU_ASSERT_ERR(tnn_sequential_add(b, lin), TNN_ERR_ARG, "child 0 (linear(2->2))", "another sequential", NULL);
+    assert_int_equal(tnn_sequential_len(b), 0);
+
+    /* a inside b, then b inside a: refused, at any depth. */
+    TU_ASSERT_OK(tnn_sequential_add(b, a));
+    TU_ASSERT_ERR(tnn_sequential_add(a, b), TNN_ERR_ARG, "contains this sequential", NULL);
+    tnn_module *c = tnn_sequential_new();
+    assert_non_null(c);
+    TU_ASSERT_OK(tnn_sequential_add(c, b));
+    TU_ASSERT_ERR(tnn_sequential_add(a, c), TNN_ERR_ARG, "contains this sequential", NULL);
+    assert_int_equal(tnn_sequential_len(a), 1);
+
+    /* Freeing a child directly is refused (and reported); the outermost container frees all. */
+    int logged = 0;
+    tnn_set_log(count_log, &logged);
+    tnn_module_free(lin);
+    tnn_module_free(a);
+    tnn_set_log(NULL, NULL);
+    assert_int_equal(logged, 2);
+    tnn_tensor *x = tu_rand_tensor(&r, 3, 2, -1.0f, 1.0f);
+    const tnn_tensor *y;
+    TU_ASSERT_OK(tnn_module_forward(c, x, &y)); /* still whole */
+    assert_int_equal(y->shape[0], 3);
+    tnn_module_free(c);
+    tnn_tensor_free(x);
+    assert_int_equal(tu_alloc_live(), 0);
+    tu_alloc_uninstall();
+}
+
+/* dy must have the output's shape, not just its element count. */
+static void sequential_dy_shape_checked(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 7);
+    tnn_module *s = make_lin_act_bn(&r); /* 4 -> 3 */
+    tnn_tensor *x = tu_rand_tensor(&r, 6, 4, -1.0f, 1.0f);
+    const tnn_tensor *y, *dx;
+    TU_ASSERT_OK(tnn_module_forward(s, x, &y));
+    tnn_tensor *t = tnn_tensor_new2(3, 6), *flat = tnn_tensor_new(1, (int[]){18}), *ok = tnn_tensor_new2(6, 3);
+    TU_ASSERT_ERR(tnn_module_backward(s, t, &dx), TNN_ERR_SHAPE, "sequential", "dy is [3 x 6]", "output was [6 x 3]", NULL);
+    TU_ASSERT_ERR(tnn_module_backward(s, flat, &dx), TNN_ERR_SHAPE, "dy is [18]", "[6 x 3]", NULL);
+    TU_ASSERT_OK(tnn_module_backward(s, ok, &dx));
+    assert_int_equal(dx->shape[0], 6);
+    assert_int_equal(dx->shape[1], 4);
+    tnn_tensor_free(t);
+    tnn_tensor_free(flat);
+    tnn_tensor_free(ok);
+    tnn_tensor_free(x);
+    tnn_module_free(s);
+}
+
 /* Fail each allocation in turn while building, running and freeing a network: every
  * failure is reported (NULL or TNN_ERR_NOMEM), nothing crashes and nothing leaks. */
 static void sequential_allocation_failures(void **state)
@@ -358,6 +429,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_in_place_activations),
     cmocka_unit_test(sequential_error_paths),
     cmocka_unit_test(sequential_ownership),
+    cmocka_unit_test(sequential_one_place_per_module),
+    cmocka_unit_test(sequential_dy_shape_checked),
     cmocka_unit_test(sequential_allocation_failures),
 };
 

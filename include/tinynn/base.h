@@ -68,6 +68,17 @@ TNN_API const char *tnn_status_name(tnn_status s);
 /** Clear the calling thread's last error message. */
 TNN_API void tnn_clear_error(void);
 
+/** Set the calling thread's error message (printf-style) and return `status`, for
+ * modules and optimizers written outside the library, so that their failures read like
+ * the library's own: `return tnn_set_error(TNN_ERR_SHAPE, "scale(%d): dy has %zu
+ * elements, expected %zu", ...);`. A module's forward or backward that fails without
+ * setting a message gets a generic one from tnn_module_forward/tnn_module_backward. */
+TNN_API tnn_status tnn_set_error(tnn_status status, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /** Log callback: receives one line (no trailing newline) and the `user` pointer given
  * to tnn_set_log(). */
 typedef void (*tnn_log_fn)(void *user, const char *msg);

@@ -78,21 +78,32 @@ struct tnn_module {
     const tnn_module_vtable *vt; /**< the module's type; never NULL */
     bool training;       /**< true after creation (as in PyTorch) */
     bool requires_grad;  /**< false: backward skips parameter gradients */
+    /* The rest is kept by the library (tnn_module_init sets it); read it, never write it. */
+    bool has_output;     /**< a forward has succeeded since creation */
+    int out_ndim;        /**< number of dimensions of the last forward's output */
+    int out_shape[TNN_MAX_DIMS]; /**< shape of the last forward's output, which backward's dy must have */
+    tnn_module *container; /**< the Sequential this module is a child of, or NULL */
 };
 
-/** Initialise the base of a user-defined module (training on, requires_grad on). */
+/** Initialise the base of a user-defined module (training on, requires_grad on, no
+ * forward yet, in no container). */
 TNN_API void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt);
 
-/** Run m's forward: checked wrapper around the vtable (it validates arguments and sets messages).
+/** Run m's forward: checked wrapper around the vtable. It validates the arguments, keeps
+ * the output's shape for the backward check, and gives a failure that the module left
+ * without a message a generic one naming the module.
  * @param m  the module
  * @param x  input; must stay alive and unchanged until the matching backward
  * @param y  receives the output, owned by m and valid until m's next forward
  * @return TNN_OK, or an error with tnn_last_error() set (TNN_ERR_SHAPE for mis-shaped input) */
 TNN_API tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y);
-/** Run m's backward: checked wrapper around the vtable.
- * Accumulates parameter gradients (+=) unless requires_grad is false.
+/** Run m's backward: checked wrapper around the vtable. Before calling the module it
+ * refuses a backward before any forward (TNN_ERR_STATE) and a dy whose shape differs from
+ * the last forward's output (TNN_ERR_SHAPE, both shapes in the message; the module's own
+ * backward can rely on it). Accumulates parameter gradients (+=) unless requires_grad is
+ * false.
  * @param m   the module, after a forward
- * @param dy  dL/dy, shaped as the last forward's output
+ * @param dy  dL/dy, exactly the shape of the last forward's output
  * @param dx  receives dL/dx (owned by m, valid until its next backward); NULL skips computing it
  * @return TNN_OK, or an error (TNN_ERR_STATE before any forward, TNN_ERR_SHAPE for a mis-shaped dy) */
 TNN_API tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
@@ -100,7 +111,9 @@ TNN_API tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, cons
  * `prefix` (NULL: none). Checked wrapper around the vtable; a module without a visit
  * function has nothing to enumerate. */
 TNN_API tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx);
-/** Free m and everything it owns (a container frees its children). NULL is a no-op. */
+/** Free m and everything it owns (a container frees its children). NULL is a no-op, and
+ * so is a module that is a child of a Sequential (its container frees it; the call is
+ * reported through tnn_set_log()). */
 TNN_API void tnn_module_free(tnn_module *m);
 
 /** Training (batch statistics, dropout active) vs evaluation mode; containers propagate it. */
