@@ -29,10 +29,15 @@ static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_t
 {
     tnn_linear *l = (tnn_linear *)m;
     int n = tnn_rows(x), k = tnn_cols(x);
-    if (x->ndim < 2 || k != l->in) {
+    if (x->ndim < 2) {
+        char s[64];
+        return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): input %s is 1-D, expected [batch x %d] (one sample is [1 x %d])",
+                         l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), l->in, l->in);
+    }
+    if (k != l->in) {
         char s[64];
         return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): input %s has %d features per row, expected [batch x %d]",
-                         l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), x->ndim < 2 ? (int)x->size : k, l->in);
+                         l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), k, l->in);
     }
     tnn_status st = tnn_tensor_ensure2(&l->y, n, l->out, "linear output");
     if (st) return st;

@@ -21,6 +21,14 @@ tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, 
     o->module = m;
     o->params = tnn_module_parameters(m, "");
     if (!o->params) return TNN_ERR_NOMEM;
+    if (o->params->count == 0) { /* as PyTorch's "optimizer got an empty parameter list" */
+        char d[96];
+        tnn_status st = tnn_error(TNN_ERR_ARG, "%s: %s has no parameters to optimize", vt->type_name ? vt->type_name : "optimizer",
+                                  tnn_module_describe(m, d, sizeof d));
+        tnn_tensor_list_free(o->params);
+        o->params = NULL;
+        return st;
+    }
     return TNN_OK;
 }
 

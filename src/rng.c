@@ -8,6 +8,7 @@
 
 void tnn_rng_seed(tnn_rng *r, uint64_t seed)
 {
+    if (!r) return;
     r->state = 0;
     r->inc = (seed << 1u) | 1u;
     r->has_spare = 0;
@@ -19,6 +20,7 @@ void tnn_rng_seed(tnn_rng *r, uint64_t seed)
 
 uint32_t tnn_rng_u32(tnn_rng *r)
 {
+    if (!r) return 0;
     uint64_t old = r->state;
     r->state = old * 6364136223846793005ULL + r->inc;
     uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
@@ -30,6 +32,7 @@ uint32_t tnn_rng_u32(tnn_rng *r)
  * state = state * MULT + inc, by squaring the step delta's binary digits at a time. */
 void tnn_rng_advance(tnn_rng *r, uint64_t delta)
 {
+    if (!r) return;
     uint64_t cur_mult = 6364136223846793005ULL, cur_plus = r->inc, acc_mult = 1u, acc_plus = 0u;
     while (delta > 0) {
         if (delta & 1u) {
@@ -45,7 +48,7 @@ void tnn_rng_advance(tnn_rng *r, uint64_t delta)
 
 uint32_t tnn_rng_below(tnn_rng *r, uint32_t n)
 {
-    if (n <= 1) return 0;
+    if (!r || n <= 1) return 0;
     uint32_t threshold = (uint32_t)(-n) % n; /* reject the biased low values */
     for (;;) {
         uint32_t x = tnn_rng_u32(r);
@@ -74,6 +77,7 @@ static inline void box_muller(uint32_t a, uint32_t b, float *c, float *s)
 
 float tnn_rng_normal(tnn_rng *r)
 {
+    if (!r) return 0.0f;
     if (r->has_spare) {
         r->has_spare = 0;
         return r->spare;
@@ -142,6 +146,7 @@ void tnn_tensor_normal(tnn_tensor *t, tnn_rng *r, float mean, float std)
 
 void tnn_rng_shuffle(tnn_rng *r, int *idx, int n)
 {
+    if (!r || !idx) return;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)tnn_rng_below(r, (uint32_t)i + 1u);
         int tmp = idx[i];

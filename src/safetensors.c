@@ -844,13 +844,16 @@ tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor
     problems p;
     memset(&p, 0, sizeof p);
     p.what = st->what;
+    int matched = 0;
     for (int i = 0; i < dst->count; i++) {
         const tnn_named_tensor *d = &dst->items[i];
         const tnn_st_tensor *t = tnn_safetensors_find(st, d->name);
         if (!t) {
             if (strict) problem(&p, "missing '%.100s'", d->name);
+            else tnn_log("safetensors file '%.100s': no '%.100s', left as it is (non-strict)", st->what, d->name);
             continue;
         }
+        matched++;
         if (t->dtype != d->dtype || !same_shape(t, d)) {
             char a[96], b[96];
             shape_str_i64(a, sizeof a, t->ndim, t->shape);
@@ -861,9 +864,18 @@ tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor
             problem(&p, "'%.100s' has no data to load into", d->name);
         }
     }
-    if (strict)
-        for (int i = 0; i < st->count; i++)
-            if (!tnn_tensor_list_find(dst, st->tensors[i].name)) problem(&p, "unexpected '%.100s'", st->tensors[i].name);
+    for (int i = 0; i < st->count; i++)
+        if (!tnn_tensor_list_find(dst, st->tensors[i].name)) {
+            if (strict) problem(&p, "unexpected '%.100s'", st->tensors[i].name);
+            else tnn_log("safetensors file '%.100s': '%.100s' not loaded, nothing has that name (non-strict)", st->what,
+                         st->tensors[i].name);
+        }
+    /* Non-strict with no name in common is nearly always a wrong prefix: loading nothing
+     * and succeeding would hide it. */
+    if (!strict && dst->count > 0 && matched == 0)
+        return tnn_error(TNN_ERR_SHAPE, "safetensors file '%.100s': none of its %d tensors has a name expected here "
+                         "(the file has '%.100s', expected names such as '%.100s'; a different prefix?)", st->what,
+                         st->count, st->count ? st->tensors[0].name : "", dst->items[0].name);
     if (p.count) {
         char more[32] = "";
         if (p.shown < p.count) snprintf(more, sizeof more, "; and %d more", p.count - p.shown);

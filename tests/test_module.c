@@ -422,7 +422,7 @@ static void forward_rejects_wrong_width_null_and_empty(void **state)
     TU_ASSERT_ERR(tnn_module_forward(lin, x, &y), TNN_ERR_SHAPE, "linear(4->3)", "[2 x 5]", "4", NULL);
     TU_ASSERT_ERR(tnn_module_forward(bn, x, &y), TNN_ERR_SHAPE, "batchnorm1d(4", "[2 x 5]", NULL);
     tnn_tensor *v = tnn_tensor_new1(4); /* a 1-D input has no batch dimension */
-    TU_ASSERT_ERR(tnn_module_forward(lin, v, &y), TNN_ERR_SHAPE, "linear(4->3)", "[4]", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(lin, v, &y), TNN_ERR_SHAPE, "linear(4->3)", "[4] is 1-D", "[1 x 4]", NULL);
     /* NULL module, input and output pointer. */
     TU_ASSERT_ERR(tnn_module_forward(NULL, x, &y), TNN_ERR_ARG, "NULL", NULL);
     TU_ASSERT_ERR(tnn_module_forward(lin, NULL, &y), TNN_ERR_ARG, "linear(4->3)", "input", NULL);

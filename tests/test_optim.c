@@ -338,6 +338,15 @@ static void optimizer_bad_arguments(void **state)
     TU_ASSERT_ERR(tnn_optimizer_step(NULL), TNN_ERR_ARG, NULL);
     TU_ASSERT_ERR(tnn_optimizer_init(NULL, &sign_vt, t.m), TNN_ERR_ARG, NULL);
     tnn_module_free(t.m);
+
+    /* Nothing to optimize: refused, as PyTorch refuses an empty parameter list. */
+    tnn_module *empty = tnn_sequential_new(), *relu = tnn_relu_new();
+    assert_null(tnn_adam_new(empty, tnn_adam_defaults()));
+    TU_ASSERT_MSG("adam", "sequential(0 modules) has no parameters", NULL);
+    assert_null(tnn_sgd_new(relu, tnn_sgd_defaults()));
+    TU_ASSERT_MSG("sgd", "relu has no parameters", NULL);
+    tnn_module_free(empty);
+    tnn_module_free(relu);
 }
 
 /* The optimizers split their update over the library's threads in runs of chunks that

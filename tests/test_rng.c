@@ -174,6 +174,24 @@ static void rng_below_range_and_balance(void **state)
     for (int i = 0; i < 1000; i++) assert_true(tnn_rng_below(&r, 3000000000u) < 3000000000u);
 }
 
+/* A NULL generator or array does not crash (documented in rng.h). */
+static void rng_null_is_harmless(void **state)
+{
+    (void)state;
+    int idx[3] = {0, 1, 2};
+    tnn_rng r;
+    tnn_rng_seed(NULL, 1);
+    tnn_rng_advance(NULL, 5);
+    tnn_rng_shuffle(NULL, idx, 3);
+    tnn_rng_seed(&r, 1);
+    tnn_rng_shuffle(&r, NULL, 3);
+    assert_int_equal(tnn_rng_u32(NULL), 0);
+    assert_true(tnn_rng_normal(NULL) == 0.0f);
+    assert_true(tnn_rng_uniform(NULL) == 0.0f);
+    assert_int_equal(tnn_rng_below(NULL, 7), 0);
+    assert_int_equal(idx[0] + 2 * idx[1] + 4 * idx[2], 0 + 2 + 8);
+}
+
 static void rng_shuffle_is_permutation(void **state)
 {
     (void)state;
@@ -279,6 +297,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(rng_normal_mean_and_std),
     cmocka_unit_test(rng_normal_matches_libm_formula),
     cmocka_unit_test(rng_below_range_and_balance),
+    cmocka_unit_test(rng_null_is_harmless),
     cmocka_unit_test(rng_shuffle_is_permutation),
 };
 

@@ -862,6 +862,21 @@ static void test_strict_and_non_strict(void **state)
     free(before);
     free(after);
 
+    /* non-strict, but no name in common (a prefix the file does not use): refused,
+     * untouched, and the skipped names are logged */
+    before = snapshot(dst, &n0);
+    logged = 0;
+    tnn_set_log(log_counter, &logged);
+    s = tnn_module_load(dst, "model.", path, false, NULL);
+    tnn_set_log(NULL, NULL);
+    assert_int_equal(s, TNN_ERR_SHAPE);
+    ASSERT_MSG_HAS("none of its 4 tensors", "'0.weight'", "'model.0.weight'", "prefix");
+    assert_int_equal(logged, 7 + 4); /* 7 of dst not in the file, 4 of the file not in dst */
+    after = snapshot(dst, &n1);
+    assert_memory_equal(before, after, n0);
+    free(before);
+    free(after);
+
     /* unexpected tensors only */
     tnn_module *one = tnn_sequential_new();
     ASSERT_OK(tnn_sequential_add(one, tnn_linear_new(4, 3, true, NULL)));

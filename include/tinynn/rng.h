@@ -26,6 +26,9 @@ typedef struct tnn_rng {
     int has_spare;   /**< 1 if spare holds the next normal, else 0 */
 } tnn_rng;
 
+/* A NULL generator is a programming error; the functions below do not crash on it:
+ * seeding, skipping and shuffling do nothing, and draws return 0. */
+
 /** Seed a generator; different seeds give independent-looking streams. */
 TNN_API void tnn_rng_seed(tnn_rng *r, uint64_t seed);
 /** Uniform 32-bit integer. */
@@ -48,7 +51,7 @@ TNN_API void tnn_tensor_uniform(tnn_tensor *t, tnn_rng *r, float lo, float hi);
  * t->size times, on any number of threads. */
 TNN_API void tnn_tensor_normal(tnn_tensor *t, tnn_rng *r, float mean, float std);
 
-/** Fisher-Yates shuffle of an index array. */
+/** Fisher-Yates shuffle of idx[0..n) (NULL r or idx, or n < 2: no-op). */
 TNN_API void tnn_rng_shuffle(tnn_rng *r, int *idx, int n);
 
 #ifdef __cplusplus

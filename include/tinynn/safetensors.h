@@ -104,8 +104,9 @@ TNN_API tnn_status tnn_safetensors_save(const char *path, const tnn_tensor_list 
 /** Copy a loaded file's tensors into dst's tensors, matched by name. Every dtype and
  * shape must match, in strict and non-strict mode alike; each mismatch is reported by
  * name. strict: a tensor of dst missing from the file, or a file tensor not in dst, is
- * an error; non-strict: both are skipped. Nothing is modified unless everything checks
- * out. The message lists the first problems and the count; with a log callback
+ * an error; non-strict: both are skipped (and logged, with a log callback), but a
+ * non-empty dst of which no tensor is in the file is an error, since that is nearly
+ * always a wrong prefix. Nothing is modified unless everything checks out. The message lists the first problems and the count; with a log callback
  * (tnn_set_log) every problem is also logged, one line each. Problems return
  * TNN_ERR_SHAPE. */
 TNN_API tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor_list *dst, bool strict);
