@@ -16,8 +16,14 @@ install(EXPORT tinynnTargets NAMESPACE tinynn:: DESTINATION "${TINYNN_CMAKE_DIR}
 
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/tinynnConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/tinynnConfig.cmake" INSTALL_DESTINATION "${TINYNN_CMAKE_DIR}")
+# Before 1.0 only the same minor release is compatible (see TINYNN_VERSION_MAJOR).
+if(PROJECT_VERSION_MAJOR EQUAL 0)
+  set(_tnn_compat SameMinorVersion)
+else()
+  set(_tnn_compat SameMajorVersion)
+endif()
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/tinynnConfigVersion.cmake"
-  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
+  VERSION ${PROJECT_VERSION} COMPATIBILITY ${_tnn_compat})
 install(FILES "${PROJECT_BINARY_DIR}/tinynnConfig.cmake" "${PROJECT_BINARY_DIR}/tinynnConfigVersion.cmake"
               "${PROJECT_SOURCE_DIR}/cmake/TinynnFindOpenBLAS.cmake"
         DESTINATION "${TINYNN_CMAKE_DIR}")

@@ -45,6 +45,29 @@ static void test_forward_backward(void **state)
     tnn_tensor_free(dy);
 }
 
+/* The errors a user of the page's module sees: its own message for a wrong input, and
+ * the library's checks before its backward runs (the page's backward relies on them:
+ * without them a small dy would be read past its end). */
+static void test_errors(void **state)
+{
+    (void)state;
+    tnn_module *m = scale_new(3);
+    assert_non_null(m);
+    tnn_tensor *x = tnn_tensor_new2(2, 3), *wide = tnn_tensor_new2(2, 4), *small = tnn_tensor_new2(1, 1);
+    const tnn_tensor *y = NULL, *dx = NULL;
+    assert_int_equal(tnn_module_backward(m, x, &dx), TNN_ERR_STATE);
+    assert_non_null(strstr(tnn_last_error(), "scale backward: called before forward"));
+    assert_int_equal(tnn_module_forward(m, wide, &y), TNN_ERR_SHAPE);
+    assert_non_null(strstr(tnn_last_error(), "scale(3): input has 2 dimensions and 4 columns, expected [batch x 3]"));
+    assert_int_equal(tnn_module_forward(m, x, &y), TNN_OK);
+    assert_int_equal(tnn_module_backward(m, small, &dx), TNN_ERR_SHAPE);
+    assert_non_null(strstr(tnn_last_error(), "dy is [1 x 1], the last forward's output was [2 x 3]"));
+    tnn_tensor_free(x);
+    tnn_tensor_free(wide);
+    tnn_tensor_free(small);
+    tnn_module_free(m);
+}
+
 static void test_in_sequential_with_adam(void **state)
 {
     (void)state;
@@ -88,6 +111,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_backward),
         cmocka_unit_test(test_in_sequential_with_adam),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,7 +119,10 @@ TNN_API void tnn_module_free(tnn_module *m);
 /** Training (batch statistics, dropout active) vs evaluation mode; containers propagate it. */
 TNN_API void tnn_module_train(tnn_module *m, bool training);
 /** Freeze (false) or unfreeze (true) the parameters: a frozen module still passes
- * dL/dx through backward but leaves parameter gradients untouched. Containers propagate it. */
+ * dL/dx through backward but leaves parameter gradients untouched. Containers propagate it.
+ * An optimizer created over the module still updates its parameters from the
+ * momentum or moments they carry (PyTorch skips parameters whose .grad is None): to
+ * train part of a model, create the optimizer over that part only. */
 TNN_API void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad);
 
 /** Zero every parameter gradient (writes the zeros now). */

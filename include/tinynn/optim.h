@@ -91,8 +91,8 @@ typedef struct tnn_sgd_params {
 /** torch.optim.SGD's defaults (lr 0.01, everything else off). */
 TNN_API tnn_sgd_params tnn_sgd_defaults(void);
 /** SGD over m's parameters (torch.optim.SGD). NULL (TNN_ERR_ARG) if lr, momentum or
- * weight_decay is negative (or lr not finite), or nesterov is set without momentum > 0
- * and dampening 0. */
+ * weight_decay is negative (or lr not finite), nesterov is set without momentum > 0
+ * and dampening 0, or m has no parameters. */
 TNN_API tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p);
 
 /** Settings of torch.optim.Adam (amsgrad off): bias-corrected moments, eps added outside the
@@ -109,7 +109,8 @@ typedef struct tnn_adam_params {
 TNN_API tnn_adam_params tnn_adam_defaults(void);
 /** Adam over m's parameters (torch.optim.Adam); its two moments are one arena, zeroed.
  * NULL (TNN_ERR_ARG) unless lr >= 0 (finite), betas in [0, 1), eps >= 0 and
- * weight_decay >= 0. */
+ * weight_decay >= 0, or if m has no parameters. Every step updates every parameter of
+ * m, frozen ones included (see tnn_module_set_requires_grad). */
 TNN_API tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
 
 /** Adam's step count (0 before the first step), -1 if o is not Adam. */

@@ -31,10 +31,12 @@ TNN_API tnn_module *tnn_sequential_new(void);
 /** Append child; the container takes ownership in every case (on failure the child is
  * freed). A NULL child (a failed constructor) is reported as an error, so calls can be
  * chained: st |= tnn_sequential_add(seq, tnn_linear_new(...)) style code stays safe.
- * A module that is already a child of seq is refused with TNN_ERR_ARG and stays where it
- * is (one module cannot hold two positions: its buffers and its freeing are its own;
- * create one module per position). The child takes on the container's training and
- * requires_grad modes. */
+ * A module that already has a place is refused with TNN_ERR_ARG and stays where it is:
+ * a child of seq, a child of another Sequential, or a container that holds seq (at any
+ * depth: forward would recurse without end). One module cannot hold two positions: its
+ * buffers and its freeing are its own; create one module per position. The child takes
+ * on the container's training and requires_grad modes, and child->container is set to
+ * seq (tnn_module_free on the child alone is then a no-op). */
 TNN_API tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child);
 
 /** Number of children; -1 if seq is not a Sequential. */
