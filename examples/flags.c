@@ -54,8 +54,13 @@ void flags_usage(FILE *f, const char *prog, const char *summary, const flag_spec
         }
         bool unset = (s->type == FLAG_T_STRING || s->type == FLAG_T_CHOICE) && !*(const char *const *)s->value;
         flags_format_value(def, sizeof def, s);
-        if (unset) fprintf(f, "  %-24s %s\n", left, s->help ? s->help : ""); /* the help says what happens */
-        else fprintf(f, "  %-24s %s (default: %s)\n", left, s->help ? s->help : "", def);
+        char range[96] = ""; /* the bounds a message would otherwise be the first to tell */
+        if (s->type == FLAG_T_INT && s->hi < INT_MAX) snprintf(range, sizeof range, "; %.0f to %.0f", s->lo, s->hi);
+        else if (s->type == FLAG_T_DOUBLE && s->expect) snprintf(range, sizeof range, "; %s", s->expect);
+        if (strlen(left) > 24) fprintf(f, "  %s\n%27s", left, ""); /* a long name: its help on the next line */
+        else fprintf(f, "  %-24s ", left);
+        if (unset) fprintf(f, "%s\n", s->help ? s->help : ""); /* the help says what happens */
+        else fprintf(f, "%s (default: %s%s)\n", s->help ? s->help : "", def, range);
     }
 }
 
@@ -80,6 +85,10 @@ static int set_value(const char *prog, const flag_spec *s, const char *text)
         /* strtoll skips leading blanks and accepts '+': reject both, digits only. */
         if (!*text || !(text[0] == '-' || (text[0] >= '0' && text[0] <= '9'))) return fail(prog, s, text);
         long long v = strtoll(text, &end, 10);
+        if (!errno && !*end && v > (long long)s->hi && s->hi < INT_MAX && v >= (long long)s->lo) {
+            fprintf(stderr, "%s: --%s: '%s' is too large: at most %.0f\n", prog, s->name, text, s->hi);
+            return FLAGS_ERROR;
+        }
         if (errno || *end || v < (long long)s->lo || v > (long long)s->hi) return fail(prog, s, text);
         *(int *)s->value = (int)v;
         return FLAGS_OK;
@@ -92,7 +101,8 @@ static int set_value(const char *prog, const flag_spec *s, const char *text)
         return FLAGS_OK;
     }
     case FLAG_T_DOUBLE: {
-        if (!*text || strchr(" \t\n\v\f\r", text[0])) return fail(prog, s, text);
+        /* decimal only, as the integers: no blanks, no '+', no hexadecimal */
+        if (!*text || strchr(" \t\n\v\f\r+", text[0]) || strpbrk(text, "xX")) return fail(prog, s, text);
         double v = strtod(text, &end);
         if (errno == ERANGE && fabs(v) > 1.0) return fail(prog, s, text); /* overflow (underflow to ~0 is fine) */
         if (*end || !isfinite(v)) return fail(prog, s, text);

@@ -20,6 +20,7 @@
  * 130 / 143 stopped by SIGINT / SIGTERM after writing a checkpoint.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <tinynn/tinynn.h>
 
 #include <errno.h>
@@ -163,19 +164,41 @@ static double now_seconds(void)
 
 /* ---------------- signals ---------------- */
 
-static volatile sig_atomic_t g_stop_signal;
+static volatile sig_atomic_t g_stop_signal, g_writing, g_quit_pending;
+static int g_debug_second_signal; /* test hook: raise the stop signal again inside the next write */
 static const char *g_stop_msg = "";
 static size_t g_stop_len;
 
-/* Async-signal-safe: set the flag, say what happens (write(2) only). SA_RESETHAND
- * restores the default action, so a second signal stops the program at once (an
- * interrupted checkpoint write leaves the previous checkpoint intact). */
+/* Async-signal-safe (write, signal and raise only). The first signal sets the flag and
+ * says what happens; a second stops the program at once with the signal's default
+ * action, unless an output file is being written: then it stops as soon as that file
+ * is complete, so that no half-written temporary file is left beside it. The handler
+ * stays installed (no SA_RESETHAND) because any thread may receive the signal. */
 static void on_stop_signal(int sig)
 {
     if (!g_stop_signal) {
         g_stop_signal = sig;
         ssize_t r = write(STDERR_FILENO, g_stop_msg, g_stop_len);
         (void)r;
+    } else if (g_writing) {
+        g_quit_pending = sig;
+    } else {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+}
+
+/* Around each output file's write: a second signal waits for the write to finish. */
+static void writing(bool on)
+{
+    g_writing = on;
+    if (on && g_stop_signal && g_debug_second_signal) {
+        g_debug_second_signal = 0;
+        raise(g_stop_signal);
+    }
+    if (!on && g_quit_pending) {
+        signal(g_quit_pending, SIG_DFL);
+        raise(g_quit_pending);
     }
 }
 
@@ -188,7 +211,7 @@ static void install_signal_handlers(bool bar)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
@@ -254,7 +277,10 @@ static int draw_plot(run *r)
     };
     plot_axes ax = {"mnist_gan: D and G loss per batch", "epoch", "loss", 1.0 / r->batches};
     plot_lines(r->plot, &ax, series, 2, r->s.n_hist);
-    if (plot_write_png(r->plot, r->out_plot) != TNN_OK) {
+    writing(true);
+    tnn_status st = plot_write_png(r->plot, r->out_plot);
+    writing(false);
+    if (st != TNN_OK) {
         fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
         return EXIT_ERROR;
     }
@@ -352,7 +378,10 @@ static int write_checkpoint(run *r)
         return diverged(r, e, b, what);
     }
     char err[1024];
-    if (gan_checkpoint_save(r->out_ckpt, &r->s, r->md_ckpt, err, sizeof err) != TNN_OK) {
+    writing(true);
+    tnn_status st = gan_checkpoint_save(r->out_ckpt, &r->s, r->md_ckpt, err, sizeof err);
+    writing(false);
+    if (st != TNN_OK) {
         fprintf(stderr, "%s: writing the checkpoint: %s\n", PROG, err);
         return EXIT_ERROR;
     }
@@ -361,8 +390,8 @@ static int write_checkpoint(run *r)
 }
 
 /* Debug hooks for the tests (docs/mnist_gan.md, "Testing hooks"): before batch N (counted
- * from 0 over the whole run) raise a signal, or set the first element of a generator
- * tensor to NaN. */
+ * from 0 over the whole run) raise a signal (",INT2": and again while the checkpoint it
+ * asks for is being written), or set the first element of a generator tensor to NaN. */
 typedef struct debug_hooks {
     int64_t signal_at, nan_at;
     int signal;
@@ -379,8 +408,9 @@ static int read_debug_hooks(run *r, debug_hooks *d)
         char *end;
         d->signal_at = strtoll(v, &end, 10);
         if (strcmp(end, ",TERM") == 0) d->signal = SIGTERM;
+        else if (strcmp(end, ",INT2") == 0) g_debug_second_signal = 1;
         else if (*end || d->signal_at < 0) {
-            fprintf(stderr, "%s: TINYNN_DEBUG_SIGNAL_AT_BATCH='%s': expected N or N,TERM\n", PROG, v);
+            fprintf(stderr, "%s: TINYNN_DEBUG_SIGNAL_AT_BATCH='%s': expected N, N,TERM or N,INT2\n", PROG, v);
             return EXIT_USAGE;
         }
     }
@@ -475,7 +505,8 @@ static int apply_checkpoint_flags(const tnn_metadata *md, const char *path, cons
                         PROG, s->name, now, path, s->name, v, s->name);
                 return EXIT_USAGE;
             }
-            if (!equal && strcmp(s->name, "n_cpu") == 0)
+            /* Checkpoints that record the threads in use are compared on those, once known. */
+            if (!equal && strcmp(s->name, "n_cpu") == 0 && !tnn_metadata_get(md, "threads"))
                 fprintf(stderr, "%s: note: --n_cpu %s differs from the checkpoint's %s; the run continues, but not "
                         "bit for bit as it would have without the interruption\n", PROG, now, v);
             continue;
@@ -617,8 +648,10 @@ int main(int argc, char **argv)
             data_from = "the bundled data folder";
         }
     }
+    char images_path[PATH_MAX], data_abs[PATH_MAX];
+    /* Recorded in the checkpoint as an absolute path, so that --resume works from any folder. */
+    if (realpath(data_dir, data_abs)) data_dir = data_abs;
     o->data = data_dir;
-    char images_path[PATH_MAX];
     int err = find_train_images(data_dir, images_path, sizeof images_path);
     if (err) {
         if (err < 0)
@@ -629,37 +662,6 @@ int main(int argc, char **argv)
         status = EXIT_USAGE;
         goto done;
     }
-    if (snprintf(R.images_dir, sizeof R.images_dir, "%s/images", o->out) >= (int)sizeof R.images_dir ||
-        snprintf(R.out_ckpt, sizeof R.out_ckpt, "%s/checkpoint.safetensors", o->out) >= (int)sizeof R.out_ckpt ||
-        snprintf(R.out_csv, sizeof R.out_csv, "%s/losses.csv", o->out) >= (int)sizeof R.out_csv ||
-        snprintf(R.out_plot, sizeof R.out_plot, "%s/losses.png", o->out) >= (int)sizeof R.out_plot) {
-        fprintf(stderr, "%s: --out %s: path too long\n", PROG, o->out);
-        status = EXIT_USAGE;
-        goto done;
-    }
-    if ((err = check_writable_dir(o->out)) || (err = check_writable_dir(R.images_dir))) {
-        fprintf(stderr, "%s: --out %s: cannot write there: %s\n", PROG, o->out, strerror(err));
-        status = EXIT_USAGE;
-        goto done;
-    }
-    {
-        /* outputs that exist must be files we can replace */
-        const char *outs[5] = {R.out_ckpt, R.out_csv, R.out_plot, "generator.safetensors", "discriminator.safetensors"};
-        for (int k = 0; k < 5; k++) {
-            char p[PATH_MAX];
-            snprintf(p, sizeof p, k < 3 ? "%s" : "%s/%s", k < 3 ? outs[k] : o->out, outs[k]);
-            struct stat sb;
-            if (stat(p, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-                fprintf(stderr, "%s: --out %s: %s exists and is not a regular file\n", PROG, o->out, p);
-                status = EXIT_USAGE;
-                goto done;
-            }
-        }
-    }
-    if (!o->resume && access(R.out_ckpt, F_OK) == 0)
-        fprintf(stderr, "%s: note: %s exists and will be replaced by this new run (--resume %s continues it "
-                "instead)\n", PROG, R.out_ckpt, R.out_ckpt);
-
     if (tnn_idx_load(images_path, &idx) != TNN_OK) {
         fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
         goto done;
@@ -678,6 +680,10 @@ int main(int argc, char **argv)
     R.batches = (int)((R.n_images + (long long)o->batch_size - 1) / o->batch_size);
     if (o->batch_size == 1) {
         fprintf(stderr, "%s: --batch_size 1: BatchNorm1d needs at least 2 images per batch in training\n", PROG);
+        goto done;
+    }
+    if (R.n_images == 1) {
+        fprintf(stderr, "%s: %s holds 1 image; BatchNorm1d needs at least 2 per batch in training\n", PROG, images_path);
         goto done;
     }
     if (R.n_images % o->batch_size == 1) {
@@ -699,10 +705,57 @@ int main(int argc, char **argv)
             goto done;
         }
     }
+    if (snprintf(R.images_dir, sizeof R.images_dir, "%s/images", o->out) >= (int)sizeof R.images_dir ||
+        snprintf(R.out_ckpt, sizeof R.out_ckpt, "%s/checkpoint.safetensors", o->out) >= (int)sizeof R.out_ckpt ||
+        snprintf(R.out_csv, sizeof R.out_csv, "%s/losses.csv", o->out) >= (int)sizeof R.out_csv ||
+        snprintf(R.out_plot, sizeof R.out_plot, "%s/losses.png", o->out) >= (int)sizeof R.out_plot) {
+        fprintf(stderr, "%s: --out %s: path too long\n", PROG, o->out);
+        status = EXIT_USAGE;
+        goto done;
+    }
+    /* Created only now, after every check of the data: a run refused above leaves no folder behind. */
+    if ((err = check_writable_dir(o->out))) {
+        fprintf(stderr, "%s: --out %s: cannot write there: %s\n", PROG, o->out, strerror(err));
+        status = EXIT_USAGE;
+        goto done;
+    }
+    if ((err = check_writable_dir(R.images_dir))) {
+        fprintf(stderr, "%s: --out %s: cannot write the sample grids into %s: %s\n", PROG, o->out, R.images_dir,
+                strerror(err));
+        status = EXIT_USAGE;
+        goto done;
+    }
+    {
+        /* outputs that exist must be files we can replace */
+        const char *outs[5] = {R.out_ckpt, R.out_csv, R.out_plot, "generator.safetensors", "discriminator.safetensors"};
+        for (int k = 0; k < 5; k++) {
+            char p[PATH_MAX];
+            snprintf(p, sizeof p, k < 3 ? "%s" : "%s/%s", k < 3 ? outs[k] : o->out, outs[k]);
+            struct stat sb;
+            if (stat(p, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+                fprintf(stderr, "%s: --out %s: %s exists and is not a regular file\n", PROG, o->out, p);
+                status = EXIT_USAGE;
+                goto done;
+            }
+        }
+        for (int k = 0; k < n_snap; k++) { /* the snapshots too, rather than after an epoch of training */
+            char p[PATH_MAX];
+            struct stat sb;
+            snprintf(p, sizeof p, "%s/generator_epoch%d.safetensors", o->out, snap[k]);
+            if (stat(p, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+                fprintf(stderr, "%s: --snapshot_epochs: %s exists and is not a regular file\n", PROG, p);
+                status = EXIT_USAGE;
+                goto done;
+            }
+        }
+    }
+    if (!o->resume && access(R.out_ckpt, F_OK) == 0)
+        fprintf(stderr, "%s: note: %s exists and will be replaced by this new run (--resume %s continues it "
+                "instead)\n", PROG, R.out_ckpt, R.out_ckpt);
     status = EXIT_ERROR;
 
     /* ---- models, optimizers, buffers: everything allocated before the loop ---- */
-    tnn_set_num_threads(o->n_cpu); /* capped at the cores present */
+    const int threads = tnn_set_num_threads(o->n_cpu); /* capped at the cores present */
     blas_note(PROG);               /* AVX-512 left unused by an older OpenBLAS: say how to fix it */
     gc.latent_dim = o->latent_dim;
     gc.img_size = o->img_size;
@@ -739,17 +792,32 @@ int main(int argc, char **argv)
         if (!st) st = tnn_metadata_set(R.md_ckpt, "n_images", n_images_text);
         if (!st) st = tnn_metadata_set(R.md_ckpt, "data_fingerprint", fingerprint);
         if (!st) st = tnn_metadata_set(R.md_ckpt, "blas_core", blas_core()); /* the products' bits depend on it */
+        char threads_text[16];
+        snprintf(threads_text, sizeof threads_text, "%d", threads);
+        if (!st) st = tnn_metadata_set(R.md_ckpt, "threads", threads_text); /* and on this, not on --n_cpu */
         if (st) goto oom;
     }
     if (ck) {
         char msg[1024];
         const char *core = tnn_metadata_get(tnn_safetensors_metadata(ck), "blas_core");
+        const char *th = tnn_metadata_get(tnn_safetensors_metadata(ck), "threads");
+        if (th && atoi(th) != threads)
+            fprintf(stderr, "%s: note: this run computes on %d thread%s, the checkpoint was written on %s (--n_cpu, "
+                    "capped at the cores present); the run continues, but not bit for bit as it would have without the "
+                    "interruption\n", PROG, threads, threads == 1 ? "" : "s", th);
         if (core && strcmp(core, blas_core()) != 0)
             fprintf(stderr, "%s: note: OpenBLAS runs its '%s' kernels, the checkpoint was written with '%s' "
                     "(OPENBLAS_CORETYPE); the run continues, but not bit for bit as it would have without the "
                     "interruption\n", PROG, blas_core(), core);
         if (gan_checkpoint_restore(ck, o->resume, &R.s, msg, sizeof msg) != TNN_OK) {
             fprintf(stderr, "%s: --resume: %s\n", PROG, msg);
+            goto done;
+        }
+        char bad[256];
+        size_t at;
+        if (gan_trainer_find_nonfinite(tr, bad, sizeof bad, &at)) {
+            fprintf(stderr, "%s: --resume %s: %s[%zu] is not finite; checkpoints are written only while training is "
+                    "finite, so this file was changed since\n", PROG, o->resume, bad, at);
             goto done;
         }
         tnn_safetensors_free(ck); /* 25 MB we no longer need */
@@ -820,9 +888,12 @@ int main(int argc, char **argv)
             if (done_before % o->sample_interval == 0) {
                 char png[PATH_MAX];
                 /* save_image(gen_imgs.data[:25], ..., nrow=5, normalize=True) */
-                if (snprintf(png, sizeof png, "%s/%" PRId64 ".png", R.images_dir, done_before) >= (int)sizeof png ||
-                    tnn_save_image_grid(png, tr->gen_imgs, b < 25 ? b : 25, o->channels, o->img_size, o->img_size, 5,
-                                        2, true) != TNN_OK) {
+                writing(true);
+                bool ok = snprintf(png, sizeof png, "%s/%" PRId64 ".png", R.images_dir, done_before) < (int)sizeof png &&
+                          tnn_save_image_grid(png, tr->gen_imgs, b < 25 ? b : 25, o->channels, o->img_size,
+                                              o->img_size, 5, 2, true) == TNN_OK;
+                writing(false);
+                if (!ok) {
                     fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
                     goto done;
                 }
@@ -854,8 +925,10 @@ int main(int argc, char **argv)
                     goto oom;
                 }
                 tnn_status st = TNN_ERR_ARG;
+                writing(true);
                 if (snprintf(path, sizeof path, "%s/generator_epoch%d.safetensors", o->out, epoch + 1) < (int)sizeof path)
                     st = tnn_module_save(tr->generator, GAN_PREFIX, path, md);
+                writing(false);
                 tnn_metadata_free(md);
                 if (st) {
                     fprintf(stderr, "%s: saving the epoch-%d snapshot: %s\n", PROG, epoch + 1, tnn_last_error());
@@ -887,8 +960,11 @@ int main(int argc, char **argv)
     tnn_module *nets[2] = {tr->generator, tr->discriminator};
     for (int k = 0; k < 2; k++) {
         char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/%s.safetensors", o->out, names[k]) >= (int)sizeof path ||
-            tnn_module_save(nets[k], GAN_PREFIX, path, R.md_weights) != TNN_OK) {
+        writing(true);
+        bool ok = snprintf(path, sizeof path, "%s/%s.safetensors", o->out, names[k]) < (int)sizeof path &&
+                  tnn_module_save(nets[k], GAN_PREFIX, path, R.md_weights) == TNN_OK;
+        writing(false);
+        if (!ok) {
             fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
             goto done;
         }

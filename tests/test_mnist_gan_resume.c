@@ -20,6 +20,8 @@
 #include "testutil.h"
 #include "test_mnist_gan_util.h"
 
+#include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +127,20 @@ static void resume_exact_after_sigint(void **state)
                     "stopped by SIGINT after [Epoch 1/3] [Batch 5/8]");
 }
 
+/* A second SIGINT while that checkpoint is being written: the program stops as soon as
+ * the file is complete (status 130, by the signal), leaves no temporary file, and the
+ * checkpoint resumes exactly. */
+static void resume_exact_after_second_sigint_during_write(void **state)
+{
+    (void)state;
+    resume_scenario("", "TINYNN_DEBUG_SIGNAL_AT_BATCH=13,INT2", "--n_epochs 3", 130, 14, "", NULL);
+    DIR *d = opendir(gt_path("a"));
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        if (strstr(e->d_name, ".tmp")) fail_msg("left behind: a/%s", e->d_name);
+    closedir(d);
+}
+
 /* SIGTERM during the last batch of epoch 1, with checkpoints every 5 batches: the
  * checkpoint holds (epoch 2, batch 0), before epoch 2's shuffle. */
 static void resume_exact_at_epoch_end_sigterm(void **state)
@@ -183,6 +199,14 @@ static void rewrite_checkpoint(const char *src, const char *dst, edit_fn edit, c
     tnn_safetensors_free(st);
 }
 
+static void weight_nan(const char *name, void *data, size_t nbytes)
+{
+    if (strcmp(name, "generator.model.0.weight") == 0 && nbytes >= 8) {
+        float nan = NAN;
+        memcpy((char *)data + 4, &nan, 4); /* element 1 */
+    }
+}
+
 static void order_not_permutation(const char *name, void *data, size_t nbytes)
 {
     if (strcmp(name, "train.order") == 0 && nbytes >= 16) memcpy((char *)data + 8, data, 8); /* order[1] = order[0] */
@@ -219,6 +243,41 @@ static void resume_notes_other_blas_kernels(void **state)
     assert_non_null(st);
     assert_non_null(tnn_metadata_get(tnn_safetensors_metadata(st), "blas_core"));
     tnn_safetensors_free(st);
+}
+
+/* The checkpoint records the threads actually used (--n_cpu capped at the cores); a
+ * resume notes a different count, whatever --n_cpu says, and not a different --n_cpu
+ * that ends in the same count. */
+static void resume_notes_other_thread_count(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    char args[2048];
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("a")); /* --n_cpu 1 */
+    free(gan(NULL, args, 0, NULL));
+    tnn_safetensors *st = tnn_safetensors_load(gt_path("a/checkpoint.safetensors"));
+    assert_non_null(st);
+    const char *th = tnn_metadata_get(tnn_safetensors_metadata(st), "threads");
+    assert_non_null(th);
+    assert_string_equal(th, "1");
+    tnn_safetensors_free(st);
+    /* recorded as written on 4096 threads: any machine here differs */
+    rewrite_checkpoint(gt_path("a/checkpoint.safetensors"), gt_path("b.safetensors"), NULL, "threads", "4096");
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2 --out '%s'", gt_path("b.safetensors"), gt_path("b"));
+    char *err, *out = gan(NULL, args, 0, &err);
+    gt_assert_contains(err, "this run computes on 1 thread, the checkpoint was written on 4096");
+    free(out);
+    free(err);
+    /* --n_cpu 4096 on a 1-thread checkpoint: capped to the cores; noted only if that is not 1 */
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2 --n_cpu 4096 --out '%s'",
+             gt_path("a/checkpoint.safetensors"), gt_path("c"));
+    out = gan(NULL, args, 0, &err);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores == 1) assert_null(strstr(err, "note: this run computes on"));
+    else gt_assert_contains(err, "the checkpoint was written on 1");
+    assert_null(strstr(err, "--n_cpu 4096 differs"));
+    free(out);
+    free(err);
 }
 
 static void resume_refuses_other_runs(void **state)
@@ -292,6 +351,10 @@ static void resume_refuses_bad_checkpoint(void **state)
     rewrite_checkpoint(ck, gt_path("a/dim.safetensors"), NULL, "latent_dim", "64");
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/dim.safetensors"));
     expect_refusal(args, 1, "'generator.model.0.weight' is F32 [128 x 100] in the file, F32 [128 x 64] expected", NULL);
+    /* a weight that is not finite: named, rather than reported as training diverging */
+    rewrite_checkpoint(ck, gt_path("a/nan.safetensors"), weight_nan, NULL, NULL);
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2 --out '%s'", gt_path("a/nan.safetensors"), gt_path("n"));
+    expect_refusal(args, 1, "generator.model.0.weight[1] is not finite", "this file was changed since");
     /* a recorded flag that is not a valid value */
     rewrite_checkpoint(ck, gt_path("a/nolr.safetensors"), NULL, "lr", "abc");
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/nolr.safetensors"));
@@ -452,10 +515,12 @@ static void diverge_nan_parameter_before_checkpoint(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(resume_exact_after_sigint, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(resume_exact_after_second_sigint_during_write, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_at_epoch_end_sigterm, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_more_epochs, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_two_threads, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_notes_other_blas_kernels, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(resume_notes_other_thread_count, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_refuses_other_runs, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_refuses_bad_checkpoint, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(signal_sigterm_from_outside, tu_tmpdir_make, tu_tmpdir_remove),

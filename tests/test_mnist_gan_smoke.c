@@ -284,6 +284,11 @@ static void cli_bad_numbers(void **state)
     expect_fail(g_gan, "--lr", 2, "--lr: missing value", NULL);
     expect_fail(g_gan, "--checkpoint_interval -1", 2, "--checkpoint_interval: '-1' is not a non-negative integer", NULL);
     expect_fail(g_gan, "--progress fancy", 2, "--progress: 'fancy' is not one of auto, bar, lines", NULL);
+    /* over a bound: the bound is named; decimal numbers only, as for the integers */
+    expect_fail(g_gan, "--n_cpu 4097", 2, "--n_cpu: '4097' is too large: at most 4096", NULL);
+    expect_fail(g_gan, "--batch_size 1048577", 2, "--batch_size: '1048577' is too large: at most 1048576", NULL);
+    expect_fail(g_gan, "--lr 0x1p-3", 2, "--lr: '0x1p-3' is not a positive number", NULL);
+    expect_fail(g_gan, "--b1 +0.5", 2, "--b1: '+0.5' is not a number in [0, 1)", NULL);
     const char *lists[] = {"0", "1,,2", "a", "1,", ",1", "-1", "1 2", "99999999999"};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         char args[128], want[160];
@@ -322,11 +327,21 @@ static void cli_bad_folders(void **state)
     FILE *f = fopen(gt_path("o1/images"), "w");
     fclose(f);
     snprintf(args, sizeof args, "--out '%s'", gt_path("o1"));
-    expect_fail(g_gan, args, 2, "cannot write there", "Not a directory");
+    expect_fail(g_gan, args, 2, "cannot write the sample grids into", "o1/images: Not a directory");
     mkdir(gt_path("o2"), 0777);
     mkdir(gt_path("o2/checkpoint.safetensors"), 0777);
     snprintf(args, sizeof args, "--out '%s'", gt_path("o2"));
     expect_fail(g_gan, args, 2, "checkpoint.safetensors exists and is not a regular file", NULL);
+    /* a snapshot that could not be written is found before training, not after an epoch */
+    mkdir(gt_path("o3"), 0777);
+    mkdir(gt_path("o3/generator_epoch1.safetensors"), 0777);
+    snprintf(args, sizeof args, "--snapshot_epochs 1 --out '%s'", gt_path("o3"));
+    expect_fail(g_gan, args, 2, "--snapshot_epochs", "generator_epoch1.safetensors exists and is not a regular file");
+    /* a run refused for its data (exit 2: nothing done) creates no --out folder */
+    snprintf(args, sizeof args, "--channels 3 --out '%s'", gt_path("o4/new"));
+    expect_fail(g_gan, args, 2, "--channels 3", NULL);
+    struct stat sb;
+    assert_int_not_equal(stat(gt_path("o4"), &sb), 0);
 }
 
 static void cli_bad_data(void **state)
@@ -355,7 +370,7 @@ static void cli_help(void **state)
                            "--img_size", "--channels", "--sample_interval", "--data", "--out", "--seed",
                            "--bn_eps", "--bn_momentum", "--log_interval", "--checkpoint_interval",
                            "--snapshot_epochs LIST", "--resume FILE", "--progress auto|bar|lines",
-                           "(default: 0.0002)"};
+                           "(default: 0.0002; a positive number)", "(default: 128; 1 to 1048576)"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) gt_assert_contains(out, flags[i]);
     free(out);
     free(err);
