@@ -170,12 +170,12 @@ int main(int argc, char **argv)
     int *hist = NULL, *hist_ref = NULL;
     tnn_safetensors *st = tnn_safetensors_load(clf_path);
     if (!st) {
-        fprintf(stderr, "%s: --classifier %s\n", PROG, tnn_last_error());
+        fprintf(stderr, "%s: --classifier: %s\n", PROG, tnn_last_error());
         return 2;
     }
     clf_config cfg;
     if (clf_config_from_metadata(tnn_safetensors_metadata(st), clf_path, &cfg, err, sizeof err)) {
-        fprintf(stderr, "%s: --classifier %s\n", PROG, err);
+        fprintf(stderr, "%s: --classifier: %s\n", PROG, err);
         status = 2;
         goto done;
     }
