@@ -31,6 +31,7 @@ typedef struct tnn_batchnorm1d {
     const float *x;
     int rows;
     bool used_batch_stats;                    /* last forward normalised with batch stats */
+    bool grad_none;                           /* discarded, no backward since (.grad is None) */
     tnn_tensor y, dx;
 } tnn_batchnorm1d;
 
@@ -222,6 +223,7 @@ TNN_CLONES static void bn_backward_sums(const bn_job *job)
         }
     }
     if (b->base.requires_grad && b->weight) {
+        b->grad_none = false;
         float *restrict dw = b->dweight, *restrict db = b->dbias;
         const float *restrict dt = dot, *restrict sd = sum_dy, *restrict is = invstd;
         for (int j = 0; j < c; j++) {
@@ -293,8 +295,9 @@ static tnn_status bn_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, v
     int shape[1] = {b->c};
     tnn_status st = TNN_OK;
     if (b->weight) {
-        st = tnn_visit_one(prefix, "weight", TNN_F32, b->weight, b->dweight, 1, shape, true, fn, ctx);
-        if (!st) st = tnn_visit_one(prefix, "bias", TNN_F32, b->bias, b->dbias, 1, shape, true, fn, ctx);
+        const bool none = b->grad_none || !m->requires_grad;
+        st = tnn_visit_param(prefix, "weight", b->weight, b->dweight, 1, shape, none, fn, ctx);
+        if (!st) st = tnn_visit_param(prefix, "bias", b->bias, b->dbias, 1, shape, none, fn, ctx);
     }
     if (!st && b->running_mean) {
         st = tnn_visit_one(prefix, "running_mean", TNN_F32, b->running_mean, NULL, 1, shape, false, fn, ctx);
@@ -314,6 +317,17 @@ static void bn_free(tnn_module *m)
     tnn_free(b);
 }
 
+/* Its gradients are 2 x c floats: zeroed at once (no pass worth saving), and marked as
+ * having none until a backward writes them. */
+static void bn_discard_grad(tnn_module *m)
+{
+    tnn_batchnorm1d *b = (tnn_batchnorm1d *)m;
+    if (!b->weight) return;
+    memset(b->dweight, 0, (size_t)b->c * sizeof(float));
+    memset(b->dbias, 0, (size_t)b->c * sizeof(float));
+    b->grad_none = true;
+}
+
 static const tnn_module_vtable bn_vt = {
     .type_name = "batchnorm1d",
     .forward = bn_forward,
@@ -321,6 +335,7 @@ static const tnn_module_vtable bn_vt = {
     .visit = bn_visit,
     .describe = bn_describe,
     .free = bn_free,
+    .discard_grad = bn_discard_grad,
 };
 
 bool tnn_is_batchnorm1d(const tnn_module *m) { return m && m->vt == &bn_vt; }

@@ -16,6 +16,8 @@ typedef struct tnn_linear {
     int rows;                  /* batch of the last forward */
     bool grad_owed;            /* discarded: dweight/dbias hold stale values that read as
                                   zero; the next backward writes them (beta 0) */
+    bool grad_none;            /* discarded and not written since (PyTorch: .grad is None);
+                                  unlike grad_owed, reading the zeros does not clear it */
     tnn_tensor y, dx;
 } tnn_linear;
 
@@ -212,7 +214,7 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
         /* dW[out x in] += dy^T x ; db += column sums of dy (torch's summation order).
          * After discard_grad the gradients are written instead (0 + s == s). */
         const bool add = !l->grad_owed;
-        l->grad_owed = false;
+        l->grad_owed = l->grad_none = false;
         const tnn_gemm_args gw = {true, false, l->out, l->in, n, 1.0f, dy->data, l->out, l->x, l->in,
                                   add ? 1.0f : 0.0f, l->dweight, l->in, NULL};
         if (dx) tnn_gemm2(&gw, &gx); /* independent: side by side on two threads */
@@ -226,7 +228,11 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
 }
 
 /* The next backward writes the gradients, or the next visit zeroes them. */
-static void linear_discard_grad(tnn_module *m) { ((tnn_linear *)m)->grad_owed = true; }
+static void linear_discard_grad(tnn_module *m)
+{
+    tnn_linear *l = (tnn_linear *)m;
+    l->grad_owed = l->grad_none = true;
+}
 
 static tnn_status linear_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
 {
@@ -235,9 +241,9 @@ static tnn_status linear_visit(tnn_module *m, const char *prefix, tnn_visit_fn f
         memset(l->dweight, 0, ((size_t)l->in * (size_t)l->out + (l->bias ? (size_t)l->out : 0)) * sizeof(float));
         l->grad_owed = false;
     }
-    tnn_status st = tnn_visit_one(prefix, "weight", TNN_F32, l->weight, l->dweight, 2, (int[]){l->out, l->in}, true, fn, ctx);
-    if (st == TNN_OK && l->bias)
-        st = tnn_visit_one(prefix, "bias", TNN_F32, l->bias, l->dbias, 1, (int[]){l->out}, true, fn, ctx);
+    const bool none = l->grad_none || !m->requires_grad;
+    tnn_status st = tnn_visit_param(prefix, "weight", l->weight, l->dweight, 2, (int[]){l->out, l->in}, none, fn, ctx);
+    if (st == TNN_OK && l->bias) st = tnn_visit_param(prefix, "bias", l->bias, l->dbias, 1, (int[]){l->out}, none, fn, ctx);
     return st;
 }
 

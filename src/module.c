@@ -104,8 +104,8 @@ void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad)
     if (m->vt->on_mode_change) m->vt->on_mode_change(m);
 }
 
-tnn_status tnn_visit_one(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad,
-                         int ndim, const int *shape, bool is_param, tnn_visit_fn fn, void *ctx)
+static tnn_status visit_named(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad, int ndim,
+                              const int *shape, bool is_param, bool no_grad, tnn_visit_fn fn, void *ctx)
 {
     char name[256];
     int n = snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", local);
@@ -123,7 +123,20 @@ tnn_status tnn_visit_one(const char *prefix, const char *local, tnn_dtype dt, vo
         if (i < ndim) t.count *= (size_t)shape[i];
     }
     t.is_param = is_param;
+    t.no_grad = no_grad;
     return fn(ctx, &t);
+}
+
+tnn_status tnn_visit_one(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad,
+                         int ndim, const int *shape, bool is_param, tnn_visit_fn fn, void *ctx)
+{
+    return visit_named(prefix, local, dt, data, grad, ndim, shape, is_param, false, fn, ctx);
+}
+
+tnn_status tnn_visit_param(const char *prefix, const char *local, float *data, float *grad, int ndim, const int *shape,
+                           bool no_grad, tnn_visit_fn fn, void *ctx)
+{
+    return visit_named(prefix, local, TNN_F32, data, grad, ndim, shape, true, no_grad, fn, ctx);
 }
 
 static tnn_status zero_one(void *ctx, const tnn_named_tensor *t)

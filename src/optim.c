@@ -32,13 +32,35 @@ tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, 
     return TNN_OK;
 }
 
+typedef struct refresh_ctx {
+    tnn_tensor_list *params;
+    int k;
+} refresh_ctx;
+
+/* Visitor: copy each parameter's current no_grad into the optimizer's list (the same
+ * parameters in the same order as when the list was made). */
+static tnn_status refresh_one(void *ctx, const tnn_named_tensor *t)
+{
+    refresh_ctx *c = ctx;
+    if (!t->is_param) return TNN_OK;
+    if (c->k >= c->params->count || c->params->items[c->k].data != t->data)
+        return tnn_error(TNN_ERR_STATE, "optimizer_step: the module's parameters changed since the optimizer was created "
+                         "('%s'); create the optimizer after building the model", t->name);
+    c->params->items[c->k++].no_grad = t->no_grad;
+    return TNN_OK;
+}
+
 tnn_status tnn_optimizer_step(tnn_optimizer *o)
 {
     if (!o) return tnn_error(TNN_ERR_ARG, "optimizer_step: optimizer is NULL");
-    /* A layer whose gradients were discarded and that has had no backward since
-     * (frozen, or off the path) still owes zeros: write them before the update reads them. */
-    tnn_status st = o->module ? tnn_module_settle_grad(o->module) : TNN_OK;
-    if (st) return st;
+    /* Which parameters have a gradient now (frozen modules and discarded gradients have
+     * none, and are left alone, as PyTorch skips a parameter whose .grad is None). The
+     * visit also writes the zeros that a discard still owes. */
+    if (o->module && o->params) {
+        refresh_ctx c = {o->params, 0};
+        tnn_status st = tnn_module_visit(o->module, "", refresh_one, &c);
+        if (st) return st;
+    }
     return o->vt->step(o);
 }
 
@@ -135,7 +157,7 @@ static void for_flat_range(const tnn_tensor_list *l, size_t b, size_t e, flat_fn
     for (int k = 0; k < l->count && off < e; k++) {
         tnn_named_tensor *t = &l->items[k];
         size_t lo = b > off ? b - off : 0, hi = e < off + t->count ? e - off : t->count;
-        if (lo < hi) fn(ctx, t, lo, hi, off);
+        if (lo < hi && !t->no_grad) fn(ctx, t, lo, hi, off); /* no gradient: left as it is */
         off += t->count;
     }
 }

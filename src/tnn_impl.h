@@ -80,6 +80,9 @@ static inline int tnn_cols(const tnn_tensor *t) { return t->ndim <= 1 ? 1 : (int
 /* Helper for visitors: fill a named tensor and call fn. name is prefix + local. */
 tnn_status tnn_visit_one(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad,
                          int ndim, const int *shape, bool is_param, tnn_visit_fn fn, void *ctx);
+/* The same for a float32 parameter, with its no_grad flag (tnn_named_tensor). */
+tnn_status tnn_visit_param(const char *prefix, const char *local, float *data, float *grad, int ndim, const int *shape,
+                           bool no_grad, tnn_visit_fn fn, void *ctx);
 
 /* Layer types, for tnn_sequential's in-place activations. A Linear's or BatchNorm1d's
  * output and dL/dx are buffers of its own that nothing of it reads again once returned

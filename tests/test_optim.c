@@ -419,6 +419,166 @@ static void optimizers_same_bits_on_any_thread_count(void **state)
     }
 }
 
+/* Parameters without a gradient (PyTorch: .grad is None) are left alone, with their
+ * optimizer state: a frozen layer, and a layer whose gradients were discarded and that
+ * had no backward since. Two layers, [Linear(3 -> 4), Linear(4 -> 2)]; after two
+ * trained steps (so that moments and momentum are non-zero) the first is frozen: its
+ * weights and state must not move, and the second must follow exactly the run of an
+ * optimizer created over it alone. */
+typedef struct two_layers {
+    tnn_module *net, *l0, *l1;
+    tnn_tensor *x, *dy;
+} two_layers;
+
+static two_layers two_new(void)
+{
+    two_layers t;
+    tnn_rng r;
+    tnn_rng_seed(&r, 21);
+    t.net = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(t.net, tnn_linear_new(3, 4, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(t.net, tnn_linear_new(4, 2, true, &r)));
+    t.l0 = tnn_sequential_get(t.net, 0);
+    t.l1 = tnn_sequential_get(t.net, 1);
+    t.x = tu_rand_tensor(&r, 5, 3, -1.0f, 1.0f);
+    t.dy = tu_rand_tensor(&r, 5, 2, -1.0f, 1.0f);
+    return t;
+}
+
+static void two_step(two_layers *t, tnn_optimizer *o, bool backward)
+{
+    const tnn_tensor *y;
+    tnn_optimizer_discard_grad(o);
+    if (backward) {
+        TU_ASSERT_OK(tnn_module_forward(t->net, t->x, &y));
+        TU_ASSERT_OK(tnn_module_backward(t->net, t->dy, NULL));
+    }
+    TU_ASSERT_OK(tnn_optimizer_step(o));
+}
+
+static void two_free(two_layers *t)
+{
+    tnn_module_free(t->net);
+    tnn_tensor_free(t->x);
+    tnn_tensor_free(t->dy);
+}
+
+typedef struct snap {
+    unsigned char *bytes;
+    size_t n;
+} snap;
+
+static tnn_status snap_one(void *ctx, const tnn_named_tensor *t)
+{
+    snap *s = ctx;
+    size_t sz = t->count * (t->dtype == TNN_I64 ? 8 : 4);
+    s->bytes = realloc(s->bytes, s->n + sz);
+    memcpy(s->bytes + s->n, t->data, sz);
+    s->n += sz;
+    return TNN_OK;
+}
+
+static snap snap_module(tnn_module *m, tnn_optimizer *o, const char *state_prefix)
+{
+    snap s = {NULL, 0};
+    TU_ASSERT_OK(tnn_module_visit(m, "", snap_one, &s));
+    if (o) TU_ASSERT_OK(tnn_optimizer_visit_state(o, state_prefix, snap_one, &s));
+    return s;
+}
+
+static void optimizers_skip_parameters_without_gradient(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) { /* Adam, SGD with momentum */
+        two_layers a = two_new(), b = two_new();
+        tnn_sgd_params sp = tnn_sgd_defaults();
+        sp.momentum = 0.9;
+        sp.lr = 0.1;
+        tnn_optimizer *oa = kind == 0 ? tnn_adam_new(a.net, tnn_adam_defaults()) : tnn_sgd_new(a.net, sp);
+        assert_non_null(oa);
+        two_step(&a, oa, true);
+        two_step(&a, oa, true);
+
+        /* Frozen: l0 and all of its state stay; l1 trains. */
+        tnn_module_set_requires_grad(a.l0, false);
+        tnn_tensor_list *st = tnn_tensor_list_new();
+        TU_ASSERT_OK(tnn_tensor_list_add_optimizer(st, oa, "opt."));
+        snap before = snap_module(a.l0, NULL, NULL);
+        float m0[12];
+        memcpy(m0, tnn_tensor_list_find(st, kind == 0 ? "opt.0.weight.exp_avg" : "opt.0.weight.momentum_buffer")->data,
+               sizeof m0);
+        two_step(&a, oa, true);
+        two_step(&a, oa, true);
+        snap after = snap_module(a.l0, NULL, NULL);
+        assert_int_equal(before.n, after.n);
+        assert_memory_equal(before.bytes, after.bytes, before.n);
+        assert_memory_equal(m0, tnn_tensor_list_find(st, kind == 0 ? "opt.0.weight.exp_avg" : "opt.0.weight.momentum_buffer")->data,
+                            sizeof m0);
+        tnn_tensor_list *pl = tnn_module_parameters(a.net, "");
+        assert_true(pl->items[0].no_grad && pl->items[1].no_grad);
+        assert_false(pl->items[2].no_grad || pl->items[3].no_grad);
+        tnn_tensor_list_free(pl);
+
+        /* Unfrozen, but its gradients discarded and no backward: still left alone. */
+        tnn_module_set_requires_grad(a.l0, true);
+        two_step(&a, oa, false);
+        snap again = snap_module(a.l0, NULL, NULL);
+        assert_memory_equal(before.bytes, again.bytes, before.n);
+        /* A backward gives it a gradient again: it moves. */
+        two_step(&a, oa, true);
+        snap moved = snap_module(a.l0, NULL, NULL);
+        assert_true(memcmp(before.bytes, moved.bytes, before.n) != 0);
+
+        free(before.bytes);
+        free(after.bytes);
+        free(again.bytes);
+        free(moved.bytes);
+        tnn_tensor_list_free(st);
+        tnn_optimizer_free(oa);
+        two_free(&a);
+
+        /* Frozen from the start is the same as an optimizer over the rest: l0 frozen in
+         * a net-wide optimizer (a) against an optimizer over l1 alone (b), three steps. */
+        a = two_new();
+        tnn_optimizer *o1 = kind == 0 ? tnn_adam_new(a.net, tnn_adam_defaults()) : tnn_sgd_new(a.net, sp);
+        tnn_optimizer *o2 = kind == 0 ? tnn_adam_new(b.l1, tnn_adam_defaults()) : tnn_sgd_new(b.l1, sp);
+        assert_true(o1 && o2);
+        snap l0_start = snap_module(a.l0, NULL, NULL);
+        tnn_module_set_requires_grad(a.l0, false);
+        for (int i = 0; i < 3; i++) {
+            two_step(&a, o1, true);
+            two_step(&b, o2, true);
+        }
+        snap l0_end = snap_module(a.l0, NULL, NULL), s1 = snap_module(a.l1, NULL, NULL), s2 = snap_module(b.l1, NULL, NULL);
+        assert_memory_equal(l0_start.bytes, l0_end.bytes, l0_start.n);
+        assert_int_equal(s1.n, s2.n);
+        assert_memory_equal(s1.bytes, s2.bytes, s1.n);
+        free(l0_start.bytes);
+        free(l0_end.bytes);
+        free(s1.bytes);
+        free(s2.bytes);
+        tnn_optimizer_free(o1);
+        tnn_optimizer_free(o2);
+        two_free(&a);
+        two_free(&b);
+    }
+}
+
+/* A layer added after the optimizer was created is reported at the next step instead
+ * of being silently left untrained. */
+static void optimizer_step_refuses_a_changed_model(void **state)
+{
+    (void)state;
+    two_layers t = two_new();
+    tnn_optimizer *o = tnn_adam_new(t.net, tnn_adam_defaults());
+    assert_non_null(o);
+    TU_ASSERT_OK(tnn_sequential_add(t.net, tnn_linear_new(2, 2, true, NULL)));
+    TU_ASSERT_ERR(tnn_optimizer_step(o), TNN_ERR_STATE, "parameters changed since the optimizer was created", "2.weight",
+                  NULL);
+    tnn_optimizer_free(o);
+    two_free(&t);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sgd_plain),
     cmocka_unit_test(sgd_momentum),
@@ -431,6 +591,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(optimizer_user_defined),
     cmocka_unit_test(optimizer_bad_arguments),
     cmocka_unit_test(optimizers_same_bits_on_any_thread_count),
+    cmocka_unit_test(optimizers_skip_parameters_without_gradient),
+    cmocka_unit_test(optimizer_step_refuses_a_changed_model),
 };
 
 TU_MAIN("optim", tests)

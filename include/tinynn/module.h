@@ -42,6 +42,12 @@ typedef struct tnn_named_tensor {
     int shape[TNN_MAX_DIMS];    /**< shape[0..ndim); unused trailing entries are 1 */
     size_t count;               /**< number of elements */
     bool is_param;              /**< trainable parameter (true) or buffer (false) */
+    /** A parameter without a gradient, PyTorch's `.grad is None`: its module is frozen
+     * (requires_grad false), or its gradients were discarded (tnn_module_discard_grad)
+     * and no backward has written them since. Optimizers leave such a parameter, and
+     * their state for it, unchanged. false for buffers, and for modules that do not
+     * track it (a module written outside the library may leave it false). */
+    bool no_grad;
 } tnn_named_tensor;
 
 /** Visitor called once per parameter/buffer. Returning non-TNN_OK stops the walk and
@@ -120,16 +126,17 @@ TNN_API void tnn_module_free(tnn_module *m);
 TNN_API void tnn_module_train(tnn_module *m, bool training);
 /** Freeze (false) or unfreeze (true) the parameters: a frozen module still passes
  * dL/dx through backward but leaves parameter gradients untouched. Containers propagate it.
- * An optimizer created over the module still updates its parameters from the
- * momentum or moments they carry (PyTorch skips parameters whose .grad is None): to
- * train part of a model, create the optimizer over that part only. */
+ * A frozen module's parameters have no gradient (tnn_named_tensor.no_grad, PyTorch's
+ * `.grad is None`): an optimizer step leaves them and their optimizer state unchanged. */
 TNN_API void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad);
 
 /** Zero every parameter gradient (writes the zeros now). */
 TNN_API void tnn_module_zero_grad(tnn_module *m);
 /** Discard every parameter gradient without writing zeros: the next backward writes the
  * gradients instead of adding to them, which saves a pass over all the gradients per
- * training step (PyTorch's zero_grad(set_to_none=True)). The gradients read as zero
+ * training step (PyTorch's zero_grad(set_to_none=True)): until a backward writes them the
+ * parameters count as having no gradient (no_grad), and an optimizer step leaves them
+ * and their optimizer state unchanged, as PyTorch skips a .grad of None. The gradients read as zero
  * through tnn_module_visit(), tnn_module_parameters(), tnn_module_state_dict() and
  * tnn_optimizer_step(), each of which writes the zeros still owed; but a grad pointer
  * kept from an earlier call holds stale values until the next backward (or one of those

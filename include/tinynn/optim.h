@@ -4,7 +4,8 @@
  *
  * An optimizer is created over a module's parameters (tnn_module_parameters); its state
  * (moments, step count) is sized once, at creation. tnn_optimizer_step() applies one
- * update from the accumulated gradients; tnn_optimizer_zero_grad() clears them. The
+ * update from the accumulated gradients, leaving alone the parameters that have none (a
+ * frozen module's; PyTorch skips a .grad of None); tnn_optimizer_zero_grad() clears them. The
  * updates are PyTorch's (torch.optim.SGD / torch.optim.Adam, non-fused), computed in
  * float32 with the hyper-parameters kept in double as Python keeps them. The
  * built-in optimizers spread an update over the library's threads
@@ -54,8 +55,12 @@ struct tnn_optimizer {
 /** Fill the base: collects m's parameters (names without prefix) into o->params and
  * keeps m in o->module. */
 TNN_API tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, tnn_module *m);
-/** Apply one update from the accumulated gradients (first writing any zeros that
- * tnn_optimizer_discard_grad() still owes, so that vt->step reads true gradients). */
+/** Apply one update from the accumulated gradients. First it visits the module: that
+ * writes any zeros tnn_optimizer_discard_grad() still owes, and refreshes each entry's
+ * no_grad in o->params (a frozen module, or gradients discarded with no backward since),
+ * which the built-in optimizers skip and a user-defined vt->step should skip too.
+ * TNN_ERR_STATE if the module's parameters are no longer those the optimizer was
+ * created over (a layer added since). */
 TNN_API tnn_status tnn_optimizer_step(tnn_optimizer *o);
 /** Zero the gradients of the optimizer's parameters (writes the zeros now). NULL is a no-op. */
 TNN_API void tnn_optimizer_zero_grad(tnn_optimizer *o);
@@ -109,8 +114,8 @@ typedef struct tnn_adam_params {
 TNN_API tnn_adam_params tnn_adam_defaults(void);
 /** Adam over m's parameters (torch.optim.Adam); its two moments are one arena, zeroed.
  * NULL (TNN_ERR_ARG) unless lr >= 0 (finite), betas in [0, 1), eps >= 0 and
- * weight_decay >= 0, or if m has no parameters. Every step updates every parameter of
- * m, frozen ones included (see tnn_module_set_requires_grad). */
+ * weight_decay >= 0, or if m has no parameters. A step skips parameters without a
+ * gradient (tnn_named_tensor.no_grad); one step count serves all parameters. */
 TNN_API tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
 
 /** Adam's step count (0 before the first step), -1 if o is not Adam. */
