@@ -28,6 +28,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,22 +166,29 @@ static double now_seconds(void)
 /* ---------------- signals ---------------- */
 
 static volatile sig_atomic_t g_stop_signal, g_writing, g_quit_pending;
-static int g_debug_second_signal; /* test hook: raise the stop signal again inside the next write */
+static pthread_t g_main_thread;   /* where every decision about a signal is taken */
+static int g_debug_second_signal; /* test hook: raise the stop signal again inside the checkpoint's write */
 static const char *g_stop_msg = "";
 static size_t g_stop_len;
 
-/* Async-signal-safe (write, signal and raise only). The first signal sets the flag and
- * says what happens; a second stops the program at once with the signal's default
- * action, unless an output file is being written: then it stops as soon as that file
- * is complete, so that no half-written temporary file is left beside it. The handler
- * stays installed (no SA_RESETHAND) because any thread may receive the signal. */
+/* Async-signal-safe (write, signal, raise, pthread_kill). The first signal sets the
+ * flag and says what happens; a second stops the program at once with the signal's
+ * default action, unless an output file is being written: then it stops as soon as that
+ * file is complete, so that no half-written temporary file is left beside it; a third
+ * stops it at once even then (a write that hangs). A signal that lands on one of the
+ * library's threads is passed to the main thread, so that the flags are read and written
+ * by one thread only, and the handler stays installed (no SA_RESETHAND) for that. */
 static void on_stop_signal(int sig)
 {
+    if (!pthread_equal(pthread_self(), g_main_thread)) {
+        pthread_kill(g_main_thread, sig);
+        return;
+    }
     if (!g_stop_signal) {
         g_stop_signal = sig;
         ssize_t r = write(STDERR_FILENO, g_stop_msg, g_stop_len);
         (void)r;
-    } else if (g_writing) {
+    } else if (g_writing && !g_quit_pending) {
         g_quit_pending = sig;
     } else {
         signal(sig, SIG_DFL);
@@ -192,10 +200,6 @@ static void on_stop_signal(int sig)
 static void writing(bool on)
 {
     g_writing = on;
-    if (on && g_stop_signal && g_debug_second_signal) {
-        g_debug_second_signal = 0;
-        raise(g_stop_signal);
-    }
     if (!on && g_quit_pending) {
         signal(g_quit_pending, SIG_DFL);
         raise(g_quit_pending);
@@ -207,6 +211,7 @@ static void install_signal_handlers(bool bar)
     g_stop_msg = bar ? "\nmnist_gan: stopping after this batch to write a checkpoint (again to quit at once)\n"
                      : "mnist_gan: stopping after this batch to write a checkpoint (again to quit at once)\n";
     g_stop_len = strlen(g_stop_msg);
+    g_main_thread = pthread_self();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
@@ -379,6 +384,10 @@ static int write_checkpoint(run *r)
     }
     char err[1024];
     writing(true);
+    if (g_stop_signal && g_debug_second_signal) { /* the test hook N,INT2 */
+        g_debug_second_signal = 0;
+        raise(g_stop_signal);
+    }
     tnn_status st = gan_checkpoint_save(r->out_ckpt, &r->s, r->md_ckpt, err, sizeof err);
     writing(false);
     if (st != TNN_OK) {

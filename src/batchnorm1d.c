@@ -295,7 +295,7 @@ static tnn_status bn_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, v
     int shape[1] = {b->c};
     tnn_status st = TNN_OK;
     if (b->weight) {
-        const bool none = b->grad_none || !m->requires_grad;
+        const bool none = b->grad_none; /* as PyTorch's .grad is None: not "frozen" */
         st = tnn_visit_param(prefix, "weight", b->weight, b->dweight, 1, shape, none, fn, ctx);
         if (!st) st = tnn_visit_param(prefix, "bias", b->bias, b->dbias, 1, shape, none, fn, ctx);
     }

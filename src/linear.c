@@ -241,7 +241,7 @@ static tnn_status linear_visit(tnn_module *m, const char *prefix, tnn_visit_fn f
         memset(l->dweight, 0, ((size_t)l->in * (size_t)l->out + (l->bias ? (size_t)l->out : 0)) * sizeof(float));
         l->grad_owed = false;
     }
-    const bool none = l->grad_none || !m->requires_grad;
+    const bool none = l->grad_none; /* as PyTorch's .grad is None: not "frozen" */
     tnn_status st = tnn_visit_param(prefix, "weight", l->weight, l->dweight, 2, (int[]){l->out, l->in}, none, fn, ctx);
     if (st == TNN_OK && l->bias) st = tnn_visit_param(prefix, "bias", l->bias, l->dbias, 1, (int[]){l->out}, none, fn, ctx);
     return st;

@@ -12,7 +12,10 @@ static tnn_status check_pair(const char *who, const tnn_tensor *a, const tnn_ten
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s and target %s differ in size", who,
                          tnn_tensor_shape_str(a, s1, sizeof s1), tnn_tensor_shape_str(b, s2, sizeof s2));
     }
-    if (grad && grad->size != a->size) {
+    /* grad takes the input's shape even when it already has its size (a [batch] grad for
+     * a [batch x 1] output): it is the dy of the module that produced the input, and
+     * backward wants exactly that module's output shape. */
+    if (grad) {
         tnn_status st = tnn_tensor_resize(grad, a->ndim, a->shape);
         if (st) {
             char s1[64], s2[64];

@@ -45,11 +45,25 @@ tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     if (!x || !y) return tnn_error(TNN_ERR_ARG, "%s forward: %s is NULL", tnn_module_describe(m, d, sizeof d), !x ? "input" : "output pointer");
     if (!x->data || x->size == 0) return tnn_error(TNN_ERR_ARG, "%s forward: input has no data", tnn_module_describe(m, d, sizeof d));
     *y = NULL;
+    m->has_output = false; /* until this forward succeeds: a failed one may leave the module half-updated */
     unsigned seq = tnn_error_seq();
     tnn_status st = m->vt->forward(m, x, y);
     if (st == TNN_OK && !*y) st = tnn_error(TNN_ERR_STATE, "%s forward returned no output", tnn_module_describe(m, d, sizeof d));
     if (st == TNN_OK) tnn_module_note_output(m, *y);
     return with_message(m, "forward", st, seq);
+}
+
+/* Equal once the dimensions of size 1 are dropped ([128] and [128 x 1]), as the losses
+ * accept a target of either shape. */
+static bool same_but_ones(int na, const int *a, int nb, const int *b)
+{
+    int i = 0, j = 0;
+    for (;;) {
+        while (i < na && a[i] == 1) i++;
+        while (j < nb && b[j] == 1) j++;
+        if (i == na || j == nb) return i == na && j == nb;
+        if (a[i++] != b[j++]) return false;
+    }
 }
 
 tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
@@ -61,6 +75,15 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     if (!m->has_output) return tnn_error(TNN_ERR_STATE, "%s backward: called before forward", tnn_module_describe(m, d, sizeof d));
     bool same = dy->ndim == m->out_ndim;
     for (int i = 0; same && i < dy->ndim; i++) same = dy->shape[i] == m->out_shape[i];
+    tnn_tensor as_output; /* dy under the output's shape, when they differ only by dimensions of 1 */
+    if (!same && same_but_ones(dy->ndim, dy->shape, m->out_ndim, m->out_shape)) {
+        as_output = *dy;
+        as_output.owns = false;
+        as_output.ndim = m->out_ndim;
+        for (int i = 0; i < TNN_MAX_DIMS; i++) as_output.shape[i] = m->out_shape[i];
+        dy = &as_output;
+        same = true;
+    }
     if (!same) {
         char a[64], b[64];
         return tnn_error(TNN_ERR_SHAPE, "%s backward: dy is %s, the last forward's output was %s",
@@ -94,14 +117,16 @@ void tnn_module_train(tnn_module *m, bool training)
 {
     if (!m) return;
     m->training = training;
-    if (m->vt->on_mode_change) m->vt->on_mode_change(m);
+    if (tnn_is_sequential(m)) tnn_sequential_pass_on(m, true, false);
+    else if (m->vt->on_mode_change) m->vt->on_mode_change(m);
 }
 
 void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad)
 {
     if (!m) return;
     m->requires_grad = requires_grad;
-    if (m->vt->on_mode_change) m->vt->on_mode_change(m);
+    if (tnn_is_sequential(m)) tnn_sequential_pass_on(m, false, true);
+    else if (m->vt->on_mode_change) m->vt->on_mode_change(m);
 }
 
 static tnn_status visit_named(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad, int ndim,

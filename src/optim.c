@@ -37,16 +37,29 @@ typedef struct refresh_ctx {
     int k;
 } refresh_ctx;
 
-/* Visitor: copy each parameter's current no_grad into the optimizer's list (the same
- * parameters in the same order as when the list was made). */
+static tnn_status params_changed(const char *what)
+{
+    return tnn_error(TNN_ERR_STATE, "optimizer_step: the module's parameters changed since the optimizer was created "
+                     "(%s); create the optimizer after building the model", what);
+}
+
+/* Visitor: copy each parameter's current no_grad into the optimizer's list, found by
+ * its data (in the list's order, unless the module enumerates them otherwise now). */
 static tnn_status refresh_one(void *ctx, const tnn_named_tensor *t)
 {
     refresh_ctx *c = ctx;
     if (!t->is_param) return TNN_OK;
-    if (c->k >= c->params->count || c->params->items[c->k].data != t->data)
-        return tnn_error(TNN_ERR_STATE, "optimizer_step: the module's parameters changed since the optimizer was created "
-                         "('%s'); create the optimizer after building the model", t->name);
-    c->params->items[c->k++].no_grad = t->no_grad;
+    tnn_tensor_list *l = c->params;
+    int k = c->k < l->count && l->items[c->k].data == t->data ? c->k : -1;
+    for (int i = 0; k < 0 && i < l->count; i++)
+        if (l->items[i].data == t->data) k = i;
+    if (k < 0 || c->k >= l->count) {
+        char what[300];
+        snprintf(what, sizeof what, "'%s' is new", t->name);
+        return params_changed(what);
+    }
+    l->items[k].no_grad = t->no_grad;
+    c->k++;
     return TNN_OK;
 }
 
@@ -60,6 +73,7 @@ tnn_status tnn_optimizer_step(tnn_optimizer *o)
         refresh_ctx c = {o->params, 0};
         tnn_status st = tnn_module_visit(o->module, "", refresh_one, &c);
         if (st) return st;
+        if (c.k != o->params->count) return params_changed("some are gone");
     }
     return o->vt->step(o);
 }

@@ -80,16 +80,22 @@ static tnn_status seq_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, 
     return TNN_OK;
 }
 
-static void seq_on_mode_change(tnn_module *m)
+/* Pass on the mode that was set, and only that one: switching to evaluation and back
+ * must not unfreeze a child frozen on its own, nor freezing change a training mode. */
+void tnn_sequential_pass_on(tnn_module *m, bool training, bool requires_grad)
 {
     tnn_sequential *s = (tnn_sequential *)m;
     for (int i = 0; i < s->count; i++) {
         tnn_module *c = s->children[i];
-        c->training = m->training;
-        c->requires_grad = m->requires_grad;
-        if (c->vt->on_mode_change) c->vt->on_mode_change(c);
+        if (training) c->training = m->training;
+        if (requires_grad) c->requires_grad = m->requires_grad;
+        if (tnn_is_sequential(c)) tnn_sequential_pass_on(c, training, requires_grad);
+        else if (c->vt->on_mode_change) c->vt->on_mode_change(c);
     }
 }
+
+/* Called by a container written outside the library, which sets both modes at once. */
+static void seq_on_mode_change(tnn_module *m) { tnn_sequential_pass_on(m, true, true); }
 
 static void seq_discard_grad(tnn_module *m)
 {
@@ -170,9 +176,12 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
         s->children = c;
         s->cap = cap;
     }
+    /* The container's training mode; frozen if the container is (a frozen child stays frozen). */
+    const bool freeze = !seq->requires_grad;
     child->training = seq->training;
-    child->requires_grad = seq->requires_grad;
-    if (child->vt->on_mode_change) child->vt->on_mode_change(child);
+    if (freeze) child->requires_grad = false;
+    if (tnn_is_sequential(child)) tnn_sequential_pass_on(child, true, freeze);
+    else if (child->vt->on_mode_change) child->vt->on_mode_change(child);
     child->container = seq;
     s->children[s->count++] = child;
     return TNN_OK;

@@ -24,6 +24,9 @@ unsigned tnn_error_seq(void);
 void tnn_module_note_output(tnn_module *m, const tnn_tensor *y);
 /* "[2 x 3]" for a shape; returns buf. */
 char *tnn_shape_str(int ndim, const int *shape, char *buf, size_t len);
+/* Set the children of Sequential m to m's training mode and/or requires_grad (only the
+ * ones asked for), through nested Sequentials. */
+void tnn_sequential_pass_on(tnn_module *m, bool training, bool requires_grad);
 /* Log through the user's callback, if any. */
 void tnn_log(const char *fmt, ...) TNN_PRINTF(1, 2);
 

@@ -133,6 +133,35 @@ static void cross_entropy_by_hand(void **state)
     tnn_tensor_free(G);
 }
 
+/* A discriminator's [N x 1] output against [N] targets with a [N] grad tensor: the
+ * grad takes the output's shape, and the backward it feeds accepts it. */
+static void loss_grad_takes_the_output_shape(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 2);
+    tnn_module *d = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(d, tnn_linear_new(3, 1, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(d, tnn_sigmoid_new()));
+    tnn_tensor *x = tu_rand_tensor(&r, 4, 3, -1.0f, 1.0f), *t = tnn_tensor_new1(4), *g = tnn_tensor_new1(4);
+    const tnn_tensor *y;
+    TU_ASSERT_OK(tnn_module_forward(d, x, &y));
+    float loss;
+    TU_ASSERT_OK(tnn_bce_loss(y, t, &loss, g));
+    assert_int_equal(g->ndim, 2);
+    assert_int_equal(g->shape[0], 4);
+    assert_int_equal(g->shape[1], 1);
+    TU_ASSERT_OK(tnn_module_backward(d, g, NULL));
+    /* a [4] dy made by hand is also taken for [4 x 1] (they differ by a dimension of 1) */
+    tnn_tensor *h = tnn_tensor_new1(4);
+    TU_ASSERT_OK(tnn_module_backward(d, h, NULL));
+    tnn_tensor_free(h);
+    tnn_tensor_free(x);
+    tnn_tensor_free(t);
+    tnn_tensor_free(g);
+    tnn_module_free(d);
+}
+
 static void loss_shape_errors_and_grad_resize(void **state)
 {
     (void)state;
@@ -167,6 +196,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(bce_with_logits_stable),
     cmocka_unit_test(cross_entropy_by_hand),
     cmocka_unit_test(loss_shape_errors_and_grad_resize),
+    cmocka_unit_test(loss_grad_takes_the_output_shape),
 };
 
 TU_MAIN("loss", tests)

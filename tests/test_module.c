@@ -672,6 +672,10 @@ static void custom_module_checked_by_wrappers(void **state)
     assert_ptr_equal(dx, x);
     q->fail_backward = true;
     TU_ASSERT_ERR(tnn_module_backward(m, x, &dx), TNN_ERR_NUMERIC, "quiet: told to fail", NULL);
+    /* a failed forward may have left the module half-updated: no backward on it */
+    TU_ASSERT_ERR(tnn_module_forward(m, wrong, &y), TNN_ERR_SHAPE, NULL);
+    assert_false(m->has_output);
+    TU_ASSERT_ERR(tnn_module_backward(m, x, &dx), TNN_ERR_STATE, "before forward", NULL);
     assert_int_equal(tnn_set_error(TNN_ERR_IO, "file %s", "a.bin"), TNN_ERR_IO);
     assert_string_equal(tnn_last_error(), "file a.bin");
     tnn_module_free(lin);

@@ -564,6 +564,43 @@ static void optimizers_skip_parameters_without_gradient(void **state)
     }
 }
 
+/* With zero_grad (not discard), a frozen layer's gradients are zeros, not "none": a
+ * step still moves it by its momentum, as torch 1.13's default zero_grad() does. */
+static void frozen_with_zero_grad_moves_by_momentum(void **state)
+{
+    (void)state;
+    two_layers t = two_new();
+    tnn_sgd_params sp = tnn_sgd_defaults();
+    sp.momentum = 0.9;
+    sp.lr = 0.1;
+    tnn_optimizer *o = tnn_sgd_new(t.net, sp);
+    assert_non_null(o);
+    const tnn_tensor *y;
+    for (int i = 0; i < 2; i++) {
+        tnn_optimizer_zero_grad(o);
+        TU_ASSERT_OK(tnn_module_forward(t.net, t.x, &y));
+        TU_ASSERT_OK(tnn_module_backward(t.net, t.dy, NULL));
+        if (i == 1) tnn_module_set_requires_grad(t.l0, false); /* frozen after its backward */
+        snap before = snap_module(t.l0, NULL, NULL);
+        TU_ASSERT_OK(tnn_optimizer_step(o));
+        snap after = snap_module(t.l0, NULL, NULL);
+        assert_true(memcmp(before.bytes, after.bytes, before.n) != 0); /* it has a gradient: updated */
+        free(before.bytes);
+        free(after.bytes);
+    }
+    tnn_optimizer_zero_grad(o);
+    TU_ASSERT_OK(tnn_module_forward(t.net, t.x, &y));
+    TU_ASSERT_OK(tnn_module_backward(t.net, t.dy, NULL)); /* writes no gradient for l0 */
+    snap before = snap_module(t.l0, NULL, NULL);
+    TU_ASSERT_OK(tnn_optimizer_step(o));
+    snap after = snap_module(t.l0, NULL, NULL);
+    assert_true(memcmp(before.bytes, after.bytes, before.n) != 0); /* zero gradient, momentum moves it */
+    free(before.bytes);
+    free(after.bytes);
+    tnn_optimizer_free(o);
+    two_free(&t);
+}
+
 /* A layer added after the optimizer was created is reported at the next step instead
  * of being silently left untrained. */
 static void optimizer_step_refuses_a_changed_model(void **state)
@@ -573,7 +610,7 @@ static void optimizer_step_refuses_a_changed_model(void **state)
     tnn_optimizer *o = tnn_adam_new(t.net, tnn_adam_defaults());
     assert_non_null(o);
     TU_ASSERT_OK(tnn_sequential_add(t.net, tnn_linear_new(2, 2, true, NULL)));
-    TU_ASSERT_ERR(tnn_optimizer_step(o), TNN_ERR_STATE, "parameters changed since the optimizer was created", "2.weight",
+    TU_ASSERT_ERR(tnn_optimizer_step(o), TNN_ERR_STATE, "parameters changed since the optimizer was created", "'2.weight' is new",
                   NULL);
     tnn_optimizer_free(o);
     two_free(&t);
@@ -593,6 +630,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(optimizers_same_bits_on_any_thread_count),
     cmocka_unit_test(optimizers_skip_parameters_without_gradient),
     cmocka_unit_test(optimizer_step_refuses_a_changed_model),
+    cmocka_unit_test(frozen_with_zero_grad_moves_by_momentum),
 };
 
 TU_MAIN("optim", tests)

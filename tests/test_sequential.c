@@ -349,6 +349,37 @@ static void sequential_one_place_per_module(void **state)
     tu_alloc_uninstall();
 }
 
+/* Each call sets its one mode in every child: evaluation and back leaves a child frozen
+ * on its own frozen; unfreezing the container unfreezes it; a frozen module added to a
+ * container stays frozen, and a frozen container freezes what is added to it. */
+static void sequential_modes_pass_on_separately(void **state)
+{
+    (void)state;
+    tnn_module *s = tnn_sequential_new(), *inner = tnn_sequential_new();
+    tnn_module *a = tnn_linear_new(2, 2, true, NULL), *b = tnn_linear_new(2, 2, true, NULL);
+    tnn_module *c = tnn_linear_new(2, 2, true, NULL);
+    assert_true(s && inner && a && b && c);
+    tnn_module_set_requires_grad(b, false);
+    TU_ASSERT_OK(tnn_sequential_add(s, a));
+    TU_ASSERT_OK(tnn_sequential_add(inner, b));
+    TU_ASSERT_OK(tnn_sequential_add(s, inner));
+    assert_false(b->requires_grad); /* added frozen, stays frozen */
+    tnn_module_train(s, false);
+    assert_false(a->training || b->training);
+    tnn_module_train(s, true);
+    assert_true(a->training && b->training);
+    assert_true(a->requires_grad);
+    assert_false(b->requires_grad); /* evaluation and back did not unfreeze it */
+    tnn_module_set_requires_grad(s, false);
+    assert_false(a->requires_grad || b->requires_grad);
+    assert_true(a->training); /* freezing left the training mode */
+    TU_ASSERT_OK(tnn_sequential_add(s, c));
+    assert_false(c->requires_grad); /* a frozen container freezes what joins it */
+    tnn_module_set_requires_grad(s, true);
+    assert_true(a->requires_grad && b->requires_grad && c->requires_grad);
+    tnn_module_free(s);
+}
+
 /* dy must have the output's shape, not just its element count. */
 static void sequential_dy_shape_checked(void **state)
 {
@@ -431,6 +462,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_ownership),
     cmocka_unit_test(sequential_one_place_per_module),
     cmocka_unit_test(sequential_dy_shape_checked),
+    cmocka_unit_test(sequential_modes_pass_on_separately),
     cmocka_unit_test(sequential_allocation_failures),
 };
 

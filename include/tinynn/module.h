@@ -42,11 +42,12 @@ typedef struct tnn_named_tensor {
     int shape[TNN_MAX_DIMS];    /**< shape[0..ndim); unused trailing entries are 1 */
     size_t count;               /**< number of elements */
     bool is_param;              /**< trainable parameter (true) or buffer (false) */
-    /** A parameter without a gradient, PyTorch's `.grad is None`: its module is frozen
-     * (requires_grad false), or its gradients were discarded (tnn_module_discard_grad)
-     * and no backward has written them since. Optimizers leave such a parameter, and
+    /** A parameter without a gradient, PyTorch's `.grad is None`: its gradients were
+     * discarded (tnn_module_discard_grad) and no backward has written them since (a
+     * frozen module's backward writes none). Optimizers leave such a parameter, and
      * their state for it, unchanged. false for buffers, and for modules that do not
-     * track it (a module written outside the library may leave it false). */
+     * track it (a module written outside the library should zero the whole struct, as
+     * a designated initializer does, and may leave it false). */
     bool no_grad;
 } tnn_named_tensor;
 
@@ -126,8 +127,11 @@ TNN_API void tnn_module_free(tnn_module *m);
 TNN_API void tnn_module_train(tnn_module *m, bool training);
 /** Freeze (false) or unfreeze (true) the parameters: a frozen module still passes
  * dL/dx through backward but leaves parameter gradients untouched. Containers propagate it.
- * A frozen module's parameters have no gradient (tnn_named_tensor.no_grad, PyTorch's
- * `.grad is None`): an optimizer step leaves them and their optimizer state unchanged. */
+ * Backward leaves a frozen module's gradients as they were: after
+ * tnn_module_discard_grad() they stay discarded (no_grad, PyTorch's `.grad is None`) and
+ * an optimizer step leaves the parameters and their optimizer state unchanged; after
+ * tnn_module_zero_grad() they are zeros, and an optimizer step still moves them by their
+ * momentum, as in PyTorch. */
 TNN_API void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad);
 
 /** Zero every parameter gradient (writes the zeros now). */

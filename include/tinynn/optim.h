@@ -4,8 +4,8 @@
  *
  * An optimizer is created over a module's parameters (tnn_module_parameters); its state
  * (moments, step count) is sized once, at creation. tnn_optimizer_step() applies one
- * update from the accumulated gradients, leaving alone the parameters that have none (a
- * frozen module's; PyTorch skips a .grad of None); tnn_optimizer_zero_grad() clears them. The
+ * update from the accumulated gradients, leaving alone the parameters that have none
+ * (discarded, no backward since; PyTorch skips a .grad of None); tnn_optimizer_zero_grad() clears them. The
  * updates are PyTorch's (torch.optim.SGD / torch.optim.Adam, non-fused), computed in
  * float32 with the hyper-parameters kept in double as Python keeps them. The
  * built-in optimizers spread an update over the library's threads
@@ -53,11 +53,11 @@ struct tnn_optimizer {
 };
 
 /** Fill the base: collects m's parameters (names without prefix) into o->params and
- * keeps m in o->module. */
+ * keeps m in o->module. TNN_ERR_ARG if m has no parameters. */
 TNN_API tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, tnn_module *m);
 /** Apply one update from the accumulated gradients. First it visits the module: that
  * writes any zeros tnn_optimizer_discard_grad() still owes, and refreshes each entry's
- * no_grad in o->params (a frozen module, or gradients discarded with no backward since),
+ * no_grad in o->params (gradients discarded with no backward since),
  * which the built-in optimizers skip and a user-defined vt->step should skip too.
  * TNN_ERR_STATE if the module's parameters are no longer those the optimizer was
  * created over (a layer added since). */
@@ -97,7 +97,10 @@ typedef struct tnn_sgd_params {
 TNN_API tnn_sgd_params tnn_sgd_defaults(void);
 /** SGD over m's parameters (torch.optim.SGD). NULL (TNN_ERR_ARG) if lr, momentum or
  * weight_decay is negative (or lr not finite), nesterov is set without momentum > 0
- * and dampening 0, or m has no parameters. */
+ * and dampening 0, or m has no parameters. A step skips parameters without a gradient
+ * (tnn_named_tensor.no_grad); the momentum buffers all start at the first step (PyTorch
+ * starts each at its parameter's first update, which differs with dampening for one
+ * skipped then). */
 TNN_API tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p);
 
 /** Settings of torch.optim.Adam (amsgrad off): bias-corrected moments, eps added outside the
@@ -115,7 +118,8 @@ TNN_API tnn_adam_params tnn_adam_defaults(void);
 /** Adam over m's parameters (torch.optim.Adam); its two moments are one arena, zeroed.
  * NULL (TNN_ERR_ARG) unless lr >= 0 (finite), betas in [0, 1), eps >= 0 and
  * weight_decay >= 0, or if m has no parameters. A step skips parameters without a
- * gradient (tnn_named_tensor.no_grad); one step count serves all parameters. */
+ * gradient (tnn_named_tensor.no_grad); one step count serves all parameters (PyTorch
+ * counts each parameter's own updates, which differs for one skipped at some steps). */
 TNN_API tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
 
 /** Adam's step count (0 before the first step), -1 if o is not Adam. */

@@ -34,9 +34,13 @@ TNN_API tnn_module *tnn_sequential_new(void);
  * A module that already has a place is refused with TNN_ERR_ARG and stays where it is:
  * a child of seq, a child of another Sequential, or a container that holds seq (at any
  * depth: forward would recurse without end). One module cannot hold two positions: its
- * buffers and its freeing are its own; create one module per position. The child takes
- * on the container's training and requires_grad modes, and child->container is set to
- * seq (tnn_module_free on the child alone is then a no-op). */
+ * buffers and its freeing are its own; create one module per position. (Only
+ * Sequentials are checked: a module held by a container of your own is not known to be
+ * placed.) The child takes on the container's training mode, and is frozen if the
+ * container is (a frozen child stays frozen); child->container is set to seq
+ * (tnn_module_free on the child alone is then a no-op). Later, tnn_module_train and
+ * tnn_module_set_requires_grad on the container set that one mode in every child (so
+ * evaluation and back does not unfreeze a child frozen on its own). */
 TNN_API tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child);
 
 /** Number of children; -1 if seq is not a Sequential. */
