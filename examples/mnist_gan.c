@@ -758,9 +758,34 @@ int main(int argc, char **argv)
             }
         }
     }
-    if (!o->resume && access(R.out_ckpt, F_OK) == 0)
+    if (!o->resume && access(R.out_ckpt, F_OK) == 0) {
+        /* A run that was stopped before its last epoch is work a new run would throw away:
+         * refuse, and say how to continue it. A finished run's checkpoint (or one that is
+         * not a readable checkpoint) is replaced, with a note. */
+        int64_t done_epochs = -1;
+        long planned = -1;
+        tnn_safetensors *old = tnn_safetensors_load(R.out_ckpt);
+        if (!old && strstr(tnn_last_error(), "out of memory")) goto oom; /* not a reason to replace it */
+        if (old) {
+            const char *fmt = tnn_metadata_get(tnn_safetensors_metadata(old), "format");
+            const char *ne = tnn_metadata_get(tnn_safetensors_metadata(old), "n_epochs");
+            const tnn_st_tensor *ep = tnn_safetensors_find(old, "train.epoch");
+            if (fmt && strcmp(fmt, CHECKPOINT_FORMAT) == 0 && ne && ep && ep->dtype == TNN_I64 && ep->count == 1) {
+                memcpy(&done_epochs, ep->data, sizeof done_epochs); /* little-endian hosts, as the writer */
+                planned = strtol(ne, NULL, 10);
+            }
+            tnn_safetensors_free(old);
+        }
+        if (done_epochs >= 0 && done_epochs < planned) {
+            fprintf(stderr, "%s: --out %s holds an unfinished run (%" PRId64 " of its %ld epochs done, in %s); continue "
+                    "it with --resume %s (and a larger --n_epochs if you like), or give another --out, or move the "
+                    "checkpoint away, to start a new run\n", PROG, o->out, done_epochs, planned, R.out_ckpt, R.out_ckpt);
+            status = EXIT_USAGE;
+            goto done;
+        }
         fprintf(stderr, "%s: note: %s exists and will be replaced by this new run (--resume %s continues it "
                 "instead)\n", PROG, R.out_ckpt, R.out_ckpt);
+    }
     status = EXIT_ERROR;
 
     /* ---- models, optimizers, buffers: everything allocated before the loop ---- */

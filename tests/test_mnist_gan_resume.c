@@ -280,6 +280,37 @@ static void resume_notes_other_thread_count(void **state)
     free(err);
 }
 
+/* A new run into the folder of a run stopped before its last epoch is refused (the
+ * checkpoint untouched); a finished run's folder is reused, with a note. */
+static void new_run_keeps_an_unfinished_checkpoint(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    char args[2048], *err, *out;
+    snprintf(args, sizeof args, "%s --n_epochs 3 --out '%s'", common(), gt_path("a"));
+    free(gan("TINYNN_DEBUG_SIGNAL_AT_BATCH=3", args, 130, NULL));
+    size_t n0, n1;
+    char *before = gt_slurp(gt_path("a/checkpoint.safetensors"), &n0);
+    out = gan(NULL, args, 2, &err);
+    assert_int_equal(count_lines(out), 0);
+    gt_assert_contains(err, "holds an unfinished run (0 of its 3 epochs done");
+    gt_assert_contains(err, "continue it with --resume");
+    char *after = gt_slurp(gt_path("a/checkpoint.safetensors"), &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    free(out);
+    free(err);
+    free(before);
+    free(after);
+    /* finished (1 of 1): a new run may replace it */
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("f"));
+    free(gan(NULL, args, 0, NULL));
+    out = gan(NULL, args, 0, &err);
+    gt_assert_contains(err, "exists and will be replaced by this new run");
+    free(out);
+    free(err);
+}
+
 static void resume_refuses_other_runs(void **state)
 {
     (void)state;
@@ -521,6 +552,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(resume_exact_two_threads, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_notes_other_blas_kernels, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_notes_other_thread_count, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(new_run_keeps_an_unfinished_checkpoint, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_refuses_other_runs, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_refuses_bad_checkpoint, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(signal_sigterm_from_outside, tu_tmpdir_make, tu_tmpdir_remove),
