@@ -138,9 +138,11 @@ TNN_API void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad);
 TNN_API void tnn_module_zero_grad(tnn_module *m);
 /** Discard every parameter gradient without writing zeros: the next backward writes the
  * gradients instead of adding to them, which saves a pass over all the gradients per
- * training step (PyTorch's zero_grad(set_to_none=True)): until a backward writes them the
- * parameters count as having no gradient (no_grad), and an optimizer step leaves them
- * and their optimizer state unchanged, as PyTorch skips a .grad of None. The gradients read as zero
+ * training step (PyTorch's zero_grad(set_to_none=True)). Until a backward writes them
+ * the parameters count as having no gradient (no_grad), and an optimizer step leaves
+ * them and their optimizer state unchanged, as PyTorch skips a .grad of None; a later
+ * tnn_module_zero_grad() does not change that (nor does PyTorch's zero_grad() on a None
+ * .grad). The gradients read as zero
  * through tnn_module_visit(), tnn_module_parameters(), tnn_module_state_dict() and
  * tnn_optimizer_step(), each of which writes the zeros still owed; but a grad pointer
  * kept from an earlier call holds stale values until the next backward (or one of those
