@@ -524,6 +524,13 @@ static void optimizers_skip_parameters_without_gradient(void **state)
         two_step(&a, oa, false);
         snap again = snap_module(a.l0, NULL, NULL);
         assert_memory_equal(before.bytes, again.bytes, before.n);
+        /* zero_grad after the discard does not give it a gradient (nor does torch's on a None .grad) */
+        tnn_optimizer_discard_grad(oa);
+        tnn_optimizer_zero_grad(oa);
+        TU_ASSERT_OK(tnn_optimizer_step(oa));
+        snap zeroed = snap_module(a.l0, NULL, NULL);
+        assert_memory_equal(before.bytes, zeroed.bytes, before.n);
+        free(zeroed.bytes);
         /* A backward gives it a gradient again: it moves. */
         two_step(&a, oa, true);
         snap moved = snap_module(a.l0, NULL, NULL);
