@@ -131,6 +131,16 @@ static bool read_scalar(const tnn_safetensors *st, const char *name, tnn_dtype d
     return true;
 }
 
+bool gan_checkpoint_progress(const tnn_safetensors *st, int64_t *epochs_done, long *epochs_planned)
+{
+    const tnn_metadata *md = tnn_safetensors_metadata(st);
+    const char *fmt = tnn_metadata_get(md, "format"), *planned = tnn_metadata_get(md, "n_epochs");
+    if (!fmt || strcmp(fmt, GAN_CHECKPOINT_FORMAT) != 0 || !planned) return false;
+    if (!read_scalar(st, "train.epoch", TNN_I64, epochs_done)) return false;
+    *epochs_planned = strtol(planned, NULL, 10);
+    return true;
+}
+
 tnn_status gan_checkpoint_restore(const tnn_safetensors *st, const char *what, gan_train_state *s, char *err,
                                   size_t errlen)
 {

@@ -74,6 +74,10 @@ tnn_status gan_checkpoint_save(const char *path, gan_train_state *s, const tnn_m
 tnn_status gan_checkpoint_restore(const tnn_safetensors *st, const char *what, gan_train_state *s, char *err,
                                   size_t errlen);
 
+/* How far the run in a loaded checkpoint got: the epochs completed (train.epoch) and
+ * the --n_epochs it was started with. false if st is not a mnist_gan checkpoint. */
+bool gan_checkpoint_progress(const tnn_safetensors *st, int64_t *epochs_done, long *epochs_planned);
+
 /* The first NaN or infinity among the trainer's floats (both networks' parameters and
  * buffers, both optimizers' moments). Returns true and names the tensor and element,
  * or false if all are finite. One pass over every float: for checkpoints, not batches. */

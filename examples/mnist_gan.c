@@ -122,6 +122,13 @@ static int check_writable_dir(const char *dir)
     return 0;
 }
 
+/* An output path that exists but is not a file the run could replace (a folder, say). */
+static bool exists_not_regular(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
+}
+
 /* The training images: <dir>/train-images-idx3-ubyte.gz, else the uncompressed file.
  * Returns 0, an errno value about dir itself, or -1 if dir holds neither file. */
 static int find_train_images(const char *dir, char *path, size_t len)
@@ -740,8 +747,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < 5; k++) {
             char p[PATH_MAX];
             snprintf(p, sizeof p, k < 3 ? "%s" : "%s/%s", k < 3 ? outs[k] : o->out, outs[k]);
-            struct stat sb;
-            if (stat(p, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            if (exists_not_regular(p)) {
                 fprintf(stderr, "%s: --out %s: %s exists and is not a regular file\n", PROG, o->out, p);
                 status = EXIT_USAGE;
                 goto done;
@@ -749,9 +755,8 @@ int main(int argc, char **argv)
         }
         for (int k = 0; k < n_snap; k++) { /* the snapshots too, rather than after an epoch of training */
             char p[PATH_MAX];
-            struct stat sb;
             snprintf(p, sizeof p, "%s/generator_epoch%d.safetensors", o->out, snap[k]);
-            if (stat(p, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            if (exists_not_regular(p)) {
                 fprintf(stderr, "%s: --snapshot_epochs: %s exists and is not a regular file\n", PROG, p);
                 status = EXIT_USAGE;
                 goto done;
@@ -766,17 +771,9 @@ int main(int argc, char **argv)
         long planned = -1;
         tnn_safetensors *old = tnn_safetensors_load(R.out_ckpt);
         if (!old && strstr(tnn_last_error(), "out of memory")) goto oom; /* not a reason to replace it */
-        if (old) {
-            const char *fmt = tnn_metadata_get(tnn_safetensors_metadata(old), "format");
-            const char *ne = tnn_metadata_get(tnn_safetensors_metadata(old), "n_epochs");
-            const tnn_st_tensor *ep = tnn_safetensors_find(old, "train.epoch");
-            if (fmt && strcmp(fmt, CHECKPOINT_FORMAT) == 0 && ne && ep && ep->dtype == TNN_I64 && ep->count == 1) {
-                memcpy(&done_epochs, ep->data, sizeof done_epochs); /* little-endian hosts, as the writer */
-                planned = strtol(ne, NULL, 10);
-            }
-            tnn_safetensors_free(old);
-        }
-        if (done_epochs >= 0 && done_epochs < planned) {
+        bool known = old && gan_checkpoint_progress(old, &done_epochs, &planned);
+        tnn_safetensors_free(old);
+        if (known && done_epochs >= 0 && done_epochs < planned) {
             fprintf(stderr, "%s: --out %s holds an unfinished run (%" PRId64 " of its %ld epochs done, in %s); continue "
                     "it with --resume %s (and a larger --n_epochs if you like), or give another --out, or move the "
                     "checkpoint away, to start a new run\n", PROG, o->out, done_epochs, planned, R.out_ckpt, R.out_ckpt);

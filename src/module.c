@@ -113,20 +113,24 @@ void tnn_module_free(tnn_module *m)
     if (m->vt->free) m->vt->free(m);
 }
 
+void tnn_module_modes_set(tnn_module *m, bool training, bool requires_grad)
+{
+    if (tnn_is_sequential(m)) tnn_sequential_pass_on(m, training, requires_grad); /* only the modes set */
+    else if (m->vt->on_mode_change) m->vt->on_mode_change(m);
+}
+
 void tnn_module_train(tnn_module *m, bool training)
 {
     if (!m) return;
     m->training = training;
-    if (tnn_is_sequential(m)) tnn_sequential_pass_on(m, true, false);
-    else if (m->vt->on_mode_change) m->vt->on_mode_change(m);
+    tnn_module_modes_set(m, true, false);
 }
 
 void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad)
 {
     if (!m) return;
     m->requires_grad = requires_grad;
-    if (tnn_is_sequential(m)) tnn_sequential_pass_on(m, false, true);
-    else if (m->vt->on_mode_change) m->vt->on_mode_change(m);
+    tnn_module_modes_set(m, false, true);
 }
 
 static tnn_status visit_named(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad, int ndim,

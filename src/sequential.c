@@ -89,8 +89,7 @@ void tnn_sequential_pass_on(tnn_module *m, bool training, bool requires_grad)
         tnn_module *c = s->children[i];
         if (training) c->training = m->training;
         if (requires_grad) c->requires_grad = m->requires_grad;
-        if (tnn_is_sequential(c)) tnn_sequential_pass_on(c, training, requires_grad);
-        else if (c->vt->on_mode_change) c->vt->on_mode_change(c);
+        tnn_module_modes_set(c, training, requires_grad);
     }
 }
 
@@ -180,8 +179,7 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
     const bool freeze = !seq->requires_grad;
     child->training = seq->training;
     if (freeze) child->requires_grad = false;
-    if (tnn_is_sequential(child)) tnn_sequential_pass_on(child, true, freeze);
-    else if (child->vt->on_mode_change) child->vt->on_mode_change(child);
+    tnn_module_modes_set(child, true, freeze);
     child->container = seq;
     s->children[s->count++] = child;
     return TNN_OK;

@@ -27,6 +27,10 @@ char *tnn_shape_str(int ndim, const int *shape, char *buf, size_t len);
 /* Set the children of Sequential m to m's training mode and/or requires_grad (only the
  * ones asked for), through nested Sequentials. */
 void tnn_sequential_pass_on(tnn_module *m, bool training, bool requires_grad);
+/* After m's training mode and/or requires_grad was set: a Sequential passes on those
+ * (and only those) to its children; any other module hears of it through its
+ * on_mode_change. */
+void tnn_module_modes_set(tnn_module *m, bool training, bool requires_grad);
 /* Log through the user's callback, if any. */
 void tnn_log(const char *fmt, ...) TNN_PRINTF(1, 2);
 
