@@ -109,7 +109,10 @@ TNN_API void tnn_set_allocator(const tnn_allocator *a);
  * itself is set to one thread, which also applies to OpenBLAS calls your program makes.
  * n <= 0 means "all cores"; larger values are capped at the cores present. Results with
  * a given thread count repeat exactly; with one thread they are OpenBLAS's
- * single-threaded results.
+ * single-threaded results. Process-wide: set it before your own threads start. Several
+ * threads may use the library at once, each with its own models, optimizers and
+ * generators; one of them at a time has the pool, the others run their loops on their
+ * own thread with the same results (docs/design.md, "Threads of your own").
  * @return the number actually in effect. */
 TNN_API int tnn_set_num_threads(int n);
 /** Compute threads currently in effect: the pool's, or OpenBLAS's own count if

@@ -1,0 +1,177 @@
+/* The library used from several threads of the program at once (design.md, "Threads
+ * of your own"): separate models trained on separate threads at the same time give the
+ * same bits as the same trainings one after the other, whichever thread holds the
+ * library's pool; error messages stay with the thread that caused them. */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+#include "parallel_impl.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A model big enough that its products are split into blocks, its BatchNorm's passes
+ * split by rows and Adam's update split into chunks when the pool is free. */
+enum { BATCH = 64, IN = 64, HIDDEN = 256, STEPS = 4, RUNS = 3 };
+
+typedef struct run {
+    uint64_t seed;
+    unsigned char *state; /* every parameter and buffer after training, in state_dict order */
+    size_t bytes;
+    float loss;
+    tnn_status status;
+    char error[256];
+} run;
+
+static tnn_status train(run *r)
+{
+    tnn_rng rng;
+    tnn_rng_seed(&rng, r->seed);
+    tnn_module *net = tnn_sequential_new();
+    tnn_sequential_add(net, tnn_linear_new(IN, HIDDEN, true, &rng));
+    tnn_sequential_add(net, tnn_batchnorm1d_new(HIDDEN, tnn_batchnorm_defaults()));
+    tnn_sequential_add(net, tnn_leaky_relu_new(0.2f));
+    tnn_sequential_add(net, tnn_linear_new(HIDDEN, HIDDEN, true, &rng));
+    tnn_sequential_add(net, tnn_tanh_new());
+    tnn_sequential_add(net, tnn_linear_new(HIDDEN, 1, true, &rng));
+    tnn_tensor *x = tnn_tensor_new2(BATCH, IN), *t = tnn_tensor_new2(BATCH, 1), *dy = tnn_tensor_new2(BATCH, 1);
+    tnn_optimizer *opt = net ? tnn_adam_new(net, tnn_adam_defaults()) : NULL;
+    tnn_status st = (net && x && t && dy && opt) ? TNN_OK : TNN_ERR_NOMEM;
+    for (int step = 0; step < STEPS && st == TNN_OK; step++) {
+        tnn_tensor_normal(x, &rng, 0.0f, 1.0f);
+        for (int i = 0; i < BATCH; i++) t->data[i] = (float)tnn_rng_below(&rng, 2);
+        const tnn_tensor *y;
+        tnn_optimizer_discard_grad(opt);
+        st = tnn_module_forward(net, x, &y);
+        if (st == TNN_OK) st = tnn_bce_with_logits_loss(y, t, &r->loss, dy);
+        if (st == TNN_OK) st = tnn_module_backward(net, dy, NULL);
+        if (st == TNN_OK) st = tnn_optimizer_step(opt);
+    }
+    tnn_tensor_list *sd = st == TNN_OK ? tnn_module_state_dict(net, "") : NULL;
+    if (st == TNN_OK && !sd) st = TNN_ERR_NOMEM;
+    if (sd) {
+        size_t size[64];
+        r->bytes = 0;
+        for (int k = 0; k < sd->count && k < 64; k++) {
+            size[k] = sd->items[k].count * (sd->items[k].dtype == TNN_I64 ? sizeof(int64_t) : sizeof(float));
+            r->bytes += size[k];
+        }
+        r->state = sd->count <= 64 ? malloc(r->bytes) : NULL;
+        if (!r->state) st = TNN_ERR_NOMEM;
+        for (int k = 0, at = 0; r->state && k < sd->count; k++) {
+            memcpy(r->state + at, sd->items[k].data, size[k]);
+            at += (int)size[k];
+        }
+        tnn_tensor_list_free(sd);
+    }
+    if (st != TNN_OK) snprintf(r->error, sizeof r->error, "%s", tnn_last_error());
+    tnn_optimizer_free(opt);
+    tnn_module_free(net);
+    tnn_tensor_free(x);
+    tnn_tensor_free(t);
+    tnn_tensor_free(dy);
+    return r->status = st;
+}
+
+static void *train_thread(void *arg)
+{
+    train(arg);
+    return NULL;
+}
+
+static void assert_same_run(const run *a, const run *b)
+{
+    assert_int_equal(a->status, TNN_OK);
+    assert_int_equal(b->status, TNN_OK);
+    assert_int_equal(a->bytes, b->bytes);
+    if (memcmp(a->state, b->state, a->bytes) != 0) {
+        size_t i = 0;
+        while (a->state[i] == b->state[i]) i++;
+        fail_msg("seed %llu: the trained state differs from byte %zu of %zu between the runs one after the other "
+                 "and on concurrent threads", (unsigned long long)a->seed, i, a->bytes);
+    }
+    assert_memory_equal(&a->loss, &b->loss, sizeof a->loss);
+}
+
+/* RUNS trainings with different seeds, first one after the other, then on RUNS threads
+ * of the program at once (twice, so that different threads get the pool): every
+ * parameter and running statistic the same bits. With the pool held by one of them the
+ * others run their parallel loops on their own thread, over the same blocks. */
+static void separate_models_on_concurrent_threads(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 2; threads++) {
+        tnn_parallel_set_threads(threads);
+        run alone[RUNS] = {{0}};
+        for (int i = 0; i < RUNS; i++) {
+            alone[i].seed = 100 + (uint64_t)i;
+            if (train(&alone[i]) != TNN_OK) fail_msg("seed %d: %s", 100 + i, alone[i].error);
+        }
+        for (int round = 0; round < 2; round++) {
+            run together[RUNS] = {{0}};
+            pthread_t th[RUNS];
+            for (int i = 0; i < RUNS; i++) {
+                together[i].seed = alone[i].seed;
+                assert_int_equal(pthread_create(&th[i], NULL, train_thread, &together[i]), 0);
+            }
+            for (int i = 0; i < RUNS; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+            for (int i = 0; i < RUNS; i++) {
+                if (together[i].status != TNN_OK) fail_msg("seed %d: %s", 100 + i, together[i].error);
+                assert_same_run(&alone[i], &together[i]);
+                free(together[i].state);
+            }
+        }
+        for (int i = 0; i < RUNS; i++) free(alone[i].state);
+    }
+    tnn_parallel_set_threads(1);
+}
+
+/* An error on one thread leaves the other thread's message alone. */
+typedef struct err_job {
+    pthread_barrier_t *bar;
+    bool fail;
+    char seen[256];
+} err_job;
+
+static void *error_thread(void *arg)
+{
+    err_job *j = arg;
+    tnn_clear_error();
+    pthread_barrier_wait(j->bar); /* both threads have a clean message */
+    if (j->fail) {
+        tnn_module *lin = tnn_linear_new(3, 2, true, NULL);
+        tnn_tensor *x = tnn_tensor_new2(4, 5);
+        const tnn_tensor *y;
+        tnn_status st = tnn_module_forward(lin, x, &y); /* 5 features into a 3-input Linear */
+        tnn_tensor_free(x);
+        tnn_module_free(lin);
+        if (st == TNN_OK) snprintf(j->seen, sizeof j->seen, "forward did not fail");
+    }
+    pthread_barrier_wait(j->bar); /* the failing thread has set its message */
+    if (!j->fail || j->seen[0] == '\0') snprintf(j->seen, sizeof j->seen, "%s", tnn_last_error());
+    return NULL;
+}
+
+static void error_messages_are_per_thread(void **state)
+{
+    (void)state;
+    pthread_barrier_t bar;
+    assert_int_equal(pthread_barrier_init(&bar, NULL, 2), 0);
+    err_job a = {.bar = &bar, .fail = true}, b = {.bar = &bar, .fail = false};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, error_thread, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, error_thread, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_barrier_destroy(&bar);
+    assert_non_null(strstr(a.seen, "linear"));
+    assert_string_equal(b.seen, "");
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(separate_models_on_concurrent_threads),
+    cmocka_unit_test(error_messages_are_per_thread),
+};
+
+TU_MAIN("threads", tests)
