@@ -559,7 +559,8 @@ int main(int argc, char **argv)
     };
     const flag_spec specs[] = {
         FLAG_INT("n_epochs", &o->n_epochs, 1, INT_MAX, "a positive integer", "number of epochs of training"),
-        FLAG_INT("batch_size", &o->batch_size, 1, 1 << 20, "a positive integer", "size of the batches"),
+        FLAG_INT("batch_size", &o->batch_size, 2, 1 << 20, "an integer >= 2 (BatchNorm1d needs 2 images per batch)",
+                 "size of the batches"),
         FLAG_DOUBLE("lr", &o->lr, 0.0, HUGE_VAL, FLAG_LO_OPEN, "a positive number", "adam: learning rate"),
         FLAG_DOUBLE("b1", &o->b1, 0.0, 1.0, FLAG_HI_OPEN, "a number in [0, 1)",
                     "adam: decay of first order momentum of gradient"),
@@ -694,10 +695,6 @@ int main(int argc, char **argv)
         goto done;
     }
     R.batches = (int)((R.n_images + (long long)o->batch_size - 1) / o->batch_size);
-    if (o->batch_size == 1) {
-        fprintf(stderr, "%s: --batch_size 1: BatchNorm1d needs at least 2 images per batch in training\n", PROG);
-        goto done;
-    }
     if (R.n_images == 1) {
         fprintf(stderr, "%s: %s holds 1 image; BatchNorm1d needs at least 2 per batch in training\n", PROG, images_path);
         goto done;

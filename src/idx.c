@@ -4,14 +4,16 @@
  * Reading never trusts the header: every dimension must be >= 1 and the product of the
  * dimensions must equal the number of data bytes actually present. For plain data that
  * is known up front; for gzip it is found by inflating into a buffer that grows with the
- * bytes actually produced (never beyond the claimed size), so an absurd count in a
- * small file costs nothing. */
+ * bytes actually produced (never beyond the claimed size; a claim of 4 MB or more that
+ * the compressed size could back is allocated at once, for huge pages), so an absurd
+ * count in a small file costs nothing. */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE /* madvise */
 #include "atomic_file_impl.h"
 #include "image_impl.h"
 #include "parallel_impl.h"
 #include "vmath_impl.h"
+#include "zlib_alloc_impl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -48,8 +50,10 @@ static tnn_status src_open(idx_src *s, const uint8_t *buf, size_t len, const cha
     if (!s->gz) return TNN_OK;
     s->z.next_in = (Bytef *)(uintptr_t)buf; /* zlib's API is not const-correct */
     s->z.avail_in = 0;
+    tnn_zlib_use_hooks(&s->z, "gzip inflate");
     int ret = inflateInit2(&s->z, 16 + MAX_WBITS); /* gzip wrapper only */
-    if (ret != Z_OK) return tnn_error(ret == Z_MEM_ERROR ? TNN_ERR_NOMEM : TNN_ERR_IO, "%s: cannot start gzip decompression", what);
+    if (ret == Z_MEM_ERROR) return tnn_error(TNN_ERR_NOMEM, "%s: out of memory starting gzip decompression", what);
+    if (ret != Z_OK) return tnn_error(TNN_ERR_IO, "%s: cannot start gzip decompression", what);
     s->z_live = true;
     return TNN_OK;
 }
@@ -396,9 +400,10 @@ tnn_status tnn_idx_save_u8(const char *path, const uint8_t *data, int ndim, cons
     }
     z_stream z;
     memset(&z, 0, sizeof z);
+    tnn_zlib_use_hooks(&z, "gzip deflate");
     if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         tnn_atomic_abort(f);
-        return tnn_error(TNN_ERR_NOMEM, "%s: cannot start gzip compression", path);
+        return tnn_error(TNN_ERR_NOMEM, "%s: out of memory starting gzip compression", path);
     }
     /* Compress the header, then the data, through a small output buffer. */
     uint8_t out[1 << 15];

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "atomic_file_impl.h"
 #include "image_impl.h"
+#include "zlib_alloc_impl.h"
 
 #include <limits.h>
 #include <math.h>
@@ -26,24 +27,11 @@ static void png_free(void *p)
     tnn_free(p);
 }
 
-static voidpf png_zalloc(voidpf opaque, uInt items, uInt size)
-{
-    (void)opaque;
-    return tnn_calloc(items, size, "PNG deflate");
-}
-
-static void png_zfree(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    tnn_free(p);
-}
-
 static unsigned char *png_deflate(unsigned char *data, int data_len, int *out_len, int quality)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
-    z.zalloc = png_zalloc;
-    z.zfree = png_zfree;
+    tnn_zlib_use_hooks(&z, "PNG deflate");
     if (data_len < 0 || deflateInit(&z, quality < 0 ? Z_DEFAULT_COMPRESSION : quality > 9 ? 9 : quality) != Z_OK)
         return NULL;
     uLong bound = deflateBound(&z, (uLong)data_len);

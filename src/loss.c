@@ -92,9 +92,13 @@ tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, 
                          tnn_tensor_shape_str(logits, s, sizeof s));
     }
     int n = logits->shape[0], k = logits->shape[1];
-    if (grad && grad->size != logits->size) {
+    if (grad) { /* the input's shape even when the size already fits, as check_pair */
         tnn_status st = tnn_tensor_resize(grad, 2, logits->shape);
-        if (st) return tnn_error(st, "cross_entropy_loss: gradient tensor cannot hold [%d x %d]", n, k);
+        if (st) {
+            char s[64];
+            return tnn_error(st, "cross_entropy_loss: gradient tensor %s cannot hold the input's shape [%d x %d]",
+                             tnn_tensor_shape_str(grad, s, sizeof s), n, k);
+        }
     }
     double acc = 0.0;
     for (int i = 0; i < n; i++) {

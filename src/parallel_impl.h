@@ -14,7 +14,8 @@
 #include <stddef.h>
 
 /* Calls fn(ctx, begin, end) over [0, n) split into at most the pool's thread count
- * ranges, each a multiple of 64 elements (but the last) and at least min_chunk long;
+ * ranges, each a multiple of 64 elements and at least min_chunk long (but the last,
+ * which may be shorter);
  * returns when all have finished. Runs inline when n is small or the pool has one
  * thread, or if a worker thread cannot be started. */
 typedef void (*tnn_range_fn)(void *ctx, size_t begin, size_t end);
@@ -40,7 +41,7 @@ void tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx);
 /* Calls fn(ctx, begin, end) over the rows [0, rows) of a row-major matrix, split as
  * tnn_gemm splits a product's rows (blocks of 16 rows, equal parts, the caller taking
  * the first), so that a thread touches the rows its part of the product wrote. Runs
- * inline when rows * row_len < 2 * min_elems. */
+ * inline when rows * row_len < 2 * min_elems, rows < 32 or the pool has one thread. */
 void tnn_parallel_rows(int rows, size_t row_len, size_t min_elems, tnn_range_fn fn, void *ctx);
 /* Rows per part when `rows` rows are split over `parts` threads (a multiple of 16 but
  * for a single part). */

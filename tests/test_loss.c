@@ -156,6 +156,14 @@ static void loss_grad_takes_the_output_shape(void **state)
     tnn_tensor *h = tnn_tensor_new1(4);
     TU_ASSERT_OK(tnn_module_backward(d, h, NULL));
     tnn_tensor_free(h);
+    /* cross-entropy too: a [12] gradient for [3 x 4] logits becomes [3 x 4] */
+    tnn_tensor *logits = tu_rand_tensor(&r, 3, 4, -1.0f, 1.0f), *ce = tnn_tensor_new1(12);
+    TU_ASSERT_OK(tnn_cross_entropy_loss(logits, (const int[]){0, 3, 1}, &loss, ce));
+    assert_int_equal(ce->ndim, 2);
+    assert_int_equal(ce->shape[0], 3);
+    assert_int_equal(ce->shape[1], 4);
+    tnn_tensor_free(logits);
+    tnn_tensor_free(ce);
     tnn_tensor_free(x);
     tnn_tensor_free(t);
     tnn_tensor_free(g);

@@ -267,7 +267,7 @@ static void cli_unknown_flag(void **state)
 static void cli_bad_numbers(void **state)
 {
     (void)state;
-    expect_fail(g_gan, "--batch_size 0", 2, "--batch_size: '0' is not a positive integer", NULL);
+    expect_fail(g_gan, "--batch_size 0", 2, "--batch_size: '0' is not an integer >= 2", NULL);
     expect_fail(g_gan, "--batch_size -5", 2, "--batch_size: '-5' is not a positive integer", NULL);
     expect_fail(g_gan, "--batch_size 12x", 2, "--batch_size: '12x' is not a positive integer", NULL);
     expect_fail(g_gan, "--batch_size ' 12'", 2, "--batch_size: ' 12' is not a positive integer", NULL);
@@ -297,7 +297,7 @@ static void cli_bad_numbers(void **state)
                  lists[i]);
         expect_fail(g_gan, args, 2, want, NULL);
     }
-    expect_fail(g_gan, "--batch_size 1", 2, "--batch_size 1", "BatchNorm1d");
+    expect_fail(g_gan, "--batch_size 1", 2, "--batch_size: '1' is not an integer >= 2", "BatchNorm1d");
     expect_fail(g_sample, "--weights x --png y --bn_mode test", 2, "--bn_mode: 'test' is not one of train, eval", NULL);
     expect_fail(g_sample, "--png y", 2, "--weights FILE is required", NULL);
 }
@@ -370,7 +370,7 @@ static void cli_help(void **state)
                            "--img_size", "--channels", "--sample_interval", "--data", "--out", "--seed",
                            "--bn_eps", "--bn_momentum", "--log_interval", "--checkpoint_interval",
                            "--snapshot_epochs LIST", "--resume FILE", "--progress auto|bar|lines",
-                           "(default: 0.0002; a positive number)", "(default: 128; 1 to 1048576)"};
+                           "(default: 0.0002; a positive number)", "(default: 128; 2 to 1048576)"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) gt_assert_contains(out, flags[i]);
     free(out);
     free(err);

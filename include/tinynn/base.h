@@ -7,7 +7,8 @@
  *     code otherwise. Constructors (tnn_*_new) return NULL on failure.
  *   - On failure a human-readable message is stored per thread and can be read with
  *     tnn_last_error(). It names the module or file involved and, for shape errors,
- *     both shapes, e.g. "linear(784->512): input [128 x 100] has 100 features, expected 784".
+ *     both shapes, e.g.
+ *     "linear(784->512): input [128 x 100] has 100 features per row, expected [batch x 784]".
  *   - The library never calls exit() or abort() on bad input and never prints unless a
  *     log callback is installed.
  */
@@ -89,7 +90,8 @@ typedef void (*tnn_log_fn)(void *user, const char *msg);
 TNN_API void tnn_set_log(tnn_log_fn fn, void *user);
 
 /**
- * Allocator hooks. All of libtinynn's heap memory goes through these. Set them before
+ * Allocator hooks. All of libtinynn's heap memory goes through these (zlib's state for
+ * gzipped IDX files and PNGs included; OpenBLAS's work buffers are its own). Set them before
  * creating any object; objects must be freed with the allocator that created them.
  * Tests use this to inject failures.
  */

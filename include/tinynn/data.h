@@ -5,9 +5,11 @@
  * IDX: magic 0x00 0x00 `<type>` `<ndim>`, ndim big-endian uint32 dimensions, then the
  * data, row-major. libtinynn reads unsigned-byte IDX (type 0x08), which MNIST images
  * and labels use. Every dimension must be at least 1, and the size the header claims
- * (the product of the dimensions) must equal the bytes actually present: this is
- * checked before the claimed size is allocated, so a header claiming 2^32 images in a
- * small file fails cleanly instead of allocating. Gzipped files are recognised by their
+ * (the product of the dimensions) must equal the bytes actually present. For a plain
+ * file this is checked before the claimed size is allocated; a gzipped file is inflated
+ * into a buffer that grows with the bytes it yields (allocated at once only when the
+ * compressed size could back the claim, at most 1,100 times it). Either way a header
+ * claiming 2^32 images in a small file fails cleanly without allocating anything large. Gzipped files are recognised by their
  * first two bytes (0x1f 0x8b), whatever their name; a corrupt stream is an error.
  */
 #ifndef TINYNN_DATA_H

@@ -106,11 +106,13 @@ TNN_API void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt);
 TNN_API tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y);
 /** Run m's backward: checked wrapper around the vtable. Before calling the module it
  * refuses a backward before any forward (TNN_ERR_STATE) and a dy whose shape differs from
- * the last forward's output (TNN_ERR_SHAPE, both shapes in the message; the module's own
- * backward can rely on it). Accumulates parameter gradients (+=) unless requires_grad is
+ * the last forward's output other than in dimensions of 1 (TNN_ERR_SHAPE, both shapes in
+ * the message); a dy that differs only there ([N] for [N x 1]) is passed on viewed in the
+ * output's shape, so the module's own backward can rely on dy having exactly that shape. Accumulates parameter gradients (+=) unless requires_grad is
  * false.
  * @param m   the module, after a forward
- * @param dy  dL/dy, exactly the shape of the last forward's output
+ * @param dy  dL/dy, in the shape of the last forward's output (or that shape with
+ *            dimensions of 1 added or left out)
  * @param dx  receives dL/dx (owned by m, valid until its next backward); NULL skips computing it
  * @return TNN_OK, or an error (TNN_ERR_STATE before any forward, TNN_ERR_SHAPE for a mis-shaped dy) */
 TNN_API tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
