@@ -268,9 +268,9 @@ static void cli_bad_numbers(void **state)
 {
     (void)state;
     expect_fail(g_gan, "--batch_size 0", 2, "--batch_size: '0' is not an integer >= 2", NULL);
-    expect_fail(g_gan, "--batch_size -5", 2, "--batch_size: '-5' is not a positive integer", NULL);
-    expect_fail(g_gan, "--batch_size 12x", 2, "--batch_size: '12x' is not a positive integer", NULL);
-    expect_fail(g_gan, "--batch_size ' 12'", 2, "--batch_size: ' 12' is not a positive integer", NULL);
+    expect_fail(g_gan, "--batch_size -5", 2, "--batch_size: '-5' is not an integer >= 2", NULL);
+    expect_fail(g_gan, "--batch_size 12x", 2, "--batch_size: '12x' is not an integer >= 2", NULL);
+    expect_fail(g_gan, "--batch_size ' 12'", 2, "--batch_size: ' 12' is not an integer >= 2", NULL);
     expect_fail(g_gan, "--lr abc", 2, "--lr: 'abc' is not a positive number", NULL);
     expect_fail(g_gan, "--lr 0", 2, "--lr: '0' is not a positive number", NULL);
     expect_fail(g_gan, "--lr nan", 2, "--lr: 'nan' is not a positive number", NULL);
