@@ -624,6 +624,15 @@ int main(int argc, char **argv)
 
     /* ---- --resume: the checkpoint supplies the flags not given ---- */
     if (o->resume) {
+        struct stat rs; /* no such file is a bad flag (status 2), as a missing --data folder is */
+        int missing = stat(o->resume, &rs) != 0;
+        if (missing || !S_ISREG(rs.st_mode)) {
+            fprintf(stderr, "%s: --resume %s: %s\n", PROG, o->resume,
+                    missing ? strerror(errno) : S_ISDIR(rs.st_mode) ? "a folder, not a checkpoint file"
+                                                                    : "not a regular file");
+            status = EXIT_USAGE;
+            goto done;
+        }
         if (!(ck = tnn_safetensors_load(o->resume))) {
             fprintf(stderr, "%s: --resume: %s\n", PROG, tnn_last_error());
             goto done;

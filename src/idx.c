@@ -401,9 +401,11 @@ tnn_status tnn_idx_save_u8(const char *path, const uint8_t *data, int ndim, cons
     z_stream z;
     memset(&z, 0, sizeof z);
     tnn_zlib_use_hooks(&z, "gzip deflate");
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    int zret = deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    if (zret != Z_OK) {
         tnn_atomic_abort(f);
-        return tnn_error(TNN_ERR_NOMEM, "%s: out of memory starting gzip compression", path);
+        if (zret == Z_MEM_ERROR) return tnn_error(TNN_ERR_NOMEM, "%s: out of memory starting gzip compression", path);
+        return tnn_error(TNN_ERR_IO, "%s: cannot start gzip compression (zlib error %d)", path, zret);
     }
     /* Compress the header, then the data, through a small output buffer. */
     uint8_t out[1 << 15];

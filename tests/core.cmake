@@ -35,6 +35,11 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
   gradcheck_harness_detects_zero_vs_zero gradcheck_harness_loss_detects_wrong_grad)
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
-foreach(component rng gemm tensor module sequential loss optim threads)
+foreach(component rng gemm tensor module sequential loss optim)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
+
+# Several threads of a program using the library at once (label `threads`: run in the
+# release and sanitizer stages, and under ThreadSanitizer; kept out of valgrind's, where
+# three trainings on three threads take over a minute).
+tnn_add_test(NAME test_threads SOURCES test_threads.c LABELS threads TIMEOUT 300)

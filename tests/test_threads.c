@@ -4,18 +4,19 @@
  * library's pool; error messages stay with the thread that caused them. */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
-#include "parallel_impl.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A model big enough that its products are split into blocks, its BatchNorm's passes
- * split by rows and Adam's update split into chunks when the pool is free. */
-enum { BATCH = 64, IN = 64, HIDDEN = 256, STEPS = 4, RUNS = 3 };
+/* A model big enough that, when the pool is free, its products are split into blocks,
+ * its BatchNorm's passes and LeakyReLU split by rows and Adam's update into chunks (the
+ * seed GAN's batch of 128). */
+enum { BATCH = 128, IN = 64, HIDDEN = 256, STEPS = 3, RUNS = 3 };
 
 typedef struct run {
+    pthread_barrier_t *start; /* all threads start training together (NULL: alone) */
     uint64_t seed;
     unsigned char *state; /* every parameter and buffer after training, in state_dict order */
     size_t bytes;
@@ -76,7 +77,9 @@ static tnn_status train(run *r)
 
 static void *train_thread(void *arg)
 {
-    train(arg);
+    run *r = arg;
+    pthread_barrier_wait(r->start);
+    train(r);
     return NULL;
 }
 
@@ -95,14 +98,16 @@ static void assert_same_run(const run *a, const run *b)
 }
 
 /* RUNS trainings with different seeds, first one after the other, then on RUNS threads
- * of the program at once (twice, so that different threads get the pool): every
- * parameter and running statistic the same bits. With the pool held by one of them the
- * others run their parallel loops on their own thread, over the same blocks. */
+ * of the program at once, started together (twice, so that different threads may get
+ * the pool): every parameter and running statistic the same bits. With the pool held by
+ * one of them the others run their parallel loops on their own thread, over the same
+ * blocks. A wrong result here means state shared between threads (ThreadSanitizer's
+ * stage looks for the races themselves). */
 static void separate_models_on_concurrent_threads(void **state)
 {
     (void)state;
     for (int threads = 1; threads <= 2; threads++) {
-        tnn_parallel_set_threads(threads);
+        tnn_set_num_threads(threads); /* the public call (capped at the cores present) */
         run alone[RUNS] = {{0}};
         for (int i = 0; i < RUNS; i++) {
             alone[i].seed = 100 + (uint64_t)i;
@@ -111,11 +116,21 @@ static void separate_models_on_concurrent_threads(void **state)
         for (int round = 0; round < 2; round++) {
             run together[RUNS] = {{0}};
             pthread_t th[RUNS];
+            pthread_barrier_t start;
+            assert_int_equal(pthread_barrier_init(&start, NULL, RUNS), 0);
+            int started = 0;
             for (int i = 0; i < RUNS; i++) {
                 together[i].seed = alone[i].seed;
-                assert_int_equal(pthread_create(&th[i], NULL, train_thread, &together[i]), 0);
+                together[i].start = &start;
+                if (pthread_create(&th[i], NULL, train_thread, &together[i]) != 0) break;
+                started++;
+            }
+            if (started < RUNS) { /* cannot happen on a sane system; do not leave threads waiting */
+                fprintf(stderr, "test_threads: could not start %d threads\n", RUNS);
+                exit(1);
             }
             for (int i = 0; i < RUNS; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+            pthread_barrier_destroy(&start);
             for (int i = 0; i < RUNS; i++) {
                 if (together[i].status != TNN_OK) fail_msg("seed %d: %s", 100 + i, together[i].error);
                 assert_same_run(&alone[i], &together[i]);
@@ -124,7 +139,7 @@ static void separate_models_on_concurrent_threads(void **state)
         }
         for (int i = 0; i < RUNS; i++) free(alone[i].state);
     }
-    tnn_parallel_set_threads(1);
+    tnn_set_num_threads(1);
 }
 
 /* An error on one thread leaves the other thread's message alone. */

@@ -86,14 +86,16 @@ TNN_API tnn_status tnn_set_error(tnn_status status, const char *fmt, ...)
  * to tnn_set_log(). */
 typedef void (*tnn_log_fn)(void *user, const char *msg);
 /** Install an optional log callback for the (rare) informational messages; silent by
- * default. Pass NULL to silence it again. Process-wide, not per thread. */
+ * default. Pass NULL to silence it again. Process-wide, not per thread: set it before
+ * other threads use the library; it may be called from several threads at once. */
 TNN_API void tnn_set_log(tnn_log_fn fn, void *user);
 
 /**
- * Allocator hooks. All of libtinynn's heap memory goes through these (zlib's state for
- * gzipped IDX files and PNGs included; OpenBLAS's work buffers are its own). Set them before
- * creating any object; objects must be freed with the allocator that created them.
- * Tests use this to inject failures.
+ * Allocator hooks. All of libtinynn's heap memory goes through these (zlib's state
+ * for gzipped IDX files and PNGs included; OpenBLAS's work buffers are its own). Set
+ * them before creating any object, and before other threads use the library; objects
+ * must be freed with the allocator that created them. The hooks may be called from
+ * several threads at once. Tests use this to inject failures.
  */
 typedef struct tnn_allocator {
     void *(*malloc_fn)(void *user, size_t size);            /**< as malloc(size) */
@@ -111,10 +113,11 @@ TNN_API void tnn_set_allocator(const tnn_allocator *a);
  * itself is set to one thread, which also applies to OpenBLAS calls your program makes.
  * n <= 0 means "all cores"; larger values are capped at the cores present. Results with
  * a given thread count repeat exactly; with one thread they are OpenBLAS's
- * single-threaded results. Process-wide: set it before your own threads start. Several
- * threads may use the library at once, each with its own models, optimizers and
- * generators; one of them at a time has the pool, the others run their loops on their
- * own thread with the same results (docs/design.md, "Threads of your own").
+ * single-threaded results. Process-wide: call it before your own threads start using
+ * the library, never while one is inside it. Several threads may then use the library
+ * at once, each with its own models, optimizers and generators; one of them at a time
+ * has the pool, the others run their loops on their own thread with the same results
+ * (docs/design.md, "Threads of your own").
  * @return the number actually in effect. */
 TNN_API int tnn_set_num_threads(int n);
 /** Compute threads currently in effect: the pool's, or OpenBLAS's own count if

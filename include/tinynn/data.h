@@ -9,8 +9,9 @@
  * file this is checked before the claimed size is allocated; a gzipped file is inflated
  * into a buffer that grows with the bytes it yields (allocated at once only when the
  * compressed size could back the claim, at most 1,100 times it). Either way a header
- * claiming 2^32 images in a small file fails cleanly without allocating anything large. Gzipped files are recognised by their
- * first two bytes (0x1f 0x8b), whatever their name; a corrupt stream is an error.
+ * claiming 2^32 images in a small file fails cleanly without allocating anything large.
+ * Gzipped files are recognised by their first two bytes (0x1f 0x8b), whatever their
+ * name; a corrupt stream is an error.
  */
 #ifndef TINYNN_DATA_H
 #define TINYNN_DATA_H

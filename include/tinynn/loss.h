@@ -3,9 +3,10 @@
  * @brief Loss functions with mean reduction, as PyTorch's of the same name.
  *
  * Each returns the loss in *loss (loss may be NULL) and, if grad is not NULL, writes
- * dL/dinput into grad, which must have as many elements as the input (for owned tensors
- * it is resized to the input's shape). An input and a target with different numbers of
- * elements return TNN_ERR_SHAPE naming both shapes; equal counts in different shapes
+ * dL/dinput into grad and gives grad the input's shape (tnn_tensor_resize: an owned
+ * tensor grows as needed, a view must hold at least as many elements as the input).
+ * An input and a target with different numbers of elements return TNN_ERR_SHAPE
+ * naming both shapes; equal counts in different shapes
  * ([batch x 1] and [batch]) are accepted, element i matching element i.
  * Gradients are overwritten, not accumulated; scale them yourself for weighted sums
  * (tnn_tensor_scale).

@@ -108,8 +108,8 @@ TNN_API tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const 
  * refuses a backward before any forward (TNN_ERR_STATE) and a dy whose shape differs from
  * the last forward's output other than in dimensions of 1 (TNN_ERR_SHAPE, both shapes in
  * the message); a dy that differs only there ([N] for [N x 1]) is passed on viewed in the
- * output's shape, so the module's own backward can rely on dy having exactly that shape. Accumulates parameter gradients (+=) unless requires_grad is
- * false.
+ * output's shape, so the module's own backward can rely on dy having exactly that
+ * shape. Accumulates parameter gradients (+=) unless requires_grad is false.
  * @param m   the module, after a forward
  * @param dy  dL/dy, in the shape of the last forward's output (or that shape with
  *            dimensions of 1 added or left out)

@@ -10,8 +10,8 @@
  * Built-in activations work in place inside a Sequential, as PyTorch's `inplace=True`
  * does: in forward (LeakyReLU with a slope >= 0, ReLU, Tanh, Sigmoid) over the output of
  * a Linear or BatchNorm1d just before them, in backward (every built-in activation) over
- * the dL/dy that a Linear or BatchNorm1d just after them returned. Those buffers belong to the layers and are
- * handed only to the Sequential, so nothing visible changes: the results are the same
+ * the dL/dy that a Linear or BatchNorm1d just after them returned. Those buffers belong
+ * to the layers and are handed only to the Sequential, so nothing visible changes: the results are the same
  * bits, the Sequential's input and the dy given to its backward are never written, and
  * the output stays valid until the next forward. It saves a pass over memory and two
  * buffers per activation.
@@ -30,8 +30,8 @@ TNN_API tnn_module *tnn_sequential_new(void);
 
 /** Append child; the container takes ownership, and on failure the child is freed,
  * except for a module refused because it already has a place (below) or is seq itself,
- * which stays as it was. A NULL child (a failed constructor) is reported as an error, so calls can be
- * chained: st |= tnn_sequential_add(seq, tnn_linear_new(...)) style code stays safe.
+ * which stays as it was. A NULL child (a failed constructor) is reported as an error,
+ * so calls can be chained: st |= tnn_sequential_add(seq, tnn_linear_new(...)) style code stays safe.
  * A module that already has a place is refused with TNN_ERR_ARG and stays where it is:
  * a child of seq, a child of another Sequential, or a container that holds seq (at any
  * depth: forward would recurse without end). One module cannot hold two positions: its
