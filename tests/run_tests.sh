@@ -15,7 +15,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 if [ $quick = 1 ]; then
     sh "$top/cmake/install_deps.sh"
 else
-    sh "$top/cmake/install_deps.sh" clang valgrind libclang-rt-14-dev doxygen
+    sh "$top/cmake/install_deps.sh" clang valgrind libclang-rt-14-dev doxygen libtsan2
 fi
 
 step() { printf '\n==== %s\n' "$*"; }
