@@ -3,6 +3,21 @@
 
 #include <math.h>
 
+/* grad takes the input's shape even when it already has its size (a [batch] grad for a
+ * [batch x 1] output): it is the dy of the module that produced the input, and backward
+ * wants exactly that module's output shape. */
+static tnn_status shape_grad(const char *who, tnn_tensor *grad, const tnn_tensor *input)
+{
+    if (!grad) return TNN_OK;
+    tnn_status st = tnn_tensor_resize(grad, input->ndim, input->shape);
+    if (st) {
+        char s1[64], s2[64];
+        return tnn_error(st, "%s: gradient tensor %s cannot hold the input's shape %s", who,
+                         tnn_tensor_shape_str(grad, s1, sizeof s1), tnn_tensor_shape_str(input, s2, sizeof s2));
+    }
+    return TNN_OK;
+}
+
 static tnn_status check_pair(const char *who, const tnn_tensor *a, const tnn_tensor *b, tnn_tensor *grad)
 {
     if (!a || !b) return tnn_error(TNN_ERR_ARG, "%s: %s is NULL", who, !a ? "input" : "target");
@@ -12,18 +27,7 @@ static tnn_status check_pair(const char *who, const tnn_tensor *a, const tnn_ten
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s and target %s differ in size", who,
                          tnn_tensor_shape_str(a, s1, sizeof s1), tnn_tensor_shape_str(b, s2, sizeof s2));
     }
-    /* grad takes the input's shape even when it already has its size (a [batch] grad for
-     * a [batch x 1] output): it is the dy of the module that produced the input, and
-     * backward wants exactly that module's output shape. */
-    if (grad) {
-        tnn_status st = tnn_tensor_resize(grad, a->ndim, a->shape);
-        if (st) {
-            char s1[64], s2[64];
-            return tnn_error(st, "%s: gradient tensor %s cannot hold the input's shape %s", who,
-                             tnn_tensor_shape_str(grad, s1, sizeof s1), tnn_tensor_shape_str(a, s2, sizeof s2));
-        }
-    }
-    return TNN_OK;
+    return shape_grad(who, grad, a);
 }
 
 tnn_status tnn_bce_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad)
@@ -92,14 +96,8 @@ tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, 
                          tnn_tensor_shape_str(logits, s, sizeof s));
     }
     int n = logits->shape[0], k = logits->shape[1];
-    if (grad) { /* the input's shape even when the size already fits, as check_pair */
-        tnn_status st = tnn_tensor_resize(grad, 2, logits->shape);
-        if (st) {
-            char s[64];
-            return tnn_error(st, "cross_entropy_loss: gradient tensor %s cannot hold the input's shape [%d x %d]",
-                             tnn_tensor_shape_str(grad, s, sizeof s), n, k);
-        }
-    }
+    tnn_status st = shape_grad("cross_entropy_loss", grad, logits);
+    if (st) return st;
     double acc = 0.0;
     for (int i = 0; i < n; i++) {
         int t = targets[i];

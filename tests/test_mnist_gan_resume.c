@@ -280,6 +280,16 @@ static void resume_notes_other_thread_count(void **state)
     free(err);
 }
 
+/* The file at path still holds exactly the n bytes `before` (read earlier with gt_slurp). */
+static void assert_file_holds(const char *path, const char *before, size_t n)
+{
+    size_t m;
+    char *now = gt_slurp(path, &m);
+    assert_int_equal(m, n);
+    assert_memory_equal(now, before, n);
+    free(now);
+}
+
 /* A new run into the folder of a run stopped before its last epoch is refused (the
  * checkpoint untouched); a finished run's folder is reused, with a note. */
 static void new_run_keeps_an_unfinished_checkpoint(void **state)
@@ -289,19 +299,16 @@ static void new_run_keeps_an_unfinished_checkpoint(void **state)
     char args[2048], *err, *out;
     snprintf(args, sizeof args, "%s --n_epochs 3 --out '%s'", common(), gt_path("a"));
     free(gan("TINYNN_DEBUG_SIGNAL_AT_BATCH=3", args, 130, NULL));
-    size_t n0, n1;
+    size_t n0;
     char *before = gt_slurp(gt_path("a/checkpoint.safetensors"), &n0);
     out = gan(NULL, args, 2, &err);
     assert_int_equal(count_lines(out), 0);
     gt_assert_contains(err, "holds an unfinished run (0 of its 3 epochs done");
     gt_assert_contains(err, "continue it with --resume");
-    char *after = gt_slurp(gt_path("a/checkpoint.safetensors"), &n1);
-    assert_int_equal(n0, n1);
-    assert_memory_equal(before, after, n0);
+    assert_file_holds(gt_path("a/checkpoint.safetensors"), before, n0);
     free(out);
     free(err);
     free(before);
-    free(after);
     /* finished (1 of 1): a new run may replace it */
     snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("f"));
     free(gan(NULL, args, 0, NULL));
@@ -492,17 +499,10 @@ static void diverge_nan_loss_keeps_checkpoint(void **state)
     assert_int_equal(count_lines(out), 4);
     free(out);
     free(err);
-    size_t n1, g1;
-    char *ck1 = gt_slurp(gt_path("a/checkpoint.safetensors"), &n1);
-    char *gen1 = gt_slurp(gt_path("a/generator.safetensors"), &g1);
-    assert_int_equal(n0, n1);
-    assert_memory_equal(ck0, ck1, n0);
-    assert_int_equal(g0, g1);
-    assert_memory_equal(gen0, gen1, g0);
+    assert_file_holds(gt_path("a/checkpoint.safetensors"), ck0, n0);
+    assert_file_holds(gt_path("a/generator.safetensors"), gen0, g0);
     free(ck0);
-    free(ck1);
     free(gen0);
-    free(gen1);
 
     /* with no checkpoint yet, none is written */
     snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("b"));
@@ -524,7 +524,7 @@ static void diverge_nan_parameter_before_checkpoint(void **state)
     char args[2048], *err;
     snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("a"));
     free(gan(NULL, args, 0, NULL));
-    size_t n0, n1;
+    size_t n0;
     char *ck0 = gt_slurp(gt_path("a/checkpoint.safetensors"), &n0);
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 3", gt_path("a/checkpoint.safetensors"));
     char *out = gan("TINYNN_DEBUG_NAN_AT_BATCH=10,model.3.running_var", args, 3, &err);
@@ -532,11 +532,8 @@ static void diverge_nan_parameter_before_checkpoint(void **state)
     gt_assert_contains(err, "generator.model.3.running_var[0] is not finite");
     gt_assert_contains(err, "is left intact");
     assert_int_equal(count_lines(out), 8);
-    char *ck1 = gt_slurp(gt_path("a/checkpoint.safetensors"), &n1);
-    assert_int_equal(n0, n1);
-    assert_memory_equal(ck0, ck1, n0);
+    assert_file_holds(gt_path("a/checkpoint.safetensors"), ck0, n0);
     free(ck0);
-    free(ck1);
     free(out);
     free(err);
     /* the testing hook itself refuses what it does not understand */
