@@ -2,7 +2,7 @@
 # Quick start, part 2: install what is missing, build, and run every test.
 #   sh tests/run_tests.sh          everything CI runs: the test suite in a release
 #                                  build, again under AddressSanitizer + UBSan and
-#                                  (all but the command-line tests) ThreadSanitizer, the
+#                                  (all but most command-line tests) ThreadSanitizer, the
 #                                  core tests under valgrind memcheck, and each fuzzer
 #                                  for a bounded time
 #   sh tests/run_tests.sh --quick  only the test suite in a release build
