@@ -45,12 +45,17 @@ tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
      * fopen() would create it. */
     struct stat sb;
     bool keep_mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    /* "<path>.tmp-<pid>-<k>"; for a name too long to take the suffix (the folder's
+     * limit, often 255 bytes), the shorter "<folder>/.tmp-<pid>-<k>". */
     int fd = -1;
+    bool short_name = false;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         unsigned k = atomic_fetch_add(&g_counter, 1u);
-        snprintf(f->tmp, n + 48, "%s.tmp-%ld-%u", path, (long)getpid(), k);
+        if (short_name) snprintf(f->tmp, n + 48, "%s/.tmp-%ld-%u", f->dir, (long)getpid(), k);
+        else snprintf(f->tmp, n + 48, "%s.tmp-%ld-%u", path, (long)getpid(), k);
         fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) break;
+        if (fd < 0 && errno == ENAMETOOLONG && !short_name) short_name = true;
+        else if (fd < 0 && errno != EEXIST) break;
     }
     if (fd < 0) {
         st = tnn_error(TNN_ERR_IO, "cannot create a temporary file to write '%s': %s", path, strerror(errno));

@@ -110,15 +110,13 @@ tnn_status tnn_image_grid_size(int count, int h, int w, int nrow, int padding, i
     if (count < 1 || h < 1 || w < 1 || nrow < 1 || padding < 0)
         return tnn_error(TNN_ERR_ARG, "image grid: bad geometry (count %d, image %d x %d, nrow %d, padding %d)", count, h, w,
                          nrow, padding);
-    if (count == 1) { /* make_grid returns a single image as it is */
-        *width = w;
-        *height = h;
-        return TNN_OK;
+    int64_t W = w, H = h; /* make_grid returns a single image as it is */
+    if (count > 1) {
+        int64_t xmaps = nrow < count ? nrow : count;
+        int64_t ymaps = (count + xmaps - 1) / xmaps;
+        W = xmaps * (w + (int64_t)padding) + padding;
+        H = ymaps * (h + (int64_t)padding) + padding;
     }
-    int xmaps = nrow < count ? nrow : count;
-    int ymaps = (count + xmaps - 1) / xmaps;
-    int64_t W = (int64_t)xmaps * (w + (int64_t)padding) + padding;
-    int64_t H = (int64_t)ymaps * (h + (int64_t)padding) + padding;
     if (W > 65535 || H > 65535) return tnn_error(TNN_ERR_ARG, "image grid: %lld x %lld pixels is too large", (long long)W, (long long)H);
     *width = (int)W;
     *height = (int)H;

@@ -38,6 +38,13 @@ char *tnn_module_describe(const tnn_module *m, char *buf, size_t len)
     return buf;
 }
 
+tnn_status tnn_error_own_output(const tnn_module *m)
+{
+    char d[96];
+    return tnn_error(TNN_ERR_ARG, "%s forward: the input is (part of) this module's own output from its last forward, "
+                     "which this forward overwrites; pass a copy (tnn_tensor_clone)", tnn_module_describe(m, d, sizeof d));
+}
+
 tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     if (!m || !m->vt) return tnn_error(TNN_ERR_ARG, "forward: module is NULL");
@@ -72,7 +79,9 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     char d[96];
     if (!dy || !dy->data) return tnn_error(TNN_ERR_ARG, "%s backward: dy is NULL", tnn_module_describe(m, d, sizeof d));
     if (dx) *dx = NULL;
-    if (!m->has_output) return tnn_error(TNN_ERR_STATE, "%s backward: called before forward", tnn_module_describe(m, d, sizeof d));
+    if (!m->has_output)
+        return tnn_error(TNN_ERR_STATE, "%s backward: called before forward (or after a forward that failed)",
+                         tnn_module_describe(m, d, sizeof d));
     bool same = dy->ndim == m->out_ndim;
     for (int i = 0; same && i < dy->ndim; i++) same = dy->shape[i] == m->out_shape[i];
     tnn_tensor as_output; /* dy under the output's shape, when they differ only by dimensions of 1 */

@@ -314,6 +314,9 @@ static void adam_range(void *ctx, size_t b, size_t e)
 static tnn_status adam_step(tnn_optimizer *o)
 {
     tnn_adam *a = (tnn_adam *)o;
+    if (a->step < 0 || a->step == INT64_MAX) /* only a loaded state can hold these */
+        return tnn_error(TNN_ERR_STATE, "adam: step count %lld cannot be counted on (a loaded state?); it must be 0 to "
+                         "2^63 - 2", (long long)a->step);
     a->step++;
     const double bc1 = 1.0 - pow(a->p.beta1, (double)a->step);
     const double bc2 = 1.0 - pow(a->p.beta2, (double)a->step);

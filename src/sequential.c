@@ -3,9 +3,18 @@
 
 #include <string.h>
 
+/* A child's output as the last forward left it: the next child may keep a pointer to
+ * it for its backward (its input), and an activation working in place writes it. */
+typedef struct seq_output {
+    const tnn_tensor *t;
+    const float *data;
+    size_t size;
+} seq_output;
+
 typedef struct tnn_sequential {
     tnn_module base;
     tnn_module **children;
+    seq_output *outs;  /* per child, from the last forward; cap entries like children */
     int count, cap;
 } tnn_sequential;
 
@@ -45,14 +54,35 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
         }
         if (st) return st;
         cur = next;
+        s->outs[i] = (seq_output){cur, cur->data, cur->size};
     }
     *y = cur;
+    return TNN_OK;
+}
+
+/* A child run on its own since the Sequential's forward (through tnn_sequential_get)
+ * may have moved its output, which the child after it still points to: going back
+ * through the chain would then read freed memory. Same-sized runs are not seen here
+ * (the module rules: a module keeps its last input and output for the backward). */
+static tnn_status check_outputs(const tnn_sequential *s)
+{
+    for (int i = 0; i + 1 < s->count; i++) {
+        const seq_output *o = &s->outs[i];
+        if (o->t->data != o->data || o->t->size != o->size) {
+            char d[96];
+            return tnn_error(TNN_ERR_STATE, "sequential backward: child %d (%s) has run a forward of its own since the "
+                             "sequential's forward, and its output has moved; run the sequential's forward again",
+                             i, tnn_module_describe(s->children[i], d, sizeof d));
+        }
+    }
     return TNN_OK;
 }
 
 static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_sequential *s = (tnn_sequential *)m;
+    tnn_status cst = check_outputs(s);
+    if (cst) return cst;
     const tnn_tensor *cur = dy;
     for (int i = s->count - 1; i >= 0; i--) {
         const tnn_tensor *next = cur;
@@ -115,6 +145,7 @@ static void seq_free(tnn_module *m)
         tnn_module_free(s->children[i]);
     }
     tnn_free(s->children);
+    tnn_free(s->outs);
     tnn_free(s);
 }
 
@@ -142,8 +173,13 @@ bool tnn_is_sequential(const tnn_module *m) { return m && m->vt == &seq_vt; }
 tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
 {
     if (!tnn_is_sequential(seq)) {
-        tnn_module_free(child);
-        return tnn_error(TNN_ERR_ARG, "sequential_add: target is %s, not a sequential", seq ? seq->vt->type_name : "NULL");
+        const char *what = seq ? seq->vt->type_name : "NULL";
+        /* Freed like any refused child, unless it has a place: it is the target, holds
+         * the target, or sits in a container (whose it stays). */
+        bool placed = !child || child->container;
+        for (const tnn_module *up = seq; up && !placed; up = up->container) placed = up == child;
+        if (!placed) tnn_module_free(child);
+        return tnn_error(TNN_ERR_ARG, "sequential_add: target is %s, not a sequential", what);
     }
     tnn_sequential *s = (tnn_sequential *)seq;
     if (!child) {
@@ -168,11 +204,13 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
     if (s->count == s->cap) {
         int cap = s->cap ? 2 * s->cap : 8;
         tnn_module **c = tnn_realloc(s->children, (size_t)cap * sizeof *c, "sequential children");
-        if (!c) {
+        if (c) s->children = c; /* room for cap children; cap itself grows once outs has too */
+        seq_output *o = c ? tnn_realloc(s->outs, (size_t)cap * sizeof *o, "sequential outputs") : NULL;
+        if (!o) {
             tnn_module_free(child);
             return TNN_ERR_NOMEM;
         }
-        s->children = c;
+        s->outs = o;
         s->cap = cap;
     }
     /* The container's training mode; frozen if the container is (a frozen child stays frozen). */
@@ -182,6 +220,7 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
     tnn_module_modes_set(child, true, freeze);
     child->container = seq;
     s->children[s->count++] = child;
+    seq->has_output = false; /* a backward goes through the chain of the last forward, which this one lacks */
     return TNN_OK;
 }
 

@@ -4,6 +4,7 @@
 
 #include "tinynn/tinynn.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -46,6 +47,15 @@ void tnn_free(void *p);
 char *tnn_strdup(const char *s);
 
 /* Initialise an embedded (not heap-allocated) owned tensor header with no data. */
+/* Whether x's elements share memory with own's (a module's output buffer): a forward
+ * whose input is its own last output would overwrite the input as it reads it. */
+static inline bool tnn_tensor_overlaps(const tnn_tensor *x, const tnn_tensor *own)
+{
+    if (!x->data || !own->data || !x->size || !own->size) return false;
+    uintptr_t a = (uintptr_t)x->data, b = (uintptr_t)own->data;
+    return a < b + own->size * sizeof(float) && b < a + x->size * sizeof(float);
+}
+tnn_status tnn_error_own_output(const tnn_module *m);
 void tnn_tensor_init_empty(tnn_tensor *t);
 /* Free the data of an embedded tensor header. */
 void tnn_tensor_release(tnn_tensor *t);

@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
+#include <limits.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,11 @@ static void grid_geometry(void **state)
     assert_int_equal(h, 256);
     TU_ASSERT_ERR(tnn_image_grid_size(0, 28, 28, 5, 2, &w, &h), TNN_ERR_ARG, "count 0", NULL);
     TU_ASSERT_ERR(tnn_image_grid_size(25, 28, 28, 0, 2, &w, &h), TNN_ERR_ARG, "nrow 0", NULL);
+    /* The 65535-pixel limit holds for one image too, and sizes near INT_MAX do not
+     * overflow (UBSan would report it). */
+    TU_ASSERT_ERR(tnn_image_grid_size(1, 70000, 70000, 1, 2, &w, &h), TNN_ERR_ARG, "70000 x 70000", "too large", NULL);
+    TU_ASSERT_ERR(tnn_image_grid_size(INT_MAX, 1, 1, INT_MAX, 0, &w, &h), TNN_ERR_ARG, "too large", NULL);
+    TU_ASSERT_ERR(tnn_image_grid_size(INT_MAX, 1, 1, 1, INT_MAX, &w, &h), TNN_ERR_ARG, "too large", NULL);
 }
 
 /* 25 random 28 x 28 images: padding pixels are 0, images land in their cells,

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 static float *param(tnn_module *m, const char *name)
@@ -475,6 +476,80 @@ static void backward_before_forward_and_bad_dy(void **state)
     tnn_tensor_free(dy);
 }
 
+/* A module fed its own last output (or part of it), as in lin(lin(x)) with one
+ * module: its forward would overwrite the input as it reads it, or keep for its
+ * backward an input that the forward replaced. Refused, naming the module; so is a
+ * LeakyReLU with a negative slope, whose backward needs the input's signs. Activations
+ * that can work in place accept it and give f(f(x)). */
+static void forward_refuses_its_own_output(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 3);
+    tnn_module *lin = tnn_linear_new(4, 4, false, &r), *bn = tnn_batchnorm1d_new(4, tnn_batchnorm_defaults());
+    tnn_module *neg = tnn_leaky_relu_new(-0.5f), *relu = tnn_relu_new();
+    tnn_tensor *x = tu_rand_tensor(&r, 3, 4, -1.0f, 1.0f);
+    const tnn_tensor *y, *y2;
+    TU_ASSERT_OK(tnn_module_forward(lin, x, &y));
+    TU_ASSERT_ERR(tnn_module_forward(lin, y, &y2), TNN_ERR_ARG, "linear(4->4) forward", "own output from its last forward", NULL);
+    tnn_tensor *rows = tnn_tensor_view(y->data + 4, 2, (int[]){2, 4}); /* its last two rows */
+    TU_ASSERT_ERR(tnn_module_forward(lin, rows, &y2), TNN_ERR_ARG, "own output from its last forward", NULL);
+    tnn_tensor_free(rows);
+    tnn_tensor *copy = tnn_tensor_clone(y);
+    TU_ASSERT_OK(tnn_module_forward(lin, copy, &y2)); /* a copy is fine */
+    TU_ASSERT_OK(tnn_module_forward(bn, x, &y));
+    TU_ASSERT_ERR(tnn_module_forward(bn, y, &y2), TNN_ERR_ARG, "batchnorm1d(4", "own output from its last forward", NULL);
+    TU_ASSERT_OK(tnn_module_forward(neg, x, &y));
+    TU_ASSERT_ERR(tnn_module_forward(neg, y, &y2), TNN_ERR_ARG, "own output from its last forward", NULL);
+    TU_ASSERT_OK(tnn_module_forward(relu, x, &y));
+    TU_ASSERT_OK(tnn_module_forward(relu, y, &y2));
+    for (size_t i = 0; i < x->size; i++) assert_true(y2->data[i] == (x->data[i] > 0.0f ? x->data[i] : 0.0f));
+    /* After the refused forward, backward says why there is nothing to go back through. */
+    tnn_tensor *dy = tnn_tensor_new2(3, 4);
+    TU_ASSERT_ERR(tnn_module_backward(bn, dy, &y2), TNN_ERR_STATE, "before forward (or after a forward that failed)", NULL);
+    tnn_tensor_free(dy);
+    tnn_tensor_free(copy);
+    tnn_tensor_free(x);
+    tnn_module_free(lin);
+    tnn_module_free(bn);
+    tnn_module_free(neg);
+    tnn_module_free(relu);
+}
+
+/* num_batches_tracked comes from a loaded state as any I64; a negative count or one
+ * that cannot grow is refused by the next training forward (it would overflow). */
+static tnn_status find_nbt(void *ctx, const tnn_named_tensor *t)
+{
+    if (strstr(t->name, "num_batches_tracked")) *(int64_t **)ctx = t->data;
+    return TNN_OK;
+}
+
+static void batchnorm1d_refuses_a_batch_count_out_of_range(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 4);
+    tnn_module *bn = tnn_batchnorm1d_new(4, tnn_batchnorm_defaults());
+    int64_t *nbt = NULL;
+    TU_ASSERT_OK(tnn_module_visit(bn, "", find_nbt, &nbt));
+    assert_non_null(nbt);
+    tnn_tensor *x = tu_rand_tensor(&r, 3, 4, -1.0f, 1.0f);
+    const tnn_tensor *y;
+    const int64_t bad[] = {-1, INT64_MIN, INT64_MAX};
+    for (int i = 0; i < 3; i++) {
+        *nbt = bad[i];
+        TU_ASSERT_ERR(tnn_module_forward(bn, x, &y), TNN_ERR_STATE, "batchnorm1d(4)", "num_batches_tracked", NULL);
+        assert_true(*nbt == bad[i]);
+    }
+    *nbt = INT64_MAX - 1;
+    TU_ASSERT_OK(tnn_module_forward(bn, x, &y));
+    assert_true(*nbt == INT64_MAX);
+    tnn_module_train(bn, false); /* evaluation does not count */
+    TU_ASSERT_OK(tnn_module_forward(bn, x, &y));
+    tnn_tensor_free(x);
+    tnn_module_free(bn);
+}
+
 static void constructors_reject_bad_arguments(void **state)
 {
     (void)state;
@@ -697,6 +772,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(flatten_is_a_view),
     cmocka_unit_test(forward_rejects_wrong_width_null_and_empty),
     cmocka_unit_test(backward_before_forward_and_bad_dy),
+    cmocka_unit_test(forward_refuses_its_own_output),
+    cmocka_unit_test(batchnorm1d_refuses_a_batch_count_out_of_range),
     cmocka_unit_test(constructors_reject_bad_arguments),
     cmocka_unit_test(describe_strings),
     cmocka_unit_test(linear_bias_grad_same_bits_on_any_thread_count),

@@ -5,6 +5,7 @@
 #include "parallel_impl.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -623,6 +624,44 @@ static void optimizer_step_refuses_a_changed_model(void **state)
     two_free(&t);
 }
 
+/* Adam's step count comes from a loaded checkpoint as any I64: -1 would turn every
+ * parameter into NaN, 2^63 - 1 overflow on the next step. Both are refused, and
+ * nothing moves. */
+static tnn_status find_step(void *ctx, const tnn_named_tensor *t)
+{
+    if (!strcmp(t->name, "step")) *(int64_t **)ctx = t->data;
+    return TNN_OK;
+}
+
+static void adam_refuses_a_step_count_out_of_range(void **state)
+{
+    (void)state;
+    two_layers t = two_new();
+    tnn_optimizer *o = tnn_adam_new(t.net, tnn_adam_defaults());
+    assert_non_null(o);
+    int64_t *step = NULL;
+    TU_ASSERT_OK(tnn_optimizer_visit_state(o, "", find_step, &step));
+    assert_non_null(step);
+    const tnn_tensor *y;
+    TU_ASSERT_OK(tnn_module_forward(t.net, t.x, &y));
+    TU_ASSERT_OK(tnn_module_backward(t.net, t.dy, NULL));
+    tnn_tensor_list *p = tnn_module_parameters(t.net, "");
+    float w0 = ((float *)p->items[0].data)[0];
+    const int64_t bad[] = {-1, INT64_MIN, INT64_MAX};
+    for (int i = 0; i < 3; i++) {
+        *step = bad[i];
+        TU_ASSERT_ERR(tnn_optimizer_step(o), TNN_ERR_STATE, "adam: step count", "cannot be counted on", NULL);
+        assert_true(*step == bad[i]);
+        assert_true(((float *)p->items[0].data)[0] == w0);
+    }
+    *step = INT64_MAX - 1; /* the last count that can still be taken */
+    TU_ASSERT_OK(tnn_optimizer_step(o));
+    assert_true(*step == INT64_MAX);
+    tnn_tensor_list_free(p);
+    tnn_optimizer_free(o);
+    two_free(&t);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sgd_plain),
     cmocka_unit_test(sgd_momentum),
@@ -638,6 +677,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(optimizers_skip_parameters_without_gradient),
     cmocka_unit_test(optimizer_step_refuses_a_changed_model),
     cmocka_unit_test(frozen_with_zero_grad_moves_by_momentum),
+    cmocka_unit_test(adam_refuses_a_step_count_out_of_range),
 };
 
 TU_MAIN("optim", tests)

@@ -1098,6 +1098,38 @@ static void test_atomic_rename_and_open_failures(void **state)
     tnn_module_free(m);
 }
 
+/* A file name as long as the folder allows (255 bytes here) has no room for the
+ * temporary file's suffix: the temporary file takes a short name of its own. */
+static void test_atomic_long_name(void **state)
+{
+    (void)state;
+    tnn_rng rng;
+    tnn_rng_seed(&rng, 7);
+    tnn_module *m = tnn_linear_new(3, 2, true, &rng), *back = tnn_linear_new(3, 2, true, NULL);
+    char name[256];
+    memset(name, 'n', 255);
+    name[255] = '\0';
+    const char *path = tmp_path(name);
+    FILE *probe = fopen(path, "wb"); /* the name itself is fine */
+    assert_non_null(probe);
+    fclose(probe);
+    tnn_atomic_file *f;
+    ASSERT_OK(tnn_atomic_open(path, &f));
+    assert_int_equal(count_temp_files(), 1);
+    tnn_atomic_abort(f);
+    assert_int_equal(count_temp_files(), 0);
+    ASSERT_OK(tnn_module_save(m, "", path, NULL));
+    assert_int_equal(count_temp_files(), 0);
+    ASSERT_OK(tnn_module_load(back, "", path, true, NULL));
+    tnn_tensor_list *a = tnn_module_state_dict(m, ""), *b = tnn_module_state_dict(back, "");
+    for (int i = 0; i < a->count; i++) assert_memory_equal(a->items[i].data, b->items[i].data, a->items[i].count * sizeof(float));
+    tnn_tensor_list_free(a);
+    tnn_tensor_list_free(b);
+    unlink(path);
+    tnn_module_free(m);
+    tnn_module_free(back);
+}
+
 static tnn_status half_then_fail(tnn_atomic_file *f, void *ctx)
 {
     (void)ctx;
@@ -1481,6 +1513,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_atomic_disk_full),
         cmocka_unit_test(test_atomic_alloc_failures),
         cmocka_unit_test(test_atomic_rename_and_open_failures),
+    cmocka_unit_test(test_atomic_long_name),
         cmocka_unit_test(test_atomic_writer_api),
         cmocka_unit_test(test_atomic_crash_mid_write),
     };

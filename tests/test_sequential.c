@@ -266,6 +266,25 @@ static void sequential_error_paths(void **state)
     assert_int_equal(tnn_sequential_len(s), 1);
     TU_ASSERT_ERR(tnn_sequential_add(NULL, NULL), TNN_ERR_ARG, NULL);
     tnn_module_free(s);
+
+    /* A child run on its own since the container's forward, with a larger batch: its
+     * output moved, and the activation after it worked in place over the old one. The
+     * container's backward refuses instead of reading freed memory. */
+    s = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(4, 3, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_relu_new()));
+    tnn_tensor *xb = tnn_tensor_new2(512, 4);
+    TU_ASSERT_OK(tnn_module_forward(s, x4, &y));
+    TU_ASSERT_OK(tnn_module_forward(tnn_sequential_get(s, 0), xb, &y));
+    TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "child 0 (linear(4->3))", "forward of its own",
+                  NULL);
+    TU_ASSERT_OK(tnn_module_forward(s, x4, &y)); /* its own forward again: back is fine */
+    TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
+    /* A child added after the forward: that forward did not go through it. */
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
+    TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "before forward", NULL);
+    tnn_tensor_free(xb);
+    tnn_module_free(s);
     /* Empty container: the identity. */
     s = tnn_sequential_new();
     TU_ASSERT_OK(tnn_module_forward(s, x4, &y));
@@ -287,6 +306,17 @@ static void sequential_ownership(void **state)
     assert_true(lin && not_seq);
     TU_ASSERT_ERR(tnn_sequential_add(not_seq, lin), TNN_ERR_ARG, "not a sequential", NULL);
     tnn_module_free(not_seq);
+    assert_int_equal(tu_alloc_live(), 0);
+    /* Refused, but with a place, so left as they are: the target itself, and a container
+     * that holds the target (each freed once below; ASan and the count see a second free
+     * or a leak). */
+    lin = tnn_linear_new(3, 3, true, NULL);
+    TU_ASSERT_ERR(tnn_sequential_add(lin, lin), TNN_ERR_ARG, "target is linear, not a sequential", NULL);
+    tnn_module *holder = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(holder, lin));
+    TU_ASSERT_ERR(tnn_sequential_add(lin, holder), TNN_ERR_ARG, "target is linear, not a sequential", NULL);
+    assert_int_equal(tnn_sequential_len(holder), 1);
+    tnn_module_free(holder);
     assert_int_equal(tu_alloc_live(), 0);
 
     tnn_rng r;
