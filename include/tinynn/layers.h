@@ -39,7 +39,9 @@ TNN_API tnn_batchnorm_params tnn_batchnorm_defaults(void);
 /** BatchNorm1d over [batch x features]. Training mode normalises with the batch mean
  * and biased variance and updates the running statistics with the unbiased variance
  * (batch >= 2 required, as in PyTorch); eval mode uses the running statistics (or,
- * without track_running_stats, the batch's, as PyTorch does).
+ * without track_running_stats, the batch's, as PyTorch does). A training forward
+ * refuses a num_batches_tracked that a loaded state set negative or to 2^63 - 1, which
+ * cannot be counted on (TNN_ERR_STATE).
  * NULL (TNN_ERR_ARG) if num_features < 1, eps is negative or not finite, or momentum
  * is outside [0, 1]. */
 TNN_API tnn_module *tnn_batchnorm1d_new(int num_features, tnn_batchnorm_params p);

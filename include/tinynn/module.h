@@ -10,7 +10,10 @@
  *   1. forward() keeps what backward() needs (e.g. BatchNorm's mean and 1/std, a
  *      pointer to the input). The output it returns is owned by the module and stays
  *      valid, unchanged, until the module's next forward(). The input must stay alive
- *      and unchanged until the matching backward().
+ *      and unchanged until the matching backward(). So a module's own output is not
+ *      its next input: the built-in Linear, BatchNorm1d and LeakyReLU with a negative
+ *      slope refuse it (TNN_ERR_ARG; pass a copy, tnn_tensor_clone), and the other
+ *      activations, which can work in place, accept it.
  *   2. backward() takes dL/dy and computes dL/dx (returned, owned by the module, valid
  *      until its next backward()); pass dx = NULL when dL/dx is not needed. Parameter
  *      gradients are ACCUMULATED with += until tnn_module_zero_grad() (or written
@@ -102,7 +105,8 @@ TNN_API void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt);
  * @param m  the module
  * @param x  input; must stay alive and unchanged until the matching backward
  * @param y  receives the output, owned by m and valid until m's next forward
- * @return TNN_OK, or an error with tnn_last_error() set (TNN_ERR_SHAPE for mis-shaped input) */
+ * @return TNN_OK, or an error with tnn_last_error() set (TNN_ERR_SHAPE for mis-shaped input,
+ *         TNN_ERR_ARG for a layer's own last output as input, rule 1) */
 TNN_API tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y);
 /** Run m's backward: checked wrapper around the vtable. Before calling the module it
  * refuses a backward before any forward (TNN_ERR_STATE) and a dy whose shape differs from
@@ -114,7 +118,8 @@ TNN_API tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const 
  * @param dy  dL/dy, in the shape of the last forward's output (or that shape with
  *            dimensions of 1 added or left out)
  * @param dx  receives dL/dx (owned by m, valid until its next backward); NULL skips computing it
- * @return TNN_OK, or an error (TNN_ERR_STATE before any forward, TNN_ERR_SHAPE for a mis-shaped dy) */
+ * @return TNN_OK, or an error (TNN_ERR_STATE before any forward or after one that failed,
+ *         TNN_ERR_SHAPE for a mis-shaped dy) */
 TNN_API tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
 /** Call fn once per parameter and buffer of m, in state_dict order, with names prefixed by
  * `prefix` (NULL: none). Checked wrapper around the vtable; a module without a visit

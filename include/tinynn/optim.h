@@ -119,7 +119,9 @@ TNN_API tnn_adam_params tnn_adam_defaults(void);
  * NULL (TNN_ERR_ARG) unless lr >= 0 (finite), betas in [0, 1), eps >= 0 and
  * weight_decay >= 0, or if m has no parameters. A step skips parameters without a
  * gradient (tnn_named_tensor.no_grad); one step count serves all parameters (PyTorch
- * counts each parameter's own updates, which differs for one skipped at some steps). */
+ * counts each parameter's own updates, which differs for one skipped at some steps). A
+ * step count that a loaded state set negative, or to 2^63 - 1, which cannot grow, is
+ * refused by the next step (TNN_ERR_STATE; nothing changes). */
 TNN_API tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
 
 /** Adam's step count (0 before the first step), -1 if o is not Adam. */

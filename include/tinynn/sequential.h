@@ -15,6 +15,13 @@
  * bits, the Sequential's input and the dy given to its backward are never written, and
  * the output stays valid until the next forward. It saves a pass over memory and two
  * buffers per activation.
+ *
+ * A child's output is the next child's input, kept for the backward. A child run on its
+ * own (through tnn_sequential_get) between the Sequential's forward and backward
+ * replaces what the chain kept: if its output moved (a larger batch), the Sequential's
+ * backward refuses with TNN_ERR_STATE; otherwise the gradients are those of the child's
+ * last input, so run the Sequential's forward again first. Adding a child voids the
+ * last forward (a backward then needs a new one).
  */
 #ifndef TINYNN_SEQUENTIAL_H
 #define TINYNN_SEQUENTIAL_H
