@@ -129,6 +129,13 @@ static bool exists_not_regular(const char *path)
     return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
 }
 
+/* Whether a and b name the same file (b may not exist). */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* The training images: <dir>/train-images-idx3-ubyte.gz, else the uncompressed file.
  * Returns 0, an errno value about dir itself, or -1 if dir holds neither file. */
 static int find_train_images(const char *dir, char *path, size_t len)
@@ -769,25 +776,48 @@ int main(int argc, char **argv)
             }
         }
     }
-    if (!o->resume && access(R.out_ckpt, F_OK) == 0) {
-        /* A run that was stopped before its last epoch is work a new run would throw away:
-         * refuse, and say how to continue it. A finished run's checkpoint (or one that is
-         * not a readable checkpoint) is replaced, with a note. */
+    if ((!o->resume || !same_file(o->resume, R.out_ckpt)) && access(R.out_ckpt, F_OK) == 0) {
+        /* A run that was stopped before its last epoch is work this run would throw away
+         * (a new run, or one resumed from elsewhere into this folder): refuse, and say how
+         * to continue it. So is a checkpoint this program cannot read (permissions, I/O):
+         * what it holds is not known. A finished run's checkpoint, or a file that is not a
+         * checkpoint, is replaced, with a note. */
         int64_t done_epochs = -1;
         long planned = -1;
-        tnn_safetensors *old = tnn_safetensors_load(R.out_ckpt);
-        if (!old && strstr(tnn_last_error(), "out of memory")) goto oom; /* not a reason to replace it */
-        bool known = old && gan_checkpoint_progress(old, &done_epochs, &planned);
-        tnn_safetensors_free(old);
-        if (known && done_epochs >= 0 && done_epochs < planned) {
-            fprintf(stderr, "%s: --out %s holds an unfinished run (%" PRId64 " of its %ld epochs done, in %s); continue "
-                    "it with --resume %s (and a larger --n_epochs if you like), or give another --out, or move the "
-                    "checkpoint away, to start a new run\n", PROG, o->out, done_epochs, planned, R.out_ckpt, R.out_ckpt);
+        FILE *probe = fopen(R.out_ckpt, "rb");
+        if (!probe) {
+            fprintf(stderr, "%s: --out %s: cannot read %s to see whether it holds an unfinished run: %s; give "
+                    "another --out, or move it away\n", PROG, o->out, R.out_ckpt, strerror(errno));
             status = EXIT_USAGE;
             goto done;
         }
-        fprintf(stderr, "%s: note: %s exists and will be replaced by this new run (--resume %s continues it "
-                "instead)\n", PROG, R.out_ckpt, R.out_ckpt);
+        fclose(probe);
+        tnn_safetensors *old = tnn_safetensors_load(R.out_ckpt);
+        if (!old && strstr(tnn_last_error(), "out of memory")) goto oom; /* not a reason to replace it */
+        char why[256];
+        snprintf(why, sizeof why, "%s", old ? "no training progress in it" : tnn_last_error());
+        bool known = old && gan_checkpoint_progress(old, &done_epochs, &planned);
+        tnn_safetensors_free(old);
+        if (known && done_epochs >= 0 && done_epochs < planned) {
+            if (o->resume)
+                fprintf(stderr, "%s: --out %s holds another unfinished run (%" PRId64 " of its %ld epochs done, in "
+                        "%s), which resuming %s there would replace; give another --out, or move that checkpoint "
+                        "away\n", PROG, o->out, done_epochs, planned, R.out_ckpt, o->resume);
+            else
+                fprintf(stderr, "%s: --out %s holds an unfinished run (%" PRId64 " of its %ld epochs done, in %s); "
+                        "continue it with --resume %s (and a larger --n_epochs if you like), or give another --out, "
+                        "or move the checkpoint away, to start a new run\n", PROG, o->out, done_epochs, planned,
+                        R.out_ckpt, R.out_ckpt);
+            status = EXIT_USAGE;
+            goto done;
+        }
+        if (known)
+            fprintf(stderr, "%s: note: %s holds a finished run and will be replaced by this %s (--resume %s with a "
+                    "larger --n_epochs continues it instead)\n", PROG, R.out_ckpt, o->resume ? "resumed run" : "new run",
+                    R.out_ckpt);
+        else
+            fprintf(stderr, "%s: note: %s exists but is not a checkpoint of this program (%s); it will be replaced "
+                    "by this %s\n", PROG, R.out_ckpt, why, o->resume ? "resumed run" : "new run");
     }
     status = EXIT_ERROR;
 

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -308,14 +309,44 @@ static void new_run_keeps_an_unfinished_checkpoint(void **state)
     assert_file_holds(gt_path("a/checkpoint.safetensors"), before, n0);
     free(out);
     free(err);
-    free(before);
     /* finished (1 of 1): a new run may replace it */
     snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("f"));
     free(gan(NULL, args, 0, NULL));
     out = gan(NULL, args, 0, &err);
-    gt_assert_contains(err, "exists and will be replaced by this new run");
+    gt_assert_contains(err, "holds a finished run and will be replaced by this new run");
     free(out);
     free(err);
+    /* resumed from elsewhere into a folder that holds an unfinished run: refused too */
+    snprintf(args, sizeof args, "%s --resume '%s' --n_epochs 2 --out '%s'", common(), gt_path("f/checkpoint.safetensors"),
+             gt_path("a"));
+    out = gan(NULL, args, 2, &err);
+    gt_assert_contains(err, "holds another unfinished run (0 of its 3 epochs done");
+    assert_file_holds(gt_path("a/checkpoint.safetensors"), before, n0);
+    free(out);
+    free(err);
+    /* a file that is not a checkpoint is replaced, with a note that says so */
+    assert_int_equal(mkdir(gt_path("j"), 0755), 0);
+    FILE *junk = fopen(gt_path("j/checkpoint.safetensors"), "wb");
+    assert_non_null(junk);
+    fputs("not a checkpoint", junk);
+    fclose(junk);
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("j"));
+    out = gan(NULL, args, 0, &err);
+    gt_assert_contains(err, "exists but is not a checkpoint of this program");
+    free(out);
+    free(err);
+    /* one it cannot read (not as root, who reads anything): refused, untouched */
+    if (geteuid() != 0) {
+        assert_int_equal(chmod(gt_path("a/checkpoint.safetensors"), 0), 0);
+        snprintf(args, sizeof args, "%s --n_epochs 3 --out '%s'", common(), gt_path("a"));
+        out = gan(NULL, args, 2, &err);
+        gt_assert_contains(err, "to see whether it holds an unfinished run");
+        assert_int_equal(chmod(gt_path("a/checkpoint.safetensors"), 0644), 0);
+        assert_file_holds(gt_path("a/checkpoint.safetensors"), before, n0);
+        free(out);
+        free(err);
+    }
+    free(before);
 }
 
 static void resume_refuses_other_runs(void **state)
