@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,11 @@ static double now_seconds(void)
  * temporary file next to path. Returns 0, or -1 with a message. */
 static int check_writable(const char *path)
 {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        fprintf(stderr, "%s: --out %s exists and is not a regular file\n", PROG, path);
+        return -1;
+    }
     char probe[PATH_MAX];
     const char *slash = strrchr(path, '/');
     int dlen = slash ? (int)(slash - path) : 1;

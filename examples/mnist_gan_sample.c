@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "flags.h"
 #include "gan_checkpoint.h"
@@ -79,6 +80,22 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (train && 2 * ((n_samples + batch_size - 1) / batch_size) > n_samples) {
+        /* ceil(n / batch_size) nearly equal batches: one of them would hold one image */
+        fprintf(stderr, "%s: --n_samples %d in batches of at most --batch_size %d would leave a batch of one image, "
+                "which BatchNorm cannot normalise (--bn_mode train); use an even --n_samples, a --batch_size of 3 or "
+                "more, or --bn_mode eval\n", PROG, n_samples, batch_size);
+        return 2;
+    }
+    const char *outs[2][2] = {{"png", png}, {"idx", idx_path}};
+    for (int k = 0; k < 2; k++) {
+        struct stat sb;
+        if (outs[k][1] && stat(outs[k][1], &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            fprintf(stderr, "%s: --%s %s exists and is not a regular file\n", PROG, outs[k][0], outs[k][1]);
+            return 2;
+        }
+    }
+
     int status = 1;
     tnn_module *g = NULL;
     tnn_tensor_list *sd = NULL;
@@ -113,6 +130,17 @@ int main(int argc, char **argv)
     if (tnn_safetensors_copy_into(st, sd, !checkpoint) != TNN_OK) {
         fprintf(stderr, "%s: %s: %s\n", PROG, weights, tnn_last_error());
         goto done;
+    }
+    for (int i = 0; i < sd->count; i++) { /* NaN weights would give NaN images, or none */
+        const float *v = sd->items[i].data;
+        for (size_t j = 0; sd->items[i].dtype == TNN_F32 && j < sd->items[i].count; j++) {
+            if (!isfinite(v[j])) {
+                fprintf(stderr, "%s: --weights %s: '%s' holds %s at element %zu\n", PROG, weights, sd->items[i].name,
+                        isnan(v[j]) ? "NaN" : "an infinity", j);
+                status = 2;
+                goto done;
+            }
+        }
     }
     tnn_module_train(g, train);
 

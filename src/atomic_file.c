@@ -44,7 +44,15 @@ tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
     /* Keep the mode of a file we replace; otherwise 0666 filtered by the umask, as
      * fopen() would create it. */
     struct stat sb;
-    bool keep_mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    bool exists = stat(path, &sb) == 0, keep_mode = exists && S_ISREG(sb.st_mode);
+    /* The rename would put a regular file in place of a device, a FIFO or a socket
+     * (/dev/null made a plain file); a folder it could not replace anyway. */
+    if (exists && !S_ISREG(sb.st_mode)) {
+        st = tnn_error(TNN_ERR_IO, "cannot replace '%s': it is %s, not a regular file", path,
+                       S_ISDIR(sb.st_mode) ? "a folder" : S_ISFIFO(sb.st_mode) ? "a FIFO" :
+                       S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device" : "a special file");
+        goto fail;
+    }
     /* "<path>.tmp-<pid>-<k>"; for a name too long to take the suffix (the folder's
      * limit, often 255 bytes), the shorter "<folder>/.tmp-<pid>-<k>". */
     int fd = -1;

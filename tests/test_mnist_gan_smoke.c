@@ -129,6 +129,45 @@ static void smoke_train_and_sample(void **state)
     if (rc != 0) fail_msg("mnist_gan_sample --bn_mode eval exited with %d:\n%s", rc, err);
     free(out);
     free(err);
+    /* in train mode, 3 images in batches of at most 2 would leave a batch of one:
+     * refused before any work, naming both flags */
+    snprintf(args, sizeof args, "--weights '%s' --n_samples 3 --batch_size 2 --png '%s'",
+             gt_path("out/generator.safetensors"), gt_path("three.png"));
+    assert_int_equal(gt_run(NULL, g_sample, args, &out, &err), 2);
+    gt_assert_contains(err, "--n_samples 3 in batches of at most --batch_size 2 would leave a batch of one image");
+    free(out);
+    free(err);
+    /* an output that is a FIFO is refused, and stays a FIFO */
+    assert_int_equal(mkfifo(gt_path("fifo"), 0644), 0);
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("out/generator.safetensors"), gt_path("fifo"));
+    assert_int_equal(gt_run(NULL, g_sample, args, &out, &err), 2);
+    gt_assert_contains(err, "fifo exists and is not a regular file");
+    struct stat sb;
+    assert_int_equal(stat(gt_path("fifo"), &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    free(out);
+    free(err);
+    /* weights holding a NaN: refused, naming the file and the tensor */
+    tnn_safetensors *gst = tnn_safetensors_load(gt_path("out/generator.safetensors"));
+    assert_non_null(gst);
+    gan_config gcfg = gan_config_defaults();
+    char why[256];
+    TU_ASSERT_OK(gan_config_from_metadata(tnn_safetensors_metadata(gst), "generator", &gcfg, why, sizeof why));
+    tnn_module *gn = gan_generator_new(&gcfg, NULL);
+    TU_ASSERT_OK(tnn_module_load(gn, GAN_PREFIX, gt_path("out/generator.safetensors"), true, NULL));
+    tnn_tensor_list *gsd = tnn_module_state_dict(gn, GAN_PREFIX);
+    ((float *)gsd->items[2].data)[5] = NAN;
+    TU_ASSERT_OK(tnn_module_save(gn, GAN_PREFIX, gt_path("nan.safetensors"), tnn_safetensors_metadata(gst)));
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("nan.safetensors"), gt_path("nan.png"));
+    assert_int_equal(gt_run(NULL, g_sample, args, &out, &err), 2);
+    gt_assert_contains(err, "nan.safetensors");
+    gt_assert_contains(err, "holds NaN at element 5");
+    assert_int_not_equal(access(gt_path("nan.png"), F_OK), 0);
+    free(out);
+    free(err);
+    tnn_tensor_list_free(gsd);
+    tnn_module_free(gn);
+    tnn_safetensors_free(gst);
 }
 
 /* A pixel of exactly this colour somewhere in the image. */

@@ -293,6 +293,10 @@ static void cli_classifier_bad_input(void **state)
     snprintf(args, sizeof args, "--out '%s'", path_in("no_such_dir/c.safetensors"));
     expect_fail(g_clf, args, "--out", "cannot write");
     assert_int_not_equal(access(path_in("c.safetensors"), F_OK), 0);
+    /* an --out that is a folder (or a FIFO, a device) is refused before training */
+    mkdir(path_in("a_folder"), 0755);
+    snprintf(args, sizeof args, "--out '%s'", path_in("a_folder"));
+    expect_fail(g_clf, args, "--out", "exists and is not a regular file");
 }
 
 static const struct CMUnitTest tests[] = {

@@ -1089,6 +1089,16 @@ static void test_atomic_rename_and_open_failures(void **state)
     struct stat sb;
     assert_int_equal(stat(dir, &sb), 0);
     assert_true(S_ISDIR(sb.st_mode));
+    /* a FIFO (a device alike): left as it is, nothing written */
+    const char *fifo = tmp_path("a_fifo");
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    s = tnn_module_save(m, "", fifo, NULL);
+    assert_int_equal(s, TNN_ERR_IO);
+    ASSERT_MSG_HAS("cannot replace", fifo, "a FIFO, not a regular file");
+    assert_int_equal(stat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    assert_int_equal(count_temp_files(), 0);
+    unlink(fifo);
     /* a folder that does not exist */
     const char *p = tmp_path("no/such/folder/m.safetensors");
     s = tnn_module_save(m, "", p, NULL);
