@@ -87,7 +87,7 @@ static void png_write(void *ctx, void *data, int size)
 tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels)
 {
     if (!path || !pixels) return tnn_error(TNN_ERR_ARG, "write_png: %s is NULL", !path ? "path" : "pixels");
-    if (width < 1 || height < 1 || (channels != 1 && channels != 3 && channels != 4) ||
+    if (width < 1 || height < 1 || channels < 1 || channels > 4 ||
         width > INT_MAX / 4 / channels || (size_t)height > (size_t)INT_MAX / ((size_t)width * (size_t)channels))
         return tnn_error(TNN_ERR_ARG, "%s: cannot write a %d x %d PNG with %d channels", path, width, height, channels);
     tnn_atomic_file *f;
@@ -123,14 +123,12 @@ tnn_status tnn_image_grid_size(int count, int h, int w, int nrow, int padding, i
     return TNN_OK;
 }
 
-tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count, int channels, int h, int w, int nrow,
-                              int padding, bool normalize)
+/* The grid as make_grid + save_image lay it out, into `out` with oc interleaved channels
+ * per pixel: one channel is replicated to three (oc 3), others are kept (oc =
+ * channels). channels and the geometry are checked by the callers. */
+static tnn_status render_grid(uint8_t *out, int oc, const tnn_tensor *images, int count, int channels, int h, int w,
+                              int nrow, int padding, bool normalize, int W, int H)
 {
-    int W, H;
-    tnn_status st = tnn_image_grid_size(count, h, w, nrow, padding, &W, &H);
-    if (st) return st;
-    if (!rgb || !images || !images->data) return tnn_error(TNN_ERR_ARG, "image grid: NULL %s", !rgb ? "output" : "images");
-    if (channels != 1 && channels != 3) return tnn_error(TNN_ERR_ARG, "image grid: %d channels, supported 1 or 3", channels);
     size_t per = (size_t)channels * (size_t)h * (size_t)w;
     if ((size_t)count * per > images->size) {
         char s[64];
@@ -155,17 +153,17 @@ tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count,
         double range = (double)hi - (double)lo;
         den = (float)(range > 1e-5 ? range : 1e-5);
     }
-    memset(rgb, 0, (size_t)W * (size_t)H * 3); /* pad_value 0 stays 0 */
+    memset(out, 0, (size_t)W * (size_t)H * (size_t)oc); /* pad_value 0 stays 0 */
     int xmaps = count == 1 ? 1 : (nrow < count ? nrow : count);
     int pad = count == 1 ? 0 : padding;
     size_t hw = (size_t)h * (size_t)w;
     for (int k = 0; k < count; k++) {
         int gx = pad + (k % xmaps) * (w + pad), gy = pad + (k / xmaps) * (h + pad);
         const float *img = x + (size_t)k * per;
-        for (int c = 0; c < 3; c++) { /* one channel is replicated to three */
+        for (int c = 0; c < oc; c++) { /* one channel is replicated to three */
             const float *plane = img + (channels == 1 ? 0 : (size_t)c * hw);
             for (int i = 0; i < h; i++) {
-                uint8_t *row = rgb + ((size_t)(gy + i) * (size_t)W + (size_t)gx) * 3 + (size_t)c;
+                uint8_t *row = out + ((size_t)(gy + i) * (size_t)W + (size_t)gx) * (size_t)oc + (size_t)c;
                 const float *src = plane + (size_t)i * (size_t)w;
                 for (int j = 0; j < w; j++) {
                     float v = src[j];
@@ -174,12 +172,23 @@ tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count,
                     float t = v * 255.0f; /* two statements: never fused into an fma */
                     t += 0.5f;
                     t = t >= 0.0f ? (t <= 255.0f ? t : 255.0f) : 0.0f; /* NaN -> 0 */
-                    row[(size_t)j * 3] = (uint8_t)t;
+                    row[(size_t)j * (size_t)oc] = (uint8_t)t;
                 }
             }
         }
     }
     return TNN_OK;
+}
+
+tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count, int channels, int h, int w, int nrow,
+                              int padding, bool normalize)
+{
+    int W, H;
+    tnn_status st = tnn_image_grid_size(count, h, w, nrow, padding, &W, &H);
+    if (st) return st;
+    if (!rgb || !images || !images->data) return tnn_error(TNN_ERR_ARG, "image grid: NULL %s", !rgb ? "output" : "images");
+    if (channels != 1 && channels != 3) return tnn_error(TNN_ERR_ARG, "image grid: %d channels, supported 1 or 3", channels);
+    return render_grid(rgb, 3, images, count, channels, h, w, nrow, padding, normalize, W, H);
 }
 
 tnn_status tnn_save_image_grid(const char *path, const tnn_tensor *images, int count, int channels, int h, int w,
@@ -188,11 +197,15 @@ tnn_status tnn_save_image_grid(const char *path, const tnn_tensor *images, int c
     int W, H;
     tnn_status st = tnn_image_grid_size(count, h, w, nrow, padding, &W, &H);
     if (st) return st;
-    uint8_t *rgb = tnn_malloc((size_t)W * (size_t)H * 3, "image grid");
-    if (!rgb) return TNN_ERR_NOMEM;
-    st = tnn_image_grid_rgb(rgb, images, count, channels, h, w, nrow, padding, normalize);
-    if (!st) st = tnn_write_png(path, rgb, W, H, 3);
-    tnn_free(rgb);
+    if (!images || !images->data) return tnn_error(TNN_ERR_ARG, "image grid: NULL images");
+    if (channels < 1 || channels > 4)
+        return tnn_error(TNN_ERR_ARG, "%s: image grid: %d channels, supported 1 to 4", path ? path : "(null)", channels);
+    int oc = channels == 1 ? 3 : channels; /* gray as RGB; 2: gray + alpha, 3: RGB, 4: RGBA */
+    uint8_t *px = tnn_malloc((size_t)W * (size_t)H * (size_t)oc, "image grid");
+    if (!px) return TNN_ERR_NOMEM;
+    st = render_grid(px, oc, images, count, channels, h, w, nrow, padding, normalize, W, H);
+    if (!st) st = tnn_write_png(path, px, W, H, oc);
+    tnn_free(px);
     return st;
 }
 

@@ -192,8 +192,8 @@ static void png_gray_and_rgba(void **state)
     uint8_t px[4 * 3 * 4];
     for (int i = 0; i < 48; i++) px[i] = (uint8_t)(i * 5);
     char path[128];
-    const int chans[3] = {1, 3, 4};
-    for (int k = 0; k < 3; k++) {
+    const int chans[4] = {1, 2, 3, 4};
+    for (int k = 0; k < 4; k++) {
         snprintf(path, sizeof path, "%s/c%d.png", tu_dir, chans[k]);
         TU_ASSERT_OK(tnn_write_png(path, px, 3, 4, chans[k]));
         int w, h, c;
@@ -205,7 +205,42 @@ static void png_gray_and_rgba(void **state)
         assert_memory_equal(img, px, (size_t)(12 * chans[k]));
         tu_png_free(img);
     }
-    TU_ASSERT_ERR(tnn_write_png(path, px, 3, 4, 2), TNN_ERR_ARG, "2 channels", NULL);
+    TU_ASSERT_ERR(tnn_write_png(path, px, 3, 4, 5), TNN_ERR_ARG, "5 channels", NULL);
+}
+
+/* Grids of 2- and 4-channel images are written as torchvision's save_image writes them:
+ * gray + alpha and RGBA PNGs, each channel in its place, padding 0 (transparent). */
+static void grid_two_and_four_channels(void **state)
+{
+    (void)state;
+    for (int ch = 2; ch <= 4; ch += 2) {
+        /* 2 images of 1 x 2 pixels, channel-planar; value (k, c, p) = (k + c + p) / 8 */
+        tnn_tensor *x = tnn_tensor_new2(2, ch * 2);
+        for (int k = 0; k < 2; k++)
+            for (int c = 0; c < ch; c++)
+                for (int p = 0; p < 2; p++) x->data[k * ch * 2 + c * 2 + p] = (float)(k + c + p) / 8.0f;
+        char path[128];
+        snprintf(path, sizeof path, "%s/g%d.png", tu_dir, ch);
+        TU_ASSERT_OK(tnn_save_image_grid(path, x, 2, ch, 1, 2, 2, 1, false)); /* 1 + 2 + 1 + 2 + 1 = 7 x 3 */
+        int w, h, c;
+        uint8_t *img = tu_png_load(path, &w, &h, &c, 0);
+        assert_non_null(img);
+        assert_int_equal(w, 7);
+        assert_int_equal(h, 3);
+        assert_int_equal(c, ch);
+        for (int y = 0; y < 3; y++)
+            for (int xx = 0; xx < 7; xx++)
+                for (int cc = 0; cc < ch; cc++) {
+                    int want = 0, k = xx < 4 ? 0 : 1, p = xx - 1 - 3 * k;
+                    if (y == 1 && p >= 0 && p < 2) want = (int)((float)(k + cc + p) / 8.0f * 255.0f + 0.5f);
+                    assert_int_equal(img[(y * 7 + xx) * ch + cc], want);
+                }
+        tu_png_free(img);
+        tnn_tensor_free(x);
+    }
+    tnn_tensor *x = tnn_tensor_new2(1, 5 * 4);
+    TU_ASSERT_ERR(tnn_save_image_grid("/tmp/never.png", x, 1, 5, 2, 2, 1, 0, false), TNN_ERR_ARG, "5 channels", NULL);
+    tnn_tensor_free(x);
 }
 
 /* ---- PIL's bilinear resize ----
@@ -334,6 +369,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(grid_three_channels),
     cmocka_unit_test_setup_teardown(grid_png_readback, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(png_gray_and_rgba, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(grid_two_and_four_channels, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test(resize_pil_bilinear),
     cmocka_unit_test(grid_matches_torchvision),
     cmocka_unit_test(resize_matches_pil),

@@ -168,6 +168,26 @@ static void smoke_train_and_sample(void **state)
     tnn_tensor_list_free(gsd);
     tnn_module_free(gn);
     tnn_safetensors_free(gst);
+
+    /* 4-channel images train, and their grids are RGBA PNGs (save_image's) */
+    mkdir(gt_path("d4"), 0777);
+    uint8_t *px4 = malloc(64 * 28 * 28 * 4);
+    for (int i = 0; i < 64 * 28 * 28 * 4; i++) px4[i] = (uint8_t)(i * 7 % 251);
+    TU_ASSERT_OK(tnn_idx_save_u8(gt_path("d4/train-images-idx3-ubyte"), px4, 4, (int[]){64, 28, 28, 4}));
+    free(px4);
+    snprintf(args, sizeof args, "--channels 4 --n_epochs 1 --batch_size 32 --n_cpu 1 --data '%s' --out '%s'",
+             gt_path("d4"), gt_path("o4"));
+    rc = gt_run(NULL, g_gan, args, &out, &err);
+    if (rc != 0) fail_msg("mnist_gan --channels 4 exited with %d:\n%s", rc, err);
+    free(out);
+    free(err);
+    int w4, h4, c4;
+    uint8_t *img4 = tu_png_load(gt_path("o4/images/0.png"), &w4, &h4, &c4, 0);
+    assert_non_null(img4);
+    assert_int_equal(w4, 152);
+    assert_int_equal(h4, 152);
+    assert_int_equal(c4, 4);
+    tu_png_free(img4);
 }
 
 /* A pixel of exactly this colour somewhere in the image. */

@@ -38,12 +38,14 @@ TNN_API tnn_status tnn_image_grid_size(int count, int h, int w, int nrow, int pa
 TNN_API tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count, int channels, int h, int w,
                               int nrow, int padding, bool normalize);
 
-/** Render the grid and write it as an RGB PNG (stb_image_write), atomically: the PNG is
- * written to a temporary file in the same folder, fsynced and renamed over path. */
+/** Render the grid and write it as a PNG (stb_image_write), as torchvision's save_image
+ * writes it: one channel as RGB (replicated, as make_grid does), 2 channels as gray +
+ * alpha, 3 as RGB, 4 as RGBA (channels 1 to 4). Atomically: the PNG is written to a
+ * temporary file in the same folder, fsynced and renamed over path. */
 TNN_API tnn_status tnn_save_image_grid(const char *path, const tnn_tensor *images, int count, int channels, int h, int w,
                                int nrow, int padding, bool normalize);
 
-/** Write 8-bit pixels (row-major, `channels` interleaved: 1 gray, 3 RGB, 4 RGBA) as a
+/** Write 8-bit pixels (row-major, `channels` interleaved: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA) as a
  * PNG, atomically as above. */
 TNN_API tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels);
 
