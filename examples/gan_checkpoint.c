@@ -160,6 +160,11 @@ tnn_status gan_checkpoint_restore(const tnn_safetensors *st, const char *what, g
         msg(err, errlen, "%s: rng.has_spare is %lld, expected 0 or 1", what, (long long)sc.has_spare);
         return TNN_ERR_FORMAT;
     }
+    if (sc.has_spare && !isfinite(sc.spare)) { /* a normal draw is always finite */
+        msg(err, errlen, "%s: rng.spare is %s; a normal value drawn by the generator is finite", what,
+            isnan(sc.spare) ? "NaN" : "infinite");
+        return TNN_ERR_FORMAT;
+    }
     if (!(sc.rng_inc & 1)) {
         msg(err, errlen, "%s: rng.inc is even; PCG32 needs an odd increment", what);
         return TNN_ERR_FORMAT;
@@ -175,6 +180,25 @@ tnn_status gan_checkpoint_restore(const tnn_safetensors *st, const char *what, g
         msg(err, errlen, "%s: train.losses should be F32 [%lld x %d] for epoch %lld, batch %lld", what,
             (long long)rows, GAN_HIST_COLS, (long long)sc.epoch, (long long)sc.batch);
         return TNN_ERR_FORMAT;
+    }
+    for (int64_t i = 0; i < rows * GAN_HIST_COLS; i++) { /* the losses of batches that trained: finite */
+        float v;
+        memcpy(&v, (const char *)lt->data + (size_t)i * sizeof v, sizeof v);
+        if (!isfinite(v)) {
+            msg(err, errlen, "%s: train.losses row %lld, column %lld is %s; the losses of a checkpointed run are "
+                "finite", what, (long long)(i / GAN_HIST_COLS), (long long)(i % GAN_HIST_COLS), isnan(v) ? "NaN" : "infinite");
+            return TNN_ERR_FORMAT;
+        }
+    }
+    /* Both optimizers take one step per batch trained. */
+    const char *steps[2] = {"optimizer_g.step", "optimizer_d.step"};
+    for (int k = 0; k < 2; k++) {
+        int64_t n;
+        if (read_scalar(st, steps[k], TNN_I64, &n) && n != rows) {
+            msg(err, errlen, "%s: %s is %lld, but the run has trained %lld batches (epoch %lld, batch %lld), one step "
+                "each", what, steps[k], (long long)n, (long long)rows, (long long)sc.epoch, (long long)sc.batch);
+            return TNN_ERR_FORMAT;
+        }
     }
     const tnn_st_tensor *ot = tnn_safetensors_find(st, "train.order");
     if (!ot || ot->dtype != TNN_I64 || ot->ndim != 1 || ot->shape[0] != s->n_images) {

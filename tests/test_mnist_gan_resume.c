@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,28 @@ static void weight_nan(const char *name, void *data, size_t nbytes)
         float nan = NAN;
         memcpy((char *)data + 4, &nan, 4); /* element 1 */
     }
+}
+
+static void loss_nan(const char *name, void *data, size_t nbytes)
+{
+    if (strcmp(name, "train.losses") == 0 && nbytes >= 24) {
+        float nan = NAN;
+        memcpy((char *)data + 20, &nan, 4); /* row 1, column 1 */
+    }
+}
+
+static void spare_nan(const char *name, void *data, size_t nbytes)
+{
+    float nan = NAN;
+    int64_t one = 1;
+    if (strcmp(name, "rng.spare") == 0 && nbytes == 4) memcpy(data, &nan, 4);
+    if (strcmp(name, "rng.has_spare") == 0 && nbytes == 8) memcpy(data, &one, 8);
+}
+
+static void step_negative(const char *name, void *data, size_t nbytes)
+{
+    int64_t minus = -1;
+    if (strcmp(name, "optimizer_g.step") == 0 && nbytes == 8) memcpy(data, &minus, 8);
 }
 
 static void order_not_permutation(const char *name, void *data, size_t nbytes)
@@ -426,6 +449,16 @@ static void resume_refuses_bad_checkpoint(void **state)
     rewrite_checkpoint(ck, gt_path("a/nan.safetensors"), weight_nan, NULL, NULL);
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2 --out '%s'", gt_path("a/nan.safetensors"), gt_path("n"));
     expect_refusal(args, 1, "generator.model.0.weight[1] is not finite", "this file was changed since");
+    /* a loss, the generator's spare normal or a step count that no run writes */
+    rewrite_checkpoint(ck, gt_path("a/lossnan.safetensors"), loss_nan, NULL, NULL);
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/lossnan.safetensors"));
+    expect_refusal(args, 1, "train.losses row 1, column 1 is NaN", NULL);
+    rewrite_checkpoint(ck, gt_path("a/spare.safetensors"), spare_nan, NULL, NULL);
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/spare.safetensors"));
+    expect_refusal(args, 1, "rng.spare is NaN", NULL);
+    rewrite_checkpoint(ck, gt_path("a/step.safetensors"), step_negative, NULL, NULL);
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/step.safetensors"));
+    expect_refusal(args, 1, "optimizer_g.step is -1, but the run has trained 8 batches", NULL);
     /* a recorded flag that is not a valid value */
     rewrite_checkpoint(ck, gt_path("a/nolr.safetensors"), NULL, "lr", "abc");
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/nolr.safetensors"));
