@@ -784,14 +784,19 @@ int main(int argc, char **argv)
          * checkpoint, is replaced, with a note. */
         int64_t done_epochs = -1;
         long planned = -1;
-        FILE *probe = fopen(R.out_ckpt, "rb");
-        if (!probe) {
+        FILE *probe = fopen(R.out_ckpt, "rb"); /* read through: a file that cannot be read is not known to be junk */
+        int read_err = probe ? 0 : errno;
+        char chunk[65536];
+        errno = 0;
+        while (probe && fread(chunk, 1, sizeof chunk, probe) == sizeof chunk) {}
+        if (probe && ferror(probe)) read_err = errno ? errno : EIO;
+        if (probe) fclose(probe);
+        if (read_err) {
             fprintf(stderr, "%s: --out %s: cannot read %s to see whether it holds an unfinished run: %s; give "
-                    "another --out, or move it away\n", PROG, o->out, R.out_ckpt, strerror(errno));
+                    "another --out, or move it away\n", PROG, o->out, R.out_ckpt, strerror(read_err));
             status = EXIT_USAGE;
             goto done;
         }
-        fclose(probe);
         tnn_safetensors *old = tnn_safetensors_load(R.out_ckpt);
         if (!old && strstr(tnn_last_error(), "out of memory")) goto oom; /* not a reason to replace it */
         char why[256];

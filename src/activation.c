@@ -107,9 +107,11 @@ static void act_run_forward(tnn_activation *a, float *out, const float *in, size
 static tnn_status act_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_activation *a = (tnn_activation *)m;
-    /* In place over its own output is harmless where the backward can read the output
-     * for the input (see tnn_activation_forward_may_overwrite); not otherwise. */
-    if (!tnn_activation_forward_may_overwrite(m) && tnn_tensor_overlaps(x, &a->y)) return tnn_error_own_output(m);
+    /* Exactly over its own output (element i over element i) is harmless where the
+     * backward can read the output for the input (see
+     * tnn_activation_forward_may_overwrite); any other overlap is not. */
+    bool exact = x->data == a->y.data && tnn_activation_forward_may_overwrite(m);
+    if (!exact && tnn_tensor_overlaps(x, &a->y)) return tnn_error_own_output(m);
     tnn_status st = tnn_tensor_ensure_like(&a->y, x, m->vt->type_name);
     if (st) return st;
     act_run_forward(a, a->y.data, x->data, x->size);

@@ -20,6 +20,16 @@ struct tnn_atomic_file {
 
 static atomic_uint g_counter;
 
+/* Whether a file called `name` can exist in folder dir (its name length limit). */
+static bool name_fits(const char *dir, const char *name)
+{
+    long max = pathconf(dir, _PC_NAME_MAX);
+    int e = errno;
+    bool fits = max < 0 || strlen(name) <= (size_t)max; /* no limit known: try */
+    errno = e;
+    return fits;
+}
+
 tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
 {
     if (!out) return tnn_error(TNN_ERR_ARG, "atomic write: no place for the result");
@@ -43,14 +53,15 @@ tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
 
     /* Keep the mode of a file we replace; otherwise 0666 filtered by the umask, as
      * fopen() would create it. */
-    struct stat sb;
-    bool exists = stat(path, &sb) == 0, keep_mode = exists && S_ISREG(sb.st_mode);
-    /* The rename would put a regular file in place of a device, a FIFO or a socket
-     * (/dev/null made a plain file); a folder it could not replace anyway. */
-    if (exists && !S_ISREG(sb.st_mode)) {
+    struct stat sb, lsb;
+    bool keep_mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    /* The rename replaces the name itself (a symbolic link, not what it points to): it
+     * would put a regular file in place of a device, a FIFO or a socket (/dev/null made a
+     * plain file); a folder it could not replace anyway. */
+    if (lstat(path, &lsb) == 0 && !S_ISREG(lsb.st_mode) && !S_ISLNK(lsb.st_mode)) {
         st = tnn_error(TNN_ERR_IO, "cannot replace '%s': it is %s, not a regular file", path,
-                       S_ISDIR(sb.st_mode) ? "a folder" : S_ISFIFO(sb.st_mode) ? "a FIFO" :
-                       S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device" : "a special file");
+                       S_ISDIR(lsb.st_mode) ? "a folder" : S_ISFIFO(lsb.st_mode) ? "a FIFO" :
+                       S_ISCHR(lsb.st_mode) || S_ISBLK(lsb.st_mode) ? "a device" : "a special file");
         goto fail;
     }
     /* "<path>.tmp-<pid>-<k>"; for a name too long to take the suffix (the folder's
@@ -62,7 +73,7 @@ tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
         if (short_name) snprintf(f->tmp, n + 48, "%s/.tmp-%ld-%u", f->dir, (long)getpid(), k);
         else snprintf(f->tmp, n + 48, "%s.tmp-%ld-%u", path, (long)getpid(), k);
         fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno == ENAMETOOLONG && !short_name) short_name = true;
+        if (fd < 0 && errno == ENAMETOOLONG && !short_name && name_fits(f->dir, slash ? slash + 1 : path)) short_name = true;
         else if (fd < 0 && errno != EEXIST) break;
     }
     if (fd < 0) {

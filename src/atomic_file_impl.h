@@ -1,12 +1,15 @@
 /*
  * atomic_file_impl.h - write a file atomically (POSIX). Private.
  *
- * The data goes to a temporary file in the target's folder ("<path>.tmp-<pid>-<n>",
- * created with O_EXCL and the usual 0666 & ~umask permissions, or the mode of the file
- * being replaced). Commit flushes the stream, fsyncs the temporary file, closes it,
- * renames it over the target and fsyncs the folder. On any error before the rename the
+ * The data goes to a temporary file in the target's folder ("<path>.tmp-<pid>-<n>", or
+ * "<folder>/.tmp-<pid>-<n>" for a name too long to take that suffix; created with
+ * O_EXCL and the usual 0666 & ~umask permissions, or the mode of the file being
+ * replaced). Commit flushes the stream, fsyncs the temporary file, closes it, renames
+ * it over the target and fsyncs the folder. On any error before the rename the
  * temporary file is removed and the previous file, if any, is left untouched; a crash
- * mid-write leaves the previous file intact too (and at most a stale "*.tmp-*" file).
+ * mid-write leaves the previous file intact too (and at most a stale ".tmp-" file).
+ * A target that exists and is not a regular file (a folder, a device, a FIFO) is
+ * refused at open; a symbolic link is itself replaced by the file, as rename does.
  *
  * Two ways to use it:
  *

@@ -15,6 +15,7 @@ typedef struct tnn_sequential {
     tnn_module base;
     tnn_module **children;
     seq_output *outs;  /* per child, from the last forward; cap entries like children */
+    bool outs_set;     /* a forward has filled outs for every child (none added since) */
     int count, cap;
 } tnn_sequential;
 
@@ -42,6 +43,10 @@ static bool overwrite_backward(const tnn_sequential *s, int i)
 static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_sequential *s = (tnn_sequential *)m;
+    /* Its own output, or any child's, as input: a child would overwrite what another
+     * kept for its backward (module rule 1). */
+    for (int i = 0; s->outs_set && i < s->count; i++)
+        if (tnn_tensor_overlaps(x, s->outs[i].t)) return tnn_error_own_output(m);
     const tnn_tensor *cur = x;
     for (int i = 0; i < s->count; i++) {
         const tnn_tensor *next = cur;
@@ -57,6 +62,7 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
         s->outs[i] = (seq_output){cur, cur->data, cur->size};
     }
     *y = cur;
+    s->outs_set = true;
     return TNN_OK;
 }
 
@@ -221,6 +227,7 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
     child->container = seq;
     s->children[s->count++] = child;
     seq->has_output = false; /* a backward goes through the chain of the last forward, which this one lacks */
+    s->outs_set = false;
     return TNN_OK;
 }
 

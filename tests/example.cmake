@@ -39,6 +39,7 @@ endif()
 tnn_example_test_exe(test_image test_image.c)
 tnn_example_cases(EXE test_image LABEL unit CASES
   grid_geometry grid_pixels grid_normalisation grid_three_channels grid_png_readback png_gray_and_rgba
+  grid_two_and_four_channels
   resize_pil_bilinear grid_matches_torchvision resize_matches_pil)
 
 if(TARGET mnist_gan AND TARGET mnist_gan_sample)

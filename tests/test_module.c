@@ -504,6 +504,10 @@ static void forward_refuses_its_own_output(void **state)
     TU_ASSERT_OK(tnn_module_forward(relu, x, &y));
     TU_ASSERT_OK(tnn_module_forward(relu, y, &y2));
     for (size_t i = 0; i < x->size; i++) assert_true(y2->data[i] == (x->data[i] > 0.0f ? x->data[i] : 0.0f));
+    /* ... but only exactly over it: shifted by a row, element i would read element i + 4 */
+    tnn_tensor *shifted = tnn_tensor_view(y2->data + 4, 2, (int[]){2, 4});
+    TU_ASSERT_ERR(tnn_module_forward(relu, shifted, &y), TNN_ERR_ARG, "relu", "own output", NULL);
+    tnn_tensor_free(shifted);
     /* After the refused forward, backward says why there is nothing to go back through. */
     tnn_tensor *dy = tnn_tensor_new2(3, 4);
     TU_ASSERT_ERR(tnn_module_backward(bn, dy, &y2), TNN_ERR_STATE, "before forward (or after a forward that failed)", NULL);

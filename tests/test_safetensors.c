@@ -45,7 +45,7 @@ static char g_dir[256];   /* scratch folder of this run */
 
 static const char *tmp_path(const char *name)
 {
-    static char buf[4][512];
+    static char buf[4][1024];
     static int k;
     k = (k + 1) % 4;
     snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
@@ -1098,6 +1098,16 @@ static void test_atomic_rename_and_open_failures(void **state)
     assert_int_equal(stat(fifo, &sb), 0);
     assert_true(S_ISFIFO(sb.st_mode));
     assert_int_equal(count_temp_files(), 0);
+    /* a symbolic link (here to the FIFO) is itself replaced by the file, as rename does;
+     * what it pointed to is left alone */
+    const char *link = tmp_path("a_link");
+    assert_int_equal(symlink(fifo, link), 0);
+    ASSERT_OK(tnn_module_save(m, "", link, NULL));
+    assert_int_equal(lstat(link, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal(stat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    unlink(link);
     unlink(fifo);
     /* a folder that does not exist */
     const char *p = tmp_path("no/such/folder/m.safetensors");
@@ -1116,9 +1126,11 @@ static void test_atomic_long_name(void **state)
     tnn_rng rng;
     tnn_rng_seed(&rng, 7);
     tnn_module *m = tnn_linear_new(3, 2, true, &rng), *back = tnn_linear_new(3, 2, true, NULL);
-    char name[256];
-    memset(name, 'n', 255);
-    name[255] = '\0';
+    long max = pathconf(g_dir, _PC_NAME_MAX);
+    if (max < 40 || max > 255) max = 255; /* the common limit; a smaller one is still tested */
+    char name[257];
+    memset(name, 'n', (size_t)max);
+    name[max] = '\0';
     const char *path = tmp_path(name);
     FILE *probe = fopen(path, "wb"); /* the name itself is fine */
     assert_non_null(probe);
@@ -1136,6 +1148,13 @@ static void test_atomic_long_name(void **state)
     tnn_tensor_list_free(a);
     tnn_tensor_list_free(b);
     unlink(path);
+    /* one byte longer: the file could never exist, so it fails at once, writing nothing */
+    name[max] = 'n';
+    name[max + 1] = '\0';
+    path = tmp_path(name);
+    assert_int_equal(tnn_module_save(m, "", path, NULL), TNN_ERR_IO);
+    ASSERT_MSG_HAS("cannot create a temporary file", "File name too long");
+    assert_int_equal(count_temp_files(), 0);
     tnn_module_free(m);
     tnn_module_free(back);
 }

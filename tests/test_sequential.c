@@ -280,6 +280,18 @@ static void sequential_error_paths(void **state)
                   NULL);
     TU_ASSERT_OK(tnn_module_forward(s, x4, &y)); /* its own forward again: back is fine */
     TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
+    /* The container fed its own output, or a child's: refused (the first Linear would
+     * read what the second overwrites, and keep it for its backward). */
+    tnn_module *two = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(two, tnn_linear_new(4, 4, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(two, tnn_linear_new(4, 4, true, &r)));
+    const tnn_tensor *y2;
+    TU_ASSERT_OK(tnn_module_forward(two, x4, &y2));
+    TU_ASSERT_ERR(tnn_module_forward(two, y2, &y), TNN_ERR_ARG, "sequential(2 modules) forward", "own output", NULL);
+    tnn_tensor *c2 = tnn_tensor_clone(y2);
+    TU_ASSERT_OK(tnn_module_forward(two, c2, &y)); /* a copy is fine */
+    tnn_tensor_free(c2);
+    tnn_module_free(two);
     /* A child added after the forward: that forward did not go through it. */
     TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
     TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "before forward", NULL);

@@ -10,10 +10,11 @@
  *   1. forward() keeps what backward() needs (e.g. BatchNorm's mean and 1/std, a
  *      pointer to the input). The output it returns is owned by the module and stays
  *      valid, unchanged, until the module's next forward(). The input must stay alive
- *      and unchanged until the matching backward(). So a module's own output is not
- *      its next input: the built-in Linear, BatchNorm1d and LeakyReLU with a negative
- *      slope refuse it (TNN_ERR_ARG; pass a copy, tnn_tensor_clone), and the other
- *      activations, which can work in place, accept it.
+ *      and unchanged until the matching backward(). So a module's own output (or a
+ *      part of it) is not its next input: the built-in modules and Sequential refuse
+ *      it (TNN_ERR_ARG; pass a copy, tnn_tensor_clone), except that the activations
+ *      which can work in place (all but a LeakyReLU with a negative slope) accept
+ *      exactly their whole output, element over element.
  *   2. backward() takes dL/dy and computes dL/dx (returned, owned by the module, valid
  *      until its next backward()); pass dx = NULL when dL/dx is not needed. Parameter
  *      gradients are ACCUMULATED with += until tnn_module_zero_grad() (or written
