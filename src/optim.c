@@ -133,7 +133,11 @@ typedef struct tnn_sgd {
     tnn_optimizer base;
     tnn_sgd_params p;
     float *buf;        /* momentum buffers, one arena */
-    bool has_buf;      /* PyTorch creates the buffer on the first step */
+    /* Per parameter: its buffer has started (PyTorch creates it, as a copy of the
+     * gradient, at the parameter's first update). One loaded with values (a resumed
+     * checkpoint: a buffer that is not all zeros) counts as started. */
+    bool *started;
+    bool all_started;  /* every buffer has: nothing left to look at */
 } tnn_sgd;
 
 tnn_sgd_params tnn_sgd_defaults(void)
@@ -183,7 +187,8 @@ static void for_flat_range(const tnn_tensor_list *l, size_t b, size_t e, flat_fn
 static void sgd_part(void *ctx, tnn_named_tensor *t, size_t lo, size_t hi, size_t off)
 {
     tnn_sgd *s = ctx;
-    sgd_kernel((float *)t->data + lo, t->grad + lo, s->buf ? s->buf + off + lo : NULL, hi - lo, &s->p, s->has_buf);
+    bool started = s->started && s->started[t - s->base.params->items];
+    sgd_kernel((float *)t->data + lo, t->grad + lo, s->buf ? s->buf + off + lo : NULL, hi - lo, &s->p, started);
 }
 
 static void sgd_range(void *ctx, size_t b, size_t e)
@@ -194,9 +199,23 @@ static void sgd_range(void *ctx, size_t b, size_t e)
 static tnn_status sgd_step(tnn_optimizer *o)
 {
     tnn_sgd *s = (tnn_sgd *)o;
+    tnn_tensor_list *l = o->params;
+    if (s->buf && !s->all_started) { /* buffers not started yet: loaded ones (not all zeros) have */
+        const float *b = s->buf;
+        for (int k = 0; k < l->count; b += l->items[k].count, k++) {
+            for (size_t i = 0; !s->started[k] && !l->items[k].no_grad && i < l->items[k].count; i++)
+                s->started[k] = b[i] != 0.0f;
+        }
+    }
     /* Element-wise: the split over threads does not change any result. */
-    tnn_parallel_chunks(arena_size(o->params), OPTIM_CHUNK, sgd_range, s);
-    s->has_buf = true;
+    tnn_parallel_chunks(arena_size(l), OPTIM_CHUNK, sgd_range, s);
+    if (s->buf && !s->all_started) {
+        s->all_started = true;
+        for (int k = 0; k < l->count; k++) {
+            if (!l->items[k].no_grad) s->started[k] = true; /* updated now */
+            s->all_started &= s->started[k];
+        }
+    }
     return TNN_OK;
 }
 
@@ -221,6 +240,7 @@ static void sgd_free(tnn_optimizer *o)
     tnn_sgd *s = (tnn_sgd *)o;
     tnn_tensor_list_free(o->params);
     tnn_free(s->buf);
+    tnn_free(s->started);
     tnn_free(s);
 }
 
@@ -252,7 +272,8 @@ tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p)
     if (tnn_optimizer_init(&s->base, &sgd_vt, m)) { tnn_free(s); return NULL; }
     if (p.momentum != 0.0) {
         s->buf = tnn_calloc(arena_size(s->base.params), sizeof(float), "sgd momentum buffers");
-        if (!s->buf) { sgd_free(&s->base); return NULL; }
+        s->started = s->buf ? tnn_calloc((size_t)s->base.params->count, sizeof(bool), "sgd buffer flags") : NULL;
+        if (!s->started) { sgd_free(&s->base); return NULL; }
     }
     return &s->base;
 }

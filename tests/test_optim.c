@@ -609,6 +609,93 @@ static void frozen_with_zero_grad_moves_by_momentum(void **state)
     two_free(&t);
 }
 
+/* Training, saving the model and optimizer state, loading both into new objects and
+ * training on gives the same bits as training straight through (a checkpoint resumed).
+ * SGD's momentum buffers must count as started after such a load. */
+static void copy_state(tnn_module *from_m, tnn_optimizer *from_o, tnn_module *to_m, tnn_optimizer *to_o)
+{
+    tnn_tensor_list *a = tnn_tensor_list_new(), *b = tnn_tensor_list_new();
+    TU_ASSERT_OK(tnn_tensor_list_add_module(a, from_m, "m."));
+    TU_ASSERT_OK(tnn_tensor_list_add_optimizer(a, from_o, "o."));
+    TU_ASSERT_OK(tnn_tensor_list_add_module(b, to_m, "m."));
+    TU_ASSERT_OK(tnn_tensor_list_add_optimizer(b, to_o, "o."));
+    assert_int_equal(a->count, b->count);
+    for (int i = 0; i < a->count; i++) {
+        assert_string_equal(a->items[i].name, b->items[i].name);
+        memcpy(b->items[i].data, a->items[i].data, a->items[i].count * tnn_dtype_size(a->items[i].dtype));
+    }
+    tnn_tensor_list_free(a);
+    tnn_tensor_list_free(b);
+}
+
+static void optimizers_resume_from_saved_state(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) { /* Adam, SGD with momentum, and with dampening */
+        tnn_sgd_params sp = tnn_sgd_defaults();
+        sp.momentum = 0.9;
+        sp.dampening = kind == 2 ? 0.5 : 0.0;
+        sp.lr = 0.1;
+        two_layers a = two_new(), b = two_new(), c = two_new();
+        tnn_optimizer *oa = kind == 0 ? tnn_adam_new(a.net, tnn_adam_defaults()) : tnn_sgd_new(a.net, sp);
+        tnn_optimizer *ob = kind == 0 ? tnn_adam_new(b.net, tnn_adam_defaults()) : tnn_sgd_new(b.net, sp);
+        tnn_optimizer *oc = kind == 0 ? tnn_adam_new(c.net, tnn_adam_defaults()) : tnn_sgd_new(c.net, sp);
+        for (int i = 0; i < 3; i++) two_step(&a, oa, true);
+        two_step(&b, ob, true);
+        copy_state(b.net, ob, c.net, oc); /* c resumes where b stopped */
+        for (int i = 0; i < 2; i++) two_step(&c, oc, true);
+        snap sa = snap_module(a.net, oa, "o."), sc = snap_module(c.net, oc, "o.");
+        assert_int_equal(sa.n, sc.n);
+        if (memcmp(sa.bytes, sc.bytes, sa.n) != 0) fail_msg("kind %d: the resumed run differs", kind);
+        free(sa.bytes);
+        free(sc.bytes);
+        tnn_optimizer_free(oa);
+        tnn_optimizer_free(ob);
+        tnn_optimizer_free(oc);
+        two_free(&a);
+        two_free(&b);
+        two_free(&c);
+    }
+}
+
+/* A momentum buffer starts at its own parameter's first update, as a copy of the
+ * gradient (PyTorch), even when other parameters were updated before: with dampening
+ * 0.5, a layer frozen at the first step moves by lr * g at its first update, not by
+ * lr * 0.5 * g. */
+static void sgd_buffer_starts_at_its_parameters_first_update(void **state)
+{
+    (void)state;
+    two_layers t = two_new();
+    tnn_sgd_params sp = tnn_sgd_defaults();
+    sp.momentum = 0.9;
+    sp.dampening = 0.5;
+    sp.lr = 0.1;
+    tnn_optimizer *o = tnn_sgd_new(t.net, sp);
+    assert_non_null(o);
+    tnn_module_set_requires_grad(t.l0, false);
+    two_step(&t, o, true); /* l1 only */
+    tnn_module_set_requires_grad(t.l0, true);
+    const tnn_tensor *y;
+    tnn_optimizer_discard_grad(o);
+    TU_ASSERT_OK(tnn_module_forward(t.net, t.x, &y));
+    TU_ASSERT_OK(tnn_module_backward(t.net, t.dy, NULL));
+    tnn_tensor_list *p = tnn_module_parameters(t.l0, "");
+    tnn_named_tensor *w = &p->items[0];
+    float *before = malloc(w->count * sizeof(float)), *g = malloc(w->count * sizeof(float));
+    memcpy(before, w->data, w->count * sizeof(float));
+    memcpy(g, w->grad, w->count * sizeof(float));
+    TU_ASSERT_OK(tnn_optimizer_step(o));
+    for (size_t i = 0; i < w->count; i++) {
+        float want = fmaf(g[i], -0.1f, before[i]); /* buf = g; p -= lr * buf */
+        if (((float *)w->data)[i] != want) fail_msg("element %zu: %.9g, want %.9g", i, ((float *)w->data)[i], want);
+    }
+    free(before);
+    free(g);
+    tnn_tensor_list_free(p);
+    tnn_optimizer_free(o);
+    two_free(&t);
+}
+
 /* A layer added after the optimizer was created is reported at the next step instead
  * of being silently left untrained. */
 static void optimizer_step_refuses_a_changed_model(void **state)
@@ -678,6 +765,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(optimizer_step_refuses_a_changed_model),
     cmocka_unit_test(frozen_with_zero_grad_moves_by_momentum),
     cmocka_unit_test(adam_refuses_a_step_count_out_of_range),
+    cmocka_unit_test(optimizers_resume_from_saved_state),
+    cmocka_unit_test(sgd_buffer_starts_at_its_parameters_first_update),
 };
 
 TU_MAIN("optim", tests)

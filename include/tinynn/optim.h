@@ -98,9 +98,11 @@ TNN_API tnn_sgd_params tnn_sgd_defaults(void);
 /** SGD over m's parameters (torch.optim.SGD). NULL (TNN_ERR_ARG) if lr, momentum or
  * weight_decay is negative (or lr not finite), nesterov is set without momentum > 0
  * and dampening 0, or m has no parameters. A step skips parameters without a gradient
- * (tnn_named_tensor.no_grad); the momentum buffers all start at the first step (PyTorch
- * starts each at its parameter's first update, which differs with dampening for one
- * skipped then). */
+ * (tnn_named_tensor.no_grad); each momentum buffer starts at its parameter's first
+ * update, as a copy of the gradient, as PyTorch's does. A buffer loaded with values
+ * (a resumed checkpoint: not all zeros) counts as started; an all-zero one does not,
+ * which differs from PyTorch only with dampening, for a buffer that had started and
+ * decayed to exactly zero. */
 TNN_API tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p);
 
 /** Settings of torch.optim.Adam (amsgrad off): bias-corrected moments, eps added outside the
