@@ -56,8 +56,8 @@ TNN_CLONES static void act_backward_kernel(act_kind kind, float slope, float *ou
     case ACT_LEAKY_RELU: /* x > 0 ? g : g * slope (torch's leaky_relu_backward) */
         for (size_t i = 0; i < n; i++) out[i] = g[i] * (x[i] > 0.0f ? 1.0f : slope);
         break;
-    case ACT_RELU:
-        for (size_t i = 0; i < n; i++) out[i] = x[i] > 0.0f ? g[i] : 0.0f;
+    case ACT_RELU: /* torch's threshold_backward: x <= 0 ? 0 : g (a NaN passes g on) */
+        for (size_t i = 0; i < n; i++) out[i] = x[i] <= 0.0f ? 0.0f : g[i];
         break;
     case ACT_TANH: /* torch's tanh_backward: grad * (1 - y * y), 1 - y * y fused as torch's
                     * vectorised CPU kernel computes it */
@@ -151,9 +151,10 @@ static tnn_status act_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
 }
 
 /* In place (for tnn_sequential; see tnn_impl.h). The backward passes of LeakyReLU and
- * ReLU test x > 0; their output passes the same test as their input (x > 0 gives y = x;
- * x <= 0 gives y = 0, or x * slope <= 0 for a slope >= 0, or NaN for NaN and -inf * 0),
- * so after an in-place forward they read the output instead. With a negative slope the
+ * ReLU test x > 0 and x <= 0; their output passes the same tests as their input (x > 0
+ * gives y = x; x <= 0 gives y = 0 or -0, or x * slope <= 0 for a slope >= 0; NaN gives
+ * NaN, as -inf * 0 does for a LeakyReLU of slope 0, which fails both tests as a NaN x
+ * does), so after an in-place forward they read the output instead. With a negative slope the
  * signs differ: that LeakyReLU keeps its own output buffer. Tanh and Sigmoid read only
  * their output in backward. */
 bool tnn_activation_forward_may_overwrite(const tnn_module *m)

@@ -106,7 +106,8 @@ TNN_CLONES static void bn_stats(const bn_job *job)
         const double eps = b->p.eps;
         for (int j = 0; j < c; j++) {
             float var = var_sum[j] / nf;                           /* biased variance, rounded to float */
-            var_sum[j] = (float)(1.0 / sqrt((double)var + eps));   /* invstd, in double as torch's VarTransform */
+            /* invstd, in double as torch's VarTransform (InvStd: 0 for a variance and eps of 0) */
+            var_sum[j] = var == 0.0f && eps == 0.0 ? 0.0f : (float)(1.0 / sqrt((double)var + eps));
         }
     } else {
         /* torch's eval forward: invstd = 1 / sqrt(running_var + (float)eps) in float. */

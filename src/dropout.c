@@ -28,7 +28,9 @@ static tnn_status dropout_forward(tnn_module *m, const tnn_tensor *x, const tnn_
     if (d->applied) {
         st = tnn_tensor_ensure_like(&d->mask, x, "dropout mask");
         if (st) return st;
-        float scale = 1.0f / (1.0f - d->p);
+        /* torch's native_dropout: scale = 1 / (1 - p) in double, 0 for p = 1 */
+        const double p1m = 1.0 - (double)d->p;
+        const float scale = p1m == 0.0 ? 0.0f : (float)(1.0 / p1m);
         for (size_t i = 0; i < x->size; i++) {
             float keep = tnn_rng_uniform(d->rng) >= d->p ? scale : 0.0f;
             d->mask.data[i] = keep;
@@ -78,8 +80,8 @@ static const tnn_module_vtable dropout_vt = {
 
 tnn_module *tnn_dropout_new(float p, tnn_rng *rng)
 {
-    if (!(p >= 0.0f && p < 1.0f)) {
-        tnn_error(TNN_ERR_ARG, "dropout: p must be in [0, 1), got %g", (double)p);
+    if (!(p >= 0.0f && p <= 1.0f)) {
+        tnn_error(TNN_ERR_ARG, "dropout: p must be in [0, 1], got %g", (double)p);
         return NULL;
     }
     if (!rng) {

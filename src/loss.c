@@ -40,10 +40,11 @@ tnn_status tnn_bce_loss(const tnn_tensor *pred, const tnn_tensor *target, float 
         float p = pred->data[i], t = target->data[i];
         if (!(p >= 0.0f && p <= 1.0f))
             return tnn_error(TNN_ERR_ARG, "bce_loss: input[%zu] = %g is outside [0, 1]", i, (double)p);
-        /* PyTorch's element, in float: (t - 1) * max(log1p(-p), -100) - t * max(log(p), -100);
-         * the mean is taken in double (torch sums in float, so the loss may differ in its
-         * last bit; the gradient does not depend on it). */
-        float e = (t - 1.0f) * fmaxf(log1pf(-p), -100.0f) - t * fmaxf(logf(p), -100.0f);
+        /* PyTorch 1.13's element, in float: (t - 1) * max(log(1 - p), -100) - t * max(log(p), -100),
+         * with 1 - p rounded to float first (so p below 2^-25 costs nothing when t = 0, where
+         * log1p(-p) would give -p); the mean is taken in double (torch sums in float, so the
+         * loss may differ in its last bit; the gradient does not depend on it). */
+        float e = (t - 1.0f) * fmaxf(logf(1.0f - p), -100.0f) - t * fmaxf(logf(p), -100.0f);
         acc += e;
         if (grad) /* PyTorch: (p - t) / max((1 - p) * p, 1e-12), then / n */
             grad->data[i] = ((p - t) / fmaxf((1.0f - p) * p, 1e-12f)) / (float)n;
@@ -60,7 +61,10 @@ tnn_status tnn_bce_with_logits_loss(const tnn_tensor *logits, const tnn_tensor *
     double acc = 0.0;
     for (size_t i = 0; i < n; i++) {
         double x = logits->data[i], t = target->data[i];
-        acc += fmax(x, 0.0) - x * t + log1p(exp(-fabs(x)));
+        /* torch's (1 - t) * x + max(-x, 0) + log(exp(-max(-x, 0)) + exp(-x - max(-x, 0))), the
+         * last term as log1p(exp(-|x|)): the same terms in torch's order, so an infinite
+         * logit gives torch's inf or NaN (x = +inf, t = 0: inf) */
+        acc += (1.0 - t) * x + fmax(-x, 0.0) + log1p(exp(-fabs(x)));
         if (grad) {
             double sig = x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
             grad->data[i] = (float)((sig - t) / (double)n);

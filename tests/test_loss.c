@@ -44,6 +44,19 @@ static void bce_by_hand_and_clamp(void **state)
     t[1] = 1.0f;
     TU_ASSERT_OK(tnn_bce_loss(P, T, &loss, G));
     assert_true(loss == 0.0f);
+    /* torch 1.13 takes log(1 - p) with 1 - p rounded to float: a p below 2^-25 with
+     * t = 0 costs exactly 0, and 1e-7 costs -log(0.99999988f), not 1e-7. */
+    t[0] = t[1] = 0.0f;
+    p[0] = p[1] = 1e-8f;
+    TU_ASSERT_OK(tnn_bce_loss(P, T, &loss, G));
+    assert_true(loss == 0.0f);
+    p[0] = p[1] = 1e-7f;
+    TU_ASSERT_OK(tnn_bce_loss(P, T, &loss, G));
+    volatile float one_minus = 1.0f - 1e-7f; /* at run time, as torch calls logf */
+    assert_true(loss == -logf(one_minus));
+    assert_true(loss == 1.1920929e-07f); /* torch 1.13's value */
+    t[0] = 1.0f;
+    t[1] = 1.0f;
     /* Probabilities outside [0, 1] (or NaN) are refused. */
     p[0] = 1.5f;
     TU_ASSERT_ERR(tnn_bce_loss(P, T, &loss, G), TNN_ERR_ARG, "bce_loss", "1.5", NULL);
@@ -85,6 +98,21 @@ static void bce_with_logits_stable(void **state)
     TU_ASSERT_OK(tnn_bce_with_logits_loss(X, T, &l1, G));
     assert_true(isfinite(l1));
     for (int i = 0; i < 3; i++) assert_true(isfinite(G->data[i]));
+    /* Infinite logits give torch's value: (1 - t) * x + max(-x, 0) + ..., so +inf with
+     * t = 0 costs inf, -inf with t = 1 is NaN (0 * -inf), where max(x, 0) - x * t gave
+     * NaN and inf. */
+    tnn_tensor *X1 = tnn_tensor_new2(1, 1), *T1 = tnn_tensor_new2(1, 1);
+    const float cases[4][3] = {{INFINITY, 0.0f, INFINITY}, {INFINITY, 0.5f, INFINITY}, {-INFINITY, 1.0f, NAN},
+                               {-INFINITY, 0.5f, NAN}};
+    for (int k = 0; k < 4; k++) {
+        X1->data[0] = cases[k][0];
+        T1->data[0] = cases[k][1];
+        TU_ASSERT_OK(tnn_bce_with_logits_loss(X1, T1, &l1, NULL));
+        if (isnan(cases[k][2])) assert_true(isnan(l1));
+        else assert_true(l1 == cases[k][2]);
+    }
+    tnn_tensor_free(X1);
+    tnn_tensor_free(T1);
     tnn_tensor_free(X);
     tnn_tensor_free(T);
     tnn_tensor_free(P);

@@ -363,9 +363,10 @@ static void dropout_behaviour(void **state)
     const tnn_tensor *y;
     TU_ASSERT_OK(tnn_module_forward(m, x, &y));
     int zeros = 0;
+    const float scale = (float)(1.0 / (1.0 - (double)0.3f)); /* torch's: 1 / (1 - p) in double */
     for (size_t i = 0; i < y->size; i++) {
         if (y->data[i] == 0.0f) zeros++;
-        else assert_true(fabsf(y->data[i] - 1.0f / 0.7f) < 1e-6f);
+        else assert_true(y->data[i] == scale);
     }
     assert_true(zeros > 2800 && zeros < 3200); /* 3000 +- 7 sigma */
     /* Same seed, same mask. */
@@ -384,8 +385,73 @@ static void dropout_behaviour(void **state)
     char d[64];
     assert_string_equal(tnn_module_describe(m, d, sizeof d), "dropout(p=0.3)");
     tnn_tensor_free(first);
+    tnn_module_free(m);
+    /* p = 1, as torch allows: all zeros, and so is dL/dx */
+    m = tnn_dropout_new(1.0f, &r);
+    assert_non_null(m);
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    for (size_t i = 0; i < y->size; i++) assert_true(y->data[i] == 0.0f);
+    TU_ASSERT_OK(tnn_module_backward(m, x, &dx));
+    for (size_t i = 0; i < dx->size; i++) assert_true(dx->data[i] == 0.0f);
     tnn_tensor_free(x);
     tnn_module_free(m);
+}
+
+/* Edge values where torch's kernels have a rule of their own: ReLU's gradient at a NaN
+ * input passes dy on (threshold_backward tests x <= 0), in place inside a Sequential
+ * too; BatchNorm1d with eps 0 and a constant feature normalises it by an invstd of 0
+ * (InvStd), giving the bias, where 1 / sqrt(0) would give NaN. */
+static void torch_edge_rules(void **state)
+{
+    (void)state;
+    tnn_module *relu = tnn_relu_new();
+    tnn_tensor *x = tnn_tensor_new2(1, 4), *dy = tnn_tensor_new2(1, 4);
+    const float xs[4] = {NAN, -0.0f, 2.0f, -1.0f};
+    memcpy(x->data, xs, sizeof xs);
+    tnn_tensor_fill(dy, 0.5f);
+    const tnn_tensor *y, *dx;
+    TU_ASSERT_OK(tnn_module_forward(relu, x, &y));
+    TU_ASSERT_OK(tnn_module_backward(relu, dy, &dx));
+    assert_true(dx->data[0] == 0.5f && dx->data[1] == 0.0f && dx->data[2] == 0.5f && dx->data[3] == 0.0f);
+    tnn_module_free(relu);
+    tnn_module *s = tnn_sequential_new(), *lin = tnn_linear_new(4, 4, false, NULL);
+    TU_ASSERT_OK(tnn_sequential_add(s, lin));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_relu_new()));
+    tnn_tensor_list *w = tnn_module_parameters(lin, "");
+    float *wd = w->items[0].data;
+    for (int i = 0; i < 16; i++) wd[i] = i % 5 == 0 ? 1.0f : 0.0f; /* identity: y = relu(x) */
+    tnn_tensor_list_free(w);
+    TU_ASSERT_OK(tnn_module_forward(s, x, &y));
+    TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
+    /* the NaN spreads to every output of the Linear; ReLU passes each gradient back */
+    for (int i = 0; i < 4; i++) assert_true(dx->data[i] == 0.5f);
+    tnn_module_free(s);
+
+    tnn_batchnorm_params bp = tnn_batchnorm_defaults();
+    bp.eps = 0.0;
+    tnn_module *bn = tnn_batchnorm1d_new(2, bp);
+    tnn_tensor *xb = tnn_tensor_new2(4, 2), *dyb = tnn_tensor_new2(4, 2);
+    for (int i = 0; i < 4; i++) {
+        xb->data[i * 2] = (float)i;   /* varies */
+        xb->data[i * 2 + 1] = -3.25f; /* constant */
+        dyb->data[i * 2] = dyb->data[i * 2 + 1] = 0.25f * (float)(i + 1);
+    }
+    tnn_tensor_list *bpar = tnn_module_parameters(bn, "");
+    ((float *)bpar->items[1].data)[1] = -0.375f; /* bias of the constant feature */
+    TU_ASSERT_OK(tnn_module_forward(bn, xb, &y));
+    TU_ASSERT_OK(tnn_module_backward(bn, dyb, &dx));
+    for (int i = 0; i < 4; i++) {
+        assert_true(y->data[i * 2 + 1] == -0.375f);
+        assert_true(dx->data[i * 2 + 1] == 0.0f);
+        assert_true(isfinite(y->data[i * 2]) && isfinite(dx->data[i * 2]));
+    }
+    assert_true(bpar->items[0].grad[1] == 0.0f); /* d weight of the constant feature */
+    tnn_tensor_list_free(bpar);
+    tnn_module_free(bn);
+    tnn_tensor_free(xb);
+    tnn_tensor_free(dyb);
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
 }
 
 static void flatten_is_a_view(void **state)
@@ -574,8 +640,8 @@ static void constructors_reject_bad_arguments(void **state)
     p.momentum = NAN;
     assert_null(tnn_batchnorm1d_new(3, p));
     assert_null(tnn_leaky_relu_new(NAN));
-    assert_null(tnn_dropout_new(1.0f, &r));
-    TU_ASSERT_MSG("dropout", "1", NULL);
+    assert_null(tnn_dropout_new(1.5f, &r));
+    TU_ASSERT_MSG("dropout", "1.5", "[0, 1]", NULL);
     assert_null(tnn_dropout_new(-0.1f, &r));
     assert_null(tnn_dropout_new(0.5f, NULL));
     TU_ASSERT_MSG("rng", NULL);
@@ -777,6 +843,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(forward_rejects_wrong_width_null_and_empty),
     cmocka_unit_test(backward_before_forward_and_bad_dy),
     cmocka_unit_test(forward_refuses_its_own_output),
+    cmocka_unit_test(torch_edge_rules),
     cmocka_unit_test(batchnorm1d_refuses_a_batch_count_out_of_range),
     cmocka_unit_test(constructors_reject_bad_arguments),
     cmocka_unit_test(describe_strings),

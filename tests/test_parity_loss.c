@@ -5,7 +5,8 @@
  *
  * Loss values: rtol 1e-6. torch sums the per-element losses in float (its cascade sum),
  * tinynn in double, so the mean can differ in its last bit or two; for BCE and MSE the
- * per-element terms themselves are torch's, bit for bit (same libm calls).
+ * per-element terms themselves are torch's, bit for bit (same libm calls; BCE's
+ * log(1 - p) with 1 - p in float, as torch 1.13 has it, checked at small p in test_loss).
  * Gradients: BCE and MSE follow torch's backward formulas operation by operation and
  * match exactly; rtol 1e-6 leaves room for a compiler's a*b+c contraction only
  * (TNN_PARITY_EXACT=1 removes it).

@@ -56,8 +56,9 @@ TNN_API tnn_module *tnn_tanh_new(void);
 TNN_API tnn_module *tnn_sigmoid_new(void);
 
 /** Dropout: in training, zeroes each element with probability p and scales the rest by
- * 1/(1-p); identity in eval mode. Masks are drawn from rng, which is borrowed and must
- * outlive the module (NULL is refused). 0 <= p < 1. */
+ * 1/(1-p) (computed in double, as PyTorch does; p = 1 gives zeros); identity in eval
+ * mode. Masks are drawn from rng, which is borrowed and must outlive the module (NULL
+ * is refused). 0 <= p <= 1. */
 TNN_API tnn_module *tnn_dropout_new(float p, tnn_rng *rng);
 
 /** Flatten [batch x d1 x ... ] to [batch x d1*...] (a view; no copy). */

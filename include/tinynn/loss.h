@@ -21,7 +21,8 @@ extern "C" {
 #endif
 
 /** BCELoss: -mean(t*log(p) + (1-t)*log(1-p)), each log clamped at -100 as PyTorch
- * does, so p = 0 or 1 gives a finite loss. p must lie in [0, 1]: any other value
+ * does, so p = 0 or 1 gives a finite loss; 1 - p is rounded to float before its log, as
+ * PyTorch 1.13 computes it. p must lie in [0, 1]: any other value
  * (NaN included) returns TNN_ERR_ARG naming the element.
  * @param pred    predictions p, probabilities (the output of a Sigmoid)
  * @param target  targets t, usually 0 or 1, as many elements as pred
@@ -31,7 +32,8 @@ extern "C" {
 TNN_API tnn_status tnn_bce_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad);
 
 /** BCEWithLogitsLoss: BCE on sigmoid(x), computed in the stable form
- * max(x,0) - x*t + log(1 + exp(-|x|)). */
+ * (1-t)*x + max(-x,0) + log(1 + exp(-|x|)), PyTorch's terms in its order (an infinite
+ * logit gives its inf or NaN). */
 TNN_API tnn_status tnn_bce_with_logits_loss(const tnn_tensor *logits, const tnn_tensor *target, float *loss, tnn_tensor *grad);
 
 /** MSELoss: mean((p - t)^2). */
