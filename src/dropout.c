@@ -28,9 +28,10 @@ static tnn_status dropout_forward(tnn_module *m, const tnn_tensor *x, const tnn_
     if (d->applied) {
         st = tnn_tensor_ensure_like(&d->mask, x, "dropout mask");
         if (st) return st;
-        /* torch's native_dropout: scale = 1 / (1 - p) in double, 0 for p = 1 */
+        /* torch's CPU dropout: noise.div_(1 - p), 1 - p taken in double (Python's) and
+         * rounded to float, the division in float; p = 1 multiplies by 0 */
         const double p1m = 1.0 - (double)d->p;
-        const float scale = p1m == 0.0 ? 0.0f : (float)(1.0 / p1m);
+        const float scale = p1m == 0.0 ? 0.0f : 1.0f / (float)p1m;
         for (size_t i = 0; i < x->size; i++) {
             float keep = tnn_rng_uniform(d->rng) >= d->p ? scale : 0.0f;
             d->mask.data[i] = keep;

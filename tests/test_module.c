@@ -363,7 +363,7 @@ static void dropout_behaviour(void **state)
     const tnn_tensor *y;
     TU_ASSERT_OK(tnn_module_forward(m, x, &y));
     int zeros = 0;
-    const float scale = (float)(1.0 / (1.0 - (double)0.3f)); /* torch's: 1 / (1 - p) in double */
+    const float scale = 1.0f / (float)(1.0 - (double)0.3f); /* torch's: 1 / (float)(1 - p) */
     for (size_t i = 0; i < y->size; i++) {
         if (y->data[i] == 0.0f) zeros++;
         else assert_true(y->data[i] == scale);
@@ -385,6 +385,14 @@ static void dropout_behaviour(void **state)
     char d[64];
     assert_string_equal(tnn_module_describe(m, d, sizeof d), "dropout(p=0.3)");
     tnn_tensor_free(first);
+    tnn_module_free(m);
+    /* p = 0.15: torch's 1.0f / (float)(1 - p) is 1.17647052 (torch 1.13); 1 / (1 - p)
+     * in double, rounded, would be 1.17647064 */
+    m = tnn_dropout_new(0.15f, &r);
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    volatile double p15 = 0.15f;
+    assert_true((float)(1.0 / (1.0 - p15)) != 1.17647052f);
+    for (size_t i = 0; i < y->size; i++) assert_true(y->data[i] == 0.0f || y->data[i] == 1.17647052f);
     tnn_module_free(m);
     /* p = 1, as torch allows: all zeros, and so is dL/dx */
     m = tnn_dropout_new(1.0f, &r);
@@ -425,6 +433,12 @@ static void torch_edge_rules(void **state)
     TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
     /* the NaN spreads to every output of the Linear; ReLU passes each gradient back */
     for (int i = 0; i < 4; i++) assert_true(dx->data[i] == 0.5f);
+    /* without a NaN, the in-place path still stops the gradient at x <= 0 (-0 included) */
+    const float xs2[4] = {-1.0f, 2.0f, -0.0f, 3.0f};
+    memcpy(x->data, xs2, sizeof xs2);
+    TU_ASSERT_OK(tnn_module_forward(s, x, &y));
+    TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
+    assert_true(dx->data[0] == 0.0f && dx->data[1] == 0.5f && dx->data[2] == 0.0f && dx->data[3] == 0.5f);
     tnn_module_free(s);
 
     tnn_batchnorm_params bp = tnn_batchnorm_defaults();
@@ -446,6 +460,7 @@ static void torch_edge_rules(void **state)
         assert_true(isfinite(y->data[i * 2]) && isfinite(dx->data[i * 2]));
     }
     assert_true(bpar->items[0].grad[1] == 0.0f); /* d weight of the constant feature */
+    assert_true(bpar->items[1].grad[1] == 0.25f + 0.5f + 0.75f + 1.0f); /* d bias: the sum of dy */
     tnn_tensor_list_free(bpar);
     tnn_module_free(bn);
     tnn_tensor_free(xb);

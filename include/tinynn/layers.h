@@ -56,7 +56,9 @@ TNN_API tnn_module *tnn_tanh_new(void);
 TNN_API tnn_module *tnn_sigmoid_new(void);
 
 /** Dropout: in training, zeroes each element with probability p and scales the rest by
- * 1/(1-p) (computed in double, as PyTorch does; p = 1 gives zeros); identity in eval
+ * 1/(1-p), as PyTorch's CPU dropout computes it (1 - p rounded to float, then a float
+ * division; p = 1 gives zeros). p is a float: where float cannot hold p exactly (0.42)
+ * the scale can be an ulp from PyTorch's for the same decimal p. Identity in eval
  * mode. Masks are drawn from rng, which is borrowed and must outlive the module (NULL
  * is refused). 0 <= p <= 1. */
 TNN_API tnn_module *tnn_dropout_new(float p, tnn_rng *rng);

@@ -101,8 +101,9 @@ TNN_API tnn_sgd_params tnn_sgd_defaults(void);
  * (tnn_named_tensor.no_grad); each momentum buffer starts at its parameter's first
  * update, as a copy of the gradient, as PyTorch's does. A buffer loaded with values
  * (a resumed checkpoint: not all zeros) counts as started; an all-zero one does not,
- * which differs from PyTorch only with dampening, for a buffer that had started and
- * decayed to exactly zero. */
+ * which differs from PyTorch only with dampening, for a buffer that had started and is
+ * exactly zero (after zero gradients, say). A buffer that has started stays started,
+ * also when a state is loaded over it. */
 TNN_API tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p);
 
 /** Settings of torch.optim.Adam (amsgrad off): bias-corrected moments, eps added outside the
