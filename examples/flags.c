@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void flags_format_double(char *buf, size_t len, double v)
 {
@@ -231,4 +232,10 @@ int flags_parse_given(const char *prog, const char *summary, const flag_spec *sp
         if (given) given[s - specs] = true;
     }
     return FLAGS_OK;
+}
+
+bool flags_exists_not_regular(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
 }

@@ -99,4 +99,9 @@ void flags_usage(FILE *f, const char *prog, const char *summary, const flag_spec
  * writes floats ("0.0002", "1e-05", "100.0"). */
 void flags_format_double(char *buf, size_t len, double v);
 
+/* For a FILE flag naming an output: whether path exists but is not a regular file (a
+ * folder, a device, a FIFO), which the library's atomic writes refuse to replace. Check
+ * it before any work, so that the run is refused up front. */
+bool flags_exists_not_regular(const char *path);
+
 #endif

@@ -255,6 +255,7 @@ done:
 typedef struct nonfinite_ctx {
     char *name;
     size_t namelen, index;
+    float value;
     bool found;
 } nonfinite_ctx;
 
@@ -268,6 +269,7 @@ static tnn_status scan_one(void *ctx, const tnn_named_tensor *t)
         if (!isfinite(x[i])) {
             snprintf(c->name, c->namelen, "%s", t->name);
             c->index = i;
+            c->value = x[i];
             c->found = true;
             return TNN_ERR_NUMERIC;
         }
@@ -275,10 +277,20 @@ static tnn_status scan_one(void *ctx, const tnn_named_tensor *t)
     return TNN_OK;
 }
 
+bool gan_module_find_nonfinite(tnn_module *m, const char *prefix, char *name, size_t namelen, size_t *index,
+                               float *value)
+{
+    nonfinite_ctx c = {name, namelen, 0, 0.0f, false};
+    (void)tnn_module_visit(m, prefix, scan_one, &c);
+    if (c.found && index) *index = c.index;
+    if (c.found && value) *value = c.value;
+    return c.found;
+}
+
 bool gan_trainer_find_nonfinite(gan_trainer *tr, char *name, size_t namelen, size_t *index)
 {
     /* the visitors build each name on the stack: no allocation, nothing can fail */
-    nonfinite_ctx c = {name, namelen, 0, false};
+    nonfinite_ctx c = {name, namelen, 0, 0.0f, false};
     if (!tnn_module_visit(tr->generator, GAN_CHECKPOINT_GENERATOR, scan_one, &c) &&
         !tnn_module_visit(tr->discriminator, "discriminator." GAN_PREFIX, scan_one, &c) &&
         !tnn_optimizer_visit_state(tr->opt_g, "optimizer_g.", scan_one, &c))

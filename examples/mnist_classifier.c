@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,8 +42,7 @@ static double now_seconds(void)
  * temporary file next to path. Returns 0, or -1 with a message. */
 static int check_writable(const char *path)
 {
-    struct stat sb;
-    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    if (flags_exists_not_regular(path)) {
         fprintf(stderr, "%s: --out %s exists and is not a regular file\n", PROG, path);
         return -1;
     }

@@ -122,13 +122,6 @@ static int check_writable_dir(const char *dir)
     return 0;
 }
 
-/* An output path that exists but is not a file the run could replace (a folder, say). */
-static bool exists_not_regular(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
-}
-
 /* Whether a and b name the same file (b may not exist). */
 static bool same_file(const char *a, const char *b)
 {
@@ -760,7 +753,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < 5; k++) {
             char p[PATH_MAX];
             snprintf(p, sizeof p, k < 3 ? "%s" : "%s/%s", k < 3 ? outs[k] : o->out, outs[k]);
-            if (exists_not_regular(p)) {
+            if (flags_exists_not_regular(p)) {
                 fprintf(stderr, "%s: --out %s: %s exists and is not a regular file\n", PROG, o->out, p);
                 status = EXIT_USAGE;
                 goto done;
@@ -769,7 +762,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < n_snap; k++) { /* the snapshots too, rather than after an epoch of training */
             char p[PATH_MAX];
             snprintf(p, sizeof p, "%s/generator_epoch%d.safetensors", o->out, snap[k]);
-            if (exists_not_regular(p)) {
+            if (flags_exists_not_regular(p)) {
                 fprintf(stderr, "%s: --snapshot_epochs: %s exists and is not a regular file\n", PROG, p);
                 status = EXIT_USAGE;
                 goto done;
@@ -784,23 +777,25 @@ int main(int argc, char **argv)
          * checkpoint, is replaced, with a note. */
         int64_t done_epochs = -1;
         long planned = -1;
-        FILE *probe = fopen(R.out_ckpt, "rb"); /* read through: a file that cannot be read is not known to be junk */
-        int read_err = probe ? 0 : errno;
-        char chunk[65536];
-        errno = 0;
-        while (probe && fread(chunk, 1, sizeof chunk, probe) == sizeof chunk) {}
-        if (probe && ferror(probe)) read_err = errno ? errno : EIO;
-        if (probe) fclose(probe);
-        if (read_err) {
-            fprintf(stderr, "%s: --out %s: cannot read %s to see whether it holds an unfinished run: %s; give "
-                    "another --out, or move it away\n", PROG, o->out, R.out_ckpt, strerror(read_err));
-            status = EXIT_USAGE;
-            goto done;
-        }
         tnn_safetensors *old = tnn_safetensors_load(R.out_ckpt);
         if (!old && strstr(tnn_last_error(), "out of memory")) goto oom; /* not a reason to replace it */
         char why[256];
         snprintf(why, sizeof why, "%s", old ? "no training progress in it" : tnn_last_error());
+        if (!old) { /* not a checkpoint, or not readable? Read it through to tell */
+            FILE *probe = fopen(R.out_ckpt, "rb");
+            int read_err = probe ? 0 : errno;
+            char chunk[65536];
+            errno = 0;
+            while (probe && fread(chunk, 1, sizeof chunk, probe) == sizeof chunk) {}
+            if (probe && ferror(probe)) read_err = errno ? errno : EIO;
+            if (probe) fclose(probe);
+            if (read_err) {
+                fprintf(stderr, "%s: --out %s: cannot read %s to see whether it holds an unfinished run: %s; give "
+                        "another --out, or move it away\n", PROG, o->out, R.out_ckpt, strerror(read_err));
+                status = EXIT_USAGE;
+                goto done;
+            }
+        }
         bool known = old && gan_checkpoint_progress(old, &done_epochs, &planned);
         tnn_safetensors_free(old);
         if (known && done_epochs >= 0 && done_epochs < planned) {

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "flags.h"
 #include "gan_checkpoint.h"
@@ -89,8 +88,7 @@ int main(int argc, char **argv)
     }
     const char *outs[2][2] = {{"png", png}, {"idx", idx_path}};
     for (int k = 0; k < 2; k++) {
-        struct stat sb;
-        if (outs[k][1] && stat(outs[k][1], &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        if (outs[k][1] && flags_exists_not_regular(outs[k][1])) {
             fprintf(stderr, "%s: --%s %s exists and is not a regular file\n", PROG, outs[k][0], outs[k][1]);
             return 2;
         }
@@ -116,8 +114,9 @@ int main(int argc, char **argv)
      * every one of which must be there */
     const char *fmt = tnn_metadata_get(tnn_safetensors_metadata(st), "format");
     bool checkpoint = fmt && strcmp(fmt, GAN_CHECKPOINT_FORMAT) == 0;
+    const char *prefix = checkpoint ? GAN_CHECKPOINT_GENERATOR : GAN_PREFIX;
     if (!(g = gan_generator_new(&gc, NULL)) ||
-        !(sd = tnn_module_state_dict(g, checkpoint ? GAN_CHECKPOINT_GENERATOR : GAN_PREFIX))) {
+        !(sd = tnn_module_state_dict(g, prefix))) {
         fprintf(stderr, "%s: %s: %s\n", PROG, weights, tnn_last_error());
         goto done;
     }
@@ -131,16 +130,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s: %s\n", PROG, weights, tnn_last_error());
         goto done;
     }
-    for (int i = 0; i < sd->count; i++) { /* NaN weights would give NaN images, or none */
-        const float *v = sd->items[i].data;
-        for (size_t j = 0; sd->items[i].dtype == TNN_F32 && j < sd->items[i].count; j++) {
-            if (!isfinite(v[j])) {
-                fprintf(stderr, "%s: --weights %s: '%s' holds %s at element %zu\n", PROG, weights, sd->items[i].name,
-                        isnan(v[j]) ? "NaN" : "an infinity", j);
-                status = 2;
-                goto done;
-            }
-        }
+    char bad[300];
+    size_t at;
+    float v;
+    if (gan_module_find_nonfinite(g, prefix, bad, sizeof bad, &at, &v)) { /* NaN weights: NaN images, or none */
+        fprintf(stderr, "%s: --weights %s: '%s' holds %s at element %zu\n", PROG, weights, bad,
+                isnan(v) ? "NaN" : "an infinity", at);
+        status = 2;
+        goto done;
     }
     tnn_module_train(g, train);
 
