@@ -122,6 +122,14 @@ tnn_status gan_checkpoint_save(const char *path, gan_train_state *s, const tnn_m
     return st;
 }
 
+/* An optimizer's step count: "optimizer_g.step", "optimizer_d.<param>.step", ... */
+static bool is_step_count(const char *name)
+{
+    size_t n = strlen(name);
+    return (!strncmp(name, "optimizer_g.", 12) || !strncmp(name, "optimizer_d.", 12)) && n >= 16 &&
+           !strcmp(name + n - 5, ".step");
+}
+
 /* A scalar of the given dtype, by name. */
 static bool read_scalar(const tnn_safetensors *st, const char *name, tnn_dtype dt, void *out)
 {
@@ -190,13 +198,17 @@ tnn_status gan_checkpoint_restore(const tnn_safetensors *st, const char *what, g
             return TNN_ERR_FORMAT;
         }
     }
-    /* Both optimizers take one step per batch trained. */
-    const char *steps[2] = {"optimizer_g.step", "optimizer_d.step"};
-    for (int k = 0; k < 2; k++) {
+    /* Both optimizers take one step per batch trained, and update every parameter at
+     * each: their own counts and every parameter's ("optimizer_g.<param>.step") equal
+     * the number of batches trained. */
+    for (int i = 0; i < tnn_safetensors_count(st); i++) {
+        const tnn_st_tensor *t = tnn_safetensors_get(st, i);
         int64_t n;
-        if (read_scalar(st, steps[k], TNN_I64, &n) && n != rows) {
+        if (!is_step_count(t->name) || t->dtype != TNN_I64 || t->count != 1) continue; /* the copy names a wrong dtype */
+        memcpy(&n, t->data, sizeof n);
+        if (n != rows) {
             msg(err, errlen, "%s: %s is %lld, but the run has trained %lld batches (epoch %lld, batch %lld), one step "
-                "each", what, steps[k], (long long)n, (long long)rows, (long long)sc.epoch, (long long)sc.batch);
+                "each", what, t->name, (long long)n, (long long)rows, (long long)sc.epoch, (long long)sc.batch);
             return TNN_ERR_FORMAT;
         }
     }
@@ -230,10 +242,26 @@ tnn_status gan_checkpoint_restore(const tnn_safetensors *st, const char *what, g
         msg(err, errlen, "%s: out of memory", what);
         goto done;
     }
-    if ((status = tnn_safetensors_copy_into(st, l, true)) != TNN_OK) {
+    /* A checkpoint of libtinynn 0.2 has no per-parameter step counts: those entries go
+     * last and are not copied, and are set to the batches trained (as above). The
+     * library would take the optimizer's count at the next step anyway (optim.h), but
+     * a checkpoint written before that step must already hold the right counts. */
+    tnn_tensor_list view = *l;
+    for (int i = 0; i < view.count;) {
+        if (is_step_count(view.items[i].name) && strchr(strchr(view.items[i].name, '.') + 1, '.') &&
+            !tnn_safetensors_find(st, view.items[i].name)) {
+            tnn_named_tensor t = view.items[i];
+            memmove(&view.items[i], &view.items[i + 1], (size_t)(view.count - i - 1) * sizeof t);
+            view.items[--view.count] = t;
+        } else {
+            i++;
+        }
+    }
+    if ((status = tnn_safetensors_copy_into(st, &view, true)) != TNN_OK) {
         msg(err, errlen, "%s", tnn_last_error());
         goto done;
     }
+    for (int i = view.count; i < l->count; i++) *(int64_t *)l->items[i].data = rows;
     memcpy(&s->rng.state, &sc.rng_state, sizeof s->rng.state);
     memcpy(&s->rng.inc, &sc.rng_inc, sizeof s->rng.inc);
     s->rng.has_spare = (int)sc.has_spare;

@@ -9,7 +9,11 @@
  *   generator.model.*            the generator's state_dict (as generator.safetensors)
  *   discriminator.model.*        the discriminator's
  *   optimizer_g.step             Adam's step count (I64 scalar), then per parameter
- *   optimizer_g.<p>.exp_avg      <p> = "0.weight", ... (the Sequential's names)
+ *   optimizer_g.<p>.step         <p> = "0.weight", ... (the Sequential's names): the
+ *                                parameter's own count (I64 scalar); all equal here,
+ *                                since every batch updates every parameter; checkpoints
+ *                                of libtinynn 0.2 have none and still resume
+ *   optimizer_g.<p>.exp_avg
  *   optimizer_g.<p>.exp_avg_sq
  *   optimizer_d.*                the same for the discriminator's Adam
  *   rng.state, rng.inc           PCG32's two 64-bit words (I64 scalars, bit patterns)

@@ -280,10 +280,21 @@ tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p)
 
 /* ---------------- Adam ---------------- */
 
+/* The update constants of one Adam step for one parameter, rounded to float where
+ * torch rounds them. */
+typedef struct adam_consts {
+    float neg_step_size, bc2_sqrt, b1, b2, one_b1, one_b2, eps, wd;
+} adam_consts;
+
 typedef struct tnn_adam {
     tnn_optimizer base;
     tnn_adam_params p;
-    int64_t step;
+    int64_t step;      /* steps taken (tnn_optimizer_step calls that succeeded) */
+    /* Per parameter: the updates it has had, PyTorch's state['step']. A parameter
+     * skipped at a step (no gradient) does not count it, and its bias corrections go
+     * by its own count. */
+    int64_t *steps;
+    adam_consts *c;    /* per parameter: this step's constants */
     float *m, *v;      /* first and second moments; one arena of 2 x total */
     size_t n;          /* total number of parameter scalars */
 } tnn_adam;
@@ -292,11 +303,6 @@ tnn_adam_params tnn_adam_defaults(void)
 {
     return (tnn_adam_params){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0};
 }
-
-/* The update constants of one Adam step, rounded to float where torch rounds them. */
-typedef struct adam_consts {
-    float neg_step_size, bc2_sqrt, b1, b2, one_b1, one_b2, eps, wd;
-} adam_consts;
 
 TNN_CLONES static void adam_kernel(float *restrict w, const float *restrict g, float *restrict mm, float *restrict vv,
                                    size_t n, const adam_consts *c)
@@ -316,43 +322,65 @@ TNN_CLONES static void adam_kernel(float *restrict w, const float *restrict g, f
     }
 }
 
-typedef struct adam_job {
-    tnn_adam *a;
-    adam_consts c;
-} adam_job;
-
 static void adam_part(void *ctx, tnn_named_tensor *t, size_t lo, size_t hi, size_t off)
 {
-    adam_job *job = ctx;
-    adam_kernel((float *)t->data + lo, t->grad + lo, job->a->m + off + lo, job->a->v + off + lo, hi - lo, &job->c);
+    tnn_adam *a = ctx;
+    adam_kernel((float *)t->data + lo, t->grad + lo, a->m + off + lo, a->v + off + lo, hi - lo,
+                &a->c[t - a->base.params->items]);
 }
 
 static void adam_range(void *ctx, size_t b, size_t e)
 {
-    for_flat_range(((adam_job *)ctx)->a->base.params, b, e, adam_part, ctx);
+    for_flat_range(((tnn_adam *)ctx)->base.params, b, e, adam_part, ctx);
+}
+
+static bool all_zero(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0.0f) return false;
+    return true;
 }
 
 static tnn_status adam_step(tnn_optimizer *o)
 {
     tnn_adam *a = (tnn_adam *)o;
+    const tnn_tensor_list *l = o->params;
     if (a->step < 0 || a->step == INT64_MAX) /* only a loaded state can hold these */
         return tnn_error(TNN_ERR_STATE, "adam: step count %lld cannot be counted on (a loaded state?); it must be 0 to "
                          "2^63 - 2", (long long)a->step);
+    /* Every check before anything changes. */
+    for (int k = 0; k < l->count; k++) {
+        const int64_t s = a->steps[k];
+        if (!l->items[k].no_grad && (s < 0 || s == INT64_MAX))
+            return tnn_error(TNN_ERR_STATE, "adam: '%s' has step count %lld, which cannot be counted on (a loaded "
+                             "state?); it must be 0 to 2^63 - 2", l->items[k].name, (long long)s);
+    }
+    size_t off = 0;
+    for (int k = 0; k < l->count; off += l->items[k].count, k++) {
+        const tnn_named_tensor *t = &l->items[k];
+        if (t->no_grad) continue;
+        int64_t s = a->steps[k];
+        /* A parameter about to have its first update whose moments are not zeros had
+         * them loaded from a state saved without per-parameter counts (libtinynn 0.2):
+         * its count is the optimizer's, as it was in that version. */
+        if (s == 0 && a->step > 0 && (!all_zero(a->m + off, t->count) || !all_zero(a->v + off, t->count))) s = a->step;
+        a->steps[k] = ++s;
+        const double bc1 = 1.0 - pow(a->p.beta1, (double)s);
+        const double bc2 = 1.0 - pow(a->p.beta2, (double)s);
+        a->c[k] = (adam_consts){
+            .neg_step_size = (float)-(a->p.lr / bc1),
+            .bc2_sqrt = (float)sqrt(bc2),
+            .b1 = (float)a->p.beta1, .b2 = (float)a->p.beta2,
+            .one_b1 = (float)(1.0 - a->p.beta1), .one_b2 = (float)(1.0 - a->p.beta2),
+            .eps = (float)a->p.eps, .wd = (float)a->p.weight_decay,
+        };
+    }
     a->step++;
-    const double bc1 = 1.0 - pow(a->p.beta1, (double)a->step);
-    const double bc2 = 1.0 - pow(a->p.beta2, (double)a->step);
-    adam_job job = {a, {
-        .neg_step_size = (float)-(a->p.lr / bc1),
-        .bc2_sqrt = (float)sqrt(bc2),
-        .b1 = (float)a->p.beta1, .b2 = (float)a->p.beta2,
-        .one_b1 = (float)(1.0 - a->p.beta1), .one_b2 = (float)(1.0 - a->p.beta2),
-        .eps = (float)a->p.eps, .wd = (float)a->p.weight_decay,
-    }};
     /* Element-wise: the split over threads does not change any result. Each thread
      * updates its own part, and one that finishes early takes over chunks of the
      * others': the update waits for memory, and a core slowed by the host or a late
      * start would otherwise hold up the rest. */
-    tnn_parallel_chunks(a->n, OPTIM_CHUNK, adam_range, &job);
+    tnn_parallel_chunks(a->n, OPTIM_CHUNK, adam_range, a);
     return TNN_OK;
 }
 
@@ -364,8 +392,10 @@ static tnn_status adam_visit_state(tnn_optimizer *o, const char *prefix, tnn_vis
     for (int k = 0; !st && k < o->params->count; k++) {
         tnn_named_tensor *t = &o->params->items[k];
         char local[300];
+        snprintf(local, sizeof local, "%s.step", t->name);
+        st = tnn_visit_one(prefix, local, TNN_I64, &a->steps[k], NULL, 0, NULL, false, fn, ctx);
         snprintf(local, sizeof local, "%s.exp_avg", t->name);
-        st = tnn_visit_one(prefix, local, TNN_F32, mm, NULL, t->ndim, t->shape, false, fn, ctx);
+        if (!st) st = tnn_visit_one(prefix, local, TNN_F32, mm, NULL, t->ndim, t->shape, false, fn, ctx);
         snprintf(local, sizeof local, "%s.exp_avg_sq", t->name);
         if (!st) st = tnn_visit_one(prefix, local, TNN_F32, vv, NULL, t->ndim, t->shape, false, fn, ctx);
         mm += t->count;
@@ -379,6 +409,8 @@ static void adam_free(tnn_optimizer *o)
     tnn_adam *a = (tnn_adam *)o;
     tnn_tensor_list_free(o->params);
     tnn_free(a->m);
+    tnn_free(a->steps);
+    tnn_free(a->c);
     tnn_free(a);
 }
 
@@ -408,7 +440,9 @@ tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p)
     size_t n = arena_size(a->base.params);
     a->n = n;
     a->m = tnn_calloc(2 * n, sizeof(float), "adam moments");
-    if (!a->m) { adam_free(&a->base); return NULL; }
+    a->steps = a->m ? tnn_calloc((size_t)a->base.params->count, sizeof *a->steps, "adam step counts") : NULL;
+    a->c = a->steps ? tnn_calloc((size_t)a->base.params->count, sizeof *a->c, "adam constants") : NULL;
+    if (!a->c) { adam_free(&a->base); return NULL; }
     a->v = a->m + n;
     return &a->base;
 }

@@ -73,6 +73,9 @@ static char *gan(const char *env, const char *args, int want, char **err_out)
     return out;
 }
 
+/* Called, when set, between the stopped run and the resumed one (to edit a/'s checkpoint). */
+static void (*g_between_runs)(void);
+
 /* An uninterrupted 3-epoch run in u/ against a run in a/ (flags a_flags, environment
  * a_env) that stops with status a_rc after `done` batches, then `--resume
  * a/checkpoint.safetensors r_flags`. */
@@ -96,6 +99,7 @@ static void resume_scenario(const char *extra, const char *a_env, const char *a_
     if (strstr(a_flags, "--n_epochs 3")) assert_string_equal(a_lines, u_head);
     if (a_rc != 0) assert_int_not_equal(access(gt_path("a/generator.safetensors"), F_OK), 0);
 
+    if (g_between_runs) g_between_runs();
     snprintf(args, sizeof args, "--resume '%s' %s", gt_path("a/checkpoint.safetensors"), r_flags);
     char *r = gan(NULL, args, 0, &err);
     gt_assert_contains(err, "resuming");
@@ -169,13 +173,14 @@ static void resume_exact_two_threads(void **state)
                     "stopped by SIGINT after [Epoch 1/3] [Batch 5/8]");
 }
 
-/* ---- refusals ---- */
-
 typedef void (*edit_fn)(const char *name, void *data, size_t nbytes);
+typedef bool (*keep_fn)(const char *name);
 
-/* Copy checkpoint src to dst, passing every tensor through edit and setting one
- * metadata key (md_key NULL: none). */
-static void rewrite_checkpoint(const char *src, const char *dst, edit_fn edit, const char *md_key, const char *md_value)
+/* Copy checkpoint src to dst (which may be src), leaving out the tensors keep refuses
+ * (keep NULL: none), passing every tensor through edit and setting one metadata key
+ * (md_key NULL: none). */
+static void rewrite_checkpoint_keeping(const char *src, const char *dst, keep_fn keep, edit_fn edit, const char *md_key,
+                                       const char *md_value)
 {
     tnn_safetensors *st = tnn_safetensors_load(src);
     if (!st) fail_msg("%s", tnn_last_error());
@@ -184,6 +189,7 @@ static void rewrite_checkpoint(const char *src, const char *dst, edit_fn edit, c
     tnn_tensor_list *l = tnn_tensor_list_new();
     for (int i = 0; i < n; i++) {
         const tnn_st_tensor *t = tnn_safetensors_get(st, i);
+        if (keep && !keep(t->name)) continue;
         copies[i] = malloc(t->nbytes ? t->nbytes : 1);
         memcpy(copies[i], t->data, t->nbytes);
         if (edit) edit(t->name, copies[i], t->nbytes);
@@ -200,6 +206,49 @@ static void rewrite_checkpoint(const char *src, const char *dst, edit_fn edit, c
     free(copies);
     tnn_safetensors_free(st);
 }
+
+static void rewrite_checkpoint(const char *src, const char *dst, edit_fn edit, const char *md_key, const char *md_value)
+{
+    rewrite_checkpoint_keeping(src, dst, NULL, edit, md_key, md_value);
+}
+
+/* Not an Adam count of one parameter ("optimizer_g.0.weight.step"): what a
+ * checkpoint of libtinynn 0.2 holds. */
+static bool not_param_count(const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(name, "optimizer_", 10) != 0 || n < 5 || strcmp(name + n - 5, ".step") != 0 ||
+           !strcmp(name + 11, ".step");
+}
+
+static void make_a_0_2_checkpoint(void)
+{
+    const char *ck = gt_path("a/checkpoint.safetensors");
+    tnn_safetensors *st = tnn_safetensors_load(ck);
+    assert_non_null(st);
+    int before = tnn_safetensors_count(st);
+    assert_non_null(tnn_safetensors_find(st, "optimizer_d.0.weight.step"));
+    tnn_safetensors_free(st);
+    rewrite_checkpoint_keeping(ck, ck, not_param_count, NULL, NULL, NULL);
+    st = tnn_safetensors_load(ck);
+    assert_non_null(st);
+    assert_int_equal(tnn_safetensors_count(st), before - 22); /* G's 16 parameters, D's 6 */
+    assert_non_null(tnn_safetensors_find(st, "optimizer_d.step"));
+    assert_null(tnn_safetensors_find(st, "optimizer_d.0.weight.step"));
+    tnn_safetensors_free(st);
+}
+
+/* A checkpoint written by libtinynn 0.2 has one Adam step count per optimizer and none
+ * per parameter: it resumes, exactly. */
+static void resume_exact_from_a_0_2_checkpoint(void **state)
+{
+    (void)state;
+    g_between_runs = make_a_0_2_checkpoint;
+    resume_scenario("", NULL, "--n_epochs 1", 0, 8, "--n_epochs 3", NULL);
+    g_between_runs = NULL;
+}
+
+/* ---- refusals ---- */
 
 static void weight_nan(const char *name, void *data, size_t nbytes)
 {
@@ -229,6 +278,12 @@ static void step_negative(const char *name, void *data, size_t nbytes)
 {
     int64_t minus = -1;
     if (strcmp(name, "optimizer_g.step") == 0 && nbytes == 8) memcpy(data, &minus, 8);
+}
+
+static void param_step_off(const char *name, void *data, size_t nbytes)
+{
+    int64_t five = 5;
+    if (strcmp(name, "optimizer_d.2.bias.step") == 0 && nbytes == 8) memcpy(data, &five, 8);
 }
 
 static void order_not_permutation(const char *name, void *data, size_t nbytes)
@@ -459,6 +514,9 @@ static void resume_refuses_bad_checkpoint(void **state)
     rewrite_checkpoint(ck, gt_path("a/step.safetensors"), step_negative, NULL, NULL);
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/step.safetensors"));
     expect_refusal(args, 1, "optimizer_g.step is -1, but the run has trained 8 batches", NULL);
+    rewrite_checkpoint(ck, gt_path("a/pstep.safetensors"), param_step_off, NULL, NULL);
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/pstep.safetensors"));
+    expect_refusal(args, 1, "optimizer_d.2.bias.step is 5, but the run has trained 8 batches", NULL);
     /* a recorded flag that is not a valid value */
     rewrite_checkpoint(ck, gt_path("a/nolr.safetensors"), NULL, "lr", "abc");
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/nolr.safetensors"));
@@ -613,6 +671,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(resume_exact_at_epoch_end_sigterm, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_more_epochs, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_two_threads, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(resume_exact_from_a_0_2_checkpoint, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_notes_other_blas_kernels, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_notes_other_thread_count, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(new_run_keeps_an_unfinished_checkpoint, tu_tmpdir_make, tu_tmpdir_remove),

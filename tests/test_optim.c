@@ -209,18 +209,22 @@ static void optimizer_state_names(void **state)
     TU_ASSERT_OK(tnn_optimizer_step(adam));
     state_seen s = {0};
     TU_ASSERT_OK(tnn_optimizer_visit_state(adam, "optim.", collect, &s));
-    const char *names[] = {"optim.step", "optim.0.weight.exp_avg", "optim.0.weight.exp_avg_sq", "optim.0.bias.exp_avg",
-                           "optim.0.bias.exp_avg_sq"};
-    assert_int_equal(s.count, 5);
-    for (int i = 0; i < 5; i++) assert_string_equal(s.names[i], names[i]);
-    assert_int_equal(s.items[0].dtype, TNN_I64);
-    assert_int_equal(*(int64_t *)s.items[0].data, 1);
-    assert_int_equal(s.items[1].ndim, 2);
-    assert_int_equal(s.items[1].shape[1], 2);
-    assert_int_equal(s.items[1].count, 2);
-    assert_false(s.items[1].is_param);
+    const char *names[] = {"optim.step", "optim.0.weight.step", "optim.0.weight.exp_avg", "optim.0.weight.exp_avg_sq",
+                           "optim.0.bias.step", "optim.0.bias.exp_avg", "optim.0.bias.exp_avg_sq"};
+    assert_int_equal(s.count, 7);
+    for (int i = 0; i < 7; i++) assert_string_equal(s.names[i], names[i]);
+    const int counts[] = {0, 1, 4}; /* the optimizer's step count, then each parameter's: scalars */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s.items[counts[i]].dtype, TNN_I64);
+        assert_int_equal(s.items[counts[i]].ndim, 0);
+        assert_int_equal(*(int64_t *)s.items[counts[i]].data, 1);
+    }
+    assert_int_equal(s.items[2].ndim, 2);
+    assert_int_equal(s.items[2].shape[1], 2);
+    assert_int_equal(s.items[2].count, 2);
+    assert_false(s.items[2].is_param);
     /* After one step: m = (1 - b1) g, v = (1 - b2) g^2. */
-    const float *m = s.items[1].data, *v = s.items[2].data;
+    const float *m = s.items[2].data, *v = s.items[3].data;
     tu_assert_close1(m[1], 0.1 * G[0][1], 1e-6, 1e-9, "exp_avg");
     tu_assert_close1(v[1], 0.001 * G[0][1] * G[0][1], 1e-5, 1e-12, "exp_avg_sq");
     tnn_optimizer_free(adam);
@@ -407,7 +411,7 @@ static void optimizers_same_bits_on_any_thread_count(void **state)
             for (int k = 0; k < got->count; k++)
                 assert_memory_equal(got->items[k].data, want->items[k].data, want->items[k].count * sizeof(float));
             assert_int_equal(r.state.count, one.state.count);
-            assert_int_equal(r.state.count, adam ? 9 : 4); /* step + 2 per parameter; 1 per parameter */
+            assert_int_equal(r.state.count, adam ? 13 : 4); /* step + 3 per parameter; 1 per parameter */
             for (int k = 0; k < r.state.count; k++) {
                 size_t bytes = r.state.items[k].count * (r.state.items[k].dtype == TNN_I64 ? 8 : 4);
                 assert_memory_equal(r.state.items[k].data, one.state.items[k].data, bytes);
@@ -720,6 +724,27 @@ static tnn_status find_step(void *ctx, const tnn_named_tensor *t)
     return TNN_OK;
 }
 
+typedef struct named_count {
+    const char *name;
+    int64_t *count;
+} named_count;
+
+static tnn_status find_named_count(void *ctx, const tnn_named_tensor *t)
+{
+    named_count *c = ctx;
+    if (!strcmp(t->name, c->name) && t->dtype == TNN_I64) c->count = t->data;
+    return TNN_OK;
+}
+
+/* An Adam step count by state name ("step", "0.weight.step", ...). */
+static int64_t *adam_count(tnn_optimizer *o, const char *name)
+{
+    named_count c = {name, NULL};
+    TU_ASSERT_OK(tnn_optimizer_visit_state(o, "", find_named_count, &c));
+    if (!c.count) fail_msg("no state '%s'", name);
+    return c.count;
+}
+
 static void adam_refuses_a_step_count_out_of_range(void **state)
 {
     (void)state;
@@ -749,6 +774,129 @@ static void adam_refuses_a_step_count_out_of_range(void **state)
     two_free(&t);
 }
 
+/* Adam counts each parameter's own updates, as PyTorch's state['step'] does: a layer
+ * frozen for the first three steps has its first update at the fourth, with the bias
+ * corrections of step 1. Checked bit for bit against an Adam created over that layer
+ * alone at the fourth step (the updates of different parameters are independent). */
+static void adam_counts_each_parameters_own_updates(void **state)
+{
+    (void)state;
+    two_layers a = two_new(), b = two_new();
+    tnn_optimizer *oa = tnn_adam_new(a.net, tnn_adam_defaults());
+    tnn_optimizer *ob1 = tnn_adam_new(b.l1, tnn_adam_defaults());
+    assert_non_null(oa);
+    assert_non_null(ob1);
+    tnn_module_set_requires_grad(a.l0, false);
+    tnn_module_set_requires_grad(b.l0, false);
+    for (int i = 0; i < 3; i++) {
+        two_step(&a, oa, true);
+        two_step(&b, ob1, true);
+    }
+    assert_true(*adam_count(oa, "step") == 3);
+    assert_true(*adam_count(oa, "0.weight.step") == 0);
+    assert_true(*adam_count(oa, "1.bias.step") == 3);
+    tnn_module_set_requires_grad(a.l0, true);
+    tnn_module_set_requires_grad(b.l0, true);
+    tnn_optimizer *ob0 = tnn_adam_new(b.l0, tnn_adam_defaults());
+    assert_non_null(ob0);
+    two_step(&a, oa, true);
+    const tnn_tensor *y;
+    tnn_module_discard_grad(b.net);
+    TU_ASSERT_OK(tnn_module_forward(b.net, b.x, &y));
+    TU_ASSERT_OK(tnn_module_backward(b.net, b.dy, NULL));
+    TU_ASSERT_OK(tnn_optimizer_step(ob0));
+    TU_ASSERT_OK(tnn_optimizer_step(ob1));
+    assert_true(*adam_count(oa, "step") == 4);
+    assert_true(*adam_count(oa, "0.weight.step") == 1);
+    assert_true(*adam_count(oa, "0.bias.step") == 1);
+    assert_true(*adam_count(oa, "1.weight.step") == 4);
+    snap sa = snap_module(a.net, NULL, NULL), sb = snap_module(b.net, NULL, NULL);
+    assert_int_equal(sa.n, sb.n);
+    if (memcmp(sa.bytes, sb.bytes, sa.n) != 0) fail_msg("the layer frozen at first did not move as a fresh Adam's");
+    free(sa.bytes);
+    free(sb.bytes);
+    tnn_optimizer_free(oa);
+    tnn_optimizer_free(ob0);
+    tnn_optimizer_free(ob1);
+    two_free(&a);
+    two_free(&b);
+}
+
+static tnn_status zero_param_counts(void *ctx, const tnn_named_tensor *t)
+{
+    (void)ctx;
+    size_t n = strlen(t->name);
+    if (t->dtype == TNN_I64 && n > 5 && !strcmp(t->name + n - 5, ".step")) *(int64_t *)t->data = 0;
+    return TNN_OK;
+}
+
+/* A state saved by libtinynn 0.2 has one step count and no per-parameter counts; loaded
+ * into a new Adam (non-strict), those stay 0 beside loaded moments. Such a parameter
+ * goes on from the optimizer's count, so the run continues exactly as in 0.2 (where
+ * every parameter was updated at every step, the same as an uninterrupted run). */
+static void adam_resumes_a_state_without_per_parameter_counts(void **state)
+{
+    (void)state;
+    two_layers a = two_new(), b = two_new(), c = two_new();
+    tnn_optimizer *oa = tnn_adam_new(a.net, tnn_adam_defaults());
+    tnn_optimizer *ob = tnn_adam_new(b.net, tnn_adam_defaults());
+    tnn_optimizer *oc = tnn_adam_new(c.net, tnn_adam_defaults());
+    for (int i = 0; i < 4; i++) two_step(&a, oa, true);
+    for (int i = 0; i < 2; i++) two_step(&b, ob, true);
+    copy_state(b.net, ob, c.net, oc);
+    TU_ASSERT_OK(tnn_optimizer_visit_state(oc, "", zero_param_counts, NULL));
+    assert_true(*adam_count(oc, "step") == 2);
+    assert_true(*adam_count(oc, "1.bias.step") == 0);
+    for (int i = 0; i < 2; i++) two_step(&c, oc, true);
+    assert_true(*adam_count(oc, "1.bias.step") == 4);
+    snap sa = snap_module(a.net, oa, "o."), sc = snap_module(c.net, oc, "o.");
+    assert_int_equal(sa.n, sc.n);
+    if (memcmp(sa.bytes, sc.bytes, sa.n) != 0) fail_msg("the run resumed from a state without per-parameter counts differs");
+    free(sa.bytes);
+    free(sc.bytes);
+    tnn_optimizer_free(oa);
+    tnn_optimizer_free(ob);
+    tnn_optimizer_free(oc);
+    two_free(&a);
+    two_free(&b);
+    two_free(&c);
+}
+
+/* A per-parameter count out of range is refused by name before anything changes; a
+ * parameter without a gradient at that step is not looked at. */
+static void adam_refuses_a_parameter_count_out_of_range(void **state)
+{
+    (void)state;
+    two_layers t = two_new();
+    tnn_optimizer *o = tnn_adam_new(t.net, tnn_adam_defaults());
+    assert_non_null(o);
+    two_step(&t, o, true);
+    int64_t *wc = adam_count(o, "1.weight.step"), *step = adam_count(o, "step");
+    tnn_tensor_list *p = tnn_module_parameters(t.net, "");
+    float w0 = ((float *)p->items[0].data)[0];
+    const tnn_tensor *y;
+    const int64_t bad[] = {-1, INT64_MAX};
+    for (int i = 0; i < 2; i++) {
+        *wc = bad[i];
+        tnn_optimizer_discard_grad(o);
+        TU_ASSERT_OK(tnn_module_forward(t.net, t.x, &y));
+        TU_ASSERT_OK(tnn_module_backward(t.net, t.dy, NULL));
+        TU_ASSERT_ERR(tnn_optimizer_step(o), TNN_ERR_STATE, "adam: '1.weight' has step count", "cannot be counted on",
+                      NULL);
+        assert_true(*wc == bad[i]);
+        assert_true(*step == 1);
+        assert_true(((float *)p->items[0].data)[0] == w0);
+    }
+    tnn_module_set_requires_grad(t.l1, false); /* l1 skipped: its count is not looked at */
+    two_step(&t, o, true);
+    assert_true(*wc == INT64_MAX);
+    assert_true(*step == 2);
+    assert_true(((float *)p->items[0].data)[0] != w0);
+    tnn_tensor_list_free(p);
+    tnn_optimizer_free(o);
+    two_free(&t);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sgd_plain),
     cmocka_unit_test(sgd_momentum),
@@ -767,6 +915,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(adam_refuses_a_step_count_out_of_range),
     cmocka_unit_test(optimizers_resume_from_saved_state),
     cmocka_unit_test(sgd_buffer_starts_at_its_parameters_first_update),
+    cmocka_unit_test(adam_counts_each_parameters_own_updates),
+    cmocka_unit_test(adam_resumes_a_state_without_per_parameter_counts),
+    cmocka_unit_test(adam_refuses_a_parameter_count_out_of_range),
 };
 
 TU_MAIN("optim", tests)

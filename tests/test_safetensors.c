@@ -913,7 +913,7 @@ static void test_tensor_list_checkpoint(void **state)
     ASSERT_OK(tnn_tensor_list_add_optimizer(l, opt, "optimizer_d."));
     ASSERT_OK(tnn_tensor_list_add(l, "counters", TNN_I64, counters, 1, (int[]){2}));
     ASSERT_OK(tnn_tensor_list_add(l, "rng", TNN_I64, rng_state, 1, (int[]){2}));
-    assert_int_equal(l->count, 25 + 6 + 1 + 12 + 2);
+    assert_int_equal(l->count, 25 + 6 + 1 + 18 + 2);
     assert_non_null(tnn_tensor_list_find(l, "optimizer_d.step"));
     assert_non_null(tnn_tensor_list_find(l, "optimizer_d.4.weight.exp_avg_sq"));
     const char *path = tmp_path("ckpt.safetensors");

@@ -70,9 +70,11 @@ TNN_API void tnn_optimizer_zero_grad(tnn_optimizer *o);
  * tnn_module_discard_grad() for what may and may not be read in between. NULL is a no-op. */
 TNN_API void tnn_optimizer_discard_grad(tnn_optimizer *o);
 /** Enumerate the optimizer's state tensors with names prefixed by `prefix` (NULL: none):
- * SGD with momentum gives `"<param>.momentum_buffer"` per parameter, Adam "step" (I64)
- * then `"<param>.exp_avg"` and `"<param>.exp_avg_sq"` per parameter. The tensors are the
- * optimizer's own, read and written in place (checkpoints). */
+ * SGD with momentum gives `"<param>.momentum_buffer"` per parameter; Adam "step" (I64
+ * scalar: the steps taken), then per parameter `"<param>.step"` (I64 scalar: the
+ * updates of that parameter, PyTorch's state['step']), `"<param>.exp_avg"` and
+ * `"<param>.exp_avg_sq"`. The tensors are the optimizer's own, read and written in
+ * place (checkpoints). */
 TNN_API tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx);
 /** Free the optimizer and its state (never the module). NULL is a no-op. */
 TNN_API void tnn_optimizer_free(tnn_optimizer *o);
@@ -121,13 +123,19 @@ TNN_API tnn_adam_params tnn_adam_defaults(void);
 /** Adam over m's parameters (torch.optim.Adam); its two moments are one arena, zeroed.
  * NULL (TNN_ERR_ARG) unless lr >= 0 (finite), betas in [0, 1), eps >= 0 and
  * weight_decay >= 0, or if m has no parameters. A step skips parameters without a
- * gradient (tnn_named_tensor.no_grad); one step count serves all parameters (PyTorch
- * counts each parameter's own updates, which differs for one skipped at some steps). A
- * step count that a loaded state set negative, or to 2^63 - 1, which cannot grow, is
- * refused by the next step (TNN_ERR_STATE; nothing changes). */
+ * gradient (tnn_named_tensor.no_grad). Each parameter counts its own updates and takes
+ * its bias corrections from that count, as PyTorch does: a layer frozen for the first
+ * k steps starts at step 1 when it is unfrozen. (libtinynn 0.2 kept one count for all
+ * parameters. A state saved by 0.2 has no per-parameter counts; loaded non-strictly
+ * into a new Adam, they stay 0, and a parameter whose count is 0 but whose moments are
+ * not zeros takes the optimizer's count at its next update, so such a run goes on as it
+ * would have in 0.2.) A count that a loaded state set negative, or to 2^63 - 1, which
+ * cannot grow, is refused by the next step that would use it (TNN_ERR_STATE, naming the
+ * parameter; nothing changes). */
 TNN_API tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
 
-/** Adam's step count (0 before the first step), -1 if o is not Adam. */
+/** Adam's count of steps taken (0 before the first step; each parameter's own count is
+ * its "<param>.step" state), -1 if o is not Adam. */
 TNN_API int64_t tnn_adam_step_count(const tnn_optimizer *o);
 
 #ifdef __cplusplus

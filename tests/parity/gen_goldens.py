@@ -269,7 +269,9 @@ def optimizer_grads(g, step):
     return grads
 
 
-def run_optimizer(gd, prefix, seed, make_opt, state_keys):
+def run_optimizer(gd, prefix, seed, make_opt, state_keys, skip=()):
+    # At the steps in skip, every .grad is None (a frozen layer): torch leaves those
+    # parameters and their state alone, and no gradient is stored for that step.
     g = gen(seed)
     params = {k: v.clone().requires_grad_(True) for k, v in optimizer_params(g).items()}
     for k, v in params.items():
@@ -278,6 +280,9 @@ def run_optimizer(gd, prefix, seed, make_opt, state_keys):
     for s in range(1, OPT_STEPS + 1):
         grads = optimizer_grads(g, s)
         for k, v in params.items():
+            if s in skip:
+                v.grad = None
+                continue
             v.grad = grads[k].clone()
             gd.add(f"{prefix}step{s}.grad.{k}", grads[k])
         opt.step()
@@ -300,6 +305,11 @@ def adam_goldens():
     run_optimizer(gd, "weight_decay.", 501,
                   lambda ps: torch.optim.Adam(ps, lr=1e-3, weight_decay=0.1),
                   ("step", "exp_avg", "exp_avg_sq"))
+    # Frozen for the first three steps and the seventh: each parameter's step count
+    # (and so its bias corrections) counts only its own updates.
+    run_optimizer(gd, "frozen.", 502,
+                  lambda ps: torch.optim.Adam(ps, lr=0.0002, betas=(0.5, 0.999)),
+                  ("step", "exp_avg", "exp_avg_sq"), skip=(1, 2, 3, 7))
     gd.write("adam.golden")
 
 
@@ -312,6 +322,11 @@ def sgd_goldens():
     run_optimizer(gd, "nesterov.", 602,
                   lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-2),
                   ("momentum_buffer",))
+    # The momentum buffer starts at the first update (a copy of the gradient, without
+    # dampening), not at the first step.
+    run_optimizer(gd, "frozen.", 603,
+                  lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.5),
+                  ("momentum_buffer",), skip=(1, 2, 3, 7))
     gd.write("sgd.golden")
 
 
