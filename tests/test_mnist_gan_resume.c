@@ -424,6 +424,18 @@ static void new_run_keeps_an_unfinished_checkpoint(void **state)
         free(out);
         free(err);
     }
+    /* one whose reading fails after it opened (a read error): refused, left as it is.
+     * /proc/self/mem opens, and reading it at offset 0 (never mapped) fails with EIO. */
+    assert_int_equal(mkdir(gt_path("e"), 0755), 0);
+    assert_int_equal(symlink("/proc/self/mem", gt_path("e/checkpoint.safetensors")), 0);
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("e"));
+    out = gan(NULL, args, 2, &err);
+    gt_assert_contains(err, "to see whether it holds an unfinished run: Input/output error");
+    char target[64] = "";
+    assert_true(readlink(gt_path("e/checkpoint.safetensors"), target, sizeof target - 1) > 0);
+    assert_string_equal(target, "/proc/self/mem");
+    free(out);
+    free(err);
     free(before);
 }
 
