@@ -243,19 +243,36 @@ tnn_status gan_checkpoint_restore(const tnn_safetensors *st, const char *what, g
         goto done;
     }
     /* A checkpoint of libtinynn 0.2 has no per-parameter step counts: those entries go
-     * last and are not copied, and are set to the batches trained (as above). The
-     * library would take the optimizer's count at the next step anyway (optim.h), but
-     * a checkpoint written before that step must already hold the right counts. */
+     * last in `view`, which shares l's array (l still frees every name), are not
+     * copied, and are set to the batches trained (as above). The library would give
+     * them the optimizer's count at the next step anyway (optim.h), but a checkpoint
+     * written before that step must already hold the right counts. A file with some of
+     * them but not all is damaged: refused. */
     tnn_tensor_list view = *l;
+    int counts = 0;
+    const char *absent = NULL;
     for (int i = 0; i < view.count;) {
-        if (is_step_count(view.items[i].name) && strchr(strchr(view.items[i].name, '.') + 1, '.') &&
-            !tnn_safetensors_find(st, view.items[i].name)) {
-            tnn_named_tensor t = view.items[i];
-            memmove(&view.items[i], &view.items[i + 1], (size_t)(view.count - i - 1) * sizeof t);
-            view.items[--view.count] = t;
-        } else {
+        const char *name = view.items[i].name;
+        if (!is_step_count(name) || !strchr(strchr(name, '.') + 1, '.')) { /* not a parameter's count */
             i++;
+            continue;
         }
+        counts++;
+        if (tnn_safetensors_find(st, name)) {
+            i++;
+            continue;
+        }
+        if (!absent) absent = name;
+        tnn_named_tensor t = view.items[i];
+        memmove(&view.items[i], &view.items[i + 1], (size_t)(view.count - i - 1) * sizeof t);
+        view.items[--view.count] = t;
+    }
+    if (absent && l->count - view.count != counts) {
+        msg(err, errlen, "%s: has Adam step counts for %d parameters but not for '%s' (%d missing); a checkpoint "
+            "has all of them, or none (libtinynn 0.2)", what, counts - (l->count - view.count), absent,
+            l->count - view.count);
+        status = TNN_ERR_FORMAT;
+        goto done;
     }
     if ((status = tnn_safetensors_copy_into(st, &view, true)) != TNN_OK) {
         msg(err, errlen, "%s", tnn_last_error());

@@ -348,22 +348,25 @@ static tnn_status adam_step(tnn_optimizer *o)
     if (a->step < 0 || a->step == INT64_MAX) /* only a loaded state can hold these */
         return tnn_error(TNN_ERR_STATE, "adam: step count %lld cannot be counted on (a loaded state?); it must be 0 to "
                          "2^63 - 2", (long long)a->step);
+    /* A state saved by libtinynn 0.2 has the optimizer's count and none per parameter.
+     * Loaded into a new Adam, it shows as steps taken, every parameter's count 0 and
+     * moments that are not all zeros, which no state of this version can be: moments
+     * move only in an update, which counts. Every parameter then takes the optimizer's
+     * count, as in 0.2, and the run goes on as it would have there. */
+    bool legacy = a->step > 0;
+    for (int k = 0; legacy && k < l->count; k++) legacy = a->steps[k] == 0;
+    if (legacy) legacy = !all_zero(a->m, 2 * a->n);
     /* Every check before anything changes. */
-    for (int k = 0; k < l->count; k++) {
+    for (int k = 0; !legacy && k < l->count; k++) {
         const int64_t s = a->steps[k];
         if (!l->items[k].no_grad && (s < 0 || s == INT64_MAX))
             return tnn_error(TNN_ERR_STATE, "adam: '%s' has step count %lld, which cannot be counted on (a loaded "
                              "state?); it must be 0 to 2^63 - 2", l->items[k].name, (long long)s);
     }
-    size_t off = 0;
-    for (int k = 0; k < l->count; off += l->items[k].count, k++) {
-        const tnn_named_tensor *t = &l->items[k];
-        if (t->no_grad) continue;
+    for (int k = 0; legacy && k < l->count; k++) a->steps[k] = a->step;
+    for (int k = 0; k < l->count; k++) {
+        if (l->items[k].no_grad) continue;
         int64_t s = a->steps[k];
-        /* A parameter about to have its first update whose moments are not zeros had
-         * them loaded from a state saved without per-parameter counts (libtinynn 0.2):
-         * its count is the optimizer's, as it was in that version. */
-        if (s == 0 && a->step > 0 && (!all_zero(a->m + off, t->count) || !all_zero(a->v + off, t->count))) s = a->step;
         a->steps[k] = ++s;
         const double bc1 = 1.0 - pow(a->p.beta1, (double)s);
         const double bc2 = 1.0 - pow(a->p.beta2, (double)s);

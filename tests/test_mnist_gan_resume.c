@@ -221,6 +221,8 @@ static bool not_param_count(const char *name)
            !strcmp(name + 11, ".step");
 }
 
+static bool not_one_param_count(const char *name) { return strcmp(name, "optimizer_d.2.bias.step") != 0; }
+
 static void make_a_0_2_checkpoint(void)
 {
     const char *ck = gt_path("a/checkpoint.safetensors");
@@ -529,6 +531,10 @@ static void resume_refuses_bad_checkpoint(void **state)
     rewrite_checkpoint(ck, gt_path("a/pstep.safetensors"), param_step_off, NULL, NULL);
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/pstep.safetensors"));
     expect_refusal(args, 1, "optimizer_d.2.bias.step is 5, but the run has trained 8 batches", NULL);
+    rewrite_checkpoint_keeping(ck, gt_path("a/onecount.safetensors"), not_one_param_count, NULL, NULL, NULL);
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/onecount.safetensors"));
+    expect_refusal(args, 1, "has Adam step counts for 21 parameters but not for 'optimizer_d.2.bias.step' (1 missing)",
+                   NULL);
     /* a recorded flag that is not a valid value */
     rewrite_checkpoint(ck, gt_path("a/nolr.safetensors"), NULL, "lr", "abc");
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/nolr.safetensors"));

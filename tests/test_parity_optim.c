@@ -4,11 +4,14 @@
  * "weight" [7 x 5] and "bias" [7]; the gradients of every step are stored and include
  * exact zeros, values near Adam's eps (1e-10 .. 2e-7) and large ones (1e3). After every
  * step both parameters are compared; after the tenth, the optimizer state too (Adam's
- * step, exp_avg and exp_avg_sq; SGD's momentum_buffer).
+ * per-parameter step, exp_avg and exp_avg_sq, and its own count of steps; SGD's
+ * momentum_buffer).
  *
  * Cases: Adam(lr 2e-4, betas (0.5, 0.999)) as the GAN uses it; Adam(lr 1e-3,
  * weight_decay 0.1); SGD(lr 0.1); SGD(momentum 0.9, dampening 0.1, weight_decay 1e-3);
- * SGD(momentum 0.9, nesterov, weight_decay 1e-2).
+ * SGD(momentum 0.9, nesterov, weight_decay 1e-2); and case `frozen` of each (Adam as
+ * the GAN's, SGD with momentum 0.9 and dampening 0.5) with no gradients (torch's .grad
+ * None) at steps 1, 2, 3 and 7.
  *
  * Tolerance: rtol 1e-6 (8 ulps), no absolute floor. tinynn's updates are torch's
  * single-tensor updates operation by operation, including the fused multiply-adds

@@ -127,9 +127,9 @@ TNN_API tnn_adam_params tnn_adam_defaults(void);
  * its bias corrections from that count, as PyTorch does: a layer frozen for the first
  * k steps starts at step 1 when it is unfrozen. (libtinynn 0.2 kept one count for all
  * parameters. A state saved by 0.2 has no per-parameter counts; loaded non-strictly
- * into a new Adam, they stay 0, and a parameter whose count is 0 but whose moments are
- * not zeros takes the optimizer's count at its next update, so such a run goes on as it
- * would have in 0.2.) A count that a loaded state set negative, or to 2^63 - 1, which
+ * into a new Adam, they stay 0. The next step sees steps taken, every parameter's
+ * count 0 and moments that are not all zeros, which only such a state shows, and gives
+ * every parameter the optimizer's count, so the run goes on as it would have in 0.2.) A count that a loaded state set negative, or to 2^63 - 1, which
  * cannot grow, is refused by the next step that would use it (TNN_ERR_STATE, naming the
  * parameter; nothing changes). */
 TNN_API tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
