@@ -632,6 +632,34 @@ static void copy_state(tnn_module *from_m, tnn_optimizer *from_o, tnn_module *to
     tnn_tensor_list_free(b);
 }
 
+/* kind 0: Adam (defaults), else SGD with sp. One model trained before + after steps
+ * straight; another trained `before` steps, its state copied into a third (passed
+ * through edit, if not NULL), which trains `after` more: the first and the third must
+ * hold the same bits, parameters and optimizer state alike. */
+static void check_resume(int kind, const tnn_sgd_params *sp, int before, int after, tnn_visit_fn edit)
+{
+    two_layers a = two_new(), b = two_new(), c = two_new();
+    tnn_optimizer *oa = kind == 0 ? tnn_adam_new(a.net, tnn_adam_defaults()) : tnn_sgd_new(a.net, *sp);
+    tnn_optimizer *ob = kind == 0 ? tnn_adam_new(b.net, tnn_adam_defaults()) : tnn_sgd_new(b.net, *sp);
+    tnn_optimizer *oc = kind == 0 ? tnn_adam_new(c.net, tnn_adam_defaults()) : tnn_sgd_new(c.net, *sp);
+    for (int i = 0; i < before + after; i++) two_step(&a, oa, true);
+    for (int i = 0; i < before; i++) two_step(&b, ob, true);
+    copy_state(b.net, ob, c.net, oc); /* c resumes where b stopped */
+    if (edit) TU_ASSERT_OK(tnn_optimizer_visit_state(oc, "", edit, NULL));
+    for (int i = 0; i < after; i++) two_step(&c, oc, true);
+    snap sa = snap_module(a.net, oa, "o."), sc = snap_module(c.net, oc, "o.");
+    assert_int_equal(sa.n, sc.n);
+    if (memcmp(sa.bytes, sc.bytes, sa.n) != 0) fail_msg("kind %d: the resumed run differs", kind);
+    free(sa.bytes);
+    free(sc.bytes);
+    tnn_optimizer_free(oa);
+    tnn_optimizer_free(ob);
+    tnn_optimizer_free(oc);
+    two_free(&a);
+    two_free(&b);
+    two_free(&c);
+}
+
 static void optimizers_resume_from_saved_state(void **state)
 {
     (void)state;
@@ -640,25 +668,7 @@ static void optimizers_resume_from_saved_state(void **state)
         sp.momentum = 0.9;
         sp.dampening = kind == 2 ? 0.5 : 0.0;
         sp.lr = 0.1;
-        two_layers a = two_new(), b = two_new(), c = two_new();
-        tnn_optimizer *oa = kind == 0 ? tnn_adam_new(a.net, tnn_adam_defaults()) : tnn_sgd_new(a.net, sp);
-        tnn_optimizer *ob = kind == 0 ? tnn_adam_new(b.net, tnn_adam_defaults()) : tnn_sgd_new(b.net, sp);
-        tnn_optimizer *oc = kind == 0 ? tnn_adam_new(c.net, tnn_adam_defaults()) : tnn_sgd_new(c.net, sp);
-        for (int i = 0; i < 3; i++) two_step(&a, oa, true);
-        two_step(&b, ob, true);
-        copy_state(b.net, ob, c.net, oc); /* c resumes where b stopped */
-        for (int i = 0; i < 2; i++) two_step(&c, oc, true);
-        snap sa = snap_module(a.net, oa, "o."), sc = snap_module(c.net, oc, "o.");
-        assert_int_equal(sa.n, sc.n);
-        if (memcmp(sa.bytes, sc.bytes, sa.n) != 0) fail_msg("kind %d: the resumed run differs", kind);
-        free(sa.bytes);
-        free(sc.bytes);
-        tnn_optimizer_free(oa);
-        tnn_optimizer_free(ob);
-        tnn_optimizer_free(oc);
-        two_free(&a);
-        two_free(&b);
-        two_free(&c);
+        check_resume(kind, &sp, 1, 2, NULL);
     }
 }
 
@@ -837,29 +847,7 @@ static tnn_status zero_param_counts(void *ctx, const tnn_named_tensor *t)
 static void adam_resumes_a_state_without_per_parameter_counts(void **state)
 {
     (void)state;
-    two_layers a = two_new(), b = two_new(), c = two_new();
-    tnn_optimizer *oa = tnn_adam_new(a.net, tnn_adam_defaults());
-    tnn_optimizer *ob = tnn_adam_new(b.net, tnn_adam_defaults());
-    tnn_optimizer *oc = tnn_adam_new(c.net, tnn_adam_defaults());
-    for (int i = 0; i < 4; i++) two_step(&a, oa, true);
-    for (int i = 0; i < 2; i++) two_step(&b, ob, true);
-    copy_state(b.net, ob, c.net, oc);
-    TU_ASSERT_OK(tnn_optimizer_visit_state(oc, "", zero_param_counts, NULL));
-    assert_true(*adam_count(oc, "step") == 2);
-    assert_true(*adam_count(oc, "1.bias.step") == 0);
-    for (int i = 0; i < 2; i++) two_step(&c, oc, true);
-    assert_true(*adam_count(oc, "1.bias.step") == 4);
-    snap sa = snap_module(a.net, oa, "o."), sc = snap_module(c.net, oc, "o.");
-    assert_int_equal(sa.n, sc.n);
-    if (memcmp(sa.bytes, sc.bytes, sa.n) != 0) fail_msg("the run resumed from a state without per-parameter counts differs");
-    free(sa.bytes);
-    free(sc.bytes);
-    tnn_optimizer_free(oa);
-    tnn_optimizer_free(ob);
-    tnn_optimizer_free(oc);
-    two_free(&a);
-    two_free(&b);
-    two_free(&c);
+    check_resume(0, NULL, 2, 2, zero_param_counts);
 }
 
 /* A per-parameter count out of range is refused by name before anything changes; a
