@@ -1,6 +1,7 @@
 /* Generic module functions: checked vtable calls, mode switches, enumeration. */
 #include "tnn_impl.h"
 
+#include <stddef.h>
 #include <string.h>
 
 void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt)
@@ -12,9 +13,16 @@ void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt)
     m->requires_grad = true;
 }
 
+/* The base's layout is part of the ABI (modules written outside the library embed it):
+ * `chained` took what was padding after has_output, and nothing after it moved. */
+_Static_assert(offsetof(tnn_module, out_ndim) ==
+                   (offsetof(tnn_module, has_output) + 1 + _Alignof(int) - 1) / _Alignof(int) * _Alignof(int),
+               "tnn_module's fields after has_output moved");
+
 void tnn_module_note_output(tnn_module *m, const tnn_tensor *y)
 {
     m->has_output = true;
+    m->chained = false; /* a container that ran it sets this again */
     m->out_ndim = y->ndim;
     for (int i = 0; i < TNN_MAX_DIMS; i++) m->out_shape[i] = i < y->ndim ? y->shape[i] : 1;
 }
@@ -53,6 +61,7 @@ tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     if (!x->data || x->size == 0) return tnn_error(TNN_ERR_ARG, "%s forward: input has no data", tnn_module_describe(m, d, sizeof d));
     *y = NULL;
     m->has_output = false; /* until this forward succeeds: a failed one may leave the module half-updated */
+    m->chained = false;
     unsigned seq = tnn_error_seq();
     tnn_status st = m->vt->forward(m, x, y);
     if (st == TNN_OK && !*y) st = tnn_error(TNN_ERR_STATE, "%s forward returned no output", tnn_module_describe(m, d, sizeof d));

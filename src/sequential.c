@@ -7,8 +7,6 @@
  * it for its backward (its input), and an activation working in place writes it. */
 typedef struct seq_output {
     const tnn_tensor *t;
-    const float *data;
-    size_t size;
 } seq_output;
 
 typedef struct tnn_sequential {
@@ -59,7 +57,8 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
         }
         if (st) return st;
         cur = next;
-        s->outs[i] = (seq_output){cur, cur->data, cur->size};
+        s->outs[i] = (seq_output){cur};
+        s->children[i]->chained = true;
     }
     *y = cur;
     s->outs_set = true;
@@ -67,17 +66,17 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
 }
 
 /* A child run on its own since the Sequential's forward (through tnn_sequential_get)
- * may have moved its output, which the child after it still points to: going back
- * through the chain would then read freed memory. Same-sized runs are not seen here
- * (the module rules: a module keeps its last input and output for the backward). */
-static tnn_status check_outputs(const tnn_sequential *s)
+ * has replaced what the chain kept for the backward: its input, its output (which the
+ * next child may point to, and which may have moved: a larger batch), and its saved
+ * state. Going back through the chain would give the gradients of that other input, or
+ * read freed memory. */
+static tnn_status check_chain(const tnn_sequential *s)
 {
-    for (int i = 0; i + 1 < s->count; i++) {
-        const seq_output *o = &s->outs[i];
-        if (o->t->data != o->data || o->t->size != o->size) {
+    for (int i = 0; i < s->count; i++) {
+        if (!s->children[i]->chained) {
             char d[96];
             return tnn_error(TNN_ERR_STATE, "sequential backward: child %d (%s) has run a forward of its own since the "
-                             "sequential's forward, and its output has moved; run the sequential's forward again",
+                             "sequential's forward; run the sequential's forward again",
                              i, tnn_module_describe(s->children[i], d, sizeof d));
         }
     }
@@ -87,7 +86,7 @@ static tnn_status check_outputs(const tnn_sequential *s)
 static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_sequential *s = (tnn_sequential *)m;
-    tnn_status cst = check_outputs(s);
+    tnn_status cst = check_chain(s);
     if (cst) return cst;
     const tnn_tensor *cur = dy;
     for (int i = s->count - 1; i >= 0; i--) {

@@ -280,6 +280,40 @@ static void sequential_error_paths(void **state)
                   NULL);
     TU_ASSERT_OK(tnn_module_forward(s, x4, &y)); /* its own forward again: back is fine */
     TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
+    /* The same with a batch of the same size, which moves nothing: the backward would
+     * give the gradients of the other input. Refused too, for the last child as well. */
+    tnn_tensor *xs = tnn_tensor_clone(x4);
+    for (size_t k = 0; k < xs->size; k++) xs->data[k] += 1.0f;
+    for (int child = 0; child < 2; child++) {
+        TU_ASSERT_OK(tnn_module_forward(s, x4, &y));
+        const tnn_tensor *in = xs, *h;
+        if (child == 1) { /* the ReLU run on its own, on a tensor of its input's shape */
+            TU_ASSERT_OK(tnn_module_forward(tnn_sequential_get(s, 0), xs, &h));
+            TU_ASSERT_OK(tnn_module_forward(s, x4, &y));
+            in = tnn_tensor_clone(h);
+        }
+        TU_ASSERT_OK(tnn_module_forward(tnn_sequential_get(s, child), in, &h));
+        TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, child ? "child 1 (relu)" : "child 0 (linear(4->3))",
+                      "forward of its own", NULL);
+        if (child == 1) tnn_tensor_free((tnn_tensor *)in);
+    }
+    /* Nested: a grandchild run on its own is seen by the inner container's check. */
+    tnn_module *outer = tnn_sequential_new(), *inner = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(inner, tnn_linear_new(4, 3, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(outer, inner));
+    TU_ASSERT_OK(tnn_sequential_add(outer, tnn_relu_new()));
+    TU_ASSERT_OK(tnn_module_forward(outer, x4, &y));
+    TU_ASSERT_OK(tnn_module_backward(outer, dy, &dx));
+    TU_ASSERT_OK(tnn_module_forward(tnn_sequential_get(inner, 0), xs, &y));
+    TU_ASSERT_ERR(tnn_module_backward(outer, dy, &dx), TNN_ERR_STATE, "child 0 (linear(4->3))", "forward of its own",
+                  NULL);
+    TU_ASSERT_OK(tnn_module_forward(inner, xs, &y)); /* the inner container on its own: the outer one sees it */
+    TU_ASSERT_ERR(tnn_module_backward(outer, dy, &dx), TNN_ERR_STATE, "child 0 (sequential", "forward of its own",
+                  NULL);
+    TU_ASSERT_OK(tnn_module_forward(outer, x4, &y));
+    TU_ASSERT_OK(tnn_module_backward(outer, dy, &dx));
+    tnn_module_free(outer);
+    tnn_tensor_free(xs);
     /* The container fed its own output, or a child's: refused (the first Linear would
      * read what the second overwrites, and keep it for its backward). */
     tnn_module *two = tnn_sequential_new();

@@ -18,9 +18,9 @@
  *
  * A child's output is the next child's input, kept for the backward. A child run on its
  * own (through tnn_sequential_get) between the Sequential's forward and backward
- * replaces what the chain kept: if its output moved (a larger batch), the Sequential's
- * backward refuses with TNN_ERR_STATE; otherwise the gradients are those of the child's
- * last input, so run the Sequential's forward again first. Adding a child voids the
+ * replaces what the chain kept, so the Sequential's backward refuses with
+ * TNN_ERR_STATE, naming the child, until the Sequential's forward runs again (at any
+ * depth: a child of a nested Sequential is seen by that one). Adding a child voids the
  * last forward (a backward then needs a new one).
  */
 #ifndef TINYNN_SEQUENTIAL_H
