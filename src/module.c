@@ -2,6 +2,7 @@
 #include "tnn_impl.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt)
@@ -236,10 +237,45 @@ typedef struct list_builder {
     bool params_only;
 } list_builder;
 
+/* A record from a module's visit, checked before a list (an optimizer's, a state_dict)
+ * takes it: the built-in modules build theirs through tnn_visit_param, which cannot get
+ * them wrong, but a module written outside the library fills the struct itself, and an
+ * optimizer would write past a count larger than the shape, or through a NULL gradient. */
+static tnn_status check_record(const tnn_named_tensor *t)
+{
+    const char *name = t->name ? t->name : "(no name)";
+    if (!t->name || !*t->name) return tnn_error(TNN_ERR_ARG, "module visit: a tensor has no name");
+    if (!tnn_dtype_size(t->dtype))
+        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' has unknown dtype %d", name, (int)t->dtype);
+    if (t->ndim < 0 || t->ndim > TNN_MAX_DIMS)
+        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' has %d dimensions (0 to %d)", name, t->ndim, TNN_MAX_DIMS);
+    size_t count = 1;
+    for (int k = 0; k < t->ndim; k++) {
+        if (t->shape[k] < 0)
+            return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' has dimension %d = %d", name, k, t->shape[k]);
+        if (t->shape[k] && count > SIZE_MAX / 8 / (size_t)t->shape[k])
+            return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' is too large", name);
+        count *= (size_t)t->shape[k];
+    }
+    if (count != t->count)
+        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' has count %zu, but its shape holds %zu elements", name,
+                         t->count, count);
+    if (count && !t->data) return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' has no data", name);
+    if (t->is_param && t->dtype != TNN_F32)
+        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' is a parameter of dtype %s; parameters are F32", name,
+                         tnn_dtype_name(t->dtype));
+    if (t->is_param && count && !t->grad)
+        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' is a parameter without a gradient buffer (grad is NULL)",
+                         name);
+    return TNN_OK;
+}
+
 static tnn_status add_one(void *ctx, const tnn_named_tensor *t)
 {
     list_builder *b = ctx;
     if (b->params_only && !t->is_param) return TNN_OK;
+    tnn_status st = check_record(t);
+    if (st) return st;
     if (b->l->count == b->cap) {
         int cap = b->cap ? 2 * b->cap : 16;
         tnn_named_tensor *items = tnn_realloc(b->l->items, (size_t)cap * sizeof *items, "tensor list");

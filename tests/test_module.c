@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 static float *param(tnn_module *m, const char *name)
@@ -845,6 +846,69 @@ static void custom_module_checked_by_wrappers(void **state)
     tnn_tensor_free(t);
 }
 
+/* A user-written module whose visit record is wrong in one way (kind): an optimizer,
+ * a parameter list and a state_dict refuse it, naming the tensor, instead of writing
+ * past its buffers later. */
+typedef struct bad_visit_mod {
+    tnn_module base;
+    int kind;
+    float w[2], g[2];
+} bad_visit_mod;
+
+static tnn_status bad_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
+{
+    bad_visit_mod *b = (bad_visit_mod *)m;
+    char name[64];
+    snprintf(name, sizeof name, "%sscale", prefix);
+    tnn_named_tensor t = {.name = name, .dtype = TNN_F32, .data = b->w, .grad = b->g, .ndim = 1,
+                          .shape = {2, 1, 1, 1}, .count = 2, .is_param = true};
+    switch (b->kind) {
+    case 1: t.count = 3; break;          /* more than the shape holds */
+    case 2: t.grad = NULL; break;        /* a parameter without a gradient buffer */
+    case 3: t.shape[0] = -2; break;      /* a negative dimension */
+    case 4: t.ndim = TNN_MAX_DIMS + 1; break;
+    case 5: t.data = NULL; break;
+    case 6: t.dtype = TNN_I64; break;    /* a parameter that is not float */
+    default: break;                      /* kind 0: right */
+    }
+    return fn(ctx, &t);
+}
+
+static const tnn_module_vtable bad_visit_vt = {
+    .type_name = "badvisit", .forward = quiet_forward, .backward = quiet_backward, .visit = bad_visit, .free = quiet_free};
+
+static void wrong_visit_records_refused(void **state)
+{
+    (void)state;
+    const char *why[] = {NULL, "has count 3, but its shape holds 2 elements", "is a parameter without a gradient buffer",
+                         "has dimension 0 = -2", "has 5 dimensions", "has no data", "parameters are F32"};
+    for (int kind = 0; kind < 7; kind++) {
+        bad_visit_mod *b = calloc(1, sizeof *b);
+        assert_non_null(b);
+        tnn_module_init(&b->base, &bad_visit_vt);
+        b->kind = kind;
+        tnn_optimizer *o = tnn_adam_new(&b->base, tnn_adam_defaults());
+        tnn_tensor_list *p = tnn_module_parameters(&b->base, "m.");
+        tnn_tensor_list *sd = tnn_module_state_dict(&b->base, "");
+        if (kind == 0) {
+            assert_non_null(o);
+            assert_non_null(p);
+            assert_non_null(sd);
+            tnn_optimizer_zero_grad(o);
+            TU_ASSERT_OK(tnn_optimizer_step(o));
+        } else {
+            assert_null(o);
+            assert_null(p);
+            assert_null(sd);
+            TU_ASSERT_MSG("module visit: 'scale'", why[kind], NULL);
+        }
+        tnn_optimizer_free(o);
+        tnn_tensor_list_free(p);
+        tnn_tensor_list_free(sd);
+        tnn_module_free(&b->base);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(linear_values_by_hand),
     cmocka_unit_test(linear_init_like_pytorch),
@@ -865,6 +929,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(linear_bias_grad_same_bits_on_any_thread_count),
     cmocka_unit_test(batchnorm1d_same_bits_on_any_thread_count),
     cmocka_unit_test(custom_module_checked_by_wrappers),
+    cmocka_unit_test(wrong_visit_records_refused),
 };
 
 TU_MAIN("module", tests)
