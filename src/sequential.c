@@ -1,6 +1,7 @@
 /* Sequential: runs its children in order and names their tensors "<index>.<name>". */
 #include "tnn_impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* A child's output as the last forward left it: the next child may keep a pointer to
@@ -69,18 +70,32 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
  * has replaced what the chain kept for the backward: its input, its output (which the
  * next child may point to, and which may have moved: a larger batch), and its saved
  * state. Going back through the chain would give the gradients of that other input, or
- * read freed memory. */
-static tnn_status check_chain(const tnn_sequential *s)
+ * read freed memory. Nested Sequentials are searched here too, before any child's
+ * backward has added to a gradient; `path` names the child ("1.0": child 0 of child 1). */
+static bool find_unchained(const tnn_sequential *s, char *path, size_t len, const tnn_module **who)
 {
     for (int i = 0; i < s->count; i++) {
-        if (!s->children[i]->chained) {
-            char d[96];
-            return tnn_error(TNN_ERR_STATE, "sequential backward: child %d (%s) has run a forward of its own since the "
-                             "sequential's forward; run the sequential's forward again",
-                             i, tnn_module_describe(s->children[i], d, sizeof d));
+        const tnn_module *c = s->children[i];
+        size_t n = strlen(path);
+        snprintf(path + n, len - n, n ? ".%d" : "%d", i);
+        if (!c->chained || (tnn_is_sequential(c) && find_unchained((const tnn_sequential *)c, path, len, who))) {
+            if (!*who) *who = c;
+            return true;
         }
+        path[n] = '\0';
     }
-    return TNN_OK;
+    return false;
+}
+
+static tnn_status check_chain(const tnn_sequential *s)
+{
+    char path[128] = "";
+    const tnn_module *who = NULL;
+    if (!find_unchained(s, path, sizeof path, &who)) return TNN_OK;
+    char d[96];
+    return tnn_error(TNN_ERR_STATE, "sequential backward: child %s (%s) has run a forward of its own since the "
+                     "sequential's forward; run the sequential's forward again (this backward changed nothing)", path,
+                     tnn_module_describe(who, d, sizeof d));
 }
 
 static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)

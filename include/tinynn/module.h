@@ -92,8 +92,8 @@ struct tnn_module {
     /* The rest is kept by the library (tnn_module_init sets it); read it, never write it. */
     bool has_output;     /**< a forward has succeeded since creation */
     /** Its last forward was run by its container as part of the container's own forward
-     * (set by the Sequential after each child; cleared by any other forward), so the
-     * container's backward can tell a child run on its own since. */
+     * (set by the Sequential after each child; cleared by any other tnn_module_forward),
+     * so the container's backward can tell a child run on its own since. */
     bool chained;
     int out_ndim;        /**< number of dimensions of the last forward's output */
     int out_shape[TNN_MAX_DIMS]; /**< shape of the last forward's output, which backward's dy must have */

@@ -19,9 +19,11 @@
  * A child's output is the next child's input, kept for the backward. A child run on its
  * own (through tnn_sequential_get) between the Sequential's forward and backward
  * replaces what the chain kept, so the Sequential's backward refuses with
- * TNN_ERR_STATE, naming the child, until the Sequential's forward runs again (at any
- * depth: a child of a nested Sequential is seen by that one). Adding a child voids the
- * last forward (a backward then needs a new one).
+ * TNN_ERR_STATE, naming the child (by its path in nested Sequentials, such as "0.1"),
+ * until the Sequential's forward runs again. The whole nest is checked before any
+ * child's backward runs: a refused backward changes no gradient. (Children run by hand
+ * in order count as run on their own: go back through them by hand too.) Adding a
+ * child voids the last forward (a backward then needs a new one).
  */
 #ifndef TINYNN_SEQUENTIAL_H
 #define TINYNN_SEQUENTIAL_H
