@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 
 const char *blas_core(void)
@@ -36,8 +37,15 @@ bool blas_avx512_unused(void)
 void blas_note(const char *prog)
 {
     if (!blas_avx512_unused()) return;
-    fprintf(stderr,
-            "%s: note: this CPU has AVX-512 but OpenBLAS runs its '%s' kernels; OPENBLAS_CORETYPE=SkylakeX "
-            "(set before starting) makes the matrix products about 1.7x faster (docs/benchmarks.md)\n",
-            prog, blas_core());
+    const char *set = getenv("OPENBLAS_CORETYPE");
+    if (set && *set)
+        fprintf(stderr,
+                "%s: note: this CPU has AVX-512 but OpenBLAS runs its '%s' kernels, as OPENBLAS_CORETYPE=%s in the "
+                "environment asks; OPENBLAS_CORETYPE=SkylakeX makes the matrix products about 1.7x faster "
+                "(docs/benchmarks.md)\n", prog, blas_core(), set);
+    else
+        fprintf(stderr,
+                "%s: note: this CPU has AVX-512 but OpenBLAS runs its '%s' kernels; OPENBLAS_CORETYPE=SkylakeX "
+                "(set before starting) makes the matrix products about 1.7x faster (docs/benchmarks.md)\n",
+                prog, blas_core());
 }

@@ -890,9 +890,9 @@ int main(int argc, char **argv)
         tnn_safetensors_free(ck); /* 25 MB we no longer need */
         ck = NULL;
         if (R.s.epoch >= o->n_epochs) {
-            fprintf(stderr, "%s: --resume %s: the checkpoint has completed %" PRId64 " epochs and --n_epochs is %d: "
+            fprintf(stderr, "%s: --resume %s: the checkpoint has completed %" PRId64 " epoch%s and --n_epochs is %d: "
                     "nothing left to do (give a larger --n_epochs to train on)\n", PROG, o->resume, R.s.epoch,
-                    o->n_epochs);
+                    R.s.epoch == 1 ? "" : "s", o->n_epochs);
             status = EXIT_USAGE;
             goto done;
         }
@@ -980,8 +980,9 @@ int main(int argc, char **argv)
         if (s->batch == 0) { /* the epoch is complete */
             double dt = now_seconds() - t0; /* timing goes to stderr: stdout stays the seed's */
             long images = R.n_images - (long)first * o->batch_size;
-            fprintf(stderr, "%s: epoch %d/%d took %.1f s (%.0f images/s, %d threads)\n", PROG, epoch, o->n_epochs, dt,
-                    images / dt, tnn_get_num_threads());
+            const int threads = tnn_get_num_threads();
+            fprintf(stderr, "%s: epoch %d/%d took %.1f s (%.0f images/s, %d thread%s)\n", PROG, epoch, o->n_epochs, dt,
+                    images / dt, threads, threads == 1 ? "" : "s");
             for (int k = 0; k < n_snap; k++) {
                 if (snap[k] != epoch + 1) continue;
                 char path[PATH_MAX], e[16];
