@@ -3,8 +3,14 @@
  * Jobs are short (tens of microseconds to a millisecond) and come back to back during
  * training, so a sleeping worker's wake-up (a futex round trip, 10-50 us on a VM) would
  * cost as much as the work. Workers therefore spin on the job counter for a while after
- * each job (TNN_POOL_SPIN_US), then sleep on a condition variable; the caller spins
- * while it waits for the workers. */
+ * each job (TNN_POOL_SPIN_US), then sleep on a condition variable.
+ *
+ * A job's tasks are claimed, not dealt: the caller and the workers take the next
+ * unclaimed task until none is left, and the caller then waits only for tasks already
+ * running. A worker that the system has not scheduled (another program, or another
+ * thread of the caller's program, busy on its core) so costs nothing: the caller does
+ * its tasks too. Which thread runs a task never changes its result: every task is a
+ * fixed piece of work (a block of a product, a range of elements). */
 #define _POSIX_C_SOURCE 200809L
 #include "parallel_impl.h"
 
@@ -12,6 +18,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
 #define TNN_POOL_MAX 64
@@ -40,13 +47,15 @@ static struct {
     int threads;                /* wanted threads, caller included */
     int started;                /* worker threads running */
     atomic_uint gen;            /* job generation, bumped per job */
-    atomic_int pending;         /* workers that have not finished the current job */
+    /* The current job's claims: generation << 32 | ntasks << 16 | next unclaimed task.
+     * A thread runs a task only after claiming it under the generation it was woken
+     * for, so one that wakes late finds nothing of a finished job to run. */
+    _Alignas(64) _Atomic uint64_t claim;
+    _Alignas(64) atomic_int done; /* tasks of the current job finished */
     atomic_int sleepers;        /* workers waiting on `work` */
     atomic_bool quit;           /* set at exit: workers return */
     tnn_task_fn fn;             /* the current job: fn(ctx, task) for task < ntasks */
     void *ctx;
-    int ntasks;
-    int stride;                 /* threads taking tasks: thread i runs i, i + stride, ... */
     unsigned start_gen[TNN_POOL_MAX]; /* generation current when worker i was created */
     pthread_t thread[TNN_POOL_MAX];   /* thread[i] runs worker i (1..started) */
 } pool = {.run = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
@@ -62,6 +71,7 @@ static unsigned wait_for_job(unsigned seen)
         if (g != seen || atomic_load_explicit(&pool.quit, memory_order_relaxed)) return g;
         cpu_relax();
         if ((spins & 255) == 0 && now_us() - start > TNN_POOL_SPIN_US) break;
+        if ((spins & 1023) == 0) sched_yield(); /* a thread with work (the caller, say) may be waiting for this core */
     }
     pthread_mutex_lock(&pool.mu);
     atomic_fetch_add(&pool.sleepers, 1); /* seq_cst: pairs with the poster's gen store */
@@ -71,17 +81,33 @@ static unsigned wait_for_job(unsigned seen)
     return g;
 }
 
+#define TNN_POOL_MAX_TASKS 0xffff
+
+/* Claim and run tasks of job g until none is left unclaimed (or the job is no longer
+ * g). The job's fields are read only after a claim succeeds: the caller changes them
+ * only once every task of g has finished, and this one has not. */
+static void run_claimed(unsigned g)
+{
+    uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    for (;;) {
+        unsigned next = (unsigned)(c & 0xffff), ntasks = (unsigned)((c >> 16) & 0xffff);
+        if ((unsigned)(c >> 32) != g || next >= ntasks) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
+            continue;
+        pool.fn(pool.ctx, (int)next);
+        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+        c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    }
+}
+
 static void *worker(void *arg)
 {
-    int id = (int)(size_t)arg; /* 1.. ; task 0 belongs to the caller */
+    int id = (int)(size_t)arg;
     unsigned seen = pool.start_gen[id];
     for (;;) {
         seen = wait_for_job(seen);
         if (atomic_load(&pool.quit)) break;
-        /* Every worker acknowledges every job, with or without a task of its own, so
-         * that none can lag a generation behind and read the next job's fields. */
-        for (int t = id; id < pool.stride && t < pool.ntasks; t += pool.stride) pool.fn(pool.ctx, t);
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel);
+        run_claimed(seen);
     }
     return NULL;
 }
@@ -123,7 +149,6 @@ static void pool_after_fork_in_child(void)
     pthread_cond_init(&pool.work, NULL);
     pool.started = 0;
     atomic_store(&pool.sleepers, 0);
-    atomic_store(&pool.pending, 0);
 }
 
 /* Start workers up to threads - 1 (called with pool.run held, no job running). */
@@ -142,24 +167,25 @@ static int ensure_workers(int want)
     return pool.started + 1;
 }
 
-/* Run tasks [0, ntasks) over `stride` threads, the caller's first, with pool.run held. */
-static void run_job(int ntasks, int stride, tnn_task_fn fn, void *ctx)
+/* Run tasks [0, ntasks) on the caller and whichever workers claim them, with pool.run
+ * held; returns when all have finished. */
+static void run_job(int ntasks, tnn_task_fn fn, void *ctx)
 {
     pool.fn = fn;
     pool.ctx = ctx;
-    pool.ntasks = ntasks;
-    pool.stride = stride;
-    atomic_store_explicit(&pool.pending, pool.started, memory_order_relaxed);
-    atomic_fetch_add(&pool.gen, 1); /* seq_cst: publishes the job, pairs with `sleepers` */
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    const unsigned g = atomic_load_explicit(&pool.gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&pool.claim, (uint64_t)g << 32 | (uint64_t)ntasks << 16, memory_order_release);
+    atomic_store(&pool.gen, g); /* seq_cst: publishes the job, pairs with `sleepers` */
     if (atomic_load(&pool.sleepers) > 0) {
         pthread_mutex_lock(&pool.mu);
         pthread_cond_broadcast(&pool.work);
         pthread_mutex_unlock(&pool.mu);
     }
-    for (int t = 0; t < ntasks; t += stride) fn(ctx, t);
-    for (int spins = 1; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; spins++) {
+    run_claimed(g);
+    for (int spins = 1; atomic_load_explicit(&pool.done, memory_order_acquire) < ntasks; spins++) {
         if (spins & 1023) cpu_relax();
-        else sched_yield(); /* a worker may be waiting for a core (more threads than cores, valgrind) */
+        else sched_yield(); /* the worker running the last task may be waiting for a core */
     }
 }
 
@@ -168,14 +194,10 @@ void tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx)
     if (ntasks <= 0) return;
     /* The pool, unless it has one thread, another caller holds it, or it was shut down
      * at exit; then everything runs here. */
-    bool held = ntasks > 1 && pool.threads > 1 && pthread_mutex_trylock(&pool.run) == 0;
-    int stride = 1;
-    if (held && !atomic_load(&pool.quit)) {
-        int have = ensure_workers(pool.threads); /* fewer if a thread could not be started */
-        stride = have < pool.threads ? have : pool.threads;
-        if (stride > ntasks) stride = ntasks;
-    }
-    if (stride > 1) run_job(ntasks, stride, fn, ctx);
+    bool held = ntasks > 1 && ntasks <= TNN_POOL_MAX_TASKS && pool.threads > 1 && pthread_mutex_trylock(&pool.run) == 0;
+    int have = 1;
+    if (held && !atomic_load(&pool.quit)) have = ensure_workers(pool.threads); /* fewer if one could not start */
+    if (have > 1) run_job(ntasks, fn, ctx);
     else
         for (int i = 0; i < ntasks; i++) fn(ctx, i);
     if (held) pthread_mutex_unlock(&pool.run);

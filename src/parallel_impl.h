@@ -22,19 +22,22 @@ typedef void (*tnn_range_fn)(void *ctx, size_t begin, size_t end);
 void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx);
 
 /* Calls fn(ctx, begin, end) over [0, n) in chunks of `chunk` elements (rounded up to a
- * multiple of 64, at least 64; the last may be shorter). Each thread owns one run of
- * consecutive chunks, the same at every call with the same n, and works through it in
- * order; a thread that has finished its run takes chunks still left in the others. So
- * a thread keeps working on data that stays in the caches near its core, and a core
- * slowed by the host (or a late start) does not hold the others up for long. For
+ * multiple of 64, at least 64; the last may be shorter). Each thread takes one run of
+ * consecutive chunks (usually the same at every call with the same n: the caller the
+ * first) and works through it in order; a thread that has finished its run takes chunks
+ * still left in the others. So a thread keeps working on data that stays in the caches
+ * near its core, and a core slowed by the host (or a late start) does not hold the
+ * others up for long. For
  * element-wise work whose results do not depend on which thread computes a chunk
  * (Adam, SGD). Runs inline when n fits in one chunk or the pool has one thread. */
 void tnn_parallel_chunks(size_t n, size_t chunk, tnn_range_fn fn, void *ctx);
 
-/* Calls fn(ctx, task) for every task in [0, ntasks), spread over the pool's threads
- * (the caller takes task 0), and returns when all have finished. Everything runs on the
- * caller when the pool has one thread or another caller is using it. Tasks must be
- * independent. */
+/* Calls fn(ctx, task) for every task in [0, ntasks), each on whichever of the pool's
+ * threads claims it first (the caller claims task 0, then the next unclaimed one, as
+ * the workers do), and returns when all have finished. Everything runs on the caller
+ * when the pool has one thread, another caller is using it, or ntasks exceeds 65535.
+ * Tasks must be independent, and a task's result must not depend on the thread that
+ * runs it. */
 typedef void (*tnn_task_fn)(void *ctx, int task);
 void tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx);
 
