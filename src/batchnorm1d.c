@@ -137,7 +137,8 @@ TNN_CLONES static void bn_apply_rows(void *ctx, size_t i0, size_t i1)
     }
 }
 
-/* The per-feature sums run on the calling thread. Meanwhile the other threads, idle,
+/* The per-feature sums run as task 0, usually on the calling thread (a task goes to the
+ * thread that claims it first; the result is the same on any). Meanwhile the other threads,
  * touch the rows of the output that they will write in the element-wise pass after
  * (one store per cache line; the pass overwrites them all): the output is a buffer last
  * used an iteration ago, and its lines come from memory while the sums run instead of

@@ -44,7 +44,7 @@ static struct {
     pthread_mutex_t run;        /* held by the one caller using the pool */
     pthread_mutex_t mu;         /* with `work`: sleeping workers */
     pthread_cond_t work;
-    int threads;                /* wanted threads, caller included */
+    atomic_int threads;         /* wanted threads, caller included (set under `run`) */
     int started;                /* worker threads running */
     atomic_uint gen;            /* job generation, bumped per job */
     /* The current job's claims: generation << 32 | ntasks << 16 | next unclaimed task.
@@ -52,6 +52,9 @@ static struct {
      * for, so one that wakes late finds nothing of a finished job to run. */
     _Alignas(64) _Atomic uint64_t claim;
     _Alignas(64) atomic_int done; /* tasks of the current job finished */
+    /* Workers 1..active take tasks: after the thread count is lowered, the workers
+     * started for a higher one stay idle. */
+    atomic_int active;
     atomic_int sleepers;        /* workers waiting on `work` */
     atomic_bool quit;           /* set at exit: workers return */
     tnn_task_fn fn;             /* the current job: fn(ctx, task) for task < ntasks */
@@ -107,7 +110,7 @@ static void *worker(void *arg)
     for (;;) {
         seen = wait_for_job(seen);
         if (atomic_load(&pool.quit)) break;
-        run_claimed(seen);
+        if (id <= atomic_load_explicit(&pool.active, memory_order_relaxed)) run_claimed(seen);
     }
     return NULL;
 }
@@ -134,11 +137,11 @@ void tnn_parallel_set_threads(int n)
     if (n < 1) n = 1;
     if (n > TNN_POOL_MAX) n = TNN_POOL_MAX;
     pthread_mutex_lock(&pool.run);
-    pool.threads = n;
+    atomic_store_explicit(&pool.threads, n, memory_order_relaxed);
     pthread_mutex_unlock(&pool.run);
 }
 
-int tnn_parallel_threads(void) { return pool.threads; }
+int tnn_parallel_threads(void) { return atomic_load_explicit(&pool.threads, memory_order_relaxed); }
 
 /* In a child of fork() only the forking thread exists: forget the parent's workers
  * (the child starts its own when it needs them) and the locks they might have held. */
@@ -194,10 +197,14 @@ void tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx)
     if (ntasks <= 0) return;
     /* The pool, unless it has one thread, another caller holds it, or it was shut down
      * at exit; then everything runs here. */
-    bool held = ntasks > 1 && ntasks <= TNN_POOL_MAX_TASKS && pool.threads > 1 && pthread_mutex_trylock(&pool.run) == 0;
-    int have = 1;
-    if (held && !atomic_load(&pool.quit)) have = ensure_workers(pool.threads); /* fewer if one could not start */
-    if (have > 1) run_job(ntasks, fn, ctx);
+    bool held = ntasks > 1 && ntasks <= TNN_POOL_MAX_TASKS && tnn_parallel_threads() > 1 &&
+                pthread_mutex_trylock(&pool.run) == 0;
+    int have = 1, threads = tnn_parallel_threads();
+    if (held && !atomic_load(&pool.quit)) have = ensure_workers(threads); /* fewer if one could not start */
+    if (have > 1) {
+        atomic_store_explicit(&pool.active, (have < threads ? have : threads) - 1, memory_order_relaxed);
+        run_job(ntasks, fn, ctx);
+    }
     else
         for (int i = 0; i < ntasks; i++) fn(ctx, i);
     if (held) pthread_mutex_unlock(&pool.run);
@@ -228,7 +235,7 @@ void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx)
 {
     if (n == 0) return;
     if (min_chunk < 64) min_chunk = 64;
-    size_t parts = (size_t)pool.threads;
+    size_t parts = (size_t)tnn_parallel_threads();
     if (parts > n / min_chunk) parts = n / min_chunk;
     if (parts <= 1) {
         fn(ctx, 0, n);
@@ -250,7 +257,7 @@ int tnn_rows_per_part(int rows, int parts)
 void tnn_parallel_rows(int rows, size_t row_len, size_t min_elems, tnn_range_fn fn, void *ctx)
 {
     if (rows <= 0) return;
-    int parts = pool.threads;
+    int parts = tnn_parallel_threads();
     if ((size_t)rows * row_len < 2 * min_elems || parts <= 1 || rows < 32) {
         fn(ctx, 0, (size_t)rows);
         return;
@@ -293,12 +300,13 @@ void tnn_parallel_chunks(size_t n, size_t chunk, tnn_range_fn fn, void *ctx)
     if (n == 0) return;
     chunk = chunk < 64 ? 64 : (chunk + 63) / 64 * 64;
     size_t nchunks = (n + chunk - 1) / chunk;
-    if (nchunks < 2 || pool.threads < 2) {
+    const int threads = tnn_parallel_threads();
+    if (nchunks < 2 || threads < 2) {
         fn(ctx, 0, n);
         return;
     }
     chunk_job c = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk}; /* 4 KB: a cache line per run */
-    c.runs = (size_t)pool.threads < nchunks ? pool.threads : (int)nchunks;
+    c.runs = (size_t)threads < nchunks ? threads : (int)nchunks;
     for (int r = 0; r < c.runs; r++) { /* equal runs (to a chunk) */
         size_t lo = nchunks * (size_t)r / (size_t)c.runs;
         atomic_init(&c.run[r].next, lo);

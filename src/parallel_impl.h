@@ -33,8 +33,8 @@ void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx);
 void tnn_parallel_chunks(size_t n, size_t chunk, tnn_range_fn fn, void *ctx);
 
 /* Calls fn(ctx, task) for every task in [0, ntasks), each on whichever of the pool's
- * threads claims it first (the caller claims task 0, then the next unclaimed one, as
- * the workers do), and returns when all have finished. Everything runs on the caller
+ * threads claims it first (usually the caller task 0; each thread then takes the next
+ * unclaimed one), and returns when all have finished. Everything runs on the caller
  * when the pool has one thread, another caller is using it, or ntasks exceeds 65535.
  * Tasks must be independent, and a task's result must not depend on the thread that
  * runs it. */
@@ -42,8 +42,9 @@ typedef void (*tnn_task_fn)(void *ctx, int task);
 void tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx);
 
 /* Calls fn(ctx, begin, end) over the rows [0, rows) of a row-major matrix, split as
- * tnn_gemm splits a product's rows (blocks of 16 rows, equal parts, the caller taking
- * the first), so that a thread touches the rows its part of the product wrote. Runs
+ * tnn_gemm splits a product's rows (blocks of 16 rows, equal parts, the caller usually
+ * taking the first), so that a thread mostly touches the rows its part of the product
+ * wrote. Runs
  * inline when rows * row_len < 2 * min_elems, rows < 32 or the pool has one thread. */
 void tnn_parallel_rows(int rows, size_t row_len, size_t min_elems, tnn_range_fn fn, void *ctx);
 /* Rows per part when `rows` rows are split over `parts` threads (a multiple of 16 but

@@ -255,6 +255,55 @@ static void test_parallel_for_concurrent_callers(void **state)
     tnn_parallel_set_threads(1);
 }
 
+/* Tasks record the thread that ran them; jobs of 6 tasks that each take a moment, so
+ * that every idle worker has the time to claim one. */
+typedef struct who_ran {
+    pthread_t thread[6];
+} who_ran;
+
+static void record_thread(void *ctx, int task)
+{
+    who_ran *w = ctx;
+    w->thread[task] = pthread_self();
+    volatile double x = 0; /* some work, so that one thread does not take them all at once */
+    for (int i = 0; i < 20000; i++) x += i;
+}
+
+static int threads_used(const who_ran *w)
+{
+    int n = 0;
+    for (int i = 0; i < 6; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++) seen |= pthread_equal(w->thread[i], w->thread[j]);
+        n += !seen;
+    }
+    return n;
+}
+
+/* After the thread count is lowered, the workers started for the higher count take no
+ * tasks: a job never runs on more threads than asked for. */
+static void test_parallel_tasks_respect_a_lowered_thread_count(void **state)
+{
+    (void)state;
+    tnn_parallel_set_threads(3);
+    who_ran w;
+    int most = 0;
+    for (int rep = 0; rep < 50; rep++) {
+        tnn_parallel_tasks(6, record_thread, &w);
+        if (threads_used(&w) > most) most = threads_used(&w);
+    }
+    assert_true(most >= 1 && most <= 3);
+    tnn_parallel_set_threads(2);
+    for (int rep = 0; rep < 200; rep++) {
+        tnn_parallel_tasks(6, record_thread, &w);
+        assert_true(threads_used(&w) <= 2);
+    }
+    tnn_parallel_set_threads(1);
+    tnn_parallel_tasks(6, record_thread, &w);
+    assert_int_equal(threads_used(&w), 1);
+    assert_true(pthread_equal(w.thread[0], pthread_self()));
+}
+
 /* A child of fork() may use the pool although the parent's workers do not exist in it:
  * it must not wait for them (it would hang), and must still cover every element. */
 static void test_parallel_for_after_fork(void **state)
@@ -308,6 +357,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_parallel_for_covers_once),
         cmocka_unit_test(test_parallel_chunks_idle_thread_takes_over),
         cmocka_unit_test(test_parallel_for_concurrent_callers),
+        cmocka_unit_test(test_parallel_tasks_respect_a_lowered_thread_count),
         cmocka_unit_test(test_parallel_for_after_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
