@@ -241,32 +241,35 @@ typedef struct list_builder {
  * takes it: the built-in modules build theirs through tnn_visit_param, which cannot get
  * them wrong, but a module written outside the library fills the struct itself, and an
  * optimizer would write past a count larger than the shape, or through a NULL gradient. */
-static tnn_status check_record(const tnn_named_tensor *t)
+bool tnn_record_problem(const tnn_named_tensor *t, char *why, size_t len)
 {
-    const char *name = t->name ? t->name : "(no name)";
-    if (!t->name || !*t->name) return tnn_error(TNN_ERR_ARG, "module visit: a tensor has no name");
-    if (!tnn_dtype_size(t->dtype))
-        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' has unknown dtype %d", name, (int)t->dtype);
+    if (!tnn_dtype_size(t->dtype)) return snprintf(why, len, "has unknown dtype %d", (int)t->dtype), true;
     if (t->ndim < 0 || t->ndim > TNN_MAX_DIMS)
-        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' has %d dimensions (0 to %d)", name, t->ndim, TNN_MAX_DIMS);
+        return snprintf(why, len, "has %d dimensions (0 to %d)", t->ndim, TNN_MAX_DIMS), true;
     size_t count = 1;
     for (int k = 0; k < t->ndim; k++) {
-        if (t->shape[k] < 0)
-            return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' has dimension %d = %d", name, k, t->shape[k]);
-        if (t->shape[k] && count > SIZE_MAX / 8 / (size_t)t->shape[k])
-            return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' is too large", name);
+        if (t->shape[k] < 0) return snprintf(why, len, "has dimension %d = %d", k, t->shape[k]), true;
+        if (t->shape[k] && count > SIZE_MAX / 8 / (size_t)t->shape[k]) return snprintf(why, len, "is too large"), true;
         count *= (size_t)t->shape[k];
     }
     if (count != t->count)
-        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' has count %zu, but its shape holds %zu elements", name,
-                         t->count, count);
-    if (count && !t->data) return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' has no data", name);
+        return snprintf(why, len, "has count %zu, but its shape holds %zu elements", t->count, count), true;
+    if (count && !t->data) return snprintf(why, len, "has no data"), true;
+    return false;
+}
+
+static tnn_status check_record(const tnn_named_tensor *t)
+{
+    char why[128];
+    if (!t->name || !*t->name) return tnn_error(TNN_ERR_ARG, "module visit: a tensor has no name");
+    if (tnn_record_problem(t, why, sizeof why))
+        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' %s", t->name, why);
     if (t->is_param && t->dtype != TNN_F32)
-        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' is a parameter of dtype %s; parameters are F32", name,
+        return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' is a parameter of dtype %s; parameters are F32", t->name,
                          tnn_dtype_name(t->dtype));
-    if (t->is_param && count && !t->grad)
+    if (t->is_param && t->count && !t->grad)
         return tnn_error(TNN_ERR_ARG, "module visit: '%.100s' is a parameter without a gradient buffer (grad is NULL)",
-                         name);
+                         t->name);
     return TNN_OK;
 }
 

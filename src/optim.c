@@ -127,6 +127,13 @@ static size_t arena_size(const tnn_tensor_list *l)
     return n;
 }
 
+static bool all_zero(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0.0f) return false;
+    return true;
+}
+
 /* ---------------- SGD ---------------- */
 
 typedef struct tnn_sgd {
@@ -202,10 +209,8 @@ static tnn_status sgd_step(tnn_optimizer *o)
     tnn_tensor_list *l = o->params;
     if (s->buf && !s->all_started) { /* buffers not started yet: loaded ones (not all zeros) have */
         const float *b = s->buf;
-        for (int k = 0; k < l->count; b += l->items[k].count, k++) {
-            for (size_t i = 0; !s->started[k] && !l->items[k].no_grad && i < l->items[k].count; i++)
-                s->started[k] = b[i] != 0.0f;
-        }
+        for (int k = 0; k < l->count; b += l->items[k].count, k++)
+            if (!s->started[k] && !l->items[k].no_grad) s->started[k] = !all_zero(b, l->items[k].count);
     }
     /* Element-wise: the split over threads does not change any result. */
     tnn_parallel_chunks(arena_size(l), OPTIM_CHUNK, sgd_range, s);
@@ -332,13 +337,6 @@ static void adam_part(void *ctx, tnn_named_tensor *t, size_t lo, size_t hi, size
 static void adam_range(void *ctx, size_t b, size_t e)
 {
     for_flat_range(((tnn_adam *)ctx)->base.params, b, e, adam_part, ctx);
-}
-
-static bool all_zero(const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (x[i] != 0.0f) return false;
-    return true;
 }
 
 static tnn_status adam_step(tnn_optimizer *o)

@@ -683,21 +683,9 @@ static tnn_status check_list(const char *path, const tnn_tensor_list *l, const t
             return tnn_error(TNN_ERR_ARG, "saving '%.200s': \"__metadata__\" is reserved and cannot name a tensor", path);
         if (!tnn_utf8_valid(name, strlen(name)))
             return tnn_error(TNN_ERR_ARG, "saving '%.200s': tensor name '%.100s' is not valid UTF-8", path, name);
-        if (!tnn_dtype_size(t->dtype))
-            return tnn_error(TNN_ERR_ARG, "saving '%.200s': tensor '%.100s' has unknown dtype %d", path, name, (int)t->dtype);
-        if (t->ndim < 0 || t->ndim > TNN_MAX_DIMS)
-            return tnn_error(TNN_ERR_ARG, "saving '%.200s': tensor '%.100s' has %d dimensions", path, name, t->ndim);
-        size_t count = 1;
-        for (int k = 0; k < t->ndim; k++) {
-            if (t->shape[k] < 0) return tnn_error(TNN_ERR_ARG, "saving '%.200s': tensor '%.100s' has dimension %d = %d", path, name, k, t->shape[k]);
-            if (t->shape[k] && count > SIZE_MAX / 8 / (size_t)t->shape[k])
-                return tnn_error(TNN_ERR_ARG, "saving '%.200s': tensor '%.100s' is too large", path, name);
-            count *= (size_t)t->shape[k];
-        }
-        if (count != t->count)
-            return tnn_error(TNN_ERR_ARG, "saving '%.200s': tensor '%.100s' has count %zu but its shape holds %zu elements",
-                             path, name, t->count, count);
-        if (count && !t->data) return tnn_error(TNN_ERR_ARG, "saving '%.200s': tensor '%.100s' has no data", path, name);
+        char why[128];
+        if (tnn_record_problem(t, why, sizeof why))
+            return tnn_error(TNN_ERR_ARG, "saving '%.200s': tensor '%.100s' %s", path, name, why);
     }
     for (int i = 0; md && i < md->count; i++)
         if (!tnn_utf8_valid(md->kv[2 * i], strlen(md->kv[2 * i])) || !tnn_utf8_valid(md->kv[2 * i + 1], strlen(md->kv[2 * i + 1])))

@@ -4,16 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A child's output as the last forward left it: the next child may keep a pointer to
- * it for its backward (its input), and an activation working in place writes it. */
-typedef struct seq_output {
-    const tnn_tensor *t;
-} seq_output;
-
 typedef struct tnn_sequential {
     tnn_module base;
     tnn_module **children;
-    seq_output *outs;  /* per child, from the last forward; cap entries like children */
+    /* Per child, its output from the last forward (cap entries, like children): the
+     * next child may keep a pointer to it for its backward (its input), and an
+     * activation working in place writes it. */
+    const tnn_tensor **outs;
     bool outs_set;     /* a forward has filled outs for every child (none added since) */
     int count, cap;
 } tnn_sequential;
@@ -45,7 +42,7 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     /* Its own output, or any child's, as input: a child would overwrite what another
      * kept for its backward (module rule 1). */
     for (int i = 0; s->outs_set && i < s->count; i++)
-        if (tnn_tensor_overlaps(x, s->outs[i].t)) return tnn_error_own_output(m);
+        if (tnn_tensor_overlaps(x, s->outs[i])) return tnn_error_own_output(m);
     const tnn_tensor *cur = x;
     for (int i = 0; i < s->count; i++) {
         const tnn_tensor *next = cur;
@@ -58,7 +55,7 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
         }
         if (st) return st;
         cur = next;
-        s->outs[i] = (seq_output){cur};
+        s->outs[i] = cur;
         s->children[i]->chained = true;
     }
     *y = cur;
@@ -225,7 +222,7 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
         int cap = s->cap ? 2 * s->cap : 8;
         tnn_module **c = tnn_realloc(s->children, (size_t)cap * sizeof *c, "sequential children");
         if (c) s->children = c; /* room for cap children; cap itself grows once outs has too */
-        seq_output *o = c ? tnn_realloc(s->outs, (size_t)cap * sizeof *o, "sequential outputs") : NULL;
+        const tnn_tensor **o = c ? tnn_realloc(s->outs, (size_t)cap * sizeof *o, "sequential outputs") : NULL;
         if (!o) {
             tnn_module_free(child);
             return TNN_ERR_NOMEM;

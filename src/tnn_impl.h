@@ -56,6 +56,10 @@ static inline bool tnn_tensor_overlaps(const tnn_tensor *x, const tnn_tensor *ow
     return a < b + own->size * sizeof(float) && b < a + x->size * sizeof(float);
 }
 tnn_status tnn_error_own_output(const tnn_module *m);
+/* What is wrong with a tensor record's dtype, dimensions, count (against its shape)
+ * or data, written into why ("has count 3, but its shape holds 2 elements"); false if
+ * nothing is. Shared by the checks of module visits and of safetensors saves. */
+bool tnn_record_problem(const tnn_named_tensor *t, char *why, size_t len);
 void tnn_tensor_init_empty(tnn_tensor *t);
 /* Free the data of an embedded tensor header. */
 void tnn_tensor_release(tnn_tensor *t);

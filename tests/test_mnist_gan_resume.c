@@ -498,6 +498,17 @@ static void resume_refuses_other_runs(void **state)
     free(err);
 }
 
+/* Rewrite checkpoint ck into `file` (as rewrite_checkpoint_keeping does) and expect
+ * `--resume file --n_epochs 2` to stop with status want and a message holding frag. */
+static void expect_rewrite_refused(const char *ck, const char *file, keep_fn keep, edit_fn edit, const char *md_key,
+                                   const char *md_value, int want, const char *frag)
+{
+    char args[1024];
+    rewrite_checkpoint_keeping(ck, gt_path(file), keep, edit, md_key, md_value);
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path(file));
+    expect_refusal(args, want, frag, NULL);
+}
+
 static void resume_refuses_bad_checkpoint(void **state)
 {
     (void)state;
@@ -518,38 +529,27 @@ static void resume_refuses_bad_checkpoint(void **state)
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/cut.safetensors"));
     expect_refusal(args, 1, "cut.safetensors", NULL);
     /* a data order that is not a permutation */
-    rewrite_checkpoint(ck, gt_path("a/perm.safetensors"), order_not_permutation, NULL, NULL);
-    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/perm.safetensors"));
-    expect_refusal(args, 1, "train.order is not a permutation", NULL);
+    expect_rewrite_refused(ck, "a/perm.safetensors", NULL, order_not_permutation, NULL, NULL, 1,
+                           "train.order is not a permutation");
     /* metadata promising other networks than the tensors hold: every mismatch by name */
-    rewrite_checkpoint(ck, gt_path("a/dim.safetensors"), NULL, "latent_dim", "64");
-    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/dim.safetensors"));
-    expect_refusal(args, 1, "'generator.model.0.weight' is F32 [128 x 100] in the file, F32 [128 x 64] expected", NULL);
+    expect_rewrite_refused(ck, "a/dim.safetensors", NULL, NULL, "latent_dim", "64", 1,
+                           "'generator.model.0.weight' is F32 [128 x 100] in the file, F32 [128 x 64] expected");
     /* a weight that is not finite: named, rather than reported as training diverging */
     rewrite_checkpoint(ck, gt_path("a/nan.safetensors"), weight_nan, NULL, NULL);
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2 --out '%s'", gt_path("a/nan.safetensors"), gt_path("n"));
     expect_refusal(args, 1, "generator.model.0.weight[1] is not finite", "this file was changed since");
     /* a loss, the generator's spare normal or a step count that no run writes */
-    rewrite_checkpoint(ck, gt_path("a/lossnan.safetensors"), loss_nan, NULL, NULL);
-    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/lossnan.safetensors"));
-    expect_refusal(args, 1, "train.losses row 1, column 1 is NaN", NULL);
-    rewrite_checkpoint(ck, gt_path("a/spare.safetensors"), spare_nan, NULL, NULL);
-    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/spare.safetensors"));
-    expect_refusal(args, 1, "rng.spare is NaN", NULL);
-    rewrite_checkpoint(ck, gt_path("a/step.safetensors"), step_negative, NULL, NULL);
-    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/step.safetensors"));
-    expect_refusal(args, 1, "optimizer_g.step is -1, but the run has trained 8 batches", NULL);
-    rewrite_checkpoint(ck, gt_path("a/pstep.safetensors"), param_step_off, NULL, NULL);
-    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/pstep.safetensors"));
-    expect_refusal(args, 1, "optimizer_d.2.bias.step is 5, but the run has trained 8 batches", NULL);
-    rewrite_checkpoint_keeping(ck, gt_path("a/onecount.safetensors"), not_one_param_count, NULL, NULL, NULL);
-    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/onecount.safetensors"));
-    expect_refusal(args, 1, "has Adam step counts for 21 parameters but not for 'optimizer_d.2.bias.step' (1 missing)",
-                   NULL);
+    expect_rewrite_refused(ck, "a/lossnan.safetensors", NULL, loss_nan, NULL, NULL, 1,
+                           "train.losses row 1, column 1 is NaN");
+    expect_rewrite_refused(ck, "a/spare.safetensors", NULL, spare_nan, NULL, NULL, 1, "rng.spare is NaN");
+    expect_rewrite_refused(ck, "a/step.safetensors", NULL, step_negative, NULL, NULL, 1,
+                           "optimizer_g.step is -1, but the run has trained 8 batches");
+    expect_rewrite_refused(ck, "a/pstep.safetensors", NULL, param_step_off, NULL, NULL, 1,
+                           "optimizer_d.2.bias.step is 5, but the run has trained 8 batches");
+    expect_rewrite_refused(ck, "a/onecount.safetensors", not_one_param_count, NULL, NULL, NULL, 1,
+                           "has Adam step counts for 21 parameters but not for 'optimizer_d.2.bias.step' (1 missing)");
     /* a recorded flag that is not a valid value */
-    rewrite_checkpoint(ck, gt_path("a/nolr.safetensors"), NULL, "lr", "abc");
-    snprintf(args, sizeof args, "--resume '%s' --n_epochs 2", gt_path("a/nolr.safetensors"));
-    expect_refusal(args, 2, "the recorded lr is not valid", NULL);
+    expect_rewrite_refused(ck, "a/nolr.safetensors", NULL, NULL, "lr", "abc", 2, "the recorded lr is not valid");
     /* the checkpoint itself was never modified by any of this */
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2 --out '%s'", ck, gt_path("b"));
     char *err, *out = gan(NULL, args, 0, &err);
