@@ -511,7 +511,8 @@ tnn_status tnn_idx_images_to_tensor(const tnn_idx *images, const int *order, int
     tnn_status st = tnn_idx_image_shape(images, "idx_images_to_tensor", &count, &h, &w, &c);
     if (st) return st;
     if (!dst) return tnn_error(TNN_ERR_ARG, "idx_images_to_tensor: destination is NULL");
-    if (n < 1 || first < 0 || (!order && first > count - n))
+    if (n < 1) return tnn_error(TNN_ERR_ARG, "idx_images_to_tensor: n is %d, it must be at least 1 image", n);
+    if (first < 0 || (!order && first > count - n))
         return tnn_error(TNN_ERR_ARG, "idx_images_to_tensor: images [%d, %d+%d) out of range for %d images", first, first, n, count);
     if (out_h < 1 || out_w < 1 || (size_t)out_h * (size_t)out_w > (size_t)INT_MAX / (size_t)c)
         return tnn_error(TNN_ERR_ARG, "idx_images_to_tensor: bad output size %d x %d", out_h, out_w);

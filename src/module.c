@@ -110,7 +110,10 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
                          tnn_shape_str(m->out_ndim, m->out_shape, b, sizeof b));
     }
     unsigned seq = tnn_error_seq();
-    return with_message(m, "backward", m->vt->backward(m, dy, dx), seq);
+    tnn_status st = m->vt->backward(m, dy, dx);
+    if (st == TNN_OK && dx && !*dx)
+        st = tnn_error(TNN_ERR_STATE, "%s backward returned no dx (dL/dx was asked for)", tnn_module_describe(m, d, sizeof d));
+    return with_message(m, "backward", st, seq);
 }
 
 tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
@@ -214,7 +217,11 @@ static tnn_status nothing(void *ctx, const tnn_named_tensor *t)
 }
 
 /* Visiting is what settles: every module that discards gradients writes the zeros in its visit. */
-tnn_status tnn_module_settle_grad(tnn_module *m) { return tnn_module_visit(m, "", nothing, NULL); }
+tnn_status tnn_module_settle_grad(tnn_module *m)
+{
+    if (!m) return tnn_error(TNN_ERR_ARG, "settle_grad: module is NULL");
+    return tnn_module_visit(m, "", nothing, NULL);
+}
 
 static tnn_status count_one(void *ctx, const tnn_named_tensor *t)
 {
@@ -258,7 +265,7 @@ bool tnn_record_problem(const tnn_named_tensor *t, char *why, size_t len)
     return false;
 }
 
-static tnn_status check_record(const tnn_named_tensor *t)
+tnn_status tnn_check_record(const tnn_named_tensor *t)
 {
     char why[128];
     if (!t->name || !*t->name) return tnn_error(TNN_ERR_ARG, "module visit: a tensor has no name");
@@ -277,7 +284,7 @@ static tnn_status add_one(void *ctx, const tnn_named_tensor *t)
 {
     list_builder *b = ctx;
     if (b->params_only && !t->is_param) return TNN_OK;
-    tnn_status st = check_record(t);
+    tnn_status st = tnn_check_record(t);
     if (st) return st;
     if (b->l->count == b->cap) {
         int cap = b->cap ? 2 * b->cap : 16;

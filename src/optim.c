@@ -158,9 +158,12 @@ TNN_CLONES static void sgd_kernel(float *restrict w, const float *restrict g, fl
 {
     const float lr = (float)p->lr, wd = (float)p->weight_decay, mom = (float)p->momentum;
     const float damp1 = (float)(1.0 - p->dampening);
+    /* torch tests weight_decay != 0 in double; a decay that rounds to 0 in float still
+     * adds p * 0 (NaN for an infinite weight) */
+    const bool decay = p->weight_decay != 0.0;
     for (size_t i = 0; i < n; i++) {
         float d = g[i];
-        if (wd != 0.0f) d = fmaf(w[i], wd, d);             /* d_p.add(p, alpha=wd) */
+        if (decay) d = fmaf(w[i], wd, d);                  /* d_p.add(p, alpha=wd) */
         if (p->momentum != 0.0) {
             /* buf.mul_(m).add_(d, alpha=1-damp); the first step clones d */
             float b = has_buf ? fmaf(d, damp1, buf[i] * mom) : d;
@@ -289,6 +292,7 @@ tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p)
  * torch rounds them. */
 typedef struct adam_consts {
     float neg_step_size, bc2_sqrt, b1, b2, one_b1, one_b2, eps, wd;
+    bool decay; /* weight_decay != 0 in double, as torch tests it (wd may round to 0) */
 } adam_consts;
 
 typedef struct tnn_adam {
@@ -314,9 +318,10 @@ TNN_CLONES static void adam_kernel(float *restrict w, const float *restrict g, f
 {
     const float neg_step_size = c->neg_step_size, bc2_sqrt = c->bc2_sqrt, b1 = c->b1, b2 = c->b2;
     const float one_b1 = c->one_b1, one_b2 = c->one_b2, eps = c->eps, wd = c->wd;
+    const bool decay = c->decay;
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
-        if (wd != 0.0f) gi = fmaf(w[i], wd, gi);        /* grad.add(param, alpha=wd) */
+        if (decay) gi = fmaf(w[i], wd, gi);             /* grad.add(param, alpha=wd) */
         float m = fmaf(gi, one_b1, mm[i] * b1);         /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
         float v = fmaf(one_b2 * gi, gi, vv[i] * b2);    /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */
         mm[i] = m;
@@ -373,7 +378,7 @@ static tnn_status adam_step(tnn_optimizer *o)
             .bc2_sqrt = (float)sqrt(bc2),
             .b1 = (float)a->p.beta1, .b2 = (float)a->p.beta2,
             .one_b1 = (float)(1.0 - a->p.beta1), .one_b2 = (float)(1.0 - a->p.beta2),
-            .eps = (float)a->p.eps, .wd = (float)a->p.weight_decay,
+            .eps = (float)a->p.eps, .wd = (float)a->p.weight_decay, .decay = a->p.weight_decay != 0.0,
         };
     }
     a->step++;

@@ -233,12 +233,19 @@ static tnn_status collect_one(void *ctx, const tnn_named_tensor *t)
     return TNN_OK;
 }
 
+/* A module's record, checked as tnn_module_state_dict checks it. */
+static tnn_status collect_checked(void *ctx, const tnn_named_tensor *t)
+{
+    tnn_status st = tnn_check_record(t);
+    return st ? st : collect_one(ctx, t);
+}
+
 /* m's state_dict (the order of tnn_module_state_dict), with the visit's status. */
 static tnn_status state_dict(tnn_module *m, const char *prefix, tnn_tensor_list **out)
 {
     *out = tnn_tensor_list_new();
     if (!*out) return TNN_ERR_NOMEM;
-    tnn_status st = tnn_module_visit(m, prefix, collect_one, *out);
+    tnn_status st = tnn_module_visit(m, prefix, collect_checked, *out);
     if (st) {
         tnn_tensor_list_free(*out);
         *out = NULL;

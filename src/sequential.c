@@ -36,6 +36,13 @@ static bool overwrite_backward(const tnn_sequential *s, int i)
            (tnn_is_linear(s->children[i + 1]) || tnn_is_batchnorm1d(s->children[i + 1]));
 }
 
+/* A child's failure, its message prefixed with its position: "child 2: batchnorm1d(8):
+ * ..." (nested Sequentials add theirs in front: "child 1: child 2: ..."). */
+static tnn_status in_child(int i, tnn_status st)
+{
+    return tnn_error(st, "child %d: %s", i, tnn_last_error());
+}
+
 static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_sequential *s = (tnn_sequential *)m;
@@ -53,7 +60,7 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
         } else {
             st = tnn_module_forward(s->children[i], cur, &next);
         }
-        if (st) return st;
+        if (st) return in_child(i, st);
         cur = next;
         s->outs[i] = cur;
         s->children[i]->chained = true;
@@ -107,7 +114,7 @@ static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
         /* The first child's dL/dx is only needed if the caller asked for it. */
         if (overwrite_backward(s, i) && (i > 0 || dx)) st = tnn_activation_backward_inplace(s->children[i], (tnn_tensor *)cur);
         else st = tnn_module_backward(s->children[i], cur, (i > 0 || dx) ? &next : NULL);
-        if (st) return st;
+        if (st) return in_child(i, st);
         cur = next;
     }
     if (dx) *dx = cur;
@@ -151,7 +158,8 @@ static void seq_discard_grad(tnn_module *m)
 
 static void seq_describe(const tnn_module *m, char *buf, size_t len)
 {
-    snprintf(buf, len, "sequential(%d modules)", ((const tnn_sequential *)m)->count);
+    int n = ((const tnn_sequential *)m)->count;
+    snprintf(buf, len, "sequential(%d module%s)", n, n == 1 ? "" : "s");
 }
 
 static void seq_free(tnn_module *m)
@@ -200,9 +208,9 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
     }
     tnn_sequential *s = (tnn_sequential *)seq;
     if (!child) {
-        char why[256];
-        snprintf(why, sizeof why, "%s", tnn_last_error());
-        return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is NULL (its constructor failed: %s)", s->count, why);
+        if (!tnn_last_error()[0]) return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is NULL", s->count);
+        return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is NULL (did its constructor fail? the last error "
+                         "was: %s)", s->count, tnn_last_error());
     }
     if (child == seq) return tnn_error(TNN_ERR_ARG, "sequential_add: a container cannot contain itself");
     /* A module has one place: it would be freed twice, and its buffers would alias. */

@@ -490,6 +490,7 @@ static void idx_images_to_tensor_order(void **state)
     TU_ASSERT_OK(tnn_idx_images_to_tensor(&idx, NULL, 2, 2, 2, 3, t)); /* file order: images 2, 3 */
     assert_true(t->data[0] == tnn_pixel_to_unit(20));
     TU_ASSERT_ERR(tnn_idx_images_to_tensor(&idx, NULL, 3, 2, 2, 3, t), TNN_ERR_ARG, "out of range", NULL);
+    TU_ASSERT_ERR(tnn_idx_images_to_tensor(&idx, NULL, 0, 0, 2, 3, t), TNN_ERR_ARG, "n is 0", "at least 1 image", NULL);
     order[3] = 9;
     TU_ASSERT_ERR(tnn_idx_images_to_tensor(&idx, order, 2, 2, 2, 3, t), TNN_ERR_ARG, "order[3] = 9", NULL);
     tnn_idx labels = {.data = data, .ndim = 1, .dims = {24, 1, 1, 1}, .count = 24};

@@ -776,6 +776,7 @@ static void batchnorm1d_same_bits_on_any_thread_count(void **state)
 typedef struct quiet_mod {
     tnn_module base;
     bool fail_backward;
+    bool no_dx; /* returns TNN_OK without dL/dx */
 } quiet_mod;
 
 static tnn_status quiet_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
@@ -789,7 +790,7 @@ static tnn_status quiet_forward(tnn_module *m, const tnn_tensor *x, const tnn_te
 static tnn_status quiet_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     if (((quiet_mod *)m)->fail_backward) return tnn_set_error(TNN_ERR_NUMERIC, "quiet: %s", "told to fail");
-    if (dx) *dx = dy;
+    if (dx && !((quiet_mod *)m)->no_dx) *dx = dy;
     return TNN_OK;
 }
 
@@ -833,6 +834,25 @@ static void custom_module_checked_by_wrappers(void **state)
     assert_ptr_equal(dx, x);
     q->fail_backward = true;
     TU_ASSERT_ERR(tnn_module_backward(m, x, &dx), TNN_ERR_NUMERIC, "quiet: told to fail", NULL);
+    /* A backward that returns TNN_OK but no dL/dx when it was asked for. */
+    q->fail_backward = false;
+    q->no_dx = true;
+    TU_ASSERT_ERR(tnn_module_backward(m, x, &dx), TNN_ERR_STATE, "quiet backward returned no dx", NULL);
+    TU_ASSERT_OK(tnn_module_backward(m, x, NULL));
+    q->no_dx = false;
+    q->fail_backward = true;
+    TU_ASSERT_ERR(tnn_module_settle_grad(NULL), TNN_ERR_ARG, "settle_grad: module is NULL", NULL);
+    /* Inside a Sequential the error names the child at fault, not the layer before it. */
+    quiet_mod *q2 = calloc(1, sizeof *q2);
+    assert_non_null(q2);
+    tnn_module_init(&q2->base, &quiet_vt);
+    q2->no_dx = true;
+    tnn_module *seq = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(seq, tnn_linear_new(3, 3, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(seq, &q2->base));
+    TU_ASSERT_OK(tnn_module_forward(seq, x, &y));
+    TU_ASSERT_ERR(tnn_module_backward(seq, y, NULL), TNN_ERR_STATE, "child 1: quiet backward returned no dx", NULL);
+    tnn_module_free(seq);
     /* a failed forward may have left the module half-updated: no backward on it */
     TU_ASSERT_ERR(tnn_module_forward(m, wrong, &y), TNN_ERR_SHAPE, NULL);
     assert_false(m->has_output);
@@ -847,8 +867,8 @@ static void custom_module_checked_by_wrappers(void **state)
 }
 
 /* A user-written module whose visit record is wrong in one way (kind): an optimizer,
- * a parameter list and a state_dict refuse it, naming the tensor, instead of writing
- * past its buffers later. */
+ * a parameter list, a state_dict and a save refuse it, naming the tensor, instead of
+ * writing past its buffers later (the save writes no file). */
 typedef struct bad_visit_mod {
     tnn_module base;
     int kind;
@@ -890,7 +910,11 @@ static void wrong_visit_records_refused(void **state)
         tnn_optimizer *o = tnn_adam_new(&b->base, tnn_adam_defaults());
         tnn_tensor_list *p = tnn_module_parameters(&b->base, "m.");
         tnn_tensor_list *sd = tnn_module_state_dict(&b->base, "");
+        char path[128];
+        snprintf(path, sizeof path, "%s/bad%d.safetensors", tu_dir, kind);
+        tnn_status saved = tnn_module_save(&b->base, "", path, NULL);
         if (kind == 0) {
+            TU_ASSERT_OK(saved);
             assert_non_null(o);
             assert_non_null(p);
             assert_non_null(sd);
@@ -900,7 +924,11 @@ static void wrong_visit_records_refused(void **state)
             assert_null(o);
             assert_null(p);
             assert_null(sd);
+            assert_int_equal(saved, TNN_ERR_ARG);
             TU_ASSERT_MSG("module visit: 'scale'", why[kind], NULL);
+            FILE *f = fopen(path, "rb");
+            assert_null(f);
+            if (f) fclose(f);
         }
         tnn_optimizer_free(o);
         tnn_tensor_list_free(p);
@@ -929,7 +957,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(linear_bias_grad_same_bits_on_any_thread_count),
     cmocka_unit_test(batchnorm1d_same_bits_on_any_thread_count),
     cmocka_unit_test(custom_module_checked_by_wrappers),
-    cmocka_unit_test(wrong_visit_records_refused),
+    cmocka_unit_test_setup_teardown(wrong_visit_records_refused, tu_tmpdir_make, tu_tmpdir_remove),
 };
 
 TU_MAIN("module", tests)

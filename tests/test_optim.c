@@ -832,6 +832,58 @@ static void adam_counts_each_parameters_own_updates(void **state)
     two_free(&b);
 }
 
+/* A new layer's gradients are zeros that count (so that they can be written by hand): a
+ * step before any backward moves a weight by its decay and counts for Adam. Discarding
+ * them once after building the model gives PyTorch's start (.grad None): that step
+ * leaves the weights and every count alone. (docs/parity.md, "Known differences") */
+static void new_model_gradients_count_until_discarded(void **state)
+{
+    (void)state;
+    tnn_adam_params p = tnn_adam_defaults();
+    p.weight_decay = 0.1;
+    for (int discard = 0; discard < 2; discard++) {
+        tiny t = tiny_new(W0);
+        tnn_optimizer *o = tnn_adam_new(t.m, p);
+        assert_non_null(o);
+        if (discard) tnn_optimizer_discard_grad(o);
+        TU_ASSERT_OK(tnn_optimizer_step(o));
+        assert_true(*adam_count(o, "step") == 1);
+        assert_true(*adam_count(o, "0.weight.step") == (discard ? 0 : 1));
+        assert_true(*adam_count(o, "0.bias.step") == (discard ? 0 : 1));
+        if (discard) {
+            for (int i = 0; i < NP; i++) assert_true(*t.p[i] == (float)W0[i]);
+        } else {
+            assert_true(*t.p[0] != (float)W0[0]);
+        }
+        tnn_optimizer_free(o);
+        tnn_module_free(t.m);
+    }
+}
+
+/* torch applies weight decay when weight_decay != 0 as a double: a decay that rounds to
+ * 0 in float still adds param * 0, which is NaN for an infinite weight (and nothing for
+ * a finite one). */
+static void tiny_weight_decay_is_applied_as_torch_decides(void **state)
+{
+    (void)state;
+    const double w[NP] = {INFINITY, 0.5, -0.25};
+    for (int kind = 0; kind < 2; kind++) {
+        tiny t = tiny_new(w);
+        tnn_sgd_params sp = tnn_sgd_defaults();
+        sp.weight_decay = 1e-50;
+        tnn_adam_params ap = tnn_adam_defaults();
+        ap.weight_decay = 1e-50;
+        tnn_optimizer *o = kind ? tnn_adam_new(t.m, ap) : tnn_sgd_new(t.m, sp);
+        assert_non_null(o);
+        set_grads(&t, G[0]);
+        TU_ASSERT_OK(tnn_optimizer_step(o));
+        assert_true(isnan(*t.p[0]));
+        assert_true(isfinite(*t.p[1]) && isfinite(*t.p[2]));
+        tnn_optimizer_free(o);
+        tnn_module_free(t.m);
+    }
+}
+
 static tnn_status zero_param_counts(void *ctx, const tnn_named_tensor *t)
 {
     (void)ctx;
@@ -906,6 +958,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(adam_counts_each_parameters_own_updates),
     cmocka_unit_test(adam_resumes_a_state_without_per_parameter_counts),
     cmocka_unit_test(adam_refuses_a_parameter_count_out_of_range),
+    cmocka_unit_test(new_model_gradients_count_until_discarded),
+    cmocka_unit_test(tiny_weight_decay_is_applied_as_torch_decides),
 };
 
 TU_MAIN("optim", tests)

@@ -237,11 +237,11 @@ static void sequential_error_paths(void **state)
     TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "sequential(3 modules)", "before forward", NULL);
     /* Wrong input width: the first child names itself and both shapes. */
     tnn_tensor *x = tnn_tensor_new2(2, 5);
-    TU_ASSERT_ERR(tnn_module_forward(s, x, &y), TNN_ERR_SHAPE, "linear(4->3)", "[2 x 5]", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(s, x, &y), TNN_ERR_SHAPE, "child 0: linear(4->3)", "[2 x 5]", NULL);
     TU_ASSERT_ERR(tnn_module_forward(s, NULL, &y), TNN_ERR_ARG, "sequential", NULL);
     /* Batch of one in training: BatchNorm refuses it. */
     tnn_tensor *x1 = tnn_tensor_new2(1, 4);
-    TU_ASSERT_ERR(tnn_module_forward(s, x1, &y), TNN_ERR_SHAPE, "batchnorm1d(3", "[1 x 3]", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(s, x1, &y), TNN_ERR_SHAPE, "child 2: batchnorm1d(3", "[1 x 3]", NULL);
     tnn_tensor_free(x1);
     tnn_module_free(s);
 
@@ -250,13 +250,28 @@ static void sequential_error_paths(void **state)
     TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(4, 3, true, &r)));
     TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(5, 2, true, &r)));
     tnn_tensor *x4 = tnn_tensor_new2(2, 4);
-    TU_ASSERT_ERR(tnn_module_forward(s, x4, &y), TNN_ERR_SHAPE, "linear(5->2)", "[2 x 3]", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(s, x4, &y), TNN_ERR_SHAPE, "child 1: linear(5->2)", "[2 x 3]", NULL);
+    /* Nested: each Sequential adds its child's position in front. */
+    tnn_module *nest = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(nest, tnn_linear_new(4, 4, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(nest, s));
+    char d[64];
+    assert_string_equal(tnn_module_describe(nest, d, sizeof d), "sequential(2 modules)");
+    TU_ASSERT_ERR(tnn_module_forward(nest, x4, &y), TNN_ERR_SHAPE, "child 1: child 1: linear(5->2)", NULL);
+    tnn_module_free(nest);
+    s = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(4, 3, true, &r)));
+    assert_string_equal(tnn_module_describe(s, d, sizeof d), "sequential(1 module)");
     tnn_module_free(s);
 
     /* A failed constructor passed straight in: an error that keeps its reason. */
     s = tnn_sequential_new();
     TU_ASSERT_ERR(tnn_sequential_add(s, tnn_linear_new(0, 3, true, &r)), TNN_ERR_ARG, "child 0 is NULL",
-                  "linear(0->3)", NULL);
+                  "did its constructor fail? the last error was: linear(0->3)", NULL);
+    /* A NULL with no error behind it: no stale or empty reason is attached. */
+    tnn_clear_error();
+    TU_ASSERT_ERR(tnn_sequential_add(s, NULL), TNN_ERR_ARG, "child 0 is NULL", NULL);
+    assert_null(strstr(tnn_last_error(), "constructor"));
     assert_int_equal(tnn_sequential_len(s), 0);
     TU_ASSERT_ERR(tnn_sequential_add(s, s), TNN_ERR_ARG, "itself", NULL);
     /* The same module twice: refused, and it stays the container's (freed once, below). */

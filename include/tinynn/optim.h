@@ -5,7 +5,11 @@
  * An optimizer is created over a module's parameters (tnn_module_parameters); its state
  * (moments, step count) is sized once, at creation. tnn_optimizer_step() applies one
  * update from the accumulated gradients, leaving alone the parameters that have none
- * (discarded, no backward since; PyTorch skips a .grad of None); tnn_optimizer_zero_grad() clears them. The
+ * (discarded, no backward since; PyTorch skips a .grad of None); tnn_optimizer_zero_grad() clears them.
+ * A new layer's gradients are zeros that count (so that they can be written by hand):
+ * a step before any backward counts for Adam and applies weight decay, where PyTorch's
+ * new parameters (.grad None) are skipped; discard the gradients once after building
+ * the model for PyTorch's start (docs/parity.md, "Known differences"). The
  * updates are PyTorch's (torch.optim.SGD / torch.optim.Adam, non-fused), computed in
  * float32 with the hyper-parameters kept in double as Python keeps them. The
  * built-in optimizers spread an update over the library's threads

@@ -24,6 +24,10 @@
  * child's backward runs: a refused backward changes no gradient. (Children run by hand
  * in order count as run on their own: go back through them by hand too.) Adding a
  * child voids the last forward (a backward then needs a new one).
+ *
+ * When a child's forward or backward fails, the Sequential passes its status on and puts
+ * the child's position in front of its message: "child 2: batchnorm1d(8): ...", and in
+ * nested Sequentials "child 1: child 2: ...".
  */
 #ifndef TINYNN_SEQUENTIAL_H
 #define TINYNN_SEQUENTIAL_H
