@@ -167,7 +167,7 @@ tnn_status clf_config_from_metadata(const tnn_metadata *md, const char *what, cl
 
     if (!(v = need(md, what, "image_size", err, errlen))) return TNN_ERR_FORMAT;
     int h = 0, w = 0, used = 0;
-    if (sscanf(v, "%5dx%5d%n", &h, &w, &used) != 2 || v[used] != '\0' || h < 1 || w < 1 || h * w != t.sizes[0]) {
+    if (sscanf(v, "%5dx%5d%n", &h, &w, &used) != 2 || v[used] != '\0' || h < 1 || w < 1 || (long long)h * w != t.sizes[0]) {
         snprintf(want, sizeof want, "HxW with H*W = %d", t.sizes[0]);
         return bad(what, "image_size", v, want, err, errlen);
     }

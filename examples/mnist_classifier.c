@@ -247,6 +247,13 @@ int main(int argc, char **argv)
                         tnn_last_error());
                 goto done;
             }
+            if (!isfinite(loss)) { /* NaN or inf weights would be saved and scored as garbage */
+                fprintf(stderr, "%s: training diverged at epoch %d, images %d..%d: the loss is %s (try a smaller --lr); "
+                        "%s was not written\n", PROG, epoch + 1, first, first + b - 1, isnan(loss) ? "NaN" : "infinite",
+                        out);
+                status = 3;
+                goto done;
+            }
             loss_sum += (double)loss * b;
             train_correct += count_correct(logits, train.labels.data, order, first);
         }

@@ -232,6 +232,22 @@ static void write_classifier(const char *path, bool with_metadata)
     tnn_module_free(net);
 }
 
+/* The same with one metadata value replaced. */
+static void write_classifier_with(const char *path, const char *key, const char *value)
+{
+    clf_config c = clf_config_defaults();
+    char err[128];
+    assert_int_equal(clf_parse_hidden(&c, "8,4", err, sizeof err), 0);
+    tnn_rng r;
+    tnn_rng_seed(&r, 1);
+    tnn_module *net = clf_new(&c, &r);
+    tnn_metadata *md = clf_config_to_metadata(&c);
+    TU_ASSERT_OK(tnn_metadata_set(md, key, value));
+    TU_ASSERT_OK(tnn_module_save(net, "", path, md));
+    tnn_metadata_free(md);
+    tnn_module_free(net);
+}
+
 static void cli_score_bad_input(void **state)
 {
     (void)state;
@@ -270,6 +286,10 @@ static void cli_score_bad_input(void **state)
     expect_fail(g_score, args, "plain.safetensors: no 'format' in the file's metadata", "mnist_classifier");
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", imgs, imgs, imgs);
     expect_fail(g_score, args, "--classifier", "t10k-images-idx3-ubyte");
+    /* an image size whose area overflows an int */
+    write_classifier_with(path_in("huge.safetensors"), "image_size", "99999x99999");
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("huge.safetensors"), imgs, imgs);
+    expect_fail(g_score, args, "image_size", "99999x99999");
     /* and the good file works with the same images */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"), imgs, imgs);
     score(args);
@@ -297,6 +317,19 @@ static void cli_classifier_bad_input(void **state)
     mkdir(path_in("a_folder"), 0755);
     snprintf(args, sizeof args, "--out '%s'", path_in("a_folder"));
     expect_fail(g_clf, args, "--out", "exists and is not a regular file");
+    /* a learning rate that blows the loss up: status 3, no weights written */
+    write_split(path_in("ok"), "train", 40, 28, false, 5);
+    write_split(path_in("ok"), "t10k", 20, 28, false, 6);
+    snprintf(args, sizeof args, "--data '%s' --epochs 1 --batch_size 10 --lr 1e30 --out '%s'", path_in("ok"),
+             path_in("c.safetensors"));
+    char *out, *err;
+    int rc = run(g_clf, args, &out, &err);
+    if (rc != 3) fail_msg("mnist_classifier %s: exit status %d, expected 3; stderr:\n%s", args, rc, err);
+    assert_contains(err, "training diverged at epoch 1");
+    assert_contains(err, "was not written");
+    free(out);
+    free(err);
+    assert_int_not_equal(access(path_in("c.safetensors"), F_OK), 0);
 }
 
 static const struct CMUnitTest tests[] = {
