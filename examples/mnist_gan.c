@@ -377,18 +377,24 @@ static int diverged(run *r, int epoch, int batch, const char *what)
 /* Write the checkpoint for the current position unless it is already on disk. The
  * parameters are checked first: a NaN or infinity is divergence, and the previous
  * checkpoint stays. */
+/* Status 3 (diverged) if a weight, buffer or Adam moment is not finite: nothing that is
+ * about to be written (`what`) may hold one. */
+static int refuse_nonfinite(run *r, const char *what)
+{
+    char name[256], msg[400];
+    size_t index;
+    if (!gan_trainer_find_nonfinite(r->s.tr, name, sizeof name, &index)) return 0;
+    int e, b;
+    last_batch(r, &e, &b);
+    snprintf(msg, sizeof msg, "%s[%zu] is not finite, found before writing %s (not written)", name, index, what);
+    return diverged(r, e, b, msg);
+}
+
 static int write_checkpoint(run *r)
 {
     if (r->ckpt_at == r->s.n_hist) return 0;
-    char name[256], what[400];
-    size_t index;
-    if (gan_trainer_find_nonfinite(r->s.tr, name, sizeof name, &index)) {
-        int e, b;
-        last_batch(r, &e, &b);
-        snprintf(what, sizeof what, "%s[%zu] is not finite, found before writing the checkpoint (not written)", name,
-                 index);
-        return diverged(r, e, b, what);
-    }
+    int bad = refuse_nonfinite(r, "the checkpoint");
+    if (bad) return bad;
     char err[1024];
     writing(true);
     if (g_stop_signal && g_debug_second_signal) { /* the test hook N,INT2 */
@@ -412,6 +418,7 @@ typedef struct debug_hooks {
     int64_t signal_at, nan_at;
     int signal;
     float *nan_target;
+    const char *fail_save; /* "generator" or "discriminator": that final save fails */
 } debug_hooks;
 
 static int read_debug_hooks(run *r, debug_hooks *d)
@@ -419,6 +426,11 @@ static int read_debug_hooks(run *r, debug_hooks *d)
     d->signal_at = d->nan_at = -1;
     d->signal = SIGINT;
     d->nan_target = NULL;
+    d->fail_save = getenv("TINYNN_DEBUG_FAIL_SAVE");
+    if (d->fail_save && strcmp(d->fail_save, "generator") != 0 && strcmp(d->fail_save, "discriminator") != 0) {
+        fprintf(stderr, "%s: TINYNN_DEBUG_FAIL_SAVE='%s': expected generator or discriminator\n", PROG, d->fail_save);
+        return EXIT_USAGE;
+    }
     const char *v = getenv("TINYNN_DEBUG_SIGNAL_AT_BATCH");
     if (v && *v) {
         char *end;
@@ -972,7 +984,9 @@ int main(int argc, char **argv)
                 s->epoch++;
                 s->batch = 0;
             }
-            if (o->checkpoint_interval > 0 && s->n_hist % o->checkpoint_interval == 0 && (status = write_checkpoint(&R)))
+            /* (the run's last checkpoint waits for the weights: below) */
+            if (o->checkpoint_interval > 0 && s->n_hist % o->checkpoint_interval == 0 && s->epoch < o->n_epochs &&
+                (status = write_checkpoint(&R)))
                 goto done;
             status = EXIT_ERROR;
             if (g_stop_signal && s->n_hist < (int64_t)o->n_epochs * R.batches) break;
@@ -1004,7 +1018,7 @@ int main(int argc, char **argv)
                 }
                 break;
             }
-            if ((o->checkpoint_interval == 0 || s->epoch == o->n_epochs) && (status = write_checkpoint(&R))) goto done;
+            if (o->checkpoint_interval == 0 && s->epoch < o->n_epochs && (status = write_checkpoint(&R))) goto done;
             status = EXIT_ERROR;
         }
         if (g_stop_signal && s->epoch < o->n_epochs) {
@@ -1020,23 +1034,31 @@ int main(int argc, char **argv)
             goto done;
         }
     }
-    if ((status = write_checkpoint(&R)) || (status = draw_plot(&R))) goto done; /* (written at the last epoch's end) */
+    /* ---- the trained weights, under the seed's state_dict names, then the checkpoint
+     * that marks the run finished: if a save fails, the checkpoint on disk is still one
+     * from before the end, and --resume trains the rest again (bit for bit) and saves ---- */
+    if ((status = refuse_nonfinite(&R, "the weights"))) goto done;
     status = EXIT_ERROR;
-
-    /* ---- the trained weights, under the seed's state_dict names ---- */
     const char *names[2] = {"generator", "discriminator"};
     tnn_module *nets[2] = {tr->generator, tr->discriminator};
     for (int k = 0; k < 2; k++) {
         char path[PATH_MAX];
         writing(true);
-        bool ok = snprintf(path, sizeof path, "%s/%s.safetensors", o->out, names[k]) < (int)sizeof path &&
-                  tnn_module_save(nets[k], GAN_PREFIX, path, R.md_weights) == TNN_OK;
+        bool ok = snprintf(path, sizeof path, "%s/%s.safetensors", o->out, names[k]) < (int)sizeof path;
+        if (ok && dbg.fail_save && strcmp(dbg.fail_save, names[k]) == 0)
+            ok = tnn_set_error(TNN_ERR_IO, "%s: TINYNN_DEBUG_FAIL_SAVE", path) == TNN_OK;
+        else if (ok)
+            ok = tnn_module_save(nets[k], GAN_PREFIX, path, R.md_weights) == TNN_OK;
         writing(false);
         if (!ok) {
             fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
+            if (access(R.out_ckpt, F_OK) == 0)
+                fprintf(stderr, "%s: %s holds the run before its end; --resume %s trains the rest again and saves "
+                        "the weights\n", PROG, R.out_ckpt, R.out_ckpt);
             goto done;
         }
     }
+    if ((status = write_checkpoint(&R)) || (status = draw_plot(&R))) goto done;
     status = 0;
     goto done;
 

@@ -67,6 +67,7 @@ if(TARGET mnist_gan AND TARGET mnist_gan_sample)
   tnn_example_cases(EXE test_mnist_gan_resume LABEL resume ARGS ${_tnn_bins} CASES
     resume_exact_after_sigint resume_exact_at_epoch_end_sigterm resume_exact_more_epochs
     resume_exact_after_second_sigint_during_write resume_exact_two_threads resume_exact_from_a_0_2_checkpoint
+    resume_after_a_failed_final_save
     resume_notes_other_blas_kernels
     resume_notes_other_thread_count new_run_keeps_an_unfinished_checkpoint
     resume_refuses_other_runs resume_refuses_bad_checkpoint signal_sigterm_from_outside

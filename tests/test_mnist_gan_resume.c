@@ -163,6 +163,45 @@ static void resume_exact_more_epochs(void **state)
     resume_scenario("", NULL, "--n_epochs 1", 0, 8, "--n_epochs 3", NULL);
 }
 
+/* The final save of the weights fails (testing hook): status 1, and the checkpoint on
+ * disk is still the one from before the end, so --resume trains the last epoch again and
+ * saves; every file then equals an uninterrupted run's. (The finished checkpoint used to
+ * be written first, and --resume then had "nothing left to do".) */
+static void resume_after_a_failed_final_save(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    char args[2048], *err;
+    snprintf(args, sizeof args, "%s --n_epochs 2 --out '%s'", common(), gt_path("u"));
+    free(gan(NULL, args, 0, NULL));
+    snprintf(args, sizeof args, "%s --n_epochs 2 --out '%s'", common(), gt_path("a"));
+    free(gan("TINYNN_DEBUG_FAIL_SAVE=discriminator", args, 1, &err));
+    gt_assert_contains(err, "saving the discriminator");
+    gt_assert_contains(err, "trains the rest again");
+    free(err);
+    assert_int_not_equal(access(gt_path("a/discriminator.safetensors"), F_OK), 0);
+    snprintf(args, sizeof args, "--resume '%s'", gt_path("a/checkpoint.safetensors"));
+    char *r = gan(NULL, args, 0, &err);
+    gt_assert_contains(err, "resuming");
+    gt_assert_contains(err, "[Epoch 1/2] [Batch 0/8]");
+    free(err);
+    assert_int_equal(count_lines(r), 8);
+    free(r);
+    const char *same[] = {"generator.safetensors", "discriminator.safetensors", "checkpoint.safetensors", "losses.csv",
+                          "losses.png"};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        char pu[256], pa[256];
+        snprintf(pu, sizeof pu, "u/%s", same[i]);
+        snprintf(pa, sizeof pa, "a/%s", same[i]);
+        gt_assert_same_file(gt_path(pu), gt_path(pa));
+    }
+    /* a value the hook does not know: status 2 */
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("b"));
+    free(gan("TINYNN_DEBUG_FAIL_SAVE=weights", args, 2, &err));
+    gt_assert_contains(err, "TINYNN_DEBUG_FAIL_SAVE='weights'");
+    free(err);
+}
+
 /* The same at two threads (the later --n_cpu wins): the library's split of the
  * products is fixed for a thread count, so an interrupted and resumed run must still
  * equal the uninterrupted one bit for bit. */
@@ -700,6 +739,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(resume_exact_at_epoch_end_sigterm, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_more_epochs, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_two_threads, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(resume_after_a_failed_final_save, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_from_a_0_2_checkpoint, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_notes_other_blas_kernels, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_notes_other_thread_count, tu_tmpdir_make, tu_tmpdir_remove),
