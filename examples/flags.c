@@ -239,3 +239,10 @@ bool flags_exists_not_regular(const char *path)
     struct stat sb;
     return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
 }
+
+bool flags_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return strcmp(a, b) == 0;
+}

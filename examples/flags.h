@@ -103,5 +103,8 @@ void flags_format_double(char *buf, size_t len, double v);
  * folder, a device, a FIFO), which the library's atomic writes refuse to replace. Check
  * it before any work, so that the run is refused up front. */
 bool flags_exists_not_regular(const char *path);
+/* a and b name the same file: the same device and inode if both exist, else the same
+ * path string (two outputs not written yet). */
+bool flags_same_file(const char *a, const char *b);
 
 #endif

@@ -123,11 +123,6 @@ static int check_writable_dir(const char *dir)
 }
 
 /* Whether a and b name the same file (b may not exist). */
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
 
 /* The training images: <dir>/train-images-idx3-ubyte.gz, else the uncompressed file.
  * Returns 0, an errno value about dir itself, or -1 if dir holds neither file. */
@@ -781,7 +776,7 @@ int main(int argc, char **argv)
             }
         }
     }
-    if ((!o->resume || !same_file(o->resume, R.out_ckpt)) && access(R.out_ckpt, F_OK) == 0) {
+    if ((!o->resume || !flags_same_file(o->resume, R.out_ckpt)) && access(R.out_ckpt, F_OK) == 0) {
         /* A run that was stopped before its last epoch is work this run would throw away
          * (a new run, or one resumed from elsewhere into this folder): refuse, and say how
          * to continue it. So is a checkpoint this program cannot read (permissions, I/O):

@@ -92,6 +92,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: --%s %s exists and is not a regular file\n", PROG, outs[k][0], outs[k][1]);
             return 2;
         }
+        /* writing over the weights being read would lose them */
+        if (outs[k][1] && flags_same_file(outs[k][1], weights)) {
+            fprintf(stderr, "%s: --%s %s is the --weights file; give another output file\n", PROG, outs[k][0],
+                    outs[k][1]);
+            return 2;
+        }
+    }
+    if (png && idx_path && flags_same_file(png, idx_path)) {
+        fprintf(stderr, "%s: --png and --idx are the same file (%s); the second would replace the first\n", PROG, png);
+        return 2;
     }
 
     int status = 1;

@@ -147,6 +147,35 @@ static void smoke_train_and_sample(void **state)
     assert_true(S_ISFIFO(sb.st_mode));
     free(out);
     free(err);
+    /* an output that is the weights file (here through another path), or both outputs
+     * one file: refused, and the weights are unchanged */
+    size_t wlen;
+    char *wbefore = gt_slurp(gt_path("out/generator.safetensors"), &wlen);
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("out/generator.safetensors"),
+             gt_path("out/../out/generator.safetensors"));
+    assert_int_equal(gt_run(NULL, g_sample, args, &out, &err), 2);
+    gt_assert_contains(err, "is the --weights file");
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "--weights '%s' --idx '%s'", gt_path("out/generator.safetensors"),
+             gt_path("out/generator.safetensors"));
+    assert_int_equal(gt_run(NULL, g_sample, args, &out, &err), 2);
+    gt_assert_contains(err, "--idx");
+    gt_assert_contains(err, "is the --weights file");
+    free(out);
+    free(err);
+    size_t wlen2;
+    char *wafter = gt_slurp(gt_path("out/generator.safetensors"), &wlen2);
+    assert_int_equal(wlen, wlen2);
+    assert_memory_equal(wbefore, wafter, wlen);
+    free(wbefore);
+    free(wafter);
+    snprintf(args, sizeof args, "--weights '%s' --png '%s' --idx '%s'", gt_path("out/generator.safetensors"),
+             gt_path("both"), gt_path("both"));
+    assert_int_equal(gt_run(NULL, g_sample, args, &out, &err), 2);
+    gt_assert_contains(err, "--png and --idx are the same file");
+    free(out);
+    free(err);
     /* weights holding a NaN: refused, naming the file and the tensor */
     tnn_safetensors *gst = tnn_safetensors_load(gt_path("out/generator.safetensors"));
     assert_non_null(gst);
