@@ -819,8 +819,9 @@ int main(int argc, char **argv)
             goto done;
         }
         if (known)
-            fprintf(stderr, "%s: note: %s holds a finished run and will be replaced by this %s (--resume %s with a "
-                    "larger --n_epochs continues it instead)\n", PROG, R.out_ckpt, o->resume ? "resumed run" : "new run",
+            fprintf(stderr, "%s: note: %s holds a finished run and will be replaced by this %s, whose losses and "
+                    "images replace that run's from the first batch on (--resume %s with a larger --n_epochs continues "
+                    "it instead; another --out keeps it)\n", PROG, R.out_ckpt, o->resume ? "resumed run" : "new run",
                     R.out_ckpt);
         else
             fprintf(stderr, "%s: note: %s exists but is not a checkpoint of this program (%s); it will be replaced "
