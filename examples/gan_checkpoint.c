@@ -344,6 +344,45 @@ bool gan_trainer_find_nonfinite(gan_trainer *tr, char *name, size_t namelen, siz
     return c.found;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Visitor: stop at the first value no training writes: a negative (or NaN) variance,
+ * second moment or batch count. */
+static tnn_status negative_one(void *ctx, const tnn_named_tensor *t)
+{
+    nonfinite_ctx *c = ctx;
+    size_t bad = t->count;
+    if (t->dtype == TNN_F32 && (ends_with(t->name, ".running_var") || ends_with(t->name, ".exp_avg_sq"))) {
+        const float *x = t->data;
+        for (size_t i = 0; i < t->count && bad == t->count; i++)
+            if (!(x[i] >= 0.0f)) bad = i;
+    } else if (t->dtype == TNN_I64 && ends_with(t->name, ".num_batches_tracked")) {
+        const int64_t *x = t->data;
+        for (size_t i = 0; i < t->count && bad == t->count; i++)
+            if (x[i] < 0) bad = i;
+    }
+    if (bad == t->count) return TNN_OK;
+    snprintf(c->name, c->namelen, "%s", t->name);
+    c->index = bad;
+    c->found = true;
+    return TNN_ERR_NUMERIC;
+}
+
+bool gan_trainer_find_negative(gan_trainer *tr, char *name, size_t namelen, size_t *index)
+{
+    nonfinite_ctx c = {name, namelen, 0, 0.0f, false};
+    if (!tnn_module_visit(tr->generator, GAN_CHECKPOINT_GENERATOR, negative_one, &c) &&
+        !tnn_module_visit(tr->discriminator, "discriminator." GAN_PREFIX, negative_one, &c) &&
+        !tnn_optimizer_visit_state(tr->opt_g, "optimizer_g.", negative_one, &c))
+        tnn_optimizer_visit_state(tr->opt_d, "optimizer_d.", negative_one, &c);
+    if (c.found && index) *index = c.index;
+    return c.found;
+}
+
 uint64_t gan_data_fingerprint(const tnn_idx *idx)
 {
     /* FNV-1a over the dimensions, then a 64-bit multiply-xorshift over 8-byte words (the

@@ -510,7 +510,9 @@ static int apply_checkpoint_flags(const tnn_metadata *md, const char *path, cons
         if (!IN(s->name, RECORDED)) continue;
         const char *v = tnn_metadata_get(md, s->name);
         if (!v) {
-            if (!IN(s->name, MUST_MATCH)) continue; /* e.g. no --snapshot_epochs recorded */
+            /* e.g. no --snapshot_epochs recorded; but every checkpoint records n_epochs, and
+             * without it (an edited file) the run would quietly go on to the default 100 */
+            if (!IN(s->name, MUST_MATCH) && (strcmp(s->name, "n_epochs") != 0 || given[i])) continue;
             fprintf(stderr, "%s: --resume %s: the checkpoint does not record '%s'\n", PROG, path, s->name);
             return EXIT_USAGE;
         }
@@ -893,6 +895,11 @@ int main(int argc, char **argv)
         if (gan_trainer_find_nonfinite(tr, bad, sizeof bad, &at)) {
             fprintf(stderr, "%s: --resume %s: %s[%zu] is not finite; checkpoints are written only while training is "
                     "finite, so this file was changed since\n", PROG, o->resume, bad, at);
+            goto done;
+        }
+        if (gan_trainer_find_negative(tr, bad, sizeof bad, &at)) {
+            fprintf(stderr, "%s: --resume %s: %s[%zu] is negative, which no training writes (a variance, a second "
+                    "moment or a count); this file was changed since\n", PROG, o->resume, bad, at);
             goto done;
         }
         tnn_safetensors_free(ck); /* 25 MB we no longer need */

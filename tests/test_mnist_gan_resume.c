@@ -217,7 +217,7 @@ typedef bool (*keep_fn)(const char *name);
 
 /* Copy checkpoint src to dst (which may be src), leaving out the tensors keep refuses
  * (keep NULL: none), passing every tensor through edit and setting one metadata key
- * (md_key NULL: none). */
+ * (md_key NULL: none; md_value NULL: that key left out). */
 static void rewrite_checkpoint_keeping(const char *src, const char *dst, keep_fn keep, edit_fn edit, const char *md_key,
                                        const char *md_value)
 {
@@ -237,7 +237,15 @@ static void rewrite_checkpoint_keeping(const char *src, const char *dst, keep_fn
         TU_ASSERT_OK(tnn_tensor_list_add(l, t->name, t->dtype, copies[i], t->ndim, shape));
     }
     tnn_metadata *md = tnn_metadata_clone(tnn_safetensors_metadata(st));
-    if (md_key) TU_ASSERT_OK(tnn_metadata_set(md, md_key, md_value));
+    if (md_key && md_value) TU_ASSERT_OK(tnn_metadata_set(md, md_key, md_value));
+    if (md_key && !md_value) { /* md_value NULL: the key is left out */
+        const tnn_metadata *from = tnn_safetensors_metadata(st);
+        tnn_metadata_free(md);
+        md = tnn_metadata_new();
+        for (int i = 0; i < tnn_metadata_count(from); i++)
+            if (strcmp(tnn_metadata_key(from, i), md_key) != 0)
+                TU_ASSERT_OK(tnn_metadata_set(md, tnn_metadata_key(from, i), tnn_metadata_value(from, i)));
+    }
     TU_ASSERT_OK(tnn_safetensors_save(dst, l, md));
     tnn_metadata_free(md);
     tnn_tensor_list_free(l);
@@ -290,6 +298,30 @@ static void resume_exact_from_a_0_2_checkpoint(void **state)
 }
 
 /* ---- refusals ---- */
+
+static void var_negative(const char *name, void *data, size_t nbytes)
+{
+    if (strcmp(name, "generator.model.3.running_var") == 0 && nbytes >= 12) {
+        float v = -0.5f;
+        memcpy((char *)data + 8, &v, 4); /* element 2 */
+    }
+}
+
+static void moment_negative(const char *name, void *data, size_t nbytes)
+{
+    if (strcmp(name, "optimizer_d.0.weight.exp_avg_sq") == 0 && nbytes >= 4) {
+        float v = -1e-9f;
+        memcpy(data, &v, 4);
+    }
+}
+
+static void count_negative(const char *name, void *data, size_t nbytes)
+{
+    if (strcmp(name, "generator.model.3.num_batches_tracked") == 0 && nbytes == 8) {
+        int64_t v = -3;
+        memcpy(data, &v, 8);
+    }
+}
 
 static void weight_nan(const char *name, void *data, size_t nbytes)
 {
@@ -577,6 +609,17 @@ static void resume_refuses_bad_checkpoint(void **state)
     rewrite_checkpoint(ck, gt_path("a/nan.safetensors"), weight_nan, NULL, NULL);
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2 --out '%s'", gt_path("a/nan.safetensors"), gt_path("n"));
     expect_refusal(args, 1, "generator.model.0.weight[1] is not finite", "this file was changed since");
+    /* a variance, a second moment or a count below 0 */
+    expect_rewrite_refused(ck, "a/var.safetensors", NULL, var_negative, NULL, NULL, 1,
+                           "generator.model.3.running_var[2] is negative");
+    expect_rewrite_refused(ck, "a/moment.safetensors", NULL, moment_negative, NULL, NULL, 1,
+                           "optimizer_d.0.weight.exp_avg_sq[0] is negative");
+    expect_rewrite_refused(ck, "a/count.safetensors", NULL, count_negative, NULL, NULL, 1,
+                           "generator.model.3.num_batches_tracked[0] is negative");
+    /* no n_epochs recorded (and none given): refused, not trained to the default 100 */
+    rewrite_checkpoint(ck, gt_path("a/noepochs.safetensors"), NULL, "n_epochs", NULL);
+    snprintf(args, sizeof args, "--resume '%s'", gt_path("a/noepochs.safetensors"));
+    expect_refusal(args, 2, "does not record 'n_epochs'", NULL);
     /* a loss, the generator's spare normal or a step count that no run writes */
     expect_rewrite_refused(ck, "a/lossnan.safetensors", NULL, loss_nan, NULL, NULL, 1,
                            "train.losses row 1, column 1 is NaN");
