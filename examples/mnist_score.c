@@ -110,14 +110,38 @@ done:
     return status;
 }
 
-/* s as a JSON string (quotes, backslashes and control characters escaped). */
+/* Length of the well-formed UTF-8 sequence at p (1 to 4), or 0 if it is not one
+ * (a stray continuation byte, an overlong form, a surrogate, past U+10FFFF, cut short). */
+static int utf8_seq(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80) return 1;
+    int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (!n) return 0;
+    unsigned lo = 0x80, hi = 0xBF; /* the second byte's range */
+    if (c == 0xE0) lo = 0xA0;
+    else if (c == 0xED) hi = 0x9F;
+    else if (c == 0xF0) lo = 0x90;
+    else if (c == 0xF4) hi = 0x8F;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (int k = 2; k < n; k++)
+        if (p[k] < 0x80 || p[k] > 0xBF) return 0;
+    return n;
+}
+
+/* s as a JSON string: quotes, backslashes and control characters escaped, and a byte
+ * that is not UTF-8 (a file name in another encoding) as U+FFFD, so that the line stays
+ * valid JSON. */
 static void json_string(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = utf8_seq(p);
+        if (n == 0) fputs("\\ufffd", f), n = 1;
+        else if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
         else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
+        else fwrite(p, 1, (size_t)n, f);
+        p += n;
     }
     fputc('"', f);
 }

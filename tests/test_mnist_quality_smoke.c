@@ -293,6 +293,18 @@ static void cli_score_bad_input(void **state)
     /* and the good file works with the same images */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"), imgs, imgs);
     score(args);
+    /* a file name that is not UTF-8 still gives a JSON line (score() parses it), the
+     * byte written as U+FFFD */
+    char latin1[256];
+    snprintf(latin1, sizeof latin1, "%s", path_in("small/caf\xe9-idx3-ubyte"));
+    assert_int_equal(link(imgs, latin1), 0);
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"), latin1, imgs);
+    score(args);
+    char *out, *err;
+    assert_int_equal(run(g_score, args, &out, &err), 0);
+    assert_contains(out, "caf\\ufffd-idx3-ubyte");
+    free(out);
+    free(err);
 }
 
 static void cli_classifier_bad_input(void **state)
