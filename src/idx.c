@@ -316,6 +316,26 @@ tnn_status tnn_idx_parse(const void *buf, size_t len, const char *what, tnn_idx 
     return parse(buf ? buf : (const uint8_t *)"", len, what, out, NULL);
 }
 
+/* Whether reading on cannot make the first len bytes a valid file: a start that is
+ * neither gzip nor IDX's magic, or plain IDX with more bytes than its header declares.
+ * The bytes read so far are then parsed, which names the fault, instead of reading an
+ * endless stream (/dev/zero, a pipe) into memory until it runs out. */
+static bool enough_read(const uint8_t *b, size_t len)
+{
+    if (len < 4 || is_gzip(b, len)) return false;
+    if (b[0] != 0 || b[1] != 0 || b[2] != 0x08 || b[3] < 1 || b[3] > 4) return true;
+    size_t head = 4 + 4 * (size_t)b[3];
+    if (len < head) return false;
+    uint64_t size = 1;
+    for (int i = 0; i < b[3]; i++) {
+        const uint8_t *p = b + 4 + 4 * i;
+        uint64_t d = (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
+        if (d && size > UINT64_MAX / d) return false; /* parse reports the overflow */
+        size *= d;
+    }
+    return size <= UINT64_MAX - head && (uint64_t)len > head + size;
+}
+
 tnn_status tnn_idx_load(const char *path, tnn_idx *out)
 {
     if (!out) return tnn_error(TNN_ERR_ARG, "idx_load: output is NULL");
@@ -334,7 +354,7 @@ tnn_status tnn_idx_load(const char *path, tnn_idx *out)
     if (!buf) { fclose(f); return tnn_error(TNN_ERR_NOMEM, "%s: out of memory reading the file", path); }
     for (;;) {
         len += fread(buf + len, 1, cap - len, f);
-        if (len < cap) break;
+        if (len < cap || enough_read(buf, len)) break;
         uint8_t *nb = cap > SIZE_MAX / 2 ? NULL : tnn_realloc(buf, cap * 2, "IDX file");
         if (!nb) { tnn_free(buf); fclose(f); return tnn_error(TNN_ERR_NOMEM, "%s: out of memory reading the file", path); }
         buf = nb;

@@ -5,6 +5,8 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -588,6 +590,35 @@ static void idx_bundled_mnist(void **state)
     }
 }
 
+/* Endless input: /dev/zero (no IDX magic), and a pipe that sends a valid header for 4
+ * bytes and then zeros without end. Reading stops as soon as the bytes cannot become a
+ * valid file, and the error names the fault (it used to read until memory ran out). */
+static void idx_endless_input(void **state)
+{
+    (void)state;
+    expect_load_error("/dev/zero", TNN_ERR_FORMAT, "element type 0x00");
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fd[0]);
+        signal(SIGPIPE, SIG_IGN);
+        static const uint8_t head[8] = {0, 0, 8, 1, 0, 0, 0, 4};
+        static uint8_t zeros[4096];
+        if (write(fd[1], head, sizeof head) != (ssize_t)sizeof head) _exit(1);
+        while (write(fd[1], zeros, sizeof zeros) > 0) {}
+        _exit(0);
+    }
+    close(fd[1]);
+    char path[64];
+    snprintf(path, sizeof path, "/dev/fd/%d", fd[0]);
+    expect_load_error(path, TNN_ERR_FORMAT, "bytes after the 4 bytes of data the IDX header claims");
+    close(fd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(idx_roundtrip_plain, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(idx_roundtrip_gz, tu_tmpdir_make, tu_tmpdir_remove),
@@ -600,6 +631,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(idx_truncated, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(idx_corrupt_gzip, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(idx_absurd_counts, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test(idx_endless_input),
     cmocka_unit_test_setup_teardown(idx_large_files, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test(idx_pixel_formula),
     cmocka_unit_test(idx_images_to_tensor_order),

@@ -35,7 +35,9 @@ typedef struct tnn_idx {
  * returns non-OK with tnn_last_error() naming the file and the problem; *out is then
  * empty (tnn_idx_free on it is harmless). On Linux, data of 4 MB or more is offered to
  * transparent huge pages (madvise on the 2 MB-aligned inside of its block), because
- * shuffled batches read it at random; this changes only speed. */
+ * shuffled batches read it at random; this changes only speed. A pipe or device is read
+ * only until its bytes cannot become a valid file (no gzip or IDX magic, or plain IDX
+ * longer than its header declares), so /dev/zero or an endless stream fails at once. */
 TNN_API tnn_status tnn_idx_load(const char *path, tnn_idx *out);
 /** Same from memory (for fuzzing); `what` names the source in messages. */
 TNN_API tnn_status tnn_idx_parse(const void *buf, size_t len, const char *what, tnn_idx *out);
