@@ -372,6 +372,14 @@ static tnn_status negative_one(void *ctx, const tnn_named_tensor *t)
     return TNN_ERR_NUMERIC;
 }
 
+bool gan_module_find_negative(tnn_module *m, const char *prefix, char *name, size_t namelen, size_t *index)
+{
+    nonfinite_ctx c = {name, namelen, 0, 0.0f, false};
+    (void)tnn_module_visit(m, prefix, negative_one, &c);
+    if (c.found && index) *index = c.index;
+    return c.found;
+}
+
 bool gan_trainer_find_negative(gan_trainer *tr, char *name, size_t namelen, size_t *index)
 {
     nonfinite_ctx c = {name, namelen, 0, 0.0f, false};

@@ -89,6 +89,8 @@ bool gan_trainer_find_nonfinite(gan_trainer *tr, char *name, size_t namelen, siz
 /* The same for values no training writes: a negative (or NaN) running_var or Adam
  * exp_avg_sq, a negative num_batches_tracked. */
 bool gan_trainer_find_negative(gan_trainer *tr, char *name, size_t namelen, size_t *index);
+/* The same over one module (a negative running_var or num_batches_tracked). */
+bool gan_module_find_negative(tnn_module *m, const char *prefix, char *name, size_t namelen, size_t *index);
 /* The same over one module's floats (parameters and buffers, names prefixed by prefix);
  * value receives the float found (NaN or an infinity). index and value may be NULL. */
 bool gan_module_find_nonfinite(tnn_module *m, const char *prefix, char *name, size_t namelen, size_t *index,

@@ -149,6 +149,12 @@ int main(int argc, char **argv)
         status = 2;
         goto done;
     }
+    if (gan_module_find_negative(g, prefix, bad, sizeof bad, &at)) { /* eval mode: NaN images */
+        fprintf(stderr, "%s: --weights %s: '%s' is negative at element %zu, which no training writes\n", PROG, weights,
+                bad, at);
+        status = 2;
+        goto done;
+    }
     tnn_module_train(g, train);
 
     int feat = gan_img_features(&gc), hw = gc.img_size * gc.img_size;

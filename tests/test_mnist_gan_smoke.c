@@ -194,6 +194,20 @@ static void smoke_train_and_sample(void **state)
     assert_int_not_equal(access(gt_path("nan.png"), F_OK), 0);
     free(out);
     free(err);
+    /* a negative running variance: refused whatever the output (eval mode would give
+     * NaN images, written to --idx as black ones) */
+    ((float *)gsd->items[2].data)[5] = 0.5f;
+    const tnn_named_tensor *rv = tnn_tensor_list_find(gsd, "model.3.running_var");
+    assert_non_null(rv);
+    ((float *)rv->data)[7] = -1.0f;
+    TU_ASSERT_OK(tnn_module_save(gn, GAN_PREFIX, gt_path("negvar.safetensors"), tnn_safetensors_metadata(gst)));
+    snprintf(args, sizeof args, "--weights '%s' --bn_mode eval --idx '%s'", gt_path("negvar.safetensors"),
+             gt_path("negvar-idx3-ubyte"));
+    assert_int_equal(gt_run(NULL, g_sample, args, &out, &err), 2);
+    gt_assert_contains(err, "'model.3.running_var' is negative at element 7");
+    assert_int_not_equal(access(gt_path("negvar-idx3-ubyte"), F_OK), 0);
+    free(out);
+    free(err);
     tnn_tensor_list_free(gsd);
     tnn_module_free(gn);
     tnn_safetensors_free(gst);
