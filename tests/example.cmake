@@ -23,7 +23,7 @@ tnn_example_test_exe(test_idx test_idx.c ZLIB::ZLIB)
 tnn_example_cases(EXE test_idx LABEL unit CASES
   idx_roundtrip_plain idx_roundtrip_gz idx_roundtrip_1d_and_4d idx_gzip_multi_member idx_gzip_through_allocator_hooks
   idx_missing_file
-  idx_wrong_magic idx_zero_dim idx_truncated idx_corrupt_gzip idx_absurd_counts idx_large_files idx_pixel_formula
+  idx_wrong_magic idx_zero_dim idx_truncated idx_corrupt_gzip idx_absurd_counts idx_endless_input idx_large_files idx_pixel_formula
   idx_images_to_tensor_order idx_images_to_tensor_threads idx_images_to_tensor_channels idx_images_to_tensor_resize)
 target_compile_definitions(test_idx PRIVATE TNN_MNIST_DIR="${PROJECT_SOURCE_DIR}/data/mnist")
 
