@@ -422,6 +422,7 @@ static int read_debug_hooks(run *r, debug_hooks *d)
     d->signal = SIGINT;
     d->nan_target = NULL;
     d->fail_save = getenv("TINYNN_DEBUG_FAIL_SAVE");
+    if (d->fail_save && !*d->fail_save) d->fail_save = NULL; /* empty: unset, as for the other hooks */
     if (d->fail_save && strcmp(d->fail_save, "generator") != 0 && strcmp(d->fail_save, "discriminator") != 0) {
         fprintf(stderr, "%s: TINYNN_DEBUG_FAIL_SAVE='%s': expected generator or discriminator\n", PROG, d->fail_save);
         return EXIT_USAGE;
@@ -904,7 +905,16 @@ int main(int argc, char **argv)
         }
         tnn_safetensors_free(ck); /* 25 MB we no longer need */
         ck = NULL;
-        if (R.s.epoch >= o->n_epochs) {
+        bool weights_missing = false;
+        for (int k = 0; k < 2 && !weights_missing; k++) {
+            char p[PATH_MAX];
+            snprintf(p, sizeof p, "%s/%s.safetensors", o->out, k ? "discriminator" : "generator");
+            weights_missing = access(p, F_OK) != 0;
+        }
+        if (R.s.epoch == o->n_epochs && weights_missing) { /* a final save that failed */
+            fprintf(stderr, "%s: --resume %s: the run is finished but %s/generator.safetensors and "
+                    "discriminator.safetensors are not both there: writing them\n", PROG, o->resume, o->out);
+        } else if (R.s.epoch >= o->n_epochs) {
             fprintf(stderr, "%s: --resume %s: the checkpoint has completed %" PRId64 " epoch%s and --n_epochs is %d: "
                     "nothing left to do (give a larger --n_epochs to train on)\n", PROG, o->resume, R.s.epoch,
                     R.s.epoch == 1 ? "" : "s", o->n_epochs);
@@ -913,8 +923,9 @@ int main(int argc, char **argv)
         }
         R.ckpt_at = R.s.n_hist; /* the file we resumed from, if --out is its folder */
         if (strcmp(o->resume, R.out_ckpt) != 0) R.ckpt_at = -1;
-        fprintf(stderr, "%s: resuming %s at [Epoch %" PRId64 "/%d] [Batch %" PRId64 "/%d]\n", PROG, o->resume,
-                R.s.epoch, o->n_epochs, R.s.batch, R.batches);
+        if (R.s.epoch < o->n_epochs)
+            fprintf(stderr, "%s: resuming %s at [Epoch %" PRId64 "/%d] [Batch %" PRId64 "/%d]\n", PROG, o->resume,
+                    R.s.epoch, o->n_epochs, R.s.batch, R.batches);
     }
     debug_hooks dbg;
     if ((status = read_debug_hooks(&R, &dbg))) goto done;
@@ -987,9 +998,7 @@ int main(int argc, char **argv)
                 s->epoch++;
                 s->batch = 0;
             }
-            /* (the run's last checkpoint waits for the weights: below) */
-            if (o->checkpoint_interval > 0 && s->n_hist % o->checkpoint_interval == 0 && s->epoch < o->n_epochs &&
-                (status = write_checkpoint(&R)))
+            if (o->checkpoint_interval > 0 && s->n_hist % o->checkpoint_interval == 0 && (status = write_checkpoint(&R)))
                 goto done;
             status = EXIT_ERROR;
             if (g_stop_signal && s->n_hist < (int64_t)o->n_epochs * R.batches) break;
@@ -1002,6 +1011,8 @@ int main(int argc, char **argv)
                     images / dt, threads, threads == 1 ? "" : "s");
             for (int k = 0; k < n_snap; k++) {
                 if (snap[k] != epoch + 1) continue;
+                if ((status = refuse_nonfinite(&R, "the snapshot"))) goto done;
+                status = EXIT_ERROR;
                 char path[PATH_MAX], e[16];
                 snprintf(e, sizeof e, "%d", epoch + 1);
                 tnn_metadata *md = tnn_metadata_clone(R.md_weights);
@@ -1021,7 +1032,7 @@ int main(int argc, char **argv)
                 }
                 break;
             }
-            if (o->checkpoint_interval == 0 && s->epoch < o->n_epochs && (status = write_checkpoint(&R))) goto done;
+            if ((o->checkpoint_interval == 0 || s->epoch == o->n_epochs) && (status = write_checkpoint(&R))) goto done;
             status = EXIT_ERROR;
         }
         if (g_stop_signal && s->epoch < o->n_epochs) {
@@ -1037,11 +1048,13 @@ int main(int argc, char **argv)
             goto done;
         }
     }
-    /* ---- the trained weights, under the seed's state_dict names, then the checkpoint
-     * that marks the run finished: if a save fails, the checkpoint on disk is still one
-     * from before the end, and --resume trains the rest again (bit for bit) and saves ---- */
-    if ((status = refuse_nonfinite(&R, "the weights"))) goto done;
+    /* (written at the last epoch's end, unless this run was resumed finished: then the
+     * weights alone were missing) */
+    if ((status = write_checkpoint(&R)) || (status = draw_plot(&R))) goto done;
     status = EXIT_ERROR;
+
+    /* ---- the trained weights, under the seed's state_dict names; if a save fails, the
+     * finished checkpoint holds them, and --resume with it writes them ---- */
     const char *names[2] = {"generator", "discriminator"};
     tnn_module *nets[2] = {tr->generator, tr->discriminator};
     for (int k = 0; k < 2; k++) {
@@ -1055,13 +1068,12 @@ int main(int argc, char **argv)
         writing(false);
         if (!ok) {
             fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
-            if (access(R.out_ckpt, F_OK) == 0)
-                fprintf(stderr, "%s: %s holds the run before its end; --resume %s trains the rest again and saves "
-                        "the weights\n", PROG, R.out_ckpt, R.out_ckpt);
+            if (R.ckpt_at == s->n_hist)
+                fprintf(stderr, "%s: the finished checkpoint %s holds the trained networks; --resume %s writes the "
+                        "weights\n", PROG, R.out_ckpt, R.out_ckpt);
             goto done;
         }
     }
-    if ((status = write_checkpoint(&R)) || (status = draw_plot(&R))) goto done;
     status = 0;
     goto done;
 

@@ -330,10 +330,11 @@ static bool enough_read(const uint8_t *b, size_t len)
     for (int i = 0; i < b[3]; i++) {
         const uint8_t *p = b + 4 + 4 * i;
         uint64_t d = (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
-        if (d && size > UINT64_MAX / d) return false; /* parse reports the overflow */
+        /* a dimension parse refuses (0, above INT_MAX), or a size past any memory */
+        if (d == 0 || d > INT_MAX || size > (UINT64_MAX >> 1) / d) return true;
         size *= d;
     }
-    return size <= UINT64_MAX - head && (uint64_t)len > head + size;
+    return (uint64_t)len > head + size;
 }
 
 tnn_status tnn_idx_load(const char *path, tnn_idx *out)

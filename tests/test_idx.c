@@ -593,10 +593,8 @@ static void idx_bundled_mnist(void **state)
 /* Endless input: /dev/zero (no IDX magic), and a pipe that sends a valid header for 4
  * bytes and then zeros without end. Reading stops as soon as the bytes cannot become a
  * valid file, and the error names the fault (it used to read until memory ran out). */
-static void idx_endless_input(void **state)
+static void endless_pipe(const uint8_t *head, size_t n, const char *what)
 {
-    (void)state;
-    expect_load_error("/dev/zero", TNN_ERR_FORMAT, "element type 0x00");
     int fd[2];
     assert_int_equal(pipe(fd), 0);
     pid_t pid = fork();
@@ -604,19 +602,33 @@ static void idx_endless_input(void **state)
     if (pid == 0) {
         close(fd[0]);
         signal(SIGPIPE, SIG_IGN);
-        static const uint8_t head[8] = {0, 0, 8, 1, 0, 0, 0, 4};
         static uint8_t zeros[4096];
-        if (write(fd[1], head, sizeof head) != (ssize_t)sizeof head) _exit(1);
+        if (write(fd[1], head, n) != (ssize_t)n) _exit(1);
         while (write(fd[1], zeros, sizeof zeros) > 0) {}
         _exit(0);
     }
     close(fd[1]);
     char path[64];
     snprintf(path, sizeof path, "/dev/fd/%d", fd[0]);
-    expect_load_error(path, TNN_ERR_FORMAT, "bytes after the 4 bytes of data the IDX header claims");
+    expect_load_error(path, TNN_ERR_FORMAT, what);
     close(fd[0]);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
+static void idx_endless_input(void **state)
+{
+    (void)state;
+    expect_load_error("/dev/zero", TNN_ERR_FORMAT, "element type 0x00");
+    static const uint8_t four[8] = {0, 0, 8, 1, 0, 0, 0, 4};
+    endless_pipe(four, sizeof four, "bytes after the 4 bytes of data the IDX header claims");
+    /* dimensions no file can have: 2^32 - 1 squared, and four of them (whose product
+     * overflows 64 bits) */
+    static const uint8_t huge2[12] = {0, 0, 8, 2, 255, 255, 255, 255, 255, 255, 255, 255};
+    endless_pipe(huge2, sizeof huge2, "4294967295");
+    static const uint8_t huge4[20] = {0, 0, 8, 4, 255, 255, 255, 255, 255, 255, 255, 255,
+                                      255, 255, 255, 255, 255, 255, 255, 255};
+    endless_pipe(huge4, sizeof huge4, "4294967295");
 }
 
 static const struct CMUnitTest tests[] = {
