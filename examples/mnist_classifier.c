@@ -271,6 +271,26 @@ int main(int argc, char **argv)
     printf("test accuracy %.2f%% (%d/%d) after %d epochs, %.1f s of training and testing, %d threads\n",
            100.0 * correct / test.n, correct, test.n, epochs, t_total, tnn_get_num_threads());
 
+    /* The last step may have made a weight NaN or infinite after the last loss was
+     * seen: such weights are not written either. */
+    tnn_tensor_list *params = tnn_module_state_dict(net, "");
+    if (!params) {
+        fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
+        goto done;
+    }
+    for (int k = 0; k < params->count; k++) {
+        const tnn_named_tensor *t = &params->items[k];
+        for (size_t i = 0; t->dtype == TNN_F32 && i < t->count; i++) {
+            if (isfinite(((const float *)t->data)[i])) continue;
+            fprintf(stderr, "%s: training diverged in the last step: %s[%zu] is not finite (try a smaller --lr); %s was "
+                    "not written\n", PROG, t->name, i, out);
+            tnn_tensor_list_free(params);
+            status = 3;
+            goto done;
+        }
+    }
+    tnn_tensor_list_free(params);
+
     /* What was trained and how well, next to the architecture. */
     char buf[64];
     snprintf(buf, sizeof buf, "%.4f", (double)correct / test.n);
