@@ -7,7 +7,12 @@
  *
  * Inputs are [batch x features] (Linear and Flatten also accept [batch x ...], taking
  * the trailing dimensions as features; the element-wise layers accept any shape).
- * Semantics, names and initialisation follow PyTorch's layers of the same name.
+ * Semantics, names and initialisation follow PyTorch's layers of the same name, with
+ * one difference: PyTorch's Linear maps the last dimension of a [batch x ... x in]
+ * input and keeps the others, where this Linear takes all the dimensions after the
+ * first as one row of features (an image batch [N x 1 x 28 x 28] goes straight into
+ * Linear(784, ...), as after PyTorch's view(N, -1)). The output is [batch x out].
+ * NULL rng: Linear's weights stay zero (a target to load into, not a model to train).
  */
 #ifndef TINYNN_LAYERS_H
 #define TINYNN_LAYERS_H
