@@ -118,7 +118,13 @@ TNN_API tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const 
  * the last forward's output other than in dimensions of 1 (TNN_ERR_SHAPE, both shapes in
  * the message); a dy that differs only there ([N] for [N x 1]) is passed on viewed in the
  * output's shape, so the module's own backward can rely on dy having exactly that
- * shape. Accumulates parameter gradients (+=) unless requires_grad is false.
+ * shape. Accumulates parameter gradients (+=) unless requires_grad is false. A
+ * module's own backward that returns TNN_OK without setting *dx, when dx was asked for,
+ * is refused (TNN_ERR_STATE, naming the module).
+ * One forward may be followed by several backwards (with different dy, say): each adds
+ * its gradients, as PyTorch's backward(retain_graph=True) does; PyTorch without
+ * retain_graph refuses the second one. Zero or discard the gradients in between to get
+ * each backward's own.
  * @param m   the module, after a forward
  * @param dy  dL/dy, in the shape of the last forward's output (or that shape with
  *            dimensions of 1 added or left out)
