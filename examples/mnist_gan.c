@@ -779,6 +779,7 @@ int main(int argc, char **argv)
             }
         }
     }
+    static char replace_note[2 * PATH_MAX + 512]; /* static: main runs once */
     if ((!o->resume || !flags_same_file(o->resume, R.out_ckpt)) && access(R.out_ckpt, F_OK) == 0) {
         /* A run that was stopped before its last epoch is work this run would throw away
          * (a new run, or one resumed from elsewhere into this folder): refuse, and say how
@@ -821,14 +822,16 @@ int main(int argc, char **argv)
             status = EXIT_USAGE;
             goto done;
         }
+        /* said once the run is sure to start (a --resume may still be refused) */
         if (known)
-            fprintf(stderr, "%s: note: %s holds a finished run and will be replaced by this %s, whose losses and "
-                    "images replace that run's from the first batch on (--resume %s with a larger --n_epochs continues "
-                    "it instead; another --out keeps it)\n", PROG, R.out_ckpt, o->resume ? "resumed run" : "new run",
-                    R.out_ckpt);
+            snprintf(replace_note, sizeof replace_note, "%s: note: %s holds a finished run and will be replaced by "
+                     "this %s, whose losses and images replace that run's from the first batch on (--resume %s with a "
+                     "larger --n_epochs continues it instead; another --out keeps it)\n", PROG, R.out_ckpt,
+                     o->resume ? "resumed run" : "new run", R.out_ckpt);
         else
-            fprintf(stderr, "%s: note: %s exists but is not a checkpoint of this program (%s); it will be replaced "
-                    "by this %s\n", PROG, R.out_ckpt, why, o->resume ? "resumed run" : "new run");
+            snprintf(replace_note, sizeof replace_note, "%s: note: %s exists but is not a checkpoint of this program "
+                     "(%s); it will be replaced by this %s\n", PROG, R.out_ckpt, why,
+                     o->resume ? "resumed run" : "new run");
     }
     status = EXIT_ERROR;
 
@@ -929,6 +932,7 @@ int main(int argc, char **argv)
     }
     debug_hooks dbg;
     if ((status = read_debug_hooks(&R, &dbg))) goto done;
+    fputs(replace_note, stderr);
     status = EXIT_ERROR;
     if ((status = csv_open(&R))) goto done;
     status = EXIT_ERROR;

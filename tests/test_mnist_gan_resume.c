@@ -199,6 +199,13 @@ static void resume_after_a_failed_final_save(void **state)
     free(gan(NULL, args, 2, &err));
     gt_assert_contains(err, "nothing left to do");
     free(err);
+    /* the same into another finished run's folder: refused, and no note that the
+     * folder's run "will be replaced" comes before the refusal */
+    snprintf(args, sizeof args, "--resume '%s' --out '%s'", gt_path("a/checkpoint.safetensors"), gt_path("u"));
+    free(gan(NULL, args, 2, &err));
+    gt_assert_contains(err, "nothing left to do");
+    assert_null(strstr(err, "will be replaced"));
+    free(err);
     /* a value the hook does not know: status 2 */
     snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("b"));
     free(gan("TINYNN_DEBUG_FAIL_SAVE=weights", args, 2, &err));
