@@ -148,6 +148,8 @@ void tnn_module_train(tnn_module *m, bool training)
     tnn_module_modes_set(m, true, false);
 }
 
+void tnn_module_eval(tnn_module *m) { tnn_module_train(m, false); }
+
 void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad)
 {
     if (!m) return;

@@ -99,8 +99,11 @@ static void sequential_nested_names(void **state)
     tnn_module_set_requires_grad(outer, true);
     assert_true(tnn_sequential_get(inner, 0)->training);
     assert_true(tnn_sequential_get(inner, 1)->requires_grad);
-    /* A child added to a container in eval mode takes its mode. */
-    tnn_module_train(outer, false);
+    /* A child added to a container in eval mode takes its mode (tnn_module_eval is
+     * tnn_module_train(m, false)). */
+    tnn_module_eval(outer);
+    assert_false(tnn_sequential_get(inner, 0)->training);
+    tnn_module_eval(NULL);
     TU_ASSERT_OK(tnn_sequential_add(outer, tnn_dropout_new(0.5f, &r)));
     assert_false(tnn_sequential_get(outer, 2)->training);
     char d[64];

@@ -141,8 +141,11 @@ TNN_API tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit
  * reported through tnn_set_log()). */
 TNN_API void tnn_module_free(tnn_module *m);
 
-/** Training (batch statistics, dropout active) vs evaluation mode; containers propagate it. */
+/** Training (batch statistics, dropout active) vs evaluation mode; containers propagate it.
+ * New modules are in training mode, as PyTorch's are. NULL is a no-op. */
 TNN_API void tnn_module_train(tnn_module *m, bool training);
+/** Evaluation mode: tnn_module_train(m, false), PyTorch's model.eval(). NULL is a no-op. */
+TNN_API void tnn_module_eval(tnn_module *m);
 /** Freeze (false) or unfreeze (true) the parameters: a frozen module still passes
  * dL/dx through backward but leaves parameter gradients untouched. Containers propagate it.
  * Backward leaves a frozen module's gradients as they were: after
