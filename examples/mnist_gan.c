@@ -906,6 +906,10 @@ int main(int argc, char **argv)
                     "moment or a count); this file was changed since\n", PROG, o->resume, bad, at);
             goto done;
         }
+        /* finished: the epochs it was started for are all done (a run stopped early and
+         * resumed with a smaller --n_epochs is not) */
+        const char *planned = tnn_metadata_get(tnn_safetensors_metadata(ck), "n_epochs");
+        const bool finished = R.s.batch == 0 && planned && R.s.epoch == atoll(planned) && R.s.epoch == o->n_epochs;
         tnn_safetensors_free(ck); /* 25 MB we no longer need */
         ck = NULL;
         bool weights_missing = false;
@@ -914,7 +918,7 @@ int main(int argc, char **argv)
             snprintf(p, sizeof p, "%s/%s.safetensors", o->out, k ? "discriminator" : "generator");
             weights_missing = access(p, F_OK) != 0;
         }
-        if (R.s.epoch == o->n_epochs && weights_missing) { /* a final save that failed */
+        if (finished && weights_missing) { /* a final save that failed */
             fprintf(stderr, "%s: --resume %s: the run is finished but %s/generator.safetensors and "
                     "discriminator.safetensors are not both there: writing them\n", PROG, o->resume, o->out);
         } else if (R.s.epoch >= o->n_epochs) {
@@ -925,7 +929,7 @@ int main(int argc, char **argv)
             goto done;
         }
         R.ckpt_at = R.s.n_hist; /* the file we resumed from, if --out is its folder */
-        if (strcmp(o->resume, R.out_ckpt) != 0) R.ckpt_at = -1;
+        if (!flags_same_file(o->resume, R.out_ckpt)) R.ckpt_at = -1;
         if (R.s.epoch < o->n_epochs)
             fprintf(stderr, "%s: resuming %s at [Epoch %" PRId64 "/%d] [Batch %" PRId64 "/%d]\n", PROG, o->resume,
                     R.s.epoch, o->n_epochs, R.s.batch, R.batches);
@@ -1072,9 +1076,15 @@ int main(int argc, char **argv)
         writing(false);
         if (!ok) {
             fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
-            if (R.ckpt_at == s->n_hist)
-                fprintf(stderr, "%s: the finished checkpoint %s holds the trained networks; --resume %s writes the "
-                        "weights\n", PROG, R.out_ckpt, R.out_ckpt);
+            if (R.ckpt_at == s->n_hist) {
+                /* --resume writes them only if one is missing: an earlier run's may be there */
+                char other[PATH_MAX];
+                snprintf(other, sizeof other, "%s/%s.safetensors", o->out, names[1 - k]);
+                bool both = access(path, F_OK) == 0 && access(other, F_OK) == 0;
+                fprintf(stderr, "%s: the finished checkpoint %s holds the trained networks; %s--resume %s writes the "
+                        "weights\n", PROG, R.out_ckpt, both ? "move away the earlier run's weights in --out, then " : "",
+                        R.out_ckpt);
+            }
             goto done;
         }
     }

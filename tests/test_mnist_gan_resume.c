@@ -206,6 +206,15 @@ static void resume_after_a_failed_final_save(void **state)
     gt_assert_contains(err, "nothing left to do");
     assert_null(strstr(err, "will be replaced"));
     free(err);
+    /* a run stopped at the end of its first of 2 epochs is not finished: resumed with
+     * --n_epochs 1 it has nothing left to do, and writes no weights as if it were */
+    snprintf(args, sizeof args, "%s --n_epochs 2 --out '%s'", common(), gt_path("s"));
+    free(gan("TINYNN_DEBUG_SIGNAL_AT_BATCH=7", args, 130, NULL));
+    snprintf(args, sizeof args, "--resume '%s' --n_epochs 1", gt_path("s/checkpoint.safetensors"));
+    free(gan(NULL, args, 2, &err));
+    gt_assert_contains(err, "nothing left to do");
+    free(err);
+    assert_int_not_equal(access(gt_path("s/generator.safetensors"), F_OK), 0);
     /* a value the hook does not know: status 2 */
     snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("b"));
     free(gan("TINYNN_DEBUG_FAIL_SAVE=weights", args, 2, &err));
