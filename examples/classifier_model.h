@@ -59,7 +59,7 @@ tnn_module *clf_new(const clf_config *c, tnn_rng *rng);
 /* Run the network on x = [batch x sizes[0]] child by child, and return both the
  * features [batch x feature_dim] and the logits [batch x classes]. Both are borrowed
  * from the network's children and valid until the next forward. Use eval mode
- * (tnn_module_train(net, false)) for scoring. */
+ * (tnn_module_eval(net)) for scoring. */
 tnn_status clf_forward(tnn_module *net, const clf_config *c, const tnn_tensor *x, const tnn_tensor **features,
                        const tnn_tensor **logits);
 

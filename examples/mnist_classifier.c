@@ -132,7 +132,7 @@ static int count_correct(const tnn_tensor *logits, const uint8_t *labels, const 
 /* Test accuracy in eval mode (batches of 1000); the network is left in eval mode. */
 static tnn_status evaluate(tnn_module *net, const clf_config *c, const split *s, tnn_tensor *x, int *correct)
 {
-    tnn_module_train(net, false);
+    tnn_module_eval(net);
     *correct = 0;
     for (int first = 0; first < s->n; first += 1000) {
         int b = s->n - first < 1000 ? s->n - first : 1000;

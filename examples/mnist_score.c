@@ -211,7 +211,7 @@ int main(int argc, char **argv)
         status = 2;
         goto done;
     }
-    tnn_module_train(net, false);
+    tnn_module_eval(net);
     tnn_set_num_threads(n_cpu);
 
     if ((r = score_file(&smp, max, net, &cfg, batch_size)) || (r = score_file(&ref, INT_MAX, net, &cfg, batch_size))) {
