@@ -780,6 +780,7 @@ int main(int argc, char **argv)
         }
     }
     static char replace_note[2 * PATH_MAX + 512]; /* static: main runs once */
+    bool move_aside = false; /* a file there that is not a checkpoint: kept under another name */
     if ((!o->resume || !flags_same_file(o->resume, R.out_ckpt)) && access(R.out_ckpt, F_OK) == 0) {
         /* A run that was stopped before its last epoch is work this run would throw away
          * (a new run, or one resumed from elsewhere into this folder): refuse, and say how
@@ -830,8 +831,7 @@ int main(int argc, char **argv)
                      o->resume ? "resumed run" : "new run", R.out_ckpt);
         else
             snprintf(replace_note, sizeof replace_note, "%s: note: %s exists but is not a checkpoint of this program "
-                     "(%s); it will be replaced by this %s\n", PROG, R.out_ckpt, why,
-                     o->resume ? "resumed run" : "new run");
+                     "(%s)", PROG, R.out_ckpt, why), move_aside = true;
     }
     status = EXIT_ERROR;
 
@@ -936,7 +936,22 @@ int main(int argc, char **argv)
     }
     debug_hooks dbg;
     if ((status = read_debug_hooks(&R, &dbg))) goto done;
-    fputs(replace_note, stderr);
+    if (move_aside) { /* someone's file, or a damaged checkpoint: renamed, not overwritten */
+        char aside[PATH_MAX + 16];
+        int k = 0;
+        do snprintf(aside, sizeof aside, k ? "%s.old%d" : "%s.old", R.out_ckpt, k + 1);
+        while (access(aside, F_OK) == 0 && ++k < 100);
+        if (k == 100 || rename(R.out_ckpt, aside) != 0) {
+            fprintf(stderr, "%s: --out %s: %s exists and is not a checkpoint of this program, and it could not be "
+                    "moved aside (%s); move it away\n", PROG, o->out, R.out_ckpt, k == 100 ? "100 .old files" :
+                    strerror(errno));
+            status = EXIT_USAGE;
+            goto done;
+        }
+        fprintf(stderr, "%s; moved to %s\n", replace_note, aside);
+    } else {
+        fputs(replace_note, stderr);
+    }
     status = EXIT_ERROR;
     if ((status = csv_open(&R))) goto done;
     status = EXIT_ERROR;

@@ -506,17 +506,24 @@ static void new_run_keeps_an_unfinished_checkpoint(void **state)
     assert_file_holds(gt_path("a/checkpoint.safetensors"), before, n0);
     free(out);
     free(err);
-    /* a file that is not a checkpoint is replaced, with a note that says so */
+    /* a file that is not a checkpoint (someone's, or a damaged one) is moved aside, not
+     * overwritten, with a note that says so; a second one goes to .old2 */
     assert_int_equal(mkdir(gt_path("j"), 0755), 0);
-    FILE *junk = fopen(gt_path("j/checkpoint.safetensors"), "wb");
-    assert_non_null(junk);
-    fputs("not a checkpoint", junk);
-    fclose(junk);
-    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("j"));
-    out = gan(NULL, args, 0, &err);
-    gt_assert_contains(err, "exists but is not a checkpoint of this program");
-    free(out);
-    free(err);
+    for (int k = 0; k < 2; k++) {
+        FILE *junk = fopen(gt_path("j/checkpoint.safetensors"), "wb");
+        assert_non_null(junk);
+        fputs(k ? "junk two" : "not a checkpoint", junk);
+        fclose(junk);
+        snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("j"));
+        out = gan(NULL, args, 0, &err);
+        gt_assert_contains(err, "exists but is not a checkpoint of this program");
+        gt_assert_contains(err, "moved to");
+        gt_assert_contains(err, k ? "checkpoint.safetensors.old2" : "checkpoint.safetensors.old");
+        free(out);
+        free(err);
+    }
+    assert_file_holds(gt_path("j/checkpoint.safetensors.old"), "not a checkpoint", 16);
+    assert_file_holds(gt_path("j/checkpoint.safetensors.old2"), "junk two", 8);
     /* one it cannot read (not as root, who reads anything): refused, untouched */
     if (geteuid() != 0) {
         assert_int_equal(chmod(gt_path("a/checkpoint.safetensors"), 0), 0);
