@@ -322,26 +322,22 @@ static tnn_status scan_one(void *ctx, const tnn_named_tensor *t)
     return TNN_OK;
 }
 
-bool gan_module_find_nonfinite(tnn_module *m, const char *prefix, char *name, size_t namelen, size_t *index,
-                               float *value)
+/* The walks of one module, or of the trainer (both networks and both optimizers'
+ * states), stopping at the first tensor element visitor fn reports (in c). The visitors
+ * build each name on the stack: no allocation, nothing can fail. */
+static bool module_find(tnn_module *m, const char *prefix, tnn_visit_fn fn, nonfinite_ctx *c)
 {
-    nonfinite_ctx c = {name, namelen, 0, 0.0f, false};
-    (void)tnn_module_visit(m, prefix, scan_one, &c);
-    if (c.found && index) *index = c.index;
-    if (c.found && value) *value = c.value;
-    return c.found;
+    (void)tnn_module_visit(m, prefix, fn, c);
+    return c->found;
 }
 
-bool gan_trainer_find_nonfinite(gan_trainer *tr, char *name, size_t namelen, size_t *index)
+static bool trainer_find(gan_trainer *tr, tnn_visit_fn fn, nonfinite_ctx *c)
 {
-    /* the visitors build each name on the stack: no allocation, nothing can fail */
-    nonfinite_ctx c = {name, namelen, 0, 0.0f, false};
-    if (!tnn_module_visit(tr->generator, GAN_CHECKPOINT_GENERATOR, scan_one, &c) &&
-        !tnn_module_visit(tr->discriminator, "discriminator." GAN_PREFIX, scan_one, &c) &&
-        !tnn_optimizer_visit_state(tr->opt_g, "optimizer_g.", scan_one, &c))
-        tnn_optimizer_visit_state(tr->opt_d, "optimizer_d.", scan_one, &c);
-    if (c.found && index) *index = c.index;
-    return c.found;
+    if (!tnn_module_visit(tr->generator, GAN_CHECKPOINT_GENERATOR, fn, c) &&
+        !tnn_module_visit(tr->discriminator, "discriminator." GAN_PREFIX, fn, c) &&
+        !tnn_optimizer_visit_state(tr->opt_g, "optimizer_g.", fn, c))
+        tnn_optimizer_visit_state(tr->opt_d, "optimizer_d.", fn, c);
+    return c->found;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -372,23 +368,38 @@ static tnn_status negative_one(void *ctx, const tnn_named_tensor *t)
     return TNN_ERR_NUMERIC;
 }
 
+bool gan_module_find_nonfinite(tnn_module *m, const char *prefix, char *name, size_t namelen, size_t *index,
+                               float *value)
+{
+    nonfinite_ctx c = {name, namelen, 0, 0.0f, false};
+    if (!module_find(m, prefix, scan_one, &c)) return false;
+    if (index) *index = c.index;
+    if (value) *value = c.value;
+    return true;
+}
+
+bool gan_trainer_find_nonfinite(gan_trainer *tr, char *name, size_t namelen, size_t *index)
+{
+    nonfinite_ctx c = {name, namelen, 0, 0.0f, false};
+    if (!trainer_find(tr, scan_one, &c)) return false;
+    if (index) *index = c.index;
+    return true;
+}
+
 bool gan_module_find_negative(tnn_module *m, const char *prefix, char *name, size_t namelen, size_t *index)
 {
     nonfinite_ctx c = {name, namelen, 0, 0.0f, false};
-    (void)tnn_module_visit(m, prefix, negative_one, &c);
-    if (c.found && index) *index = c.index;
-    return c.found;
+    if (!module_find(m, prefix, negative_one, &c)) return false;
+    if (index) *index = c.index;
+    return true;
 }
 
 bool gan_trainer_find_negative(gan_trainer *tr, char *name, size_t namelen, size_t *index)
 {
     nonfinite_ctx c = {name, namelen, 0, 0.0f, false};
-    if (!tnn_module_visit(tr->generator, GAN_CHECKPOINT_GENERATOR, negative_one, &c) &&
-        !tnn_module_visit(tr->discriminator, "discriminator." GAN_PREFIX, negative_one, &c) &&
-        !tnn_optimizer_visit_state(tr->opt_g, "optimizer_g.", negative_one, &c))
-        tnn_optimizer_visit_state(tr->opt_d, "optimizer_d.", negative_one, &c);
-    if (c.found && index) *index = c.index;
-    return c.found;
+    if (!trainer_find(tr, negative_one, &c)) return false;
+    if (index) *index = c.index;
+    return true;
 }
 
 uint64_t gan_data_fingerprint(const tnn_idx *idx)
