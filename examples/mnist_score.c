@@ -203,6 +203,18 @@ int main(int argc, char **argv)
         status = 2;
         goto done;
     }
+    /* The network the metadata describes must be the one the file holds, checked before
+     * it is built: widths that promise more than the file has would allocate for nothing
+     * (gigabytes, for a few made-up numbers). */
+    uint64_t want = 0, have = 0;
+    for (int k = 0; k + 1 < cfg.n_sizes; k++) want += ((uint64_t)cfg.sizes[k] + 1) * (uint64_t)cfg.sizes[k + 1];
+    for (int i = 0; i < tnn_safetensors_count(st); i++) have += tnn_safetensors_get(st, i)->count;
+    if (want != have) {
+        fprintf(stderr, "%s: --classifier %s: the metadata's layers need %llu parameters, the file holds %llu values\n",
+                PROG, clf_path, (unsigned long long)want, (unsigned long long)have);
+        status = 2;
+        goto done;
+    }
     tnn_rng rng; /* the weights are loaded over the initial ones; dropout is off in eval mode */
     tnn_rng_seed(&rng, 0);
     if (!(net = clf_new(&cfg, &rng)) || !(sd = tnn_module_state_dict(net, "")) ||

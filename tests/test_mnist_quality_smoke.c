@@ -276,6 +276,11 @@ static void cli_score_bad_input(void **state)
     write_classifier(path_in("huge.safetensors"), true, "image_size", "99999x99999");
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("huge.safetensors"), imgs, imgs);
     expect_fail(g_score, args, "image_size", "99999x99999");
+    /* widths that promise more parameters than the file holds: refused before the
+     * network is built (a first hidden layer of 65536 would take 206 MB) */
+    write_classifier(path_in("wide.safetensors"), true, "layers", "784,65536,4,10");
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("wide.safetensors"), imgs, imgs);
+    expect_fail(g_score, args, "the metadata's layers need 51707958 parameters", "holds 6366 values");
     /* and the good file works with the same images */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"), imgs, imgs);
     score(args);
