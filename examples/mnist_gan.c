@@ -880,16 +880,11 @@ int main(int argc, char **argv)
     }
     if (ck) {
         char msg[1024];
-        const char *core = tnn_metadata_get(tnn_safetensors_metadata(ck), "blas_core");
-        const char *th = tnn_metadata_get(tnn_safetensors_metadata(ck), "threads");
-        if (th && atoi(th) != threads)
-            fprintf(stderr, "%s: note: this run computes on %d thread%s, the checkpoint was written on %s (--n_cpu, "
-                    "capped at the cores present); the run continues, but not bit for bit as it would have without the "
-                    "interruption\n", PROG, threads, threads == 1 ? "" : "s", th);
-        if (core && strcmp(core, blas_core()) != 0)
-            fprintf(stderr, "%s: note: OpenBLAS runs its '%s' kernels, the checkpoint was written with '%s' "
-                    "(OPENBLAS_CORETYPE); the run continues, but not bit for bit as it would have without the "
-                    "interruption\n", PROG, blas_core(), core);
+        /* (kept: the notes below, once it is known that training goes on) */
+        char core[64] = "", th[16] = "";
+        const char *v = tnn_metadata_get(tnn_safetensors_metadata(ck), "blas_core");
+        if (v) snprintf(core, sizeof core, "%s", v);
+        if ((v = tnn_metadata_get(tnn_safetensors_metadata(ck), "threads"))) snprintf(th, sizeof th, "%s", v);
         if (gan_checkpoint_restore(ck, o->resume, &R.s, msg, sizeof msg) != TNN_OK) {
             fprintf(stderr, "%s: --resume: %s\n", PROG, msg);
             goto done;
@@ -930,9 +925,18 @@ int main(int argc, char **argv)
         }
         R.ckpt_at = R.s.n_hist; /* the file we resumed from, if --out is its folder */
         if (!flags_same_file(o->resume, R.out_ckpt)) R.ckpt_at = -1;
-        if (R.s.epoch < o->n_epochs)
+        if (R.s.epoch < o->n_epochs) {
+            if (*th && atoi(th) != threads)
+                fprintf(stderr, "%s: note: this run computes on %d thread%s, the checkpoint was written on %s (--n_cpu, "
+                        "capped at the cores present); the run continues, but not bit for bit as it would have without "
+                        "the interruption\n", PROG, threads, threads == 1 ? "" : "s", th);
+            if (*core && strcmp(core, blas_core()) != 0)
+                fprintf(stderr, "%s: note: OpenBLAS runs its '%s' kernels, the checkpoint was written with '%s' "
+                        "(OPENBLAS_CORETYPE); the run continues, but not bit for bit as it would have without the "
+                        "interruption\n", PROG, blas_core(), core);
             fprintf(stderr, "%s: resuming %s at [Epoch %" PRId64 "/%d] [Batch %" PRId64 "/%d]\n", PROG, o->resume,
                     R.s.epoch, o->n_epochs, R.s.batch, R.batches);
+        }
     }
     debug_hooks dbg;
     if ((status = read_debug_hooks(&R, &dbg))) goto done;

@@ -180,10 +180,12 @@ static void resume_after_a_failed_final_save(void **state)
     gt_assert_contains(err, "holds the trained networks; --resume");
     free(err);
     assert_int_not_equal(access(gt_path("a/discriminator.safetensors"), F_OK), 0);
-    snprintf(args, sizeof args, "--resume '%s'", gt_path("a/checkpoint.safetensors"));
+    /* (on another thread count: no note that training goes on differently, as none does) */
+    snprintf(args, sizeof args, "--resume '%s' --n_cpu 2", gt_path("a/checkpoint.safetensors"));
     char *r = gan(NULL, args, 0, &err);
     gt_assert_contains(err, "the run is finished but");
     gt_assert_contains(err, "writing them");
+    assert_null(strstr(err, "not bit for bit"));
     free(err);
     assert_int_equal(count_lines(r), 0);
     free(r);
@@ -196,6 +198,7 @@ static void resume_after_a_failed_final_save(void **state)
         gt_assert_same_file(gt_path(pu), gt_path(pa));
     }
     /* with both weights there, nothing is left to do */
+    snprintf(args, sizeof args, "--resume '%s'", gt_path("a/checkpoint.safetensors"));
     free(gan(NULL, args, 2, &err));
     gt_assert_contains(err, "nothing left to do");
     free(err);
