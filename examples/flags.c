@@ -212,7 +212,10 @@ int flags_parse_given(const char *prog, const char *summary, const flag_spec *sp
         for (int k = 0; k < n && !s; k++)
             if (strlen(specs[k].name) == nlen && strncmp(specs[k].name, name, nlen) == 0) s = &specs[k];
         if (!s) {
-            fprintf(stderr, "%s: unknown flag '--%.*s' (see --help)\n", prog, (int)nlen, name);
+            if (nlen == 4 && strncmp(name, "help", 4) == 0) /* --help=... */
+                fprintf(stderr, "%s: --help takes no value\n", prog);
+            else
+                fprintf(stderr, "%s: unknown flag '--%.*s' (see --help)\n", prog, (int)nlen, name);
             return FLAGS_ERROR;
         }
         const char *text;

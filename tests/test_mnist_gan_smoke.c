@@ -362,6 +362,7 @@ static void cli_unknown_flag(void **state)
 {
     (void)state;
     expect_fail(g_gan, "--n_epoch 3", 2, "unknown flag '--n_epoch'", NULL);
+    expect_fail(g_gan, "--help=1", 2, "--help takes no value", NULL);
     expect_fail(g_gan, "stray", 2, "unexpected argument 'stray'", NULL);
     expect_fail(g_sample, "--weights x --pngg y", 2, "unknown flag '--pngg'", NULL);
 }
