@@ -1,6 +1,7 @@
 /* Training checkpoints of the seed GAN (see gan_checkpoint.h). */
 #include "gan_checkpoint.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -145,8 +146,12 @@ bool gan_checkpoint_progress(const tnn_safetensors *st, int64_t *epochs_done, lo
     const char *fmt = tnn_metadata_get(md, "format"), *planned = tnn_metadata_get(md, "n_epochs");
     if (!fmt || strcmp(fmt, GAN_CHECKPOINT_FORMAT) != 0 || !planned) return false;
     if (!read_scalar(st, "train.epoch", TNN_I64, epochs_done)) return false;
-    *epochs_planned = strtol(planned, NULL, 10);
-    return true;
+    char *end;
+    errno = 0;
+    *epochs_planned = strtol(planned, &end, 10);
+    /* garbled (a damaged file): not known, so the caller keeps it rather than replacing it */
+    return !errno && end != planned && !*end && *epochs_planned >= 1 && *epochs_done >= 0 &&
+           *epochs_done <= *epochs_planned;
 }
 
 tnn_status gan_checkpoint_restore(const tnn_safetensors *st, const char *what, gan_train_state *s, char *err,

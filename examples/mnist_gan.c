@@ -234,6 +234,7 @@ typedef struct run {
     FILE *csv;
     plot *plot;
     int64_t ckpt_at;   /* batches done when the checkpoint file was last written (-1: never) */
+    bool moved_aside;  /* a file in place of the checkpoint that was not one: renamed .old* */
     bool bar;
     double bar_drawn;  /* time of the last progress-bar redraw */
 } run;
@@ -363,7 +364,8 @@ static int diverged(run *r, int epoch, int batch, const char *what)
         fprintf(stderr, "%s: the last good checkpoint, %s (epoch %" PRId64 ", batch %" PRId64 "), is left intact\n",
                 PROG, r->out_ckpt, r->ckpt_at / r->batches, r->ckpt_at % r->batches);
     else
-        fprintf(stderr, "%s: no checkpoint was written by this run; %s was not touched\n", PROG, r->out_ckpt);
+        fprintf(stderr, "%s: no checkpoint was written by this run; %s was not touched\n", PROG,
+                r->moved_aside ? "the file it found there, moved aside," : r->out_ckpt);
     csv_flush(r);
     draw_plot(r);
     return EXIT_DIVERGED;
@@ -942,16 +944,21 @@ int main(int argc, char **argv)
     if ((status = read_debug_hooks(&R, &dbg))) goto done;
     if (move_aside) { /* someone's file, or a damaged checkpoint: renamed, not overwritten */
         char aside[PATH_MAX + 16];
-        int k = 0;
-        do snprintf(aside, sizeof aside, k ? "%s.old%d" : "%s.old", R.out_ckpt, k + 1);
-        while (access(aside, F_OK) == 0 && ++k < 100);
-        if (k == 100 || rename(R.out_ckpt, aside) != 0) {
+        int k = 0, err = 0;
+        for (; k < 100; k++) { /* link, which never replaces a file there (rename would), then unlink */
+            snprintf(aside, sizeof aside, k ? "%s.old%d" : "%s.old", R.out_ckpt, k + 1);
+            err = link(R.out_ckpt, aside) == 0 ? 0 : errno;
+            if (err != EEXIST) break;
+        }
+        if (k < 100 && !err && unlink(R.out_ckpt) != 0) err = errno;
+        if (k == 100 || err) {
             fprintf(stderr, "%s: --out %s: %s exists and is not a checkpoint of this program, and it could not be "
                     "moved aside (%s); move it away\n", PROG, o->out, R.out_ckpt, k == 100 ? "100 .old files" :
-                    strerror(errno));
+                    strerror(err));
             status = EXIT_USAGE;
             goto done;
         }
+        R.moved_aside = true;
         fprintf(stderr, "%s; moved to %s\n", replace_note, aside);
     } else {
         fputs(replace_note, stderr);

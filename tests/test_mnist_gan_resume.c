@@ -527,6 +527,19 @@ static void new_run_keeps_an_unfinished_checkpoint(void **state)
     }
     assert_file_holds(gt_path("j/checkpoint.safetensors.old"), "not a checkpoint", 16);
     assert_file_holds(gt_path("j/checkpoint.safetensors.old2"), "junk two", 8);
+    /* so is a damaged checkpoint whose planned epochs cannot be read (it is not taken
+     * for a finished run and overwritten) */
+    assert_int_equal(mkdir(gt_path("k"), 0755), 0);
+    rewrite_checkpoint(gt_path("a/checkpoint.safetensors"), gt_path("k/checkpoint.safetensors"), NULL, "n_epochs", "x");
+    size_t nk;
+    char *damaged = gt_slurp(gt_path("k/checkpoint.safetensors"), &nk);
+    snprintf(args, sizeof args, "%s --n_epochs 1 --out '%s'", common(), gt_path("k"));
+    out = gan(NULL, args, 0, &err);
+    gt_assert_contains(err, "moved to");
+    free(out);
+    free(err);
+    assert_file_holds(gt_path("k/checkpoint.safetensors.old"), damaged, nk);
+    free(damaged);
     /* one it cannot read (not as root, who reads anything): refused, untouched */
     if (geteuid() != 0) {
         assert_int_equal(chmod(gt_path("a/checkpoint.safetensors"), 0), 0);
