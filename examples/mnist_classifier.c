@@ -24,6 +24,7 @@
 
 #include "classifier_model.h"
 #include "flags.h"
+#include "gan_checkpoint.h" /* gan_module_find_nonfinite */
 
 #ifndef TNN_DEFAULT_DATA_DIR
 #define TNN_DEFAULT_DATA_DIR "data/mnist"
@@ -273,23 +274,14 @@ int main(int argc, char **argv)
 
     /* The last step may have made a weight NaN or infinite after the last loss was
      * seen: such weights are not written either. */
-    tnn_tensor_list *params = tnn_module_state_dict(net, "");
-    if (!params) {
-        fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
+    char bad[256];
+    size_t at;
+    if (gan_module_find_nonfinite(net, "", bad, sizeof bad, &at, NULL)) {
+        fprintf(stderr, "%s: training diverged in the last step: %s[%zu] is not finite (try a smaller --lr); %s was "
+                "not written\n", PROG, bad, at, out);
+        status = 3;
         goto done;
     }
-    for (int k = 0; k < params->count; k++) {
-        const tnn_named_tensor *t = &params->items[k];
-        for (size_t i = 0; t->dtype == TNN_F32 && i < t->count; i++) {
-            if (isfinite(((const float *)t->data)[i])) continue;
-            fprintf(stderr, "%s: training diverged in the last step: %s[%zu] is not finite (try a smaller --lr); %s was "
-                    "not written\n", PROG, t->name, i, out);
-            tnn_tensor_list_free(params);
-            status = 3;
-            goto done;
-        }
-    }
-    tnn_tensor_list_free(params);
 
     /* What was trained and how well, next to the architecture. */
     char buf[64];

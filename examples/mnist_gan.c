@@ -122,8 +122,6 @@ static int check_writable_dir(const char *dir)
     return 0;
 }
 
-/* Whether a and b name the same file (b may not exist). */
-
 /* The training images: <dir>/train-images-idx3-ubyte.gz, else the uncompressed file.
  * Returns 0, an errno value about dir itself, or -1 if dir holds neither file. */
 static int find_train_images(const char *dir, char *path, size_t len)
@@ -230,6 +228,7 @@ typedef struct run {
     int n_images, batches;
     gan_train_state s;
     char out_ckpt[PATH_MAX], out_csv[PATH_MAX], out_plot[PATH_MAX], images_dir[PATH_MAX];
+    char out_weights[2][PATH_MAX]; /* <out>/generator.safetensors, <out>/discriminator.safetensors */
     tnn_metadata *md_weights, *md_ckpt;
     FILE *csv;
     plot *plot;
@@ -371,9 +370,6 @@ static int diverged(run *r, int epoch, int batch, const char *what)
     return EXIT_DIVERGED;
 }
 
-/* Write the checkpoint for the current position unless it is already on disk. The
- * parameters are checked first: a NaN or infinity is divergence, and the previous
- * checkpoint stays. */
 /* Status 3 (diverged) if a weight, buffer or Adam moment is not finite: nothing that is
  * about to be written (`what`) may hold one. */
 static int refuse_nonfinite(run *r, const char *what)
@@ -387,6 +383,9 @@ static int refuse_nonfinite(run *r, const char *what)
     return diverged(r, e, b, msg);
 }
 
+/* Write the checkpoint for the current position unless it is already on disk. The
+ * parameters are checked first: a NaN or infinity is divergence, and the previous
+ * checkpoint stays. */
 static int write_checkpoint(run *r)
 {
     if (r->ckpt_at == r->s.n_hist) return 0;
@@ -742,7 +741,9 @@ int main(int argc, char **argv)
     if (snprintf(R.images_dir, sizeof R.images_dir, "%s/images", o->out) >= (int)sizeof R.images_dir ||
         snprintf(R.out_ckpt, sizeof R.out_ckpt, "%s/checkpoint.safetensors", o->out) >= (int)sizeof R.out_ckpt ||
         snprintf(R.out_csv, sizeof R.out_csv, "%s/losses.csv", o->out) >= (int)sizeof R.out_csv ||
-        snprintf(R.out_plot, sizeof R.out_plot, "%s/losses.png", o->out) >= (int)sizeof R.out_plot) {
+        snprintf(R.out_plot, sizeof R.out_plot, "%s/losses.png", o->out) >= (int)sizeof R.out_plot ||
+        snprintf(R.out_weights[0], PATH_MAX, "%s/generator.safetensors", o->out) >= PATH_MAX ||
+        snprintf(R.out_weights[1], PATH_MAX, "%s/discriminator.safetensors", o->out) >= PATH_MAX) {
         fprintf(stderr, "%s: --out %s: path too long\n", PROG, o->out);
         status = EXIT_USAGE;
         goto done;
@@ -761,12 +762,10 @@ int main(int argc, char **argv)
     }
     {
         /* outputs that exist must be files we can replace */
-        const char *outs[5] = {R.out_ckpt, R.out_csv, R.out_plot, "generator.safetensors", "discriminator.safetensors"};
+        const char *outs[5] = {R.out_ckpt, R.out_csv, R.out_plot, R.out_weights[0], R.out_weights[1]};
         for (int k = 0; k < 5; k++) {
-            char p[PATH_MAX];
-            snprintf(p, sizeof p, k < 3 ? "%s" : "%s/%s", k < 3 ? outs[k] : o->out, outs[k]);
-            if (flags_exists_not_regular(p)) {
-                fprintf(stderr, "%s: --out %s: %s exists and is not a regular file\n", PROG, o->out, p);
+            if (flags_exists_not_regular(outs[k])) {
+                fprintf(stderr, "%s: --out %s: %s exists and is not a regular file\n", PROG, o->out, outs[k]);
                 status = EXIT_USAGE;
                 goto done;
             }
@@ -909,12 +908,7 @@ int main(int argc, char **argv)
         const bool finished = R.s.batch == 0 && planned && R.s.epoch == atoll(planned) && R.s.epoch == o->n_epochs;
         tnn_safetensors_free(ck); /* 25 MB we no longer need */
         ck = NULL;
-        bool weights_missing = false;
-        for (int k = 0; k < 2 && !weights_missing; k++) {
-            char p[PATH_MAX];
-            snprintf(p, sizeof p, "%s/%s.safetensors", o->out, k ? "discriminator" : "generator");
-            weights_missing = access(p, F_OK) != 0;
-        }
+        const bool weights_missing = access(R.out_weights[0], F_OK) != 0 || access(R.out_weights[1], F_OK) != 0;
         if (finished && weights_missing) { /* a final save that failed */
             fprintf(stderr, "%s: --resume %s: the run is finished but %s/generator.safetensors and "
                     "discriminator.safetensors are not both there: writing them\n", PROG, o->resume, o->out);
@@ -1092,21 +1086,19 @@ int main(int argc, char **argv)
     const char *names[2] = {"generator", "discriminator"};
     tnn_module *nets[2] = {tr->generator, tr->discriminator};
     for (int k = 0; k < 2; k++) {
-        char path[PATH_MAX];
+        const char *path = R.out_weights[k];
         writing(true);
-        bool ok = snprintf(path, sizeof path, "%s/%s.safetensors", o->out, names[k]) < (int)sizeof path;
-        if (ok && dbg.fail_save && strcmp(dbg.fail_save, names[k]) == 0)
-            ok = tnn_set_error(TNN_ERR_IO, "%s: TINYNN_DEBUG_FAIL_SAVE", path) == TNN_OK;
-        else if (ok)
+        bool ok = false;
+        if (dbg.fail_save && strcmp(dbg.fail_save, names[k]) == 0)
+            tnn_set_error(TNN_ERR_IO, "%s: TINYNN_DEBUG_FAIL_SAVE", path);
+        else
             ok = tnn_module_save(nets[k], GAN_PREFIX, path, R.md_weights) == TNN_OK;
         writing(false);
         if (!ok) {
             fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
             if (R.ckpt_at == s->n_hist) {
                 /* --resume writes them only if one is missing: an earlier run's may be there */
-                char other[PATH_MAX];
-                snprintf(other, sizeof other, "%s/%s.safetensors", o->out, names[1 - k]);
-                bool both = access(path, F_OK) == 0 && access(other, F_OK) == 0;
+                bool both = access(R.out_weights[0], F_OK) == 0 && access(R.out_weights[1], F_OK) == 0;
                 fprintf(stderr, "%s: the finished checkpoint %s holds the trained networks; %s--resume %s writes the "
                         "weights\n", PROG, R.out_ckpt, both ? "move away the earlier run's weights in --out, then " : "",
                         R.out_ckpt);

@@ -10,7 +10,7 @@ target_include_directories(tinynn_quality PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(tinynn_quality PUBLIC tinynn tinynn_flags m PRIVATE tinynn_warnings)
 
 add_executable(mnist_classifier ${CMAKE_CURRENT_LIST_DIR}/mnist_classifier.c)
-target_link_libraries(mnist_classifier PRIVATE tinynn_quality tinynn_flags tinynn_warnings)
+target_link_libraries(mnist_classifier PRIVATE tinynn_quality tinynn_gan tinynn_flags tinynn_warnings)
 target_compile_definitions(mnist_classifier PRIVATE TNN_DEFAULT_DATA_DIR="${PROJECT_SOURCE_DIR}/data/mnist")
 
 add_executable(mnist_score ${CMAKE_CURRENT_LIST_DIR}/mnist_score.c)

@@ -267,7 +267,7 @@ bool tnn_record_problem(const tnn_named_tensor *t, char *why, size_t len)
     return false;
 }
 
-tnn_status tnn_check_record(const tnn_named_tensor *t)
+static tnn_status check_record(const tnn_named_tensor *t)
 {
     char why[128];
     if (!t->name || !*t->name) return tnn_error(TNN_ERR_ARG, "module visit: a tensor has no name");
@@ -286,7 +286,7 @@ static tnn_status add_one(void *ctx, const tnn_named_tensor *t)
 {
     list_builder *b = ctx;
     if (b->params_only && !t->is_param) return TNN_OK;
-    tnn_status st = tnn_check_record(t);
+    tnn_status st = check_record(t);
     if (st) return st;
     if (b->l->count == b->cap) {
         int cap = b->cap ? 2 * b->cap : 16;
@@ -303,16 +303,26 @@ static tnn_status add_one(void *ctx, const tnn_named_tensor *t)
     return TNN_OK;
 }
 
+tnn_status tnn_module_collect(tnn_module *m, const char *prefix, bool params_only, tnn_tensor_list **out)
+{
+    *out = NULL;
+    if (!m) return tnn_error(TNN_ERR_ARG, "state_dict: module is NULL");
+    tnn_tensor_list *l = tnn_calloc(1, sizeof *l, "tensor list");
+    if (!l) return TNN_ERR_NOMEM;
+    list_builder b = {l, 0, params_only};
+    tnn_status st = tnn_module_visit(m, prefix, add_one, &b);
+    if (st != TNN_OK) {
+        tnn_tensor_list_free(l);
+        return st;
+    }
+    *out = l;
+    return TNN_OK;
+}
+
 static tnn_tensor_list *collect(tnn_module *m, const char *prefix, bool params_only)
 {
-    if (!m) { tnn_error(TNN_ERR_ARG, "state_dict: module is NULL"); return NULL; }
-    tnn_tensor_list *l = tnn_calloc(1, sizeof *l, "tensor list");
-    if (!l) return NULL;
-    list_builder b = {l, 0, params_only};
-    if (tnn_module_visit(m, prefix, add_one, &b) != TNN_OK) {
-        tnn_tensor_list_free(l);
-        return NULL;
-    }
+    tnn_tensor_list *l;
+    (void)tnn_module_collect(m, prefix, params_only, &l);
     return l;
 }
 

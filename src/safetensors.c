@@ -233,31 +233,11 @@ static tnn_status collect_one(void *ctx, const tnn_named_tensor *t)
     return TNN_OK;
 }
 
-/* A module's record, checked as tnn_module_state_dict checks it. */
-static tnn_status collect_checked(void *ctx, const tnn_named_tensor *t)
-{
-    tnn_status st = tnn_check_record(t);
-    return st ? st : collect_one(ctx, t);
-}
-
-/* m's state_dict (the order of tnn_module_state_dict), with the visit's status. */
-static tnn_status state_dict(tnn_module *m, const char *prefix, tnn_tensor_list **out)
-{
-    *out = tnn_tensor_list_new();
-    if (!*out) return TNN_ERR_NOMEM;
-    tnn_status st = tnn_module_visit(m, prefix, collect_checked, *out);
-    if (st) {
-        tnn_tensor_list_free(*out);
-        *out = NULL;
-    }
-    return st;
-}
-
 tnn_status tnn_tensor_list_add_module(tnn_tensor_list *l, tnn_module *m, const char *prefix)
 {
     if (!l || !m) return tnn_error(TNN_ERR_ARG, "tensor_list_add_module: NULL %s", !l ? "list" : "module");
     tnn_tensor_list *sd;
-    tnn_status st = state_dict(m, prefix, &sd);
+    tnn_status st = tnn_module_collect(m, prefix, false, &sd);
     return st ? st : list_absorb(l, sd);
 }
 
@@ -891,7 +871,7 @@ tnn_status tnn_module_save(tnn_module *m, const char *prefix, const char *path, 
 {
     if (!m || !path) return tnn_error(TNN_ERR_ARG, "module_save: NULL %s", !m ? "module" : "path");
     tnn_tensor_list *l;
-    tnn_status s = state_dict(m, prefix, &l);
+    tnn_status s = tnn_module_collect(m, prefix, false, &l);
     if (s) return s;
     s = tnn_safetensors_save(path, l, md);
     tnn_tensor_list_free(l);
@@ -904,7 +884,7 @@ tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, 
     if (!m || !path) return tnn_error(TNN_ERR_ARG, "module_load: NULL %s", !m ? "module" : "path");
     tnn_tensor_list *l;
     tnn_safetensors *st = NULL;
-    tnn_status s = state_dict(m, prefix, &l);
+    tnn_status s = tnn_module_collect(m, prefix, false, &l);
     tnn_metadata *md = NULL;
     if (!s) s = load_file(path, &st);
     if (!s && md_out) { /* before copying: nothing may fail once m is modified */

@@ -60,10 +60,11 @@ tnn_status tnn_error_own_output(const tnn_module *m);
  * or data, written into why ("has count 3, but its shape holds 2 elements"); false if
  * nothing is. Shared by the checks of module visits and of safetensors saves. */
 bool tnn_record_problem(const tnn_named_tensor *t, char *why, size_t len);
-/* The whole check of a module visit's record (tnn_record_problem, plus a name, F32 and a
- * gradient buffer for a parameter), made wherever a module's records are taken: an
- * optimizer, a parameter list, a state_dict, a save. Sets the message. */
-tnn_status tnn_check_record(const tnn_named_tensor *t);
+/* m's parameters (params_only) or state_dict, each record checked (tnn_record_problem,
+ * plus a name, F32 and a gradient buffer for a parameter) wherever a module's records
+ * are taken: an optimizer, a parameter list, a state_dict, a save or load. *out is NULL
+ * on failure, with the visit's status and message. */
+tnn_status tnn_module_collect(tnn_module *m, const char *prefix, bool params_only, tnn_tensor_list **out);
 void tnn_tensor_init_empty(tnn_tensor *t);
 /* Free the data of an embedded tensor header. */
 void tnn_tensor_release(tnn_tensor *t);
