@@ -55,6 +55,16 @@ tnn_module *gan_generator_new(const gan_config *c, tnn_rng *rng)
     return g;
 }
 
+uint64_t gan_generator_values(const gan_config *c)
+{
+    if (!size_ok(c) || c->latent_dim < 1) return 0;
+    const uint64_t w[5] = {(uint64_t)c->latent_dim, 128, 256, 512, 1024};
+    uint64_t n = 0;
+    for (int k = 0; k < 4; k++) n += (w[k] + 1) * w[k + 1]; /* Linear weight and bias */
+    for (int k = 2; k < 5; k++) n += 4 * w[k] + 1; /* BatchNorm1d: weight, bias, running stats, count */
+    return n + (w[4] + 1) * (uint64_t)gan_img_features(c);
+}
+
 tnn_module *gan_discriminator_new(const gan_config *c, tnn_rng *rng)
 {
     if (!size_ok(c)) return tnn_linear_new(0, 512, true, NULL);

@@ -25,6 +25,8 @@
 
 #include <tinynn/tinynn.h>
 
+#include <stdint.h>
+
 /* Limits that keep every size in an int (checked by the examples' flags and by
  * gan_config_from_metadata). */
 #define GAN_MAX_LATENT 65536
@@ -49,6 +51,10 @@ int gan_img_features(const gan_config *c);
  * loading weights afterwards). NULL with tnn_last_error() on failure. */
 tnn_module *gan_generator_new(const gan_config *c, tnn_rng *rng);
 tnn_module *gan_discriminator_new(const gan_config *c, tnn_rng *rng);
+/* The number of values (floats and integers) in the generator's state_dict for c, 0 for
+ * a config gan_generator_new refuses: known before the network is built, so that a file
+ * whose metadata promises a larger network than it holds is refused without allocating. */
+uint64_t gan_generator_values(const gan_config *c);
 
 /* The state_dict prefix of both networks: the seed's attribute name. */
 #define GAN_PREFIX "model."

@@ -125,6 +125,22 @@ int main(int argc, char **argv)
     const char *fmt = tnn_metadata_get(tnn_safetensors_metadata(st), "format");
     bool checkpoint = fmt && strcmp(fmt, GAN_CHECKPOINT_FORMAT) == 0;
     const char *prefix = checkpoint ? GAN_CHECKPOINT_GENERATOR : GAN_PREFIX;
+    /* Metadata that promises a larger generator than the file holds is refused before
+     * the network is built: made-up sizes would reserve gigabytes for nothing. */
+    uint64_t want = gan_generator_values(&gc), have = 0;
+    for (int i = 0; i < tnn_safetensors_count(st); i++) {
+        const tnn_st_tensor *t = tnn_safetensors_get(st, i);
+        if (strncmp(t->name, prefix, strlen(prefix)) == 0) have += t->count;
+    }
+    if (want > have) {
+        fprintf(stderr,
+                "%s: --weights %s: the metadata (latent_dim %d, img_size %d, channels %d) describes a generator of "
+                "%llu values, the file holds %llu\n",
+                PROG, weights, gc.latent_dim, gc.img_size, gc.channels, (unsigned long long)want,
+                (unsigned long long)have);
+        status = 2;
+        goto done;
+    }
     if (!(g = gan_generator_new(&gc, NULL)) ||
         !(sd = tnn_module_state_dict(g, prefix))) {
         fprintf(stderr, "%s: %s: %s\n", PROG, weights, tnn_last_error());

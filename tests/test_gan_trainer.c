@@ -173,6 +173,23 @@ static void gan_models_names(void **state)
     char buf[96];
     assert_string_equal(tnn_module_describe(tnn_sequential_get(g, 3), buf, sizeof buf),
                         "batchnorm1d(256, eps=0.8, momentum=0.1)");
+    /* gan_generator_values counts what the state_dict holds, for other sizes too */
+    size_t n = 0;
+    for (int i = 0; i < lg->count; i++) n += lg->items[i].count;
+    assert_int_equal(gan_generator_values(&c), n);
+    gan_config c2 = c;
+    c2.latent_dim = 7;
+    c2.img_size = 5;
+    c2.channels = 3;
+    tnn_module *g2 = gan_generator_new(&c2, NULL);
+    tnn_tensor_list *l2 = tnn_module_state_dict(g2, "");
+    n = 0;
+    for (int i = 0; i < l2->count; i++) n += l2->items[i].count;
+    assert_int_equal(gan_generator_values(&c2), n);
+    tnn_tensor_list_free(l2);
+    tnn_module_free(g2);
+    c2.img_size = GAN_MAX_IMG_SIZE + 1;
+    assert_int_equal(gan_generator_values(&c2), 0);
     /* The config round-trips through safetensors metadata, exactly. */
     c.bn_eps = 1e-5;
     c.latent_dim = 64;

@@ -208,6 +208,21 @@ static void smoke_train_and_sample(void **state)
     assert_int_not_equal(access(gt_path("negvar-idx3-ubyte"), F_OK), 0);
     free(out);
     free(err);
+    /* metadata promising a larger generator than the file holds: refused before the
+     * network is built (4 channels of 1024 x 1024 would be 4.3 G values) */
+    ((float *)rv->data)[7] = 1.0f;
+    tnn_metadata *big = tnn_metadata_new();
+    TU_ASSERT_OK(tnn_metadata_set(big, "img_size", "1024"));
+    TU_ASSERT_OK(tnn_metadata_set(big, "channels", "4"));
+    TU_ASSERT_OK(tnn_module_save(gn, GAN_PREFIX, gt_path("big.safetensors"), big));
+    tnn_metadata_free(big);
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("big.safetensors"), gt_path("big.png"));
+    assert_int_equal(gt_run(NULL, g_sample, args, &out, &err), 2);
+    gt_assert_contains(err, "big.safetensors: the metadata (latent_dim 100, img_size 1024, channels 4) describes a "
+                            "generator of 4299871619 values, the file holds 1513619");
+    assert_int_not_equal(access(gt_path("big.png"), F_OK), 0);
+    free(out);
+    free(err);
     tnn_tensor_list_free(gsd);
     tnn_module_free(gn);
     tnn_safetensors_free(gst);
