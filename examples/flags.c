@@ -57,6 +57,7 @@ void flags_usage(FILE *f, const char *prog, const char *summary, const flag_spec
         flags_format_value(def, sizeof def, s);
         char range[96] = ""; /* the bounds a message would otherwise be the first to tell */
         if (s->type == FLAG_T_INT && s->hi < INT_MAX) snprintf(range, sizeof range, "; %.0f to %.0f", s->lo, s->hi);
+        else if (s->type == FLAG_T_INT && s->lo > 1) snprintf(range, sizeof range, "; at least %.0f", s->lo);
         else if (s->type == FLAG_T_DOUBLE && s->expect) snprintf(range, sizeof range, "; %s", s->expect);
         if (strlen(left) > 24) fprintf(f, "  %s\n%27s", left, ""); /* a long name: its help on the next line */
         else fprintf(f, "  %-24s ", left);

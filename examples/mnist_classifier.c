@@ -269,8 +269,10 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     double t_total = now_seconds() - t_start;
-    printf("test accuracy %.2f%% (%d/%d) after %d epochs, %.1f s of training and testing, %d threads\n",
-           100.0 * correct / test.n, correct, test.n, epochs, t_total, tnn_get_num_threads());
+    int threads = tnn_get_num_threads();
+    printf("test accuracy %.2f%% (%d/%d) after %d epoch%s, %.1f s of training and testing, %d thread%s\n",
+           100.0 * correct / test.n, correct, test.n, epochs, epochs == 1 ? "" : "s", t_total, threads,
+           threads == 1 ? "" : "s");
 
     /* The last step may have made a weight NaN or infinite after the last loss was
      * seen: such weights are not written either. */

@@ -22,7 +22,7 @@ tnn_core_cases(test_gradcheck_batchnorm1d.c gradcheck
   gradcheck_batchnorm1d_untracked_eval)
 tnn_core_cases(test_gradcheck_activation.c gradcheck
   gradcheck_leaky_relu gradcheck_relu gradcheck_tanh gradcheck_sigmoid)
-tnn_core_cases(test_gradcheck_dropout.c gradcheck gradcheck_dropout)
+tnn_core_cases(test_gradcheck_dropout.c gradcheck gradcheck_dropout gradcheck_flatten)
 tnn_core_cases(test_gradcheck_sequential.c gradcheck gradcheck_sequential)
 tnn_core_cases(test_gradcheck_loss.c gradcheck
   gradcheck_bce gradcheck_bce_with_logits gradcheck_mse gradcheck_cross_entropy)

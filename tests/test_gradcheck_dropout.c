@@ -1,6 +1,7 @@
-/* Gradient check of Dropout in training mode (see common/gradcheck.h). The mask is
- * random; the check reseeds the module's rng identically before every forward, so
- * every evaluation draws the same mask and the function is y = x * mask. */
+/* Gradient checks of the two layers in src/dropout.c (see common/gradcheck.h).
+ * Dropout in training mode: the mask is random; the check reseeds the module's rng
+ * identically before every forward, so every evaluation draws the same mask and the
+ * function is y = x * mask. Flatten: a reshape, whose dx must be dy in x's shape. */
 #include "gradcheck.h"
 #include "testutil.h"
 
@@ -38,8 +39,31 @@ static void gradcheck_dropout(void **state)
     tnn_module_free(m);
 }
 
+static void gradcheck_flatten(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 72);
+    tnn_module *m = tnn_flatten_new();
+    assert_non_null(m);
+    tnn_tensor *x = tnn_tensor_new(4, (int[]){3, 2, 4, 5});
+    assert_non_null(x);
+    for (size_t i = 0; i < x->size; i++) x->data[i] = tnn_rng_uniform(&r) * 2.0f - 1.0f;
+    gradcheck_report rep;
+    assert_int_equal(gradcheck_module(m, x, gradcheck_defaults(), &rep), GRADCHECK_PASS);
+    assert_int_equal(rep.tensors, 1);
+    const tnn_tensor *y; /* and the check saw the flattened shape */
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    assert_int_equal(y->ndim, 2);
+    assert_int_equal(y->shape[0], 3);
+    assert_int_equal(y->shape[1], 40);
+    tnn_tensor_free(x);
+    tnn_module_free(m);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gradcheck_dropout),
+    cmocka_unit_test(gradcheck_flatten),
 };
 
 TU_MAIN("gradcheck_dropout", tests)

@@ -168,6 +168,8 @@ static void smoke_train_and_score(void **state)
     assert_non_null(p);
     assert_int_equal(sscanf(p, "\ntest accuracy %lf%%", &acc), 1);
     assert_true(acc >= 0.0 && acc <= 100.0);
+    assert_contains(p, "after 2 epochs, ");
+    assert_contains(p, " testing, 1 thread\n");
     free(out);
     free(err);
 
@@ -250,6 +252,11 @@ static void cli_score_bad_input(void **state)
     expect_fail(g_score, args, "--idx FILE is required", NULL);
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --max 1", path_in("clf.safetensors"), imgs);
     expect_fail(g_score, args, "--max: '1' is not an integer >= 2", NULL);
+    char *hout, *herr; /* and --help gives the bound */
+    assert_int_equal(run(g_score, "--help", &hout, &herr), 0);
+    assert_contains(hout, "(default: 10000; at least 2)");
+    free(hout);
+    free(herr);
     /* missing files, named with their flag */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s'", path_in("nope.safetensors"), imgs);
     expect_fail(g_score, args, "--classifier", "nope.safetensors");
