@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -572,7 +573,7 @@ int main(int argc, char **argv)
         FLAG_INT("n_epochs", &o->n_epochs, 1, INT_MAX, "a positive integer", "number of epochs of training"),
         FLAG_INT("batch_size", &o->batch_size, 2, 1 << 20, "an integer >= 2 (BatchNorm1d needs 2 images per batch)",
                  "size of the batches"),
-        FLAG_DOUBLE("lr", &o->lr, 0.0, HUGE_VAL, FLAG_LO_OPEN, "a positive number", "adam: learning rate"),
+        FLAG_DOUBLE("lr", &o->lr, 0.0, FLT_MAX, FLAG_LO_OPEN, "a positive number, at most 3.4e38", "adam: learning rate"),
         FLAG_DOUBLE("b1", &o->b1, 0.0, 1.0, FLAG_HI_OPEN, "a number in [0, 1)",
                     "adam: decay of first order momentum of gradient"),
         FLAG_DOUBLE("b2", &o->b2, 0.0, 1.0, FLAG_HI_OPEN, "a number in [0, 1)",

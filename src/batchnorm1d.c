@@ -188,6 +188,7 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     if (batch_stats && n < 2)
         return tnn_error(TNN_ERR_SHAPE, "batchnorm1d(%d): training needs more than 1 value per feature, got input [%d x %d]", c, n, c);
     if (tnn_tensor_overlaps(x, &b->y)) return tnn_error_own_output(m);
+    if (tnn_tensor_overlaps(x, &b->dx)) return tnn_error_own_dx(m);
     if (batch_stats && b->p.track_running_stats && (b->num_batches_tracked < 0 || b->num_batches_tracked == INT64_MAX))
         return tnn_error(TNN_ERR_STATE, "batchnorm1d(%d): num_batches_tracked is %lld, which cannot be counted on "
                          "(a loaded state?); it must be 0 to 2^63 - 2", c, (long long)b->num_batches_tracked);

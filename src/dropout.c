@@ -22,6 +22,10 @@ static void dropout_describe(const tnn_module *m, char *buf, size_t len)
 static tnn_status dropout_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_dropout *d = (tnn_dropout *)m;
+    /* Exactly over its own output (element i over element i) is harmless; any other
+     * overlap would read elements already written. */
+    bool exact = x->data == d->y.data;
+    if (!exact && tnn_tensor_overlaps(x, &d->y)) return tnn_error_own_output(m);
     tnn_status st = tnn_tensor_ensure_like(&d->y, x, "dropout");
     if (st) return st;
     d->applied = m->training && d->p > 0.0f;
@@ -38,7 +42,7 @@ static tnn_status dropout_forward(tnn_module *m, const tnn_tensor *x, const tnn_
             d->y.data[i] = x->data[i] * keep;
         }
     } else {
-        memcpy(d->y.data, x->data, x->size * sizeof(float));
+        if (!exact) memcpy(d->y.data, x->data, x->size * sizeof(float));
     }
     d->ran = true;
     *y = &d->y;

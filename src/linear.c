@@ -42,6 +42,7 @@ static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_t
                          l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), k, l->in);
     }
     if (tnn_tensor_overlaps(x, &l->y)) return tnn_error_own_output(m);
+    if (tnn_tensor_overlaps(x, &l->dx)) return tnn_error_own_dx(m);
     tnn_status st = tnn_tensor_ensure2(&l->y, n, l->out, "linear output");
     if (st) return st;
     /* y = b + x W^T: each thread's rows of y start as the bias, then the product is

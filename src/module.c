@@ -54,6 +54,14 @@ tnn_status tnn_error_own_output(const tnn_module *m)
                      "which this forward overwrites; pass a copy (tnn_tensor_clone)", tnn_module_describe(m, d, sizeof d));
 }
 
+tnn_status tnn_error_own_dx(const tnn_module *m)
+{
+    char d[96];
+    return tnn_error(TNN_ERR_ARG, "%s forward: the input is (part of) this module's own dL/dx from its last backward, "
+                     "which its next backward overwrites while it still reads the input; pass a copy (tnn_tensor_clone)",
+                     tnn_module_describe(m, d, sizeof d));
+}
+
 tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     if (!m || !m->vt) return tnn_error(TNN_ERR_ARG, "forward: module is NULL");
@@ -90,8 +98,9 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     if (!dy || !dy->data) return tnn_error(TNN_ERR_ARG, "%s backward: dy is NULL", tnn_module_describe(m, d, sizeof d));
     if (dx) *dx = NULL;
     if (!m->has_output)
-        return tnn_error(TNN_ERR_STATE, "%s backward: called before forward (or after a forward that failed)",
-                         tnn_module_describe(m, d, sizeof d));
+        return tnn_error(TNN_ERR_STATE, "%s backward: called before forward (or after a forward that failed%s)",
+                         tnn_module_describe(m, d, sizeof d),
+                         tnn_is_sequential(m) ? ", or after a child was added: run the forward again" : "");
     bool same = dy->ndim == m->out_ndim;
     for (int i = 0; same && i < dy->ndim; i++) same = dy->shape[i] == m->out_shape[i];
     tnn_tensor as_output; /* dy under the output's shape, when they differ only by dimensions of 1 */

@@ -11,6 +11,7 @@
 #include "parallel_impl.h"
 #include "vmath_impl.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -105,10 +106,15 @@ void tnn_optimizer_free(tnn_optimizer *o)
     if (o) o->vt->free(o);
 }
 
+/* A setting the step rounds to float: finite there too (1e300 is finite as a double,
+ * but an infinity in float would make every weight infinite or NaN). */
+static bool float_finite(double v) { return isfinite(v) && fabs(v) <= FLT_MAX; }
+
 tnn_status tnn_optimizer_set_lr(tnn_optimizer *o, double lr)
 {
     if (!o) return tnn_error(TNN_ERR_ARG, "optimizer_set_lr: optimizer is NULL");
-    if (!(lr >= 0.0) || !isfinite(lr)) return tnn_error(TNN_ERR_ARG, "%s: learning rate %g must be finite and >= 0", o->vt->type_name, lr);
+    if (!(lr >= 0.0) || !float_finite(lr))
+        return tnn_error(TNN_ERR_ARG, "%s: learning rate %g must be >= 0 and finite in float", o->vt->type_name, lr);
     if (!o->vt->set_lr) return tnn_error(TNN_ERR_ARG, "%s: this optimizer has no learning rate to set", o->vt->type_name);
     return o->vt->set_lr(o, lr);
 }
@@ -265,9 +271,10 @@ static const tnn_optimizer_vtable sgd_vt = {"sgd", sgd_step, sgd_visit_state, sg
 tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p)
 {
     if (!m) { tnn_error(TNN_ERR_ARG, "sgd: module is NULL"); return NULL; }
-    if (!(p.lr >= 0.0) || !(p.momentum >= 0.0) || !(p.weight_decay >= 0.0) || !isfinite(p.lr)) {
-        tnn_error(TNN_ERR_ARG, "sgd: lr, momentum and weight_decay must be finite and >= 0 (lr=%g momentum=%g weight_decay=%g)",
-                  p.lr, p.momentum, p.weight_decay);
+    if (!(p.lr >= 0.0) || !(p.momentum >= 0.0) || !(p.weight_decay >= 0.0) || !float_finite(p.lr) ||
+        !float_finite(p.momentum) || !float_finite(p.weight_decay) || !float_finite(p.dampening)) {
+        tnn_error(TNN_ERR_ARG, "sgd: lr, momentum and weight_decay must be >= 0, and they and dampening finite in float "
+                  "(lr=%g momentum=%g dampening=%g weight_decay=%g)", p.lr, p.momentum, p.dampening, p.weight_decay);
         return NULL;
     }
     if (p.nesterov && (p.momentum <= 0.0 || p.dampening != 0.0)) {
@@ -433,9 +440,10 @@ static const tnn_optimizer_vtable adam_vt = {"adam", adam_step, adam_visit_state
 tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p)
 {
     if (!m) { tnn_error(TNN_ERR_ARG, "adam: module is NULL"); return NULL; }
-    if (!(p.lr >= 0.0) || !isfinite(p.lr) || !(p.beta1 >= 0.0 && p.beta1 < 1.0) || !(p.beta2 >= 0.0 && p.beta2 < 1.0) ||
-        !(p.eps >= 0.0) || !(p.weight_decay >= 0.0)) {
-        tnn_error(TNN_ERR_ARG, "adam: need lr >= 0, betas in [0, 1), eps >= 0, weight_decay >= 0 "
+    if (!(p.lr >= 0.0) || !float_finite(p.lr) || !(p.beta1 >= 0.0 && p.beta1 < 1.0) ||
+        !(p.beta2 >= 0.0 && p.beta2 < 1.0) || !(p.eps >= 0.0) || !float_finite(p.eps) || !(p.weight_decay >= 0.0) ||
+        !float_finite(p.weight_decay)) {
+        tnn_error(TNN_ERR_ARG, "adam: need lr >= 0, betas in [0, 1), eps >= 0, weight_decay >= 0, each finite in float "
                   "(lr=%g betas=(%g, %g) eps=%g weight_decay=%g)", p.lr, p.beta1, p.beta2, p.eps, p.weight_decay);
         return NULL;
     }

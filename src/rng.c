@@ -6,21 +6,16 @@
 
 #include <math.h>
 
-void tnn_rng_seed(tnn_rng *r, uint64_t seed)
+/* A generator never seeded (zero-initialised: a static, `= {0}`, calloc) has an even
+ * increment, which no seed gives: it starts as if seeded with 0. Its all-zero state
+ * would otherwise draw 0 for ever (and tnn_rng_below loop for ever). */
+static inline void ensure_seeded(tnn_rng *r)
 {
-    if (!r) return;
-    r->state = 0;
-    r->inc = (seed << 1u) | 1u;
-    r->has_spare = 0;
-    r->spare = 0.0f;
-    (void)tnn_rng_u32(r);
-    r->state += 0x853c49e6748fea9bULL ^ seed;
-    (void)tnn_rng_u32(r);
+    if (!(r->inc & 1u)) tnn_rng_seed(r, 0);
 }
 
-uint32_t tnn_rng_u32(tnn_rng *r)
+static inline uint32_t next_u32(tnn_rng *r)
 {
-    if (!r) return 0;
     uint64_t old = r->state;
     r->state = old * 6364136223846793005ULL + r->inc;
     uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
@@ -28,11 +23,31 @@ uint32_t tnn_rng_u32(tnn_rng *r)
     return (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
 }
 
+void tnn_rng_seed(tnn_rng *r, uint64_t seed)
+{
+    if (!r) return;
+    r->state = 0;
+    r->inc = (seed << 1u) | 1u;
+    r->has_spare = 0;
+    r->spare = 0.0f;
+    (void)next_u32(r);
+    r->state += 0x853c49e6748fea9bULL ^ seed;
+    (void)next_u32(r);
+}
+
+uint32_t tnn_rng_u32(tnn_rng *r)
+{
+    if (!r) return 0;
+    ensure_seeded(r);
+    return next_u32(r);
+}
+
 /* PCG's jump-ahead (O'Neill's pcg_advance_lcg_64): the state after `delta` steps of
  * state = state * MULT + inc, by squaring the step delta's binary digits at a time. */
 void tnn_rng_advance(tnn_rng *r, uint64_t delta)
 {
     if (!r) return;
+    ensure_seeded(r);
     uint64_t cur_mult = 6364136223846793005ULL, cur_plus = r->inc, acc_mult = 1u, acc_plus = 0u;
     while (delta > 0) {
         if (delta & 1u) {
@@ -123,8 +138,8 @@ static void normal_pairs(void *ctx, size_t b, size_t e)
     for (size_t p = b; p < e; p += BLOCK) {
         size_t n = e - p < BLOCK ? e - p : BLOCK;
         for (size_t i = 0; i < n; i++) { /* the draws in stream order */
-            da[i] = tnn_rng_u32(&r);
-            db[i] = tnn_rng_u32(&r);
+            da[i] = next_u32(&r);
+            db[i] = next_u32(&r);
         }
         normal_block(j->out + 2 * p, da, db, n, j->mean, j->std);
     }
@@ -133,6 +148,7 @@ static void normal_pairs(void *ctx, size_t b, size_t e)
 void tnn_tensor_normal(tnn_tensor *t, tnn_rng *r, float mean, float std)
 {
     if (!t || !r) return;
+    ensure_seeded(r);
     size_t n = t->size, i = 0;
     if (n > 0 && r->has_spare) t->data[i++] = mean + std * tnn_rng_normal(r);
     /* whole pairs, as tnn_rng_normal would draw them one after the other */

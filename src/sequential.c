@@ -11,7 +11,7 @@ typedef struct tnn_sequential {
      * next child may keep a pointer to it for its backward (its input), and an
      * activation working in place writes it. */
     const tnn_tensor **outs;
-    bool outs_set;     /* a forward has filled outs for every child (none added since) */
+    int outs_n;        /* how many of outs a forward has set (children added since have none) */
     int count, cap;
 } tnn_sequential;
 
@@ -48,7 +48,7 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     tnn_sequential *s = (tnn_sequential *)m;
     /* Its own output, or any child's, as input: a child would overwrite what another
      * kept for its backward (module rule 1). */
-    for (int i = 0; s->outs_set && i < s->count; i++)
+    for (int i = 0; i < s->outs_n; i++)
         if (tnn_tensor_overlaps(x, s->outs[i])) return tnn_error_own_output(m);
     const tnn_tensor *cur = x;
     for (int i = 0; i < s->count; i++) {
@@ -66,7 +66,7 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
         s->children[i]->chained = true;
     }
     *y = cur;
-    s->outs_set = true;
+    s->outs_n = s->count;
     return TNN_OK;
 }
 
@@ -246,7 +246,6 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
     child->container = seq;
     s->children[s->count++] = child;
     seq->has_output = false; /* a backward goes through the chain of the last forward, which this one lacks */
-    s->outs_set = false;
     return TNN_OK;
 }
 

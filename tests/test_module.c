@@ -590,6 +590,38 @@ static void forward_refuses_its_own_output(void **state)
     tnn_tensor *shifted = tnn_tensor_view(y2->data + 4, 2, (int[]){2, 4});
     TU_ASSERT_ERR(tnn_module_forward(relu, shifted, &y), TNN_ERR_ARG, "relu", "own output", NULL);
     tnn_tensor_free(shifted);
+    /* Its own dL/dx as its next input (Linear, BatchNorm1d): its backward would write
+     * dL/dx there while it reads the input for dW or the sums, on two threads at once */
+    tnn_tensor *g = tnn_tensor_new2(3, 4);
+    const tnn_tensor *gx;
+    for (size_t i = 0; i < g->size; i++) g->data[i] = 0.25f * (float)i;
+    TU_ASSERT_OK(tnn_module_forward(lin, x, &y));
+    TU_ASSERT_OK(tnn_module_backward(lin, g, &gx));
+    TU_ASSERT_ERR(tnn_module_forward(lin, gx, &y2), TNN_ERR_ARG, "linear(4->4) forward", "own dL/dx from its last backward",
+                  NULL);
+    TU_ASSERT_OK(tnn_module_forward(bn, x, &y));
+    TU_ASSERT_OK(tnn_module_backward(bn, g, &gx));
+    TU_ASSERT_ERR(tnn_module_forward(bn, gx, &y2), TNN_ERR_ARG, "batchnorm1d(4", "own dL/dx", NULL);
+    tnn_tensor *gcopy = tnn_tensor_clone(gx);
+    TU_ASSERT_OK(tnn_module_forward(bn, gcopy, &y2)); /* a copy is fine */
+    tnn_tensor_free(gcopy);
+    tnn_tensor_free(g);
+    /* Dropout takes exactly its own output (element over element), nothing shifted */
+    tnn_rng dr;
+    tnn_rng_seed(&dr, 5);
+    tnn_module *drop = tnn_dropout_new(0.5f, &dr);
+    TU_ASSERT_OK(tnn_module_forward(drop, x, &y));
+    TU_ASSERT_OK(tnn_module_forward(drop, y, &y2));
+    tnn_tensor *dshift = tnn_tensor_view(y2->data + 4, 2, (int[]){2, 4});
+    TU_ASSERT_ERR(tnn_module_forward(drop, dshift, &y), TNN_ERR_ARG, "dropout", "own output", NULL);
+    tnn_tensor_free(dshift);
+    tnn_module_eval(drop);
+    TU_ASSERT_OK(tnn_module_forward(drop, x, &y));
+    TU_ASSERT_OK(tnn_module_forward(drop, y, &y2)); /* eval: the identity, over itself */
+    for (size_t i = 0; i < x->size; i++) assert_true(y2->data[i] == x->data[i]);
+    tnn_module_free(drop);
+    TU_ASSERT_OK(tnn_module_forward(bn, x, &y)); /* and a refused forward again, for what follows */
+    TU_ASSERT_ERR(tnn_module_forward(bn, y, &y2), TNN_ERR_ARG, "own output", NULL);
     /* After the refused forward, backward says why there is nothing to go back through. */
     tnn_tensor *dy = tnn_tensor_new2(3, 4);
     TU_ASSERT_ERR(tnn_module_backward(bn, dy, &y2), TNN_ERR_STATE, "before forward (or after a forward that failed)", NULL);

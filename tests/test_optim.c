@@ -1,6 +1,7 @@
 /* Optimizer tests (tinynn/optim.h): SGD (momentum, dampening, nesterov, weight
  * decay) and Adam steps against the update formulas evaluated in double on a tiny
  * model, zero_grad, state enumeration names, a user-defined optimizer, errors. */
+#include <float.h>
 #include "testutil.h"
 #include "parallel_impl.h"
 
@@ -340,6 +341,31 @@ static void optimizer_bad_arguments(void **state)
     ap = tnn_adam_defaults();
     ap.lr = NAN;
     assert_null(tnn_adam_new(t.m, ap));
+    /* settings that would turn the weights into infinities or NaN: not finite, or
+     * finite as a double but not once rounded to float as the step rounds them */
+    const double wild[] = {INFINITY, NAN, 1e300};
+    for (int k = 0; k < 3; k++) {
+        for (int f = 0; f < 3; f++) {
+            ap = tnn_adam_defaults();
+            *(f == 0 ? &ap.lr : f == 1 ? &ap.eps : &ap.weight_decay) = wild[k];
+            assert_null(tnn_adam_new(t.m, ap));
+            TU_ASSERT_MSG("adam", "finite in float", NULL);
+        }
+        for (int f = 0; f < 4; f++) {
+            sp = tnn_sgd_defaults();
+            *(f == 0 ? &sp.lr : f == 1 ? &sp.momentum : f == 2 ? &sp.dampening : &sp.weight_decay) = wild[k];
+            assert_null(tnn_sgd_new(t.m, sp));
+            TU_ASSERT_MSG("sgd", "finite in float", NULL);
+        }
+    }
+    sp = tnn_sgd_defaults(); /* dampening of any finite value, as torch takes it */
+    sp.momentum = 0.9;
+    sp.dampening = -0.5;
+    tnn_optimizer *ok = tnn_sgd_new(t.m, sp);
+    assert_non_null(ok);
+    TU_ASSERT_ERR(tnn_optimizer_set_lr(ok, 1e300), TNN_ERR_ARG, "sgd: learning rate 1e+300", "finite in float", NULL);
+    TU_ASSERT_OK(tnn_optimizer_set_lr(ok, FLT_MAX));
+    tnn_optimizer_free(ok);
     TU_ASSERT_ERR(tnn_optimizer_step(NULL), TNN_ERR_ARG, NULL);
     TU_ASSERT_ERR(tnn_optimizer_init(NULL, &sign_vt, t.m), TNN_ERR_ARG, NULL);
     tnn_module_free(t.m);

@@ -192,6 +192,62 @@ static void rng_null_is_harmless(void **state)
     assert_int_equal(idx[0] + 2 * idx[1] + 4 * idx[2], 0 + 2 + 8);
 }
 
+/* A generator never seeded (zero-initialised) is seeded with 0 at its first use, by
+ * every function that draws: it used to draw 0 for ever, and tnn_rng_below(3) never
+ * returned. */
+static void rng_unseeded_starts_as_seed_0(void **state)
+{
+    (void)state;
+    tnn_rng ref, z;
+    tnn_rng_seed(&ref, 0);
+    z = (tnn_rng){0};
+    for (int i = 0; i < 8; i++) assert_int_equal(tnn_rng_u32(&z), tnn_rng_u32(&ref));
+    tnn_rng_seed(&ref, 0);
+    z = (tnn_rng){0};
+    assert_int_equal(tnn_rng_below(&z, 3), tnn_rng_below(&ref, 3));
+    assert_true(z.state == ref.state && z.inc == ref.inc);
+    tnn_rng_seed(&ref, 0);
+    z = (tnn_rng){0};
+    assert_true(tnn_rng_normal(&z) == tnn_rng_normal(&ref));
+    tnn_rng_seed(&ref, 0);
+    z = (tnn_rng){0};
+    tnn_rng_advance(&z, 5);
+    tnn_rng_advance(&ref, 5);
+    assert_true(z.state == ref.state && z.inc == ref.inc);
+    /* a tensor filled in parallel, and shuffles */
+    tnn_tensor *a = tnn_tensor_new2(64, 100), *b = tnn_tensor_new2(64, 100);
+    assert_true(a && b);
+    tnn_rng_seed(&ref, 0);
+    z = (tnn_rng){0};
+    tnn_tensor_normal(a, &z, 0.0f, 1.0f);
+    tnn_tensor_normal(b, &ref, 0.0f, 1.0f);
+    assert_memory_equal(a->data, b->data, a->size * sizeof(float));
+    assert_true(a->data[0] != a->data[1]);
+    tnn_rng_seed(&ref, 0);
+    z = (tnn_rng){0};
+    tnn_tensor_uniform(a, &z, -1.0f, 1.0f);
+    tnn_tensor_uniform(b, &ref, -1.0f, 1.0f);
+    assert_memory_equal(a->data, b->data, a->size * sizeof(float));
+    int ia[10], ib[10];
+    for (int i = 0; i < 10; i++) ia[i] = ib[i] = i;
+    tnn_rng_seed(&ref, 0);
+    z = (tnn_rng){0};
+    tnn_rng_shuffle(&z, ia, 10);
+    tnn_rng_shuffle(&ref, ib, 10);
+    assert_memory_equal(ia, ib, sizeof ia);
+    /* and a layer's initialisation draws real numbers, not one value */
+    z = (tnn_rng){0};
+    tnn_module *lin = tnn_linear_new(4, 3, true, &z);
+    assert_non_null(lin);
+    tnn_tensor_list *sd = tnn_module_state_dict(lin, "");
+    const float *w = sd->items[0].data;
+    assert_true(w[0] != w[1] && w[1] != w[2]);
+    tnn_tensor_list_free(sd);
+    tnn_module_free(lin);
+    tnn_tensor_free(a);
+    tnn_tensor_free(b);
+}
+
 static void rng_shuffle_is_permutation(void **state)
 {
     (void)state;
@@ -299,6 +355,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(rng_below_range_and_balance),
     cmocka_unit_test(rng_null_is_harmless),
     cmocka_unit_test(rng_shuffle_is_permutation),
+    cmocka_unit_test(rng_unseeded_starts_as_seed_0),
 };
 
 TU_MAIN("rng", tests)

@@ -350,11 +350,17 @@ static void sequential_error_paths(void **state)
     TU_ASSERT_ERR(tnn_module_forward(two, y2, &y), TNN_ERR_ARG, "sequential(2 modules) forward", "own output", NULL);
     tnn_tensor *c2 = tnn_tensor_clone(y2);
     TU_ASSERT_OK(tnn_module_forward(two, c2, &y)); /* a copy is fine */
+    /* and still after a child was added (the check used to be skipped until the next
+     * forward had run): the children's outputs from that forward are still theirs */
+    const tnn_tensor *y1 = y;
+    TU_ASSERT_OK(tnn_sequential_add(two, tnn_relu_new()));
+    TU_ASSERT_ERR(tnn_module_forward(two, y1, &y), TNN_ERR_ARG, "sequential(3 modules) forward", "own output", NULL);
+    TU_ASSERT_OK(tnn_module_forward(two, c2, &y));
     tnn_tensor_free(c2);
     tnn_module_free(two);
     /* A child added after the forward: that forward did not go through it. */
     TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
-    TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "before forward", NULL);
+    TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "before forward", "after a child was added", NULL);
     tnn_tensor_free(xb);
     tnn_module_free(s);
     /* Empty container: the identity. */

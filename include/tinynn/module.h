@@ -12,9 +12,12 @@
  *      valid, unchanged, until the module's next forward(). The input must stay alive
  *      and unchanged until the matching backward(). So a module's own output (or a
  *      part of it) is not its next input: the built-in modules and Sequential refuse
- *      it (TNN_ERR_ARG; pass a copy, tnn_tensor_clone), except that the activations
- *      which can work in place (all but a LeakyReLU with a negative slope) accept
- *      exactly their whole output, element over element.
+ *      it (TNN_ERR_ARG; pass a copy, tnn_tensor_clone), except that Dropout and the
+ *      activations which can work in place (all but a LeakyReLU with a negative
+ *      slope) accept exactly their whole output, element over element, and Flatten,
+ *      whose output is a view of its input, takes anything. Linear and BatchNorm1d
+ *      also refuse their own dL/dx from the last backward, which their next backward
+ *      would overwrite while reading the input.
  *   2. backward() takes dL/dy and computes dL/dx (returned, owned by the module, valid
  *      until its next backward()); pass dx = NULL when dL/dx is not needed. Parameter
  *      gradients are ACCUMULATED with += until tnn_module_zero_grad() (or written

@@ -85,7 +85,7 @@ TNN_API void tnn_optimizer_free(tnn_optimizer *o);
 
 /** Set the learning rate of o from the next step on (a learning-rate schedule such as
  * StepLR multiplies it between epochs); moments, buffers and step counts are kept.
- * lr must be finite and >= 0. TNN_ERR_ARG if o has no set_lr. */
+ * lr must be >= 0 and finite in float (at most FLT_MAX). TNN_ERR_ARG if o has no set_lr. */
 TNN_API tnn_status tnn_optimizer_set_lr(tnn_optimizer *o, double lr);
 
 /** The learning rate o will use at its next step; NaN if o is NULL or has no get_lr. */
@@ -101,9 +101,10 @@ typedef struct tnn_sgd_params {
 } tnn_sgd_params;
 /** torch.optim.SGD's defaults (lr 0.01, everything else off). */
 TNN_API tnn_sgd_params tnn_sgd_defaults(void);
-/** SGD over m's parameters (torch.optim.SGD). NULL (TNN_ERR_ARG) if lr, momentum or
- * weight_decay is negative (or lr not finite), nesterov is set without momentum > 0
- * and dampening 0, or m has no parameters. A step skips parameters without a gradient
+/** SGD over m's parameters (torch.optim.SGD); m must outlive the optimizer. NULL
+ * (TNN_ERR_ARG) if lr, momentum or weight_decay is negative, any setting is not finite
+ * in float (NaN, an infinity, or beyond FLT_MAX, which the step would round to one),
+ * nesterov is set without momentum > 0 and dampening 0, or m has no parameters. A step skips parameters without a gradient
  * (tnn_named_tensor.no_grad); each momentum buffer starts at its parameter's first
  * update, as a copy of the gradient, as PyTorch's does. A buffer loaded with values
  * (a resumed checkpoint: not all zeros) counts as started; an all-zero one does not,
@@ -124,9 +125,10 @@ typedef struct tnn_adam_params {
 } tnn_adam_params;
 /** torch.optim.Adam's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay. */
 TNN_API tnn_adam_params tnn_adam_defaults(void);
-/** Adam over m's parameters (torch.optim.Adam); its two moments are one arena, zeroed.
- * NULL (TNN_ERR_ARG) unless lr >= 0 (finite), betas in [0, 1), eps >= 0 and
- * weight_decay >= 0, or if m has no parameters. A step skips parameters without a
+/** Adam over m's parameters (torch.optim.Adam); m must outlive the optimizer. Its two
+ * moments are one arena, zeroed. NULL (TNN_ERR_ARG) unless lr >= 0, betas in [0, 1),
+ * eps >= 0 and weight_decay >= 0, lr, eps and weight_decay finite in float (at most
+ * FLT_MAX), or if m has no parameters. A step skips parameters without a
  * gradient (tnn_named_tensor.no_grad). Each parameter counts its own updates and takes
  * its bias corrections from that count, as PyTorch does: a layer frozen for the first
  * k steps starts at step 1 when it is unfrozen. (libtinynn 0.2 kept one count for all

@@ -27,7 +27,12 @@ typedef struct tnn_rng {
 } tnn_rng;
 
 /* A NULL generator is a programming error; the functions below do not crash on it:
- * seeding, skipping and shuffling do nothing, and draws return 0. */
+ * seeding, skipping and shuffling do nothing, and draws return 0.
+ *
+ * A generator that was never seeded (zero-initialised: a static, `tnn_rng r = {0}`,
+ * calloc; any with an even `inc`, which no seed gives) starts as if seeded with 0 at
+ * its first use: its all-zero state would otherwise draw 0 for ever. Seed it to
+ * choose the stream. */
 
 /** Seed a generator; different seeds give independent-looking streams. */
 TNN_API void tnn_rng_seed(tnn_rng *r, uint64_t seed);
