@@ -107,6 +107,7 @@ tnn_status tnn_write_png(const char *path, const uint8_t *pixels, int width, int
 
 tnn_status tnn_image_grid_size(int count, int h, int w, int nrow, int padding, int *width, int *height)
 {
+    if (!width || !height) return tnn_error(TNN_ERR_ARG, "image grid: width or height pointer is NULL");
     if (count < 1 || h < 1 || w < 1 || nrow < 1 || padding < 0)
         return tnn_error(TNN_ERR_ARG, "image grid: bad geometry (count %d, image %d x %d, nrow %d, padding %d)", count, h, w,
                          nrow, padding);

@@ -30,16 +30,17 @@ static void linear_describe(const tnn_module *m, char *buf, size_t len)
 static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_linear *l = (tnn_linear *)m;
-    int n = tnn_rows(x), k = tnn_cols(x);
+    int n = tnn_rows(x);
     if (x->ndim < 2) {
         char s[64];
         return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): input %s is 1-D, expected [batch x %d] (one sample is [1 x %d])",
                          l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), l->in, l->in);
     }
-    if (k != l->in) {
+    size_t features = x->size / (size_t)n; /* in size_t: tnn_cols's int would wrap past INT_MAX */
+    if (features != (size_t)l->in) {
         char s[64];
-        return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): input %s has %d features per row, expected [batch x %d]",
-                         l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), k, l->in);
+        return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): input %s has %zu features per row, expected [batch x %d]",
+                         l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), features, l->in);
     }
     if (tnn_tensor_overlaps(x, &l->y)) return tnn_error_own_output(m);
     if (tnn_tensor_overlaps(x, &l->dx)) return tnn_error_own_dx(m);

@@ -35,11 +35,12 @@ tnn_status tnn_bce_loss(const tnn_tensor *pred, const tnn_tensor *target, float 
     tnn_status st = check_pair("bce_loss", pred, target, grad);
     if (st) return st;
     size_t n = pred->size;
+    for (size_t i = 0; i < n; i++) /* first, so that a refusal leaves grad as it was */
+        if (!(pred->data[i] >= 0.0f && pred->data[i] <= 1.0f))
+            return tnn_error(TNN_ERR_ARG, "bce_loss: input[%zu] = %g is outside [0, 1]", i, (double)pred->data[i]);
     double acc = 0.0;
     for (size_t i = 0; i < n; i++) {
         float p = pred->data[i], t = target->data[i];
-        if (!(p >= 0.0f && p <= 1.0f))
-            return tnn_error(TNN_ERR_ARG, "bce_loss: input[%zu] = %g is outside [0, 1]", i, (double)p);
         /* PyTorch 1.13's element, in float: (t - 1) * max(log(1 - p), -100) - t * max(log(p), -100),
          * with 1 - p rounded to float first (so p below 2^-25 costs nothing when t = 0, where
          * log1p(-p) would give -p); the mean is taken in double (torch sums in float, so the
@@ -102,10 +103,12 @@ tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, 
     int n = logits->shape[0], k = logits->shape[1];
     tnn_status st = shape_grad("cross_entropy_loss", grad, logits);
     if (st) return st;
+    for (int i = 0; i < n; i++) /* first, so that a refusal leaves grad as it was */
+        if (targets[i] < 0 || targets[i] >= k)
+            return tnn_error(TNN_ERR_ARG, "cross_entropy_loss: target[%d] = %d is not a class in [0, %d)", i, targets[i], k);
     double acc = 0.0;
     for (int i = 0; i < n; i++) {
         int t = targets[i];
-        if (t < 0 || t >= k) return tnn_error(TNN_ERR_ARG, "cross_entropy_loss: target[%d] = %d is not a class in [0, %d)", i, t, k);
         const float *r = logits->data + (size_t)i * k;
         double mx = r[0];
         for (int j = 1; j < k; j++) mx = r[j] > mx ? r[j] : mx;

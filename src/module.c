@@ -14,6 +14,18 @@ void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt)
     m->requires_grad = true;
 }
 
+/* What makes m unusable as a module ("has no vtable ..."), or NULL: a module built by
+ * hand without tnn_module_init, or whose vtable lacks a required function, is refused
+ * by name instead of crashing on the missing pointer. */
+const char *tnn_module_vt_problem(const tnn_module *m)
+{
+    if (!m->vt) return "has no vtable (tnn_module_init sets it)";
+    if (!m->vt->forward) return "has no forward in its vtable, which every module needs";
+    if (!m->vt->backward) return "has no backward in its vtable, which every module needs";
+    if (!m->vt->free) return "has no free in its vtable, which every module needs";
+    return NULL;
+}
+
 /* The base's layout is part of the ABI (modules written outside the library embed it):
  * `chained` took what was padding after has_output, and nothing after it moved. */
 _Static_assert(offsetof(tnn_module, out_ndim) ==
@@ -42,6 +54,7 @@ char *tnn_module_describe(const tnn_module *m, char *buf, size_t len)
 {
     if (!buf || !len) return buf;
     if (!m) snprintf(buf, len, "(null module)");
+    else if (!m->vt) snprintf(buf, len, "(module without vtable)");
     else if (m->vt->describe) m->vt->describe(m, buf, len);
     else snprintf(buf, len, "%s", m->vt->type_name ? m->vt->type_name : "module");
     return buf;
@@ -64,8 +77,10 @@ tnn_status tnn_error_own_dx(const tnn_module *m)
 
 tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
-    if (!m || !m->vt) return tnn_error(TNN_ERR_ARG, "forward: module is NULL");
+    if (!m) return tnn_error(TNN_ERR_ARG, "forward: module is NULL");
     char d[96];
+    const char *bad = tnn_module_vt_problem(m);
+    if (bad) return tnn_error(TNN_ERR_ARG, "forward: the module %s", bad);
     if (!x || !y) return tnn_error(TNN_ERR_ARG, "%s forward: %s is NULL", tnn_module_describe(m, d, sizeof d), !x ? "input" : "output pointer");
     if (!x->data || x->size == 0) return tnn_error(TNN_ERR_ARG, "%s forward: input has no data", tnn_module_describe(m, d, sizeof d));
     *y = NULL;
@@ -93,8 +108,10 @@ static bool same_but_ones(int na, const int *a, int nb, const int *b)
 
 tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
-    if (!m || !m->vt) return tnn_error(TNN_ERR_ARG, "backward: module is NULL");
+    if (!m) return tnn_error(TNN_ERR_ARG, "backward: module is NULL");
     char d[96];
+    const char *bad = tnn_module_vt_problem(m);
+    if (bad) return tnn_error(TNN_ERR_ARG, "backward: the module %s", bad);
     if (!dy || !dy->data) return tnn_error(TNN_ERR_ARG, "%s backward: dy is NULL", tnn_module_describe(m, d, sizeof d));
     if (dx) *dx = NULL;
     if (!m->has_output)
@@ -128,6 +145,7 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
 tnn_status tnn_module_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
 {
     if (!m || !fn) return tnn_error(TNN_ERR_ARG, "visit: module or visitor is NULL");
+    if (!m->vt) return tnn_error(TNN_ERR_ARG, "visit: the module %s", tnn_module_vt_problem(m));
     if (!m->vt->visit) return TNN_OK;
     return m->vt->visit(m, prefix ? prefix : "", fn, ctx);
 }
@@ -147,7 +165,7 @@ void tnn_module_free(tnn_module *m)
 void tnn_module_modes_set(tnn_module *m, bool training, bool requires_grad)
 {
     if (tnn_is_sequential(m)) tnn_sequential_pass_on(m, training, requires_grad); /* only the modes set */
-    else if (m->vt->on_mode_change) m->vt->on_mode_change(m);
+    else if (m->vt && m->vt->on_mode_change) m->vt->on_mode_change(m);
 }
 
 void tnn_module_train(tnn_module *m, bool training)

@@ -198,7 +198,7 @@ bool tnn_is_sequential(const tnn_module *m) { return m && m->vt == &seq_vt; }
 tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
 {
     if (!tnn_is_sequential(seq)) {
-        const char *what = seq ? seq->vt->type_name : "NULL";
+        const char *what = !seq ? "NULL" : seq->vt && seq->vt->type_name ? seq->vt->type_name : "a module without a type";
         /* Freed like any refused child, unless it has a place: it is the target, holds
          * the target, or sits in a container (whose it stays). */
         bool placed = !child || child->container;
@@ -213,6 +213,9 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
                          "was: %s)", s->count, tnn_last_error());
     }
     if (child == seq) return tnn_error(TNN_ERR_ARG, "sequential_add: a container cannot contain itself");
+    const char *bad = tnn_module_vt_problem(child);
+    if (bad) /* not freed: without a vtable's free there is no telling how */
+        return tnn_error(TNN_ERR_ARG, "sequential_add: child %d %s", s->count, bad);
     /* A module has one place: it would be freed twice, and its buffers would alias. */
     for (int i = 0; i < s->count; i++)
         if (s->children[i] == child)

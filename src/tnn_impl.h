@@ -56,6 +56,9 @@ static inline bool tnn_tensor_overlaps(const tnn_tensor *x, const tnn_tensor *ow
     return a < b + own->size * sizeof(float) && b < a + x->size * sizeof(float);
 }
 tnn_status tnn_error_own_output(const tnn_module *m);
+/* Why m (not NULL) cannot be used as a module: no vtable, or one without forward,
+ * backward or free; NULL if it can. */
+const char *tnn_module_vt_problem(const tnn_module *m);
 /* The same for an input that is the module's own dL/dx buffer: its backward writes dL/dx
  * there while it reads the input (Linear's dW, BatchNorm's sums), on two threads at once. */
 tnn_status tnn_error_own_dx(const tnn_module *m);

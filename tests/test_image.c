@@ -36,6 +36,7 @@ static void grid_geometry(void **state)
     assert_int_equal(w, 152);
     assert_int_equal(h, 62);
     TU_ASSERT_OK(tnn_image_grid_size(3, 28, 28, 5, 2, &w, &h)); /* xmaps = min(nrow, n) */
+    TU_ASSERT_ERR(tnn_image_grid_size(3, 28, 28, 5, 2, NULL, &h), TNN_ERR_ARG, "width or height pointer is NULL", NULL);
     assert_int_equal(w, 92);
     assert_int_equal(h, 32);
     TU_ASSERT_OK(tnn_image_grid_size(1, 28, 28, 5, 2, &w, &h)); /* make_grid: one image, no padding */

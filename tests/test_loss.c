@@ -62,6 +62,12 @@ static void bce_by_hand_and_clamp(void **state)
     TU_ASSERT_ERR(tnn_bce_loss(P, T, &loss, G), TNN_ERR_ARG, "bce_loss", "1.5", NULL);
     p[0] = NAN;
     TU_ASSERT_ERR(tnn_bce_loss(P, T, &loss, G), TNN_ERR_ARG, "bce_loss", NULL);
+    /* a refusal leaves the gradient as it was, also for a bad element after good ones */
+    p[0] = 0.25f;
+    p[1] = 2.0f;
+    G->data[0] = G->data[1] = 7.0f;
+    TU_ASSERT_ERR(tnn_bce_loss(P, T, &loss, G), TNN_ERR_ARG, "input[1] = 2", NULL);
+    assert_true(G->data[0] == 7.0f && G->data[1] == 7.0f);
     tnn_tensor_free(P);
     tnn_tensor_free(T);
     tnn_tensor_free(G);
@@ -148,7 +154,9 @@ static void cross_entropy_by_hand(void **state)
     tu_assert_close1(loss, (1000.0 + lse1 - 3.0) / 2.0, 1e-6, 1e-6, "cross_entropy with a logit of 1000");
     /* Errors: class out of range, wrong rank, NULL. */
     t[1] = 4;
+    for (int j = 0; j < 8; j++) G->data[j] = 7.0f;
     TU_ASSERT_ERR(tnn_cross_entropy_loss(X, t, &loss, G), TNN_ERR_ARG, "target[1] = 4", NULL);
+    for (int j = 0; j < 8; j++) assert_true(G->data[j] == 7.0f); /* row 0 not written either */
     t[1] = -1;
     TU_ASSERT_ERR(tnn_cross_entropy_loss(X, t, &loss, G), TNN_ERR_ARG, "target[1] = -1", NULL);
     t[1] = 0;

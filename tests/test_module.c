@@ -831,6 +831,62 @@ static void quiet_free(tnn_module *m) { free(m); }
 static const tnn_module_vtable quiet_vt = {
     .type_name = "quiet", .forward = quiet_forward, .backward = quiet_backward, .free = quiet_free};
 
+/* Features per row counted in size_t: [1 x 65536 x 65537] has 2^32 + 65536 of them,
+ * which an int count wrapped to 65536, and linear(65536->1) took it, reading the first
+ * row's first 65536 values. Refused before the input is read (the view's memory is
+ * only 65536 floats). */
+static void linear_features_past_int_max(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 8);
+    tnn_module *lin = tnn_linear_new(65536, 1, true, &r);
+    float *mem = calloc(65536, sizeof(float));
+    assert_true(lin && mem);
+    tnn_tensor *x = tnn_tensor_view(mem, 3, (int[]){1, 65536, 65537});
+    assert_non_null(x);
+    const tnn_tensor *y;
+    TU_ASSERT_ERR(tnn_module_forward(lin, x, &y), TNN_ERR_SHAPE, "has 4295032832 features per row", NULL);
+    tnn_tensor_free(x);
+    free(mem);
+    tnn_module_free(lin);
+}
+
+/* A module of one's own built without tnn_module_init (no vtable), or whose vtable
+ * lacks a required function: refused by name, never a crash on the missing pointer. */
+static const tnn_module_vtable no_forward_vt = {.type_name = "nofwd", .backward = quiet_backward, .free = quiet_free};
+
+static void custom_module_without_a_whole_vtable(void **state)
+{
+    (void)state;
+    quiet_mod bare; /* zeroed by hand: vt NULL */
+    memset(&bare, 0, sizeof bare);
+    quiet_mod *nofwd = calloc(1, sizeof *nofwd);
+    assert_non_null(nofwd);
+    tnn_module_init(&nofwd->base, &no_forward_vt);
+    tnn_tensor *x = tnn_tensor_new2(2, 3);
+    const tnn_tensor *y, *dx;
+    TU_ASSERT_ERR(tnn_module_forward(&bare.base, x, &y), TNN_ERR_ARG, "forward: the module has no vtable", NULL);
+    TU_ASSERT_ERR(tnn_module_backward(&bare.base, x, &dx), TNN_ERR_ARG, "backward: the module has no vtable", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(&nofwd->base, x, &y), TNN_ERR_ARG, "has no forward in its vtable", NULL);
+    char d[64];
+    assert_string_equal(tnn_module_describe(&bare.base, d, sizeof d), "(module without vtable)");
+    TU_ASSERT_ERR(tnn_module_visit(&bare.base, "", NULL, NULL), TNN_ERR_ARG, NULL);
+    tnn_tensor_list *sd = tnn_module_state_dict(&bare.base, "");
+    assert_null(sd);
+    tnn_module_train(&bare.base, false);
+    assert_false(bare.base.training);
+    tnn_module *seq = tnn_sequential_new();
+    TU_ASSERT_ERR(tnn_sequential_add(seq, &bare.base), TNN_ERR_ARG, "child 0 has no vtable", NULL);
+    TU_ASSERT_ERR(tnn_sequential_add(seq, &nofwd->base), TNN_ERR_ARG, "child 0 has no forward", NULL);
+    assert_int_equal(tnn_sequential_len(seq), 0);
+    TU_ASSERT_ERR(tnn_sequential_add(&bare.base, tnn_relu_new()), TNN_ERR_ARG, "not a sequential", NULL);
+    tnn_module_free(&bare.base); /* nothing to call: a no-op */
+    tnn_module_free(seq);
+    tnn_module_free(&nofwd->base); /* not taken by the Sequential: still the caller's */
+    tnn_tensor_free(x);
+}
+
 /* The wrappers' checks cover modules written outside the library: backward before
  * forward, a dy of the wrong shape (never reaching the module), and a failure left
  * without a message, which gets one naming the module instead of an older, unrelated one. */
@@ -989,6 +1045,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(linear_bias_grad_same_bits_on_any_thread_count),
     cmocka_unit_test(batchnorm1d_same_bits_on_any_thread_count),
     cmocka_unit_test(custom_module_checked_by_wrappers),
+    cmocka_unit_test(custom_module_without_a_whole_vtable),
+    cmocka_unit_test(linear_features_past_int_max),
     cmocka_unit_test_setup_teardown(wrong_visit_records_refused, tu_tmpdir_make, tu_tmpdir_remove),
 };
 

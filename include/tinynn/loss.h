@@ -9,7 +9,9 @@
  * naming both shapes; equal counts in different shapes
  * ([batch x 1] and [batch]) are accepted, element i matching element i.
  * Gradients are overwritten, not accumulated; scale them yourself for weighted sums
- * (tnn_tensor_scale).
+ * (tnn_tensor_scale). A call that fails writes neither *loss nor grad's values (grad
+ * may have taken the input's shape). Targets are not checked: as in PyTorch, a BCE
+ * target outside [0, 1] gives whatever the formula gives.
  */
 #ifndef TINYNN_LOSS_H
 #define TINYNN_LOSS_H

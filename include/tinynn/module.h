@@ -90,8 +90,13 @@ typedef struct tnn_module_vtable {
 /** The base of every module: embed it as the first member of your module's struct. */
 struct tnn_module {
     const tnn_module_vtable *vt; /**< the module's type; never NULL */
-    bool training;       /**< true after creation (as in PyTorch) */
-    bool requires_grad;  /**< false: backward skips parameter gradients */
+    /** true after creation (as in PyTorch). Read it; set it with tnn_module_train or
+     * tnn_module_eval, which also reach a container's children (writing the field
+     * does not). */
+    bool training;
+    /** false: backward skips parameter gradients. Read it; set it with
+     * tnn_module_set_requires_grad, which also reaches a container's children. */
+    bool requires_grad;
     /* The rest is kept by the library (tnn_module_init sets it); read it, never write it. */
     bool has_output;     /**< a forward has succeeded since creation */
     /** Its last forward was run by its container as part of the container's own forward

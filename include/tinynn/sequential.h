@@ -43,8 +43,12 @@ TNN_API tnn_module *tnn_sequential_new(void);
 
 /** Append child; the container takes ownership, and on failure the child is freed,
  * except for a module refused because it already has a place (below) or is seq itself,
- * which stays as it was. A NULL child (a failed constructor) is reported as an error,
- * so calls can be chained: st |= tnn_sequential_add(seq, tnn_linear_new(...)) style code stays safe.
+ * or a module of your own without a vtable (or one lacking forward, backward or free),
+ * which stay as they were. A NULL child (a failed constructor) is reported as an error
+ * whose message gives the constructor's, so calls can be chained:
+ * `if (st == TNN_OK) st = tnn_sequential_add(seq, tnn_linear_new(...));` stops at the
+ * first failure, and tnn_last_error() names it. (Combine statuses only this way: ORing
+ * two negative codes gives a third.)
  * A module that already has a place is refused with TNN_ERR_ARG and stays where it is:
  * a child of seq, a child of another Sequential, or a container that holds seq (at any
  * depth: forward would recurse without end). One module cannot hold two positions: its
