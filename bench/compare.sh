@@ -38,7 +38,10 @@ while [ $r -le "$rounds" ]; do
     fi
     r=$((r + 1))
 done
-[ $have_torch = 1 ] || echo "pytorch: not available (apt-get install python3-torch python3-torchvision)"
+if [ $have_torch = 0 ]; then
+    if [ -f "$torch_bench" ]; then echo "pytorch: not available (apt-get install python3-torch python3-torchvision)"
+    else echo "pytorch: skipped: no yardstick script at $torch_bench (set TORCH_BENCH to torch_seed_gan.py's path)"; fi
+fi
 
 if [ $have_torch = 1 ]; then
     /usr/bin/time -f "%M" -o /tmp/tnn_torch_rss sh -c "OPENBLAS_NUM_THREADS=2 $py '$torch_bench' --data '$top/data/mnist' --threads 1 --iters 100 >/dev/null 2>&1"

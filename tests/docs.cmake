@@ -16,7 +16,7 @@ endfunction()
 tnn_doc_code(docs/custom_module.md "```c\n(.*)\n```\n\nOnce written" doc_custom_module.c)
 tnn_add_test(NAME test_doc_custom_module
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_custom_module.c ${CMAKE_CURRENT_BINARY_DIR}/doc_custom_module.c
-  LABELS unit)
+  LABELS docs unit)
 
 foreach(doc tutorial readme)
   if(doc STREQUAL "tutorial")
