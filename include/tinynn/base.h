@@ -39,11 +39,11 @@ extern "C" {
  * SONAME is libtinynn.so.0.MINOR. */
 #define TINYNN_VERSION_MAJOR 0
 /** Minor version: compatible additions (see TINYNN_VERSION_MAJOR; before 1.0, any change). */
-#define TINYNN_VERSION_MINOR 2
+#define TINYNN_VERSION_MINOR 3
 /** Patch version: fixes that change no interface. */
-#define TINYNN_VERSION_PATCH 1
+#define TINYNN_VERSION_PATCH 0
 /** The headers' version as "MAJOR.MINOR.PATCH"; tnn_version() gives the linked library's. */
-#define TINYNN_VERSION_STRING "0.2.1"
+#define TINYNN_VERSION_STRING "0.3.0"
 
 /** Status codes. TNN_OK is zero; every error is negative. */
 typedef enum tnn_status {
@@ -57,7 +57,7 @@ typedef enum tnn_status {
     TNN_ERR_NUMERIC = -7  /**< a NaN or infinity where a finite value is required */
 } tnn_status;
 
-/** Version of the library actually linked, such as "0.2.1" (compare with TINYNN_VERSION_STRING). */
+/** Version of the library actually linked, such as "0.3.0" (compare with TINYNN_VERSION_STRING). */
 TNN_API const char *tnn_version(void);
 
 /** Message of the last failure on the calling thread ("" if none). Valid until the
