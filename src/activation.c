@@ -16,7 +16,7 @@ typedef struct tnn_activation {
                            * forward it holds the output, whose signs match the input's */
     const float *out;     /* output of the last forward: y.data, or the input's buffer */
     size_t n;             /* elements of the last forward */
-    tnn_tensor y, dx;
+    tnn_tensor y, dx[2]; /* dL/dx: see tnn_pick_dx */
 } tnn_activation;
 
 static void act_describe(const tnn_module *m, char *buf, size_t len)
@@ -144,9 +144,10 @@ static tnn_status act_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     tnn_activation *a = (tnn_activation *)m;
     tnn_status st = act_check_dy(a, dy);
     if (st || !dx) return st; /* no parameters: without dx nothing else to do */
-    if ((st = tnn_tensor_ensure_like(&a->dx, dy, m->vt->type_name))) return st;
-    act_run_backward(a, a->dx.data, dy->data);
-    *dx = &a->dx;
+    tnn_tensor *out;
+    if ((st = tnn_pick_dx(m, a->dx, a->x, a->n, dy, dy->ndim, dy->shape, &out))) return st;
+    act_run_backward(a, out->data, dy->data);
+    *dx = out;
     return TNN_OK;
 }
 
@@ -184,7 +185,8 @@ static void act_free(tnn_module *m)
 {
     tnn_activation *a = (tnn_activation *)m;
     tnn_tensor_release(&a->y);
-    tnn_tensor_release(&a->dx);
+    tnn_tensor_release(&a->dx[0]);
+    tnn_tensor_release(&a->dx[1]);
     tnn_free(a);
 }
 
@@ -205,7 +207,8 @@ static tnn_module *act_new(const tnn_module_vtable *vt, act_kind kind, float slo
     a->kind = kind;
     a->slope = slope;
     tnn_tensor_init_empty(&a->y);
-    tnn_tensor_init_empty(&a->dx);
+    tnn_tensor_init_empty(&a->dx[0]);
+    tnn_tensor_init_empty(&a->dx[1]);
     return &a->base;
 }
 

@@ -32,7 +32,7 @@ typedef struct tnn_batchnorm1d {
     int rows;
     bool used_batch_stats;                    /* last forward normalised with batch stats */
     bool grad_none;                           /* discarded, no backward since (.grad is None) */
-    tnn_tensor y, dx;
+    tnn_tensor y, dx[2]; /* dL/dx: see tnn_pick_dx */
 } tnn_batchnorm1d;
 
 tnn_batchnorm_params tnn_batchnorm_defaults(void)
@@ -188,7 +188,6 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     if (batch_stats && n < 2)
         return tnn_error(TNN_ERR_SHAPE, "batchnorm1d(%d): training needs more than 1 value per feature, got input [%d x %d]", c, n, c);
     if (tnn_tensor_overlaps(x, &b->y)) return tnn_error_own_output(m);
-    if (tnn_tensor_overlaps(x, &b->dx)) return tnn_error_own_dx(m);
     if (batch_stats && b->p.track_running_stats && (b->num_batches_tracked < 0 || b->num_batches_tracked == INT64_MAX))
         return tnn_error(TNN_ERR_STATE, "batchnorm1d(%d): num_batches_tracked is %lld, which cannot be counted on "
                          "(a loaded state?); it must be 0 to 2^63 - 2", c, (long long)b->num_batches_tracked);
@@ -286,13 +285,14 @@ static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_ten
         return tnn_error(TNN_ERR_SHAPE, "batchnorm1d(%d): dy %s does not match the output [%d x %d]", c,
                          tnn_tensor_shape_str(dy, s, sizeof s), n, c);
     }
+    tnn_tensor *out = NULL;
     if (dx) { /* before any gradient is added: a failure leaves the module as it was */
-        tnn_status st = tnn_tensor_ensure2(&b->dx, n, c, "batchnorm1d dx");
+        tnn_status st = tnn_pick_dx(m, b->dx, b->x, (size_t)n * (size_t)c, dy, 2, (int[]){n, c}, &out);
         if (st) return st;
     }
-    bn_job job = {.b = b, .x = b->x, .g = dy->data, .out = dx ? b->dx.data : NULL, .n = n};
+    bn_job job = {.b = b, .x = b->x, .g = dy->data, .out = out ? out->data : NULL, .n = n};
     sums_then_rows(bn_backward_sums, &job, bn_dx_rows);
-    if (dx) *dx = &b->dx;
+    if (dx) *dx = out;
     return TNN_OK;
 }
 
@@ -320,7 +320,8 @@ static void bn_free(tnn_module *m)
     tnn_free(b->mean); /* one block for every per-feature float array */
     tnn_free(b->acc);
     tnn_tensor_release(&b->y);
-    tnn_tensor_release(&b->dx);
+    tnn_tensor_release(&b->dx[0]);
+    tnn_tensor_release(&b->dx[1]);
     tnn_free(b);
 }
 
@@ -364,7 +365,8 @@ tnn_module *tnn_batchnorm1d_new(int c, tnn_batchnorm_params p)
     b->c = c;
     b->p = p;
     tnn_tensor_init_empty(&b->y);
-    tnn_tensor_init_empty(&b->dx);
+    tnn_tensor_init_empty(&b->dx[0]);
+    tnn_tensor_init_empty(&b->dx[1]);
     float *blk = tnn_calloc((size_t)c * 8, sizeof(float), "batchnorm1d parameters");
     b->acc = tnn_calloc((size_t)c * 2, sizeof(float), "batchnorm1d scratch");
     if (!blk || !b->acc) {

@@ -2,6 +2,7 @@
 #include "tnn_impl.h"
 
 #include <math.h>
+#include <limits.h>
 #include <string.h>
 
 typedef struct tnn_dropout {
@@ -118,9 +119,15 @@ static tnn_status flatten_forward(tnn_module *m, const tnn_tensor *x, const tnn_
     tnn_flatten *f = (tnn_flatten *)m;
     f->x_ndim = x->ndim;
     memcpy(f->x_shape, x->shape, sizeof f->x_shape);
+    size_t features = x->size / (size_t)x->shape[0];
+    if (features > INT_MAX) {
+        char s[64];
+        return tnn_error(TNN_ERR_SHAPE, "flatten: input %s has %zu features per row, more than a dimension can hold",
+                         tnn_tensor_shape_str(x, s, sizeof s), features);
+    }
     f->y = *x;
     f->y.owns = false;
-    int shape[2] = {x->shape[0], tnn_cols(x)};
+    int shape[2] = {x->shape[0], (int)features};
     tnn_status st = tnn_tensor_reshape(&f->y, 2, shape);
     if (st) return st;
     f->ran = true;

@@ -18,7 +18,7 @@ typedef struct tnn_linear {
                                   zero; the next backward writes them (beta 0) */
     bool grad_none;            /* discarded and not written since (PyTorch: .grad is None);
                                   unlike grad_owed, reading the zeros does not clear it */
-    tnn_tensor y, dx;
+    tnn_tensor y, dx[2]; /* dL/dx: see tnn_pick_dx */
 } tnn_linear;
 
 static void linear_describe(const tnn_module *m, char *buf, size_t len)
@@ -43,7 +43,6 @@ static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_t
                          l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), features, l->in);
     }
     if (tnn_tensor_overlaps(x, &l->y)) return tnn_error_own_output(m);
-    if (tnn_tensor_overlaps(x, &l->dx)) return tnn_error_own_dx(m);
     tnn_status st = tnn_tensor_ensure2(&l->y, n, l->out, "linear output");
     if (st) return st;
     /* y = b + x W^T: each thread's rows of y start as the bias, then the product is
@@ -206,13 +205,14 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
                          tnn_tensor_shape_str(dy, s, sizeof s), l->rows, l->out);
     }
     int n = l->rows;
+    tnn_tensor *out = NULL;
     if (dx) { /* before any gradient is written: a failure leaves the module as it was */
-        tnn_status st = tnn_tensor_resize(&l->dx, l->x_ndim, l->x_shape);
-        if (st) return tnn_error(st, "linear(%d->%d): out of memory for dx", l->in, l->out);
+        tnn_status st = tnn_pick_dx(m, l->dx, l->x, (size_t)n * (size_t)l->in, dy, l->x_ndim, l->x_shape, &out);
+        if (st) return st;
     }
     /* dx[n x in] = dy W */
     const tnn_gemm_args gx = {false, false, n, l->in, l->out, 1.0f, dy->data, l->out, l->weight, l->in,
-                              0.0f, l->dx.data, l->in, NULL};
+                              0.0f, out ? out->data : NULL, l->in, NULL};
     if (m->requires_grad) {
         /* dW[out x in] += dy^T x ; db += column sums of dy (torch's summation order).
          * After discard_grad the gradients are written instead (0 + s == s). */
@@ -226,7 +226,7 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
     } else if (dx) {
         tnn_gemm_run(&gx);
     }
-    if (dx) *dx = &l->dx;
+    if (dx) *dx = out;
     return TNN_OK;
 }
 
@@ -255,7 +255,8 @@ static void linear_free(tnn_module *m)
     tnn_linear *l = (tnn_linear *)m;
     tnn_free(l->weight); /* one block: weight, bias, dweight, dbias */
     tnn_tensor_release(&l->y);
-    tnn_tensor_release(&l->dx);
+    tnn_tensor_release(&l->dx[0]);
+    tnn_tensor_release(&l->dx[1]);
     tnn_free(l);
 }
 
@@ -290,7 +291,8 @@ tnn_module *tnn_linear_new(int in, int out, bool bias, tnn_rng *rng)
     l->dweight = block + nw + nb;
     l->dbias = bias ? l->dweight + nw : NULL;
     tnn_tensor_init_empty(&l->y);
-    tnn_tensor_init_empty(&l->dx);
+    tnn_tensor_init_empty(&l->dx[0]);
+    tnn_tensor_init_empty(&l->dx[1]);
     if (rng) {
         float bound = (float)(1.0 / sqrt((double)in));
         for (size_t i = 0; i < nw; i++) l->weight[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);

@@ -67,12 +67,29 @@ tnn_status tnn_error_own_output(const tnn_module *m)
                      "which this forward overwrites; pass a copy (tnn_tensor_clone)", tnn_module_describe(m, d, sizeof d));
 }
 
-tnn_status tnn_error_own_dx(const tnn_module *m)
+static bool span_overlaps(const float *a, size_t na, const float *b, size_t nb)
 {
-    char d[96];
-    return tnn_error(TNN_ERR_ARG, "%s forward: the input is (part of) this module's own dL/dx from its last backward, "
-                     "which its next backward overwrites while it still reads the input; pass a copy (tnn_tensor_clone)",
-                     tnn_module_describe(m, d, sizeof d));
+    if (!a || !b || !na || !nb) return false;
+    uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    return pa < pb + nb * sizeof(float) && pb < pa + na * sizeof(float);
+}
+
+tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, size_t nx, const tnn_tensor *dy,
+                       int ndim, const int *shape, tnn_tensor **out)
+{
+    char who[96];
+    *out = NULL;
+    for (int k = 0; k < 2; k++) { /* the whole allocation: a resize within it does not move it */
+        const tnn_tensor *t = &dx[k];
+        if (span_overlaps(t->data, t->capacity, x, nx) || span_overlaps(t->data, t->capacity, dy->data, dy->size))
+            continue;
+        tnn_status st = tnn_tensor_resize(&dx[k], ndim, shape);
+        if (st == TNN_ERR_NOMEM) return tnn_error(st, "%s: out of memory for dx", tnn_module_describe(m, who, sizeof who));
+        if (st == TNN_OK) *out = &dx[k];
+        return st;
+    }
+    return tnn_error(TNN_ERR_ARG, "%s backward: the input and dy overlap both of this module's dL/dx buffers; pass "
+                     "copies (tnn_tensor_clone)", tnn_module_describe(m, who, sizeof who));
 }
 
 tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
@@ -233,7 +250,7 @@ void tnn_module_zero_grad(tnn_module *m)
 
 void tnn_module_discard_grad(tnn_module *m)
 {
-    if (!m) return;
+    if (!m || !m->vt) return;
     if (m->vt->discard_grad) m->vt->discard_grad(m);
     else tnn_module_zero_grad(m);
 }

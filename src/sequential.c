@@ -32,7 +32,9 @@ static bool overwrite_forward(const tnn_sequential *s, int i)
 
 static bool overwrite_backward(const tnn_sequential *s, int i)
 {
-    return i + 1 < s->count && tnn_is_activation(s->children[i]) &&
+    /* not the first child: its dx is the Sequential's, which the caller may feed back
+     * in (as its next input or dy), and which must then not be a later child's buffer */
+    return i > 0 && i + 1 < s->count && tnn_is_activation(s->children[i]) &&
            (tnn_is_linear(s->children[i + 1]) || tnn_is_batchnorm1d(s->children[i + 1]));
 }
 

@@ -59,9 +59,14 @@ tnn_status tnn_error_own_output(const tnn_module *m);
 /* Why m (not NULL) cannot be used as a module: no vtable, or one without forward,
  * backward or free; NULL if it can. */
 const char *tnn_module_vt_problem(const tnn_module *m);
-/* The same for an input that is the module's own dL/dx buffer: its backward writes dL/dx
- * there while it reads the input (Linear's dW, BatchNorm's sums), on two threads at once. */
-tnn_status tnn_error_own_dx(const tnn_module *m);
+/* A module's dL/dx buffers: two, so that a backward never writes dL/dx over what it
+ * reads. The input kept from forward, or dy, may be the dL/dx an earlier backward
+ * returned (power iteration feeds a Linear its own dx; torch allows it), so backward
+ * writes into the buffer that overlaps neither (resized to ndim/shape; *out). x is the
+ * kept input's first element and nx its count. TNN_ERR_ARG, naming m, if both overlap
+ * (a view spanning both buffers); TNN_ERR_NOMEM. */
+tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, size_t nx, const tnn_tensor *dy,
+                       int ndim, const int *shape, tnn_tensor **out);
 /* What is wrong with a tensor record's dtype, dimensions, count (against its shape)
  * or data, written into why ("has count 3, but its shape holds 2 elements"); false if
  * nothing is. Shared by the checks of module visits and of safetensors saves. */

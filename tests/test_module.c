@@ -590,22 +590,6 @@ static void forward_refuses_its_own_output(void **state)
     tnn_tensor *shifted = tnn_tensor_view(y2->data + 4, 2, (int[]){2, 4});
     TU_ASSERT_ERR(tnn_module_forward(relu, shifted, &y), TNN_ERR_ARG, "relu", "own output", NULL);
     tnn_tensor_free(shifted);
-    /* Its own dL/dx as its next input (Linear, BatchNorm1d): its backward would write
-     * dL/dx there while it reads the input for dW or the sums, on two threads at once */
-    tnn_tensor *g = tnn_tensor_new2(3, 4);
-    const tnn_tensor *gx;
-    for (size_t i = 0; i < g->size; i++) g->data[i] = 0.25f * (float)i;
-    TU_ASSERT_OK(tnn_module_forward(lin, x, &y));
-    TU_ASSERT_OK(tnn_module_backward(lin, g, &gx));
-    TU_ASSERT_ERR(tnn_module_forward(lin, gx, &y2), TNN_ERR_ARG, "linear(4->4) forward", "own dL/dx from its last backward",
-                  NULL);
-    TU_ASSERT_OK(tnn_module_forward(bn, x, &y));
-    TU_ASSERT_OK(tnn_module_backward(bn, g, &gx));
-    TU_ASSERT_ERR(tnn_module_forward(bn, gx, &y2), TNN_ERR_ARG, "batchnorm1d(4", "own dL/dx", NULL);
-    tnn_tensor *gcopy = tnn_tensor_clone(gx);
-    TU_ASSERT_OK(tnn_module_forward(bn, gcopy, &y2)); /* a copy is fine */
-    tnn_tensor_free(gcopy);
-    tnn_tensor_free(g);
     /* Dropout takes exactly its own output (element over element), nothing shifted */
     tnn_rng dr;
     tnn_rng_seed(&dr, 5);
@@ -847,9 +831,91 @@ static void linear_features_past_int_max(void **state)
     assert_non_null(x);
     const tnn_tensor *y;
     TU_ASSERT_ERR(tnn_module_forward(lin, x, &y), TNN_ERR_SHAPE, "has 4295032832 features per row", NULL);
+    tnn_module *flat = tnn_flatten_new(); /* and Flatten says why */
+    TU_ASSERT_ERR(tnn_module_forward(flat, x, &y), TNN_ERR_SHAPE, "flatten: input", "4295032832 features per row", NULL);
+    tnn_module_free(flat);
     tnn_tensor_free(x);
     free(mem);
     tnn_module_free(lin);
+}
+
+/* A module's own dL/dx fed back to it, as its next input (power iteration does this
+ * with a Linear; torch allows it) or as dy: its backward writes the new dL/dx into its
+ * other buffer, so the results are those of a copy. It used to write over what it was
+ * reading (on two threads, while the other read it): wrong gradients with TNN_OK. The
+ * same for a Sequential whose first child is an activation, whose dx used to be the next
+ * child's buffer. Each case runs on a module and on its twin fed a copy. */
+typedef tnn_module *(*make_fn)(tnn_rng *r);
+static tnn_module *make_lin(tnn_rng *r) { return tnn_linear_new(256, 256, true, r); }
+static tnn_module *make_bn(tnn_rng *r) { return tnn_batchnorm1d_new(256, tnn_batchnorm_defaults()); (void)r; }
+static tnn_module *make_seq(tnn_rng *r)
+{
+    tnn_module *s = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_relu_new()));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(256, 256, true, r)));
+    return s;
+}
+
+static void assert_same_grads(tnn_module *a, tnn_module *b)
+{
+    tnn_tensor_list *la = tnn_module_parameters(a, ""), *lb = tnn_module_parameters(b, "");
+    assert_true(la && lb && la->count == lb->count);
+    for (int i = 0; i < la->count; i++)
+        assert_memory_equal(la->items[i].grad, lb->items[i].grad, la->items[i].count * sizeof(float));
+    tnn_tensor_list_free(la);
+    tnn_tensor_list_free(lb);
+}
+
+static void own_dx_fed_back_is_read_as_a_copy(void **state)
+{
+    (void)state;
+    tnn_set_num_threads(2);
+    const make_fn makers[3] = {make_lin, make_bn, make_seq};
+    for (int k = 0; k < 3; k++) {
+        for (int as_dy = 1; as_dy >= 0; as_dy--) { /* as dy first: wrong on one thread too */
+            tnn_rng r1, r2, rd;
+            tnn_rng_seed(&r1, 9);
+            tnn_rng_seed(&r2, 9);
+            tnn_rng_seed(&rd, 10);
+            tnn_module *m = makers[k](&r1), *twin = makers[k](&r2);
+            tnn_tensor *x = tu_rand_tensor(&rd, 128, 256, -1.0f, 1.0f), *g = tu_rand_tensor(&rd, 128, 256, -1.0f, 1.0f);
+            tnn_tensor *g2 = tu_rand_tensor(&rd, 128, 256, -1.0f, 1.0f);
+            const tnn_tensor *y, *gx, *gx2, *ya, *yb, *dxa, *dxb;
+            TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+            TU_ASSERT_OK(tnn_module_backward(m, g, &gx));
+            TU_ASSERT_OK(tnn_module_forward(twin, x, &y));
+            TU_ASSERT_OK(tnn_module_backward(twin, g, &gx2));
+            tnn_tensor *copy = tnn_tensor_clone(gx2);
+            assert_memory_equal(gx->data, copy->data, copy->size * sizeof(float));
+            tnn_module_zero_grad(m);
+            tnn_module_zero_grad(twin);
+            if (as_dy) { /* the next forward on x, then the own dx as dy */
+                TU_ASSERT_OK(tnn_module_forward(m, x, &ya));
+                TU_ASSERT_OK(tnn_module_backward(m, gx, &dxa));
+                TU_ASSERT_OK(tnn_module_forward(twin, x, &yb));
+                TU_ASSERT_OK(tnn_module_backward(twin, copy, &dxb));
+            } else {     /* the own dx as the next input */
+                TU_ASSERT_OK(tnn_module_forward(m, gx, &ya));
+                TU_ASSERT_OK(tnn_module_backward(m, g2, &dxa));
+                TU_ASSERT_OK(tnn_module_forward(twin, copy, &yb));
+                TU_ASSERT_OK(tnn_module_backward(twin, g2, &dxb));
+            }
+            assert_memory_equal(ya->data, yb->data, yb->size * sizeof(float));
+            assert_memory_equal(dxa->data, dxb->data, dxb->size * sizeof(float));
+            /* the other buffer (a Sequential given its dx as dy consumes it at its last
+             * child; its first child may then write there: the dx it returned earlier is
+             * valid until its next backward, module rule 2) */
+            if (k < 2 || !as_dy) assert_true(dxa->data != gx->data);
+            assert_same_grads(m, twin);
+            tnn_tensor_free(copy);
+            tnn_tensor_free(x);
+            tnn_tensor_free(g);
+            tnn_tensor_free(g2);
+            tnn_module_free(m);
+            tnn_module_free(twin);
+        }
+    }
+    tnn_set_num_threads(1);
 }
 
 /* A module of one's own built without tnn_module_init (no vtable), or whose vtable
@@ -876,6 +942,8 @@ static void custom_module_without_a_whole_vtable(void **state)
     assert_null(sd);
     tnn_module_train(&bare.base, false);
     assert_false(bare.base.training);
+    tnn_module_discard_grad(&bare.base); /* nothing to discard: a no-op */
+    tnn_module_zero_grad(&bare.base);
     tnn_module *seq = tnn_sequential_new();
     TU_ASSERT_ERR(tnn_sequential_add(seq, &bare.base), TNN_ERR_ARG, "child 0 has no vtable", NULL);
     TU_ASSERT_ERR(tnn_sequential_add(seq, &nofwd->base), TNN_ERR_ARG, "child 0 has no forward", NULL);
@@ -1046,6 +1114,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(batchnorm1d_same_bits_on_any_thread_count),
     cmocka_unit_test(custom_module_checked_by_wrappers),
     cmocka_unit_test(custom_module_without_a_whole_vtable),
+    cmocka_unit_test(own_dx_fed_back_is_read_as_a_copy),
     cmocka_unit_test(linear_features_past_int_max),
     cmocka_unit_test_setup_teardown(wrong_visit_records_refused, tu_tmpdir_make, tu_tmpdir_remove),
 };

@@ -15,9 +15,10 @@
  *      it (TNN_ERR_ARG; pass a copy, tnn_tensor_clone), except that Dropout and the
  *      activations which can work in place (all but a LeakyReLU with a negative
  *      slope) accept exactly their whole output, element over element, and Flatten,
- *      whose output is a view of its input, takes anything. Linear and BatchNorm1d
- *      also refuse their own dL/dx from the last backward, which their next backward
- *      would overwrite while reading the input.
+ *      whose output is a view of its input, takes anything. A module's own dL/dx
+ *      from its last backward may be fed back to it, as its next input or as dy (power
+ *      iteration does): the built-in modules then write the new dL/dx into a second
+ *      buffer, never over what they read.
  *   2. backward() takes dL/dy and computes dL/dx (returned, owned by the module, valid
  *      until its next backward()); pass dx = NULL when dL/dx is not needed. Parameter
  *      gradients are ACCUMULATED with += until tnn_module_zero_grad() (or written

@@ -43,8 +43,8 @@ TNN_API tnn_module *tnn_sequential_new(void);
 
 /** Append child; the container takes ownership, and on failure the child is freed,
  * except for a module refused because it already has a place (below) or is seq itself,
- * or a module of your own without a vtable (or one lacking forward, backward or free),
- * which stay as they were. A NULL child (a failed constructor) is reported as an error
+ * or a module of your own without a vtable (or one lacking forward, backward or free)
+ * added to a Sequential, which stay as they were. A NULL child (a failed constructor) is reported as an error
  * whose message gives the constructor's, so calls can be chained:
  * `if (st == TNN_OK) st = tnn_sequential_add(seq, tnn_linear_new(...));` stops at the
  * first failure, and tnn_last_error() names it. (Combine statuses only this way: ORing
