@@ -216,59 +216,75 @@ static void phase_done(gan_trainer *t, int p)
     t->phase_mark = now;
 }
 
+/* One iteration of gan.py's loop; its lines are quoted beside the calls that do them.
+ * Two of gan.py's passes are not repeated (docs/gan.md, "The reused forward pass"):
+ * - gan.py runs D on the fake batch twice, in g_loss and in fake_loss. D changes only
+ *   at optimizer_D.step(), after both, and gen_imgs.detach() changes no value, so the
+ *   second run would give the same activations: the discriminator step goes back
+ *   through the ones D kept from the generator step.
+ * - g_loss.backward() computes D's parameter gradients too, which optimizer_D.zero_grad()
+ *   throws away before they are used: D is frozen (requires_grad off) for that backward,
+ *   which then computes only dL/dG(z), the gradient G needs. */
 tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng)
 {
     phase_done(t, -1);
     int b = real->shape[0];
     tnn_status st;
-    /* Size the buffers for this batch (within their capacity: no allocation). */
+    /* Size the buffers for this batch (they grow only for a batch larger than any before). */
     if ((st = tnn_tensor_resize(t->z, 2, (int[]){b, t->cfg.latent_dim}))) return st;
     if ((st = tnn_tensor_resize(t->valid, 2, (int[]){b, 1}))) return st;
     if ((st = tnn_tensor_resize(t->fake, 2, (int[]){b, 1}))) return st;
     if ((st = tnn_tensor_resize(t->dpred, 2, (int[]){b, 1}))) return st;
-    tnn_tensor_fill(t->valid, 1.0f);
-    tnn_tensor_fill(t->fake, 0.0f);
+    tnn_tensor_fill(t->valid, 1.0f); /* valid = Tensor(imgs.size(0), 1).fill_(1.0) */
+    tnn_tensor_fill(t->fake, 0.0f);  /* fake = Tensor(imgs.size(0), 1).fill_(0.0) */
 
     /* ---- generator step ---- */
     const tnn_tensor *gen, *p_fake, *p_real, *dgen;
-    tnn_optimizer_discard_grad(t->opt_g); /* G's backward writes its gradients */
-    tnn_tensor_normal(t->z, rng, 0.0f, 1.0f);
-    if ((st = tnn_module_forward(t->generator, t->z, &gen))) return st;
+    tnn_optimizer_discard_grad(t->opt_g);  /* optimizer_G.zero_grad(): G's backward writes its gradients */
+    tnn_tensor_normal(t->z, rng, 0.0f, 1.0f);                           /* z = np.random.normal(0, 1, ...) */
+    if ((st = tnn_module_forward(t->generator, t->z, &gen))) return st; /* gen_imgs = generator(z) */
     phase_done(t, GAN_PHASE_G_FORWARD);
-    tnn_module_set_requires_grad(t->discriminator, false);
-    if ((st = tnn_module_forward(t->discriminator, gen, &p_fake))) return st;
+    tnn_module_set_requires_grad(t->discriminator, false); /* D frozen: its gradients would be thrown away */
+    if ((st = tnn_module_forward(t->discriminator, gen, &p_fake))) return st; /* discriminator(gen_imgs) */
     phase_done(t, GAN_PHASE_D_FORWARD_FAKE);
-    /* A NaN anywhere in G or D reaches D's output; say so before the loss refuses it. */
+    /* A NaN anywhere in G or D reaches D's output; say so before the loss refuses it. (An
+     * infinity usually does too; one that saturates the Sigmoid to exactly 0 or 1 does
+     * not, and the checks of every checkpoint and weight file catch it.) */
     t->nonfinite = NULL;
     t->d_fake_mean = mean_of(p_fake);
     if (isnan(t->d_fake_mean)) return diverged(t, "D(G(z))");
+    /* g_loss = adversarial_loss(discriminator(gen_imgs), valid); g_loss.backward(), in
+     * two calls: through D (frozen) to dL/dG(z), then through G */
     if ((st = tnn_bce_loss(p_fake, t->valid, &t->g_loss, t->dpred))) return st;
     if ((st = tnn_module_backward(t->discriminator, t->dpred, &dgen))) return st;
     phase_done(t, GAN_PHASE_D_BACKWARD_DX);
     if ((st = tnn_module_backward(t->generator, dgen, NULL))) return st;
     phase_done(t, GAN_PHASE_G_BACKWARD);
-    if ((st = tnn_optimizer_step(t->opt_g))) return st;
+    if ((st = tnn_optimizer_step(t->opt_g))) return st; /* optimizer_G.step() */
     phase_done(t, GAN_PHASE_G_ADAM);
     t->gen_imgs = gen;
 
-    /* ---- discriminator step: fake half on the activations kept from above ---- */
+    /* ---- discriminator step ---- */
     float real_loss, fake_loss;
-    tnn_optimizer_discard_grad(t->opt_d); /* the fake half writes, the real half adds */
+    tnn_optimizer_discard_grad(t->opt_d); /* optimizer_D.zero_grad(): the fake half writes, the real half adds */
     tnn_module_set_requires_grad(t->discriminator, true);
+    /* fake_loss = adversarial_loss(discriminator(gen_imgs.detach()), fake), on D's
+     * activations kept from the generator step (the same values; see above). Taken
+     * before the real half, so that those activations are still D's last forward. */
     if ((st = tnn_bce_loss(p_fake, t->fake, &fake_loss, t->dpred))) return st;
-    tnn_tensor_scale(t->dpred, 0.5f);
-    if ((st = tnn_module_backward(t->discriminator, t->dpred, NULL))) return st;
+    tnn_tensor_scale(t->dpred, 0.5f); /* d_loss = (real_loss + fake_loss) / 2 */
+    if ((st = tnn_module_backward(t->discriminator, t->dpred, NULL))) return st; /* no dx: G is detached */
     phase_done(t, GAN_PHASE_D_BACKWARD_FAKE);
-    /* real half */
+    /* real_loss = adversarial_loss(discriminator(real_imgs), valid) */
     if ((st = tnn_module_forward(t->discriminator, real, &p_real))) return st;
     phase_done(t, GAN_PHASE_D_FORWARD_REAL);
     t->d_real_mean = mean_of(p_real);
     if (isnan(t->d_real_mean)) return diverged(t, "D(x)");
     if ((st = tnn_bce_loss(p_real, t->valid, &real_loss, t->dpred))) return st;
     tnn_tensor_scale(t->dpred, 0.5f);
-    if ((st = tnn_module_backward(t->discriminator, t->dpred, NULL))) return st;
+    if ((st = tnn_module_backward(t->discriminator, t->dpred, NULL))) return st; /* d_loss.backward(), added up */
     phase_done(t, GAN_PHASE_D_BACKWARD_REAL);
-    if ((st = tnn_optimizer_step(t->opt_d))) return st;
+    if ((st = tnn_optimizer_step(t->opt_d))) return st; /* optimizer_D.step() */
     phase_done(t, GAN_PHASE_D_ADAM);
     /* (real_loss + fake_loss) / 2 in float32, as the seed's tensors compute it */
     float sum = real_loss + fake_loss;

@@ -126,8 +126,10 @@ gan_trainer *gan_trainer_new(const gan_config *c, tnn_adam_params adam_g, tnn_ad
                              tnn_rng *rng);
 /* One iteration on real = [batch x C*H*W] images in [-1, 1] (batch >= 2: BatchNorm
  * needs two samples, as in PyTorch). Noise is drawn from rng. On failure the message
- * is in tnn_last_error(), except for divergence: a NaN in D's output (a NaN or an
- * infinity somewhere in either network reaches it) returns TNN_ERR_NUMERIC with
+ * is in tnn_last_error(), except for divergence: a NaN in D's output (a NaN somewhere
+ * in either network reaches it, and most infinities do; one that saturates D's Sigmoid
+ * to exactly 0 or 1 does not, and is caught by the scan before every checkpoint and
+ * weight file) returns TNN_ERR_NUMERIC with
  * t->nonfinite naming the output, checked on the means the step computes anyway
  * (O(batch), before the loss would refuse the NaN). */
 tnn_status gan_trainer_step(gan_trainer *t, const tnn_tensor *real, tnn_rng *rng);

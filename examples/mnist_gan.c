@@ -859,7 +859,8 @@ int main(int argc, char **argv)
         goto done;
     }
     if (gan_train_state_init(&R.s, tr, R.n_images, R.batches)) goto oom;
-    R.s.rng = rng; /* after the initialisation draws, as the seed's generator is */
+    R.s.rng = rng; /* the one stream goes on after the initialisation's draws (gan.py draws from
+                    * torch's generator and NumPy's; one stream cannot match those numbers) */
     if (!(R.md_weights = gan_config_to_metadata(&gc)) || !(R.md_ckpt = tnn_metadata_clone(R.md_weights)) ||
         !(R.plot = plot_new(800, 450)))
         goto oom;

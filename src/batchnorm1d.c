@@ -275,6 +275,17 @@ TNN_CLONES static void bn_dx_rows(void *ctx, size_t i0, size_t i1)
     }
 }
 
+/* The backward pass, with x_hat = (x - mean) * invstd the normalised input and the
+ * sums over the batch's N rows, per feature j:
+ *     dL/dbias   = sum(dy)
+ *     dL/dweight = sum(dy * x_hat)               = sum((x - mean) * dy) * invstd
+ * and, in training mode (mean and invstd depend on x),
+ *     dL/dx = (dy - sum(dy) / N - x_hat * sum(dy * x_hat) / N) * invstd * weight
+ *           = (dy - grad_mean - (x - mean) * k) * invstd * weight,
+ *     grad_mean = sum(dy) / N,  k = sum((x - mean) * dy) * invstd^2 / N;
+ * in eval mode (running statistics: constants) dL/dx = dy * invstd * weight.
+ * bn_backward_sums computes the two sums, the parameter gradients, grad_mean and k
+ * (in b->acc: sum_dy then grad_mean, dot then k); bn_dx_rows the rows of dL/dx. */
 static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_batchnorm1d *b = (tnn_batchnorm1d *)m;

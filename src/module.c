@@ -179,9 +179,9 @@ void tnn_module_free(tnn_module *m)
     if (m->vt->free) m->vt->free(m);
 }
 
-void tnn_module_modes_set(tnn_module *m, bool training, bool requires_grad)
+void tnn_module_modes_set(tnn_module *m, bool training_changed, bool grad_changed)
 {
-    if (tnn_is_sequential(m)) tnn_sequential_pass_on(m, training, requires_grad); /* only the modes set */
+    if (tnn_is_sequential(m)) tnn_sequential_pass_on(m, training_changed, grad_changed); /* only the modes set */
     else if (m->vt && m->vt->on_mode_change) m->vt->on_mode_change(m);
 }
 
@@ -189,7 +189,7 @@ void tnn_module_train(tnn_module *m, bool training)
 {
     if (!m) return;
     m->training = training;
-    tnn_module_modes_set(m, true, false);
+    tnn_module_modes_set(m, true, false); /* the training mode changed, requires_grad did not */
 }
 
 void tnn_module_eval(tnn_module *m) { tnn_module_train(m, false); }
@@ -198,7 +198,7 @@ void tnn_module_set_requires_grad(tnn_module *m, bool requires_grad)
 {
     if (!m) return;
     m->requires_grad = requires_grad;
-    tnn_module_modes_set(m, false, true);
+    tnn_module_modes_set(m, false, true); /* requires_grad changed, the training mode did not */
 }
 
 static tnn_status visit_named(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad, int ndim,

@@ -138,14 +138,14 @@ static tnn_status seq_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, 
 
 /* Pass on the mode that was set, and only that one: switching to evaluation and back
  * must not unfreeze a child frozen on its own, nor freezing change a training mode. */
-void tnn_sequential_pass_on(tnn_module *m, bool training, bool requires_grad)
+void tnn_sequential_pass_on(tnn_module *m, bool training_changed, bool grad_changed)
 {
     tnn_sequential *s = (tnn_sequential *)m;
     for (int i = 0; i < s->count; i++) {
         tnn_module *c = s->children[i];
-        if (training) c->training = m->training;
-        if (requires_grad) c->requires_grad = m->requires_grad;
-        tnn_module_modes_set(c, training, requires_grad);
+        if (training_changed) c->training = m->training;
+        if (grad_changed) c->requires_grad = m->requires_grad;
+        tnn_module_modes_set(c, training_changed, grad_changed);
     }
 }
 

@@ -25,13 +25,14 @@ unsigned tnn_error_seq(void);
 void tnn_module_note_output(tnn_module *m, const tnn_tensor *y);
 /* "[2 x 3]" for a shape; returns buf. */
 char *tnn_shape_str(int ndim, const int *shape, char *buf, size_t len);
-/* Set the children of Sequential m to m's training mode and/or requires_grad (only the
- * ones asked for), through nested Sequentials. */
-void tnn_sequential_pass_on(tnn_module *m, bool training, bool requires_grad);
-/* After m's training mode and/or requires_grad was set: a Sequential passes on those
- * (and only those) to its children; any other module hears of it through its
- * on_mode_change. */
-void tnn_module_modes_set(tnn_module *m, bool training, bool requires_grad);
+/* Set the children of Sequential m to m's training mode (if training_changed) and/or
+ * m's requires_grad (if grad_changed), through nested Sequentials. The flags say which
+ * mode changed, not its new value, which is m's. */
+void tnn_sequential_pass_on(tnn_module *m, bool training_changed, bool grad_changed);
+/* After m's training mode (training_changed) and/or requires_grad (grad_changed) was
+ * set: a Sequential passes on those (and only those) to its children; any other module
+ * hears of it through its on_mode_change. */
+void tnn_module_modes_set(tnn_module *m, bool training_changed, bool grad_changed);
 /* Log through the user's callback, if any. */
 void tnn_log(const char *fmt, ...) TNN_PRINTF(1, 2);
 
