@@ -93,6 +93,7 @@ static inline void box_muller(uint32_t a, uint32_t b, float *c, float *s)
 float tnn_rng_normal(tnn_rng *r)
 {
     if (!r) return 0.0f;
+    ensure_seeded(r); /* a never-seeded generator has no spare either */
     if (r->has_spare) {
         r->has_spare = 0;
         return r->spare;
