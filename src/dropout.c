@@ -162,6 +162,8 @@ static const tnn_module_vtable flatten_vt = {
     .free = flatten_free,
 };
 
+bool tnn_is_flatten(const tnn_module *m) { return m && m->vt == &flatten_vt; }
+
 tnn_module *tnn_flatten_new(void)
 {
     tnn_flatten *f = tnn_calloc(1, sizeof *f, "flatten");

@@ -32,10 +32,18 @@ static bool overwrite_forward(const tnn_sequential *s, int i)
 
 static bool overwrite_backward(const tnn_sequential *s, int i)
 {
-    /* not the first child: its dx is the Sequential's, which the caller may feed back
-     * in (as its next input or dy), and which must then not be a later child's buffer */
-    return i > 0 && i + 1 < s->count && tnn_is_activation(s->children[i]) &&
-           (tnn_is_linear(s->children[i + 1]) || tnn_is_batchnorm1d(s->children[i + 1]));
+    if (!(i + 1 < s->count && tnn_is_activation(s->children[i]) &&
+          (tnn_is_linear(s->children[i + 1]) || tnn_is_batchnorm1d(s->children[i + 1]))))
+        return false;
+    /* Only behind a child that writes its dx into a buffer of its own: the Sequential's
+     * dx, which the caller may feed back in (as its next input or dy), must not be a later
+     * child's buffer, and a Flatten (or a module of the caller's) may return a view of
+     * its dy. */
+    for (int j = 0; j < i; j++) {
+        const tnn_module *c = s->children[j];
+        if (tnn_is_linear(c) || tnn_is_batchnorm1d(c) || tnn_is_activation(c)) return true;
+    }
+    return false;
 }
 
 /* A child's failure, its message prefixed with its position: "child 2: batchnorm1d(8):
@@ -49,9 +57,11 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
 {
     tnn_sequential *s = (tnn_sequential *)m;
     /* Its own output, or any child's, as input: a child would overwrite what another
-     * kept for its backward (module rule 1). */
+     * kept for its backward (module rule 1). A Flatten's output is a view of its input
+     * (the Sequential's last input, or the child before's output, checked already):
+     * the same input again is fine. */
     for (int i = 0; i < s->outs_n; i++)
-        if (tnn_tensor_overlaps(x, s->outs[i])) return tnn_error_own_output(m);
+        if (!tnn_is_flatten(s->children[i]) && tnn_tensor_overlaps(x, s->outs[i])) return tnn_error_own_output(m);
     const tnn_tensor *cur = x;
     for (int i = 0; i < s->count; i++) {
         const tnn_tensor *next = cur;

@@ -128,6 +128,7 @@ tnn_status tnn_visit_param(const char *prefix, const char *local, float *data, f
 bool tnn_is_linear(const tnn_module *m);
 bool tnn_is_batchnorm1d(const tnn_module *m);
 bool tnn_is_activation(const tnn_module *m);
+bool tnn_is_flatten(const tnn_module *m);
 /* A built-in activation that may compute its output over its input (every one but
  * LeakyReLU with a negative slope, whose backward needs the input's signs). */
 bool tnn_activation_forward_may_overwrite(const tnn_module *m);

@@ -5,7 +5,9 @@
  * seed's optimizer_D.zero_grad() does) and runs D three times per iteration. On one
  * thread both give the same losses and weights, bit for bit: the reused forward is the
  * same arithmetic, and D's two halves' gradients, added in the other order, are one
- * addition of two numbers (a + b = b + a exactly). On two threads a frozen Linear's
+ * addition of two numbers (a + b = b + a exactly) while the batch fits in one of
+ * OpenBLAS's blocks of the dW product's inner dimension (320 with the Haswell kernels;
+ * at 321 and up the weights differ in the last bit). On two threads a frozen Linear's
  * dL/dx product is split over the threads instead of running whole beside dW, which
  * OpenBLAS rounds differently in the last bits; this test runs on one. */
 #include "testutil.h"

@@ -856,6 +856,15 @@ static tnn_module *make_seq(tnn_rng *r)
     return s;
 }
 
+static tnn_module *make_fseq(tnn_rng *r) /* a Flatten first: its dx is a view of the ReLU's */
+{
+    tnn_module *s = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_flatten_new()));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_relu_new()));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(256, 256, true, r)));
+    return s;
+}
+
 static void assert_same_grads(tnn_module *a, tnn_module *b)
 {
     tnn_tensor_list *la = tnn_module_parameters(a, ""), *lb = tnn_module_parameters(b, "");
@@ -870,8 +879,8 @@ static void own_dx_fed_back_is_read_as_a_copy(void **state)
 {
     (void)state;
     tnn_set_num_threads(2);
-    const make_fn makers[3] = {make_lin, make_bn, make_seq};
-    for (int k = 0; k < 3; k++) {
+    const make_fn makers[4] = {make_lin, make_bn, make_seq, make_fseq};
+    for (int k = 0; k < 4; k++) {
         for (int as_dy = 1; as_dy >= 0; as_dy--) { /* as dy first: wrong on one thread too */
             tnn_rng r1, r2, rd;
             tnn_rng_seed(&r1, 9);
@@ -886,6 +895,7 @@ static void own_dx_fed_back_is_read_as_a_copy(void **state)
             TU_ASSERT_OK(tnn_module_forward(twin, x, &y));
             TU_ASSERT_OK(tnn_module_backward(twin, g, &gx2));
             tnn_tensor *copy = tnn_tensor_clone(gx2);
+            const float *fed = gx->data; /* gx is the module's header: a Flatten's changes at its next backward */
             assert_memory_equal(gx->data, copy->data, copy->size * sizeof(float));
             tnn_module_zero_grad(m);
             tnn_module_zero_grad(twin);
@@ -905,7 +915,7 @@ static void own_dx_fed_back_is_read_as_a_copy(void **state)
             /* the other buffer (a Sequential given its dx as dy consumes it at its last
              * child; its first child may then write there: the dx it returned earlier is
              * valid until its next backward, module rule 2) */
-            if (k < 2 || !as_dy) assert_true(dxa->data != gx->data);
+            if ((k < 2 || !as_dy) && dxa->data == fed) fail_msg("maker %d, as_dy %d: dx in the buffer fed back", k, as_dy);
             assert_same_grads(m, twin);
             tnn_tensor_free(copy);
             tnn_tensor_free(x);

@@ -358,6 +358,15 @@ static void sequential_error_paths(void **state)
     TU_ASSERT_OK(tnn_module_forward(two, c2, &y));
     tnn_tensor_free(c2);
     tnn_module_free(two);
+    /* A Flatten's output is a view of its input: the same input again is not the
+     * Sequential's own output (it was refused as one) */
+    tnn_module *fl = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(fl, tnn_flatten_new()));
+    TU_ASSERT_OK(tnn_sequential_add(fl, tnn_linear_new(4, 4, true, &r)));
+    TU_ASSERT_OK(tnn_module_forward(fl, x4, &y));
+    TU_ASSERT_OK(tnn_module_forward(fl, x4, &y));
+    TU_ASSERT_ERR(tnn_module_forward(fl, y, &y2), TNN_ERR_ARG, "own output", NULL); /* the Linear's still is */
+    tnn_module_free(fl);
     /* A child added after the forward: that forward did not go through it. */
     TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
     TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "before forward", "after a child was added", NULL);
