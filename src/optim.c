@@ -351,10 +351,11 @@ static void adam_range(void *ctx, size_t b, size_t e)
     for_flat_range(((tnn_adam *)ctx)->base.params, b, e, adam_part, ctx);
 }
 
-static tnn_status adam_step(tnn_optimizer *o)
+/* The step counts a loaded state brought, checked before anything changes (and a 0.2
+ * state's adopted, below). */
+static tnn_status adam_check_counts(tnn_adam *a)
 {
-    tnn_adam *a = (tnn_adam *)o;
-    const tnn_tensor_list *l = o->params;
+    const tnn_tensor_list *l = a->base.params;
     if (a->step < 0 || a->step == INT64_MAX) /* only a loaded state can hold these */
         return tnn_error(TNN_ERR_STATE, "adam: step count %lld cannot be counted on (a loaded state?); it must be 0 to "
                          "2^63 - 2", (long long)a->step);
@@ -374,6 +375,18 @@ static tnn_status adam_step(tnn_optimizer *o)
                              "state?); it must be 0 to 2^63 - 2", l->items[k].name, (long long)s);
     }
     for (int k = 0; legacy && k < l->count; k++) a->steps[k] = a->step;
+    return TNN_OK;
+}
+
+/* One step of torch.optim.Adam: per parameter, its own count and this step's constants
+ * (bias corrections in double, rounded to float where torch rounds them), then the
+ * element-wise update of adam_kernel over the whole arena. */
+static tnn_status adam_step(tnn_optimizer *o)
+{
+    tnn_adam *a = (tnn_adam *)o;
+    const tnn_tensor_list *l = o->params;
+    tnn_status st = adam_check_counts(a);
+    if (st) return st;
     for (int k = 0; k < l->count; k++) {
         if (l->items[k].no_grad) continue;
         int64_t s = a->steps[k];
