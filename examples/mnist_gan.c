@@ -408,6 +408,55 @@ static int write_checkpoint(run *r)
     return csv_flush(r);
 }
 
+/* The sample grid after `done` batches: gan.py's
+ * save_image(gen_imgs.data[:25], "images/%d.png" % batches_done, nrow=5, normalize=True),
+ * from the batch of b images just generated; losses.png is redrawn and losses.csv
+ * flushed with it. 0, or the exit status. */
+static int save_sample(run *r, const gan_trainer *tr, int64_t done, int b)
+{
+    const options *o = &r->o;
+    char png[PATH_MAX];
+    writing(true);
+    bool ok = snprintf(png, sizeof png, "%s/%" PRId64 ".png", r->images_dir, done) < (int)sizeof png &&
+              tnn_save_image_grid(png, tr->gen_imgs, b < 25 ? b : 25, o->channels, o->img_size, o->img_size, 5, 2,
+                                  true) == TNN_OK;
+    writing(false);
+    if (!ok) {
+        fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
+        return EXIT_ERROR;
+    }
+    int status = draw_plot(r);
+    return status ? status : csv_flush(r);
+}
+
+/* <out>/generator_epoch<E>.safetensors: the generator after `epoch` epochs, with the
+ * weights' metadata plus "epoch". 0, or the exit status. */
+static int save_snapshot(run *r, const gan_trainer *tr, int epoch)
+{
+    int status = refuse_nonfinite(r, "the snapshot");
+    if (status) return status;
+    char path[PATH_MAX], e[16];
+    snprintf(e, sizeof e, "%d", epoch);
+    tnn_metadata *md = tnn_metadata_clone(r->md_weights);
+    if (!md || tnn_metadata_set(md, "epoch", e) != TNN_OK) {
+        tnn_metadata_free(md);
+        fprintf(stderr, "%s: out of memory%s%s\n", PROG, *tnn_last_error() ? ": " : "", tnn_last_error());
+        return EXIT_ERROR;
+    }
+    tnn_status st = TNN_ERR_ARG;
+    writing(true);
+    if (snprintf(path, sizeof path, "%s/generator_epoch%d.safetensors", r->o.out, epoch) < (int)sizeof path)
+        st = tnn_module_save(tr->generator, GAN_PREFIX, path, md);
+    writing(false);
+    tnn_metadata_free(md);
+    if (st) {
+        fprintf(stderr, "%s: saving the epoch-%d snapshot: %s\n", PROG, epoch, tnn_last_error());
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+
 /* Debug hooks for the tests (docs/mnist_gan.md, "Testing hooks"): before batch N (counted
  * from 0 over the whole run) raise a signal (",INT2": and again while the checkpoint it
  * asks for is being written), or set the first element of a generator tensor to NaN. */
@@ -986,11 +1035,10 @@ int main(int argc, char **argv)
             tnn_status st = tnn_idx_images_to_tensor(&idx, s->order, begin, b, o->img_size, o->img_size, real);
             if (!st) st = gan_trainer_step(tr, real, &s->rng);
             if (st == TNN_ERR_NUMERIC || (!st && (!isfinite(tr->d_loss) || !isfinite(tr->g_loss)))) {
-                char what[200];
-                snprintf(what, sizeof what, "%s (a NaN or infinity in the networks' weights)",
-                         st ? (tr->nonfinite ? (strcmp(tr->nonfinite, "D(x)") == 0 ? "D(x) is NaN" : "D(G(z)) is NaN")
-                                             : "not finite")
-                            : "a loss is not finite");
+                char what[200]; /* tr->nonfinite: "D(G(z))" or "D(x)", the output that was NaN */
+                snprintf(what, sizeof what, "%s%s (a NaN or infinity in the networks' weights)",
+                         st ? (tr->nonfinite ? tr->nonfinite : "not finite") : "a loss is not finite",
+                         st && tr->nonfinite ? " is NaN" : "");
                 status = diverged(&R, epoch, i, what);
                 goto done;
             }
@@ -1008,21 +1056,8 @@ int main(int argc, char **argv)
                        (double)tr->d_loss, (double)tr->g_loss);
                 fflush(stdout);
             }
-            if (done_before % o->sample_interval == 0) {
-                char png[PATH_MAX];
-                /* save_image(gen_imgs.data[:25], ..., nrow=5, normalize=True) */
-                writing(true);
-                bool ok = snprintf(png, sizeof png, "%s/%" PRId64 ".png", R.images_dir, done_before) < (int)sizeof png &&
-                          tnn_save_image_grid(png, tr->gen_imgs, b < 25 ? b : 25, o->channels, o->img_size,
-                                              o->img_size, 5, 2, true) == TNN_OK;
-                writing(false);
-                if (!ok) {
-                    fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
-                    goto done;
-                }
-                if ((status = draw_plot(&R)) || (status = csv_flush(&R))) goto done;
-                status = EXIT_ERROR;
-            }
+            if (done_before % o->sample_interval == 0 && (status = save_sample(&R, tr, done_before, b))) goto done;
+            status = EXIT_ERROR;
             s->batch = i + 1;
             if (s->batch == R.batches) { /* the next epoch, whose shuffle is still to come */
                 s->epoch++;
@@ -1041,25 +1076,8 @@ int main(int argc, char **argv)
                     images / dt, threads, threads == 1 ? "" : "s");
             for (int k = 0; k < n_snap; k++) {
                 if (snap[k] != epoch + 1) continue;
-                if ((status = refuse_nonfinite(&R, "the snapshot"))) goto done;
+                if ((status = save_snapshot(&R, tr, epoch + 1))) goto done;
                 status = EXIT_ERROR;
-                char path[PATH_MAX], e[16];
-                snprintf(e, sizeof e, "%d", epoch + 1);
-                tnn_metadata *md = tnn_metadata_clone(R.md_weights);
-                if (!md || tnn_metadata_set(md, "epoch", e) != TNN_OK) {
-                    tnn_metadata_free(md);
-                    goto oom;
-                }
-                tnn_status st = TNN_ERR_ARG;
-                writing(true);
-                if (snprintf(path, sizeof path, "%s/generator_epoch%d.safetensors", o->out, epoch + 1) < (int)sizeof path)
-                    st = tnn_module_save(tr->generator, GAN_PREFIX, path, md);
-                writing(false);
-                tnn_metadata_free(md);
-                if (st) {
-                    fprintf(stderr, "%s: saving the epoch-%d snapshot: %s\n", PROG, epoch + 1, tnn_last_error());
-                    goto done;
-                }
                 break;
             }
             if ((o->checkpoint_interval == 0 || s->epoch == o->n_epochs) && (status = write_checkpoint(&R))) goto done;
