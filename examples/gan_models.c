@@ -36,17 +36,20 @@ static tnn_status add_block(tnn_module *seq, int in, int out, bool normalize, co
     return st;
 }
 
+/* The generator's hidden widths: block(latent_dim, 128, normalize=False), then
+ * block(128, 256), block(256, 512), block(512, 1024) with BatchNorm1d. */
+static const int G_HIDDEN[4] = {128, 256, 512, 1024};
+
 tnn_module *gan_generator_new(const gan_config *c, tnn_rng *rng)
 {
     /* Bad sizes make a layer constructor fail, which sets the message. */
     if (!size_ok(c)) return tnn_linear_new(c->latent_dim, 0, true, NULL);
     tnn_module *g = tnn_sequential_new();
     if (!g) return NULL;
-    tnn_status st = add_block(g, c->latent_dim, 128, false, c, rng);
-    if (!st) st = add_block(g, 128, 256, true, c, rng);
-    if (!st) st = add_block(g, 256, 512, true, c, rng);
-    if (!st) st = add_block(g, 512, 1024, true, c, rng);
-    if (!st) st = tnn_sequential_add(g, tnn_linear_new(1024, gan_img_features(c), true, rng));
+    tnn_status st = TNN_OK;
+    for (int k = 0, in = c->latent_dim; k < 4 && !st; in = G_HIDDEN[k++])
+        st = add_block(g, in, G_HIDDEN[k], k > 0, c, rng);
+    if (!st) st = tnn_sequential_add(g, tnn_linear_new(G_HIDDEN[3], gan_img_features(c), true, rng));
     if (!st) st = tnn_sequential_add(g, tnn_tanh_new());
     if (st) {
         tnn_module_free(g);
@@ -58,11 +61,12 @@ tnn_module *gan_generator_new(const gan_config *c, tnn_rng *rng)
 uint64_t gan_generator_values(const gan_config *c)
 {
     if (!size_ok(c) || c->latent_dim < 1) return 0;
-    const uint64_t w[5] = {(uint64_t)c->latent_dim, 128, 256, 512, 1024};
-    uint64_t n = 0;
-    for (int k = 0; k < 4; k++) n += (w[k] + 1) * w[k + 1]; /* Linear weight and bias */
-    for (int k = 2; k < 5; k++) n += 4 * w[k] + 1; /* BatchNorm1d: weight, bias, running stats, count */
-    return n + (w[4] + 1) * (uint64_t)gan_img_features(c);
+    uint64_t n = 0, in = (uint64_t)c->latent_dim;
+    for (int k = 0; k < 4; in = (uint64_t)G_HIDDEN[k++]) {
+        n += (in + 1) * (uint64_t)G_HIDDEN[k];                /* Linear weight and bias */
+        if (k > 0) n += 4 * (uint64_t)G_HIDDEN[k] + 1;       /* BatchNorm1d: weight, bias, running stats, count */
+    }
+    return n + (in + 1) * (uint64_t)gan_img_features(c);
 }
 
 tnn_module *gan_discriminator_new(const gan_config *c, tnn_rng *rng)

@@ -408,6 +408,13 @@ static int write_checkpoint(run *r)
     return csv_flush(r);
 }
 
+/* "out of memory", with the library's reason if it gave one; the exit status. */
+static int out_of_memory(void)
+{
+    fprintf(stderr, "%s: out of memory%s%s\n", PROG, *tnn_last_error() ? ": " : "", tnn_last_error());
+    return EXIT_ERROR;
+}
+
 /* The sample grid after `done` batches: gan.py's
  * save_image(gen_imgs.data[:25], "images/%d.png" % batches_done, nrow=5, normalize=True),
  * from the batch of b images just generated; losses.png is redrawn and losses.csv
@@ -440,8 +447,7 @@ static int save_snapshot(run *r, const gan_trainer *tr, int epoch)
     tnn_metadata *md = tnn_metadata_clone(r->md_weights);
     if (!md || tnn_metadata_set(md, "epoch", e) != TNN_OK) {
         tnn_metadata_free(md);
-        fprintf(stderr, "%s: out of memory%s%s\n", PROG, *tnn_last_error() ? ": " : "", tnn_last_error());
-        return EXIT_ERROR;
+        return out_of_memory();
     }
     tnn_status st = TNN_ERR_ARG;
     writing(true);
@@ -1130,8 +1136,7 @@ int main(int argc, char **argv)
     goto done;
 
 oom:
-    fprintf(stderr, "%s: out of memory%s%s\n", PROG, *tnn_last_error() ? ": " : "", tnn_last_error());
-    status = EXIT_ERROR;
+    status = out_of_memory();
 done:
     fflush(stdout);
     if (R.csv && fclose(R.csv) != 0 && status == 0) {

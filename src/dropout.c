@@ -119,7 +119,7 @@ static tnn_status flatten_forward(tnn_module *m, const tnn_tensor *x, const tnn_
     tnn_flatten *f = (tnn_flatten *)m;
     f->x_ndim = x->ndim;
     memcpy(f->x_shape, x->shape, sizeof f->x_shape);
-    size_t features = x->size / (size_t)x->shape[0];
+    size_t features = tnn_row_size(x);
     if (features > INT_MAX) {
         char s[64];
         return tnn_error(TNN_ERR_SHAPE, "flatten: input %s has %zu features per row, more than a dimension can hold",

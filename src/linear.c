@@ -36,7 +36,7 @@ static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_t
         return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): input %s is 1-D, expected [batch x %d] (one sample is [1 x %d])",
                          l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), l->in, l->in);
     }
-    size_t features = x->size / (size_t)n; /* in size_t: tnn_cols's int would wrap past INT_MAX */
+    size_t features = tnn_row_size(x);
     if (features != (size_t)l->in) {
         char s[64];
         return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): input %s has %zu features per row, expected [batch x %d]",

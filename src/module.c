@@ -67,13 +67,6 @@ tnn_status tnn_error_own_output(const tnn_module *m)
                      "which this forward overwrites; pass a copy (tnn_tensor_clone)", tnn_module_describe(m, d, sizeof d));
 }
 
-static bool span_overlaps(const float *a, size_t na, const float *b, size_t nb)
-{
-    if (!a || !b || !na || !nb) return false;
-    uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
-    return pa < pb + nb * sizeof(float) && pb < pa + na * sizeof(float);
-}
-
 tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, size_t nx, const tnn_tensor *dy,
                        int ndim, const int *shape, tnn_tensor **out)
 {
@@ -81,7 +74,7 @@ tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, si
     *out = NULL;
     for (int k = 0; k < 2; k++) { /* the whole allocation: a resize within it does not move it */
         const tnn_tensor *t = &dx[k];
-        if (span_overlaps(t->data, t->capacity, x, nx) || span_overlaps(t->data, t->capacity, dy->data, dy->size))
+        if (tnn_spans_overlap(t->data, t->capacity, x, nx) || tnn_spans_overlap(t->data, t->capacity, dy->data, dy->size))
             continue;
         tnn_status st = tnn_tensor_resize(&dx[k], ndim, shape);
         if (st == TNN_ERR_NOMEM) return tnn_error(st, "%s: out of memory for dx", tnn_module_describe(m, who, sizeof who));

@@ -47,14 +47,18 @@ void *tnn_realloc(void *p, size_t n, const char *what);
 void tnn_free(void *p);
 char *tnn_strdup(const char *s);
 
-/* Initialise an embedded (not heap-allocated) owned tensor header with no data. */
+/* Whether the na floats from a and the nb floats from b share memory. */
+static inline bool tnn_spans_overlap(const float *a, size_t na, const float *b, size_t nb)
+{
+    if (!a || !b || !na || !nb) return false;
+    uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    return pa < pb + nb * sizeof(float) && pb < pa + na * sizeof(float);
+}
 /* Whether x's elements share memory with own's (a module's output buffer): a forward
  * whose input is its own last output would overwrite the input as it reads it. */
 static inline bool tnn_tensor_overlaps(const tnn_tensor *x, const tnn_tensor *own)
 {
-    if (!x->data || !own->data || !x->size || !own->size) return false;
-    uintptr_t a = (uintptr_t)x->data, b = (uintptr_t)own->data;
-    return a < b + own->size * sizeof(float) && b < a + x->size * sizeof(float);
+    return tnn_spans_overlap(x->data, x->size, own->data, own->size);
 }
 tnn_status tnn_error_own_output(const tnn_module *m);
 /* Why m (not NULL) cannot be used as a module: no vtable, or one without forward,
@@ -77,6 +81,7 @@ bool tnn_record_problem(const tnn_named_tensor *t, char *why, size_t len);
  * are taken: an optimizer, a parameter list, a state_dict, a save or load. *out is NULL
  * on failure, with the visit's status and message. */
 tnn_status tnn_module_collect(tnn_module *m, const char *prefix, bool params_only, tnn_tensor_list **out);
+/* Initialise an embedded (not heap-allocated) owned tensor header with no data. */
 void tnn_tensor_init_empty(tnn_tensor *t);
 /* Free the data of an embedded tensor header. */
 void tnn_tensor_release(tnn_tensor *t);
@@ -111,9 +116,10 @@ void tnn_gemm_run(const tnn_gemm_args *g);
  * threads they run side by side, otherwise one after the other. */
 void tnn_gemm2(const tnn_gemm_args *a, const tnn_gemm_args *b);
 
-/* Batch rows and feature columns of a [batch x ...] tensor. */
+/* Batch rows and features per row of a [batch x ...] tensor (in size_t: [1 x 65536 x
+ * 65537] has more than an int holds). */
 static inline int tnn_rows(const tnn_tensor *t) { return t->shape[0]; }
-static inline int tnn_cols(const tnn_tensor *t) { return t->ndim <= 1 ? 1 : (int)(t->size / (size_t)t->shape[0]); }
+static inline size_t tnn_row_size(const tnn_tensor *t) { return t->size / (size_t)t->shape[0]; }
 
 /* Helper for visitors: fill a named tensor and call fn. name is prefix + local. */
 tnn_status tnn_visit_one(const char *prefix, const char *local, tnn_dtype dt, void *data, float *grad,
