@@ -224,10 +224,37 @@ static void install_signal_handlers(bool bar)
 
 /* ---------------- the run ---------------- */
 
+/* Debug hooks for the tests (docs/mnist_gan.md, "Testing hooks"): before batch N (counted
+ * from 0 over the whole run) raise a signal (",INT2": and again while the checkpoint it
+ * asks for is being written), or set the first element of a generator tensor to NaN. */
+typedef struct debug_hooks {
+    int64_t signal_at, nan_at;
+    int signal;
+    float *nan_target;
+    const char *fail_save; /* "generator" or "discriminator": that final save fails */
+} debug_hooks;
+
 typedef struct run {
     options o;
+    const flag_spec *specs; /* the flags, pointing into o */
+    int n_specs;
+    bool given[32];         /* given[i]: specs[i] was on the command line */
+    char *owned[32];        /* string flags' values taken from the checkpoint */
+    int n_owned;
+    tnn_safetensors *ck;    /* the --resume checkpoint, until it is restored */
+    char out_dir[PATH_MAX], data_abs[PATH_MAX], images_path[PATH_MAX];
+    tnn_idx idx;            /* the training images, as bytes */
+    char fingerprint[32], n_images_text[32];
     int n_images, batches;
+    int *snap, n_snap;      /* --snapshot_epochs */
+    char replace_note[2 * PATH_MAX + 512]; /* about a checkpoint in --out this run replaces */
+    bool move_aside;        /* ... which is not a checkpoint: kept under another name */
+    gan_config gc;
+    int threads;            /* compute threads in use (--n_cpu capped at the cores present) */
+    gan_trainer *tr;
+    tnn_tensor *real;       /* the batch of real images */
     gan_train_state s;
+    debug_hooks dbg;
     char out_ckpt[PATH_MAX], out_csv[PATH_MAX], out_plot[PATH_MAX], images_dir[PATH_MAX];
     char out_weights[2][PATH_MAX]; /* <out>/generator.safetensors, <out>/discriminator.safetensors */
     tnn_metadata *md_weights, *md_ckpt;
@@ -462,17 +489,7 @@ static int save_snapshot(run *r, const gan_trainer *tr, int epoch)
     return 0;
 }
 
-
-/* Debug hooks for the tests (docs/mnist_gan.md, "Testing hooks"): before batch N (counted
- * from 0 over the whole run) raise a signal (",INT2": and again while the checkpoint it
- * asks for is being written), or set the first element of a generator tensor to NaN. */
-typedef struct debug_hooks {
-    int64_t signal_at, nan_at;
-    int signal;
-    float *nan_target;
-    const char *fail_save; /* "generator" or "discriminator": that final save fails */
-} debug_hooks;
-
+/* The debug hooks, from TINYNN_DEBUG_* (unset or empty: off). 0, or EXIT_USAGE. */
 static int read_debug_hooks(run *r, debug_hooks *d)
 {
     d->signal_at = d->nan_at = -1;
@@ -608,20 +625,541 @@ static int apply_checkpoint_flags(const tnn_metadata *md, const char *path, cons
     return 0;
 }
 
+/* ---------------- before training: flags, data, outputs ---------------- */
+
+static bool flag_given(const run *r, const char *name)
+{
+    return r->given[flags_find(r->specs, r->n_specs, name) - r->specs];
+}
+
+/* --resume: load the checkpoint; it supplies the flags not given, and --out defaults to
+ * its folder. 0, or the exit status. */
+static int open_checkpoint(run *r)
+{
+    options *o = &r->o;
+    if (!o->resume) return 0;
+    struct stat rs; /* no such file is a bad flag (status 2), as a missing --data folder is */
+    int missing = stat(o->resume, &rs) != 0;
+    if (missing || !S_ISREG(rs.st_mode)) {
+        fprintf(stderr, "%s: --resume %s: %s\n", PROG, o->resume,
+                missing ? strerror(errno) : S_ISDIR(rs.st_mode) ? "a folder, not a checkpoint file"
+                                                                : "not a regular file");
+        return EXIT_USAGE;
+    }
+    if (!(r->ck = tnn_safetensors_load(o->resume))) {
+        fprintf(stderr, "%s: --resume: %s\n", PROG, tnn_last_error());
+        return EXIT_ERROR;
+    }
+    int status = apply_checkpoint_flags(tnn_safetensors_metadata(r->ck), o->resume, r->specs, r->n_specs, r->given,
+                                        r->owned, &r->n_owned);
+    if (status) return status;
+    if (!flag_given(r, "out")) { /* the checkpoint's folder */
+        snprintf(r->out_dir, sizeof r->out_dir, "%s", o->resume);
+        char *slash = strrchr(r->out_dir, '/');
+        if (!slash) snprintf(r->out_dir, sizeof r->out_dir, ".");
+        else if (slash == r->out_dir) r->out_dir[1] = '\0';
+        else *slash = '\0';
+        o->out = r->out_dir;
+    }
+    return 0;
+}
+
+static int parse_snapshot_epochs(run *r)
+{
+    const options *o = &r->o;
+    if (!o->snapshot_epochs) return 0;
+    size_t cap = strlen(o->snapshot_epochs) / 2 + 1;
+    if (!(r->snap = malloc(cap * sizeof *r->snap))) return out_of_memory();
+    if (!parse_epoch_list(o->snapshot_epochs, r->snap, (int)cap, &r->n_snap)) {
+        fprintf(stderr, "%s: --snapshot_epochs: '%s' is not a comma-separated list of positive integers\n", PROG,
+                o->snapshot_epochs);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* The training images, from --data (or the checkpoint's folder), TINYNN_DATA or the
+ * bundled copy, checked against the flags and, resuming, against the checkpoint's
+ * fingerprint. 0, or the exit status. */
+static int open_data(run *r)
+{
+    options *o = &r->o;
+    const char *data_dir = o->data, *data_from = "--data";
+    if (o->resume && !flag_given(r, "data")) data_from = "the checkpoint's data folder";
+    if (!data_dir) {
+        const char *env = getenv("TINYNN_DATA");
+        if (env && *env) {
+            data_dir = env;
+            data_from = "TINYNN_DATA";
+        } else {
+            data_dir = TNN_DEFAULT_DATA_DIR;
+            data_from = "the bundled data folder";
+        }
+    }
+    /* Recorded in the checkpoint as an absolute path, so that --resume works from any folder. */
+    if (realpath(data_dir, r->data_abs)) data_dir = r->data_abs;
+    o->data = data_dir;
+    int err = find_train_images(data_dir, r->images_path, sizeof r->images_path);
+    if (err) {
+        if (err < 0)
+            fprintf(stderr, "%s: %s %s: holds neither train-images-idx3-ubyte.gz nor train-images-idx3-ubyte\n", PROG,
+                    data_from, data_dir);
+        else
+            fprintf(stderr, "%s: %s %s: %s\n", PROG, data_from, data_dir, strerror(err));
+        return EXIT_USAGE;
+    }
+    int h, w, c;
+    if (tnn_idx_load(r->images_path, &r->idx) != TNN_OK ||
+        tnn_idx_image_shape(&r->idx, r->images_path, &r->n_images, &h, &w, &c) != TNN_OK) {
+        fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
+        return EXIT_ERROR;
+    }
+    if (c != o->channels) {
+        fprintf(stderr, "%s: --channels %d: the images in %s have %d channel%s\n", PROG, o->channels, r->images_path,
+                c, c == 1 ? "" : "s");
+        return EXIT_USAGE;
+    }
+    r->batches = (int)((r->n_images + (long long)o->batch_size - 1) / o->batch_size);
+    if (r->n_images == 1) {
+        fprintf(stderr, "%s: %s holds 1 image; BatchNorm1d needs at least 2 per batch in training\n", PROG,
+                r->images_path);
+        return EXIT_USAGE;
+    }
+    if (r->n_images % o->batch_size == 1) {
+        fprintf(stderr, "%s: --batch_size %d: the last batch of %d images would hold 1 image, and BatchNorm1d needs 2 "
+                "in training (PyTorch fails the same way); choose another batch size\n", PROG, o->batch_size,
+                r->n_images);
+        return EXIT_USAGE;
+    }
+    snprintf(r->fingerprint, sizeof r->fingerprint, "%016" PRIx64, gan_data_fingerprint(&r->idx));
+    snprintf(r->n_images_text, sizeof r->n_images_text, "%d", r->n_images);
+    if (r->ck) {
+        const tnn_metadata *md = tnn_safetensors_metadata(r->ck);
+        const char *n_ck = tnn_metadata_get(md, "n_images"), *f_ck = tnn_metadata_get(md, "data_fingerprint");
+        if (!n_ck || !f_ck || strcmp(n_ck, r->n_images_text) != 0 || strcmp(f_ck, r->fingerprint) != 0) {
+            fprintf(stderr, "%s: %s: the training images differ from the checkpoint's (%s images, fingerprint %s; the "
+                    "checkpoint has %s images, fingerprint %s); resume on the same data\n", PROG, r->images_path,
+                    r->n_images_text, r->fingerprint, n_ck ? n_ck : "?", f_ck ? f_ck : "?");
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* --out: the output paths fit, the folders exist (created only now, after every check of
+ * the data: a run refused for its data leaves no folder behind) and can be written, and
+ * the outputs already there are files that can be replaced. 0, or EXIT_USAGE. */
+static int check_outputs(run *r)
+{
+    const options *o = &r->o;
+    if (snprintf(r->images_dir, sizeof r->images_dir, "%s/images", o->out) >= (int)sizeof r->images_dir ||
+        snprintf(r->out_ckpt, sizeof r->out_ckpt, "%s/checkpoint.safetensors", o->out) >= (int)sizeof r->out_ckpt ||
+        snprintf(r->out_csv, sizeof r->out_csv, "%s/losses.csv", o->out) >= (int)sizeof r->out_csv ||
+        snprintf(r->out_plot, sizeof r->out_plot, "%s/losses.png", o->out) >= (int)sizeof r->out_plot ||
+        snprintf(r->out_weights[0], PATH_MAX, "%s/generator.safetensors", o->out) >= PATH_MAX ||
+        snprintf(r->out_weights[1], PATH_MAX, "%s/discriminator.safetensors", o->out) >= PATH_MAX) {
+        fprintf(stderr, "%s: --out %s: path too long\n", PROG, o->out);
+        return EXIT_USAGE;
+    }
+    int err;
+    if ((err = check_writable_dir(o->out))) {
+        fprintf(stderr, "%s: --out %s: cannot write there: %s\n", PROG, o->out, strerror(err));
+        return EXIT_USAGE;
+    }
+    if ((err = check_writable_dir(r->images_dir))) {
+        fprintf(stderr, "%s: --out %s: cannot write the sample grids into %s: %s\n", PROG, o->out, r->images_dir,
+                strerror(err));
+        return EXIT_USAGE;
+    }
+    const char *outs[5] = {r->out_ckpt, r->out_csv, r->out_plot, r->out_weights[0], r->out_weights[1]};
+    for (int k = 0; k < 5; k++) {
+        if (flags_exists_not_regular(outs[k])) {
+            fprintf(stderr, "%s: --out %s: %s exists and is not a regular file\n", PROG, o->out, outs[k]);
+            return EXIT_USAGE;
+        }
+    }
+    for (int k = 0; k < r->n_snap; k++) { /* the snapshots too, rather than after an epoch of training */
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/generator_epoch%d.safetensors", o->out, r->snap[k]);
+        if (flags_exists_not_regular(p)) {
+            fprintf(stderr, "%s: --snapshot_epochs: %s exists and is not a regular file\n", PROG, p);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* A checkpoint already in --out (other than the one resumed from). A run that was stopped
+ * before its last epoch is work this run would throw away (a new run, or one resumed from
+ * elsewhere into this folder): refuse, and say how to continue it. So is a checkpoint
+ * this program cannot read (permissions, I/O): what it holds is not known. A finished
+ * run's checkpoint, or a file that is not a checkpoint, is replaced, with a note
+ * (replace_checkpoint, once the run is sure to start). 0, or the exit status. */
+static int check_old_checkpoint(run *r)
+{
+    const options *o = &r->o;
+    if ((o->resume && flags_same_file(o->resume, r->out_ckpt)) || access(r->out_ckpt, F_OK) != 0) return 0;
+    int64_t done_epochs = -1;
+    long planned = -1;
+    tnn_safetensors *old = tnn_safetensors_load(r->out_ckpt);
+    if (!old && strstr(tnn_last_error(), "out of memory")) return out_of_memory(); /* not a reason to replace it */
+    char why[256];
+    snprintf(why, sizeof why, "%s", old ? "no training progress in it" : tnn_last_error());
+    if (!old) { /* not a checkpoint, or not readable? Read it through to tell */
+        FILE *probe = fopen(r->out_ckpt, "rb");
+        int read_err = probe ? 0 : errno;
+        char chunk[65536];
+        errno = 0;
+        while (probe && fread(chunk, 1, sizeof chunk, probe) == sizeof chunk) {}
+        if (probe && ferror(probe)) read_err = errno ? errno : EIO;
+        if (probe) fclose(probe);
+        if (read_err) {
+            fprintf(stderr, "%s: --out %s: cannot read %s to see whether it holds an unfinished run: %s; give another "
+                    "--out, or move it away\n", PROG, o->out, r->out_ckpt, strerror(read_err));
+            return EXIT_USAGE;
+        }
+    }
+    bool known = old && gan_checkpoint_progress(old, &done_epochs, &planned);
+    tnn_safetensors_free(old);
+    if (known && done_epochs >= 0 && done_epochs < planned) {
+        if (o->resume)
+            fprintf(stderr, "%s: --out %s holds another unfinished run (%" PRId64 " of its %ld epochs done, in %s), "
+                    "which resuming %s there would replace; give another --out, or move that checkpoint away\n", PROG,
+                    o->out, done_epochs, planned, r->out_ckpt, o->resume);
+        else
+            fprintf(stderr, "%s: --out %s holds an unfinished run (%" PRId64 " of its %ld epochs done, in %s); "
+                    "continue it with --resume %s (and a larger --n_epochs if you like), or give another --out, or "
+                    "move the checkpoint away, to start a new run\n", PROG, o->out, done_epochs, planned, r->out_ckpt,
+                    r->out_ckpt);
+        return EXIT_USAGE;
+    }
+    if (known)
+        snprintf(r->replace_note, sizeof r->replace_note, "%s: note: %s holds a finished run and will be replaced by "
+                 "this %s, whose losses and images replace that run's from the first batch on (--resume %s with a "
+                 "larger --n_epochs continues it instead; another --out keeps it)\n", PROG, r->out_ckpt,
+                 o->resume ? "resumed run" : "new run", r->out_ckpt);
+    else
+        snprintf(r->replace_note, sizeof r->replace_note, "%s: note: %s exists but is not a checkpoint of this program "
+                 "(%s)", PROG, r->out_ckpt, why), r->move_aside = true;
+    return 0;
+}
+
+/* ---------------- the networks and the checkpoint ---------------- */
+
+/* Models, optimizers, buffers and the metadata the outputs carry: everything allocated
+ * before the loop. 0, or the exit status. */
+static int build_networks(run *r)
+{
+    const options *o = &r->o;
+    r->threads = tnn_set_num_threads(o->n_cpu); /* capped at the cores present */
+    blas_note(PROG); /* AVX-512 left unused by an older OpenBLAS: say how to fix it */
+    gan_config *gc = &r->gc;
+    gc->latent_dim = o->latent_dim;
+    gc->img_size = o->img_size;
+    gc->channels = o->channels;
+    gc->bn_eps = o->bn_eps;
+    gc->bn_momentum = o->bn_momentum;
+    tnn_adam_params adam = tnn_adam_defaults();
+    adam.lr = o->lr;
+    adam.beta1 = o->b1;
+    adam.beta2 = o->b2;
+    tnn_rng rng;
+    tnn_rng_seed(&rng, o->seed);
+    int max_batch = o->batch_size < r->n_images ? o->batch_size : r->n_images;
+    r->tr = gan_trainer_new(gc, adam, adam, max_batch, &rng);
+    r->real = tnn_tensor_new2(max_batch, gan_img_features(gc));
+    if (!r->tr || !r->real) {
+        fprintf(stderr, "%s: setting up the networks failed: %s\n", PROG, tnn_last_error());
+        return EXIT_ERROR;
+    }
+    if (gan_train_state_init(&r->s, r->tr, r->n_images, r->batches)) return out_of_memory();
+    r->s.rng = rng; /* the one stream goes on after the initialisation's draws (gan.py draws from
+                     * torch's generator and NumPy's; one stream cannot match those numbers) */
+    if (!(r->md_weights = gan_config_to_metadata(gc)) || !(r->md_ckpt = tnn_metadata_clone(r->md_weights)) ||
+        !(r->plot = plot_new(800, 450)))
+        return out_of_memory();
+    /* the checkpoint records the flags, the data and what the bits depend on */
+    tnn_status st = tnn_metadata_set(r->md_ckpt, "format", CHECKPOINT_FORMAT);
+    for (int i = 0; i < r->n_specs && !st; i++) {
+        const flag_spec *f = &r->specs[i];
+        if (!IN(f->name, RECORDED) || (f->type == FLAG_T_STRING && !*(const char **)f->value)) continue;
+        char v[PATH_MAX];
+        flags_format_value(v, sizeof v, f);
+        st = tnn_metadata_set(r->md_ckpt, f->name, v);
+    }
+    if (!st) st = tnn_metadata_set(r->md_ckpt, "n_images", r->n_images_text);
+    if (!st) st = tnn_metadata_set(r->md_ckpt, "data_fingerprint", r->fingerprint);
+    if (!st) st = tnn_metadata_set(r->md_ckpt, "blas_core", blas_core()); /* the products' bits depend on it */
+    char threads_text[16];
+    snprintf(threads_text, sizeof threads_text, "%d", r->threads);
+    if (!st) st = tnn_metadata_set(r->md_ckpt, "threads", threads_text); /* and on this, not on --n_cpu */
+    return st ? out_of_memory() : 0;
+}
+
+/* --resume: the networks, optimizers, data order and history from the checkpoint, which
+ * is then freed. 0, or the exit status. */
+static int restore_checkpoint(run *r)
+{
+    const options *o = &r->o;
+    if (!r->ck) return 0;
+    const tnn_metadata *md = tnn_safetensors_metadata(r->ck);
+    char msg[1024], core[64] = "", th[16] = ""; /* core, th: for the notes below, once it is known that training goes on */
+    const char *v = tnn_metadata_get(md, "blas_core");
+    if (v) snprintf(core, sizeof core, "%s", v);
+    if ((v = tnn_metadata_get(md, "threads"))) snprintf(th, sizeof th, "%s", v);
+    if (gan_checkpoint_restore(r->ck, o->resume, &r->s, msg, sizeof msg) != TNN_OK) {
+        fprintf(stderr, "%s: --resume: %s\n", PROG, msg);
+        return EXIT_ERROR;
+    }
+    char bad[256];
+    size_t at;
+    if (gan_trainer_find_nonfinite(r->tr, bad, sizeof bad, &at)) {
+        fprintf(stderr, "%s: --resume %s: %s[%zu] is not finite; checkpoints are written only while training is "
+                "finite, so this file was changed since\n", PROG, o->resume, bad, at);
+        return EXIT_ERROR;
+    }
+    if (gan_trainer_find_negative(r->tr, bad, sizeof bad, &at)) {
+        fprintf(stderr, "%s: --resume %s: %s[%zu] is negative, which no training writes (a variance, a second moment "
+                "or a count); this file was changed since\n", PROG, o->resume, bad, at);
+        return EXIT_ERROR;
+    }
+    /* finished: the epochs it was started for are all done (a run stopped early and
+     * resumed with a smaller --n_epochs is not) */
+    const char *planned = tnn_metadata_get(md, "n_epochs");
+    const bool finished = r->s.batch == 0 && planned && r->s.epoch == atoll(planned) && r->s.epoch == o->n_epochs;
+    tnn_safetensors_free(r->ck); /* 25 MB we no longer need */
+    r->ck = NULL;
+    const bool weights_missing = access(r->out_weights[0], F_OK) != 0 || access(r->out_weights[1], F_OK) != 0;
+    if (finished && weights_missing) { /* a final save that failed */
+        fprintf(stderr, "%s: --resume %s: the run is finished but %s/generator.safetensors and "
+                "discriminator.safetensors are not both there: writing them\n", PROG, o->resume, o->out);
+    } else if (r->s.epoch >= o->n_epochs) {
+        fprintf(stderr, "%s: --resume %s: the checkpoint has completed %" PRId64 " epoch%s and --n_epochs is %d: "
+                "nothing left to do (give a larger --n_epochs to train on)\n", PROG, o->resume, r->s.epoch,
+                r->s.epoch == 1 ? "" : "s", o->n_epochs);
+        return EXIT_USAGE;
+    }
+    r->ckpt_at = flags_same_file(o->resume, r->out_ckpt) ? r->s.n_hist : -1; /* the file resumed from, if in --out */
+    if (r->s.epoch < o->n_epochs) {
+        if (*th && atoi(th) != r->threads)
+            fprintf(stderr, "%s: note: this run computes on %d thread%s, the checkpoint was written on %s (--n_cpu, "
+                    "capped at the cores present); the run continues, but not bit for bit as it would have without "
+                    "the interruption\n", PROG, r->threads, r->threads == 1 ? "" : "s", th);
+        if (*core && strcmp(core, blas_core()) != 0)
+            fprintf(stderr, "%s: note: OpenBLAS runs its '%s' kernels, the checkpoint was written with '%s' "
+                    "(OPENBLAS_CORETYPE); the run continues, but not bit for bit as it would have without the "
+                    "interruption\n", PROG, blas_core(), core);
+        fprintf(stderr, "%s: resuming %s at [Epoch %" PRId64 "/%d] [Batch %" PRId64 "/%d]\n", PROG, o->resume,
+                r->s.epoch, o->n_epochs, r->s.batch, r->batches);
+    }
+    return 0;
+}
+
+/* The old checkpoint check_old_checkpoint allowed to be replaced: a finished run's, with
+ * a note; someone's file, or a damaged checkpoint, renamed, not overwritten. 0, or
+ * EXIT_USAGE. */
+static int replace_checkpoint(run *r)
+{
+    if (!r->move_aside) {
+        fputs(r->replace_note, stderr);
+        return 0;
+    }
+    char aside[PATH_MAX + 16];
+    int k = 0, err = 0;
+    for (; k < 100; k++) { /* link, which never replaces a file there (rename would), then unlink */
+        snprintf(aside, sizeof aside, k ? "%s.old%d" : "%s.old", r->out_ckpt, k + 1);
+        err = link(r->out_ckpt, aside) == 0 ? 0 : errno;
+        if (err != EEXIST) break;
+    }
+    if (k < 100 && !err && unlink(r->out_ckpt) != 0) err = errno;
+    if (k == 100 || err) {
+        fprintf(stderr, "%s: --out %s: %s exists and is not a checkpoint of this program, and it could not be moved "
+                "aside (%s); move it away\n", PROG, r->o.out, r->out_ckpt, k == 100 ? "100 .old files" :
+                strerror(err));
+        return EXIT_USAGE;
+    }
+    r->moved_aside = true;
+    fprintf(stderr, "%s; moved to %s\n", r->replace_note, aside);
+    return 0;
+}
+
+/* ---------------- training ---------------- */
+
+/* Batch i of the epoch: gan.py's loop body (gan_trainer_step), then its log line, the
+ * sample grid every --sample_interval batches, and a checkpoint every
+ * --checkpoint_interval. first, t0: the batch this session started the epoch at, and
+ * when (for the progress bar). 0, or the exit status. */
+static int train_batch(run *r, int epoch, int i, int first, double t0)
+{
+    const options *o = &r->o;
+    gan_train_state *s = &r->s;
+    gan_trainer *tr = r->tr;
+    const int64_t done_before = s->n_hist; /* == epoch * batches + i */
+    if (done_before == r->dbg.signal_at) raise(r->dbg.signal);
+    if (done_before == r->dbg.nan_at) r->dbg.nan_target[0] = NAN;
+    int begin = i * o->batch_size;
+    int b = r->n_images - begin < o->batch_size ? r->n_images - begin : o->batch_size; /* last batch kept */
+    tnn_status st = tnn_idx_images_to_tensor(&r->idx, s->order, begin, b, o->img_size, o->img_size, r->real);
+    if (!st) st = gan_trainer_step(tr, r->real, &s->rng);
+    if (st == TNN_ERR_NUMERIC || (!st && (!isfinite(tr->d_loss) || !isfinite(tr->g_loss)))) {
+        char what[200]; /* tr->nonfinite: "D(G(z))" or "D(x)", the output that was NaN */
+        snprintf(what, sizeof what, "%s%s (a NaN or infinity in the networks' weights)",
+                 st ? (tr->nonfinite ? tr->nonfinite : "not finite") : "a loss is not finite",
+                 st && tr->nonfinite ? " is NaN" : "");
+        return diverged(r, epoch, i, what);
+    }
+    if (st) {
+        fprintf(stderr, "%s: [Epoch %d/%d] [Batch %d/%d]: %s\n", PROG, epoch, o->n_epochs, i, r->batches,
+                tnn_last_error());
+        return EXIT_ERROR;
+    }
+    gan_train_state_record(s);
+    csv_row(r, done_before);
+    if (r->bar) {
+        draw_bar(r, epoch, i + 1, first, t0, i + 1 == r->batches);
+    } else if (i % o->log_interval == 0) {
+        printf("[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]\n", epoch, o->n_epochs, i, r->batches,
+               (double)tr->d_loss, (double)tr->g_loss);
+        fflush(stdout);
+    }
+    int status;
+    if (done_before % o->sample_interval == 0 && (status = save_sample(r, tr, done_before, b))) return status;
+    s->batch = i + 1;
+    if (s->batch == r->batches) { /* the next epoch, whose shuffle is still to come */
+        s->epoch++;
+        s->batch = 0;
+    }
+    if (o->checkpoint_interval > 0 && s->n_hist % o->checkpoint_interval == 0) return write_checkpoint(r);
+    return 0;
+}
+
+/* After an epoch's last batch: its time, the snapshot asked for, and the checkpoint
+ * (every epoch with --checkpoint_interval 0, else after the last). 0, or the exit status. */
+static int end_epoch(run *r, int epoch, int first, double t0)
+{
+    const options *o = &r->o;
+    double dt = now_seconds() - t0; /* timing goes to stderr: stdout stays the seed's */
+    long images = r->n_images - (long)first * o->batch_size;
+    const int threads = tnn_get_num_threads();
+    fprintf(stderr, "%s: epoch %d/%d took %.1f s (%.0f images/s, %d thread%s)\n", PROG, epoch, o->n_epochs, dt,
+            images / dt, threads, threads == 1 ? "" : "s");
+    for (int k = 0; k < r->n_snap; k++) {
+        if (r->snap[k] != epoch + 1) continue;
+        int status = save_snapshot(r, r->tr, epoch + 1);
+        if (status) return status;
+        break;
+    }
+    if (o->checkpoint_interval == 0 || r->s.epoch == o->n_epochs) return write_checkpoint(r);
+    return 0;
+}
+
+/* SIGINT or SIGTERM arrived: write the checkpoint after the batch just done and stop with
+ * 128 + the signal's number (or an earlier failure's status). */
+static int stop_on_signal(run *r)
+{
+    int status, e, b;
+    if ((status = write_checkpoint(r)) || (status = draw_plot(r))) return status;
+    last_batch(r, &e, &b);
+    if (r->bar && r->s.batch != 0) printf("\n");
+    fflush(stdout);
+    fprintf(stderr, "%s: stopped by %s after [Epoch %d/%d] [Batch %d/%d]; checkpoint: %s (continue with --resume "
+            "%s)\n", PROG, g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", e, r->o.n_epochs, b, r->batches,
+            r->out_ckpt, r->out_ckpt);
+    return 128 + g_stop_signal;
+}
+
+/* gan.py's `for epoch in range(opt.n_epochs): for i, imgs in enumerate(dataloader)`,
+ * from the checkpoint's position when resuming. 0, or the exit status. */
+static int train(run *r)
+{
+    const options *o = &r->o;
+    gan_train_state *s = &r->s;
+    int status;
+    while (s->epoch < o->n_epochs) {
+        int epoch = (int)s->epoch, first = (int)s->batch;
+        if (gan_train_state_reserve(s, (int64_t)(epoch + 1) * r->batches)) return out_of_memory();
+        if (first == 0) tnn_rng_shuffle(&s->rng, s->order, r->n_images); /* a new order every epoch */
+        double t0 = now_seconds();
+        r->bar_drawn = 0.0;
+        for (int i = first; i < r->batches; i++) {
+            if ((status = train_batch(r, epoch, i, first, t0))) return status;
+            if (g_stop_signal && s->n_hist < (int64_t)o->n_epochs * r->batches) break;
+        }
+        if (s->batch == 0 && (status = end_epoch(r, epoch, first, t0))) return status; /* the epoch is complete */
+        if (g_stop_signal && s->epoch < o->n_epochs) return stop_on_signal(r);
+    }
+    /* (written at the last epoch's end, unless this run was resumed finished: then the
+     * weights alone were missing) */
+    if ((status = write_checkpoint(r))) return status;
+    return draw_plot(r);
+}
+
+/* The trained weights, under the seed's state_dict names. If a save fails, the finished
+ * checkpoint holds them, and --resume with it writes them. 0, or EXIT_ERROR. */
+static int save_weights(run *r)
+{
+    const char *names[2] = {"generator", "discriminator"};
+    tnn_module *nets[2] = {r->tr->generator, r->tr->discriminator};
+    for (int k = 0; k < 2; k++) {
+        const char *path = r->out_weights[k];
+        writing(true);
+        bool ok = false;
+        if (r->dbg.fail_save && strcmp(r->dbg.fail_save, names[k]) == 0)
+            tnn_set_error(TNN_ERR_IO, "%s: TINYNN_DEBUG_FAIL_SAVE", path);
+        else
+            ok = tnn_module_save(nets[k], GAN_PREFIX, path, r->md_weights) == TNN_OK;
+        writing(false);
+        if (ok) continue;
+        fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
+        if (r->ckpt_at == r->s.n_hist) {
+            /* --resume writes them only if one is missing: an earlier run's may be there */
+            bool both = access(r->out_weights[0], F_OK) == 0 && access(r->out_weights[1], F_OK) == 0;
+            fprintf(stderr, "%s: the finished checkpoint %s holds the trained networks; %s--resume %s writes the "
+                    "weights\n", PROG, r->out_ckpt, both ? "move away the earlier run's weights in --out, then " : "",
+                    r->out_ckpt);
+        }
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+/* Free everything; the exit status (losses.csv's close can still fail). */
+static int run_free(run *r, int status)
+{
+    fflush(stdout);
+    if (r->csv && fclose(r->csv) != 0 && status == 0) {
+        fprintf(stderr, "%s: writing %s failed: %s\n", PROG, r->out_csv, strerror(errno));
+        status = EXIT_ERROR;
+    }
+    plot_free(r->plot);
+    tnn_metadata_free(r->md_weights);
+    tnn_metadata_free(r->md_ckpt);
+    gan_train_state_free(&r->s);
+    tnn_tensor_free(r->real);
+    gan_trainer_free(r->tr);
+    tnn_idx_free(&r->idx);
+    tnn_safetensors_free(r->ck);
+    free(r->snap);
+    for (int k = 0; k < r->n_owned; k++) free(r->owned[k]);
+    if (g_alloc_fail_at >= 0 && g_alloc_count <= g_alloc_fail_at)
+        fprintf(stderr, "%s: TINYNN_DEBUG_FAIL_ALLOC: %ld allocations, none failed\n", PROG, g_alloc_count);
+    return status;
+}
+
 /* ---------------- main ---------------- */
 
 int main(int argc, char **argv)
 {
-    gan_config gc = gan_config_defaults();
+    static run R; /* zeroed; main runs once */
     static const char *const progress_modes[] = {"auto", "bar", "lines", NULL};
-    run R;
-    memset(&R, 0, sizeof R);
+    R.gc = gan_config_defaults();
     R.ckpt_at = -1;
+    const gan_config *gc = &R.gc;
     options *o = &R.o;
     *o = (options){
         .n_epochs = 100, .batch_size = 128, .lr = 0.0002, .b1 = 0.5, .b2 = 0.999, .n_cpu = 8,
-        .latent_dim = gc.latent_dim, .img_size = gc.img_size, .channels = gc.channels, .sample_interval = 400,
-        .data = NULL, .out = ".", .seed = 0, .bn_eps = gc.bn_eps, .bn_momentum = gc.bn_momentum, .log_interval = 1,
+        .latent_dim = gc->latent_dim, .img_size = gc->img_size, .channels = gc->channels, .sample_interval = 400,
+        .data = NULL, .out = ".", .seed = 0, .bn_eps = gc->bn_eps, .bn_momentum = gc->bn_momentum, .log_interval = 1,
         .checkpoint_interval = 0, .snapshot_epochs = NULL, .resume = NULL, .progress = "auto",
     };
     const flag_spec specs[] = {
@@ -672,488 +1210,32 @@ int main(int argc, char **argv)
         "every --sample_interval batches, <out>/losses.csv and losses.png, <out>/checkpoint.safetensors\n"
         "every epoch, and <out>/{generator,discriminator}.safetensors at the end. SIGINT/SIGTERM stop\n"
         "after the current batch with a checkpoint; --resume continues from it.";
-    bool given[32];
-    int r = flags_parse_given(PROG, summary, specs, n_specs, argc, argv, given);
-    if (r == FLAGS_HELP) return 0;
-    if (r) return EXIT_USAGE;
-    if ((r = install_failing_allocator())) return r;
+    R.specs = specs;
+    R.n_specs = n_specs;
+    int status = flags_parse_given(PROG, summary, specs, n_specs, argc, argv, R.given);
+    if (status == FLAGS_HELP) return 0;
+    if (status) return EXIT_USAGE;
+    if ((status = install_failing_allocator())) return status;
 
-    int status = EXIT_ERROR;
-    char *owned[32];
-    int n_owned = 0;
-    tnn_safetensors *ck = NULL;
-    tnn_idx idx;
-    memset(&idx, 0, sizeof idx);
-    gan_trainer *tr = NULL;
-    tnn_tensor *real = NULL;
-    int *snap = NULL, n_snap = 0;
-    char out_buf[PATH_MAX];
-
-    /* ---- --resume: the checkpoint supplies the flags not given ---- */
-    if (o->resume) {
-        struct stat rs; /* no such file is a bad flag (status 2), as a missing --data folder is */
-        int missing = stat(o->resume, &rs) != 0;
-        if (missing || !S_ISREG(rs.st_mode)) {
-            fprintf(stderr, "%s: --resume %s: %s\n", PROG, o->resume,
-                    missing ? strerror(errno) : S_ISDIR(rs.st_mode) ? "a folder, not a checkpoint file"
-                                                                    : "not a regular file");
-            status = EXIT_USAGE;
-            goto done;
-        }
-        if (!(ck = tnn_safetensors_load(o->resume))) {
-            fprintf(stderr, "%s: --resume: %s\n", PROG, tnn_last_error());
-            goto done;
-        }
-        if ((status = apply_checkpoint_flags(tnn_safetensors_metadata(ck), o->resume, specs, n_specs, given, owned,
-                                             &n_owned)))
-            goto done;
-        status = EXIT_ERROR;
-        if (!given[flags_find(specs, n_specs, "out") - specs]) { /* the checkpoint's folder */
-            snprintf(out_buf, sizeof out_buf, "%s", o->resume);
-            char *slash = strrchr(out_buf, '/');
-            if (!slash) snprintf(out_buf, sizeof out_buf, ".");
-            else if (slash == out_buf) out_buf[1] = '\0';
-            else *slash = '\0';
-            o->out = out_buf;
-        }
+    /* everything that can be checked is checked before training */
+    status = open_checkpoint(&R);
+    if (!status) status = parse_snapshot_epochs(&R);
+    if (!status) status = open_data(&R);
+    if (!status) status = check_outputs(&R);
+    if (!status) status = check_old_checkpoint(&R);
+    if (!status) status = build_networks(&R);
+    if (!status) status = restore_checkpoint(&R);
+    if (!status) status = read_debug_hooks(&R, &R.dbg);
+    if (!status) status = replace_checkpoint(&R);
+    if (!status) status = csv_open(&R);
+    if (!status) {
+        R.bar = strcmp(o->progress, "bar") == 0 || (strcmp(o->progress, "auto") == 0 && isatty(STDOUT_FILENO));
+        /* The seed prints its options first (argparse's Namespace, sorted by name). */
+        flags_print_namespace(stdout, specs, n_specs);
+        fflush(stdout);
+        install_signal_handlers(R.bar);
+        status = train(&R);
     }
-
-    /* ---- everything that can be checked is checked before training ---- */
-    if (o->snapshot_epochs) {
-        size_t cap = strlen(o->snapshot_epochs) / 2 + 1;
-        if (!(snap = malloc(cap * sizeof *snap))) goto oom;
-        if (!parse_epoch_list(o->snapshot_epochs, snap, (int)cap, &n_snap)) {
-            fprintf(stderr, "%s: --snapshot_epochs: '%s' is not a comma-separated list of positive integers\n", PROG,
-                    o->snapshot_epochs);
-            status = EXIT_USAGE;
-            goto done;
-        }
-    }
-    const char *data_dir = o->data, *data_from = "--data";
-    if (o->resume && !given[flags_find(specs, n_specs, "data") - specs]) data_from = "the checkpoint's data folder";
-    if (!data_dir) {
-        const char *env = getenv("TINYNN_DATA");
-        if (env && *env) {
-            data_dir = env;
-            data_from = "TINYNN_DATA";
-        } else {
-            data_dir = TNN_DEFAULT_DATA_DIR;
-            data_from = "the bundled data folder";
-        }
-    }
-    char images_path[PATH_MAX], data_abs[PATH_MAX];
-    /* Recorded in the checkpoint as an absolute path, so that --resume works from any folder. */
-    if (realpath(data_dir, data_abs)) data_dir = data_abs;
-    o->data = data_dir;
-    int err = find_train_images(data_dir, images_path, sizeof images_path);
-    if (err) {
-        if (err < 0)
-            fprintf(stderr, "%s: %s %s: holds neither train-images-idx3-ubyte.gz nor train-images-idx3-ubyte\n", PROG,
-                    data_from, data_dir);
-        else
-            fprintf(stderr, "%s: %s %s: %s\n", PROG, data_from, data_dir, strerror(err));
-        status = EXIT_USAGE;
-        goto done;
-    }
-    if (tnn_idx_load(images_path, &idx) != TNN_OK) {
-        fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
-        goto done;
-    }
-    int h, w, c;
-    if (tnn_idx_image_shape(&idx, images_path, &R.n_images, &h, &w, &c) != TNN_OK) {
-        fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
-        goto done;
-    }
-    status = EXIT_USAGE;
-    if (c != o->channels) {
-        fprintf(stderr, "%s: --channels %d: the images in %s have %d channel%s\n", PROG, o->channels, images_path, c,
-                c == 1 ? "" : "s");
-        goto done;
-    }
-    R.batches = (int)((R.n_images + (long long)o->batch_size - 1) / o->batch_size);
-    if (R.n_images == 1) {
-        fprintf(stderr, "%s: %s holds 1 image; BatchNorm1d needs at least 2 per batch in training\n", PROG, images_path);
-        goto done;
-    }
-    if (R.n_images % o->batch_size == 1) {
-        fprintf(stderr, "%s: --batch_size %d: the last batch of %d images would hold 1 image, and BatchNorm1d needs 2 "
-                "in training (PyTorch fails the same way); choose another batch size\n", PROG, o->batch_size,
-                R.n_images);
-        goto done;
-    }
-    char fingerprint[32], n_images_text[32];
-    snprintf(fingerprint, sizeof fingerprint, "%016" PRIx64, gan_data_fingerprint(&idx));
-    snprintf(n_images_text, sizeof n_images_text, "%d", R.n_images);
-    if (ck) {
-        const tnn_metadata *md = tnn_safetensors_metadata(ck);
-        const char *n_ck = tnn_metadata_get(md, "n_images"), *f_ck = tnn_metadata_get(md, "data_fingerprint");
-        if (!n_ck || !f_ck || strcmp(n_ck, n_images_text) != 0 || strcmp(f_ck, fingerprint) != 0) {
-            fprintf(stderr, "%s: %s: the training images differ from the checkpoint's (%s images, fingerprint %s; the "
-                    "checkpoint has %s images, fingerprint %s); resume on the same data\n", PROG, images_path,
-                    n_images_text, fingerprint, n_ck ? n_ck : "?", f_ck ? f_ck : "?");
-            goto done;
-        }
-    }
-    if (snprintf(R.images_dir, sizeof R.images_dir, "%s/images", o->out) >= (int)sizeof R.images_dir ||
-        snprintf(R.out_ckpt, sizeof R.out_ckpt, "%s/checkpoint.safetensors", o->out) >= (int)sizeof R.out_ckpt ||
-        snprintf(R.out_csv, sizeof R.out_csv, "%s/losses.csv", o->out) >= (int)sizeof R.out_csv ||
-        snprintf(R.out_plot, sizeof R.out_plot, "%s/losses.png", o->out) >= (int)sizeof R.out_plot ||
-        snprintf(R.out_weights[0], PATH_MAX, "%s/generator.safetensors", o->out) >= PATH_MAX ||
-        snprintf(R.out_weights[1], PATH_MAX, "%s/discriminator.safetensors", o->out) >= PATH_MAX) {
-        fprintf(stderr, "%s: --out %s: path too long\n", PROG, o->out);
-        status = EXIT_USAGE;
-        goto done;
-    }
-    /* Created only now, after every check of the data: a run refused above leaves no folder behind. */
-    if ((err = check_writable_dir(o->out))) {
-        fprintf(stderr, "%s: --out %s: cannot write there: %s\n", PROG, o->out, strerror(err));
-        status = EXIT_USAGE;
-        goto done;
-    }
-    if ((err = check_writable_dir(R.images_dir))) {
-        fprintf(stderr, "%s: --out %s: cannot write the sample grids into %s: %s\n", PROG, o->out, R.images_dir,
-                strerror(err));
-        status = EXIT_USAGE;
-        goto done;
-    }
-    {
-        /* outputs that exist must be files we can replace */
-        const char *outs[5] = {R.out_ckpt, R.out_csv, R.out_plot, R.out_weights[0], R.out_weights[1]};
-        for (int k = 0; k < 5; k++) {
-            if (flags_exists_not_regular(outs[k])) {
-                fprintf(stderr, "%s: --out %s: %s exists and is not a regular file\n", PROG, o->out, outs[k]);
-                status = EXIT_USAGE;
-                goto done;
-            }
-        }
-        for (int k = 0; k < n_snap; k++) { /* the snapshots too, rather than after an epoch of training */
-            char p[PATH_MAX];
-            snprintf(p, sizeof p, "%s/generator_epoch%d.safetensors", o->out, snap[k]);
-            if (flags_exists_not_regular(p)) {
-                fprintf(stderr, "%s: --snapshot_epochs: %s exists and is not a regular file\n", PROG, p);
-                status = EXIT_USAGE;
-                goto done;
-            }
-        }
-    }
-    static char replace_note[2 * PATH_MAX + 512]; /* static: main runs once */
-    bool move_aside = false; /* a file there that is not a checkpoint: kept under another name */
-    if ((!o->resume || !flags_same_file(o->resume, R.out_ckpt)) && access(R.out_ckpt, F_OK) == 0) {
-        /* A run that was stopped before its last epoch is work this run would throw away
-         * (a new run, or one resumed from elsewhere into this folder): refuse, and say how
-         * to continue it. So is a checkpoint this program cannot read (permissions, I/O):
-         * what it holds is not known. A finished run's checkpoint, or a file that is not a
-         * checkpoint, is replaced, with a note. */
-        int64_t done_epochs = -1;
-        long planned = -1;
-        tnn_safetensors *old = tnn_safetensors_load(R.out_ckpt);
-        if (!old && strstr(tnn_last_error(), "out of memory")) goto oom; /* not a reason to replace it */
-        char why[256];
-        snprintf(why, sizeof why, "%s", old ? "no training progress in it" : tnn_last_error());
-        if (!old) { /* not a checkpoint, or not readable? Read it through to tell */
-            FILE *probe = fopen(R.out_ckpt, "rb");
-            int read_err = probe ? 0 : errno;
-            char chunk[65536];
-            errno = 0;
-            while (probe && fread(chunk, 1, sizeof chunk, probe) == sizeof chunk) {}
-            if (probe && ferror(probe)) read_err = errno ? errno : EIO;
-            if (probe) fclose(probe);
-            if (read_err) {
-                fprintf(stderr, "%s: --out %s: cannot read %s to see whether it holds an unfinished run: %s; give "
-                        "another --out, or move it away\n", PROG, o->out, R.out_ckpt, strerror(read_err));
-                status = EXIT_USAGE;
-                goto done;
-            }
-        }
-        bool known = old && gan_checkpoint_progress(old, &done_epochs, &planned);
-        tnn_safetensors_free(old);
-        if (known && done_epochs >= 0 && done_epochs < planned) {
-            if (o->resume)
-                fprintf(stderr, "%s: --out %s holds another unfinished run (%" PRId64 " of its %ld epochs done, in "
-                        "%s), which resuming %s there would replace; give another --out, or move that checkpoint "
-                        "away\n", PROG, o->out, done_epochs, planned, R.out_ckpt, o->resume);
-            else
-                fprintf(stderr, "%s: --out %s holds an unfinished run (%" PRId64 " of its %ld epochs done, in %s); "
-                        "continue it with --resume %s (and a larger --n_epochs if you like), or give another --out, "
-                        "or move the checkpoint away, to start a new run\n", PROG, o->out, done_epochs, planned,
-                        R.out_ckpt, R.out_ckpt);
-            status = EXIT_USAGE;
-            goto done;
-        }
-        /* said once the run is sure to start (a --resume may still be refused) */
-        if (known)
-            snprintf(replace_note, sizeof replace_note, "%s: note: %s holds a finished run and will be replaced by "
-                     "this %s, whose losses and images replace that run's from the first batch on (--resume %s with a "
-                     "larger --n_epochs continues it instead; another --out keeps it)\n", PROG, R.out_ckpt,
-                     o->resume ? "resumed run" : "new run", R.out_ckpt);
-        else
-            snprintf(replace_note, sizeof replace_note, "%s: note: %s exists but is not a checkpoint of this program "
-                     "(%s)", PROG, R.out_ckpt, why), move_aside = true;
-    }
-    status = EXIT_ERROR;
-
-    /* ---- models, optimizers, buffers: everything allocated before the loop ---- */
-    const int threads = tnn_set_num_threads(o->n_cpu); /* capped at the cores present */
-    blas_note(PROG);               /* AVX-512 left unused by an older OpenBLAS: say how to fix it */
-    gc.latent_dim = o->latent_dim;
-    gc.img_size = o->img_size;
-    gc.channels = o->channels;
-    gc.bn_eps = o->bn_eps;
-    gc.bn_momentum = o->bn_momentum;
-    tnn_adam_params adam = tnn_adam_defaults();
-    adam.lr = o->lr;
-    adam.beta1 = o->b1;
-    adam.beta2 = o->b2;
-    tnn_rng rng;
-    tnn_rng_seed(&rng, o->seed);
-    int max_batch = o->batch_size < R.n_images ? o->batch_size : R.n_images;
-    tr = gan_trainer_new(&gc, adam, adam, max_batch, &rng);
-    real = tnn_tensor_new2(max_batch, gan_img_features(&gc));
-    if (!tr || !real) {
-        fprintf(stderr, "%s: setting up the networks failed: %s\n", PROG, tnn_last_error());
-        goto done;
-    }
-    if (gan_train_state_init(&R.s, tr, R.n_images, R.batches)) goto oom;
-    R.s.rng = rng; /* the one stream goes on after the initialisation's draws (gan.py draws from
-                    * torch's generator and NumPy's; one stream cannot match those numbers) */
-    if (!(R.md_weights = gan_config_to_metadata(&gc)) || !(R.md_ckpt = tnn_metadata_clone(R.md_weights)) ||
-        !(R.plot = plot_new(800, 450)))
-        goto oom;
-    {
-        tnn_status st = tnn_metadata_set(R.md_ckpt, "format", CHECKPOINT_FORMAT);
-        for (int i = 0; i < n_specs && !st; i++) {
-            if (!IN(specs[i].name, RECORDED) || ((specs[i].type == FLAG_T_STRING) && !*(const char **)specs[i].value))
-                continue;
-            char v[PATH_MAX];
-            flags_format_value(v, sizeof v, &specs[i]);
-            st = tnn_metadata_set(R.md_ckpt, specs[i].name, v);
-        }
-        if (!st) st = tnn_metadata_set(R.md_ckpt, "n_images", n_images_text);
-        if (!st) st = tnn_metadata_set(R.md_ckpt, "data_fingerprint", fingerprint);
-        if (!st) st = tnn_metadata_set(R.md_ckpt, "blas_core", blas_core()); /* the products' bits depend on it */
-        char threads_text[16];
-        snprintf(threads_text, sizeof threads_text, "%d", threads);
-        if (!st) st = tnn_metadata_set(R.md_ckpt, "threads", threads_text); /* and on this, not on --n_cpu */
-        if (st) goto oom;
-    }
-    if (ck) {
-        char msg[1024];
-        /* (kept: the notes below, once it is known that training goes on) */
-        char core[64] = "", th[16] = "";
-        const char *v = tnn_metadata_get(tnn_safetensors_metadata(ck), "blas_core");
-        if (v) snprintf(core, sizeof core, "%s", v);
-        if ((v = tnn_metadata_get(tnn_safetensors_metadata(ck), "threads"))) snprintf(th, sizeof th, "%s", v);
-        if (gan_checkpoint_restore(ck, o->resume, &R.s, msg, sizeof msg) != TNN_OK) {
-            fprintf(stderr, "%s: --resume: %s\n", PROG, msg);
-            goto done;
-        }
-        char bad[256];
-        size_t at;
-        if (gan_trainer_find_nonfinite(tr, bad, sizeof bad, &at)) {
-            fprintf(stderr, "%s: --resume %s: %s[%zu] is not finite; checkpoints are written only while training is "
-                    "finite, so this file was changed since\n", PROG, o->resume, bad, at);
-            goto done;
-        }
-        if (gan_trainer_find_negative(tr, bad, sizeof bad, &at)) {
-            fprintf(stderr, "%s: --resume %s: %s[%zu] is negative, which no training writes (a variance, a second "
-                    "moment or a count); this file was changed since\n", PROG, o->resume, bad, at);
-            goto done;
-        }
-        /* finished: the epochs it was started for are all done (a run stopped early and
-         * resumed with a smaller --n_epochs is not) */
-        const char *planned = tnn_metadata_get(tnn_safetensors_metadata(ck), "n_epochs");
-        const bool finished = R.s.batch == 0 && planned && R.s.epoch == atoll(planned) && R.s.epoch == o->n_epochs;
-        tnn_safetensors_free(ck); /* 25 MB we no longer need */
-        ck = NULL;
-        const bool weights_missing = access(R.out_weights[0], F_OK) != 0 || access(R.out_weights[1], F_OK) != 0;
-        if (finished && weights_missing) { /* a final save that failed */
-            fprintf(stderr, "%s: --resume %s: the run is finished but %s/generator.safetensors and "
-                    "discriminator.safetensors are not both there: writing them\n", PROG, o->resume, o->out);
-        } else if (R.s.epoch >= o->n_epochs) {
-            fprintf(stderr, "%s: --resume %s: the checkpoint has completed %" PRId64 " epoch%s and --n_epochs is %d: "
-                    "nothing left to do (give a larger --n_epochs to train on)\n", PROG, o->resume, R.s.epoch,
-                    R.s.epoch == 1 ? "" : "s", o->n_epochs);
-            status = EXIT_USAGE;
-            goto done;
-        }
-        R.ckpt_at = R.s.n_hist; /* the file we resumed from, if --out is its folder */
-        if (!flags_same_file(o->resume, R.out_ckpt)) R.ckpt_at = -1;
-        if (R.s.epoch < o->n_epochs) {
-            if (*th && atoi(th) != threads)
-                fprintf(stderr, "%s: note: this run computes on %d thread%s, the checkpoint was written on %s (--n_cpu, "
-                        "capped at the cores present); the run continues, but not bit for bit as it would have without "
-                        "the interruption\n", PROG, threads, threads == 1 ? "" : "s", th);
-            if (*core && strcmp(core, blas_core()) != 0)
-                fprintf(stderr, "%s: note: OpenBLAS runs its '%s' kernels, the checkpoint was written with '%s' "
-                        "(OPENBLAS_CORETYPE); the run continues, but not bit for bit as it would have without the "
-                        "interruption\n", PROG, blas_core(), core);
-            fprintf(stderr, "%s: resuming %s at [Epoch %" PRId64 "/%d] [Batch %" PRId64 "/%d]\n", PROG, o->resume,
-                    R.s.epoch, o->n_epochs, R.s.batch, R.batches);
-        }
-    }
-    debug_hooks dbg;
-    if ((status = read_debug_hooks(&R, &dbg))) goto done;
-    if (move_aside) { /* someone's file, or a damaged checkpoint: renamed, not overwritten */
-        char aside[PATH_MAX + 16];
-        int k = 0, err = 0;
-        for (; k < 100; k++) { /* link, which never replaces a file there (rename would), then unlink */
-            snprintf(aside, sizeof aside, k ? "%s.old%d" : "%s.old", R.out_ckpt, k + 1);
-            err = link(R.out_ckpt, aside) == 0 ? 0 : errno;
-            if (err != EEXIST) break;
-        }
-        if (k < 100 && !err && unlink(R.out_ckpt) != 0) err = errno;
-        if (k == 100 || err) {
-            fprintf(stderr, "%s: --out %s: %s exists and is not a checkpoint of this program, and it could not be "
-                    "moved aside (%s); move it away\n", PROG, o->out, R.out_ckpt, k == 100 ? "100 .old files" :
-                    strerror(err));
-            status = EXIT_USAGE;
-            goto done;
-        }
-        R.moved_aside = true;
-        fprintf(stderr, "%s; moved to %s\n", replace_note, aside);
-    } else {
-        fputs(replace_note, stderr);
-    }
-    status = EXIT_ERROR;
-    if ((status = csv_open(&R))) goto done;
-    status = EXIT_ERROR;
-    R.bar = strcmp(o->progress, "bar") == 0 || (strcmp(o->progress, "auto") == 0 && isatty(STDOUT_FILENO));
-
-    /* The seed prints its options first (argparse's Namespace, sorted by name). */
-    flags_print_namespace(stdout, specs, n_specs);
-    fflush(stdout);
-    install_signal_handlers(R.bar);
-
-    /* ---- training ---- */
-    gan_train_state *s = &R.s;
-    while (s->epoch < o->n_epochs) {
-        int epoch = (int)s->epoch, first = (int)s->batch;
-        if (gan_train_state_reserve(s, (int64_t)(epoch + 1) * R.batches)) goto oom;
-        if (first == 0) tnn_rng_shuffle(&s->rng, s->order, R.n_images); /* a new order every epoch */
-        double t0 = now_seconds();
-        R.bar_drawn = 0.0;
-        for (int i = first; i < R.batches; i++) {
-            int64_t done_before = s->n_hist; /* == epoch * batches + i */
-            if (done_before == dbg.signal_at) raise(dbg.signal);
-            if (done_before == dbg.nan_at) dbg.nan_target[0] = NAN;
-            int begin = i * o->batch_size;
-            int b = R.n_images - begin < o->batch_size ? R.n_images - begin : o->batch_size; /* last batch kept */
-            tnn_status st = tnn_idx_images_to_tensor(&idx, s->order, begin, b, o->img_size, o->img_size, real);
-            if (!st) st = gan_trainer_step(tr, real, &s->rng);
-            if (st == TNN_ERR_NUMERIC || (!st && (!isfinite(tr->d_loss) || !isfinite(tr->g_loss)))) {
-                char what[200]; /* tr->nonfinite: "D(G(z))" or "D(x)", the output that was NaN */
-                snprintf(what, sizeof what, "%s%s (a NaN or infinity in the networks' weights)",
-                         st ? (tr->nonfinite ? tr->nonfinite : "not finite") : "a loss is not finite",
-                         st && tr->nonfinite ? " is NaN" : "");
-                status = diverged(&R, epoch, i, what);
-                goto done;
-            }
-            if (st) {
-                fprintf(stderr, "%s: [Epoch %d/%d] [Batch %d/%d]: %s\n", PROG, epoch, o->n_epochs, i, R.batches,
-                        tnn_last_error());
-                goto done;
-            }
-            gan_train_state_record(s);
-            csv_row(&R, done_before);
-            if (R.bar) {
-                draw_bar(&R, epoch, i + 1, first, t0, i + 1 == R.batches);
-            } else if (i % o->log_interval == 0) {
-                printf("[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]\n", epoch, o->n_epochs, i, R.batches,
-                       (double)tr->d_loss, (double)tr->g_loss);
-                fflush(stdout);
-            }
-            if (done_before % o->sample_interval == 0 && (status = save_sample(&R, tr, done_before, b))) goto done;
-            status = EXIT_ERROR;
-            s->batch = i + 1;
-            if (s->batch == R.batches) { /* the next epoch, whose shuffle is still to come */
-                s->epoch++;
-                s->batch = 0;
-            }
-            if (o->checkpoint_interval > 0 && s->n_hist % o->checkpoint_interval == 0 && (status = write_checkpoint(&R)))
-                goto done;
-            status = EXIT_ERROR;
-            if (g_stop_signal && s->n_hist < (int64_t)o->n_epochs * R.batches) break;
-        }
-        if (s->batch == 0) { /* the epoch is complete */
-            double dt = now_seconds() - t0; /* timing goes to stderr: stdout stays the seed's */
-            long images = R.n_images - (long)first * o->batch_size;
-            const int threads = tnn_get_num_threads();
-            fprintf(stderr, "%s: epoch %d/%d took %.1f s (%.0f images/s, %d thread%s)\n", PROG, epoch, o->n_epochs, dt,
-                    images / dt, threads, threads == 1 ? "" : "s");
-            for (int k = 0; k < n_snap; k++) {
-                if (snap[k] != epoch + 1) continue;
-                if ((status = save_snapshot(&R, tr, epoch + 1))) goto done;
-                status = EXIT_ERROR;
-                break;
-            }
-            if ((o->checkpoint_interval == 0 || s->epoch == o->n_epochs) && (status = write_checkpoint(&R))) goto done;
-            status = EXIT_ERROR;
-        }
-        if (g_stop_signal && s->epoch < o->n_epochs) {
-            if ((status = write_checkpoint(&R)) || (status = draw_plot(&R))) goto done;
-            int e, b;
-            last_batch(&R, &e, &b);
-            if (R.bar && s->batch != 0) printf("\n");
-            fflush(stdout);
-            fprintf(stderr, "%s: stopped by %s after [Epoch %d/%d] [Batch %d/%d]; checkpoint: %s (continue with "
-                    "--resume %s)\n", PROG, g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", e, o->n_epochs, b,
-                    R.batches, R.out_ckpt, R.out_ckpt);
-            status = 128 + g_stop_signal;
-            goto done;
-        }
-    }
-    /* (written at the last epoch's end, unless this run was resumed finished: then the
-     * weights alone were missing) */
-    if ((status = write_checkpoint(&R)) || (status = draw_plot(&R))) goto done;
-    status = EXIT_ERROR;
-
-    /* ---- the trained weights, under the seed's state_dict names; if a save fails, the
-     * finished checkpoint holds them, and --resume with it writes them ---- */
-    const char *names[2] = {"generator", "discriminator"};
-    tnn_module *nets[2] = {tr->generator, tr->discriminator};
-    for (int k = 0; k < 2; k++) {
-        const char *path = R.out_weights[k];
-        writing(true);
-        bool ok = false;
-        if (dbg.fail_save && strcmp(dbg.fail_save, names[k]) == 0)
-            tnn_set_error(TNN_ERR_IO, "%s: TINYNN_DEBUG_FAIL_SAVE", path);
-        else
-            ok = tnn_module_save(nets[k], GAN_PREFIX, path, R.md_weights) == TNN_OK;
-        writing(false);
-        if (!ok) {
-            fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
-            if (R.ckpt_at == s->n_hist) {
-                /* --resume writes them only if one is missing: an earlier run's may be there */
-                bool both = access(R.out_weights[0], F_OK) == 0 && access(R.out_weights[1], F_OK) == 0;
-                fprintf(stderr, "%s: the finished checkpoint %s holds the trained networks; %s--resume %s writes the "
-                        "weights\n", PROG, R.out_ckpt, both ? "move away the earlier run's weights in --out, then " : "",
-                        R.out_ckpt);
-            }
-            goto done;
-        }
-    }
-    status = 0;
-    goto done;
-
-oom:
-    status = out_of_memory();
-done:
-    fflush(stdout);
-    if (R.csv && fclose(R.csv) != 0 && status == 0) {
-        fprintf(stderr, "%s: writing %s failed: %s\n", PROG, R.out_csv, strerror(errno));
-        status = EXIT_ERROR;
-    }
-    plot_free(R.plot);
-    tnn_metadata_free(R.md_weights);
-    tnn_metadata_free(R.md_ckpt);
-    gan_train_state_free(&R.s);
-    tnn_tensor_free(real);
-    gan_trainer_free(tr);
-    tnn_idx_free(&idx);
-    tnn_safetensors_free(ck);
-    free(snap);
-    for (int k = 0; k < n_owned; k++) free(owned[k]);
-    if (g_alloc_fail_at >= 0 && g_alloc_count <= g_alloc_fail_at)
-        fprintf(stderr, "%s: TINYNN_DEBUG_FAIL_ALLOC: %ld allocations, none failed\n", PROG, g_alloc_count);
-    return status;
+    if (!status) status = save_weights(&R);
+    return run_free(&R, status);
 }
