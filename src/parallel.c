@@ -10,7 +10,8 @@
  * running. A worker that the system has not scheduled (another program, or another
  * thread of the caller's program, busy on its core) so costs nothing: the caller does
  * its tasks too. Which thread runs a task never changes its result: every task is a
- * fixed piece of work (a block of a product, a range of elements). */
+ * fixed piece of work (a block of a product, a range of elements), and a worker runs it
+ * in the caller's floating-point mode (rounding, flush-to-zero), which each job carries. */
 #define _POSIX_C_SOURCE 200809L
 #include "parallel_impl.h"
 
@@ -20,6 +21,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#else
+#include <fenv.h>
+#endif
 
 #define TNN_POOL_MAX 64
 #define TNN_POOL_SPIN_US 2000 /* how long an idle worker spins before it sleeps */
@@ -32,6 +38,21 @@ static inline void cpu_relax(void)
     __asm__ __volatile__("yield");
 #endif
 }
+
+/* The floating-point mode a job runs in: the caller's at the time it posts the job. On
+ * x86 the control bits of MXCSR, which the float and double arithmetic obeys (rounding,
+ * flush-to-zero, denormals-are-zero, exception masks), without the sticky exception
+ * flags; elsewhere the rounding mode. */
+#if defined(__SSE2__)
+typedef unsigned fp_mode;
+#define FP_FLAGS 0x3fu /* MXCSR's exception flags: not part of the mode */
+static fp_mode fp_mode_get(void) { return _mm_getcsr() & ~FP_FLAGS; }
+static void fp_mode_set(fp_mode m) { _mm_setcsr((_mm_getcsr() & FP_FLAGS) | m); }
+#else
+typedef int fp_mode;
+static fp_mode fp_mode_get(void) { return fegetround(); }
+static void fp_mode_set(fp_mode m) { fesetround(m); }
+#endif
 
 static double now_us(void)
 {
@@ -59,6 +80,7 @@ static struct {
     atomic_bool quit;           /* set at exit: workers return */
     tnn_task_fn fn;             /* the current job: fn(ctx, task) for task < ntasks */
     void *ctx;
+    fp_mode mode;               /* ... run in the caller's floating-point mode */
     unsigned start_gen[TNN_POOL_MAX]; /* generation current when worker i was created */
     pthread_t thread[TNN_POOL_MAX];   /* thread[i] runs worker i (1..started) */
 } pool = {.run = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
@@ -88,8 +110,9 @@ static unsigned wait_for_job(unsigned seen)
 
 /* Claim and run tasks of job g until none is left unclaimed (or the job is no longer
  * g). The job's fields are read only after a claim succeeds: the caller changes them
- * only once every task of g has finished, and this one has not. */
-static void run_claimed(unsigned g)
+ * only once every task of g has finished, and this one has not. mode: a worker's
+ * floating-point mode, set to the job's before its first task (NULL: the caller's own). */
+static void run_claimed(unsigned g, fp_mode *mode)
 {
     uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
     for (;;) {
@@ -97,6 +120,7 @@ static void run_claimed(unsigned g)
         if ((unsigned)(c >> 32) != g || next >= ntasks) return;
         if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
             continue;
+        if (mode && *mode != pool.mode) fp_mode_set(*mode = pool.mode);
         pool.fn(pool.ctx, (int)next);
         atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
         c = atomic_load_explicit(&pool.claim, memory_order_acquire);
@@ -107,10 +131,11 @@ static void *worker(void *arg)
 {
     int id = (int)(size_t)arg;
     unsigned seen = pool.start_gen[id];
+    fp_mode mode = fp_mode_get();
     for (;;) {
         seen = wait_for_job(seen);
         if (atomic_load(&pool.quit)) break;
-        if (id <= atomic_load_explicit(&pool.active, memory_order_relaxed)) run_claimed(seen);
+        if (id <= atomic_load_explicit(&pool.active, memory_order_relaxed)) run_claimed(seen, &mode);
     }
     return NULL;
 }
@@ -176,6 +201,7 @@ static void run_job(int ntasks, tnn_task_fn fn, void *ctx)
 {
     pool.fn = fn;
     pool.ctx = ctx;
+    pool.mode = fp_mode_get();
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
     const unsigned g = atomic_load_explicit(&pool.gen, memory_order_relaxed) + 1;
     atomic_store_explicit(&pool.claim, (uint64_t)g << 32 | (uint64_t)ntasks << 16, memory_order_release);
@@ -185,7 +211,7 @@ static void run_job(int ntasks, tnn_task_fn fn, void *ctx)
         pthread_cond_broadcast(&pool.work);
         pthread_mutex_unlock(&pool.mu);
     }
-    run_claimed(g);
+    run_claimed(g, NULL);
     for (int spins = 1; atomic_load_explicit(&pool.done, memory_order_acquire) < ntasks; spins++) {
         if (spins & 1023) cpu_relax();
         else sched_yield(); /* the worker running the last task may be waiting for a core */

@@ -1,5 +1,7 @@
 /* The vectorisable math (src/vmath_impl.h) and the parallel loop (src/parallel.c). */
 #define _POSIX_C_SOURCE 200809L
+#include <fenv.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +17,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #include "parallel_impl.h"
 #include "tinynn/tinynn.h"
@@ -304,6 +309,85 @@ static void test_parallel_tasks_respect_a_lowered_thread_count(void **state)
     assert_true(pthread_equal(w.thread[0], pthread_self()));
 }
 
+/* Every task of a job runs exactly once, whatever the thread count and the number of
+ * tasks: fewer tasks than threads, as many, and many more. */
+typedef struct count_ctx {
+    atomic_int hits[100];
+} count_ctx;
+
+static void count_task(void *ctx, int task) { atomic_fetch_add(&((count_ctx *)ctx)->hits[task], 1); }
+
+static void test_parallel_tasks_run_each_once(void **state)
+{
+    (void)state;
+    const int threads[] = {1, 2, 3, 17, 20}, ntasks[] = {1, 2, 3, 15, 16, 17, 40, 100};
+    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+        tnn_parallel_set_threads(threads[t]);
+        for (size_t k = 0; k < sizeof ntasks / sizeof ntasks[0]; k++) {
+            count_ctx c;
+            for (int i = 0; i < 100; i++) atomic_init(&c.hits[i], 0);
+            for (int rep = 0; rep < 20; rep++) tnn_parallel_tasks(ntasks[k], count_task, &c);
+            for (int i = 0; i < 100; i++) assert_int_equal(atomic_load(&c.hits[i]), i < ntasks[k] ? 20 : 0);
+        }
+    }
+    tnn_parallel_set_threads(1);
+}
+
+/* The workers compute in the floating-point mode of the thread that calls the library,
+ * as it is at each call: a rounding mode or flush-to-zero set after the workers were
+ * started reaches every task, so that a result does not depend on which thread ran it. */
+typedef struct fp_ctx {
+    const float *a;
+    float *sum, *half;
+    pthread_t caller;
+    atomic_int by_worker; /* ranges a worker ran */
+} fp_ctx;
+
+static void fp_ops(void *ctx, size_t b, size_t e)
+{
+    fp_ctx *c = ctx;
+    if (!pthread_equal(pthread_self(), c->caller)) atomic_fetch_add(&c->by_worker, 1);
+    for (size_t i = b; i < e; i++) {
+        c->sum[i] = 1.0f + c->a[i]; /* 1 + 2^-25: 1 to nearest, 1 + 2^-23 upward */
+        c->half[i] = FLT_MIN * (c->a[i] * 0x1p24f); /* FLT_MIN / 2: subnormal, or 0 with flush-to-zero */
+    }
+}
+
+static void test_parallel_tasks_run_in_the_callers_fp_mode(void **state)
+{
+    (void)state;
+    const char *preload = getenv("LD_PRELOAD"); /* valgrind emulates neither mode */
+    if (preload && strstr(preload, "vgpreload")) skip();
+    enum { N = 1 << 18 }; /* ranges long enough for the worker to claim one */
+    static float a[N], sum[N], half[N];
+    for (int i = 0; i < N; i++) a[i] = 0x1p-25f;
+    fp_ctx c = {.a = a, .sum = sum, .half = half, .caller = pthread_self()};
+    tnn_parallel_set_threads(2);
+    for (int rep = 0; rep < 20; rep++) tnn_parallel_for(N, 64, fp_ops, &c); /* the worker starts, in the default mode */
+    for (int i = 0; i < N; i++) assert_true(sum[i] == 1.0f && half[i] == FLT_MIN / 2);
+    /* In each mode, jobs until the worker has run a range of one (it may be asleep). */
+    assert_int_equal(fesetround(FE_UPWARD), 0);
+    atomic_store(&c.by_worker, 0);
+    for (int rep = 0; rep < 1000 && !atomic_load(&c.by_worker); rep++) tnn_parallel_for(N, 64, fp_ops, &c);
+    assert_int_equal(fesetround(FE_TONEAREST), 0);
+    assert_true(atomic_load(&c.by_worker) > 0);
+    for (int i = 0; i < N; i++) assert_true(sum[i] == 1.0f + 0x1p-23f);
+#if defined(__SSE2__)
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040); /* flush-to-zero and denormals-are-zero */
+    atomic_store(&c.by_worker, 0);
+    for (int rep = 0; rep < 1000 && !atomic_load(&c.by_worker); rep++) tnn_parallel_for(N, 64, fp_ops, &c);
+    _mm_setcsr(csr);
+    assert_true(atomic_load(&c.by_worker) > 0);
+    for (int i = 0; i < N; i++) assert_true(half[i] == 0.0f);
+#endif
+    atomic_store(&c.by_worker, 0); /* and back */
+    for (int rep = 0; rep < 1000 && !atomic_load(&c.by_worker); rep++) tnn_parallel_for(N, 64, fp_ops, &c);
+    assert_true(atomic_load(&c.by_worker) > 0);
+    for (int i = 0; i < N; i++) assert_true(sum[i] == 1.0f && half[i] == FLT_MIN / 2);
+    tnn_parallel_set_threads(1);
+}
+
 /* A child of fork() may use the pool although the parent's workers do not exist in it:
  * it must not wait for them (it would hang), and must still cover every element. */
 static void test_parallel_for_after_fork(void **state)
@@ -358,6 +442,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_parallel_chunks_idle_thread_takes_over),
         cmocka_unit_test(test_parallel_for_concurrent_callers),
         cmocka_unit_test(test_parallel_tasks_respect_a_lowered_thread_count),
+        cmocka_unit_test(test_parallel_tasks_run_each_once),
+        cmocka_unit_test(test_parallel_tasks_run_in_the_callers_fp_mode),
         cmocka_unit_test(test_parallel_for_after_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
