@@ -211,7 +211,11 @@ int clf_find_file(const char *dir, const char *from, const char *name, char *pat
             snprintf(err, errlen, "%s %s: path too long", from, dir);
             return -1;
         }
-        if (access(path, F_OK) == 0) return 0;
+        if (access(path, F_OK) != 0) continue;
+        const char *why = flags_input_problem(path, false);
+        if (!why) return 0;
+        snprintf(err, errlen, "%s %s: %s%s: %s", from, dir, name, gz ? ".gz" : "", why);
+        return -1;
     }
     snprintf(err, errlen, "%s %s: holds neither %s.gz nor %s", from, dir, name, name);
     return -1;

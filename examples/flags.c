@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void flags_format_double(char *buf, size_t len, double v)
 {
@@ -249,4 +250,14 @@ bool flags_same_file(const char *a, const char *b)
     struct stat sa, sb;
     if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     return strcmp(a, b) == 0;
+}
+
+const char *flags_input_problem(const char *path, bool regular)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) return strerror(errno);
+    if (S_ISDIR(sb.st_mode)) return "a folder, not a file";
+    if (regular && !S_ISREG(sb.st_mode)) return "not a regular file";
+    if (access(path, R_OK) != 0) return strerror(errno);
+    return NULL;
 }

@@ -20,7 +20,9 @@
  * unknown flag, a missing value, a value that is not entirely a number, a number out
  * of range or an overflowing one is an error, reported as
  *   "<prog>: --batch_size: 'abc' is not a positive integer"
- * on stderr.
+ * on stderr. A flag given twice takes its last value, as Python's argparse does (the
+ * seed's parser, so that a command line written for gan.py means the same here); every
+ * value given is checked, the earlier ones too.
  */
 #ifndef TINYNN_EXAMPLES_FLAGS_H
 #define TINYNN_EXAMPLES_FLAGS_H
@@ -106,5 +108,12 @@ bool flags_exists_not_regular(const char *path);
 /* a and b name the same file: the same device and inode if both exist, else the same
  * path string (two outputs not written yet). */
 bool flags_same_file(const char *a, const char *b);
+/* For a FILE flag naming an input: NULL if path names something to read - a regular
+ * file, or when `regular` is false also a pipe or a device -, else why not ("No such
+ * file or directory", "a folder, not a file", "not a regular file", "Permission
+ * denied"). Check it before loading: a file that is missing or cannot be read is a bad
+ * flag value (exit status 2), while one whose contents turn out to be damaged is an
+ * error (status 1). */
+const char *flags_input_problem(const char *path, bool regular);
 
 #endif

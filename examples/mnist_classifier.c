@@ -9,6 +9,10 @@
  * The weights go to --out as safetensors (nn.Sequential's state_dict names), with
  * __metadata__ describing the network (classifier_model.h), so mnist_score can rebuild
  * it, plus the training settings and the final test accuracy.
+ *
+ * Exit status: 0 trained and saved; 1 an error (a data file that is not valid IDX, out
+ * of memory, a failed write); 2 bad flags, a data file that is missing or cannot be
+ * read, or data that does not fit the network; 3 training diverged (NaN/Inf).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <tinynn/tinynn.h>
@@ -75,6 +79,9 @@ typedef struct split {
     char images_path[PATH_MAX], labels_path[PATH_MAX];
 } split;
 
+/* Returns 0; 2 for a file that is missing or cannot be read, or data that does not fit
+ * the network; 1 for a file that is not valid IDX, or out of memory. The message is
+ * printed. */
 static int load_split(split *s, const char *dir, const char *from, const char *prefix, const clf_config *c)
 {
     char iname[64], lname[64];
@@ -84,29 +91,32 @@ static int load_split(split *s, const char *dir, const char *from, const char *p
     if (clf_find_file(dir, from, iname, s->images_path, sizeof s->images_path, err, sizeof err) ||
         clf_find_file(dir, from, lname, s->labels_path, sizeof s->labels_path, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", PROG, err);
-        return -1;
+        return 2;
+    }
+    if (tnn_idx_load(s->images_path, &s->images) || tnn_idx_load(s->labels_path, &s->labels)) {
+        fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
+        return 1;
     }
     int h, w, ch;
-    if (tnn_idx_load(s->images_path, &s->images) || tnn_idx_load(s->labels_path, &s->labels) ||
-        tnn_idx_image_shape(&s->images, s->images_path, &s->n, &h, &w, &ch)) {
+    if (tnn_idx_image_shape(&s->images, s->images_path, &s->n, &h, &w, &ch)) {
         fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
-        return -1;
+        return 2;
     }
     if (h != c->img_h || w != c->img_w || ch != 1) {
         fprintf(stderr, "%s: %s: images are %d x %d x %d, the classifier takes %d x %d x 1\n", PROG, s->images_path, h,
                 w, ch, c->img_h, c->img_w);
-        return -1;
+        return 2;
     }
     if (s->labels.ndim != 1 || s->labels.dims[0] != s->n) {
         fprintf(stderr, "%s: %s: expected %d labels (one per image of %s), found %d-dimensional data of %zu bytes\n",
                 PROG, s->labels_path, s->n, s->images_path, s->labels.ndim, s->labels.count);
-        return -1;
+        return 2;
     }
     for (int i = 0; i < s->n; i++)
         if (s->labels.data[i] >= clf_classes(c)) {
             fprintf(stderr, "%s: %s: label %d of image %d is not in [0, %d)\n", PROG, s->labels_path,
                     s->labels.data[i], i, clf_classes(c));
-            return -1;
+            return 2;
         }
     return 0;
 }
@@ -194,10 +204,10 @@ int main(int argc, char **argv)
     tnn_tensor *x = NULL, *dlogits = NULL;
     int *order = NULL, *targets = NULL;
     tnn_metadata *md = NULL;
-    if (load_split(&train, data_dir, data_from, "train", &cfg) || load_split(&test, data_dir, data_from, "t10k", &cfg)) {
-        status = 2;
+    if ((status = load_split(&train, data_dir, data_from, "train", &cfg)) ||
+        (status = load_split(&test, data_dir, data_from, "t10k", &cfg)))
         goto done;
-    }
+    status = 1;
 
     tnn_set_num_threads(n_cpu);
     tnn_rng rng;

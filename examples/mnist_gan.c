@@ -708,11 +708,19 @@ static int open_data(run *r)
             fprintf(stderr, "%s: %s %s: %s\n", PROG, data_from, data_dir, strerror(err));
         return EXIT_USAGE;
     }
-    int h, w, c;
-    if (tnn_idx_load(r->images_path, &r->idx) != TNN_OK ||
-        tnn_idx_image_shape(&r->idx, r->images_path, &r->n_images, &h, &w, &c) != TNN_OK) {
+    const char *why = flags_input_problem(r->images_path, false);
+    if (why) {
+        fprintf(stderr, "%s: %s %s: %s: %s\n", PROG, data_from, data_dir, strrchr(r->images_path, '/') + 1, why);
+        return EXIT_USAGE;
+    }
+    if (tnn_idx_load(r->images_path, &r->idx) != TNN_OK) { /* not valid IDX, or out of memory */
         fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
         return EXIT_ERROR;
+    }
+    int h, w, c;
+    if (tnn_idx_image_shape(&r->idx, r->images_path, &r->n_images, &h, &w, &c) != TNN_OK) { /* IDX, but not images */
+        fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
+        return EXIT_USAGE;
     }
     if (c != o->channels) {
         fprintf(stderr, "%s: --channels %d: the images in %s have %d channel%s\n", PROG, o->channels, r->images_path,

@@ -12,6 +12,11 @@
  * defaults, so a state_dict saved from the seed's PyTorch Generator loads too. A
  * training checkpoint (<out>/checkpoint.safetensors) works as well: its generator is
  * read from the "generator.model.*" tensors.
+ *
+ * Exit status: 0 written; 1 an error (a --weights file that is not valid safetensors or
+ * lacks a tensor, out of memory, a failed write); 2 bad flags, a --weights file that is
+ * missing or cannot be read, or weights whose metadata or values cannot make a
+ * generator (docs/mnist_gan.md).
  */
 #include <tinynn/tinynn.h>
 
@@ -103,6 +108,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --png and --idx are the same file (%s); the second would replace the first\n", PROG, png);
         return 2;
     }
+    const char *why = flags_input_problem(weights, true); /* damaged contents are status 1, below */
+    if (why) {
+        fprintf(stderr, "%s: --weights %s: %s\n", PROG, weights, why);
+        return 2;
+    }
 
     int status = 1;
     tnn_module *g = NULL;
@@ -111,13 +121,14 @@ int main(int argc, char **argv)
     uint8_t *bytes = NULL;
     tnn_safetensors *st = tnn_safetensors_load(weights);
     if (!st) {
-        fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
+        fprintf(stderr, "%s: --weights: %s\n", PROG, tnn_last_error());
         return 1;
     }
     gan_config gc = gan_config_defaults();
     char err[512];
     if (gan_config_from_metadata(tnn_safetensors_metadata(st), weights, &gc, err, sizeof err) != TNN_OK) {
-        fprintf(stderr, "%s: %s\n", PROG, err);
+        fprintf(stderr, "%s: --weights %s\n", PROG, err);
+        status = 2;
         goto done;
     }
     /* a checkpoint holds more than the generator: take its generator.model.* tensors,

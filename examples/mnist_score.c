@@ -18,6 +18,10 @@
  * The last line of stdout is one JSON object with the figures, for other tools:
  *   {"fid": ..., "inception_score": ..., "classes_covered": ..., "n": ..., ...}
  * mnist_metrics.h has the formulas; docs/quality.md the figures.
+ *
+ * Exit status: 0 scored; 1 an error (a file that is not valid IDX or safetensors, out
+ * of memory); 2 bad flags, a file that is missing or cannot be read, images that do not
+ * fit the classifier, or a classifier file whose metadata does not describe its network.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <tinynn/tinynn.h>
@@ -56,17 +60,23 @@ static void scored_free(scored *s)
 }
 
 /* Load s->path, check its image size against the classifier, run the first min(N, max)
- * images through it and fit the feature Gaussian. Returns 0, 2 (bad input; message
- * printed) or 1 (other failure). */
+ * images through it and fit the feature Gaussian. Returns 0; 2 for images that do not
+ * fit the classifier (or fewer than 2); 1 for a file that is not valid IDX (main has
+ * checked that it can be read), out of memory or another failure. The message is
+ * printed. */
 static int score_file(scored *s, int max, tnn_module *net, const clf_config *c, int batch_size)
 {
     tnn_idx idx;
     int n, h, w, ch, status = 1;
     tnn_tensor *x = NULL;
-    if (tnn_idx_load(s->path, &idx) || tnn_idx_image_shape(&idx, s->path, &n, &h, &w, &ch)) {
+    if (tnn_idx_load(s->path, &idx)) {
         fprintf(stderr, "%s: %s %s\n", PROG, s->flag, tnn_last_error());
-        tnn_idx_free(&idx);
-        return 2;
+        return 1;
+    }
+    if (tnn_idx_image_shape(&idx, s->path, &n, &h, &w, &ch)) {
+        fprintf(stderr, "%s: %s %s\n", PROG, s->flag, tnn_last_error());
+        status = 2;
+        goto done;
     }
     if (h != c->img_h || w != c->img_w || ch != 1) {
         fprintf(stderr, "%s: %s %s: images are %d x %d%s, the classifier takes %d x %d with one channel\n", PROG,
@@ -186,6 +196,16 @@ int main(int argc, char **argv)
         ref_path = ref_buf;
         ref_flag = "reference";
     }
+    /* A file that cannot be read is a bad flag value, found before any work; one whose
+     * contents turn out to be damaged is an error (status 1). */
+    const char *inputs[3][2] = {{"--classifier", clf_path}, {"--idx", idx_path}, {ref_flag, ref_path}};
+    for (int k = 0; k < 3; k++) {
+        const char *why = flags_input_problem(inputs[k][1], k == 0); /* safetensors: a regular file */
+        if (why) {
+            fprintf(stderr, "%s: %s %s: %s\n", PROG, inputs[k][0], inputs[k][1], why);
+            return 2;
+        }
+    }
 
     int status = 1;
     tnn_module *net = NULL;
@@ -195,7 +215,7 @@ int main(int argc, char **argv)
     tnn_safetensors *st = tnn_safetensors_load(clf_path);
     if (!st) {
         fprintf(stderr, "%s: --classifier: %s\n", PROG, tnn_last_error());
-        return 2;
+        return 1;
     }
     clf_config cfg;
     if (clf_config_from_metadata(tnn_safetensors_metadata(st), clf_path, &cfg, err, sizeof err)) {
@@ -217,8 +237,11 @@ int main(int argc, char **argv)
     }
     tnn_rng rng; /* the weights are loaded over the initial ones; dropout is off in eval mode */
     tnn_rng_seed(&rng, 0);
-    if (!(net = clf_new(&cfg, &rng)) || !(sd = tnn_module_state_dict(net, "")) ||
-        tnn_safetensors_copy_into(st, sd, true)) {
+    if (!(net = clf_new(&cfg, &rng)) || !(sd = tnn_module_state_dict(net, ""))) { /* out of memory */
+        fprintf(stderr, "%s: --classifier %s: %s\n", PROG, clf_path, tnn_last_error());
+        goto done;
+    }
+    if (tnn_safetensors_copy_into(st, sd, true)) { /* tensors other than the metadata's network has */
         fprintf(stderr, "%s: --classifier %s: %s\n", PROG, clf_path, tnn_last_error());
         status = 2;
         goto done;

@@ -4,9 +4,10 @@
  *            (label `smoke`): losses finite, grids valid 152 x 152 PNGs, weights load
  *            back, the sampler writes a PNG and an IDX file; losses.csv agrees with the
  *            log, losses.png is a readable plot; --snapshot_epochs;
- *   cli_*    bad flags, folders and data: a non-zero exit before any work, with a
- *            message naming the flag or the file; the progress bar on a terminal
- *            (label `cli`).
+ *   cli_*    bad flags, folders and data: a non-zero exit before any work (2 for
+ *            flags, missing files and data that does not fit, 1 for damaged files),
+ *            with a message naming the flag or the file; the progress bar on a
+ *            terminal (label `cli`).
  * Checkpoints, --resume, signals and divergence: test_mnist_gan_resume.c.
  * Usage: test_mnist_gan_smoke CASE path/to/mnist_gan path/to/mnist_gan_sample */
 #define _XOPEN_SOURCE 700 /* posix_openpt, ptsname */
@@ -50,7 +51,8 @@ static void smoke_train_and_sample(void **state)
     gt_write_dataset(gt_path("data"), 300, 11);
     char args[1024], *out, *err;
     snprintf(args, sizeof args,
-             "--n_epochs 1 --batch_size 64 --sample_interval 2 --n_cpu 1 --seed 3 --data '%s' --out '%s'",
+             "--n_epochs 4 --batch_size 64 --sample_interval 2 --n_cpu 1 --seed 3 --data '%s' --out '%s' "
+             "--n_epochs 1", /* a flag given twice takes its last value, as in argparse */
              gt_path("data"), gt_path("out"));
     int rc = gt_run(NULL, g_gan, args, &out, &err);
     if (rc != 0) fail_msg("mnist_gan exited with %d:\n%s", rc, err);
@@ -386,6 +388,7 @@ static void cli_bad_numbers(void **state)
 {
     (void)state;
     expect_fail(g_gan, "--batch_size 0", 2, "--batch_size: '0' is not an integer >= 2", NULL);
+    expect_fail(g_gan, "--batch_size 0 --batch_size 64", 2, "--batch_size: '0'", NULL); /* each value is checked */
     expect_fail(g_gan, "--batch_size -5", 2, "--batch_size: '-5' is not an integer >= 2", NULL);
     expect_fail(g_gan, "--batch_size 12x", 2, "--batch_size: '12x' is not an integer >= 2", NULL);
     expect_fail(g_gan, "--batch_size ' 12'", 2, "--batch_size: ' 12' is not an integer >= 2", NULL);
@@ -475,9 +478,64 @@ static void cli_bad_data(void **state)
     expect_fail(g_gan, args, 1, "train-images-idx3-ubyte.gz", "not an IDX file");
     /* --channels must match the data */
     expect_fail(g_gan, "--channels 3", 2, "--channels 3", "1 channel");
+    /* valid IDX that holds no images (one dimension), and images that are a folder:
+     * the data does not fit the job, status 2 */
+    mkdir(gt_path("flat"), 0777);
+    uint8_t bytes[16] = {0};
+    TU_ASSERT_OK(tnn_idx_save_u8(gt_path("flat/train-images-idx3-ubyte"), bytes, 1, (int[]){16}));
+    snprintf(args, sizeof args, "--data '%s'", gt_path("flat"));
+    expect_fail(g_gan, args, 2, "train-images-idx3-ubyte", "1 dimensions; images need");
+    mkdir(gt_path("dir"), 0777);
+    mkdir(gt_path("dir/train-images-idx3-ubyte.gz"), 0777);
+    snprintf(args, sizeof args, "--data '%s'", gt_path("dir"));
+    expect_fail(g_gan, args, 2, "--data", "train-images-idx3-ubyte.gz: a folder, not a file");
     /* a weights file that is not safetensors */
     snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("bad/train-images-idx3-ubyte.gz"), gt_path("x.png"));
     expect_fail(g_sample, args, 1, "train-images-idx3-ubyte.gz", NULL);
+}
+
+/* mnist_gan_sample's --weights: missing or a folder is a bad flag value and metadata
+ * it cannot use does not fit (status 2); a file cut short or not safetensors at all is
+ * damaged (status 1). Each message names the flag or the file; nothing is written. */
+static void cli_sample_weights_files(void **state)
+{
+    (void)state;
+    char args[1024];
+    gan_config c = gan_config_defaults();
+    tnn_module *g = gan_generator_new(&c, NULL);
+    assert_non_null(g);
+    TU_ASSERT_OK(tnn_module_save(g, GAN_PREFIX, gt_path("g.safetensors"), NULL));
+    tnn_metadata *md = tnn_metadata_new();
+    TU_ASSERT_OK(tnn_metadata_set(md, "latent_dim", "0"));
+    TU_ASSERT_OK(tnn_module_save(g, GAN_PREFIX, gt_path("dim0.safetensors"), md));
+    tnn_metadata_free(md);
+    tnn_module_free(g);
+    size_t len;
+    char *bytes = gt_slurp(gt_path("g.safetensors"), &len);
+    FILE *f = fopen(gt_path("cut.safetensors"), "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, len / 2, f), len / 2);
+    assert_int_equal(fclose(f), 0);
+    free(bytes);
+
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("none.safetensors"), gt_path("x.png"));
+    expect_fail(g_sample, args, 2, "--weights", "none.safetensors: No such file or directory");
+    mkdir(gt_path("folder"), 0777);
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("folder"), gt_path("x.png"));
+    expect_fail(g_sample, args, 2, "--weights", "folder: a folder, not a file");
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("dim0.safetensors"), gt_path("x.png"));
+    expect_fail(g_sample, args, 2, "dim0.safetensors: metadata latent_dim = '0' is not an integer in [1, 65536]",
+                NULL);
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("cut.safetensors"), gt_path("x.png"));
+    expect_fail(g_sample, args, 1, "cut.safetensors", NULL);
+    assert_int_not_equal(access(gt_path("x.png"), F_OK), 0);
+    /* and the whole file works */
+    char *out, *err;
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("g.safetensors"), gt_path("x.png"));
+    int rc = gt_run(NULL, g_sample, args, &out, &err);
+    if (rc != 0) fail_msg("mnist_gan_sample %s: exit status %d:\n%s", args, rc, err);
+    free(out);
+    free(err);
 }
 
 static void cli_help(void **state)
@@ -612,6 +670,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(cli_bad_numbers, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_bad_folders, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_bad_data, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_sample_weights_files, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_help, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_allocation_failures, tu_tmpdir_make, tu_tmpdir_remove),
 };

@@ -3,8 +3,9 @@
  *   smoke_*  train a small classifier for 2 epochs, score images with it, parse the
  *            JSON line: every figure finite, counts right (label `smoke`);
  *   cli_*    missing flags and files, images of the wrong size, a weights file that is
- *            not a classifier: exit status 2 and a message naming the flag or file
- *            (label `cli`).
+ *            not a classifier: exit status 2; files whose contents are damaged (not
+ *            IDX, not safetensors, truncated): exit status 1; each with a message
+ *            naming the flag or file (label `cli`).
  * Usage: test_mnist_quality_smoke CASE path/to/mnist_classifier path/to/mnist_score */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
@@ -207,11 +208,12 @@ static void smoke_train_and_score(void **state)
 
 /* ---- cli ---- */
 
-static void expect_fail(const char *prog, const char *args, const char *frag1, const char *frag2)
+/* Run `prog args` and expect exit status want_rc, each fragment in stderr and no score. */
+static void expect_fail(const char *prog, const char *args, int want_rc, const char *frag1, const char *frag2)
 {
     char *out, *err;
     int rc = run(prog, args, &out, &err);
-    if (rc != 2) fail_msg("%s %s: exit status %d, expected 2; stderr:\n%s", prog, args, rc, err);
+    if (rc != want_rc) fail_msg("%s %s: exit status %d, expected %d; stderr:\n%s", prog, args, rc, want_rc, err);
     if (frag1) assert_contains(err, frag1);
     if (frag2) assert_contains(err, frag2);
     assert_true(strstr(out, "\"fid\"") == NULL);
@@ -236,6 +238,30 @@ static void write_classifier(const char *path, bool with_metadata, const char *k
     tnn_module_free(net);
 }
 
+/* The first half of file `from`, as `to`: a file cut short. */
+static void write_truncated(const char *from, const char *to)
+{
+    FILE *f = fopen(from, "rb");
+    assert_non_null(f);
+    char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_true(n > 1 && n < sizeof buf);
+    f = fopen(to, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, n / 2, f), n / 2);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A file that is not IDX (its first bytes are no IDX magic). */
+static void write_not_idx(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("this is not an IDX file", f);
+    assert_int_equal(fclose(f), 0);
+}
+
 static void cli_score_bad_input(void **state)
 {
     (void)state;
@@ -247,11 +273,11 @@ static void cli_score_bad_input(void **state)
     char imgs[256]; /* path_in's buffers rotate */
     snprintf(imgs, sizeof imgs, "%s", path_in("small/t10k-images-idx3-ubyte"));
 
-    expect_fail(g_score, "--idx x", "--classifier FILE is required", NULL);
+    expect_fail(g_score, "--idx x", 2, "--classifier FILE is required", NULL);
     snprintf(args, sizeof args, "--classifier '%s'", path_in("clf.safetensors"));
-    expect_fail(g_score, args, "--idx FILE is required", NULL);
+    expect_fail(g_score, args, 2, "--idx FILE is required", NULL);
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --max 1", path_in("clf.safetensors"), imgs);
-    expect_fail(g_score, args, "--max: '1' is not an integer >= 2", NULL);
+    expect_fail(g_score, args, 2, "--max: '1' is not an integer >= 2", NULL);
     char *hout, *herr; /* and --help gives the bound */
     assert_int_equal(run(g_score, "--help", &hout, &herr), 0);
     assert_contains(hout, "(default: 10000; at least 2)");
@@ -259,35 +285,36 @@ static void cli_score_bad_input(void **state)
     free(herr);
     /* missing files, named with their flag */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s'", path_in("nope.safetensors"), imgs);
-    expect_fail(g_score, args, "--classifier", "nope.safetensors");
+    expect_fail(g_score, args, 2, "--classifier", "nope.safetensors");
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"),
              path_in("missing-idx3-ubyte"), imgs);
-    expect_fail(g_score, args, "--idx", "missing-idx3-ubyte");
+    expect_fail(g_score, args, 2, "--idx", "missing-idx3-ubyte");
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"), imgs,
              path_in("gone-idx3-ubyte"));
-    expect_fail(g_score, args, "--ref", "gone-idx3-ubyte");
+    expect_fail(g_score, args, 2, "--ref", "gone-idx3-ubyte");
     /* images of the wrong size */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"),
              path_in("small/big-images-idx3-ubyte"), imgs);
-    expect_fail(g_score, args, "big-images-idx3-ubyte: images are 16 x 16", "takes 28 x 28");
+    expect_fail(g_score, args, 2, "big-images-idx3-ubyte: images are 16 x 16", "takes 28 x 28");
     /* a labels file is not an image file */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"),
              path_in("small/t10k-labels-idx1-ubyte"), imgs);
-    expect_fail(g_score, args, "--idx", "t10k-labels-idx1-ubyte");
-    /* weights without the classifier's metadata, and a file that is not safetensors */
+    expect_fail(g_score, args, 2, "--idx", "t10k-labels-idx1-ubyte");
+    /* weights without the classifier's metadata (status 2), and a file that is not
+     * safetensors: a damaged weights file, status 1 */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("plain.safetensors"), imgs, imgs);
-    expect_fail(g_score, args, "plain.safetensors: no 'format' in the file's metadata", "mnist_classifier");
+    expect_fail(g_score, args, 2, "plain.safetensors: no 'format' in the file's metadata", "mnist_classifier");
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", imgs, imgs, imgs);
-    expect_fail(g_score, args, "--classifier", "t10k-images-idx3-ubyte");
+    expect_fail(g_score, args, 1, "--classifier", "t10k-images-idx3-ubyte");
     /* an image size whose area overflows an int */
     write_classifier(path_in("huge.safetensors"), true, "image_size", "99999x99999");
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("huge.safetensors"), imgs, imgs);
-    expect_fail(g_score, args, "image_size", "99999x99999");
+    expect_fail(g_score, args, 2, "image_size", "99999x99999");
     /* widths that promise more parameters than the file holds: refused before the
      * network is built (a first hidden layer of 65536 would take 206 MB) */
     write_classifier(path_in("wide.safetensors"), true, "layers", "784,65536,4,10");
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("wide.safetensors"), imgs, imgs);
-    expect_fail(g_score, args, "the metadata's layers need 51707958 parameters", "holds 6366 values");
+    expect_fail(g_score, args, 2, "the metadata's layers need 51707958 parameters", "holds 6366 values");
     /* and the good file works with the same images */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"), imgs, imgs);
     score(args);
@@ -310,23 +337,23 @@ static void cli_classifier_bad_input(void **state)
     (void)state;
     char args[1024];
     snprintf(args, sizeof args, "--data '%s'", path_in("no_such_dir"));
-    expect_fail(g_clf, args, "--data", "no_such_dir");
+    expect_fail(g_clf, args, 2, "--data", "no_such_dir");
     write_split(path_in("half"), "train", 20, 28, false, 5); /* no t10k files */
     snprintf(args, sizeof args, "--data '%s' --out '%s'", path_in("half"), path_in("c.safetensors"));
-    expect_fail(g_clf, args, "holds neither t10k-images-idx3-ubyte.gz nor t10k-images-idx3-ubyte", NULL);
+    expect_fail(g_clf, args, 2, "holds neither t10k-images-idx3-ubyte.gz nor t10k-images-idx3-ubyte", NULL);
     write_split(path_in("wrong"), "train", 20, 16, false, 5);
     write_split(path_in("wrong"), "t10k", 20, 16, false, 5);
     snprintf(args, sizeof args, "--data '%s' --out '%s'", path_in("wrong"), path_in("c.safetensors"));
-    expect_fail(g_clf, args, "images are 16 x 16", "28 x 28");
-    expect_fail(g_clf, "--hidden 256,x", "--hidden: '256,x' is not a list", NULL);
-    expect_fail(g_clf, "--gamma 0", "--gamma: '0' is not a number in (0, 1]", NULL);
+    expect_fail(g_clf, args, 2, "images are 16 x 16", "28 x 28");
+    expect_fail(g_clf, "--hidden 256,x", 2, "--hidden: '256,x' is not a list", NULL);
+    expect_fail(g_clf, "--gamma 0", 2, "--gamma: '0' is not a number in (0, 1]", NULL);
     snprintf(args, sizeof args, "--out '%s'", path_in("no_such_dir/c.safetensors"));
-    expect_fail(g_clf, args, "--out", "cannot write");
+    expect_fail(g_clf, args, 2, "--out", "cannot write");
     assert_int_not_equal(access(path_in("c.safetensors"), F_OK), 0);
     /* an --out that is a folder (or a FIFO, a device) is refused before training */
     mkdir(path_in("a_folder"), 0755);
     snprintf(args, sizeof args, "--out '%s'", path_in("a_folder"));
-    expect_fail(g_clf, args, "--out", "exists and is not a regular file");
+    expect_fail(g_clf, args, 2, "--out", "exists and is not a regular file");
     /* a learning rate that blows the loss up: status 3, no weights written */
     write_split(path_in("ok"), "train", 40, 28, false, 5);
     write_split(path_in("ok"), "t10k", 20, 28, false, 6);
@@ -342,10 +369,87 @@ static void cli_classifier_bad_input(void **state)
     assert_int_not_equal(access(path_in("c.safetensors"), F_OK), 0);
 }
 
+/* Files whose contents are damaged (not IDX, cut short, not safetensors) stop
+ * mnist_score with status 1, naming the flag and the file; a missing file or a folder
+ * is a bad flag value (status 2). */
+static void cli_score_damaged_files(void **state)
+{
+    (void)state;
+    char args[1024], imgs[256], clf[256];
+    write_split(path_in("small"), "t10k", 20, 28, false, 3);
+    write_split(path_in("gz"), "t10k", 20, 28, true, 4);
+    write_classifier(path_in("clf.safetensors"), true, NULL, NULL);
+    snprintf(imgs, sizeof imgs, "%s", path_in("small/t10k-images-idx3-ubyte"));
+    snprintf(clf, sizeof clf, "%s", path_in("clf.safetensors"));
+
+    /* bad magic */
+    write_not_idx(path_in("magic-idx3-ubyte"));
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", clf, path_in("magic-idx3-ubyte"), imgs);
+    expect_fail(g_score, args, 1, "--idx", "magic-idx3-ubyte: not an IDX file");
+    /* a plain IDX file cut short, and a gzipped one */
+    write_truncated(imgs, path_in("cut-idx3-ubyte"));
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", clf, path_in("cut-idx3-ubyte"), imgs);
+    expect_fail(g_score, args, 1, "--idx", "cut-idx3-ubyte: truncated");
+    write_truncated(path_in("gz/t10k-images-idx3-ubyte.gz"), path_in("cut-idx3-ubyte.gz"));
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", clf, imgs, path_in("cut-idx3-ubyte.gz"));
+    expect_fail(g_score, args, 1, "--ref", "cut-idx3-ubyte.gz: truncated gzip stream");
+    /* the default reference, found in $TINYNN_DATA, named as such */
+    assert_int_equal(mkdir(path_in("bad_ref"), 0777), 0);
+    write_not_idx(path_in("bad_ref/t10k-images-idx3-ubyte.gz"));
+    assert_int_equal(setenv("TINYNN_DATA", path_in("bad_ref"), 1), 0);
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s'", clf, imgs);
+    expect_fail(g_score, args, 1, "reference", "bad_ref/t10k-images-idx3-ubyte.gz: not an IDX file");
+    assert_int_equal(unsetenv("TINYNN_DATA"), 0);
+    /* a classifier file cut short */
+    write_truncated(clf, path_in("cut.safetensors"));
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("cut.safetensors"), imgs, imgs);
+    expect_fail(g_score, args, 1, "--classifier", "cut.safetensors");
+    /* missing, or a folder: status 2 */
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", clf, path_in("none-idx3-ubyte"), imgs);
+    expect_fail(g_score, args, 2, "--idx", "none-idx3-ubyte: No such file or directory");
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", clf, imgs, path_in("small"));
+    expect_fail(g_score, args, 2, "--ref", "small: a folder, not a file");
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("small"), imgs, imgs);
+    expect_fail(g_score, args, 2, "--classifier", "small: a folder, not a file");
+}
+
+/* A damaged data file stops mnist_classifier with status 1, naming the file; one that
+ * is missing, or a folder, with status 2. Nothing is trained and --out is not written. */
+static void cli_classifier_damaged_files(void **state)
+{
+    (void)state;
+    char args[1024];
+    /* bad magic in the training images */
+    write_split(path_in("magic"), "train", 20, 28, false, 5);
+    write_split(path_in("magic"), "t10k", 20, 28, false, 6);
+    write_not_idx(path_in("magic/train-images-idx3-ubyte"));
+    snprintf(args, sizeof args, "--data '%s' --out '%s'", path_in("magic"), path_in("c.safetensors"));
+    expect_fail(g_clf, args, 1, "magic/train-images-idx3-ubyte: not an IDX file", NULL);
+    /* test labels cut short (gzipped) */
+    write_split(path_in("cut"), "train", 20, 28, false, 5);
+    write_split(path_in("cut"), "t10k", 20, 28, true, 6);
+    write_truncated(path_in("cut/t10k-labels-idx1-ubyte.gz"), path_in("cut/short.gz"));
+    assert_int_equal(rename(path_in("cut/short.gz"), path_in("cut/t10k-labels-idx1-ubyte.gz")), 0);
+    snprintf(args, sizeof args, "--data '%s' --out '%s'", path_in("cut"), path_in("c.safetensors"));
+    expect_fail(g_clf, args, 1, "cut/t10k-labels-idx1-ubyte.gz: truncated gzip stream", NULL);
+    /* missing test images, and training labels that are a folder: status 2, naming --data */
+    write_split(path_in("half"), "train", 20, 28, false, 5);
+    snprintf(args, sizeof args, "--data '%s' --out '%s'", path_in("half"), path_in("c.safetensors"));
+    expect_fail(g_clf, args, 2, "--data", "holds neither t10k-images-idx3-ubyte.gz nor t10k-images-idx3-ubyte");
+    write_split(path_in("dir"), "t10k", 20, 28, false, 6);
+    write_split(path_in("dir"), "train", 20, 28, false, 5);
+    assert_int_equal(mkdir(path_in("dir/train-labels-idx1-ubyte.gz"), 0777), 0);
+    snprintf(args, sizeof args, "--data '%s' --out '%s'", path_in("dir"), path_in("c.safetensors"));
+    expect_fail(g_clf, args, 2, "--data", "train-labels-idx1-ubyte.gz: a folder, not a file");
+    assert_int_not_equal(access(path_in("c.safetensors"), F_OK), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(smoke_train_and_score, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_score_bad_input, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_classifier_bad_input, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_score_damaged_files, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_classifier_damaged_files, tu_tmpdir_make, tu_tmpdir_remove),
 };
 
 int main(int argc, char **argv)
