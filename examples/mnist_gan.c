@@ -15,9 +15,14 @@
  * (--snapshot_epochs), a clean stop on SIGINT/SIGTERM and on divergence.
  * docs/mnist_gan.md describes every flag and output.
  *
- * Exit status: 0 trained and saved; 1 an error (I/O, memory, a bad file); 2 bad flags,
- * folders or a checkpoint that does not fit them; 3 training diverged (NaN/Inf);
- * 130 / 143 stopped by SIGINT / SIGTERM after writing a checkpoint.
+ * Reading order: main (at the end) lists the steps; the training loop is train, with
+ * train_batch for one batch; gan_trainer_step (gan_models.c) is gan.py's iteration.
+ *
+ * Exit status: 0 trained and saved; 1 an error (a damaged data or checkpoint file,
+ * memory, a failed write); 2 bad flags, a data file or folder that cannot be used as
+ * asked (missing, unreadable, not images, the wrong channels), or a checkpoint that does
+ * not fit the flags; 3 training diverged (NaN/Inf); 130 / 143 stopped by SIGINT /
+ * SIGTERM after writing a checkpoint.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _XOPEN_SOURCE 700 /* realpath */
@@ -664,6 +669,7 @@ static int open_checkpoint(run *r)
     return 0;
 }
 
+/* --snapshot_epochs "1,5,25" into r->snap. 0, or the exit status. */
 static int parse_snapshot_epochs(run *r)
 {
     const options *o = &r->o;
@@ -963,9 +969,10 @@ static int restore_checkpoint(run *r)
     return 0;
 }
 
-/* The old checkpoint check_old_checkpoint allowed to be replaced: a finished run's, with
- * a note; someone's file, or a damaged checkpoint, renamed, not overwritten. 0, or
- * EXIT_USAGE. */
+/* Once the run is sure to start, deal with the file check_old_checkpoint found in place
+ * of the checkpoint, if any: a finished run's checkpoint is replaced later, and only
+ * the note says so now; someone's file, or a damaged checkpoint, is renamed *.old*, not
+ * overwritten. With nothing there, the note is empty. 0, or EXIT_USAGE. */
 static int replace_checkpoint(run *r)
 {
     if (!r->move_aside) {
@@ -1062,7 +1069,8 @@ static int end_epoch(run *r, int epoch, int first, double t0)
 }
 
 /* SIGINT or SIGTERM arrived: write the checkpoint after the batch just done and stop with
- * 128 + the signal's number (or an earlier failure's status). */
+ * 128 + the signal's number (or, if writing the checkpoint or the plot fails, that
+ * failure's status). */
 static int stop_on_signal(run *r)
 {
     int status, e, b;
