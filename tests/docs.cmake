@@ -18,6 +18,14 @@ tnn_add_test(NAME test_doc_custom_module
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_custom_module.c ${CMAKE_CURRENT_BINARY_DIR}/doc_custom_module.c
   LABELS docs unit)
 
+# docs/tutorial.md's mini-batch function, included by its driver
+tnn_doc_code(docs/tutorial.md "```c\n(/\\* minibatch.c[^`]*)```" doc_minibatch.c)
+add_executable(test_doc_minibatch ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_minibatch.c)
+target_include_directories(test_doc_minibatch PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
+target_link_libraries(test_doc_minibatch PRIVATE tinynn m)
+add_test(NAME test_doc_minibatch COMMAND test_doc_minibatch)
+set_tests_properties(test_doc_minibatch PROPERTIES LABELS docs TIMEOUT 120 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
 foreach(doc tutorial readme)
   if(doc STREQUAL "tutorial")
     tnn_doc_code(docs/tutorial.md "```c\n(/\\* spiral.c.*return same && acc[^`]*)```" doc_tutorial.c)
