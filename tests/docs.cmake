@@ -13,7 +13,7 @@ function(tnn_doc_code md regex out)
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/${md}")
 endfunction()
 
-tnn_doc_code(docs/custom_module.md "```c\n(.*)\n```\n\nOnce written" doc_custom_module.c)
+tnn_doc_code(docs/custom_module.md "```c\n(#include <stdio.h>.*return &l->base;\n})\n```" doc_custom_module.c)
 tnn_add_test(NAME test_doc_custom_module
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_custom_module.c ${CMAKE_CURRENT_BINARY_DIR}/doc_custom_module.c
   LABELS docs unit)

@@ -51,6 +51,8 @@ static void test_forward_backward(void **state)
 static void test_errors(void **state)
 {
     (void)state;
+    assert_null(scale_new(0));
+    assert_non_null(strstr(tnn_last_error(), "scale_new: n is 0, it must be at least 1"));
     tnn_module *m = scale_new(3);
     assert_non_null(m);
     tnn_tensor *x = tnn_tensor_new2(2, 3), *wide = tnn_tensor_new2(2, 4), *small = tnn_tensor_new2(1, 1);
