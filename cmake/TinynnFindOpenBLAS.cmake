@@ -1,6 +1,8 @@
 # Finds OpenBLAS and defines the imported target tinynn::openblas.
 # Order: OpenBLAS's own CMake config, then pkg-config, then FindBLAS(BLA_VENDOR=OpenBLAS).
-# Also used by the installed tinynnConfig.cmake, so it must not depend on the build tree.
+# Also used by the installed tinynnConfig.cmake, so it must not depend on the build tree;
+# there (_tnn_openblas_optional set) a missing OpenBLAS is reported through tinynn_FOUND,
+# so that an optional find_package(tinynn) does not stop the consumer's configure.
 if(TARGET tinynn::openblas)
   return()
 endif()
@@ -22,8 +24,11 @@ else()
     find_library(_tnn_blas_lib_path NAMES openblas HINTS ${_TNN_OPENBLAS_LIBRARY_DIRS})
     set(_tnn_blas_lib "${_tnn_blas_lib_path}")
   else()
+    set(_tnn_saved_vendor "${BLA_VENDOR}")
     set(BLA_VENDOR OpenBLAS)
     find_package(BLAS QUIET)
+    set(BLA_VENDOR "${_tnn_saved_vendor}")
+    unset(_tnn_saved_vendor)
     if(BLAS_FOUND)
       set(_tnn_blas_lib "${BLAS_LIBRARIES}")
       find_path(_tnn_blas_inc_path cblas.h PATH_SUFFIXES openblas openblas-pthread x86_64-linux-gnu/openblas-pthread)
@@ -33,6 +38,11 @@ else()
 endif()
 
 if(NOT _tnn_blas_lib)
+  unset(_tnn_blas_inc)
+  unset(_tnn_blas_lib)
+  if(_tnn_openblas_optional)
+    return()
+  endif()
   message(FATAL_ERROR
     "libtinynn needs OpenBLAS, which was not found.\n"
     "On Debian/Ubuntu install it with:  apt-get install libopenblas-dev")
@@ -42,3 +52,5 @@ add_library(tinynn::openblas INTERFACE IMPORTED)
 set_target_properties(tinynn::openblas PROPERTIES
   INTERFACE_INCLUDE_DIRECTORIES "${_tnn_blas_inc}"
   INTERFACE_LINK_LIBRARIES "${_tnn_blas_lib}")
+unset(_tnn_blas_inc)
+unset(_tnn_blas_lib)

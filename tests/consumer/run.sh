@@ -20,6 +20,28 @@ cmake --build "$work/cmake-build" >/dev/null
 LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-build/two_moons"
 "$work/cmake-build/two_moons_static"
 
+# OpenBLAS is linked, not included: no public header needs cblas.h.
+if grep -q openblas "$work/cmake-build/CMakeFiles/two_moons.dir/flags.make"; then
+    echo "OpenBLAS's include folder reached the consumer's compile flags:"
+    cat "$work/cmake-build/CMakeFiles/two_moons.dir/flags.make"; exit 1
+fi
+
+echo "== find_package(tinynn) without REQUIRED, OpenBLAS hidden"
+cmake -S "$src/optional" -B "$work/optional-build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_DISABLE_FIND_PACKAGE_OpenBLAS=TRUE -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=TRUE \
+    -DCMAKE_DISABLE_FIND_PACKAGE_BLAS=TRUE | grep "tinynn not found: libtinynn needs OpenBLAS"
+
+echo "== add_subdirectory(libtinynn)"
+cmake -S "$src/subdir" -B "$work/subdir-build" -DTINYNN_SOURCE_DIR="$src/../.." >/dev/null
+if grep -q '^CMAKE_BUILD_TYPE:STRING=.' "$work/subdir-build/CMakeCache.txt"; then
+    echo "libtinynn set the parent project's build type:"; grep '^CMAKE_BUILD_TYPE' "$work/subdir-build/CMakeCache.txt"; exit 1
+fi
+if grep -rq --include=cmake_install.cmake 'file(INSTALL' "$work/subdir-build/tinynn"; then
+    echo "libtinynn added install rules to the parent project"; exit 1
+fi
+cmake --build "$work/subdir-build" -j 2 >/dev/null
+"$work/subdir-build/two_moons"
+
 echo "== pkg-config tinynn"
 PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 export PKG_CONFIG_PATH
@@ -29,4 +51,4 @@ cc -std=c11 -o "$work/two_moons_pc" "$src/two_moons.c" $(pkg-config --cflags --l
 LD_LIBRARY_PATH="$prefix/lib" "$work/two_moons_pc"
 # The shared library carries its ABI version in its SONAME (before 1.0: 0.MINOR).
 objdump -p "$prefix/lib/libtinynn.so" | grep -q 'SONAME.*libtinynn\.so\.0\.3$' || { echo "SONAME is not libtinynn.so.0.3"; exit 1; }
-echo "consumer: find_package and pkg-config builds both pass"
+echo "consumer: find_package, optional find_package, add_subdirectory and pkg-config builds pass"
