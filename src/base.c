@@ -10,6 +10,7 @@
 
 static _Thread_local char g_err[2048];
 static _Thread_local unsigned g_err_seq; /* bumped by every message set on this thread */
+static _Thread_local tnn_status g_err_status; /* the status set with the message */
 static tnn_log_fn g_log_fn;
 static void *g_log_user;
 
@@ -20,9 +21,17 @@ static tnn_allocator g_alloc = {default_malloc, default_realloc, default_free, N
 
 const char *tnn_version(void) { return TINYNN_VERSION_STRING; }
 
+int tnn_version_number(void) { return TINYNN_VERSION_NUMBER; }
+
 const char *tnn_last_error(void) { return g_err; }
 
-void tnn_clear_error(void) { g_err[0] = '\0'; }
+tnn_status tnn_last_status(void) { return g_err_status; }
+
+void tnn_clear_error(void)
+{
+    g_err[0] = '\0';
+    g_err_status = TNN_OK;
+}
 
 const char *tnn_status_name(tnn_status s)
 {
@@ -39,8 +48,9 @@ const char *tnn_status_name(tnn_status s)
     return "TNN_ERR_UNKNOWN";
 }
 
-static void set_message(const char *fmt, va_list ap)
+static void set_message(tnn_status st, const char *fmt, va_list ap)
 {
+    g_err_status = st;
     char buf[sizeof g_err]; /* the arguments may point into g_err (a message being extended) */
     vsnprintf(buf, sizeof buf, fmt, ap);
     memcpy(g_err, buf, sizeof g_err);
@@ -51,7 +61,7 @@ tnn_status tnn_error(tnn_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    set_message(fmt, ap);
+    set_message(st, fmt, ap);
     va_end(ap);
     return st;
 }
@@ -60,7 +70,7 @@ tnn_status tnn_set_error(tnn_status status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    set_message(fmt ? fmt : "", ap);
+    set_message(status, fmt ? fmt : "", ap);
     va_end(ap);
     return status;
 }

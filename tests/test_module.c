@@ -968,6 +968,11 @@ static void custom_module_without_a_whole_vtable(void **state)
 /* The wrappers' checks cover modules written outside the library: backward before
  * forward, a dy of the wrong shape (never reaching the module), and a failure left
  * without a message, which gets one naming the module instead of an older, unrelated one. */
+/* An allocator that has no memory to give. */
+static void *no_malloc(void *u, size_t n) { (void)u; (void)n; return NULL; }
+static void *no_realloc(void *u, void *p, size_t n) { (void)u; (void)p; (void)n; return NULL; }
+static void plain_free(void *u, void *p) { (void)u; free(p); }
+
 static void custom_module_checked_by_wrappers(void **state)
 {
     (void)state;
@@ -1025,6 +1030,22 @@ static void custom_module_checked_by_wrappers(void **state)
     TU_ASSERT_ERR(tnn_module_backward(m, x, &dx), TNN_ERR_STATE, "before forward", NULL);
     assert_int_equal(tnn_set_error(TNN_ERR_IO, "file %s", "a.bin"), TNN_ERR_IO);
     assert_string_equal(tnn_last_error(), "file a.bin");
+    assert_int_equal(tnn_last_status(), TNN_ERR_IO);
+    /* A constructor's NULL: the status says why, without the message. */
+    assert_null(tnn_linear_new(0, 3, true, NULL));
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    tnn_clear_error();
+    assert_int_equal(tnn_last_status(), TNN_OK);
+    assert_string_equal(tnn_last_error(), "");
+    static const tnn_allocator none = {no_malloc, no_realloc, plain_free, NULL};
+    tnn_set_allocator(&none);
+    tnn_module *oom = tnn_linear_new(3, 3, true, NULL);
+    tnn_set_allocator(NULL);
+    assert_null(oom);
+    assert_int_equal(tnn_last_status(), TNN_ERR_NOMEM);
+    assert_int_equal(tnn_version_number(), TINYNN_VERSION_NUMBER);
+    assert_int_equal(TINYNN_VERSION_NUMBER,
+                     TINYNN_VERSION_MAJOR * 10000 + TINYNN_VERSION_MINOR * 100 + TINYNN_VERSION_PATCH);
     tnn_module_free(lin);
     tnn_module_free(m);
     tnn_tensor_free(x);

@@ -180,6 +180,7 @@ typedef struct err_job {
     pthread_barrier_t *bar;
     bool fail;
     char seen[256];
+    tnn_status status; /* tnn_last_status() at the end */
 } err_job;
 
 static void *error_thread(void *arg)
@@ -198,6 +199,7 @@ static void *error_thread(void *arg)
     }
     pthread_barrier_wait(j->bar); /* the failing thread has set its message */
     if (!j->fail || j->seen[0] == '\0') snprintf(j->seen, sizeof j->seen, "%s", tnn_last_error());
+    j->status = tnn_last_status();
     return NULL;
 }
 
@@ -215,6 +217,8 @@ static void error_messages_are_per_thread(void **state)
     pthread_barrier_destroy(&bar);
     assert_non_null(strstr(a.seen, "linear"));
     assert_string_equal(b.seen, "");
+    assert_int_equal(a.status, TNN_ERR_SHAPE); /* the status too is the thread's own */
+    assert_int_equal(b.status, TNN_OK);
 }
 
 static const struct CMUnitTest tests[] = {

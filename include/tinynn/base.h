@@ -39,11 +39,15 @@ extern "C" {
  * SONAME is libtinynn.so.0.MINOR. */
 #define TINYNN_VERSION_MAJOR 0
 /** Minor version: compatible additions (see TINYNN_VERSION_MAJOR; before 1.0, any change). */
-#define TINYNN_VERSION_MINOR 3
+#define TINYNN_VERSION_MINOR 4
 /** Patch version: fixes that change no interface. */
 #define TINYNN_VERSION_PATCH 0
 /** The headers' version as "MAJOR.MINOR.PATCH"; tnn_version() gives the linked library's. */
-#define TINYNN_VERSION_STRING "0.3.0"
+#define TINYNN_VERSION_STRING "0.4.0"
+/** The headers' version as one number, MAJOR * 10000 + MINOR * 100 + PATCH (400 for
+ * 0.4.0), for `#if TINYNN_VERSION_NUMBER >= 400`; tnn_version_number() gives the
+ * linked library's. */
+#define TINYNN_VERSION_NUMBER (TINYNN_VERSION_MAJOR * 10000 + TINYNN_VERSION_MINOR * 100 + TINYNN_VERSION_PATCH)
 
 /** Status codes. TNN_OK is zero; every error is negative. */
 typedef enum tnn_status {
@@ -57,18 +61,29 @@ typedef enum tnn_status {
     TNN_ERR_NUMERIC = -7  /**< a NaN or infinity where a finite value is required */
 } tnn_status;
 
-/** Version of the library actually linked, such as "0.3.0" (compare with TINYNN_VERSION_STRING). */
+/** Version of the library actually linked, such as "0.4.0" (compare with TINYNN_VERSION_STRING). */
 TNN_API const char *tnn_version(void);
+
+/** Version of the library actually linked as one number, as TINYNN_VERSION_NUMBER
+ * (400 for 0.4.0): a program can check at run time that the library it was loaded with
+ * is the one its headers describe, or at least a given release. */
+TNN_API int tnn_version_number(void);
 
 /** Message of the last failure on the calling thread ("" if none). Valid until the
  * next failing call on that thread. Messages longer than 2 KiB are truncated. */
 TNN_API const char *tnn_last_error(void);
 
+/** Status of the last failure on the calling thread, set with its message (TNN_OK if
+ * none, or after tnn_clear_error()). For the calls that return NULL on failure (the
+ * constructors, tnn_safetensors_load, ...), it tells the reasons apart without reading
+ * the message: TNN_ERR_NOMEM for memory, TNN_ERR_ARG for a bad argument, and so on. */
+TNN_API tnn_status tnn_last_status(void);
+
 /** Short name of a status code, such as "TNN_ERR_SHAPE"; "TNN_ERR_UNKNOWN" for a value
  * that is not a tnn_status. */
 TNN_API const char *tnn_status_name(tnn_status s);
 
-/** Clear the calling thread's last error message. */
+/** Clear the calling thread's last error message and status. */
 TNN_API void tnn_clear_error(void);
 
 /** Set the calling thread's error message (printf-style) and return `status`, for

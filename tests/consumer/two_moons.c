@@ -28,6 +28,11 @@ static void make_moons(tnn_rng *rng, tnn_tensor *x, tnn_tensor *y)
 int main(void)
 {
     printf("libtinynn %s (headers %s)\n", tnn_version(), TINYNN_VERSION_STRING);
+    if (tnn_version_number() != TINYNN_VERSION_NUMBER || strcmp(tnn_version(), TINYNN_VERSION_STRING) != 0) {
+        fprintf(stderr, "two_moons: linked against libtinynn %s, built with its %s headers\n", tnn_version(),
+                TINYNN_VERSION_STRING);
+        return 1;
+    }
     tnn_rng rng;
     tnn_rng_seed(&rng, 7);
     tnn_tensor *x = tnn_tensor_new2(N, 2), *y = tnn_tensor_new2(N, 1), *dlogits = tnn_tensor_new2(N, 1);
