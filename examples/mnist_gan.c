@@ -643,12 +643,11 @@ static int open_checkpoint(run *r)
 {
     options *o = &r->o;
     if (!o->resume) return 0;
-    struct stat rs; /* no such file is a bad flag (status 2), as a missing --data folder is */
-    int missing = stat(o->resume, &rs) != 0;
-    if (missing || !S_ISREG(rs.st_mode)) {
-        fprintf(stderr, "%s: --resume %s: %s\n", PROG, o->resume,
-                missing ? strerror(errno) : S_ISDIR(rs.st_mode) ? "a folder, not a checkpoint file"
-                                                                : "not a regular file");
+    /* a file that is missing, a folder or unreadable is a bad flag (status 2), as a
+     * missing --data folder is; one whose contents are damaged is an error (1) */
+    const char *why = flags_input_problem(o->resume, true);
+    if (why) {
+        fprintf(stderr, "%s: --resume %s: %s\n", PROG, o->resume, why);
         return EXIT_USAGE;
     }
     if (!(r->ck = tnn_safetensors_load(o->resume))) {

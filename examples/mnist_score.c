@@ -19,9 +19,11 @@
  *   {"fid": ..., "inception_score": ..., "classes_covered": ..., "n": ..., ...}
  * mnist_metrics.h has the formulas; docs/quality.md the figures.
  *
- * Exit status: 0 scored; 1 an error (a file that is not valid IDX or safetensors, out
- * of memory); 2 bad flags, a file that is missing or cannot be read, images that do not
- * fit the classifier, or a classifier file whose metadata does not describe its network.
+ * Exit status: 0 scored; 1 an error (a file that is not valid IDX or safetensors, a
+ * classifier file without the tensors its metadata's network has, out of memory); 2 bad
+ * flags, a file that is missing or cannot be read, images that do not fit the
+ * classifier, or classifier metadata that cannot describe the file (no classifier
+ * metadata, sizes the file's values cannot fill).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <tinynn/tinynn.h>
@@ -241,9 +243,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --classifier %s: %s\n", PROG, clf_path, tnn_last_error());
         goto done;
     }
-    if (tnn_safetensors_copy_into(st, sd, true)) { /* tensors other than the metadata's network has */
+    if (tnn_safetensors_copy_into(st, sd, true)) { /* tensors other than the metadata's network has: damaged */
         fprintf(stderr, "%s: --classifier %s: %s\n", PROG, clf_path, tnn_last_error());
-        status = 2;
         goto done;
     }
     tnn_module_eval(net);

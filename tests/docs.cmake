@@ -20,6 +20,7 @@ tnn_add_test(NAME test_doc_custom_module
 
 # docs/tutorial.md's mini-batch function, included by its driver
 tnn_doc_code(docs/tutorial.md "```c\n(/\\* minibatch.c[^`]*)```" doc_minibatch.c)
+tnn_doc_code(docs/tutorial.md "```c\n(int order\\[N\\][^`]*)```" doc_minibatch_loop.c)
 add_executable(test_doc_minibatch ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_minibatch.c)
 target_include_directories(test_doc_minibatch PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
 target_link_libraries(test_doc_minibatch PRIVATE tinynn m)

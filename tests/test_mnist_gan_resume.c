@@ -603,7 +603,7 @@ static void resume_refuses_other_runs(void **state)
     snprintf(args, sizeof args, "--resume '%s'", gt_path("missing.safetensors"));
     expect_refusal(args, 2, "missing.safetensors", "No such file");
     snprintf(args, sizeof args, "--resume '%s'", gt_path("data"));
-    expect_refusal(args, 2, "a folder, not a checkpoint file", NULL);
+    expect_refusal(args, 2, "--resume", "a folder, not a file");
     /* the same value spelled differently is the same value */
     snprintf(args, sizeof args, "%s --lr 2e-4 --n_cpu 1 --out '%s'", ckq, gt_path("a"));
     char *err, *out = gan(NULL, args, 0, &err);

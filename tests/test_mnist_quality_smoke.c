@@ -223,7 +223,9 @@ static void expect_fail(const char *prog, const char *args, int want_rc, const c
 
 /* A classifier file written directly (no training): enough for mnist_score to load;
  * without the metadata, or with one value of it replaced (key NULL: none). */
-static void write_classifier(const char *path, bool with_metadata, const char *key, const char *value)
+/* The classifier's tensors saved under the prefix `prefix` ("" as mnist_classifier does). */
+static void write_classifier_prefixed(const char *path, bool with_metadata, const char *key, const char *value,
+                                      const char *prefix)
 {
     clf_config c = clf_config_defaults();
     char err[128];
@@ -233,9 +235,14 @@ static void write_classifier(const char *path, bool with_metadata, const char *k
     tnn_module *net = clf_new(&c, &r);
     tnn_metadata *md = with_metadata ? clf_config_to_metadata(&c) : NULL;
     if (md && key) TU_ASSERT_OK(tnn_metadata_set(md, key, value));
-    TU_ASSERT_OK(tnn_module_save(net, "", path, md));
+    TU_ASSERT_OK(tnn_module_save(net, prefix, path, md));
     tnn_metadata_free(md);
     tnn_module_free(net);
+}
+
+static void write_classifier(const char *path, bool with_metadata, const char *key, const char *value)
+{
+    write_classifier_prefixed(path, with_metadata, key, value, "");
 }
 
 /* The first half of file `from`, as `to`: a file cut short. */
@@ -315,6 +322,10 @@ static void cli_score_bad_input(void **state)
     write_classifier(path_in("wide.safetensors"), true, "layers", "784,65536,4,10");
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("wide.safetensors"), imgs, imgs);
     expect_fail(g_score, args, 2, "the metadata's layers need 51707958 parameters", "holds 6366 values");
+    /* the metadata's network, but its tensors under other names: a damaged file, status 1 */
+    write_classifier_prefixed(path_in("renamed.safetensors"), true, NULL, NULL, "x.");
+    snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("renamed.safetensors"), imgs, imgs);
+    expect_fail(g_score, args, 1, "renamed.safetensors", "0.weight");
     /* and the good file works with the same images */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"), imgs, imgs);
     score(args);

@@ -15,16 +15,20 @@ if find "$prefix" -name '*_impl.h' | grep -q .; then
 fi
 
 echo "== find_package(tinynn)"
-cmake -S "$src" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$src" -B "$work/cmake-build" -G "Unix Makefiles" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$work/cmake-build" >/dev/null
 LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-build/two_moons"
 "$work/cmake-build/two_moons_static"
 
-# OpenBLAS is linked, not included: no public header needs cblas.h.
-if grep -q openblas "$work/cmake-build/CMakeFiles/two_moons.dir/flags.make"; then
-    echo "OpenBLAS's include folder reached the consumer's compile flags:"
-    cat "$work/cmake-build/CMakeFiles/two_moons.dir/flags.make"; exit 1
-fi
+# OpenBLAS is linked, not included: no public header needs cblas.h. (The CMake targets;
+# pkg-config --cflags also prints the Cflags of Requires.private.)
+for t in two_moons two_moons_static; do
+    flags="$work/cmake-build/CMakeFiles/$t.dir/flags.make"
+    [ -f "$flags" ] || { echo "no $flags"; exit 1; }
+    if grep -q openblas "$flags"; then
+        echo "OpenBLAS's include folder reached $t's compile flags:"; cat "$flags"; exit 1
+    fi
+done
 
 echo "== find_package(tinynn) without REQUIRED, OpenBLAS hidden"
 cmake -S "$src/optional" -B "$work/optional-build" -DCMAKE_PREFIX_PATH="$prefix" \
@@ -32,7 +36,7 @@ cmake -S "$src/optional" -B "$work/optional-build" -DCMAKE_PREFIX_PATH="$prefix"
     -DCMAKE_DISABLE_FIND_PACKAGE_BLAS=TRUE | grep "tinynn not found: libtinynn needs OpenBLAS"
 
 echo "== add_subdirectory(libtinynn)"
-cmake -S "$src/subdir" -B "$work/subdir-build" -DTINYNN_SOURCE_DIR="$src/../.." >/dev/null
+cmake -S "$src/subdir" -B "$work/subdir-build" -DTINYNN_SOURCE_DIR="$src/../.." -DCMAKE_BUILD_TYPE= >/dev/null
 if grep -q '^CMAKE_BUILD_TYPE:STRING=.' "$work/subdir-build/CMakeCache.txt"; then
     echo "libtinynn set the parent project's build type:"; grep '^CMAKE_BUILD_TYPE' "$work/subdir-build/CMakeCache.txt"; exit 1
 fi
