@@ -16,7 +16,8 @@
  * docs/mnist_gan.md describes every flag and output.
  *
  * Reading order: main (at the end) lists the steps; the training loop is train, with
- * train_batch for one batch; gan_trainer_step (gan_models.c) is gan.py's iteration.
+ * train_batch for one batch (the "training" section, before the setup code);
+ * gan_trainer_step (gan_models.c) is gan.py's iteration.
  *
  * Exit status: 0 trained and saved; 1 an error (a damaged data or checkpoint file,
  * memory, a failed write); 2 bad flags, a data file or folder that cannot be used as
@@ -572,6 +573,148 @@ static int install_failing_allocator(void)
     return 0;
 }
 
+/* ---------------- training ----------------
+ * The loop of gan.py, after the setup below has built everything it needs. */
+
+/* Batch i of the epoch: gan.py's loop body (gan_trainer_step), then its log line, the
+ * sample grid every --sample_interval batches, and a checkpoint every
+ * --checkpoint_interval. first, t0: the batch this session started the epoch at, and
+ * when (for the progress bar). 0, or the exit status. */
+static int train_batch(run *r, int epoch, int i, int first, double t0)
+{
+    const options *o = &r->o;
+    gan_train_state *s = &r->s;
+    gan_trainer *tr = r->tr;
+    const int64_t done_before = s->n_hist; /* == epoch * batches + i */
+    if (done_before == r->dbg.signal_at) raise(r->dbg.signal);
+    if (done_before == r->dbg.nan_at) r->dbg.nan_target[0] = NAN;
+    int begin = i * o->batch_size;
+    int b = r->n_images - begin < o->batch_size ? r->n_images - begin : o->batch_size; /* last batch kept */
+    tnn_status st = tnn_idx_images_to_tensor(&r->idx, s->order, begin, b, o->img_size, o->img_size, r->real);
+    if (!st) st = gan_trainer_step(tr, r->real, &s->rng);
+    if (st == TNN_ERR_NUMERIC || (!st && (!isfinite(tr->d_loss) || !isfinite(tr->g_loss)))) {
+        char what[200]; /* tr->nonfinite: "D(G(z))" or "D(x)", the output that was NaN */
+        snprintf(what, sizeof what, "%s%s (a NaN or infinity in the networks' weights)",
+                 st ? (tr->nonfinite ? tr->nonfinite : "not finite") : "a loss is not finite",
+                 st && tr->nonfinite ? " is NaN" : "");
+        return diverged(r, epoch, i, what);
+    }
+    if (st) {
+        fprintf(stderr, "%s: [Epoch %d/%d] [Batch %d/%d]: %s\n", PROG, epoch, o->n_epochs, i, r->batches,
+                tnn_last_error());
+        return EXIT_ERROR;
+    }
+    gan_train_state_record(s);
+    csv_row(r, done_before);
+    if (r->bar) {
+        draw_bar(r, epoch, i + 1, first, t0, i + 1 == r->batches);
+    } else if (i % o->log_interval == 0) {
+        printf("[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]\n", epoch, o->n_epochs, i, r->batches,
+               (double)tr->d_loss, (double)tr->g_loss);
+        fflush(stdout);
+    }
+    int status;
+    if (done_before % o->sample_interval == 0 && (status = save_sample(r, tr, done_before, b))) return status;
+    s->batch = i + 1;
+    if (s->batch == r->batches) { /* the next epoch, whose shuffle is still to come */
+        s->epoch++;
+        s->batch = 0;
+    }
+    if (o->checkpoint_interval > 0 && s->n_hist % o->checkpoint_interval == 0) return write_checkpoint(r);
+    return 0;
+}
+
+/* After an epoch's last batch: its time, the snapshot asked for, and the checkpoint
+ * (every epoch with --checkpoint_interval 0, else after the last). 0, or the exit status. */
+static int end_epoch(run *r, int epoch, int first, double t0)
+{
+    const options *o = &r->o;
+    double dt = now_seconds() - t0; /* timing goes to stderr: stdout stays the seed's */
+    long images = r->n_images - (long)first * o->batch_size;
+    const int threads = tnn_get_num_threads();
+    fprintf(stderr, "%s: epoch %d/%d took %.1f s (%.0f images/s, %d thread%s)\n", PROG, epoch, o->n_epochs, dt,
+            images / dt, threads, threads == 1 ? "" : "s");
+    for (int k = 0; k < r->n_snap; k++) {
+        if (r->snap[k] != epoch + 1) continue;
+        int status = save_snapshot(r, r->tr, epoch + 1);
+        if (status) return status;
+        break;
+    }
+    if (o->checkpoint_interval == 0 || r->s.epoch == o->n_epochs) return write_checkpoint(r);
+    return 0;
+}
+
+/* SIGINT or SIGTERM arrived: write the checkpoint after the batch just done and stop with
+ * 128 + the signal's number (or, if writing the checkpoint or the plot fails, that
+ * failure's status). */
+static int stop_on_signal(run *r)
+{
+    int status, e, b;
+    if ((status = write_checkpoint(r)) || (status = draw_plot(r))) return status;
+    last_batch(r, &e, &b);
+    if (r->bar && r->s.batch != 0) printf("\n");
+    fflush(stdout);
+    fprintf(stderr, "%s: stopped by %s after [Epoch %d/%d] [Batch %d/%d]; checkpoint: %s (continue with --resume "
+            "%s)\n", PROG, g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", e, r->o.n_epochs, b, r->batches,
+            r->out_ckpt, r->out_ckpt);
+    return 128 + g_stop_signal;
+}
+
+/* gan.py's `for epoch in range(opt.n_epochs): for i, imgs in enumerate(dataloader)`,
+ * from the checkpoint's position when resuming. 0, or the exit status. */
+static int train(run *r)
+{
+    const options *o = &r->o;
+    gan_train_state *s = &r->s;
+    int status;
+    while (s->epoch < o->n_epochs) {
+        int epoch = (int)s->epoch, first = (int)s->batch;
+        if (gan_train_state_reserve(s, (int64_t)(epoch + 1) * r->batches)) return out_of_memory();
+        if (first == 0) tnn_rng_shuffle(&s->rng, s->order, r->n_images); /* a new order every epoch */
+        double t0 = now_seconds();
+        r->bar_drawn = 0.0;
+        for (int i = first; i < r->batches; i++) {
+            if ((status = train_batch(r, epoch, i, first, t0))) return status;
+            if (g_stop_signal && s->n_hist < (int64_t)o->n_epochs * r->batches) break;
+        }
+        if (s->batch == 0 && (status = end_epoch(r, epoch, first, t0))) return status; /* the epoch is complete */
+        if (g_stop_signal && s->epoch < o->n_epochs) return stop_on_signal(r);
+    }
+    /* (written at the last epoch's end, unless this run was resumed finished: then the
+     * weights alone were missing) */
+    if ((status = write_checkpoint(r))) return status;
+    return draw_plot(r);
+}
+
+/* The trained weights, under the seed's state_dict names. If a save fails, the finished
+ * checkpoint holds them, and --resume with it writes them. 0, or EXIT_ERROR. */
+static int save_weights(run *r)
+{
+    const char *names[2] = {"generator", "discriminator"};
+    tnn_module *nets[2] = {r->tr->generator, r->tr->discriminator};
+    for (int k = 0; k < 2; k++) {
+        const char *path = r->out_weights[k];
+        writing(true);
+        bool ok = false;
+        if (r->dbg.fail_save && strcmp(r->dbg.fail_save, names[k]) == 0)
+            tnn_set_error(TNN_ERR_IO, "%s: TINYNN_DEBUG_FAIL_SAVE", path);
+        else
+            ok = tnn_module_save(nets[k], GAN_PREFIX, path, r->md_weights) == TNN_OK;
+        writing(false);
+        if (ok) continue;
+        fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
+        if (r->ckpt_at == r->s.n_hist) {
+            /* --resume writes them only if one is missing: an earlier run's may be there */
+            bool both = access(r->out_weights[0], F_OK) == 0 && access(r->out_weights[1], F_OK) == 0;
+            fprintf(stderr, "%s: the finished checkpoint %s holds the trained networks; %s--resume %s writes the "
+                    "weights\n", PROG, r->out_ckpt, both ? "move away the earlier run's weights in --out, then " : "",
+                    r->out_ckpt);
+        }
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
 /* ---------------- --resume: the checkpoint's flags ---------------- */
 
 /* Apply the checkpoint's recorded flags: refuse a given flag that must match and does
@@ -994,147 +1137,6 @@ static int replace_checkpoint(run *r)
     }
     r->moved_aside = true;
     fprintf(stderr, "%s; moved to %s\n", r->replace_note, aside);
-    return 0;
-}
-
-/* ---------------- training ---------------- */
-
-/* Batch i of the epoch: gan.py's loop body (gan_trainer_step), then its log line, the
- * sample grid every --sample_interval batches, and a checkpoint every
- * --checkpoint_interval. first, t0: the batch this session started the epoch at, and
- * when (for the progress bar). 0, or the exit status. */
-static int train_batch(run *r, int epoch, int i, int first, double t0)
-{
-    const options *o = &r->o;
-    gan_train_state *s = &r->s;
-    gan_trainer *tr = r->tr;
-    const int64_t done_before = s->n_hist; /* == epoch * batches + i */
-    if (done_before == r->dbg.signal_at) raise(r->dbg.signal);
-    if (done_before == r->dbg.nan_at) r->dbg.nan_target[0] = NAN;
-    int begin = i * o->batch_size;
-    int b = r->n_images - begin < o->batch_size ? r->n_images - begin : o->batch_size; /* last batch kept */
-    tnn_status st = tnn_idx_images_to_tensor(&r->idx, s->order, begin, b, o->img_size, o->img_size, r->real);
-    if (!st) st = gan_trainer_step(tr, r->real, &s->rng);
-    if (st == TNN_ERR_NUMERIC || (!st && (!isfinite(tr->d_loss) || !isfinite(tr->g_loss)))) {
-        char what[200]; /* tr->nonfinite: "D(G(z))" or "D(x)", the output that was NaN */
-        snprintf(what, sizeof what, "%s%s (a NaN or infinity in the networks' weights)",
-                 st ? (tr->nonfinite ? tr->nonfinite : "not finite") : "a loss is not finite",
-                 st && tr->nonfinite ? " is NaN" : "");
-        return diverged(r, epoch, i, what);
-    }
-    if (st) {
-        fprintf(stderr, "%s: [Epoch %d/%d] [Batch %d/%d]: %s\n", PROG, epoch, o->n_epochs, i, r->batches,
-                tnn_last_error());
-        return EXIT_ERROR;
-    }
-    gan_train_state_record(s);
-    csv_row(r, done_before);
-    if (r->bar) {
-        draw_bar(r, epoch, i + 1, first, t0, i + 1 == r->batches);
-    } else if (i % o->log_interval == 0) {
-        printf("[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]\n", epoch, o->n_epochs, i, r->batches,
-               (double)tr->d_loss, (double)tr->g_loss);
-        fflush(stdout);
-    }
-    int status;
-    if (done_before % o->sample_interval == 0 && (status = save_sample(r, tr, done_before, b))) return status;
-    s->batch = i + 1;
-    if (s->batch == r->batches) { /* the next epoch, whose shuffle is still to come */
-        s->epoch++;
-        s->batch = 0;
-    }
-    if (o->checkpoint_interval > 0 && s->n_hist % o->checkpoint_interval == 0) return write_checkpoint(r);
-    return 0;
-}
-
-/* After an epoch's last batch: its time, the snapshot asked for, and the checkpoint
- * (every epoch with --checkpoint_interval 0, else after the last). 0, or the exit status. */
-static int end_epoch(run *r, int epoch, int first, double t0)
-{
-    const options *o = &r->o;
-    double dt = now_seconds() - t0; /* timing goes to stderr: stdout stays the seed's */
-    long images = r->n_images - (long)first * o->batch_size;
-    const int threads = tnn_get_num_threads();
-    fprintf(stderr, "%s: epoch %d/%d took %.1f s (%.0f images/s, %d thread%s)\n", PROG, epoch, o->n_epochs, dt,
-            images / dt, threads, threads == 1 ? "" : "s");
-    for (int k = 0; k < r->n_snap; k++) {
-        if (r->snap[k] != epoch + 1) continue;
-        int status = save_snapshot(r, r->tr, epoch + 1);
-        if (status) return status;
-        break;
-    }
-    if (o->checkpoint_interval == 0 || r->s.epoch == o->n_epochs) return write_checkpoint(r);
-    return 0;
-}
-
-/* SIGINT or SIGTERM arrived: write the checkpoint after the batch just done and stop with
- * 128 + the signal's number (or, if writing the checkpoint or the plot fails, that
- * failure's status). */
-static int stop_on_signal(run *r)
-{
-    int status, e, b;
-    if ((status = write_checkpoint(r)) || (status = draw_plot(r))) return status;
-    last_batch(r, &e, &b);
-    if (r->bar && r->s.batch != 0) printf("\n");
-    fflush(stdout);
-    fprintf(stderr, "%s: stopped by %s after [Epoch %d/%d] [Batch %d/%d]; checkpoint: %s (continue with --resume "
-            "%s)\n", PROG, g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", e, r->o.n_epochs, b, r->batches,
-            r->out_ckpt, r->out_ckpt);
-    return 128 + g_stop_signal;
-}
-
-/* gan.py's `for epoch in range(opt.n_epochs): for i, imgs in enumerate(dataloader)`,
- * from the checkpoint's position when resuming. 0, or the exit status. */
-static int train(run *r)
-{
-    const options *o = &r->o;
-    gan_train_state *s = &r->s;
-    int status;
-    while (s->epoch < o->n_epochs) {
-        int epoch = (int)s->epoch, first = (int)s->batch;
-        if (gan_train_state_reserve(s, (int64_t)(epoch + 1) * r->batches)) return out_of_memory();
-        if (first == 0) tnn_rng_shuffle(&s->rng, s->order, r->n_images); /* a new order every epoch */
-        double t0 = now_seconds();
-        r->bar_drawn = 0.0;
-        for (int i = first; i < r->batches; i++) {
-            if ((status = train_batch(r, epoch, i, first, t0))) return status;
-            if (g_stop_signal && s->n_hist < (int64_t)o->n_epochs * r->batches) break;
-        }
-        if (s->batch == 0 && (status = end_epoch(r, epoch, first, t0))) return status; /* the epoch is complete */
-        if (g_stop_signal && s->epoch < o->n_epochs) return stop_on_signal(r);
-    }
-    /* (written at the last epoch's end, unless this run was resumed finished: then the
-     * weights alone were missing) */
-    if ((status = write_checkpoint(r))) return status;
-    return draw_plot(r);
-}
-
-/* The trained weights, under the seed's state_dict names. If a save fails, the finished
- * checkpoint holds them, and --resume with it writes them. 0, or EXIT_ERROR. */
-static int save_weights(run *r)
-{
-    const char *names[2] = {"generator", "discriminator"};
-    tnn_module *nets[2] = {r->tr->generator, r->tr->discriminator};
-    for (int k = 0; k < 2; k++) {
-        const char *path = r->out_weights[k];
-        writing(true);
-        bool ok = false;
-        if (r->dbg.fail_save && strcmp(r->dbg.fail_save, names[k]) == 0)
-            tnn_set_error(TNN_ERR_IO, "%s: TINYNN_DEBUG_FAIL_SAVE", path);
-        else
-            ok = tnn_module_save(nets[k], GAN_PREFIX, path, r->md_weights) == TNN_OK;
-        writing(false);
-        if (ok) continue;
-        fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
-        if (r->ckpt_at == r->s.n_hist) {
-            /* --resume writes them only if one is missing: an earlier run's may be there */
-            bool both = access(r->out_weights[0], F_OK) == 0 && access(r->out_weights[1], F_OK) == 0;
-            fprintf(stderr, "%s: the finished checkpoint %s holds the trained networks; %s--resume %s writes the "
-                    "weights\n", PROG, r->out_ckpt, both ? "move away the earlier run's weights in --out, then " : "",
-                    r->out_ckpt);
-        }
-        return EXIT_ERROR;
-    }
     return 0;
 }
 
