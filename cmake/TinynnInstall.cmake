@@ -7,7 +7,7 @@ set(TINYNN_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/tinynn")
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/tinynn" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
         FILES_MATCHING PATTERN "*.h")
-install(TARGETS tinynn tinynn_shared EXPORT tinynnTargets
+install(TARGETS tinynn_static tinynn_shared EXPORT tinynnTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}"

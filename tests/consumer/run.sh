@@ -19,6 +19,13 @@ cmake -S "$src" -B "$work/cmake-build" -G "Unix Makefiles" -DCMAKE_PREFIX_PATH="
 cmake --build "$work/cmake-build" >/dev/null
 LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-build/two_moons"
 "$work/cmake-build/two_moons_static"
+"$work/cmake-build/clash_static"
+# The static library offers exactly the shared library's functions.
+nm -g --defined-only "$prefix/lib/libtinynn.a" | awk '$2 == "T" {print $3}' | sort > "$work/static.syms"
+nm -D --defined-only "$prefix/lib/libtinynn.so" | awk '$2 == "T" {print $3}' | sort > "$work/shared.syms"
+cmp -s "$work/static.syms" "$work/shared.syms" || {
+    echo "libtinynn.a and libtinynn.so define different global functions:"
+    diff "$work/static.syms" "$work/shared.syms" | head -20; exit 1; }
 
 # OpenBLAS is linked, not included: no public header needs cblas.h. (The CMake targets;
 # pkg-config --cflags also prints the Cflags of Requires.private.)
