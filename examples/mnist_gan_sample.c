@@ -13,8 +13,9 @@
  * training checkpoint (<out>/checkpoint.safetensors) works as well: its generator is
  * read from the "generator.model.*" tensors.
  *
- * Exit status: 0 written; 1 an error (a --weights file that is not valid safetensors or
- * lacks a tensor, out of memory, a failed write); 2 bad flags, a --weights file that is
+ * Exit status: 0 written; 1 an error (a --weights file that is not valid safetensors,
+ * lacks a tensor or holds values no training writes: NaN, an infinity, a negative
+ * variance; out of memory, a failed write); 2 bad flags, a --weights file that is
  * missing or cannot be read, or weights whose metadata or values cannot make a
  * generator (docs/mnist_gan.md).
  */
@@ -173,14 +174,12 @@ int main(int argc, char **argv)
     if (gan_module_find_nonfinite(g, prefix, bad, sizeof bad, &at, &v)) { /* NaN weights: NaN images, or none */
         fprintf(stderr, "%s: --weights %s: '%s' holds %s at element %zu\n", PROG, weights, bad,
                 isnan(v) ? "NaN" : "an infinity", at);
-        status = 2;
-        goto done;
+        goto done; /* a damaged file (status 1), as mnist_gan --resume says of a checkpoint */
     }
     if (gan_module_find_negative(g, prefix, bad, sizeof bad, &at)) { /* eval mode: NaN images */
         fprintf(stderr, "%s: --weights %s: '%s' is negative at element %zu, which no training writes\n", PROG, weights,
                 bad, at);
-        status = 2;
-        goto done;
+        goto done; /* damaged: status 1 */
     }
     tnn_module_train(g, train);
 
