@@ -16,8 +16,8 @@
  * Exit status: 0 written; 1 an error (a --weights file that is not valid safetensors,
  * lacks a tensor or holds values no training writes: NaN, an infinity, a negative
  * variance; out of memory, a failed write); 2 bad flags, a --weights file that is
- * missing or cannot be read, or weights whose metadata or values cannot make a
- * generator (docs/mnist_gan.md).
+ * missing or cannot be read, or weights whose metadata cannot make a generator
+ * (docs/mnist_gan.md).
  */
 #include <tinynn/tinynn.h>
 
