@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 clf_config clf_config_defaults(void)
 {
@@ -195,28 +193,4 @@ const char *clf_data_dir(const char *flag_value, const char *default_dir, const 
     }
     *from = "the bundled data folder";
     return default_dir;
-}
-
-int clf_find_file(const char *dir, const char *from, const char *name, char *path, size_t len, char *err,
-                  size_t errlen)
-{
-    struct stat sb;
-    int e = stat(dir, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? 0 : ENOTDIR;
-    if (e) {
-        snprintf(err, errlen, "%s %s: %s", from, dir, strerror(e));
-        return -1;
-    }
-    for (int gz = 1; gz >= 0; gz--) {
-        if (snprintf(path, len, "%s/%s%s", dir, name, gz ? ".gz" : "") >= (int)len) {
-            snprintf(err, errlen, "%s %s: path too long", from, dir);
-            return -1;
-        }
-        if (access(path, F_OK) != 0) continue;
-        const char *why = flags_input_problem(path, false);
-        if (!why) return 0;
-        snprintf(err, errlen, "%s %s: %s%s: %s", from, dir, name, gz ? ".gz" : "", why);
-        return -1;
-    }
-    snprintf(err, errlen, "%s %s: holds neither %s.gz nor %s", from, dir, name, name);
-    return -1;
 }

@@ -86,9 +86,4 @@ tnn_status clf_config_from_metadata(const tnn_metadata *md, const char *what, cl
  * "TINYNN_DATA", "the bundled data folder"). */
 const char *clf_data_dir(const char *flag_value, const char *default_dir, const char **from);
 
-/* <dir>/<name>.gz, else <dir>/<name>, into path; the one found must be readable
- * (flags_input_problem). Returns 0, or -1 with a message in err naming `from` and dir. */
-int clf_find_file(const char *dir, const char *from, const char *name, char *path, size_t len, char *err,
-                  size_t errlen);
-
 #endif

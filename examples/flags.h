@@ -115,5 +115,11 @@ bool flags_same_file(const char *a, const char *b);
  * flag value (exit status 2), while one whose contents turn out to be damaged is an
  * error (status 1). */
 const char *flags_input_problem(const char *path, bool regular);
+/* A data file in the folder `dir` (named in messages as `from` and dir: "--data
+ * /x"): <dir>/<name>.gz, else <dir>/<name>, into path; the one found must be readable
+ * (flags_input_problem). Returns 0, or -1 with a message in err: the folder's problem,
+ * the file's, or "holds neither <name>.gz nor <name>". */
+int flags_find_data_file(const char *dir, const char *from, const char *name, char *path, size_t len, char *err,
+                         size_t errlen);
 
 #endif

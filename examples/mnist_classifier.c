@@ -88,8 +88,8 @@ static int load_split(split *s, const char *dir, const char *from, const char *p
     snprintf(iname, sizeof iname, "%s-images-idx3-ubyte", prefix);
     snprintf(lname, sizeof lname, "%s-labels-idx1-ubyte", prefix);
     char err[PATH_MAX + 128];
-    if (clf_find_file(dir, from, iname, s->images_path, sizeof s->images_path, err, sizeof err) ||
-        clf_find_file(dir, from, lname, s->labels_path, sizeof s->labels_path, err, sizeof err)) {
+    if (flags_find_data_file(dir, from, iname, s->images_path, sizeof s->images_path, err, sizeof err) ||
+        flags_find_data_file(dir, from, lname, s->labels_path, sizeof s->labels_path, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return 2;
     }

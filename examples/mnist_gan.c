@@ -129,21 +129,6 @@ static int check_writable_dir(const char *dir)
     return 0;
 }
 
-/* The training images: <dir>/train-images-idx3-ubyte.gz, else the uncompressed file.
- * Returns 0, an errno value about dir itself, or -1 if dir holds neither file. */
-static int find_train_images(const char *dir, char *path, size_t len)
-{
-    struct stat sb;
-    if (stat(dir, &sb) != 0) return errno;
-    if (!S_ISDIR(sb.st_mode)) return ENOTDIR;
-    const char *names[2] = {"train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"};
-    for (int i = 0; i < 2; i++) {
-        if (snprintf(path, len, "%s/%s", dir, names[i]) >= (int)len) return ENAMETOOLONG;
-        if (access(path, F_OK) == 0) return 0;
-    }
-    return -1;
-}
-
 /* "1,5,25" -> a sorted-or-not list of positive epochs; false if malformed. */
 static bool parse_epoch_list(const char *text, int *out, int max, int *count)
 {
@@ -847,18 +832,10 @@ static int open_data(run *r)
     /* Recorded in the checkpoint as an absolute path, so that --resume works from any folder. */
     if (realpath(data_dir, r->data_abs)) data_dir = r->data_abs;
     o->data = data_dir;
-    int err = find_train_images(data_dir, r->images_path, sizeof r->images_path);
-    if (err) {
-        if (err < 0)
-            fprintf(stderr, "%s: %s %s: holds neither train-images-idx3-ubyte.gz nor train-images-idx3-ubyte\n", PROG,
-                    data_from, data_dir);
-        else
-            fprintf(stderr, "%s: %s %s: %s\n", PROG, data_from, data_dir, strerror(err));
-        return EXIT_USAGE;
-    }
-    const char *why = flags_input_problem(r->images_path, false);
-    if (why) {
-        fprintf(stderr, "%s: %s %s: %s: %s\n", PROG, data_from, data_dir, strrchr(r->images_path, '/') + 1, why);
+    char err[PATH_MAX + 256];
+    if (flags_find_data_file(data_dir, data_from, "train-images-idx3-ubyte", r->images_path, sizeof r->images_path,
+                             err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
         return EXIT_USAGE;
     }
     if (tnn_idx_load(r->images_path, &r->idx) != TNN_OK) { /* not valid IDX, or out of memory */

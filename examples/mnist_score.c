@@ -191,7 +191,7 @@ int main(int argc, char **argv)
     const char *ref_flag = "--ref";
     if (!ref_path) {
         const char *from, *dir = clf_data_dir(NULL, TNN_DEFAULT_DATA_DIR, &from);
-        if (clf_find_file(dir, from, "t10k-images-idx3-ubyte", ref_buf, sizeof ref_buf, err, sizeof err)) {
+        if (flags_find_data_file(dir, from, "t10k-images-idx3-ubyte", ref_buf, sizeof ref_buf, err, sizeof err)) {
             fprintf(stderr, "%s: the reference images (give --ref FILE): %s\n", PROG, err);
             return 2;
         }
