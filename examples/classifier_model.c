@@ -177,20 +177,3 @@ tnn_status clf_config_from_metadata(const tnn_metadata *md, const char *what, cl
     *c = t;
     return TNN_OK;
 }
-
-/* ---------------- finding the data ---------------- */
-
-const char *clf_data_dir(const char *flag_value, const char *default_dir, const char **from)
-{
-    if (flag_value) {
-        *from = "--data";
-        return flag_value;
-    }
-    const char *env = getenv("TINYNN_DATA");
-    if (env && *env) {
-        *from = "TINYNN_DATA";
-        return env;
-    }
-    *from = "the bundled data folder";
-    return default_dir;
-}

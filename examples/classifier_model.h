@@ -79,11 +79,4 @@ tnn_metadata *clf_config_to_metadata(const clf_config *c);
 tnn_status clf_config_from_metadata(const tnn_metadata *md, const char *what, clf_config *c, char *err,
                                     size_t errlen);
 
-/* ---- finding the MNIST files (shared by mnist_classifier and mnist_score) ---- */
-
-/* The data folder: flag_value (the --data flag) when not NULL, else $TINYNN_DATA when
- * set and non-empty, else default_dir. *from says which, for messages ("--data",
- * "TINYNN_DATA", "the bundled data folder"). */
-const char *clf_data_dir(const char *flag_value, const char *default_dir, const char **from);
-
 #endif

@@ -285,3 +285,18 @@ int flags_find_data_file(const char *dir, const char *from, const char *name, ch
     snprintf(err, errlen, "%s %s: holds neither %s.gz nor %s", from, dir, name, name);
     return -1;
 }
+
+const char *flags_data_dir(const char *flag_value, const char *default_dir, const char **from)
+{
+    if (flag_value) {
+        *from = "--data";
+        return flag_value;
+    }
+    const char *env = getenv("TINYNN_DATA");
+    if (env && *env) {
+        *from = "TINYNN_DATA";
+        return env;
+    }
+    *from = "the bundled data folder";
+    return default_dir;
+}

@@ -115,6 +115,10 @@ bool flags_same_file(const char *a, const char *b);
  * flag value (exit status 2), while one whose contents turn out to be damaged is an
  * error (status 1). */
 const char *flags_input_problem(const char *path, bool regular);
+/* The data folder: flag_value (the --data flag) when not NULL, else $TINYNN_DATA when
+ * set and non-empty, else default_dir. *from says which, for messages ("--data",
+ * "TINYNN_DATA", "the bundled data folder"). */
+const char *flags_data_dir(const char *flag_value, const char *default_dir, const char **from);
 /* A data file in the folder `dir` (named in messages as `from` and dir: "--data
  * /x"): <dir>/<name>.gz, else <dir>/<name>, into path; the one found must be readable
  * (flags_input_problem). Returns 0, or -1 with a message in err: the folder's problem,

@@ -194,7 +194,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --hidden: %s\n", PROG, err);
         return 2;
     }
-    const char *data_from, *data_dir = clf_data_dir(data, TNN_DEFAULT_DATA_DIR, &data_from);
+    const char *data_from, *data_dir = flags_data_dir(data, TNN_DEFAULT_DATA_DIR, &data_from);
     if (check_writable(out)) return 2;
 
     int status = 1;

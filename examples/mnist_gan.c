@@ -817,18 +817,8 @@ static int parse_snapshot_epochs(run *r)
 static int open_data(run *r)
 {
     options *o = &r->o;
-    const char *data_dir = o->data, *data_from = "--data";
-    if (o->resume && !flag_given(r, "data")) data_from = "the checkpoint's data folder";
-    if (!data_dir) {
-        const char *env = getenv("TINYNN_DATA");
-        if (env && *env) {
-            data_dir = env;
-            data_from = "TINYNN_DATA";
-        } else {
-            data_dir = TNN_DEFAULT_DATA_DIR;
-            data_from = "the bundled data folder";
-        }
-    }
+    const char *data_from, *data_dir = flags_data_dir(o->data, TNN_DEFAULT_DATA_DIR, &data_from);
+    if (o->data && o->resume && !flag_given(r, "data")) data_from = "the checkpoint's data folder";
     /* Recorded in the checkpoint as an absolute path, so that --resume works from any folder. */
     if (realpath(data_dir, r->data_abs)) data_dir = r->data_abs;
     o->data = data_dir;

@@ -190,7 +190,7 @@ int main(int argc, char **argv)
     char ref_buf[PATH_MAX], err[PATH_MAX + 256];
     const char *ref_flag = "--ref";
     if (!ref_path) {
-        const char *from, *dir = clf_data_dir(NULL, TNN_DEFAULT_DATA_DIR, &from);
+        const char *from, *dir = flags_data_dir(NULL, TNN_DEFAULT_DATA_DIR, &from);
         if (flags_find_data_file(dir, from, "t10k-images-idx3-ubyte", ref_buf, sizeof ref_buf, err, sizeof err)) {
             fprintf(stderr, "%s: the reference images (give --ref FILE): %s\n", PROG, err);
             return 2;
