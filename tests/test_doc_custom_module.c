@@ -1,5 +1,7 @@
 /* Exercises the `scale` module written in docs/custom_module.md: forward, backward,
- * requires_grad, naming inside a Sequential, and training with Adam. */
+ * requires_grad, naming inside a Sequential, training with Adam, and its constructor's
+ * messages when calloc fails (the test is linked with --wrap=calloc where the linker
+ * takes it, TNN_TEST_WRAP_CALLOC). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,37 @@
 #include <tinynn/tinynn.h>
 
 tnn_module *scale_new(int n);
+
+#ifdef TNN_TEST_WRAP_CALLOC
+/* calloc, failing the n-th call from the moment calloc_fail_in is set to n. */
+static int calloc_fail_in;
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (calloc_fail_in > 0 && --calloc_fail_in == 0) return NULL;
+    return __real_calloc(n, size);
+}
+
+/* The page's constructor reports each allocation failure in the library's way (a
+ * message, TNN_ERR_NOMEM) and frees what it had allocated (ASan and valgrind check). */
+static void test_constructor_out_of_memory(void **state)
+{
+    (void)state;
+    calloc_fail_in = 1; /* the layer */
+    assert_null(scale_new(3));
+    assert_int_equal(tnn_last_status(), TNN_ERR_NOMEM);
+    assert_string_equal(tnn_last_error(), "scale_new: out of memory");
+    calloc_fail_in = 2; /* its parameter and gradient */
+    assert_null(scale_new(3));
+    assert_int_equal(tnn_last_status(), TNN_ERR_NOMEM);
+    assert_string_equal(tnn_last_error(), "scale_new: out of memory for 3 features");
+    assert_int_equal(calloc_fail_in, 0);
+    tnn_module *m = scale_new(3);
+    assert_non_null(m);
+    tnn_module_free(m);
+}
+#endif
 
 static void test_forward_backward(void **state)
 {
@@ -114,6 +147,9 @@ int main(void)
         cmocka_unit_test(test_forward_backward),
         cmocka_unit_test(test_in_sequential_with_adam),
         cmocka_unit_test(test_errors),
+#ifdef TNN_TEST_WRAP_CALLOC
+        cmocka_unit_test(test_constructor_out_of_memory),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
