@@ -117,6 +117,12 @@ typedef struct tnn_flatten {
 static tnn_status flatten_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_flatten *f = (tnn_flatten *)m;
+    f->ran = false;
+    if (x->ndim < 2) { /* torch's Flatten refuses it too: a sample without its batch */
+        char s[64];
+        return tnn_error(TNN_ERR_SHAPE, "flatten: input %s is 1-D, expected [batch x d1 x ...] (one sample is [1 x ...])",
+                         tnn_tensor_shape_str(x, s, sizeof s));
+    }
     f->x_ndim = x->ndim;
     memcpy(f->x_shape, x->shape, sizeof f->x_shape);
     size_t features = tnn_row_size(x);

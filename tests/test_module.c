@@ -487,6 +487,12 @@ static void flatten_is_a_view(void **state)
     TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
     assert_true(tnn_tensor_same_shape(dx, x));
     assert_ptr_equal(dx->data, dy->data);
+    /* A 1-D input is a sample without its batch, refused as torch's Flatten refuses it;
+     * the backward after it is refused too. */
+    tnn_tensor *v = tnn_tensor_new1(3);
+    TU_ASSERT_ERR(tnn_module_forward(m, v, &y), TNN_ERR_SHAPE, "flatten: input [3] is 1-D", "[1 x ...]", NULL);
+    TU_ASSERT_ERR(tnn_module_backward(m, dy, &dx), TNN_ERR_STATE, NULL);
+    tnn_tensor_free(v);
     tnn_tensor_free(dy);
     tnn_tensor_free(x);
     tnn_module_free(m);

@@ -68,7 +68,8 @@ TNN_API tnn_module *tnn_sigmoid_new(void);
  * is refused). 0 <= p <= 1. */
 TNN_API tnn_module *tnn_dropout_new(float p, tnn_rng *rng);
 
-/** Flatten [batch x d1 x ... ] to [batch x d1*...] (a view; no copy). */
+/** Flatten [batch x d1 x ... ] to [batch x d1*...] (a view; no copy). A 1-D input is
+ * refused with TNN_ERR_SHAPE, as by torch's Flatten: one sample is [1 x ...]. */
 TNN_API tnn_module *tnn_flatten_new(void);
 
 #ifdef __cplusplus

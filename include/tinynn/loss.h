@@ -7,7 +7,10 @@
  * tensor grows as needed, a view must hold at least as many elements as the input).
  * An input and a target with different numbers of elements return TNN_ERR_SHAPE
  * naming both shapes; equal counts in different shapes
- * ([batch x 1] and [batch]) are accepted, element i matching element i.
+ * ([batch x 1] and [batch]) are accepted, element i matching element i. PyTorch differs
+ * here: its BCELoss and BCEWithLogitsLoss refuse a target shaped unlike the input, and its
+ * MSELoss broadcasts a [batch x 1] input against a [batch] target to [batch x batch]
+ * (with a warning), which is rarely what was meant.
  * Gradients are overwritten, not accumulated; scale them yourself for weighted sums
  * (tnn_tensor_scale). A call that fails writes neither *loss nor grad's values (grad
  * may have taken the input's shape). Targets are not checked: as in PyTorch, a BCE
