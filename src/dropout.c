@@ -10,7 +10,9 @@ typedef struct tnn_dropout {
     float p;
     tnn_rng *rng;         /* borrowed */
     tnn_tensor mask;      /* 0 or 1/(1-p) per element of the last training forward */
-    tnn_tensor y, dx;
+    tnn_tensor y, dx[2];  /* dL/dx: see tnn_pick_dx */
+    const float *x;       /* the last forward's input: not read by backward, not written either */
+    size_t nx;
     bool applied;         /* last forward used the mask */
     bool ran;
 } tnn_dropout;
@@ -45,6 +47,8 @@ static tnn_status dropout_forward(tnn_module *m, const tnn_tensor *x, const tnn_
     } else {
         if (!exact) memcpy(d->y.data, x->data, x->size * sizeof(float));
     }
+    d->x = x->data;
+    d->nx = x->size;
     d->ran = true;
     *y = &d->y;
     return TNN_OK;
@@ -60,10 +64,11 @@ static tnn_status dropout_backward(tnn_module *m, const tnn_tensor *dy, const tn
                          tnn_tensor_shape_str(dy, s1, sizeof s1), tnn_tensor_shape_str(&d->y, s2, sizeof s2));
     }
     if (!dx) return TNN_OK;
-    tnn_status st = tnn_tensor_ensure_like(&d->dx, &d->y, "dropout dx");
+    tnn_tensor *out; /* not over dy or the input: either may be this module's dx from the last backward */
+    tnn_status st = tnn_pick_dx(m, d->dx, d->x, d->nx, dy, d->y.ndim, d->y.shape, &out);
     if (st) return st;
-    for (size_t i = 0; i < dy->size; i++) d->dx.data[i] = d->applied ? dy->data[i] * d->mask.data[i] : dy->data[i];
-    *dx = &d->dx;
+    for (size_t i = 0; i < dy->size; i++) out->data[i] = d->applied ? dy->data[i] * d->mask.data[i] : dy->data[i];
+    *dx = out;
     return TNN_OK;
 }
 
@@ -72,7 +77,8 @@ static void dropout_free(tnn_module *m)
     tnn_dropout *d = (tnn_dropout *)m;
     tnn_tensor_release(&d->mask);
     tnn_tensor_release(&d->y);
-    tnn_tensor_release(&d->dx);
+    tnn_tensor_release(&d->dx[0]);
+    tnn_tensor_release(&d->dx[1]);
     tnn_free(d);
 }
 
@@ -101,7 +107,8 @@ tnn_module *tnn_dropout_new(float p, tnn_rng *rng)
     d->rng = rng;
     tnn_tensor_init_empty(&d->mask);
     tnn_tensor_init_empty(&d->y);
-    tnn_tensor_init_empty(&d->dx);
+    tnn_tensor_init_empty(&d->dx[0]);
+    tnn_tensor_init_empty(&d->dx[1]);
     return &d->base;
 }
 

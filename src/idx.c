@@ -393,8 +393,8 @@ static bool ends_with(const char *s, const char *suffix)
 tnn_status tnn_idx_save_u8(const char *path, const uint8_t *data, int ndim, const int *dims)
 {
     if (!path) return tnn_error(TNN_ERR_ARG, "idx_save: path is NULL");
-    if (ndim < 1 || ndim > 4 || !dims)
-        return tnn_error(TNN_ERR_ARG, "%s: IDX needs 1..4 dimensions, got %d", path, ndim);
+    if (ndim < 1 || ndim > 4) return tnn_error(TNN_ERR_ARG, "%s: IDX needs 1..4 dimensions, got %d", path, ndim);
+    if (!dims) return tnn_error(TNN_ERR_ARG, "%s: dims is NULL", path);
     size_t count = 1;
     for (int i = 0; i < ndim; i++) {
         if (dims[i] < 1) return tnn_error(TNN_ERR_ARG, "%s: IDX dimension %d is %d, must be >= 1", path, i, dims[i]);

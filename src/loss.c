@@ -18,10 +18,21 @@ static tnn_status shape_grad(const char *who, tnn_tensor *grad, const tnn_tensor
     return TNN_OK;
 }
 
+/* A tensor header the caller passed, checked against itself. */
+static tnn_status check_header(const char *who, const char *what, const tnn_tensor *t)
+{
+    char why[128];
+    if (tnn_tensor_problem(t, why, sizeof why)) return tnn_error(TNN_ERR_ARG, "%s: %s %s", who, what, why);
+    return TNN_OK;
+}
+
 static tnn_status check_pair(const char *who, const tnn_tensor *a, const tnn_tensor *b, tnn_tensor *grad)
 {
     if (!a || !b) return tnn_error(TNN_ERR_ARG, "%s: %s is NULL", who, !a ? "input" : "target");
     if (a->size == 0) return tnn_error(TNN_ERR_ARG, "%s: input is empty", who);
+    tnn_status st = check_header(who, "input", a);
+    if (!st) st = check_header(who, "target", b);
+    if (st) return st;
     if (a->size != b->size) {
         char s1[64], s2[64];
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s and target %s differ in size", who,
@@ -95,6 +106,8 @@ tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float 
 tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad)
 {
     if (!logits || !targets) return tnn_error(TNN_ERR_ARG, "cross_entropy_loss: %s is NULL", !logits ? "input" : "targets");
+    tnn_status hst = check_header("cross_entropy_loss", "input", logits);
+    if (hst) return hst;
     if (logits->ndim != 2) {
         char s[64];
         return tnn_error(TNN_ERR_SHAPE, "cross_entropy_loss: input %s, expected [batch x classes]",

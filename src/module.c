@@ -67,6 +67,11 @@ tnn_status tnn_error_own_output(const tnn_module *m)
                      "which this forward overwrites; pass a copy (tnn_tensor_clone)", tnn_module_describe(m, d, sizeof d));
 }
 
+/* The dy of the outermost tnn_module_backward running on this thread (tnn_pick_dx). */
+static _Thread_local const float *g_outer_dy;
+static _Thread_local size_t g_outer_dy_size;
+static _Thread_local int g_backward_depth;
+
 tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, size_t nx, const tnn_tensor *dy,
                        int ndim, const int *shape, tnn_tensor **out)
 {
@@ -74,15 +79,17 @@ tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, si
     *out = NULL;
     for (int k = 0; k < 2; k++) { /* the whole allocation: a resize within it does not move it */
         const tnn_tensor *t = &dx[k];
-        if (tnn_spans_overlap(t->data, t->capacity, x, nx) || tnn_spans_overlap(t->data, t->capacity, dy->data, dy->size))
+        if (tnn_spans_overlap(t->data, t->capacity, x, nx) || tnn_spans_overlap(t->data, t->capacity, dy->data, dy->size) ||
+            tnn_spans_overlap(t->data, t->capacity, g_outer_dy, g_outer_dy_size))
             continue;
         tnn_status st = tnn_tensor_resize(&dx[k], ndim, shape);
         if (st == TNN_ERR_NOMEM) return tnn_error(st, "%s: out of memory for dx", tnn_module_describe(m, who, sizeof who));
         if (st == TNN_OK) *out = &dx[k];
         return st;
     }
-    return tnn_error(TNN_ERR_ARG, "%s backward: the input and dy overlap both of this module's dL/dx buffers; pass "
-                     "copies (tnn_tensor_clone)", tnn_module_describe(m, who, sizeof who));
+    return tnn_error(TNN_ERR_ARG, "%s backward: the input and dy (or the dy given to the enclosing backward) overlap "
+                     "both of this module's dL/dx buffers; pass copies (tnn_tensor_clone)",
+                     tnn_module_describe(m, who, sizeof who));
 }
 
 tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
@@ -93,6 +100,9 @@ tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     if (bad) return tnn_error(TNN_ERR_ARG, "forward: the module %s", bad);
     if (!x || !y) return tnn_error(TNN_ERR_ARG, "%s forward: %s is NULL", tnn_module_describe(m, d, sizeof d), !x ? "input" : "output pointer");
     if (!x->data || x->size == 0) return tnn_error(TNN_ERR_ARG, "%s forward: input has no data", tnn_module_describe(m, d, sizeof d));
+    char why[128];
+    if (tnn_tensor_problem(x, why, sizeof why))
+        return tnn_error(TNN_ERR_ARG, "%s forward: the input %s", tnn_module_describe(m, d, sizeof d), why);
     *y = NULL;
     m->has_output = false; /* until this forward succeeds: a failed one may leave the module half-updated */
     m->chained = false;
@@ -123,11 +133,15 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     const char *bad = tnn_module_vt_problem(m);
     if (bad) return tnn_error(TNN_ERR_ARG, "backward: the module %s", bad);
     if (!dy || !dy->data) return tnn_error(TNN_ERR_ARG, "%s backward: dy is NULL", tnn_module_describe(m, d, sizeof d));
+    char why[128];
+    if (tnn_tensor_problem(dy, why, sizeof why))
+        return tnn_error(TNN_ERR_ARG, "%s backward: dy %s", tnn_module_describe(m, d, sizeof d), why);
     if (dx) *dx = NULL;
     if (!m->has_output)
         return tnn_error(TNN_ERR_STATE, "%s backward: called before forward (or after a forward that failed%s)",
                          tnn_module_describe(m, d, sizeof d),
                          tnn_is_sequential(m) ? ", or after a child was added: run the forward again" : "");
+    const tnn_tensor *caller_dy = dy;
     bool same = dy->ndim == m->out_ndim;
     for (int i = 0; same && i < dy->ndim; i++) same = dy->shape[i] == m->out_shape[i];
     tnn_tensor as_output; /* dy under the output's shape, when they differ only by dimensions of 1 */
@@ -146,7 +160,18 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
                          tnn_shape_str(m->out_ndim, m->out_shape, b, sizeof b));
     }
     unsigned seq = tnn_error_seq();
+    if (g_backward_depth++ == 0) {
+        g_outer_dy = dy->data;
+        g_outer_dy_size = dy->size;
+    }
     tnn_status st = m->vt->backward(m, dy, dx);
+    if (--g_backward_depth == 0) {
+        g_outer_dy = NULL;
+        g_outer_dy_size = 0;
+    }
+    /* A module that passes dy through (an empty Sequential, a custom identity) returns
+     * what it was given; not the local view above, which ends with this call. */
+    if (dx && *dx == &as_output) *dx = caller_dy;
     if (st == TNN_OK && dx && !*dx)
         st = tnn_error(TNN_ERR_STATE, "%s backward returned no dx (dL/dx was asked for)", tnn_module_describe(m, d, sizeof d));
     return with_message(m, "backward", st, seq);
@@ -199,7 +224,9 @@ static tnn_status visit_named(const char *prefix, const char *local, tnn_dtype d
 {
     char name[256];
     int n = snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", local);
-    if (n < 0 || (size_t)n >= sizeof name) return tnn_error(TNN_ERR_ARG, "tensor name too long: %s%s", prefix, local);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return tnn_error(TNN_ERR_ARG, "tensor name too long (%d bytes; names are at most %zu): %.80s%.80s...", n,
+                         sizeof name - 1, prefix ? prefix : "", local);
     tnn_named_tensor t;
     memset(&t, 0, sizeof t);
     t.name = name;

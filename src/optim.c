@@ -15,9 +15,19 @@
 #include <math.h>
 #include <string.h>
 
+/* An optimizer whose base was never filled (tnn_optimizer_init), refused by name
+ * rather than followed through a NULL vtable. */
+static tnn_status no_vtable(const char *fn)
+{
+    return tnn_error(TNN_ERR_ARG, "%s: the optimizer has no vtable (tnn_optimizer_init sets it)", fn);
+}
+
 tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtable *vt, tnn_module *m)
 {
     if (!o || !vt || !m) return tnn_error(TNN_ERR_ARG, "optimizer_init: NULL argument");
+    if (!vt->step || !vt->free) /* the two required entries (optim.h) */
+        return tnn_error(TNN_ERR_ARG, "optimizer_init: the vtable of '%s' has no %s (required)",
+                         vt->type_name ? vt->type_name : "optimizer", !vt->step ? "step" : "free");
     o->vt = vt;
     o->module = m;
     o->params = tnn_module_parameters(m, "");
@@ -67,6 +77,7 @@ static tnn_status refresh_one(void *ctx, const tnn_named_tensor *t)
 tnn_status tnn_optimizer_step(tnn_optimizer *o)
 {
     if (!o) return tnn_error(TNN_ERR_ARG, "optimizer_step: optimizer is NULL");
+    if (!o->vt || !o->vt->step) return no_vtable("optimizer_step");
     /* Which parameters have a gradient now (frozen modules and discarded gradients have
      * none, and are left alone, as PyTorch skips a parameter whose .grad is None). The
      * visit also writes the zeros that a discard still owes. */
@@ -97,13 +108,19 @@ void tnn_optimizer_discard_grad(tnn_optimizer *o)
 tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx)
 {
     if (!o || !fn) return tnn_error(TNN_ERR_ARG, "optimizer_visit_state: NULL argument");
+    if (!o->vt) return no_vtable("optimizer_visit_state");
     if (!o->vt->visit_state) return TNN_OK;
     return o->vt->visit_state(o, prefix ? prefix : "", fn, ctx);
 }
 
 void tnn_optimizer_free(tnn_optimizer *o)
 {
-    if (o) o->vt->free(o);
+    if (!o) return;
+    if (!o->vt || !o->vt->free) { /* leaked rather than freed the wrong way */
+        tnn_log("tnn_optimizer_free: the optimizer has no vtable (tnn_optimizer_init sets it); not freed");
+        return;
+    }
+    o->vt->free(o);
 }
 
 /* A setting the step rounds to float: finite there too (1e300 is finite as a double,
@@ -113,6 +130,7 @@ static bool float_finite(double v) { return isfinite(v) && fabs(v) <= FLT_MAX; }
 tnn_status tnn_optimizer_set_lr(tnn_optimizer *o, double lr)
 {
     if (!o) return tnn_error(TNN_ERR_ARG, "optimizer_set_lr: optimizer is NULL");
+    if (!o->vt) return no_vtable("optimizer_set_lr");
     if (!(lr >= 0.0) || !float_finite(lr))
         return tnn_error(TNN_ERR_ARG, "%s: learning rate %g must be >= 0 and finite in float", o->vt->type_name, lr);
     if (!o->vt->set_lr) return tnn_error(TNN_ERR_ARG, "%s: this optimizer has no learning rate to set", o->vt->type_name);
@@ -121,7 +139,7 @@ tnn_status tnn_optimizer_set_lr(tnn_optimizer *o, double lr)
 
 double tnn_optimizer_get_lr(const tnn_optimizer *o)
 {
-    return (o && o->vt->get_lr) ? o->vt->get_lr(o) : NAN;
+    return (o && o->vt && o->vt->get_lr) ? o->vt->get_lr(o) : NAN;
 }
 
 /* Total number of parameter scalars, and the offset of each parameter in one flat

@@ -847,6 +847,9 @@ tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor
         }
     /* Non-strict with no name in common is nearly always a wrong prefix: loading nothing
      * and succeeding would hide it. */
+    if (!strict && dst->count > 0 && matched == 0 && st->count == 0)
+        return tnn_error(TNN_ERR_SHAPE, "safetensors file '%.100s' holds no tensors (expected names such as '%.100s')",
+                         st->what, dst->items[0].name);
     if (!strict && dst->count > 0 && matched == 0)
         return tnn_error(TNN_ERR_SHAPE, "safetensors file '%.100s': none of its %d tensors has a name expected here "
                          "(the file has '%.100s', expected names such as '%.100s'; a different prefix?)", st->what,

@@ -209,7 +209,30 @@ char *tnn_tensor_shape_str(const tnn_tensor *t, char *buf, size_t len)
         snprintf(buf, len, "(null)");
         return buf;
     }
+    if (t->ndim < 1 || t->ndim > TNN_MAX_DIMS) { /* a header filled in by hand */
+        snprintf(buf, len, "(%d dimensions)", t->ndim);
+        return buf;
+    }
     return tnn_shape_str(t->ndim, t->shape, buf, len);
+}
+
+bool tnn_tensor_problem(const tnn_tensor *t, char *why, size_t len)
+{
+    if (t->ndim < 1 || t->ndim > TNN_MAX_DIMS)
+        return snprintf(why, len, "has %d dimensions (1 to %d)", t->ndim, TNN_MAX_DIMS), true;
+    size_t count = 1;
+    for (int k = 0; k < t->ndim; k++) {
+        if (t->shape[k] < 1) return snprintf(why, len, "has dimension %d = %d (each is at least 1)", k, t->shape[k]), true;
+        if (count > SIZE_MAX / sizeof(float) / (size_t)t->shape[k]) return snprintf(why, len, "is too large"), true;
+        count *= (size_t)t->shape[k];
+    }
+    if (count != t->size) {
+        char s[64];
+        return snprintf(why, len, "has size %zu, but its shape %s holds %zu elements", t->size,
+                        tnn_tensor_shape_str(t, s, sizeof s), count), true;
+    }
+    if (!t->data) return snprintf(why, len, "has no data"), true;
+    return false;
 }
 
 void tnn_tensor_scale(tnn_tensor *t, float s)

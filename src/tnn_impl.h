@@ -67,9 +67,12 @@ const char *tnn_module_vt_problem(const tnn_module *m);
 /* A module's dL/dx buffers: two, so that a backward never writes dL/dx over what it
  * reads. The input kept from forward, or dy, may be the dL/dx an earlier backward
  * returned (power iteration feeds a Linear its own dx; torch allows it), so backward
- * writes into the buffer that overlaps neither (resized to ndim/shape; *out). x is the
- * kept input's first element and nx its count. TNN_ERR_ARG, naming m, if both overlap
- * (a view spanning both buffers); TNN_ERR_NOMEM. */
+ * writes into the buffer that overlaps neither (resized to ndim/shape; *out). Nor the
+ * dy given to the outermost tnn_module_backward on this thread: inside a Sequential a
+ * child's dy is its neighbour's buffer, while the caller's dy may be the first child's
+ * dx from the last backward, which the caller still holds. x is the kept input's first
+ * element and nx its count. TNN_ERR_ARG, naming m, if all are taken (a view spanning
+ * both buffers); TNN_ERR_NOMEM. */
 tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, size_t nx, const tnn_tensor *dy,
                        int ndim, const int *shape, tnn_tensor **out);
 /* What is wrong with a tensor record's dtype, dimensions, count (against its shape)
@@ -81,6 +84,11 @@ bool tnn_record_problem(const tnn_named_tensor *t, char *why, size_t len);
  * are taken: an optimizer, a parameter list, a state_dict, a save or load. *out is NULL
  * on failure, with the visit's status and message. */
 tnn_status tnn_module_collect(tnn_module *m, const char *prefix, bool params_only, tnn_tensor_list **out);
+/* What is wrong with a tensor header a caller passed in (one filled in by hand can
+ * disagree with itself): its dimensions (1 to TNN_MAX_DIMS, each at least 1), its size
+ * against its shape, or its data, written into why ("has size 64, but its shape [4 x 3]
+ * holds 12 elements"); false if nothing is. */
+bool tnn_tensor_problem(const tnn_tensor *t, char *why, size_t len);
 /* Initialise an embedded (not heap-allocated) owned tensor header with no data. */
 void tnn_tensor_init_empty(tnn_tensor *t);
 /* Free the data of an embedded tensor header. */

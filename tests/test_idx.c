@@ -293,6 +293,14 @@ static void idx_zero_dim(void **state)
     uint8_t *b = idx_bytes(3, (uint32_t[]){5, 0, 28}, 0, &n);
     expect_both_fail("zerodim", b, n, "dimension 1 is 0");
     free(b);
+    /* and the saving side's argument checks, each named */
+    uint8_t d[4] = {0};
+    const char *path = tmp_path("save_args");
+    TU_ASSERT_ERR(tnn_idx_save_u8(path, d, 1, NULL), TNN_ERR_ARG, "save_args", "dims is NULL", NULL);
+    TU_ASSERT_ERR(tnn_idx_save_u8(path, d, 5, (int[]){1, 1, 1, 1, 4}), TNN_ERR_ARG, "IDX needs 1..4 dimensions, got 5",
+                  NULL);
+    TU_ASSERT_ERR(tnn_idx_save_u8(path, d, 2, (int[]){4, 0}), TNN_ERR_ARG, "IDX dimension 1 is 0", NULL);
+    TU_ASSERT_ERR(tnn_idx_save_u8(path, NULL, 1, (int[]){4}), TNN_ERR_ARG, "data is NULL", NULL);
 }
 
 static void idx_truncated(void **state)

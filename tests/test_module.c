@@ -500,6 +500,62 @@ static void flatten_is_a_view(void **state)
 
 /* ---- error paths ---- */
 
+/* tnn_tensor is a public struct, so a caller may fill one in by hand and get it wrong:
+ * a size its shape does not hold, a dimension of 0, no dimensions or too many. The
+ * module wrappers and the losses refuse such a header, naming what is wrong; a ReLU
+ * wrote past the buffer, and a batch of 0 rows divided by zero in Linear. */
+static void hand_filled_tensor_headers_refused(void **state)
+{
+    (void)state;
+    float buf[64] = {0};
+    int targets[4] = {0};
+    tnn_tensor bad[4] = {
+        {.data = buf, .ndim = 2, .shape = {4, 3, 1, 1}, .size = 64, .capacity = 64},
+        {.data = buf, .ndim = 2, .shape = {0, 3, 1, 1}, .size = 12, .capacity = 64},
+        {.data = buf, .ndim = 0, .shape = {1, 1, 1, 1}, .size = 1, .capacity = 64},
+        {.data = buf, .ndim = 5, .shape = {2, 2, 2, 2}, .size = 16, .capacity = 64},
+    };
+    const char *why[4] = {"has size 64, but its shape [4 x 3] holds 12 elements", "has dimension 0 = 0",
+                          "has 0 dimensions (1 to 4)", "has 5 dimensions (1 to 4)"};
+    tnn_module *relu = tnn_relu_new(), *lin = tnn_linear_new(3, 2, true, NULL);
+    tnn_tensor *good = tnn_tensor_new2(4, 3), *t = tnn_tensor_new2(4, 3);
+    const tnn_tensor *y, *dx;
+    float loss;
+    for (int k = 0; k < 4; k++) {
+        TU_ASSERT_ERR(tnn_module_forward(relu, &bad[k], &y), TNN_ERR_ARG, "relu forward: the input", why[k], NULL);
+        TU_ASSERT_ERR(tnn_module_forward(lin, &bad[k], &y), TNN_ERR_ARG, "linear(3->2) forward: the input", why[k], NULL);
+        TU_ASSERT_OK(tnn_module_forward(relu, good, &y));
+        TU_ASSERT_ERR(tnn_module_backward(relu, &bad[k], &dx), TNN_ERR_ARG, "relu backward: dy", why[k], NULL);
+        TU_ASSERT_ERR(tnn_mse_loss(&bad[k], t, &loss, NULL), TNN_ERR_ARG, "mse_loss: input", why[k], NULL);
+        TU_ASSERT_ERR(tnn_bce_loss(t, &bad[k], &loss, NULL), TNN_ERR_ARG, "bce_loss: target", why[k], NULL);
+        TU_ASSERT_ERR(tnn_cross_entropy_loss(&bad[k], targets, &loss, NULL), TNN_ERR_ARG, "cross_entropy_loss: input",
+                      why[k], NULL);
+    }
+    tnn_module_free(relu);
+    tnn_module_free(lin);
+    tnn_tensor_free(good);
+    tnn_tensor_free(t);
+}
+
+/* Names are at most 255 bytes; a longer one is refused with the limit in the message. */
+static void tensor_names_have_a_limit(void **state)
+{
+    (void)state;
+    tnn_module *lin = tnn_linear_new(3, 2, true, NULL);
+    char prefix[256];
+    memset(prefix, 'p', 249);
+    prefix[249] = '\0';
+    tnn_tensor_list *l = tnn_module_state_dict(lin, prefix); /* 249 + "weight": 255 */
+    assert_non_null(l);
+    assert_int_equal(strlen(l->items[0].name), 255);
+    tnn_tensor_list_free(l);
+    prefix[249] = 'p';
+    prefix[250] = '\0';
+    assert_null(tnn_module_state_dict(lin, prefix));
+    TU_ASSERT_MSG("tensor name too long (256 bytes; names are at most 255)", NULL);
+    tnn_module_free(lin);
+}
+
 static void forward_rejects_wrong_width_null_and_empty(void **state)
 {
     (void)state;
@@ -847,10 +903,13 @@ static void linear_features_past_int_max(void **state)
 
 /* A module's own dL/dx fed back to it, as its next input (power iteration does this
  * with a Linear; torch allows it) or as dy: its backward writes the new dL/dx into its
- * other buffer, so the results are those of a copy. It used to write over what it was
- * reading (on two threads, while the other read it): wrong gradients with TNN_OK. The
- * same for a Sequential whose first child is an activation, whose dx used to be the next
- * child's buffer. Each case runs on a module and on its twin fed a copy. */
+ * other buffer, so the results are those of a copy, and what was fed back is left as it
+ * was. It used to write over what it was reading (on two threads, while the other read
+ * it): wrong gradients with TNN_OK. The same for a Sequential whose first child is an
+ * activation, whose dx used to be the next child's buffer; a Sequential given its dx as
+ * dy, whose first child wrote its new dx over it once the last child had read it; and a
+ * Dropout, which had one dx buffer. Each case runs on a module and on its twin fed a
+ * copy. */
 typedef tnn_module *(*make_fn)(tnn_rng *r);
 static tnn_module *make_lin(tnn_rng *r) { return tnn_linear_new(256, 256, true, r); }
 static tnn_module *make_bn(tnn_rng *r) { return tnn_batchnorm1d_new(256, tnn_batchnorm_defaults()); (void)r; }
@@ -871,6 +930,17 @@ static tnn_module *make_fseq(tnn_rng *r) /* a Flatten first: its dx is a view of
     return s;
 }
 
+static tnn_module *make_lseq(tnn_rng *r) /* Linear then Linear */
+{
+    tnn_module *s = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(256, 256, true, r)));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_tanh_new()));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(256, 256, true, r)));
+    return s;
+}
+
+static tnn_module *make_drop(tnn_rng *r) { return tnn_dropout_new(0.5f, r); }
+
 static void assert_same_grads(tnn_module *a, tnn_module *b)
 {
     tnn_tensor_list *la = tnn_module_parameters(a, ""), *lb = tnn_module_parameters(b, "");
@@ -885,8 +955,8 @@ static void own_dx_fed_back_is_read_as_a_copy(void **state)
 {
     (void)state;
     tnn_set_num_threads(2);
-    const make_fn makers[4] = {make_lin, make_bn, make_seq, make_fseq};
-    for (int k = 0; k < 4; k++) {
+    const make_fn makers[6] = {make_lin, make_bn, make_seq, make_fseq, make_lseq, make_drop};
+    for (int k = 0; k < 6; k++) {
         for (int as_dy = 1; as_dy >= 0; as_dy--) { /* as dy first: wrong on one thread too */
             tnn_rng r1, r2, rd;
             tnn_rng_seed(&r1, 9);
@@ -918,10 +988,9 @@ static void own_dx_fed_back_is_read_as_a_copy(void **state)
             }
             assert_memory_equal(ya->data, yb->data, yb->size * sizeof(float));
             assert_memory_equal(dxa->data, dxb->data, dxb->size * sizeof(float));
-            /* the other buffer (a Sequential given its dx as dy consumes it at its last
-             * child; its first child may then write there: the dx it returned earlier is
-             * valid until its next backward, module rule 2) */
-            if ((k < 2 || !as_dy) && dxa->data == fed) fail_msg("maker %d, as_dy %d: dx in the buffer fed back", k, as_dy);
+            /* the other buffer, and what was fed back left as it was */
+            if (dxa->data == fed) fail_msg("maker %d, as_dy %d: dx in the buffer fed back", k, as_dy);
+            assert_memory_equal(fed, copy->data, copy->size * sizeof(float));
             assert_same_grads(m, twin);
             tnn_tensor_free(copy);
             tnn_tensor_free(x);
@@ -1140,6 +1209,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(activations_values),
     cmocka_unit_test(dropout_behaviour),
     cmocka_unit_test(flatten_is_a_view),
+    cmocka_unit_test(hand_filled_tensor_headers_refused),
+    cmocka_unit_test(tensor_names_have_a_limit),
     cmocka_unit_test(forward_rejects_wrong_width_null_and_empty),
     cmocka_unit_test(backward_before_forward_and_bad_dy),
     cmocka_unit_test(forward_refuses_its_own_output),

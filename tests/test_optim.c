@@ -313,6 +313,33 @@ static void optimizer_user_defined(void **state)
     tnn_module_free(t.m);
 }
 
+/* A user-defined optimizer without its vtable's required entries, or whose base was
+ * never filled: refused by name, as modules are (they were called through NULL). */
+static void optimizer_user_defined_without_a_whole_vtable(void **state)
+{
+    (void)state;
+    tiny t = tiny_new(W0);
+    static const tnn_optimizer_vtable no_step = {.type_name = "nostep", .free = sign_free};
+    static const tnn_optimizer_vtable no_free = {.type_name = "nofree", .step = sign_step};
+    sign_sgd s;
+    memset(&s, 0, sizeof s);
+    TU_ASSERT_ERR(tnn_optimizer_init(&s.base, &no_step, t.m), TNN_ERR_ARG, "vtable of 'nostep' has no step (required)",
+                  NULL);
+    TU_ASSERT_ERR(tnn_optimizer_init(&s.base, &no_free, t.m), TNN_ERR_ARG, "vtable of 'nofree' has no free (required)",
+                  NULL);
+    assert_null(s.base.vt);
+    assert_null(s.base.params);
+    /* never initialised */
+    TU_ASSERT_ERR(tnn_optimizer_step(&s.base), TNN_ERR_ARG, "optimizer_step: the optimizer has no vtable", NULL);
+    TU_ASSERT_ERR(tnn_optimizer_set_lr(&s.base, 0.1), TNN_ERR_ARG, "optimizer_set_lr: the optimizer has no vtable",
+                  NULL);
+    TU_ASSERT_ERR(tnn_optimizer_visit_state(&s.base, "", collect, NULL), TNN_ERR_ARG, "has no vtable", NULL);
+    assert_true(isnan(tnn_optimizer_get_lr(&s.base)));
+    tnn_optimizer_zero_grad(&s.base);
+    tnn_optimizer_free(&s.base); /* logs, frees nothing: the struct is on the stack */
+    tnn_module_free(t.m);
+}
+
 static void optimizer_bad_arguments(void **state)
 {
     (void)state;
@@ -986,6 +1013,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(adam_refuses_a_parameter_count_out_of_range),
     cmocka_unit_test(new_model_gradients_count_until_discarded),
     cmocka_unit_test(tiny_weight_decay_is_applied_as_torch_decides),
+    cmocka_unit_test(optimizer_user_defined_without_a_whole_vtable),
 };
 
 TU_MAIN("optim", tests)

@@ -877,6 +877,15 @@ static void test_strict_and_non_strict(void **state)
     free(before);
     free(after);
 
+    /* non-strict, from a file that holds no tensors at all: said so */
+    tnn_tensor_list *none = tnn_tensor_list_new();
+    const char *empty_path = tmp_path("none.safetensors");
+    ASSERT_OK(tnn_safetensors_save(empty_path, none, NULL));
+    s = tnn_module_load(dst, "", empty_path, false, NULL);
+    assert_int_equal(s, TNN_ERR_SHAPE);
+    ASSERT_MSG_HAS("none.safetensors' holds no tensors", "expected names such as '0.weight'");
+    tnn_tensor_list_free(none);
+
     /* unexpected tensors only */
     tnn_module *one = tnn_sequential_new();
     ASSERT_OK(tnn_sequential_add(one, tnn_linear_new(4, 3, true, NULL)));

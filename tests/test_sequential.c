@@ -520,6 +520,33 @@ static void sequential_dy_shape_checked(void **state)
     tnn_module_free(s);
 }
 
+/* An empty Sequential passes dy through. Given a dy that differs from its output only
+ * in dimensions of 1 ([N] for [N x 1]), it returned the view tnn_module_backward makes
+ * of it on its stack, which was gone by the time the caller read it; now it returns the
+ * caller's dy, also from inside another Sequential. */
+static void sequential_empty_passes_dy_through(void **state)
+{
+    (void)state;
+    tnn_module *empty = tnn_sequential_new(), *outer = tnn_sequential_new(), *inner = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(outer, inner));
+    tnn_tensor *x = tnn_tensor_new2(4, 1), *dy = tnn_tensor_new1(4), *dy2 = tnn_tensor_new2(4, 1);
+    const tnn_tensor *y, *dx;
+    tnn_module *nets[2] = {empty, outer};
+    for (int k = 0; k < 2; k++) {
+        TU_ASSERT_OK(tnn_module_forward(nets[k], x, &y));
+        assert_ptr_equal(y, x);
+        TU_ASSERT_OK(tnn_module_backward(nets[k], dy, &dx));
+        assert_ptr_equal(dx, dy);
+        TU_ASSERT_OK(tnn_module_backward(nets[k], dy2, &dx));
+        assert_ptr_equal(dx, dy2);
+    }
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+    tnn_tensor_free(dy2);
+    tnn_module_free(empty);
+    tnn_module_free(outer);
+}
+
 /* Fail each allocation in turn while building, running and freeing a network: every
  * failure is reported (NULL or TNN_ERR_NOMEM), nothing crashes and nothing leaks. */
 static void sequential_allocation_failures(void **state)
@@ -579,6 +606,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_ownership),
     cmocka_unit_test(sequential_one_place_per_module),
     cmocka_unit_test(sequential_dy_shape_checked),
+    cmocka_unit_test(sequential_empty_passes_dy_through),
     cmocka_unit_test(sequential_modes_pass_on_separately),
     cmocka_unit_test(sequential_allocation_failures),
 };

@@ -129,7 +129,10 @@ TNN_API tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const 
  * output's shape, so the module's own backward can rely on dy having exactly that
  * shape. Accumulates parameter gradients (+=) unless requires_grad is false. A
  * module's own backward that returns TNN_OK without setting *dx, when dx was asked for,
- * is refused (TNN_ERR_STATE, naming the module).
+ * is refused (TNN_ERR_STATE, naming the module); one that passes dy through (an empty
+ * Sequential) gives back the dy the caller passed. dy is never written, by the
+ * built-in modules and a Sequential of them, even when it is m's own dx from the last
+ * backward: no module inside writes its dL/dx over it.
  * One forward may be followed by several backwards (with different dy, say): each adds
  * its gradients, as PyTorch's backward(retain_graph=True) does; PyTorch without
  * retain_graph refuses the second one. Zero or discard the gradients in between to get
@@ -198,7 +201,9 @@ typedef struct tnn_tensor_list {
  * Free with tnn_tensor_list_free; NULL on failure. */
 TNN_API tnn_tensor_list *tnn_module_parameters(tnn_module *m, const char *prefix);
 /** Parameters and buffers in PyTorch state_dict order, named with `prefix`.
- * Free with tnn_tensor_list_free; NULL on failure. */
+ * Free with tnn_tensor_list_free; NULL on failure. A name, prefix included, is at most
+ * 255 bytes (a longer one fails the visit with TNN_ERR_ARG); an Adam checkpoint adds
+ * ".exp_avg_sq" to each parameter's name and its own prefix. */
 TNN_API tnn_tensor_list *tnn_module_state_dict(tnn_module *m, const char *prefix);
 /** Entry called `name`, or NULL. */
 TNN_API const tnn_named_tensor *tnn_tensor_list_find(const tnn_tensor_list *l, const char *name);
