@@ -13,6 +13,7 @@ typedef struct tnn_sequential {
     const tnn_tensor **outs;
     int outs_n;        /* how many of outs a forward has set (children added since have none) */
     int count, cap;
+    unsigned err_seq;  /* the thread's message count after its creation or last add */
 } tnn_sequential;
 
 /* Activations work in place where that cannot be seen from outside (as PyTorch's
@@ -202,12 +203,13 @@ tnn_module *tnn_sequential_new(void)
     tnn_sequential *s = tnn_calloc(1, sizeof *s, "sequential");
     if (!s) return NULL;
     tnn_module_init(&s->base, &seq_vt);
+    s->err_seq = tnn_error_seq();
     return &s->base;
 }
 
 bool tnn_is_sequential(const tnn_module *m) { return m && m->vt == &seq_vt; }
 
-tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
+static tnn_status add_child(tnn_module *seq, tnn_module *child)
 {
     if (!tnn_is_sequential(seq)) {
         const char *what = !seq ? "NULL" : seq->vt && seq->vt->type_name ? seq->vt->type_name : "a module without a type";
@@ -220,7 +222,10 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
     }
     tnn_sequential *s = (tnn_sequential *)seq;
     if (!child) {
-        if (!tnn_last_error()[0]) return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is NULL", s->count);
+        /* A message set since the last add (or the creation) is likely the failed
+         * constructor's; an older one is not quoted. */
+        if (!tnn_last_error()[0] || tnn_error_seq() == s->err_seq)
+            return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is NULL", s->count);
         return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is NULL (did its constructor fail? the last error "
                          "was: %s)", s->count, tnn_last_error());
     }
@@ -262,6 +267,13 @@ tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
     s->children[s->count++] = child;
     seq->has_output = false; /* a backward goes through the chain of the last forward, which this one lacks */
     return TNN_OK;
+}
+
+tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
+{
+    tnn_status st = add_child(seq, child);
+    if (tnn_is_sequential(seq)) ((tnn_sequential *)seq)->err_seq = tnn_error_seq();
+    return st;
 }
 
 int tnn_sequential_len(const tnn_module *seq)

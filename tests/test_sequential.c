@@ -276,6 +276,16 @@ static void sequential_error_paths(void **state)
     TU_ASSERT_ERR(tnn_sequential_add(s, NULL), TNN_ERR_ARG, "child 0 is NULL", NULL);
     assert_null(strstr(tnn_last_error(), "constructor"));
     assert_int_equal(tnn_sequential_len(s), 0);
+    /* Nor an error older than the last add (or the container): it is not the NULL's. */
+    assert_null(tnn_safetensors_load("missing.safetensors"));
+    tnn_module *later = tnn_sequential_new();
+    TU_ASSERT_ERR(tnn_sequential_add(later, NULL), TNN_ERR_ARG, "child 0 is NULL", NULL);
+    assert_null(strstr(tnn_last_error(), "missing.safetensors"));
+    assert_null(tnn_safetensors_load("missing.safetensors"));
+    TU_ASSERT_OK(tnn_sequential_add(later, tnn_relu_new()));
+    TU_ASSERT_ERR(tnn_sequential_add(later, NULL), TNN_ERR_ARG, "child 1 is NULL", NULL);
+    assert_null(strstr(tnn_last_error(), "missing.safetensors"));
+    tnn_module_free(later);
     TU_ASSERT_ERR(tnn_sequential_add(s, s), TNN_ERR_ARG, "itself", NULL);
     /* The same module twice: refused, and it stays the container's (freed once, below). */
     tnn_module *twice = tnn_relu_new();

@@ -45,7 +45,8 @@ TNN_API tnn_module *tnn_sequential_new(void);
  * except for a module refused because it already has a place (below) or is seq itself,
  * or a module of your own without a vtable (or one lacking forward, backward or free)
  * added to a Sequential, which stay as they were. A NULL child (a failed constructor) is reported as an error
- * whose message gives the constructor's, so calls can be chained:
+ * whose message gives the constructor's (a message set on this thread since seq's
+ * creation or its last add; an older one is not quoted), so calls can be chained:
  * `if (st == TNN_OK) st = tnn_sequential_add(seq, tnn_linear_new(...));` stops at the
  * first failure, and tnn_last_error() names it. (Combine statuses only this way: ORing
  * two negative codes gives a third.)
