@@ -8,7 +8,7 @@
 typedef struct tnn_dropout {
     tnn_module base;
     float p;
-    tnn_rng *rng;         /* borrowed */
+    tnn_rng *rng;         /* borrowed; NULL: for evaluation only */
     tnn_tensor mask;      /* 0 or 1/(1-p) per element of the last training forward */
     tnn_tensor y, dx[2];  /* dL/dx: see tnn_pick_dx */
     const float *x;       /* the last forward's input: not read by backward, not written either */
@@ -29,6 +29,9 @@ static tnn_status dropout_forward(tnn_module *m, const tnn_tensor *x, const tnn_
      * overlap would read elements already written. */
     bool exact = x->data == d->y.data;
     if (!exact && tnn_tensor_overlaps(x, &d->y)) return tnn_error_own_output(m);
+    if (m->training && d->p > 0.0f && !d->rng)
+        return tnn_error(TNN_ERR_STATE, "dropout(p=%g) forward: training needs random masks, and this module was "
+                         "created without an rng (for evaluation only: tnn_module_eval)", (double)d->p);
     tnn_status st = tnn_tensor_ensure_like(&d->y, x, "dropout");
     if (st) return st;
     d->applied = m->training && d->p > 0.0f;
@@ -94,10 +97,6 @@ tnn_module *tnn_dropout_new(float p, tnn_rng *rng)
 {
     if (!(p >= 0.0f && p <= 1.0f)) {
         tnn_error(TNN_ERR_ARG, "dropout: p must be in [0, 1], got %g", (double)p);
-        return NULL;
-    }
-    if (!rng) {
-        tnn_error(TNN_ERR_ARG, "dropout(p=%g): rng is NULL", (double)p);
         return NULL;
     }
     tnn_dropout *d = tnn_calloc(1, sizeof *d, "dropout");

@@ -33,6 +33,14 @@ target_link_libraries(test_doc_minibatch PRIVATE tinynn m)
 add_test(NAME test_doc_minibatch COMMAND test_doc_minibatch)
 set_tests_properties(test_doc_minibatch PROPERTIES LABELS docs TIMEOUT 120 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
 
+# docs/tutorial.md's MNIST loader, run on the repository's copy of the data
+tnn_doc_code(docs/tutorial.md "```c\n(/\\* mnist_load.c[^`]*)```" doc_mnist.c)
+add_executable(test_doc_mnist ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_mnist.c)
+target_include_directories(test_doc_mnist PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
+target_link_libraries(test_doc_mnist PRIVATE tinynn m)
+add_test(NAME test_doc_mnist COMMAND test_doc_mnist ${PROJECT_SOURCE_DIR}/data/mnist)
+set_tests_properties(test_doc_mnist PROPERTIES LABELS "docs;data" TIMEOUT 120)
+
 foreach(doc tutorial readme)
   if(doc STREQUAL "tutorial")
     tnn_doc_code(docs/tutorial.md "```c\n(/\\* spiral.c.*return same && acc[^`]*)```" doc_tutorial.c)

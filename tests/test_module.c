@@ -737,8 +737,19 @@ static void constructors_reject_bad_arguments(void **state)
     assert_null(tnn_dropout_new(1.5f, &r));
     TU_ASSERT_MSG("dropout", "1.5", "[0, 1]", NULL);
     assert_null(tnn_dropout_new(-0.1f, &r));
-    assert_null(tnn_dropout_new(0.5f, NULL));
-    TU_ASSERT_MSG("rng", NULL);
+    /* Without an rng: for evaluation only (a model built to load weights and predict) */
+    tnn_module *d = tnn_dropout_new(0.5f, NULL);
+    assert_non_null(d);
+    tnn_tensor *x = tnn_tensor_new2(2, 3);
+    tnn_tensor_fill(x, 2.0f);
+    const tnn_tensor *y;
+    TU_ASSERT_ERR(tnn_module_forward(d, x, &y), TNN_ERR_STATE, "dropout(p=0.5) forward", "created without an rng",
+                  NULL);
+    tnn_module_eval(d);
+    TU_ASSERT_OK(tnn_module_forward(d, x, &y));
+    assert_memory_equal(y->data, x->data, 6 * sizeof(float));
+    tnn_module_free(d);
+    tnn_tensor_free(x);
     tnn_module_free(NULL); /* no-op */
 }
 

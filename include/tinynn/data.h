@@ -31,7 +31,9 @@ typedef struct tnn_idx {
     size_t count;       /**< number of bytes in data */
 } tnn_idx;
 
-/** Read path (gzipped when it starts with the gzip magic, whatever its name). On error
+/** Read path (gzipped when it starts with the gzip magic, whatever its name). *out is
+ * overwritten, not freed first (it may be uninitialised): to load into a tnn_idx that
+ * holds a file, tnn_idx_free it before. On error
  * returns non-OK with tnn_last_error() naming the file and the problem; *out is then
  * empty (tnn_idx_free on it is harmless). On Linux, data of 4 MB or more is offered to
  * transparent huge pages (madvise on the 2 MB-aligned inside of its block), because

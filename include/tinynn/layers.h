@@ -64,8 +64,9 @@ TNN_API tnn_module *tnn_sigmoid_new(void);
  * 1/(1-p), as PyTorch's CPU dropout computes it (1 - p rounded to float, then a float
  * division; p = 1 gives zeros). p is a float: where float cannot hold p exactly (0.42)
  * the scale can be an ulp from PyTorch's for the same decimal p. Identity in eval
- * mode. Masks are drawn from rng, which is borrowed and must outlive the module (NULL
- * is refused). 0 <= p <= 1. */
+ * mode. Masks are drawn from rng, which is borrowed and must outlive the module. A
+ * module created with rng NULL is for evaluation (a model built to load weights and
+ * predict): its forward in training mode with p > 0 returns TNN_ERR_STATE. 0 <= p <= 1. */
 TNN_API tnn_module *tnn_dropout_new(float p, tnn_rng *rng);
 
 /** Flatten [batch x d1 x ... ] to [batch x d1*...] (a view; no copy). A 1-D input is
