@@ -67,10 +67,31 @@ tnn_status tnn_error_own_output(const tnn_module *m)
                      "which this forward overwrites; pass a copy (tnn_tensor_clone)", tnn_module_describe(m, d, sizeof d));
 }
 
-/* The dy of the outermost tnn_module_backward running on this thread (tnn_pick_dx). */
+/* What the backwards running on this thread must not write their dL/dx over
+ * (tnn_pick_dx): the dy of the outermost tnn_module_backward, and the input of each
+ * Sequential whose backward is running (tnn_span_guard_push). */
 static _Thread_local const float *g_outer_dy;
 static _Thread_local size_t g_outer_dy_size;
 static _Thread_local int g_backward_depth;
+static _Thread_local tnn_span_guard *g_guards;
+
+void tnn_span_guard_push(tnn_span_guard *g, const float *data, size_t n)
+{
+    g->data = data;
+    g->n = n;
+    g->prev = g_guards;
+    g_guards = g;
+}
+
+void tnn_span_guard_pop(tnn_span_guard *g) { g_guards = g->prev; }
+
+static bool guarded(const float *data, size_t n)
+{
+    if (tnn_spans_overlap(data, n, g_outer_dy, g_outer_dy_size)) return true;
+    for (const tnn_span_guard *g = g_guards; g; g = g->prev)
+        if (tnn_spans_overlap(data, n, g->data, g->n)) return true;
+    return false;
+}
 
 tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, size_t nx, const tnn_tensor *dy,
                        int ndim, const int *shape, tnn_tensor **out)
@@ -80,15 +101,15 @@ tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, si
     for (int k = 0; k < 2; k++) { /* the whole allocation: a resize within it does not move it */
         const tnn_tensor *t = &dx[k];
         if (tnn_spans_overlap(t->data, t->capacity, x, nx) || tnn_spans_overlap(t->data, t->capacity, dy->data, dy->size) ||
-            tnn_spans_overlap(t->data, t->capacity, g_outer_dy, g_outer_dy_size))
+            guarded(t->data, t->capacity))
             continue;
         tnn_status st = tnn_tensor_resize(&dx[k], ndim, shape);
         if (st == TNN_ERR_NOMEM) return tnn_error(st, "%s: out of memory for dx", tnn_module_describe(m, who, sizeof who));
         if (st == TNN_OK) *out = &dx[k];
         return st;
     }
-    return tnn_error(TNN_ERR_ARG, "%s backward: the input and dy (or the dy given to the enclosing backward) overlap "
-                     "both of this module's dL/dx buffers; pass copies (tnn_tensor_clone)",
+    return tnn_error(TNN_ERR_ARG, "%s backward: the input and dy (or the enclosing backward's dy, or an enclosing "
+                     "sequential's input) overlap both of this module's dL/dx buffers; pass copies (tnn_tensor_clone)",
                      tnn_module_describe(m, who, sizeof who));
 }
 

@@ -12,6 +12,8 @@ typedef struct tnn_sequential {
      * activation working in place writes it. */
     const tnn_tensor **outs;
     int outs_n;        /* how many of outs a forward has set (children added since have none) */
+    const float *in;   /* the last forward's input, guarded during backward (tnn_pick_dx) */
+    size_t in_n;
     int count, cap;
     unsigned err_seq;  /* the thread's message count after its creation or last add */
 } tnn_sequential;
@@ -80,6 +82,8 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     }
     *y = cur;
     s->outs_n = s->count;
+    s->in = x->data;
+    s->in_n = x->size;
     return TNN_OK;
 }
 
@@ -120,16 +124,22 @@ static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     tnn_sequential *s = (tnn_sequential *)m;
     tnn_status cst = check_chain(s);
     if (cst) return cst;
+    /* The input may be a child's dx from a backward of that child alone; the first child
+     * still reads it, so no child writes its dx there. */
+    tnn_span_guard input;
+    tnn_span_guard_push(&input, s->in, s->in_n);
     const tnn_tensor *cur = dy;
-    for (int i = s->count - 1; i >= 0; i--) {
+    tnn_status st = TNN_OK;
+    for (int i = s->count - 1; i >= 0 && st == TNN_OK; i--) {
         const tnn_tensor *next = cur;
-        tnn_status st;
         /* The first child's dL/dx is only needed if the caller asked for it. */
         if (overwrite_backward(s, i) && (i > 0 || dx)) st = tnn_activation_backward_inplace(s->children[i], (tnn_tensor *)cur);
         else st = tnn_module_backward(s->children[i], cur, (i > 0 || dx) ? &next : NULL);
-        if (st) return in_child(i, st);
+        if (st) st = in_child(i, st);
         cur = next;
     }
+    tnn_span_guard_pop(&input);
+    if (st) return st;
     if (dx) *dx = cur;
     return TNN_OK;
 }

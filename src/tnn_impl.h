@@ -68,11 +68,22 @@ const char *tnn_module_vt_problem(const tnn_module *m);
  * reads. The input kept from forward, or dy, may be the dL/dx an earlier backward
  * returned (power iteration feeds a Linear its own dx; torch allows it), so backward
  * writes into the buffer that overlaps neither (resized to ndim/shape; *out). Nor the
- * dy given to the outermost tnn_module_backward on this thread: inside a Sequential a
+ * dy given to the outermost tnn_module_backward on this thread (inside a Sequential a
  * child's dy is its neighbour's buffer, while the caller's dy may be the first child's
- * dx from the last backward, which the caller still holds. x is the kept input's first
- * element and nx its count. TNN_ERR_ARG, naming m, if all are taken (a view spanning
- * both buffers); TNN_ERR_NOMEM. */
+ * dx from the last backward, which the caller still holds), nor a span guarded by
+ * tnn_span_guard_push (a Sequential's input, which its first child still reads and
+ * which may be a later child's dx). x is the kept input's first element and nx its
+ * count. TNN_ERR_ARG, naming m, if all are taken (a view spanning both buffers);
+ * TNN_ERR_NOMEM. */
+/* A span of floats no dL/dx may be written over while it is pushed (this thread's
+ * backwards; a list through the callers' stack frames, popped in reverse order). */
+typedef struct tnn_span_guard {
+    const float *data;
+    size_t n;
+    struct tnn_span_guard *prev;
+} tnn_span_guard;
+void tnn_span_guard_push(tnn_span_guard *g, const float *data, size_t n);
+void tnn_span_guard_pop(tnn_span_guard *g);
 tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, size_t nx, const tnn_tensor *dy,
                        int ndim, const int *shape, tnn_tensor **out);
 /* What is wrong with a tensor record's dtype, dimensions, count (against its shape)

@@ -557,6 +557,60 @@ static void sequential_empty_passes_dy_through(void **state)
     tnn_module_free(outer);
 }
 
+/* A Sequential's input that is a later child's dx, from a backward of that child on its
+ * own (tnn_sequential_get): the Sequential's backward must not let that child write its
+ * new dx there, where the first child still reads its input. It did: wrong gradients
+ * with TNN_OK. Compared with a twin fed a copy. Also the Sequential given its own dx
+ * as its next input and an older one as dy: refused by name, as a lone Linear is, where
+ * it wrote over the caller's dy. */
+static void sequential_input_from_a_childs_dx(void **state)
+{
+    (void)state;
+    tnn_module *net[2];
+    tnn_rng r;
+    for (int k = 0; k < 2; k++) {
+        tnn_rng_seed(&r, 21);
+        net[k] = tnn_sequential_new();
+        TU_ASSERT_OK(tnn_sequential_add(net[k], tnn_linear_new(8, 8, true, &r)));
+        TU_ASSERT_OK(tnn_sequential_add(net[k], tnn_linear_new(8, 8, true, &r)));
+    }
+    tnn_rng_seed(&r, 22);
+    tnn_tensor *x = tu_rand_tensor(&r, 4, 8, -1.0f, 1.0f), *g = tu_rand_tensor(&r, 4, 8, -1.0f, 1.0f);
+    tnn_tensor *g2 = tu_rand_tensor(&r, 4, 8, -1.0f, 1.0f);
+    const tnn_tensor *y, *h, *dx;
+    tnn_module *b = tnn_sequential_get(net[0], 1);
+    TU_ASSERT_OK(tnn_module_forward(b, x, &y));
+    TU_ASSERT_OK(tnn_module_backward(b, g, &h)); /* h: B's dx buffer */
+    tnn_tensor *copy = tnn_tensor_clone(h);
+    tnn_module_zero_grad(net[0]); /* B's own backward added to its gradients */
+    TU_ASSERT_OK(tnn_module_forward(net[0], h, &y));
+    TU_ASSERT_OK(tnn_module_backward(net[0], g2, &dx));
+    assert_memory_equal(h->data, copy->data, copy->size * sizeof(float)); /* the input left as it was */
+    TU_ASSERT_OK(tnn_module_forward(net[1], copy, &y));
+    TU_ASSERT_OK(tnn_module_backward(net[1], g2, &dx));
+    tnn_tensor_list *la = tnn_module_parameters(net[0], ""), *lb = tnn_module_parameters(net[1], "");
+    for (int i = 0; i < la->count; i++)
+        assert_memory_equal(la->items[i].grad, lb->items[i].grad, la->items[i].count * sizeof(float));
+    tnn_tensor_list_free(la);
+    tnn_tensor_list_free(lb);
+
+    /* its own dx as input, an older dx as dy: both of the first child's buffers taken */
+    const tnn_tensor *g1, *g2dx;
+    TU_ASSERT_OK(tnn_module_forward(net[1], x, &y));
+    TU_ASSERT_OK(tnn_module_backward(net[1], g, &g1));
+    TU_ASSERT_OK(tnn_module_forward(net[1], g1, &y));
+    TU_ASSERT_OK(tnn_module_backward(net[1], g1, &g2dx));
+    TU_ASSERT_OK(tnn_module_forward(net[1], g2dx, &y));
+    TU_ASSERT_ERR(tnn_module_backward(net[1], g1, &dx), TNN_ERR_ARG, "child 0: linear(8->8) backward",
+                  "overlap both of this module's dL/dx buffers", "tnn_tensor_clone", NULL);
+    tnn_tensor_free(copy);
+    tnn_tensor_free(x);
+    tnn_tensor_free(g);
+    tnn_tensor_free(g2);
+    tnn_module_free(net[0]);
+    tnn_module_free(net[1]);
+}
+
 /* Fail each allocation in turn while building, running and freeing a network: every
  * failure is reported (NULL or TNN_ERR_NOMEM), nothing crashes and nothing leaks. */
 static void sequential_allocation_failures(void **state)
@@ -617,6 +671,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_one_place_per_module),
     cmocka_unit_test(sequential_dy_shape_checked),
     cmocka_unit_test(sequential_empty_passes_dy_through),
+    cmocka_unit_test(sequential_input_from_a_childs_dx),
     cmocka_unit_test(sequential_modes_pass_on_separately),
     cmocka_unit_test(sequential_allocation_failures),
 };
