@@ -23,7 +23,7 @@
  * memory, a failed write); 2 bad flags, a data file or folder that cannot be used as
  * asked (missing, unreadable, not images, the wrong channels), or a checkpoint that does
  * not fit the flags; 3 training diverged (NaN/Inf); 130 / 143 stopped by SIGINT /
- * SIGTERM after writing a checkpoint.
+ * SIGTERM after writing a checkpoint (a closed stdout stops the same way, status 1).
  */
 #define _POSIX_C_SOURCE 200809L
 #define _XOPEN_SOURCE 700 /* realpath */
@@ -158,6 +158,7 @@ static double now_seconds(void)
 /* ---------------- signals ---------------- */
 
 static volatile sig_atomic_t g_stop_signal, g_writing, g_quit_pending;
+static bool g_stdout_closed; /* a write to stdout failed (its reader went: `| head`, a killed `| tee`) */
 static pthread_t g_main_thread;   /* where every decision about a signal is taken */
 static int g_debug_second_signal; /* test hook: raise the stop signal again inside the checkpoint's write */
 static const char *g_stop_msg = "";
@@ -211,6 +212,16 @@ static void install_signal_handlers(bool bar)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A closed stdout is a failed write (EPIPE) to notice, not a signal that kills the
+     * run before its checkpoint: Ctrl-C on `mnist_gan | tee log` stops tee too. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Flush stdout; a failure (its reader has gone) stops the run after this batch, with a
+ * checkpoint, as a signal does. */
+static void flush_stdout(void)
+{
+    if (fflush(stdout) == EOF || ferror(stdout)) g_stdout_closed = true;
 }
 
 /* ---------------- the run ---------------- */
@@ -368,7 +379,7 @@ static void draw_bar(run *r, int epoch, int done, int first, double t0, bool fin
     snprintf(line, sizeof line, "%s%s%s", head, bar, tail);
     if ((int)strlen(line) > cols) line[cols] = '\0';
     printf("\r%s\033[K%s", line, final ? "\n" : "");
-    fflush(stdout);
+    flush_stdout();
 }
 
 /* Training stopped on a NaN or infinity: say where, keep the last good checkpoint. */
@@ -596,7 +607,7 @@ static int train_batch(run *r, int epoch, int i, int first, double t0)
     } else if (i % o->log_interval == 0) {
         printf("[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]\n", epoch, o->n_epochs, i, r->batches,
                (double)tr->d_loss, (double)tr->g_loss);
-        fflush(stdout);
+        flush_stdout();
     }
     int status;
     if (done_before % o->sample_interval == 0 && (status = save_sample(r, tr, done_before, b))) return status;
@@ -629,9 +640,9 @@ static int end_epoch(run *r, int epoch, int first, double t0)
     return 0;
 }
 
-/* SIGINT or SIGTERM arrived: write the checkpoint after the batch just done and stop with
- * 128 + the signal's number (or, if writing the checkpoint or the plot fails, that
- * failure's status). */
+/* SIGINT or SIGTERM arrived, or stdout was closed: write the checkpoint after the batch
+ * just done and stop with 128 + the signal's number, or 1 for a closed stdout (a failed
+ * write), or, if writing the checkpoint or the plot fails, that failure's status. */
 static int stop_on_signal(run *r)
 {
     int status, e, b;
@@ -639,10 +650,12 @@ static int stop_on_signal(run *r)
     last_batch(r, &e, &b);
     if (r->bar && r->s.batch != 0) printf("\n");
     fflush(stdout);
+    const char *why = g_stop_signal == SIGINT    ? "SIGINT"
+                      : g_stop_signal == SIGTERM ? "SIGTERM"
+                                                 : "a failed write to stdout (its reader has gone)";
     fprintf(stderr, "%s: stopped by %s after [Epoch %d/%d] [Batch %d/%d]; checkpoint: %s (continue with --resume "
-            "%s)\n", PROG, g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", e, r->o.n_epochs, b, r->batches,
-            r->out_ckpt, r->out_ckpt);
-    return 128 + g_stop_signal;
+            "%s)\n", PROG, why, e, r->o.n_epochs, b, r->batches, r->out_ckpt, r->out_ckpt);
+    return g_stop_signal ? 128 + g_stop_signal : EXIT_ERROR;
 }
 
 /* gan.py's `for epoch in range(opt.n_epochs): for i, imgs in enumerate(dataloader)`,
@@ -660,10 +673,10 @@ static int train(run *r)
         r->bar_drawn = 0.0;
         for (int i = first; i < r->batches; i++) {
             if ((status = train_batch(r, epoch, i, first, t0))) return status;
-            if (g_stop_signal && s->n_hist < (int64_t)o->n_epochs * r->batches) break;
+            if ((g_stop_signal || g_stdout_closed) && s->n_hist < (int64_t)o->n_epochs * r->batches) break;
         }
         if (s->batch == 0 && (status = end_epoch(r, epoch, first, t0))) return status; /* the epoch is complete */
-        if (g_stop_signal && s->epoch < o->n_epochs) return stop_on_signal(r);
+        if ((g_stop_signal || g_stdout_closed) && s->epoch < o->n_epochs) return stop_on_signal(r);
     }
     /* (written at the last epoch's end, unless this run was resumed finished: then the
      * weights alone were missing) */
@@ -1215,9 +1228,9 @@ int main(int argc, char **argv)
     if (!status) {
         R.bar = strcmp(o->progress, "bar") == 0 || (strcmp(o->progress, "auto") == 0 && isatty(STDOUT_FILENO));
         /* The seed prints its options first (argparse's Namespace, sorted by name). */
-        flags_print_namespace(stdout, specs, n_specs);
-        fflush(stdout);
         install_signal_handlers(R.bar);
+        flags_print_namespace(stdout, specs, n_specs);
+        flush_stdout();
         status = train(&R);
     }
     if (!status) status = save_weights(&R);

@@ -753,6 +753,57 @@ static void signal_sigterm_from_outside(void **state)
     free(out);
 }
 
+/* stdout's reader goes away mid-run (`mnist_gan | head -2`; Ctrl-C on `mnist_gan | tee
+ * log`, which stops tee as well): the run stops after the batch with a checkpoint, as on
+ * a signal, instead of being killed by SIGPIPE with nothing saved. Closed alone: status 1
+ * (a failed write); with a SIGINT first: 130. Either way --resume goes on. */
+static void stdout_closed_mid_run(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    for (int with_sigint = 0; with_sigint < 2; with_sigint++) {
+        const char *dir = with_sigint ? gt_path("b") : gt_path("a");
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            FILE *e = freopen(gt_path("stderr.txt"), "w", stderr);
+            (void)e;
+            dup2(fds[1], STDOUT_FILENO);
+            close(fds[0]);
+            close(fds[1]);
+            execl(g_gan, g_gan, "--batch_size", "32", "--n_cpu", "1", "--seed", "7", "--n_epochs", "100000", "--data",
+                  gt_path("data"), "--out", dir, (char *)NULL);
+            _exit(121);
+        }
+        close(fds[1]);
+        FILE *in = fdopen(fds[0], "r");
+        char line[1024];
+        while (fgets(line, sizeof line, in) && strncmp(line, "[Epoch ", 7) != 0) continue;
+        if (with_sigint) kill(pid, SIGINT);
+        fclose(in); /* the reader goes */
+        int ws;
+        waitpid(pid, &ws, 0);
+        char *err = gt_slurp(gt_path("stderr.txt"), NULL);
+        int want = with_sigint ? 130 : 1;
+        if (!WIFEXITED(ws) || WEXITSTATUS(ws) != want)
+            fail_msg("status %d, expected exit %d; stderr:\n%s", ws, want, err);
+        gt_assert_contains(err, with_sigint ? "stopped by SIGINT after [Epoch " : "stopped by a failed write to stdout");
+        gt_assert_contains(err, "--resume");
+        free(err);
+        char ck[512], args[1024];
+        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", dir);
+        tnn_safetensors *st = tnn_safetensors_load(ck);
+        if (!st) fail_msg("%s", tnn_last_error());
+        int64_t ce = read_i64(st, "train.epoch");
+        tnn_safetensors_free(st);
+        snprintf(args, sizeof args, "--resume '%s' --n_epochs %d", ck, (int)ce + 1);
+        char *out = gan(NULL, args, 0, NULL);
+        free(out);
+    }
+}
+
 /* ---- divergence ---- */
 
 static void diverge_nan_loss_keeps_checkpoint(void **state)
@@ -821,6 +872,7 @@ static void diverge_nan_parameter_before_checkpoint(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(resume_exact_after_sigint, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(stdout_closed_mid_run, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_after_second_sigint_during_write, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_at_epoch_end_sigterm, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_more_epochs, tu_tmpdir_make, tu_tmpdir_remove),
