@@ -27,6 +27,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #define _XOPEN_SOURCE 700 /* realpath */
+#define _DEFAULT_SOURCE     /* flock */
 #include <tinynn/tinynn.h>
 
 #include <errno.h>
@@ -40,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -905,6 +907,16 @@ static int check_outputs(run *r)
     if ((err = check_writable_dir(r->images_dir))) {
         fprintf(stderr, "%s: --out %s: cannot write the sample grids into %s: %s\n", PROG, o->out, r->images_dir,
                 strerror(err));
+        return EXIT_USAGE;
+    }
+    /* One run per folder: two would write losses.csv in turns and replace each other's
+     * checkpoint, grids and weights. The lock is the folder's own (flock), held until
+     * the program exits; where locks are not supported it is skipped. */
+    int lock = open(o->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        fprintf(stderr, "%s: --out %s: another mnist_gan is writing there (it holds the folder's lock); wait for it "
+                "to finish or choose another --out\n", PROG, o->out);
+        close(lock);
         return EXIT_USAGE;
     }
     const char *outs[5] = {r->out_ckpt, r->out_csv, r->out_plot, r->out_weights[0], r->out_weights[1]};

@@ -71,7 +71,7 @@ if(TARGET mnist_gan AND TARGET mnist_gan_sample)
     resume_after_a_failed_final_save
     resume_notes_other_blas_kernels
     resume_notes_other_thread_count new_run_keeps_an_unfinished_checkpoint
-    resume_refuses_other_runs resume_refuses_bad_checkpoint signal_sigterm_from_outside stdout_closed_mid_run
+    resume_refuses_other_runs resume_refuses_bad_checkpoint signal_sigterm_from_outside stdout_closed_mid_run one_run_per_folder
     diverge_nan_loss_keeps_checkpoint diverge_nan_parameter_before_checkpoint)
 
   # The loss plot and its font (fast, no binaries: label unit).

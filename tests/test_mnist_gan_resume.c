@@ -804,6 +804,53 @@ static void stdout_closed_mid_run(void **state)
     }
 }
 
+/* A second run into a folder a run is writing: refused (status 2, the lock named),
+ * where both used to run, writing losses.csv in turns and replacing each other's files.
+ * The first run is untouched: it stops on SIGTERM with its checkpoint as usual. */
+static void one_run_per_folder(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *e = freopen(gt_path("stderr.txt"), "w", stderr);
+        (void)e;
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(g_gan, g_gan, "--batch_size", "32", "--n_cpu", "1", "--n_epochs", "100000", "--data", gt_path("data"),
+              "--out", gt_path("a"), (char *)NULL);
+        _exit(121);
+    }
+    close(fds[1]);
+    FILE *in = fdopen(fds[0], "r");
+    char line[1024];
+    while (fgets(line, sizeof line, in) && strncmp(line, "[Epoch ", 7) != 0) continue;
+    char args[512], *err;
+    snprintf(args, sizeof args, "--n_epochs 1 --batch_size 32 --n_cpu 1 --data '%s' --out '%s'", gt_path("data"),
+             gt_path("a"));
+    char *out = gan(NULL, args, 2, &err);
+    gt_assert_contains(err, "another mnist_gan is writing there");
+    free(out);
+    free(err);
+    kill(pid, SIGTERM);
+    while (fgets(line, sizeof line, in)) continue;
+    fclose(in);
+    int ws;
+    waitpid(pid, &ws, 0);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 143);
+    /* the lock goes with the run: the folder is free again (and its unfinished run is
+     * then protected as before) */
+    out = gan(NULL, args, 2, &err);
+    gt_assert_contains(err, "--resume");
+    assert_null(strstr(err, "another mnist_gan"));
+    free(out);
+    free(err);
+}
+
 /* ---- divergence ---- */
 
 static void diverge_nan_loss_keeps_checkpoint(void **state)
@@ -873,6 +920,7 @@ static void diverge_nan_parameter_before_checkpoint(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(resume_exact_after_sigint, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(stdout_closed_mid_run, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(one_run_per_folder, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_after_second_sigint_during_write, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_at_epoch_end_sigterm, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(resume_exact_more_epochs, tu_tmpdir_make, tu_tmpdir_remove),
