@@ -196,6 +196,17 @@ int main(int argc, char **argv)
     }
     const char *data_from, *data_dir = flags_data_dir(data, TNN_DEFAULT_DATA_DIR, &data_from);
     if (check_writable(out)) return 2;
+    /* writing the weights over a data file would lose it (the next run finds no images) */
+    static const char *const parts[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                                         "t10k-labels-idx1-ubyte"};
+    for (int k = 0; k < 8; k++) {
+        char p[PATH_MAX];
+        if (snprintf(p, sizeof p, "%s/%s%s", data_dir, parts[k / 2], k % 2 ? ".gz" : "") < (int)sizeof p &&
+            flags_same_file(out, p)) {
+            fprintf(stderr, "%s: --out %s is the data file %s; give another output file\n", PROG, out, p);
+            return 2;
+        }
+    }
 
     int status = 1;
     split train = {0}, test = {0};

@@ -368,6 +368,18 @@ static void cli_classifier_bad_input(void **state)
     /* a learning rate that blows the loss up: status 3, no weights written */
     write_split(path_in("ok"), "train", 40, 28, false, 5);
     write_split(path_in("ok"), "t10k", 20, 28, false, 6);
+    /* an --out that is one of the data files, however spelled: refused, the file kept */
+    struct stat st0, st1;
+    assert_int_equal(stat(path_in("ok/train-images-idx3-ubyte"), &st0), 0);
+    char *before = slurp(path_in("ok/train-images-idx3-ubyte"));
+    snprintf(args, sizeof args, "--data '%s' --epochs 1 --out '%s/./train-images-idx3-ubyte'", path_in("ok"),
+             path_in("ok"));
+    expect_fail(g_clf, args, 2, "is the data file", "give another output file");
+    assert_int_equal(stat(path_in("ok/train-images-idx3-ubyte"), &st1), 0);
+    char *after = slurp(path_in("ok/train-images-idx3-ubyte"));
+    assert_true(st0.st_size == st1.st_size && memcmp(before, after, (size_t)st0.st_size) == 0);
+    free(before);
+    free(after);
     snprintf(args, sizeof args, "--data '%s' --epochs 1 --batch_size 10 --lr 1e30 --out '%s'", path_in("ok"),
              path_in("c.safetensors"));
     char *out, *err;
