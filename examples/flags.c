@@ -1,4 +1,5 @@
 /* Table-driven command-line parsing for the examples (see flags.h). */
+#define _POSIX_C_SOURCE 200809L /* PATH_MAX, getpid */
 #include "flags.h"
 
 #include <errno.h>
@@ -243,6 +244,31 @@ bool flags_exists_not_regular(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
+}
+
+int flags_check_output(const char *prog, const char *flag, const char *path)
+{
+    if (flags_exists_not_regular(path)) {
+        fprintf(stderr, "%s: --%s %s exists and is not a regular file\n", prog, flag, path);
+        return -1;
+    }
+    char probe[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int dlen = slash ? (int)(slash - path) : 1;
+    const char *dir = slash ? path : ".";
+    if (slash == path) dlen = 1; /* "/x" */
+    if (snprintf(probe, sizeof probe, "%.*s/.%s.probe.%ld", dlen, dir, prog, (long)getpid()) >= (int)sizeof probe) {
+        fprintf(stderr, "%s: --%s %s: path too long\n", prog, flag, path);
+        return -1;
+    }
+    FILE *f = fopen(probe, "wb");
+    if (!f) {
+        fprintf(stderr, "%s: --%s %s: cannot write in its folder: %s\n", prog, flag, path, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    remove(probe);
+    return 0;
 }
 
 bool flags_same_file(const char *a, const char *b)

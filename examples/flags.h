@@ -105,6 +105,11 @@ void flags_format_double(char *buf, size_t len, double v);
  * folder, a device, a FIFO), which the library's atomic writes refuse to replace. Check
  * it before any work, so that the run is refused up front. */
 bool flags_exists_not_regular(const char *path);
+/* For a FILE flag naming an output: prove before any work that it can be written (it is
+ * not a folder or device, and a file can be created in its folder, where the atomic
+ * writer puts its temporary file). 0, or -1 after printing "<prog>: --<flag> <path>: ..."
+ * on stderr. */
+int flags_check_output(const char *prog, const char *flag, const char *path);
 /* a and b name the same file: the same device and inode if both exist, else the same
  * path string (two outputs not written yet). */
 bool flags_same_file(const char *a, const char *b);

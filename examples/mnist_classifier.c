@@ -44,33 +44,6 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Prove before training that the weights can be written: the atomic writer puts a
- * temporary file next to path. Returns 0, or -1 with a message. */
-static int check_writable(const char *path)
-{
-    if (flags_exists_not_regular(path)) {
-        fprintf(stderr, "%s: --out %s exists and is not a regular file\n", PROG, path);
-        return -1;
-    }
-    char probe[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int dlen = slash ? (int)(slash - path) : 1;
-    const char *dir = slash ? path : ".";
-    if (slash == path) dlen = 1; /* "/x" */
-    if (snprintf(probe, sizeof probe, "%.*s/.%s.probe.%ld", dlen, dir, PROG, (long)getpid()) >= (int)sizeof probe) {
-        fprintf(stderr, "%s: --out %s: path too long\n", PROG, path);
-        return -1;
-    }
-    FILE *f = fopen(probe, "wb");
-    if (!f) {
-        fprintf(stderr, "%s: --out %s: cannot write in its folder: %s\n", PROG, path, strerror(errno));
-        return -1;
-    }
-    fclose(f);
-    remove(probe);
-    return 0;
-}
-
 /* One split of MNIST: images [n x h x w] and their labels, checked against each other
  * and against the network's input and classes. */
 typedef struct split {
@@ -195,7 +168,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *data_from, *data_dir = flags_data_dir(data, TNN_DEFAULT_DATA_DIR, &data_from);
-    if (check_writable(out)) return 2;
+    if (flags_check_output(PROG, "out", out)) return 2;
     /* writing the weights over a data file would lose it (the next run finds no images) */
     static const char *const parts[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                                          "t10k-labels-idx1-ubyte"};

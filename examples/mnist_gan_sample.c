@@ -94,10 +94,7 @@ int main(int argc, char **argv)
     }
     const char *outs[2][2] = {{"png", png}, {"idx", idx_path}};
     for (int k = 0; k < 2; k++) {
-        if (outs[k][1] && flags_exists_not_regular(outs[k][1])) {
-            fprintf(stderr, "%s: --%s %s exists and is not a regular file\n", PROG, outs[k][0], outs[k][1]);
-            return 2;
-        }
+        if (outs[k][1] && flags_check_output(PROG, outs[k][0], outs[k][1])) return 2;
         /* writing over the weights being read would lose them */
         if (outs[k][1] && flags_same_file(outs[k][1], weights)) {
             fprintf(stderr, "%s: --%s %s is the --weights file; give another output file\n", PROG, outs[k][0],
@@ -182,6 +179,13 @@ int main(int argc, char **argv)
         goto done; /* damaged: status 1 */
     }
     tnn_module_train(g, train);
+    int gw, gh; /* the grid's size is known now: refused before generating, not after */
+    if (png && tnn_image_grid_size(n_samples, gc.img_size, gc.img_size, nrow, 2, &gw, &gh) != TNN_OK) {
+        fprintf(stderr, "%s: --png: %d images of %d x %d, %d per row (--n_samples, --nrow): %s\n", PROG, n_samples,
+                gc.img_size, gc.img_size, nrow, tnn_last_error());
+        status = 2;
+        goto done;
+    }
 
     int feat = gan_img_features(&gc), hw = gc.img_size * gc.img_size;
     int nb = (n_samples + batch_size - 1) / batch_size;

@@ -529,6 +529,16 @@ static void cli_sample_weights_files(void **state)
     snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("cut.safetensors"), gt_path("x.png"));
     expect_fail(g_sample, args, 1, "cut.safetensors", NULL);
     assert_int_not_equal(access(gt_path("x.png"), F_OK), 0);
+    /* outputs that cannot be written, found before any work (status 2, the flag named):
+     * a missing folder, and a grid larger than a PNG can be; --idx is then not written */
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("g.safetensors"), gt_path("nodir/x.png"));
+    expect_fail(g_sample, args, 2, "--png", "nodir/x.png: cannot write in its folder");
+    snprintf(args, sizeof args, "--weights '%s' --idx '%s'", gt_path("g.safetensors"), gt_path("nodir/s.idx"));
+    expect_fail(g_sample, args, 2, "--idx", "nodir/s.idx: cannot write in its folder");
+    snprintf(args, sizeof args, "--weights '%s' --n_samples 20000 --bn_mode eval --png '%s' --idx '%s'",
+             gt_path("g.safetensors"), gt_path("big.png"), gt_path("big.idx"));
+    expect_fail(g_sample, args, 2, "--png: 20000 images of 28 x 28, 5 per row", "too large");
+    assert_int_not_equal(access(gt_path("big.idx"), F_OK), 0);
     /* and the whole file works */
     char *out, *err;
     snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("g.safetensors"), gt_path("x.png"));
