@@ -139,7 +139,8 @@ int main(int argc, char **argv)
     const flag_spec specs[] = {
         FLAG_INT("epochs", &epochs, 1, 100000, "a positive integer", "passes over the training set"),
         FLAG_INT("batch_size", &batch_size, 1, 1 << 20, "a positive integer", "images per step"),
-        FLAG_DOUBLE("lr", &lr, 0.0, FLT_MAX, FLAG_LO_OPEN, "a positive number, at most 3.4e38", "Adam's learning rate"),
+        FLAG_DOUBLE("lr", &lr, FLT_TRUE_MIN, FLT_MAX, FLAG_CLOSED, "a positive number in float, 1.4e-45 to 3.4e38",
+                    "Adam's learning rate"),
         FLAG_DOUBLE("gamma", &gamma, 0.0, 1.0, FLAG_LO_OPEN, "a number in (0, 1]",
                     "learning-rate decay: after each epoch lr *= gamma (StepLR, step_size 1)"),
         FLAG_DOUBLE("dropout", &dropout, 0.0, 1.0, FLAG_HI_OPEN, "a number in [0, 1)",

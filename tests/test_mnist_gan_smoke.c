@@ -400,7 +400,9 @@ static void cli_bad_numbers(void **state)
     expect_fail(g_gan, "--n_epochs 99999999999999999999", 2, "--n_epochs: '99999999999999999999' is not a positive integer", NULL);
     expect_fail(g_gan, "--n_epochs 2147483648", 2, "--n_epochs: '2147483648'", NULL);
     expect_fail(g_gan, "--sample_interval=0", 2, "--sample_interval: '0' is not a positive integer", NULL);
-    expect_fail(g_gan, "--lr 1e300", 2, "--lr: '1e300' is not a positive number, at most 3.4e38", NULL);
+    expect_fail(g_gan, "--lr 1e300", 2, "--lr: '1e300' is not a positive number in float, 1.4e-45 to 3.4e38", NULL);
+    /* a rate that rounds to 0 in float would train nothing */
+    expect_fail(g_gan, "--lr 1e-50", 2, "--lr: '1e-50' is not a positive number in float", NULL);
     expect_fail(g_gan, "--seed -1", 2, "--seed: '-1' is not a non-negative integer", NULL);
     expect_fail(g_gan, "--bn_eps -0.1", 2, "--bn_eps: '-0.1' is not a non-negative number", NULL);
     expect_fail(g_gan, "--lr", 2, "--lr: missing value", NULL);
@@ -557,7 +559,7 @@ static void cli_help(void **state)
                            "--img_size", "--channels", "--sample_interval", "--data", "--out", "--seed",
                            "--bn_eps", "--bn_momentum", "--log_interval", "--checkpoint_interval",
                            "--snapshot_epochs LIST", "--resume FILE", "--progress auto|bar|lines",
-                           "(default: 0.0002; a positive number, at most 3.4e38)", "(default: 128; 2 to 1048576)"};
+                           "(default: 0.0002; a positive number in float, 1.4e-45 to 3.4e38)", "(default: 128; 2 to 1048576)"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) gt_assert_contains(out, flags[i]);
     free(out);
     free(err);
