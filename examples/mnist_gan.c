@@ -811,6 +811,45 @@ static int open_checkpoint(run *r)
     return 0;
 }
 
+/* Before any memory is reserved for the networks (Linux overcommits, so a network far
+ * too large is not refused by malloc but ends the process when it is used): the
+ * parameters, their gradients and Adam's two moments of both networks must fit in the
+ * machine's memory, and a checkpoint must hold the generator its metadata describes
+ * (made-up sizes would reserve gigabytes for nothing, as in mnist_gan_sample). 0, or
+ * the exit status. */
+static int check_sizes(run *r)
+{
+    const options *o = &r->o;
+    gan_config gc = gan_config_defaults();
+    gc.latent_dim = o->latent_dim;
+    gc.img_size = o->img_size;
+    gc.channels = o->channels;
+    uint64_t g = gan_generator_values(&gc), feat = (uint64_t)gan_img_features(&gc);
+    uint64_t d = (feat + 1) * 512 + 513 * 256 + 257;
+    if (r->ck) {
+        uint64_t have = 0;
+        for (int i = 0; i < tnn_safetensors_count(r->ck); i++) {
+            const tnn_st_tensor *t = tnn_safetensors_get(r->ck, i);
+            if (strncmp(t->name, GAN_CHECKPOINT_GENERATOR, strlen(GAN_CHECKPOINT_GENERATOR)) == 0) have += t->count;
+        }
+        if (g > have) {
+            fprintf(stderr, "%s: --resume %s: its settings (latent_dim %d, img_size %d, channels %d) describe a "
+                    "generator of %" PRIu64 " values, the file holds %" PRIu64 "\n", PROG, o->resume, o->latent_dim,
+                    o->img_size, o->channels, g, have);
+            return EXIT_USAGE;
+        }
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    double need = 16.0 * (double)(g + d), mem = pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+    if (mem > 0.0 && need > mem) {
+        fprintf(stderr, "%s: --img_size %d, --latent_dim %d, --channels %d: the networks' parameters, gradients and "
+                "Adam's moments alone take %.1f GB, more than this machine's %.1f GB of memory\n", PROG, o->img_size,
+                o->latent_dim, o->channels, need / 1e9, mem / 1e9);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* --snapshot_epochs "1,5,25" into r->snap. 0, or the exit status. */
 static int parse_snapshot_epochs(run *r)
 {
@@ -1229,6 +1268,7 @@ int main(int argc, char **argv)
 
     /* everything that can be checked is checked before training */
     status = open_checkpoint(&R);
+    if (!status) status = check_sizes(&R);
     if (!status) status = parse_snapshot_epochs(&R);
     if (!status) status = open_data(&R);
     if (!status) status = check_outputs(&R);

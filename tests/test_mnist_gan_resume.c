@@ -648,6 +648,11 @@ static void resume_refuses_bad_checkpoint(void **state)
     /* metadata promising other networks than the tensors hold: every mismatch by name */
     expect_rewrite_refused(ck, "a/dim.safetensors", NULL, NULL, "latent_dim", "64", 1,
                            "'generator.model.0.weight' is F32 [128 x 100] in the file, F32 [128 x 64] expected");
+    /* metadata promising a larger generator than the file holds: refused before any
+     * memory is reserved (img_size 1024 asked for gigabytes, and Linux's overcommit let
+     * the kernel's OOM killer end the program instead of malloc failing) */
+    expect_rewrite_refused(ck, "a/big.safetensors", NULL, NULL, "img_size", "1024", 2,
+                           "(latent_dim 100, img_size 1024, channels 1) describe a generator of");
     /* a weight that is not finite: named, rather than reported as training diverging */
     rewrite_checkpoint(ck, gt_path("a/nan.safetensors"), weight_nan, NULL, NULL);
     snprintf(args, sizeof args, "--resume '%s' --n_epochs 2 --out '%s'", gt_path("a/nan.safetensors"), gt_path("n"));

@@ -401,6 +401,11 @@ static void cli_bad_numbers(void **state)
     expect_fail(g_gan, "--n_epochs 2147483648", 2, "--n_epochs: '2147483648'", NULL);
     expect_fail(g_gan, "--sample_interval=0", 2, "--sample_interval: '0' is not a positive integer", NULL);
     expect_fail(g_gan, "--lr 1e300", 2, "--lr: '1e300' is not a positive number in float, 1.4e-45 to 3.4e38", NULL);
+    /* networks whose parameters, gradients and moments alone exceed the machine's memory
+     * (1024 x 1024 x 4 images: about 100 GB) are refused before any allocation */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0 && (double)pages * (double)page < 90e9)
+        expect_fail(g_gan, "--img_size 1024 --channels 4", 2, "--img_size 1024", "more than this machine's");
     /* a rate that rounds to 0 in float would train nothing */
     expect_fail(g_gan, "--lr 1e-50", 2, "--lr: '1e-50' is not a positive number in float", NULL);
     expect_fail(g_gan, "--seed -1", 2, "--seed: '-1' is not a non-negative integer", NULL);
