@@ -271,10 +271,28 @@ int flags_check_output(const char *prog, const char *flag, const char *path)
     return 0;
 }
 
+/* path's folder ("." for a bare name) into dir, and its last component. */
+static const char *split_path(const char *path, char *dir, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(dir, len, ".");
+        return path;
+    }
+    snprintf(dir, len, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return slash + 1;
+}
+
 bool flags_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
-    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    bool ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea || eb) return false; /* one exists, the other does not */
+    char da[PATH_MAX], db[PATH_MAX];
+    const char *na = split_path(a, da, sizeof da), *nb = split_path(b, db, sizeof db);
+    if (strcmp(na, nb) != 0) return false;
+    if (stat(da, &sa) == 0 && stat(db, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     return strcmp(a, b) == 0;
 }
 

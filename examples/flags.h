@@ -110,8 +110,9 @@ bool flags_exists_not_regular(const char *path);
  * writer puts its temporary file). 0, or -1 after printing "<prog>: --<flag> <path>: ..."
  * on stderr. */
 int flags_check_output(const char *prog, const char *flag, const char *path);
-/* a and b name the same file: the same device and inode if both exist, else the same
- * path string (two outputs not written yet). */
+/* a and b name the same file: the same device and inode if both exist, else (two
+ * outputs not written yet) the same name in the same folder, the folders compared by
+ * device and inode ("a.png" and "./a.png", "d/x" and "d//x"). */
 bool flags_same_file(const char *a, const char *b);
 /* For a FILE flag naming an input: NULL if path names something to read - a regular
  * file, or when `regular` is false also a pipe or a device -, else why not ("No such

@@ -178,6 +178,13 @@ static void smoke_train_and_sample(void **state)
     gt_assert_contains(err, "--png and --idx are the same file");
     free(out);
     free(err);
+    /* the same new file spelled two ways: refused too (the PNG was replaced by the IDX) */
+    snprintf(args, sizeof args, "--weights '%s' --png '%s' --idx '%s/./both2'", gt_path("out/generator.safetensors"),
+             gt_path("both2"), gt_path(""));
+    assert_int_equal(gt_run(NULL, g_sample, args, &out, &err), 2);
+    gt_assert_contains(err, "--png and --idx are the same file");
+    free(out);
+    free(err);
     /* weights holding a NaN: refused, naming the file and the tensor */
     tnn_safetensors *gst = tnn_safetensors_load(gt_path("out/generator.safetensors"));
     assert_non_null(gst);
