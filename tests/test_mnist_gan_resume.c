@@ -699,11 +699,10 @@ static int64_t read_i64(const tnn_safetensors *st, const char *name)
     return v;
 }
 
-static void signal_sigterm_from_outside(void **state)
+/* mnist_gan on gt_path("data") into out for 100,000 epochs (it ends only when stopped),
+ * its stderr into stderr.txt, its stdout into a pipe read through *in. */
+static pid_t spawn_long_run(const char *out, FILE **in)
 {
-    (void)state;
-    gt_write_dataset(gt_path("data"), 256, 11);
-    /* a run far too long to end by itself; the test signals it after its first line */
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
@@ -715,11 +714,22 @@ static void signal_sigterm_from_outside(void **state)
         close(fds[0]);
         close(fds[1]);
         execl(g_gan, g_gan, "--batch_size", "32", "--n_cpu", "1", "--seed", "7", "--n_epochs", "100000", "--data",
-              gt_path("data"), "--out", gt_path("a"), (char *)NULL);
+              gt_path("data"), "--out", out, (char *)NULL);
         _exit(121);
     }
     close(fds[1]);
-    FILE *in = fdopen(fds[0], "r");
+    *in = fdopen(fds[0], "r");
+    assert_non_null(*in);
+    return pid;
+}
+
+static void signal_sigterm_from_outside(void **state)
+{
+    (void)state;
+    gt_write_dataset(gt_path("data"), 256, 11);
+    /* a run far too long to end by itself; the test signals it after its first line */
+    FILE *in;
+    pid_t pid = spawn_long_run(gt_path("a"), &in);
     char line[512], last[512] = "";
     bool signalled = false;
     while (fgets(line, sizeof line, in)) {
@@ -768,22 +778,8 @@ static void stdout_closed_mid_run(void **state)
     gt_write_dataset(gt_path("data"), 256, 11);
     for (int with_sigint = 0; with_sigint < 2; with_sigint++) {
         const char *dir = with_sigint ? gt_path("b") : gt_path("a");
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            FILE *e = freopen(gt_path("stderr.txt"), "w", stderr);
-            (void)e;
-            dup2(fds[1], STDOUT_FILENO);
-            close(fds[0]);
-            close(fds[1]);
-            execl(g_gan, g_gan, "--batch_size", "32", "--n_cpu", "1", "--seed", "7", "--n_epochs", "100000", "--data",
-                  gt_path("data"), "--out", dir, (char *)NULL);
-            _exit(121);
-        }
-        close(fds[1]);
-        FILE *in = fdopen(fds[0], "r");
+        FILE *in;
+        pid_t pid = spawn_long_run(dir, &in);
         char line[1024];
         while (fgets(line, sizeof line, in) && strncmp(line, "[Epoch ", 7) != 0) continue;
         if (with_sigint) kill(pid, SIGINT);
@@ -816,22 +812,8 @@ static void one_run_per_folder(void **state)
 {
     (void)state;
     gt_write_dataset(gt_path("data"), 256, 11);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        FILE *e = freopen(gt_path("stderr.txt"), "w", stderr);
-        (void)e;
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        execl(g_gan, g_gan, "--batch_size", "32", "--n_cpu", "1", "--n_epochs", "100000", "--data", gt_path("data"),
-              "--out", gt_path("a"), (char *)NULL);
-        _exit(121);
-    }
-    close(fds[1]);
-    FILE *in = fdopen(fds[0], "r");
+    FILE *in;
+    pid_t pid = spawn_long_run(gt_path("a"), &in);
     char line[1024];
     while (fgets(line, sizeof line, in) && strncmp(line, "[Epoch ", 7) != 0) continue;
     char args[512], *err;
