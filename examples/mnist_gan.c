@@ -985,7 +985,14 @@ static int check_outputs(run *r)
 static int check_old_checkpoint(run *r)
 {
     const options *o = &r->o;
-    if ((o->resume && flags_same_file(o->resume, r->out_ckpt)) || access(r->out_ckpt, F_OK) != 0) return 0;
+    if (o->resume && flags_same_file(o->resume, r->out_ckpt)) return 0;
+    if (access(r->out_ckpt, F_OK) != 0) { /* no checkpoint; an earlier run's weights, perhaps */
+        if (access(r->out_weights[0], F_OK) == 0 || access(r->out_weights[1], F_OK) == 0)
+            snprintf(r->replace_note, sizeof r->replace_note, "%s: note: --out %s holds an earlier run's weights "
+                     "(generator.safetensors, discriminator.safetensors) without its checkpoint; this run replaces "
+                     "them when it finishes (another --out keeps them)\n", PROG, o->out);
+        return 0;
+    }
     int64_t done_epochs = -1;
     long planned = -1;
     tnn_safetensors *old = tnn_safetensors_load(r->out_ckpt);

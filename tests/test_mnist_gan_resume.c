@@ -501,6 +501,13 @@ static void new_run_keeps_an_unfinished_checkpoint(void **state)
     gt_assert_contains(err, "holds a finished run and will be replaced by this new run");
     free(out);
     free(err);
+    /* its weights without the checkpoint (deleted to save space): replaced, with a note */
+    assert_int_equal(remove(gt_path("f/checkpoint.safetensors")), 0);
+    out = gan(NULL, args, 0, &err);
+    gt_assert_contains(err, "holds an earlier run's weights (generator.safetensors, discriminator.safetensors) without "
+                            "its checkpoint; this run replaces them");
+    free(out);
+    free(err);
     /* resumed from elsewhere into a folder that holds an unfinished run: refused too */
     snprintf(args, sizeof args, "%s --resume '%s' --n_epochs 2 --out '%s'", common(), gt_path("f/checkpoint.safetensors"),
              gt_path("a"));
