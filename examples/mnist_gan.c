@@ -965,6 +965,13 @@ static int check_outputs(run *r)
             return EXIT_USAGE;
         }
     }
+    /* losses.csv is rewritten in place (the other files through a temporary file and a
+     * rename, which the folder's permission allows): one that cannot be written is found
+     * now, not after the notes about what this run replaces */
+    if (access(r->out_csv, F_OK) == 0 && access(r->out_csv, W_OK) != 0) {
+        fprintf(stderr, "%s: --out %s: %s cannot be written: %s\n", PROG, o->out, r->out_csv, strerror(errno));
+        return EXIT_USAGE;
+    }
     for (int k = 0; k < r->n_snap; k++) { /* the snapshots too, rather than after an epoch of training */
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s/generator_epoch%d.safetensors", o->out, r->snap[k]);
