@@ -69,6 +69,22 @@ uint64_t gan_generator_values(const gan_config *c)
     return n + (in + 1) * (uint64_t)gan_img_features(c);
 }
 
+uint64_t gan_discriminator_values(const gan_config *c)
+{
+    if (!size_ok(c)) return 0;
+    return ((uint64_t)gan_img_features(c) + 1) * 512 + (512 + 1) * 256 + (256 + 1) * 1;
+}
+
+uint64_t gan_values_in_file(const tnn_safetensors *st, const char *prefix)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < tnn_safetensors_count(st); i++) {
+        const tnn_st_tensor *t = tnn_safetensors_get(st, i);
+        if (strncmp(t->name, prefix, strlen(prefix)) == 0) n += t->count;
+    }
+    return n;
+}
+
 tnn_module *gan_discriminator_new(const gan_config *c, tnn_rng *rng)
 {
     if (!size_ok(c)) return tnn_linear_new(0, 512, true, NULL);

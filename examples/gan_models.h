@@ -55,6 +55,10 @@ tnn_module *gan_discriminator_new(const gan_config *c, tnn_rng *rng);
  * a config gan_generator_new refuses: known before the network is built, so that a file
  * whose metadata promises a larger network than it holds is refused without allocating. */
 uint64_t gan_generator_values(const gan_config *c);
+/* The same for the discriminator (its parameters). */
+uint64_t gan_discriminator_values(const gan_config *c);
+/* The values a safetensors file holds under the names that start with prefix. */
+uint64_t gan_values_in_file(const tnn_safetensors *st, const char *prefix);
 
 /* The state_dict prefix of both networks: the seed's attribute name. */
 #define GAN_PREFIX "model."

@@ -824,14 +824,9 @@ static int check_sizes(run *r)
     gc.latent_dim = o->latent_dim;
     gc.img_size = o->img_size;
     gc.channels = o->channels;
-    uint64_t g = gan_generator_values(&gc), feat = (uint64_t)gan_img_features(&gc);
-    uint64_t d = (feat + 1) * 512 + 513 * 256 + 257;
+    uint64_t g = gan_generator_values(&gc), d = gan_discriminator_values(&gc);
     if (r->ck) {
-        uint64_t have = 0;
-        for (int i = 0; i < tnn_safetensors_count(r->ck); i++) {
-            const tnn_st_tensor *t = tnn_safetensors_get(r->ck, i);
-            if (strncmp(t->name, GAN_CHECKPOINT_GENERATOR, strlen(GAN_CHECKPOINT_GENERATOR)) == 0) have += t->count;
-        }
+        uint64_t have = gan_values_in_file(r->ck, GAN_CHECKPOINT_GENERATOR);
         if (g > have) {
             fprintf(stderr, "%s: --resume %s: its settings (latent_dim %d, img_size %d, channels %d) describe a "
                     "generator of %" PRIu64 " values, the file holds %" PRIu64 "\n", PROG, o->resume, o->latent_dim,

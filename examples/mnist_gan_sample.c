@@ -136,11 +136,7 @@ int main(int argc, char **argv)
     const char *prefix = checkpoint ? GAN_CHECKPOINT_GENERATOR : GAN_PREFIX;
     /* Metadata that promises a larger generator than the file holds is refused before
      * the network is built: made-up sizes would reserve gigabytes for nothing. */
-    uint64_t want = gan_generator_values(&gc), have = 0;
-    for (int i = 0; i < tnn_safetensors_count(st); i++) {
-        const tnn_st_tensor *t = tnn_safetensors_get(st, i);
-        if (strncmp(t->name, prefix, strlen(prefix)) == 0) have += t->count;
-    }
+    uint64_t want = gan_generator_values(&gc), have = gan_values_in_file(st, prefix);
     if (want > have) {
         fprintf(stderr,
                 "%s: --weights %s: the metadata (latent_dim %d, img_size %d, channels %d) describes a generator of "

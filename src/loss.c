@@ -134,8 +134,8 @@ tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, 
         double se = exp((double)r[jm] - mx) - 1.0;
         for (int j = 0; j < k; j++)
             if (j != jm) se += exp((double)r[j] - mx);
-        double lse = mx + log1p(se);
-        acc += (mx - r[t]) + log1p(se);
+        double l1 = log1p(se), lse = mx + l1;
+        acc += (mx - r[t]) + l1;
         if (grad) {
             float *g = grad->data + (size_t)i * k;
             for (int j = 0; j < k; j++) g[j] = (float)((exp((double)r[j] - lse) - (j == t ? 1.0 : 0.0)) / n);

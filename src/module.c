@@ -68,11 +68,8 @@ tnn_status tnn_error_own_output(const tnn_module *m)
 }
 
 /* What the backwards running on this thread must not write their dL/dx over
- * (tnn_pick_dx): the dy of the outermost tnn_module_backward, and the input of each
+ * (tnn_pick_dx): the dy of each tnn_module_backward running, and the input of each
  * Sequential whose backward is running (tnn_span_guard_push). */
-static _Thread_local const float *g_outer_dy;
-static _Thread_local size_t g_outer_dy_size;
-static _Thread_local int g_backward_depth;
 static _Thread_local tnn_span_guard *g_guards;
 
 void tnn_span_guard_push(tnn_span_guard *g, const float *data, size_t n)
@@ -87,7 +84,6 @@ void tnn_span_guard_pop(tnn_span_guard *g) { g_guards = g->prev; }
 
 static bool guarded(const float *data, size_t n)
 {
-    if (tnn_spans_overlap(data, n, g_outer_dy, g_outer_dy_size)) return true;
     for (const tnn_span_guard *g = g_guards; g; g = g->prev)
         if (tnn_spans_overlap(data, n, g->data, g->n)) return true;
     return false;
@@ -181,15 +177,10 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
                          tnn_shape_str(m->out_ndim, m->out_shape, b, sizeof b));
     }
     unsigned seq = tnn_error_seq();
-    if (g_backward_depth++ == 0) {
-        g_outer_dy = dy->data;
-        g_outer_dy_size = dy->size;
-    }
+    tnn_span_guard given; /* the caller's dy, which may be a module's dx from the last backward */
+    tnn_span_guard_push(&given, dy->data, dy->size);
     tnn_status st = m->vt->backward(m, dy, dx);
-    if (--g_backward_depth == 0) {
-        g_outer_dy = NULL;
-        g_outer_dy_size = 0;
-    }
+    tnn_span_guard_pop(&given);
     /* A module that passes dy through (an empty Sequential, a custom identity) returns
      * what it was given; not the local view above, which ends with this call. */
     if (dx && *dx == &as_output) *dx = caller_dy;

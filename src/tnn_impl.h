@@ -67,12 +67,11 @@ const char *tnn_module_vt_problem(const tnn_module *m);
 /* A module's dL/dx buffers: two, so that a backward never writes dL/dx over what it
  * reads. The input kept from forward, or dy, may be the dL/dx an earlier backward
  * returned (power iteration feeds a Linear its own dx; torch allows it), so backward
- * writes into the buffer that overlaps neither (resized to ndim/shape; *out). Nor the
- * dy given to the outermost tnn_module_backward on this thread (inside a Sequential a
- * child's dy is its neighbour's buffer, while the caller's dy may be the first child's
- * dx from the last backward, which the caller still holds), nor a span guarded by
- * tnn_span_guard_push (a Sequential's input, which its first child still reads and
- * which may be a later child's dx). x is the kept input's first element and nx its
+ * writes into the buffer that overlaps neither (resized to ndim/shape; *out), nor a
+ * span guarded by tnn_span_guard_push: the dy of every tnn_module_backward running on
+ * this thread (the caller's dy may be a Sequential's first child's dx from the last
+ * backward, which the caller still holds) and a Sequential's input (which its first
+ * child still reads and which may be a later child's dx). x is the kept input's first element and nx its
  * count. TNN_ERR_ARG, naming m, if all are taken (a view spanning both buffers);
  * TNN_ERR_NOMEM. */
 /* A span of floats no dL/dx may be written over while it is pushed (this thread's
