@@ -845,6 +845,35 @@ static int check_sizes(run *r)
     return 0;
 }
 
+/* After the data is loaded, before the networks are built: check_sizes' networks, a
+ * batch's activations and gradients (at least 8 bytes per feature per image,
+ * gan_features_per_image) and the images already loaded must fit in the machine's
+ * memory. A lower bound: a run that passes can still run out (the seed's settings keep
+ * about 11 bytes per feature per image), but one refused could not have finished; without
+ * this check a batch far too large was reserved (overcommit) and the process killed
+ * when it was used. 0, or the exit status. */
+static int check_memory(run *r)
+{
+    const options *o = &r->o;
+    gan_config gc = gan_config_defaults();
+    gc.latent_dim = o->latent_dim;
+    gc.img_size = o->img_size;
+    gc.channels = o->channels;
+    int max_batch = o->batch_size < r->n_images ? o->batch_size : r->n_images;
+    double nets = 16.0 * (double)(gan_generator_values(&gc) + gan_discriminator_values(&gc));
+    double batch = 8.0 * (double)max_batch * (double)gan_features_per_image(&gc), data = (double)r->idx.count;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    double mem = pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+    if (mem > 0.0 && nets + batch + data > mem) {
+        fprintf(stderr, "%s: --batch_size %d with --img_size %d: a batch's activations and gradients take at least "
+                "%.1f GB, which with the networks (%.1f GB) and the images (%.2f GB) is more than this machine's "
+                "%.1f GB of memory; choose a smaller batch\n", PROG, o->batch_size, o->img_size, batch / 1e9,
+                nets / 1e9, data / 1e9, mem / 1e9);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* --snapshot_epochs "1,5,25" into r->snap. 0, or the exit status. */
 static int parse_snapshot_epochs(run *r)
 {
@@ -1280,6 +1309,7 @@ int main(int argc, char **argv)
     if (!status) status = check_sizes(&R);
     if (!status) status = parse_snapshot_epochs(&R);
     if (!status) status = open_data(&R);
+    if (!status) status = check_memory(&R);
     if (!status) status = check_outputs(&R);
     if (!status) status = check_old_checkpoint(&R);
     if (!status) status = build_networks(&R);

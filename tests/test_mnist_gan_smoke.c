@@ -413,6 +413,17 @@ static void cli_bad_numbers(void **state)
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     if (pages > 0 && page > 0 && (double)pages * (double)page < 90e9)
         expect_fail(g_gan, "--img_size 1024 --channels 4", 2, "--img_size 1024", "more than this machine's");
+    /* a batch whose activations and gradients alone exceed the memory (60,000 images of
+     * 256 x 256: at least 64 GB) is refused once the data is known, before the networks
+     * are built; it was reserved (overcommit) and the process killed when it trained */
+    if (pages > 0 && page > 0 && (double)pages * (double)page < 60e9) {
+        static uint8_t px[60000]; /* 1 x 1 pixel images: resized to 256 x 256, as MNIST's are to 28 x 28 */
+        mkdir(gt_path("many"), 0777);
+        TU_ASSERT_OK(tnn_idx_save_u8(gt_path("many/train-images-idx3-ubyte"), px, 3, (int[]){60000, 1, 1}));
+        char args[512];
+        snprintf(args, sizeof args, "--img_size 256 --batch_size 60000 --data '%s'", gt_path("many"));
+        expect_fail(g_gan, args, 2, "--batch_size 60000 with --img_size 256", "choose a smaller batch");
+    }
     /* a rate that rounds to 0 in float would train nothing */
     expect_fail(g_gan, "--lr 1e-50", 2, "--lr: '1e-50' is not a positive number in float", NULL);
     expect_fail(g_gan, "--seed -1", 2, "--seed: '-1' is not a non-negative integer", NULL);
