@@ -344,3 +344,9 @@ const char *flags_data_dir(const char *flag_value, const char *default_dir, cons
     *from = "the bundled data folder";
     return default_dir;
 }
+
+double flags_memory_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+}

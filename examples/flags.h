@@ -114,6 +114,10 @@ int flags_check_output(const char *prog, const char *flag, const char *path);
  * outputs not written yet) the same name in the same folder, the folders compared by
  * device and inode ("a.png" and "./a.png", "d/x" and "d//x"). */
 bool flags_same_file(const char *a, const char *b);
+/* The machine's physical memory in bytes (sysconf), 0 if it cannot be told. The example
+ * programs refuse, before reserving it, what cannot fit: Linux overcommits, so malloc
+ * grants such a request and the OOM killer ends the process when it is filled. */
+double flags_memory_bytes(void);
 /* For a FILE flag naming an input: NULL if path names something to read - a regular
  * file, or when `regular` is false also a pipe or a device -, else why not ("No such
  * file or directory", "a folder, not a file", "not a regular file", "Permission

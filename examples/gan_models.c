@@ -75,12 +75,17 @@ uint64_t gan_discriminator_values(const gan_config *c)
     return ((uint64_t)gan_img_features(c) + 1) * 512 + (512 + 1) * 256 + (256 + 1) * 1;
 }
 
-uint64_t gan_features_per_image(const gan_config *c)
+uint64_t gan_generator_features(const gan_config *c)
 {
     if (!size_ok(c) || c->latent_dim < 1) return 0;
-    uint64_t n = (uint64_t)c->latent_dim + 2 * (uint64_t)gan_img_features(c) + 512 + 256 + 1;
+    uint64_t n = (uint64_t)c->latent_dim + (uint64_t)gan_img_features(c);
     for (int k = 0; k < 4; k++) n += (uint64_t)G_HIDDEN[k];
     return n;
+}
+
+uint64_t gan_discriminator_features(const gan_config *c)
+{
+    return size_ok(c) ? (uint64_t)gan_img_features(c) + 512 + 256 + 1 : 0;
 }
 
 uint64_t gan_values_in_file(const tnn_safetensors *st, const char *prefix)

@@ -57,12 +57,13 @@ tnn_module *gan_discriminator_new(const gan_config *c, tnn_rng *rng);
 uint64_t gan_generator_values(const gan_config *c);
 /* The same for the discriminator (its parameters). */
 uint64_t gan_discriminator_values(const gan_config *c);
-/* The features one image passes through in training: the inputs and outputs of every
- * layer of both networks (latent_dim + 128 + 256 + 512 + 1024 + the image's features,
- * then the image's features + 512 + 256 + 1). A training step keeps at least two floats
- * per feature per image (activations and gradients), so a batch of B images needs at
- * least 8 * B times this many bytes. 0 for a config the networks refuse. */
-uint64_t gan_features_per_image(const gan_config *c);
+/* The features one image passes through in each network: the inputs and outputs of its
+ * layers (the generator: latent_dim + 128 + 256 + 512 + 1024 + the image's features;
+ * the discriminator: the image's features + 512 + 256 + 1); 0 for a config the networks
+ * refuse. A forward pass keeps at least one float per feature per image, and a training
+ * step at least two (activations and gradients): lower bounds of what a batch needs. */
+uint64_t gan_generator_features(const gan_config *c);
+uint64_t gan_discriminator_features(const gan_config *c);
 /* The values a safetensors file holds under the names that start with prefix. */
 uint64_t gan_values_in_file(const tnn_safetensors *st, const char *prefix);
 

@@ -834,8 +834,7 @@ static int check_sizes(run *r)
             return EXIT_USAGE;
         }
     }
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    double need = 16.0 * (double)(g + d), mem = pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+    double need = 16.0 * (double)(g + d), mem = flags_memory_bytes();
     if (mem > 0.0 && need > mem) {
         fprintf(stderr, "%s: --img_size %d, --latent_dim %d, --channels %d: the networks' parameters, gradients and "
                 "Adam's moments alone take %.1f GB, more than this machine's %.1f GB of memory\n", PROG, o->img_size,
@@ -846,8 +845,8 @@ static int check_sizes(run *r)
 }
 
 /* After the data is loaded, before the networks are built: check_sizes' networks, a
- * batch's activations and gradients (at least 8 bytes per feature per image,
- * gan_features_per_image) and the images already loaded must fit in the machine's
+ * batch's activations and gradients (at least 8 bytes per feature per image of both
+ * networks, gan_generator_features) and the images already loaded must fit in the machine's
  * memory. A lower bound: a run that passes can still run out (the seed's settings keep
  * about 11 bytes per feature per image), but one refused could not have finished; without
  * this check a batch far too large was reserved (overcommit) and the process killed
@@ -861,9 +860,9 @@ static int check_memory(run *r)
     gc.channels = o->channels;
     int max_batch = o->batch_size < r->n_images ? o->batch_size : r->n_images;
     double nets = 16.0 * (double)(gan_generator_values(&gc) + gan_discriminator_values(&gc));
-    double batch = 8.0 * (double)max_batch * (double)gan_features_per_image(&gc), data = (double)r->idx.count;
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    double mem = pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+    double features = (double)(gan_generator_features(&gc) + gan_discriminator_features(&gc));
+    double batch = 8.0 * (double)max_batch * features, data = (double)r->idx.count;
+    double mem = flags_memory_bytes();
     if (mem > 0.0 && nets + batch + data > mem) {
         fprintf(stderr, "%s: --batch_size %d with --img_size %d: a batch's activations and gradients take at least "
                 "%.1f GB, which with the networks (%.1f GB) and the images (%.2f GB) is more than this machine's "

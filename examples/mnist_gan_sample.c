@@ -186,6 +186,20 @@ int main(int argc, char **argv)
     int feat = gan_img_features(&gc), hw = gc.img_size * gc.img_size;
     int nb = (n_samples + batch_size - 1) / batch_size;
     int maxb = (n_samples + nb - 1) / nb;
+    /* What the run keeps at least: the generator's weights, a batch's activations (a float
+     * per feature per image), every sample as floats and, for --idx, as bytes. More than
+     * the machine's memory is refused before generating: Linux's overcommit lets such a
+     * request through and the OOM killer ends the process when it is filled. */
+    double mem = flags_memory_bytes();
+    double need = 4.0 * (double)want + 4.0 * (double)maxb * (double)gan_generator_features(&gc) +
+                  (idx_path ? 5.0 : 4.0) * (double)n_samples * (double)feat;
+    if (mem > 0.0 && need > mem) {
+        fprintf(stderr, "%s: --n_samples %d of %d x %d (--batch_size %d): the samples and the generator take at least "
+                "%.1f GB, more than this machine's %.1f GB of memory; generate them in several runs (--seed)\n", PROG,
+                n_samples, gc.img_size, gc.img_size, batch_size, need / 1e9, mem / 1e9);
+        status = 2;
+        goto done;
+    }
     tnn_rng rng;
     tnn_rng_seed(&rng, seed);
     if (!(z = tnn_tensor_new2(maxb, gc.latent_dim)) || !(all = tnn_tensor_new2(n_samples, feat))) {

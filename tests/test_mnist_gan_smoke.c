@@ -360,6 +360,14 @@ static void smoke_losses_and_snapshots(void **state)
 
 /* Run mnist_gan with args (a valid small --data and --out are added unless the args
  * give their own) and expect exit status `want_rc` with each fragment in stderr. */
+/* Physical memory in bytes, 0 if unknown: cases that ask for more than the machine has
+ * run only where that is more than they ask for. */
+static double machine_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+}
+
 static void expect_fail(const char *prog, const char *args, int want_rc, const char *frag1, const char *frag2)
 {
     char full[1024], *out, *err;
@@ -410,13 +418,13 @@ static void cli_bad_numbers(void **state)
     expect_fail(g_gan, "--lr 1e300", 2, "--lr: '1e300' is not a positive number in float, 1.4e-45 to 3.4e38", NULL);
     /* networks whose parameters, gradients and moments alone exceed the machine's memory
      * (1024 x 1024 x 4 images: about 100 GB) are refused before any allocation */
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    if (pages > 0 && page > 0 && (double)pages * (double)page < 90e9)
+    double mem = machine_memory();
+    if (mem > 0.0 && mem < 90e9)
         expect_fail(g_gan, "--img_size 1024 --channels 4", 2, "--img_size 1024", "more than this machine's");
     /* a batch whose activations and gradients alone exceed the memory (60,000 images of
      * 256 x 256: at least 64 GB) is refused once the data is known, before the networks
      * are built; it was reserved (overcommit) and the process killed when it trained */
-    if (pages > 0 && page > 0 && (double)pages * (double)page < 60e9) {
+    if (mem > 0.0 && mem < 60e9) {
         static uint8_t px[60000]; /* 1 x 1 pixel images: resized to 256 x 256, as MNIST's are to 28 x 28 */
         mkdir(gt_path("many"), 0777);
         TU_ASSERT_OK(tnn_idx_save_u8(gt_path("many/train-images-idx3-ubyte"), px, 3, (int[]){60000, 1, 1}));
@@ -576,6 +584,15 @@ static void cli_sample_weights_files(void **state)
     snprintf(args, sizeof args, "--weights '%s' --n_samples 20000 --bn_mode eval --png '%s' --idx '%s'",
              gt_path("g.safetensors"), gt_path("big.png"), gt_path("big.idx"));
     expect_fail(g_sample, args, 2, "--png: 20000 images of 28 x 28, 5 per row", "too large");
+    /* samples that cannot fit in memory (16 M images: at least 63 GB as floats and bytes)
+     * are refused before generating; malloc granted them (overcommit) and filling them
+     * ended the process */
+    if (machine_memory() > 0.0 && machine_memory() < 60e9) {
+        snprintf(args, sizeof args, "--weights '%s' --n_samples 16000000 --bn_mode eval --idx '%s'",
+                 gt_path("g.safetensors"), gt_path("many.idx"));
+        expect_fail(g_sample, args, 2, "--n_samples 16000000 of 28 x 28", "more than this machine's");
+        assert_int_not_equal(access(gt_path("many.idx"), F_OK), 0);
+    }
     assert_int_not_equal(access(gt_path("big.idx"), F_OK), 0);
     /* and the whole file works */
     char *out, *err;
