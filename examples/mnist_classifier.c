@@ -194,12 +194,29 @@ int main(int argc, char **argv)
         goto done;
     status = 1;
 
+    /* Refused before the network is reserved (overcommit would let malloc grant it and
+     * the OOM killer end the run): the parameters, their gradients and Adam's moments
+     * (16 bytes a value) and a batch's activations and gradients (at least 8 bytes per
+     * layer width per image) must fit in the machine's memory. */
+    double values = 0.0, widths = 0.0, mem = flags_memory_bytes();
+    for (int k = 0; k < cfg.n_sizes; k++) {
+        widths += cfg.sizes[k];
+        if (k) values += ((double)cfg.sizes[k - 1] + 1.0) * (double)cfg.sizes[k];
+    }
+    int maxb = batch_size < train.n ? batch_size : train.n;
+    double need = 16.0 * values + 8.0 * (double)maxb * widths;
+    if (mem > 0.0 && need > mem) {
+        fprintf(stderr, "%s: --hidden %s with --batch_size %d: the network's parameters, gradients and Adam's moments "
+                "and a batch's activations take at least %.1f GB, more than this machine's %.1f GB of memory\n", PROG,
+                hidden, batch_size, need / 1e9, mem / 1e9);
+        status = 2;
+        goto done;
+    }
     tnn_set_num_threads(n_cpu);
     tnn_rng rng;
     tnn_rng_seed(&rng, seed);
     tnn_adam_params ap = tnn_adam_defaults();
     ap.lr = lr;
-    int maxb = batch_size < train.n ? batch_size : train.n;
     if (!(net = clf_new(&cfg, &rng)) || !(opt = tnn_adam_new(net, ap)) || !(x = tnn_tensor_new2(maxb, cfg.sizes[0])) ||
         !(dlogits = tnn_tensor_new2(maxb, clf_classes(&cfg))) || !(md = clf_config_to_metadata(&cfg))) {
         fprintf(stderr, "%s: setting up the network failed: %s\n", PROG, tnn_last_error());

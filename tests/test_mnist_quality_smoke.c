@@ -368,6 +368,14 @@ static void cli_classifier_bad_input(void **state)
     /* a learning rate that blows the loss up: status 3, no weights written */
     write_split(path_in("ok"), "train", 40, 28, false, 5);
     write_split(path_in("ok"), "t10k", 20, 28, false, 6);
+    /* a network that cannot fit in memory (five 65536 x 65536 layers with their
+     * gradients and moments: 344 GB) is refused before it is built, naming --hidden */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0 && (double)pages * (double)page < 300e9) {
+        snprintf(args, sizeof args, "--data '%s' --epochs 1 --hidden 65536,65536,65536,65536,65536,65536 --out '%s'",
+                 path_in("ok"), path_in("c.safetensors"));
+        expect_fail(g_clf, args, 2, "--hidden 65536,65536", "more than this machine's");
+    }
     /* an --out that is one of the data files, however spelled: refused, the file kept */
     struct stat st0, st1;
     assert_int_equal(stat(path_in("ok/train-images-idx3-ubyte"), &st0), 0);
