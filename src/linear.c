@@ -19,7 +19,27 @@ typedef struct tnn_linear {
     bool grad_none;            /* discarded and not written since (PyTorch: .grad is None);
                                   unlike grad_owed, reading the zeros does not clear it */
     tnn_tensor y, dx[2]; /* dL/dx: see tnn_pick_dx */
+    tnn_tensor dw_new;   /* [out x in]: this backward's dW, when it is added afterwards
+                            (see TNN_ACC_IN_GEMM_MAX); allocated on first use */
 } tnn_linear;
+
+/* A backward that adds to gradients already there: torch computes dy^T x on its own and
+ * then adds it to .grad, element by element. Adding inside the product (beta 1) gives
+ * the same bits only while OpenBLAS sums the batch in one block (its K-blocking: 320
+ * rows with the Haswell/Zen kernels, at least 128 on the others); beyond this many rows
+ * the product goes to dw_new first and is added after, as torch does. */
+#define TNN_ACC_IN_GEMM_MAX 128
+
+typedef struct add_job {
+    float *dst;
+    const float *src;
+} add_job;
+
+static void add_range(void *ctx, size_t b, size_t e)
+{
+    const add_job *a = ctx;
+    for (size_t i = b; i < e; i++) a->dst[i] += a->src[i];
+}
 
 static void linear_describe(const tnn_module *m, char *buf, size_t len)
 {
@@ -216,12 +236,21 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
     if (m->requires_grad) {
         /* dW[out x in] += dy^T x ; db += column sums of dy (torch's summation order).
          * After discard_grad the gradients are written instead (0 + s == s). */
-        const bool add = !l->grad_owed;
+        const bool add = !l->grad_owed, add_after = add && n > TNN_ACC_IN_GEMM_MAX;
+        if (add_after) { /* before any gradient is written, as the dx above */
+            tnn_status st = tnn_tensor_ensure2(&l->dw_new, l->out, l->in, "linear weight gradient");
+            if (st) return st;
+        }
         l->grad_owed = l->grad_none = false;
         const tnn_gemm_args gw = {true, false, l->out, l->in, n, 1.0f, dy->data, l->out, l->x, l->in,
-                                  add ? 1.0f : 0.0f, l->dweight, l->in, NULL};
+                                  add && !add_after ? 1.0f : 0.0f, add_after ? l->dw_new.data : l->dweight, l->in,
+                                  NULL};
         if (dx) tnn_gemm2(&gw, &gx); /* independent: side by side on two threads */
         else tnn_gemm_run(&gw);
+        if (add_after) {
+            add_job a = {l->dweight, l->dw_new.data};
+            tnn_parallel_chunks((size_t)l->in * (size_t)l->out, 16384, add_range, &a);
+        }
         if (l->bias) bias_grad(dy->data, n, l->out, l->dbias, add);
     } else if (dx) {
         tnn_gemm_run(&gx);
@@ -257,6 +286,7 @@ static void linear_free(tnn_module *m)
     tnn_tensor_release(&l->y);
     tnn_tensor_release(&l->dx[0]);
     tnn_tensor_release(&l->dx[1]);
+    tnn_tensor_release(&l->dw_new);
     tnn_free(l);
 }
 
@@ -293,6 +323,7 @@ tnn_module *tnn_linear_new(int in, int out, bool bias, tnn_rng *rng)
     tnn_tensor_init_empty(&l->y);
     tnn_tensor_init_empty(&l->dx[0]);
     tnn_tensor_init_empty(&l->dx[1]);
+    tnn_tensor_init_empty(&l->dw_new);
     if (rng) {
         float bound = (float)(1.0 / sqrt((double)in));
         for (size_t i = 0; i < nw; i++) l->weight[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);

@@ -134,11 +134,11 @@ tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, 
         double se = exp((double)r[jm] - mx) - 1.0;
         for (int j = 0; j < k; j++)
             if (j != jm) se += exp((double)r[j] - mx);
-        double l1 = log1p(se), lse = mx + l1;
+        double l1 = log1p(se);
         acc += (mx - r[t]) + l1;
-        if (grad) {
+        if (grad) { /* softmax as exp((x - mx) - l1): mx + l1 would lose l1 once |mx| is large */
             float *g = grad->data + (size_t)i * k;
-            for (int j = 0; j < k; j++) g[j] = (float)((exp((double)r[j] - lse) - (j == t ? 1.0 : 0.0)) / n);
+            for (int j = 0; j < k; j++) g[j] = (float)((exp(((double)r[j] - mx) - l1) - (j == t ? 1.0 : 0.0)) / n);
         }
     }
     if (loss) *loss = (float)(acc / n);

@@ -198,6 +198,29 @@ static void cross_entropy_confident_and_non_finite(void **state)
     tnn_tensor_free(G);
 }
 
+/* Tied logits far from 0: the softmax is exact (1/k each), whatever their magnitude.
+ * The gradient was exp(x - (max + log-sum)) in double, which loses log-sum once max is
+ * large: [0, 1] instead of [-0.5, 0.5] at 1e16. */
+static void cross_entropy_tied_large_logits(void **state)
+{
+    (void)state;
+    const float ms[] = {1e9f, 1e12f, -1e12f, 1e16f, 1e20f, -1e30f, 3e38f};
+    for (int k = 2; k <= 3; k++) {
+        for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+            float x[3] = {ms[i], ms[i], ms[i]};
+            tnn_tensor *X = vec(x, 1, k), *G = tnn_tensor_new2(1, k);
+            int t[1] = {0};
+            float loss;
+            TU_ASSERT_OK(tnn_cross_entropy_loss(X, t, &loss, G));
+            tu_assert_close1(loss, log((double)k), 1.2e-7, 0.0, "cross_entropy of tied logits");
+            tu_assert_close1(G->data[0], 1.0 / k - 1.0, 1.2e-7, 0.0, "cross_entropy gradient at the target");
+            for (int j = 1; j < k; j++) tu_assert_close1(G->data[j], 1.0 / k, 1.2e-7, 0.0, "cross_entropy gradient");
+            tnn_tensor_free(X);
+            tnn_tensor_free(G);
+        }
+    }
+}
+
 /* A discriminator's [N x 1] output against [N] targets with a [N] grad tensor: the
  * grad takes the output's shape, and the backward it feeds accepts it. */
 static void loss_grad_takes_the_output_shape(void **state)
@@ -269,6 +292,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(bce_with_logits_stable),
     cmocka_unit_test(cross_entropy_by_hand),
     cmocka_unit_test(cross_entropy_confident_and_non_finite),
+    cmocka_unit_test(cross_entropy_tied_large_logits),
     cmocka_unit_test(loss_shape_errors_and_grad_resize),
     cmocka_unit_test(loss_grad_takes_the_output_shape),
 };

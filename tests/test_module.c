@@ -807,6 +807,51 @@ static void linear_bias_grad_same_bits_on_any_thread_count(void **state)
     tnn_parallel_set_threads(1);
 }
 
+/* A second backward adds its dW to the first's as torch adds a new gradient to .grad:
+ * the product computed alone, then an element-wise float add. The same bits as dW1 +
+ * dW2 from two separate backwards, on any batch size (OpenBLAS sums a batch of more
+ * than 320 rows in blocks, so adding inside the product, beta 1, rounds differently). */
+static void linear_accumulated_weight_grad_is_a_float_sum(void **state)
+{
+    (void)state;
+    const int ns[] = {3, 128, 129, 400, 1000};
+    for (int threads = 1; threads <= 2; threads++) {
+        tnn_parallel_set_threads(threads);
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            int n = ns[b];
+            tnn_rng r;
+            tnn_rng_seed(&r, 21);
+            tnn_module *l = tnn_linear_new(20, 30, true, &r);
+            tnn_tensor *x1 = tu_rand_tensor(&r, n, 20, -1.0f, 1.0f), *x2 = tu_rand_tensor(&r, n, 20, -1.0f, 1.0f),
+                       *dy1 = tu_rand_tensor(&r, n, 30, -1.0f, 1.0f), *dy2 = tu_rand_tensor(&r, n, 30, -1.0f, 1.0f);
+            const tnn_tensor *y;
+            float dw1[600], dw2[600], sum[600];
+            tnn_module_discard_grad(l);
+            TU_ASSERT_OK(tnn_module_forward(l, x1, &y));
+            TU_ASSERT_OK(tnn_module_backward(l, dy1, NULL));
+            memcpy(dw1, grad(l, "weight"), sizeof dw1);
+            tnn_module_discard_grad(l);
+            TU_ASSERT_OK(tnn_module_forward(l, x2, &y));
+            TU_ASSERT_OK(tnn_module_backward(l, dy2, NULL));
+            memcpy(dw2, grad(l, "weight"), sizeof dw2);
+            for (int i = 0; i < 600; i++) sum[i] = dw1[i] + dw2[i];
+            tnn_module_discard_grad(l);
+            TU_ASSERT_OK(tnn_module_forward(l, x1, &y));
+            TU_ASSERT_OK(tnn_module_backward(l, dy1, NULL)); /* written */
+            TU_ASSERT_OK(tnn_module_forward(l, x2, &y));
+            TU_ASSERT_OK(tnn_module_backward(l, dy2, NULL)); /* added */
+            if (memcmp(grad(l, "weight"), sum, sizeof sum) != 0)
+                fail_msg("batch %d, %d thread(s): the accumulated dW is not dW1 + dW2", n, threads);
+            tnn_tensor_free(x1);
+            tnn_tensor_free(x2);
+            tnn_tensor_free(dy1);
+            tnn_tensor_free(dy2);
+            tnn_module_free(l);
+        }
+    }
+    tnn_parallel_set_threads(1);
+}
+
 /* BatchNorm1d's element-wise passes run on the threads (and their output rows are
  * touched by the idle threads while the sums run on the caller): y, dx, dweight and
  * dbias the same bits on 1, 2 and 3 threads, in training and eval mode. */
@@ -1230,6 +1275,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(constructors_reject_bad_arguments),
     cmocka_unit_test(describe_strings),
     cmocka_unit_test(linear_bias_grad_same_bits_on_any_thread_count),
+    cmocka_unit_test(linear_accumulated_weight_grad_is_a_float_sum),
     cmocka_unit_test(batchnorm1d_same_bits_on_any_thread_count),
     cmocka_unit_test(custom_module_checked_by_wrappers),
     cmocka_unit_test(custom_module_without_a_whole_vtable),
