@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,9 +74,11 @@ static struct {
      * for, so one that wakes late finds nothing of a finished job to run. */
     _Alignas(64) _Atomic uint64_t claim;
     _Alignas(64) atomic_int done; /* tasks of the current job finished */
-    /* Workers 1..active take tasks: after the thread count is lowered, the workers
-     * started for a higher one stay idle. */
+    /* Workers 1..active take tasks of the current job. */
     atomic_int active;
+    /* Workers 1..keep may run: tnn_parallel_set_threads lowers it and joins the others,
+     * so that a lowered thread count leaves no thread spinning or waking for jobs. */
+    atomic_int keep;
     atomic_int sleepers;        /* workers waiting on `work` */
     atomic_bool quit;           /* set at exit: workers return */
     tnn_task_fn fn;             /* the current job: fn(ctx, task) for task < ntasks */
@@ -84,23 +87,36 @@ static struct {
     unsigned start_gen[TNN_POOL_MAX]; /* generation current when worker i was created */
     pthread_t thread[TNN_POOL_MAX];   /* thread[i] runs worker i (1..started) */
 } pool = {.run = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
-          .threads = 1};
+          .threads = 1, .keep = TNN_POOL_MAX};
 
-/* Wait until the job generation differs from `seen` (or quit): spin, then sleep. */
-static unsigned wait_for_job(unsigned seen)
+/* Set while this thread holds pool.run for a job: exit() called from inside one (a
+ * signal handler's, say) must not wait for that job to finish. */
+static _Thread_local bool in_job;
+
+/* Whether worker id is to return: the process is exiting, or the thread count was
+ * lowered below it. */
+static bool retired(int id)
+{
+    return atomic_load_explicit(&pool.quit, memory_order_relaxed) ||
+           id > atomic_load_explicit(&pool.keep, memory_order_relaxed);
+}
+
+/* Wait until the job generation differs from `seen` (or worker id is retired): spin,
+ * then sleep. */
+static unsigned wait_for_job(int id, unsigned seen)
 {
     unsigned g;
     double start = now_us();
     for (int spins = 1;; spins++) {
         g = atomic_load_explicit(&pool.gen, memory_order_acquire);
-        if (g != seen || atomic_load_explicit(&pool.quit, memory_order_relaxed)) return g;
+        if (g != seen || retired(id)) return g;
         cpu_relax();
         if ((spins & 255) == 0 && now_us() - start > TNN_POOL_SPIN_US) break;
         if ((spins & 1023) == 0) sched_yield(); /* a thread with work (the caller, say) may be waiting for this core */
     }
     pthread_mutex_lock(&pool.mu);
     atomic_fetch_add(&pool.sleepers, 1); /* seq_cst: pairs with the poster's gen store */
-    while ((g = atomic_load(&pool.gen)) == seen && !atomic_load(&pool.quit)) pthread_cond_wait(&pool.work, &pool.mu);
+    while ((g = atomic_load(&pool.gen)) == seen && !retired(id)) pthread_cond_wait(&pool.work, &pool.mu);
     atomic_fetch_sub(&pool.sleepers, 1);
     pthread_mutex_unlock(&pool.mu);
     return g;
@@ -133,25 +149,38 @@ static void *worker(void *arg)
     unsigned seen = pool.start_gen[id];
     fp_mode mode = fp_mode_get();
     for (;;) {
-        seen = wait_for_job(seen);
-        if (atomic_load(&pool.quit)) break;
+        seen = wait_for_job(id, seen);
+        if (retired(id)) break;
         if (id <= atomic_load_explicit(&pool.active, memory_order_relaxed)) run_claimed(seen, &mode);
     }
     return NULL;
 }
 
+/* Wake every sleeping worker to look at quit, keep or a new job. */
+static void wake_all(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    pthread_cond_broadcast(&pool.work);
+    pthread_mutex_unlock(&pool.mu);
+}
+
 /* At exit, stop and join the workers, so that the process ends with no thread of ours
- * running and nothing of theirs allocated (valgrind and leak checkers stay quiet). */
+ * running and nothing of theirs allocated (valgrind and leak checkers stay quiet). A
+ * job still running on another thread is waited for, up to 2 seconds; if exit() was
+ * called from inside a job on this thread (from a signal handler), or the wait runs
+ * out, the workers are left as they are to the process's end: waiting for them could
+ * never end. */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((destructor))
 #endif
 static void pool_shutdown(void)
 {
-    pthread_mutex_lock(&pool.run); /* no job is running from here on */
-    pthread_mutex_lock(&pool.mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    if (in_job || pthread_mutex_timedlock(&pool.run, &until) != 0) return; /* no job runs after this lock */
     atomic_store(&pool.quit, true);
-    pthread_cond_broadcast(&pool.work);
-    pthread_mutex_unlock(&pool.mu);
+    wake_all();
     for (int i = 1; i <= pool.started; i++) pthread_join(pool.thread[i], NULL);
     pool.started = 0;
     pthread_mutex_unlock(&pool.run);
@@ -161,8 +190,14 @@ void tnn_parallel_set_threads(int n)
 {
     if (n < 1) n = 1;
     if (n > TNN_POOL_MAX) n = TNN_POOL_MAX;
-    pthread_mutex_lock(&pool.run);
+    pthread_mutex_lock(&pool.run); /* no job is running */
     atomic_store_explicit(&pool.threads, n, memory_order_relaxed);
+    atomic_store(&pool.keep, n - 1);
+    if (pool.started > n - 1) { /* the workers beyond n - 1 return and are joined */
+        wake_all();
+        for (int i = n; i <= pool.started; i++) pthread_join(pool.thread[i], NULL);
+        pool.started = n - 1;
+    }
     pthread_mutex_unlock(&pool.run);
 }
 
@@ -186,12 +221,21 @@ static int ensure_workers(int want)
     if (!atfork_registered && want > 1) {
         atfork_registered = pthread_atfork(NULL, NULL, pool_after_fork_in_child) == 0;
     }
+    if (pool.started >= want - 1 || pool.started >= TNN_POOL_MAX - 1) return pool.started + 1;
+    /* Workers take no asynchronous signals: a program that blocks SIGTERM to sigwait()
+     * for it, say, must not have it delivered to a worker (the default action ends the
+     * process). They start with every signal blocked, as the creating thread's mask is
+     * inherited; the caller's own mask is put back. */
+    sigset_t all, old;
+    sigfillset(&all);
+    bool masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
     while (pool.started < want - 1 && pool.started < TNN_POOL_MAX - 1) {
         int id = pool.started + 1;
         pool.start_gen[id] = atomic_load(&pool.gen);
         if (pthread_create(&pool.thread[id], NULL, worker, (void *)(size_t)id) != 0) break;
         pool.started++;
     }
+    if (masked) pthread_sigmask(SIG_SETMASK, &old, NULL);
     return pool.started + 1;
 }
 
@@ -206,11 +250,7 @@ static void run_job(int ntasks, tnn_task_fn fn, void *ctx)
     const unsigned g = atomic_load_explicit(&pool.gen, memory_order_relaxed) + 1;
     atomic_store_explicit(&pool.claim, (uint64_t)g << 32 | (uint64_t)ntasks << 16, memory_order_release);
     atomic_store(&pool.gen, g); /* seq_cst: publishes the job, pairs with `sleepers` */
-    if (atomic_load(&pool.sleepers) > 0) {
-        pthread_mutex_lock(&pool.mu);
-        pthread_cond_broadcast(&pool.work);
-        pthread_mutex_unlock(&pool.mu);
-    }
+    if (atomic_load(&pool.sleepers) > 0) wake_all();
     run_claimed(g, NULL);
     for (int spins = 1; atomic_load_explicit(&pool.done, memory_order_acquire) < ntasks; spins++) {
         if (spins & 1023) cpu_relax();
@@ -229,7 +269,9 @@ void tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx)
     if (held && !atomic_load(&pool.quit)) have = ensure_workers(threads); /* fewer if one could not start */
     if (have > 1) {
         atomic_store_explicit(&pool.active, (have < threads ? have : threads) - 1, memory_order_relaxed);
+        in_job = true;
         run_job(ntasks, fn, ctx);
+        in_job = false;
     }
     else
         for (int i = 0; i < ntasks; i++) fn(ctx, i);

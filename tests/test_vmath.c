@@ -5,6 +5,8 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -412,7 +414,9 @@ static void test_parallel_for_after_fork(void **state)
         int ok = 1;
         for (size_t i = 0; i < n; i++) ok &= hits[i] == 50;
         free(hits); /* valgrind follows the child: no leak to report */
-        tnn_parallel_set_threads(1);
+        /* no tnn_parallel_set_threads(1), which would join the child's worker: under
+         * ThreadSanitizer, whose registry still holds the parent's worker, the child's
+         * (on the parent's reclaimed stack: the same pthread_t) is then a "dup thread" */
         _exit(ok ? 0 : 3);
     }
     int status = 0;
@@ -421,6 +425,124 @@ static void test_parallel_for_after_fork(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
     free(hits);
     tnn_parallel_set_threads(1);
+}
+
+/* The process's threads (Linux: /proc/self/task), up to 64 of their ids into ids. */
+static int process_threads(long *ids)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            if (ids && n < 64) ids[n] = atol(e->d_name);
+            n++;
+        }
+    closedir(d);
+    return n;
+}
+
+/* Waits (up to 2 s) for the process to have `want` threads: a joined thread may still be
+ * listed for a moment after pthread_join returns. */
+static int wait_for_threads(int want)
+{
+    int n = process_threads(NULL);
+    for (int i = 0; i < 200 && n != want; i++) {
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+        n = process_threads(NULL);
+    }
+    return n;
+}
+
+/* Whether thread tid blocks signal sig (its SigBlk in /proc). */
+static bool thread_blocks(long tid, int sig)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    unsigned long long mask = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "SigBlk: %llx", &mask) == 1) break;
+    fclose(f);
+    return (mask >> (sig - 1)) & 1;
+}
+
+/* Lowering the thread count ends the workers above it (they neither spin nor wake for
+ * later jobs), and the workers block every asynchronous signal, whatever the mask of
+ * the thread that started them: a program that blocks SIGTERM to sigwait() for it must
+ * not have it delivered to a worker. */
+static void test_pool_workers_retire_and_take_no_signals(void **state)
+{
+    (void)state;
+    if (process_threads(NULL) < 1) skip(); /* no /proc */
+    tnn_parallel_set_threads(1);
+    long before[64], after[64];
+    int base = process_threads(before);
+    assert_true(base >= 1 && base <= 60);
+    tnn_parallel_set_threads(3);
+    count_ctx c;
+    for (int i = 0; i < 100; i++) atomic_init(&c.hits[i], 0);
+    tnn_parallel_tasks(6, count_task, &c);
+    assert_int_equal(wait_for_threads(base + 2), base + 2);
+    int now = process_threads(after), workers = 0;
+    for (int i = 0; i < now; i++) {
+        bool old = false;
+        for (int j = 0; j < base; j++) old |= after[i] == before[j];
+        if (old) continue;
+        workers++;
+        assert_true(thread_blocks(after[i], SIGTERM));
+        assert_true(thread_blocks(after[i], SIGUSR1));
+        assert_true(thread_blocks(after[i], SIGINT));
+    }
+    assert_int_equal(workers, 2);
+    assert_false(thread_blocks(before[0], SIGUSR1)); /* the caller's own mask is as it was */
+    tnn_parallel_set_threads(2);
+    assert_int_equal(wait_for_threads(base + 1), base + 1);
+    tnn_parallel_tasks(6, count_task, &c);
+    assert_int_equal(wait_for_threads(base + 1), base + 1);
+    tnn_parallel_set_threads(1);
+    assert_int_equal(wait_for_threads(base), base);
+    for (int i = 0; i < 6; i++) assert_int_equal(atomic_load(&c.hits[i]), 2);
+}
+
+/* exit() called from inside a job on the thread that posted it (a signal handler's
+ * exit(), say) ends the process: the pool's exit-time shutdown does not wait for the
+ * job it interrupted (it waited forever, for the lock this thread held). */
+static pthread_t exit_thread;
+
+static void exit_task(void *ctx, int task)
+{
+    (void)ctx;
+    (void)task;
+    if (pthread_equal(pthread_self(), exit_thread)) exit(3);
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+}
+
+static void test_exit_inside_a_job_ends_the_process(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        exit_thread = pthread_self();
+        tnn_parallel_set_threads(2);
+        tnn_parallel_tasks(64, exit_task, NULL);
+        _exit(0); /* not reached: the caller runs at least one of the 64 tasks */
+    }
+    int status = 0;
+    pid_t got = 0;
+    for (int i = 0; i < 1000 && got == 0; i++) { /* up to 10 s */
+        got = waitpid(pid, &status, WNOHANG);
+        if (got == 0) nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("exit() inside a job did not end the process within 10 s");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 3);
 }
 
 /* `test_vmath sweep`: the ~92 million-value accuracy sweeps (seconds natively, too slow
@@ -445,6 +567,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_parallel_tasks_run_each_once),
         cmocka_unit_test(test_parallel_tasks_run_in_the_callers_fp_mode),
         cmocka_unit_test(test_parallel_for_after_fork),
+        cmocka_unit_test(test_pool_workers_retire_and_take_no_signals),
+        cmocka_unit_test(test_exit_inside_a_job_ends_the_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,7 +132,10 @@ TNN_API void tnn_set_allocator(const tnn_allocator *a);
  * the library, never while one is inside it. Several threads may then use the library
  * at once, each with its own models, optimizers and generators; one of them at a time
  * has the pool, the others run their loops on their own thread with the same results
- * (docs/design.md, "Threads of your own").
+ * (docs/design.md, "Threads of your own"). The pool's threads start at the first
+ * parallel loop after a raise; a lower count ends those above it (they are joined
+ * before this returns). They block every asynchronous signal, so signals go to your
+ * threads, and inherit the CPU affinity of the thread that started them.
  * @return the number actually in effect. */
 TNN_API int tnn_set_num_threads(int n);
 /** Compute threads currently in effect: the pool's, or OpenBLAS's own count if
