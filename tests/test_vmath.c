@@ -522,6 +522,10 @@ static void exit_task(void *ctx, int task)
 static void test_exit_inside_a_job_ends_the_process(void **state)
 {
     (void)state;
+    /* Under valgrind the child's worker, alive at its exit, leaves its thread-local block
+     * "possibly lost" (as in test_parallel_for_after_fork); the other stages run it. */
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload && strstr(preload, "vgpreload")) skip();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
