@@ -811,6 +811,18 @@ static int open_checkpoint(run *r)
     return 0;
 }
 
+/* The networks' settings from the flags. */
+static gan_config config_of(const options *o)
+{
+    gan_config gc = gan_config_defaults();
+    gc.latent_dim = o->latent_dim;
+    gc.img_size = o->img_size;
+    gc.channels = o->channels;
+    gc.bn_eps = o->bn_eps;
+    gc.bn_momentum = o->bn_momentum;
+    return gc;
+}
+
 /* Before any memory is reserved for the networks (Linux overcommits, so a network far
  * too large is not refused by malloc but ends the process when it is used): the
  * parameters, their gradients and Adam's two moments of both networks must fit in the
@@ -820,10 +832,7 @@ static int open_checkpoint(run *r)
 static int check_sizes(run *r)
 {
     const options *o = &r->o;
-    gan_config gc = gan_config_defaults();
-    gc.latent_dim = o->latent_dim;
-    gc.img_size = o->img_size;
-    gc.channels = o->channels;
+    gan_config gc = config_of(o);
     uint64_t g = gan_generator_values(&gc), d = gan_discriminator_values(&gc);
     if (r->ck) {
         uint64_t have = gan_values_in_file(r->ck, GAN_CHECKPOINT_GENERATOR);
@@ -854,10 +863,7 @@ static int check_sizes(run *r)
 static int check_memory(run *r)
 {
     const options *o = &r->o;
-    gan_config gc = gan_config_defaults();
-    gc.latent_dim = o->latent_dim;
-    gc.img_size = o->img_size;
-    gc.channels = o->channels;
+    gan_config gc = config_of(o);
     int max_batch = o->batch_size < r->n_images ? o->batch_size : r->n_images;
     double nets = 16.0 * (double)(gan_generator_values(&gc) + gan_discriminator_values(&gc));
     double features = (double)(gan_generator_features(&gc) + gan_discriminator_features(&gc));
@@ -1078,11 +1084,7 @@ static int build_networks(run *r)
     r->threads = tnn_set_num_threads(o->n_cpu); /* capped at the cores present */
     blas_note(PROG); /* AVX-512 left unused by an older OpenBLAS: say how to fix it */
     gan_config *gc = &r->gc;
-    gc->latent_dim = o->latent_dim;
-    gc->img_size = o->img_size;
-    gc->channels = o->channels;
-    gc->bn_eps = o->bn_eps;
-    gc->bn_momentum = o->bn_momentum;
+    *gc = config_of(o);
     tnn_adam_params adam = tnn_adam_defaults();
     adam.lr = o->lr;
     adam.beta1 = o->b1;
