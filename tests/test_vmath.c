@@ -27,6 +27,13 @@
 #include "tinynn/tinynn.h"
 #include "vmath_impl.h"
 
+/* Running under valgrind's memcheck (its preload library is in LD_PRELOAD). */
+static bool under_valgrind(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload");
+}
+
 static int32_t ulps(float a, float b)
 {
     int32_t ia, ib;
@@ -358,8 +365,7 @@ static void fp_ops(void *ctx, size_t b, size_t e)
 static void test_parallel_tasks_run_in_the_callers_fp_mode(void **state)
 {
     (void)state;
-    const char *preload = getenv("LD_PRELOAD"); /* valgrind emulates neither mode */
-    if (preload && strstr(preload, "vgpreload")) skip();
+    if (under_valgrind()) skip(); /* valgrind emulates neither mode */
     enum { N = 1 << 18 }; /* ranges long enough for the worker to claim one */
     static float a[N], sum[N], half[N];
     for (int i = 0; i < N; i++) a[i] = 0x1p-25f;
@@ -398,8 +404,7 @@ static void test_parallel_for_after_fork(void **state)
     /* Under valgrind the child inherits the parent's worker's thread-local block, which
      * no thread owns any more: memcheck reports it as "possibly lost" in the child. The
      * release and sanitizer stages run this test. */
-    const char *preload = getenv("LD_PRELOAD");
-    if (preload && strstr(preload, "vgpreload")) skip();
+    if (under_valgrind()) skip();
     tnn_parallel_set_threads(2);
     size_t n = 100000;
     unsigned char *hits = calloc(n, 1);
@@ -524,8 +529,7 @@ static void test_exit_inside_a_job_ends_the_process(void **state)
     (void)state;
     /* Under valgrind the child's worker, alive at its exit, leaves its thread-local block
      * "possibly lost" (as in test_parallel_for_after_fork); the other stages run it. */
-    const char *preload = getenv("LD_PRELOAD");
-    if (preload && strstr(preload, "vgpreload")) skip();
+    if (under_valgrind()) skip();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
