@@ -217,6 +217,8 @@ bool tnn_is_activation(const tnn_module *m)
     return m && (m->vt == &leaky_relu_vt || m->vt == &relu_vt || m->vt == &tanh_vt || m->vt == &sigmoid_vt);
 }
 
+const tnn_tensor *tnn_activation_output_buffer(const tnn_module *m) { return &((const tnn_activation *)m)->y; }
+
 tnn_module *tnn_leaky_relu_new(float slope)
 {
     if (!isfinite(slope)) {

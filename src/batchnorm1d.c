@@ -358,6 +358,7 @@ static const tnn_module_vtable bn_vt = {
 };
 
 bool tnn_is_batchnorm1d(const tnn_module *m) { return m && m->vt == &bn_vt; }
+const tnn_tensor *tnn_batchnorm1d_output_buffer(const tnn_module *m) { return &((const tnn_batchnorm1d *)m)->y; }
 
 tnn_module *tnn_batchnorm1d_new(int c, tnn_batchnorm_params p)
 {

@@ -301,6 +301,7 @@ static const tnn_module_vtable linear_vt = {
 };
 
 bool tnn_is_linear(const tnn_module *m) { return m && m->vt == &linear_vt; }
+const tnn_tensor *tnn_linear_output_buffer(const tnn_module *m) { return &((const tnn_linear *)m)->y; }
 
 tnn_module *tnn_linear_new(int in, int out, bool bias, tnn_rng *rng)
 {

@@ -56,15 +56,47 @@ static tnn_status in_child(int i, tnn_status st)
     return tnn_error(st, "child %d: %s", i, tnn_last_error());
 }
 
+/* The output buffer of a built-in child, or of one inside a nested Sequential, that x
+ * overlaps: the Sequential's input, which that child would overwrite. Children that
+ * have run on their own count (their buffer is the same), as do children added since
+ * the last forward. A Flatten's output is a view of its input, not a buffer of its own. */
+static const tnn_module *child_buffer_under(const tnn_sequential *s, const tnn_tensor *x, char *path, size_t len)
+{
+    for (int i = 0; i < s->count; i++) {
+        size_t n = strlen(path);
+        snprintf(path + n, len - n, n ? ".%d" : "%d", i);
+        const tnn_module *c = s->children[i], *hit = NULL;
+        const tnn_tensor *buf = tnn_is_linear(c)        ? tnn_linear_output_buffer(c)
+                                : tnn_is_batchnorm1d(c) ? tnn_batchnorm1d_output_buffer(c)
+                                : tnn_is_activation(c)  ? tnn_activation_output_buffer(c)
+                                : tnn_is_dropout(c)     ? tnn_dropout_output_buffer(c)
+                                                        : NULL;
+        if (buf && buf->data && tnn_tensor_overlaps(x, buf)) hit = c;
+        else if (tnn_is_sequential(c)) hit = child_buffer_under((const tnn_sequential *)c, x, path, len);
+        if (hit) return hit;
+        path[n] = '\0';
+    }
+    return NULL;
+}
+
 static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_sequential *s = (tnn_sequential *)m;
     /* Its own output, or any child's, as input: a child would overwrite what another
-     * kept for its backward (module rule 1). A Flatten's output is a view of its input
-     * (the Sequential's last input, or the child before's output, checked already):
-     * the same input again is fine. */
+     * kept for its backward (module rule 1), or the input itself. A Flatten's output is
+     * a view of its input (the Sequential's last input, or the child before's output,
+     * checked already): the same input again is fine. Checked before any child runs,
+     * so a refused forward changes nothing. */
     for (int i = 0; i < s->outs_n; i++)
         if (!tnn_is_flatten(s->children[i]) && tnn_tensor_overlaps(x, s->outs[i])) return tnn_error_own_output(m);
+    char path[128] = "";
+    const tnn_module *under = child_buffer_under(s, x, path, sizeof path);
+    if (under) {
+        char d[96], e[96];
+        return tnn_error(TNN_ERR_ARG, "%s forward: the input is (part of) the output buffer of child %s (%s), which "
+                         "this forward would overwrite; pass a copy (tnn_tensor_clone)",
+                         tnn_module_describe(m, d, sizeof d), path, tnn_module_describe(under, e, sizeof e));
+    }
     const tnn_tensor *cur = x;
     for (int i = 0; i < s->count; i++) {
         const tnn_tensor *next = cur;
@@ -130,12 +162,19 @@ static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     tnn_span_guard_push(&input, s->in, s->in_n);
     const tnn_tensor *cur = dy;
     tnn_status st = TNN_OK;
+    int added = -1; /* the first child after the current one whose gradients went in */
     for (int i = s->count - 1; i >= 0 && st == TNN_OK; i--) {
         const tnn_tensor *next = cur;
         /* The first child's dL/dx is only needed if the caller asked for it. */
         if (overwrite_backward(s, i) && (i > 0 || dx)) st = tnn_activation_backward_inplace(s->children[i], (tnn_tensor *)cur);
         else st = tnn_module_backward(s->children[i], cur, (i > 0 || dx) ? &next : NULL);
-        if (st) st = in_child(i, st);
+        if (st && added < 0) st = in_child(i, st);
+        else if (st) /* a failure halfway (out of memory for a dx, a dy the child refuses): say what went in */
+            st = tnn_error(st, "child %d: %s (the children after it, from child %d on, had already added their "
+                           "parameter gradients: zero them before running this backward again)", i, tnn_last_error(),
+                           added);
+        else if (s->children[i]->requires_grad && tnn_module_num_params(s->children[i]) > 0)
+            added = i;
         cur = next;
     }
     tnn_span_guard_pop(&input);

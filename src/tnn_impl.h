@@ -153,6 +153,13 @@ bool tnn_is_linear(const tnn_module *m);
 bool tnn_is_batchnorm1d(const tnn_module *m);
 bool tnn_is_activation(const tnn_module *m);
 bool tnn_is_flatten(const tnn_module *m);
+bool tnn_is_dropout(const tnn_module *m);
+/* The buffer a built-in module writes its output into (empty before its first forward):
+ * the Sequential checks its input against its children's. */
+const tnn_tensor *tnn_linear_output_buffer(const tnn_module *m);
+const tnn_tensor *tnn_batchnorm1d_output_buffer(const tnn_module *m);
+const tnn_tensor *tnn_activation_output_buffer(const tnn_module *m);
+const tnn_tensor *tnn_dropout_output_buffer(const tnn_module *m);
 /* A built-in activation that may compute its output over its input (every one but
  * LeakyReLU with a negative slope, whose backward needs the input's signs). */
 bool tnn_activation_forward_may_overwrite(const tnn_module *m);

@@ -392,6 +392,59 @@ static void sequential_error_paths(void **state)
     tnn_tensor_free(dy);
 }
 
+/* A child's output buffer as the Sequential's input, from a forward of that child on
+ * its own: before the Sequential's first forward, or for a child added since, the
+ * Sequential has no output of its own to compare with. The child would overwrite the
+ * input on the way (the first Linear keeps it for its backward): refused before any
+ * child runs, whichever built-in the child is and however deep it is nested. */
+static void sequential_input_is_a_childs_buffer(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 11);
+    tnn_tensor *x = tnn_tensor_new2(4, 3);
+    tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
+    const tnn_tensor *y, *alone;
+    for (int kind = 0; kind < 4; kind++) {
+        tnn_module *s = tnn_sequential_new();
+        TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
+        tnn_module *c = kind == 0   ? tnn_linear_new(3, 3, true, &r)
+                        : kind == 1 ? tnn_batchnorm1d_new(3, tnn_batchnorm_defaults())
+                        : kind == 2 ? tnn_tanh_new()
+                                    : tnn_dropout_new(0.0f, NULL);
+        TU_ASSERT_OK(tnn_sequential_add(s, c));
+        TU_ASSERT_OK(tnn_module_forward(c, x, &alone)); /* before the Sequential's first forward */
+        tnn_tensor *before = tnn_tensor_clone(alone);
+        TU_ASSERT_ERR(tnn_module_forward(s, alone, &y), TNN_ERR_ARG, "sequential(2 modules) forward",
+                      "output buffer of child 1", "pass a copy", NULL);
+        assert_memory_equal(alone->data, before->data, before->size * sizeof(float));
+        assert_false(s->has_output);
+        TU_ASSERT_OK(tnn_module_forward(s, before, &y)); /* a copy is fine */
+        tnn_tensor_free(before);
+        tnn_module_free(s);
+    }
+    /* A child added after the forward, run on its own, inside a nested Sequential. */
+    tnn_module *outer = tnn_sequential_new(), *inner = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(outer, tnn_linear_new(3, 3, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(outer, inner));
+    TU_ASSERT_OK(tnn_sequential_add(inner, tnn_relu_new()));
+    TU_ASSERT_OK(tnn_module_forward(outer, x, &y));
+    tnn_module *late = tnn_linear_new(3, 3, true, &r);
+    TU_ASSERT_OK(tnn_sequential_add(inner, late));
+    TU_ASSERT_OK(tnn_module_forward(late, x, &alone));
+    TU_ASSERT_ERR(tnn_module_forward(outer, alone, &y), TNN_ERR_ARG, "output buffer of child 1.1 (linear(3->3))", NULL);
+    /* Its input's gradient is what a copy gives: nothing was overwritten. */
+    tnn_tensor *copy = tnn_tensor_clone(alone), *dy = tnn_tensor_new2(4, 3);
+    tnn_tensor_fill(dy, 1.0f);
+    TU_ASSERT_OK(tnn_module_forward(outer, copy, &y));
+    tnn_module_zero_grad(outer);
+    TU_ASSERT_OK(tnn_module_backward(outer, dy, NULL));
+    tnn_tensor_free(dy);
+    tnn_tensor_free(copy);
+    tnn_module_free(outer);
+    tnn_tensor_free(x);
+}
+
 /* The container owns its children: adding to something that is not a container frees
  * the child; freeing the container frees them all (counted by the allocator hooks). */
 static void sequential_ownership(void **state)
@@ -613,6 +666,52 @@ static void sequential_input_from_a_childs_dx(void **state)
 
 /* Fail each allocation in turn while building, running and freeing a network: every
  * failure is reported (NULL or TNN_ERR_NOMEM), nothing crashes and nothing leaks. */
+/* A backward that fails in a child after the children behind it have added their
+ * gradients (here: out of memory for the first Linear's dx) says so, so that the caller
+ * zeroes them before trying again; one whose message does not say so changed no
+ * gradient. */
+static void sequential_backward_failing_halfway_says_so(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 12);
+    tnn_module *s = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(8, 4, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(4, 4, true, &r)));
+    tnn_tensor *x = tnn_tensor_new2(3, 8), *dy = tnn_tensor_new2(3, 4);
+    tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
+    tnn_tensor_uniform(dy, &r, -1.0f, 1.0f);
+    tnn_tensor_list *p = tnn_module_parameters(s, "");
+    assert_non_null(p);
+    const tnn_tensor *y, *dx;
+    bool halfway = false;
+    for (long k = 0; k < 100; k++) {
+        TU_ASSERT_OK(tnn_module_forward(s, x, &y));
+        tnn_module_zero_grad(s);
+        tu_alloc_install(k);
+        tnn_status st = tnn_module_backward(s, dy, &dx);
+        long count = tu_alloc_count();
+        tu_alloc_uninstall();
+        if (count <= k) { /* nothing failed */
+            TU_ASSERT_OK(st);
+            break;
+        }
+        assert_int_equal(st, TNN_ERR_NOMEM);
+        bool said = strstr(tnn_last_error(), "had already added their parameter gradients") != NULL;
+        bool changed = false;
+        for (int t = 0; t < p->count; t++)
+            for (size_t e = 0; e < p->items[t].count; e++) changed |= p->items[t].grad[e] != 0.0f;
+        if (changed != said) fail_msg("allocation %ld failed: gradients %s, message \"%s\"", k,
+                                      changed ? "changed" : "unchanged", tnn_last_error());
+        halfway |= said;
+    }
+    assert_true(halfway); /* the case was reached: child 0's dx failed after child 1's gradients */
+    tnn_tensor_list_free(p);
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+    tnn_module_free(s);
+}
+
 static void sequential_allocation_failures(void **state)
 {
     (void)state;
@@ -667,6 +766,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_matches_manual_chain),
     cmocka_unit_test(sequential_in_place_activations),
     cmocka_unit_test(sequential_error_paths),
+    cmocka_unit_test(sequential_input_is_a_childs_buffer),
     cmocka_unit_test(sequential_ownership),
     cmocka_unit_test(sequential_one_place_per_module),
     cmocka_unit_test(sequential_dy_shape_checked),
@@ -674,6 +774,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_input_from_a_childs_dx),
     cmocka_unit_test(sequential_modes_pass_on_separately),
     cmocka_unit_test(sequential_allocation_failures),
+    cmocka_unit_test(sequential_backward_failing_halfway_says_so),
 };
 
 TU_MAIN("sequential", tests)

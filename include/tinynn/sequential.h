@@ -25,9 +25,21 @@
  * in order count as run on their own: go back through them by hand too.) Adding a
  * child voids the last forward (a backward then needs a new one).
  *
+ * The input of the Sequential's forward may not be (part of) a buffer that a child
+ * writes on the way: the Sequential's output, or the output buffer of any built-in child
+ * at any depth, including one run on its own or added since the last forward. The forward
+ * refuses it with TNN_ERR_ARG, naming the child, before any child runs; pass a copy
+ * (tnn_tensor_clone). (The output buffers of modules of your own are known to the
+ * Sequential only once a forward of it has returned them.)
+ *
  * When a child's forward or backward fails, the Sequential passes its status on and puts
  * the child's position in front of its message: "child 2: batchnorm1d(8): ...", and in
- * nested Sequentials "child 1: child 2: ...".
+ * nested Sequentials "child 1: child 2: ...". A backward runs the children last to first,
+ * and each adds its parameter gradients as it goes: if one fails after children behind it
+ * have added theirs (out of memory for its dL/dx, or a dy it refuses), the message ends
+ * by saying from which child on the gradients went in. Zero the gradients before running
+ * the backward again, or they count twice. A failure with no such words changed no
+ * gradient.
  */
 #ifndef TINYNN_SEQUENTIAL_H
 #define TINYNN_SEQUENTIAL_H
