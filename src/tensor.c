@@ -143,6 +143,11 @@ tnn_status tnn_tensor_ensure_like(tnn_tensor *t, const tnn_tensor *like, const c
 tnn_tensor *tnn_tensor_clone(const tnn_tensor *src)
 {
     if (!src) { tnn_error(TNN_ERR_ARG, "tensor clone: tensor is NULL"); return NULL; }
+    char why[128];
+    if (tnn_tensor_problem(src, why, sizeof why)) { /* a header filled in by hand */
+        tnn_error(TNN_ERR_ARG, "tensor clone: the tensor %s", why);
+        return NULL;
+    }
     tnn_tensor *t = tnn_tensor_new(src->ndim, src->shape);
     if (t) memcpy(t->data, src->data, src->size * sizeof(float));
     return t;
@@ -162,7 +167,7 @@ void tnn_tensor_zero(tnn_tensor *t)
 
 void tnn_tensor_fill(tnn_tensor *t, float v)
 {
-    if (!t) return;
+    if (!t || !t->data) return;
     for (size_t i = 0; i < t->size; i++) t->data[i] = v;
 }
 
@@ -174,7 +179,9 @@ tnn_status tnn_tensor_copy(tnn_tensor *dst, const tnn_tensor *src)
         return tnn_error(TNN_ERR_SHAPE, "tensor copy: destination %s and source %s differ in size",
                          tnn_tensor_shape_str(dst, a, sizeof a), tnn_tensor_shape_str(src, b, sizeof b));
     }
-    memmove(dst->data, src->data, src->size * sizeof(float));
+    if (src->size && (!dst->data || !src->data))
+        return tnn_error(TNN_ERR_ARG, "tensor copy: the %s has no data", !dst->data ? "destination" : "source");
+    if (src->size) memmove(dst->data, src->data, src->size * sizeof(float));
     return TNN_OK;
 }
 
@@ -237,6 +244,6 @@ bool tnn_tensor_problem(const tnn_tensor *t, char *why, size_t len)
 
 void tnn_tensor_scale(tnn_tensor *t, float s)
 {
-    if (!t) return;
+    if (!t || !t->data) return;
     for (size_t i = 0; i < t->size; i++) t->data[i] *= s;
 }

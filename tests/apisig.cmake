@@ -9,7 +9,8 @@
 # sits under the section of another header; if a public function is not written there
 # with its parameters; or if a prototype leaves a parameter unnamed (api.md could not
 # show it). Only the first column is read: descriptions may quote calls such as
-# tnn_module_train(m, false).
+# tnn_module_train(m, false). The examples of tnn_version() and tnn_version_number()
+# must give the project's version (a release that forgot them once showed the last).
 #
 # Parsing: comments, preprocessor lines and __attribute__((...)) are dropped and
 # whitespace is collapsed, so prototypes may span lines; a parameter's name is the last
@@ -21,7 +22,8 @@
 
 if(NOT CMAKE_SCRIPT_MODE_FILE)
   add_test(NAME api_md_signatures
-    COMMAND "${CMAKE_COMMAND}" "-DSOURCE_DIR=${PROJECT_SOURCE_DIR}" -P "${CMAKE_CURRENT_LIST_FILE}")
+    COMMAND "${CMAKE_COMMAND}" "-DSOURCE_DIR=${PROJECT_SOURCE_DIR}" "-DVERSION=${PROJECT_VERSION}"
+            -P "${CMAKE_CURRENT_LIST_FILE}")
   set_tests_properties(api_md_signatures PROPERTIES LABELS docs TIMEOUT 60)
   return()
 endif()
@@ -269,6 +271,25 @@ foreach(fname IN LISTS funcs)
     list(APPEND errors "include/tinynn/${HDR_${fname}} declares ${fname}(${SIG_${fname}}), which no row of docs/api.md shows (write it in the first column of the tinynn/${HDR_${fname}} table)")
   endif()
 endforeach()
+
+# The version the rows of tnn_version() and tnn_version_number() give.
+if(VERSION MATCHES "^([0-9]+)\\.([0-9]+)\\.([0-9]+)")
+  math(EXPR vnum "${CMAKE_MATCH_1} * 10000 + ${CMAKE_MATCH_2} * 100 + ${CMAKE_MATCH_3}")
+  file(STRINGS "${SOURCE_DIR}/docs/api.md" vrows REGEX "^\\| tnn_version(_number)?\\(\\) \\|")
+  set(want_string "\"${VERSION}\"")
+  set(nrows 0)
+  foreach(row IN LISTS vrows)
+    math(EXPR nrows "${nrows} + 1")
+    if(row MATCHES "^\\| tnn_version\\(\\) \\|" AND NOT row MATCHES "`${want_string}`")
+      list(APPEND errors "docs/api.md: the tnn_version() row should give `${want_string}` (the project's version): ${row}")
+    elseif(row MATCHES "^\\| tnn_version_number\\(\\) \\|" AND NOT row MATCHES "`${vnum}`")
+      list(APPEND errors "docs/api.md: the tnn_version_number() row should give `${vnum}` (version ${VERSION}): ${row}")
+    endif()
+  endforeach()
+  if(NOT nrows EQUAL 2)
+    list(APPEND errors "docs/api.md: expected one row each for tnn_version() and tnn_version_number(), found ${nrows} rows")
+  endif()
+endif()
 
 if(errors)
   list(LENGTH errors nerr)

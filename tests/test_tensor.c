@@ -88,6 +88,22 @@ static void tensor_fill_zero_scale_clone(void **state)
     tnn_tensor_free(c);
     assert_null(tnn_tensor_clone(NULL));
     tnn_tensor_free(t);
+    /* Headers filled in by hand that disagree with themselves: clone copied `size`
+     * floats into a block allocated by the shape, fill and scale wrote through a NULL
+     * data pointer. Now clone refuses, the others leave the header alone. */
+    float buf[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    tnn_tensor h = {.data = buf, .ndim = 2, .shape = {2, 2, 1, 1}, .size = 8};
+    assert_null(tnn_tensor_clone(&h));
+    TU_ASSERT_MSG("tensor clone", "has size 8, but its shape [2 x 2] holds 4 elements", NULL);
+    tnn_tensor none = {.data = NULL, .ndim = 1, .shape = {4, 1, 1, 1}, .size = 4};
+    assert_null(tnn_tensor_clone(&none));
+    TU_ASSERT_MSG("tensor clone", "has no data", NULL);
+    tnn_tensor_fill(&none, 1.0f);
+    tnn_tensor_scale(&none, 2.0f);
+    tnn_tensor_zero(&none);
+    tnn_tensor four = {.data = buf, .ndim = 1, .shape = {4, 1, 1, 1}, .size = 4};
+    TU_ASSERT_ERR(tnn_tensor_copy(&none, &four), TNN_ERR_ARG, "tensor copy", "destination has no data", NULL);
+    TU_ASSERT_ERR(tnn_tensor_copy(&four, &none), TNN_ERR_ARG, "tensor copy", "source has no data", NULL);
 }
 
 static void tensor_copy_and_mismatch(void **state)

@@ -49,7 +49,7 @@ TNN_API tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target
  * not 2-D return TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG. */
 TNN_API tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad);
 
-/** t *= s, element by element (NULL t: no-op). */
+/** t *= s, element by element (NULL t, or one without data: no-op). */
 TNN_API void tnn_tensor_scale(tnn_tensor *t, float s);
 
 #ifdef __cplusplus

@@ -55,15 +55,16 @@ TNN_API tnn_status tnn_tensor_reshape(tnn_tensor *t, int ndim, const int *shape)
  * they were created with); beyond it TNN_ERR_SHAPE. */
 TNN_API tnn_status tnn_tensor_resize(tnn_tensor *t, int ndim, const int *shape);
 
-/** Deep copy (an owned tensor of the same shape); NULL on failure. */
+/** Deep copy (an owned tensor of the same shape); NULL on failure, or for a header
+ * whose size, shape or data disagree (filled in by hand), with a message saying so. */
 TNN_API tnn_tensor *tnn_tensor_clone(const tnn_tensor *t);
 
 /** Free the tensor, and its data if it owns it. NULL is a no-op. */
 TNN_API void tnn_tensor_free(tnn_tensor *t);
 
-/** Set every element to 0. NULL is a no-op. */
+/** Set every element to 0. NULL, or a tensor without data, is a no-op. */
 TNN_API void tnn_tensor_zero(tnn_tensor *t);
-/** Set every element to value. NULL is a no-op. */
+/** Set every element to value. NULL, or a tensor without data, is a no-op. */
 TNN_API void tnn_tensor_fill(tnn_tensor *t, float value);
 /** dst <- src; shapes must have the same size (TNN_ERR_SHAPE otherwise). */
 TNN_API tnn_status tnn_tensor_copy(tnn_tensor *dst, const tnn_tensor *src);
