@@ -64,6 +64,14 @@ tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
                        S_ISCHR(lsb.st_mode) || S_ISBLK(lsb.st_mode) ? "a device" : "a special file");
         goto fail;
     }
+    /* A file its owner made read-only is not replaced behind their back: the rename
+     * needs only the folder's permission, but fopen(path, "w") (and torch.save) would
+     * be refused. Checked as this process would be for writing it (root may). */
+    if (keep_mode && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0 && (errno == EACCES || errno == EPERM)) {
+        st = tnn_error(TNN_ERR_IO, "cannot replace '%s': it is write-protected (%s); make it writable or save "
+                       "under another name", path, strerror(errno));
+        goto fail;
+    }
     /* "<path>.tmp-<pid>-<k>"; for a name too long to take the suffix (the folder's
      * limit, often 255 bytes), the shorter "<folder>/.tmp-<pid>-<k>". */
     int fd = -1;

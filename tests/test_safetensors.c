@@ -1127,6 +1127,55 @@ static void test_atomic_rename_and_open_failures(void **state)
     tnn_module_free(m);
 }
 
+/* A file its owner made read-only is left as it is, as fopen(path, "w") and torch.save
+ * would leave it (the rename alone needs only the folder's permission). Root may write
+ * anything, so as root the check runs in a child that has become nobody. */
+static void test_atomic_read_only_target(void **state)
+{
+    (void)state;
+    /* A folder nobody can reach and write (this run's scratch folder is private). */
+    char sub[64] = "/tmp/tnn_read_only_XXXXXX", path[96];
+    assert_non_null(mkdtemp(sub));
+    assert_int_equal(chmod(sub, 0777), 0);
+    snprintf(path, sizeof path, "%s/kept.safetensors", sub);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(10);
+        FILE *fp = fopen(path, "wb");
+        if (!fp || fputs("precious", fp) < 0 || fclose(fp) != 0 || chmod(path, 0444) != 0) _exit(11);
+        tnn_rng rng;
+        tnn_rng_seed(&rng, 9);
+        tnn_module *m = tnn_linear_new(3, 2, true, &rng);
+        tnn_status s = tnn_module_save(m, "", path, NULL);
+        int rc = s != TNN_ERR_IO ? 12
+                 : !strstr(tnn_last_error(), "write-protected") || !strstr(tnn_last_error(), path) ? 13 : 0;
+        if (rc) fprintf(stderr, "save: %s %s\n", tnn_status_name(s), tnn_last_error());
+        else printf("  refused: %s\n", tnn_last_error());
+        char got[16] = "";
+        fp = fopen(path, "rb");
+        if (!rc && (!fp || fread(got, 1, sizeof got, fp) != 8 || memcmp(got, "precious", 8) != 0)) rc = 14;
+        if (fp) fclose(fp);
+        if (!rc && chmod(path, 0644) == 0) /* writable again: saved */
+            rc = tnn_module_save(m, "", path, NULL) != TNN_OK ? 15 : 0;
+        tnn_module_free(m);
+        fflush(NULL);
+        _exit(rc);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    int files = 0; /* the file, and no temporary file beside it */
+    DIR *d = opendir(sub);
+    for (struct dirent *e; d && (e = readdir(d));) files += e->d_name[0] != '.';
+    if (d) closedir(d);
+    unlink(path);
+    rmdir(sub);
+    if (WEXITSTATUS(status) != 0) fail_msg("the read-only check failed at step %d", WEXITSTATUS(status));
+    assert_int_equal(files, 1);
+}
+
 /* A file name as long as the folder allows (255 bytes here) has no room for the
  * temporary file's suffix: the temporary file takes a short name of its own. */
 static void test_atomic_long_name(void **state)
@@ -1551,7 +1600,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_atomic_disk_full),
         cmocka_unit_test(test_atomic_alloc_failures),
         cmocka_unit_test(test_atomic_rename_and_open_failures),
-    cmocka_unit_test(test_atomic_long_name),
+        cmocka_unit_test(test_atomic_read_only_target),
+        cmocka_unit_test(test_atomic_long_name),
         cmocka_unit_test(test_atomic_writer_api),
         cmocka_unit_test(test_atomic_crash_mid_write),
     };

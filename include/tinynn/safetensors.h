@@ -14,7 +14,11 @@
  *
  * Writes are atomic: the file is written to a temporary file in the same folder,
  * flushed, fsynced and renamed over the target, so a crash or a full disk leaves any
- * previous file intact.
+ * previous file intact. A target that is write-protected for this process (as fopen
+ * would find it), or that is not a regular file (a folder, a device, a FIFO), is
+ * refused with TNN_ERR_IO before anything is written; a symbolic link is itself
+ * replaced by the new file, and what it pointed to is left alone. The IDX and PNG
+ * writers (data.h, image.h) save the same way.
  *
  * Every function reports failures as the rest of libtinynn does: a negative
  * tnn_status (or NULL) and a message in tnn_last_error() naming the file and the
