@@ -3,6 +3,7 @@
 #include "flags.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -246,10 +247,20 @@ bool flags_exists_not_regular(const char *path)
     return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
 }
 
+bool flags_write_protected(const char *path)
+{
+    return access(path, F_OK) == 0 && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0 &&
+           (errno == EACCES || errno == EPERM);
+}
+
 int flags_check_output(const char *prog, const char *flag, const char *path)
 {
     if (flags_exists_not_regular(path)) {
         fprintf(stderr, "%s: --%s %s exists and is not a regular file\n", prog, flag, path);
+        return -1;
+    }
+    if (flags_write_protected(path)) {
+        fprintf(stderr, "%s: --%s %s is write-protected; make it writable or choose another name\n", prog, flag, path);
         return -1;
     }
     char probe[PATH_MAX];

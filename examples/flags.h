@@ -105,6 +105,9 @@ void flags_format_double(char *buf, size_t len, double v);
  * folder, a device, a FIFO), which the library's atomic writes refuse to replace. Check
  * it before any work, so that the run is refused up front. */
 bool flags_exists_not_regular(const char *path);
+/* Whether path is a file this process may not write (chmod a-w), which the library's
+ * saves refuse to replace: checked up front too, rather than after the training. */
+bool flags_write_protected(const char *path);
 /* For a FILE flag naming an output: prove before any work that it can be written (it is
  * not a folder or device, and a file can be created in its folder, where the atomic
  * writer puts its temporary file). 0, or -1 after printing "<prog>: --<flag> <path>: ..."

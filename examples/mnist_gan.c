@@ -993,6 +993,11 @@ static int check_outputs(run *r)
             fprintf(stderr, "%s: --out %s: %s exists and is not a regular file\n", PROG, o->out, outs[k]);
             return EXIT_USAGE;
         }
+        if (flags_write_protected(outs[k])) { /* found now, not when the trained weights are saved */
+            fprintf(stderr, "%s: --out %s: %s is write-protected; make it writable or choose another --out\n", PROG,
+                    o->out, outs[k]);
+            return EXIT_USAGE;
+        }
     }
     /* losses.csv is rewritten in place (the other files through a temporary file and a
      * rename, which the folder's permission allows): one that cannot be written is found
@@ -1004,8 +1009,9 @@ static int check_outputs(run *r)
     for (int k = 0; k < r->n_snap; k++) { /* the snapshots too, rather than after an epoch of training */
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s/generator_epoch%d.safetensors", o->out, r->snap[k]);
-        if (flags_exists_not_regular(p)) {
-            fprintf(stderr, "%s: --snapshot_epochs: %s exists and is not a regular file\n", PROG, p);
+        if (flags_exists_not_regular(p) || flags_write_protected(p)) {
+            fprintf(stderr, "%s: --snapshot_epochs: %s %s\n", PROG, p,
+                    flags_exists_not_regular(p) ? "exists and is not a regular file" : "is write-protected");
             return EXIT_USAGE;
         }
     }

@@ -59,7 +59,8 @@ if(TARGET mnist_gan AND TARGET mnist_gan_sample)
   tnn_example_cases(EXE test_mnist_gan_smoke LABEL smoke ARGS ${_tnn_bins} CASES
     smoke_train_and_sample smoke_losses_and_snapshots)
   tnn_example_cases(EXE test_mnist_gan_smoke LABEL cli ARGS ${_tnn_bins} CASES
-    cli_unknown_flag cli_bad_numbers cli_bad_folders cli_bad_data cli_sample_weights_files cli_help
+    cli_unknown_flag cli_bad_numbers cli_bad_folders cli_bad_data cli_sample_weights_files cli_write_protected_outputs
+    cli_help
     cli_progress_bar_on_terminal
     cli_allocation_failures)
 

@@ -512,6 +512,74 @@ static void cli_bad_folders(void **state)
     assert_int_not_equal(stat(gt_path("o4"), &sb), 0);
 }
 
+/* Outputs their owner made read-only (chmod a-w), which the library's saves refuse to
+ * replace: refused before training, naming the file, which stays as it was. Root may
+ * write anything, so as root the programs run as nobody (setpriv), in a folder of their
+ * own that nobody can use; skipped where nobody cannot run this build. */
+static void cli_write_protected_outputs(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/tnn_cli_read_only_XXXXXX", p[160], data[96], out[96], args[1024];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0755), 0);
+    snprintf(data, sizeof data, "%s/data", dir);
+    gt_write_dataset(data, 10, 11);
+    snprintf(out, sizeof out, "%s/out", dir);
+    assert_int_equal(mkdir(out, 0777), 0);
+    assert_int_equal(chmod(out, 0777), 0);
+    const char *as = "";
+    if (geteuid() == 0) {
+        as = "setpriv --reuid=65534 --regid=65534 --clear-groups";
+        snprintf(args, sizeof args, "%s sh -c 'test -x \"$0\" && test -r \"$1\" && test -w \"$2\"' '%s' "
+                 "'%s/train-images-idx3-ubyte.gz' '%s' 2>/dev/null", as, g_gan, data, out);
+        if (system(args) != 0) {
+            print_message("  skipped: user nobody cannot run %s here\n", g_gan);
+            snprintf(args, sizeof args, "rm -rf '%s'", dir);
+            assert_int_equal(system(args), 0);
+            skip();
+        }
+    }
+    const char *names[3] = {"generator.safetensors", "losses.csv", "checkpoint.safetensors"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(p, sizeof p, "%s/%s", out, names[k]);
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fputs("keep me", f);
+        fclose(f);
+        assert_int_equal(chmod(p, 0444), 0);
+        char *o, *e;
+        snprintf(args, sizeof args, "--n_epochs 1 --data '%s' --out '%s'", data, out);
+        int rc = gt_run(as, g_gan, args, &o, &e);
+        if (rc != 2) fail_msg("%s as '%s': exit status %d, expected 2; stderr:\n%s", names[k], as, rc, e);
+        gt_assert_contains(e, names[k]);
+        gt_assert_contains(e, "is write-protected");
+        assert_null(strstr(o, "[Epoch"));
+        free(o);
+        free(e);
+        size_t n;
+        char *kept = gt_slurp(p, &n);
+        assert_true(kept && n == 7 && memcmp(kept, "keep me", 7) == 0);
+        free(kept);
+        unlink(p);
+    }
+    /* mnist_gan_sample's --png: checked with the other flags, before the weights are read */
+    snprintf(p, sizeof p, "%s/grid.png", out);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(chmod(p, 0444), 0);
+    char *o, *e;
+    snprintf(args, sizeof args, "--weights '%s/none.safetensors' --png '%s'", out, p);
+    int rc = gt_run(as, g_sample, args, &o, &e);
+    if (rc != 2) fail_msg("mnist_gan_sample: exit status %d, expected 2; stderr:\n%s", rc, e);
+    gt_assert_contains(e, "--png");
+    gt_assert_contains(e, "is write-protected");
+    free(o);
+    free(e);
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    assert_int_equal(system(args), 0);
+}
+
 static void cli_bad_data(void **state)
 {
     (void)state;
@@ -736,6 +804,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(cli_bad_folders, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_bad_data, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_sample_weights_files, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_write_protected_outputs, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_help, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_allocation_failures, tu_tmpdir_make, tu_tmpdir_remove),
 };
