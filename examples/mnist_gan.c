@@ -30,6 +30,7 @@
 #define _DEFAULT_SOURCE     /* flock */
 #include <tinynn/tinynn.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1006,6 +1007,20 @@ static int check_outputs(run *r)
         fprintf(stderr, "%s: --out %s: %s cannot be written: %s\n", PROG, o->out, r->out_csv, strerror(errno));
         return EXIT_USAGE;
     }
+    /* An earlier run's sample grids, which this run writes again under the same names */
+    DIR *grids = opendir(r->images_dir);
+    for (struct dirent *e; grids && (e = readdir(grids));) {
+        char p[PATH_MAX];
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".png") != 0 ||
+            snprintf(p, sizeof p, "%s/%s", r->images_dir, e->d_name) >= (int)sizeof p || !flags_write_protected(p))
+            continue;
+        fprintf(stderr, "%s: --out %s: %s is write-protected; make it writable or choose another --out\n", PROG, o->out,
+                p);
+        closedir(grids);
+        return EXIT_USAGE;
+    }
+    if (grids) closedir(grids);
     for (int k = 0; k < r->n_snap; k++) { /* the snapshots too, rather than after an epoch of training */
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s/generator_epoch%d.safetensors", o->out, r->snap[k]);

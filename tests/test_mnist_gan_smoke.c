@@ -539,8 +539,11 @@ static void cli_write_protected_outputs(void **state)
             skip();
         }
     }
-    const char *names[3] = {"generator.safetensors", "losses.csv", "checkpoint.safetensors"};
-    for (int k = 0; k < 3; k++) {
+    const char *names[4] = {"generator.safetensors", "losses.csv", "checkpoint.safetensors", "images/400.png"};
+    snprintf(p, sizeof p, "%s/images", out);
+    assert_int_equal(mkdir(p, 0777), 0);
+    assert_int_equal(chmod(p, 0777), 0);
+    for (int k = 0; k < 4; k++) {
         snprintf(p, sizeof p, "%s/%s", out, names[k]);
         FILE *f = fopen(p, "w");
         assert_non_null(f);
