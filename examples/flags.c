@@ -249,8 +249,7 @@ bool flags_exists_not_regular(const char *path)
 
 bool flags_write_protected(const char *path)
 {
-    return access(path, F_OK) == 0 && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0 &&
-           (errno == EACCES || errno == EPERM);
+    return access(path, F_OK) == 0 && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0 && errno == EACCES;
 }
 
 int flags_check_output(const char *prog, const char *flag, const char *path)

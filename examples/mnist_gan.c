@@ -1007,20 +1007,6 @@ static int check_outputs(run *r)
         fprintf(stderr, "%s: --out %s: %s cannot be written: %s\n", PROG, o->out, r->out_csv, strerror(errno));
         return EXIT_USAGE;
     }
-    /* An earlier run's sample grids, which this run writes again under the same names */
-    DIR *grids = opendir(r->images_dir);
-    for (struct dirent *e; grids && (e = readdir(grids));) {
-        char p[PATH_MAX];
-        size_t len = strlen(e->d_name);
-        if (len < 5 || strcmp(e->d_name + len - 4, ".png") != 0 ||
-            snprintf(p, sizeof p, "%s/%s", r->images_dir, e->d_name) >= (int)sizeof p || !flags_write_protected(p))
-            continue;
-        fprintf(stderr, "%s: --out %s: %s is write-protected; make it writable or choose another --out\n", PROG, o->out,
-                p);
-        closedir(grids);
-        return EXIT_USAGE;
-    }
-    if (grids) closedir(grids);
     for (int k = 0; k < r->n_snap; k++) { /* the snapshots too, rather than after an epoch of training */
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s/generator_epoch%d.safetensors", o->out, r->snap[k]);
@@ -1031,6 +1017,32 @@ static int check_outputs(run *r)
         }
     }
     return 0;
+}
+
+/* An earlier run's sample grid that this run writes again (images/<done>.png for the
+ * batches still to come that are multiples of --sample_interval), write-protected: found
+ * now rather than at that batch. Other files in images/ are not this run's business.
+ * Called once a resumed run knows where it starts. 0, or the exit status. */
+static int check_grids(const run *r)
+{
+    const int64_t from = r->s.n_hist, to = (int64_t)r->o.n_epochs * r->batches;
+    DIR *grids = opendir(r->images_dir);
+    int status = 0;
+    for (struct dirent *e; grids && !status && (e = readdir(grids));) {
+        const char *n = e->d_name;
+        size_t len = strspn(n, "0123456789");
+        if (len == 0 || len > 18 || strcmp(n + len, ".png") != 0) continue;
+        int64_t done = strtoll(n, NULL, 10);
+        char p[PATH_MAX];
+        if (done < from || done >= to || done % r->o.sample_interval != 0 ||
+            snprintf(p, sizeof p, "%s/%s", r->images_dir, n) >= (int)sizeof p || !flags_write_protected(p))
+            continue;
+        fprintf(stderr, "%s: --out %s: %s, which this run writes after %" PRId64 " batches, is write-protected; make "
+                "it writable or choose another --out\n", PROG, r->o.out, p, done);
+        status = EXIT_USAGE;
+    }
+    if (grids) closedir(grids);
+    return status;
 }
 
 /* A checkpoint already in --out (other than the one resumed from). A run that was stopped
@@ -1336,6 +1348,7 @@ int main(int argc, char **argv)
     if (!status) status = check_old_checkpoint(&R);
     if (!status) status = build_networks(&R);
     if (!status) status = restore_checkpoint(&R);
+    if (!status) status = check_grids(&R);
     if (!status) status = read_debug_hooks(&R, &R.dbg);
     if (!status) status = replace_checkpoint(&R);
     if (!status) status = csv_open(&R);

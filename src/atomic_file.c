@@ -66,8 +66,11 @@ tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
     }
     /* A file its owner made read-only is not replaced behind their back: the rename
      * needs only the folder's permission, but fopen(path, "w") (and torch.save) would
-     * be refused. Checked as this process would be for writing it (root may). */
-    if (keep_mode && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0 && (errno == EACCES || errno == EPERM)) {
+     * be refused. Checked as this process would be for writing it (root may), and only
+     * on EACCES: a sandbox that answers the call itself with EPERM says nothing about
+     * the file. A symbolic link is judged by the file it points to, which is what
+     * fopen would write. */
+    if (keep_mode && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0 && errno == EACCES) {
         st = tnn_error(TNN_ERR_IO, "cannot replace '%s': it is write-protected (%s); make it writable or save "
                        "under another name", path, strerror(errno));
         goto fail;

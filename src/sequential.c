@@ -56,6 +56,19 @@ static tnn_status in_child(int i, tnn_status st)
     return tnn_error(st, "child %d: %s", i, tnn_last_error());
 }
 
+/* Whether c's output is always a view of its input: a Flatten, or a Sequential of
+ * nothing else (an empty one passes its input through). Its output from the last
+ * forward is then the input it was given, checked as such, not a buffer of its own. */
+static bool view_only(const tnn_module *c)
+{
+    if (tnn_is_flatten(c)) return true;
+    if (!tnn_is_sequential(c)) return false;
+    const tnn_sequential *s = (const tnn_sequential *)c;
+    for (int i = 0; i < s->count; i++)
+        if (!view_only(s->children[i])) return false;
+    return true;
+}
+
 /* The output buffer of a built-in child, or of one inside a nested Sequential, that x
  * overlaps: the Sequential's input, which that child would overwrite. Children that
  * have run on their own count (their buffer is the same), as do children added since
@@ -66,12 +79,14 @@ static const tnn_module *child_buffer_under(const tnn_sequential *s, const tnn_t
         size_t n = strlen(path);
         snprintf(path + n, len - n, n ? ".%d" : "%d", i);
         const tnn_module *c = s->children[i], *hit = NULL;
+        /* (an activation working in place here writes the child before's buffer, not its own) */
         const tnn_tensor *buf = tnn_is_linear(c)        ? tnn_linear_output_buffer(c)
                                 : tnn_is_batchnorm1d(c) ? tnn_batchnorm1d_output_buffer(c)
-                                : tnn_is_activation(c)  ? tnn_activation_output_buffer(c)
+                                : tnn_is_activation(c)  ? (overwrite_forward(s, i) ? NULL : tnn_activation_output_buffer(c))
                                 : tnn_is_dropout(c)     ? tnn_dropout_output_buffer(c)
                                                         : NULL;
-        if (buf && buf->data && tnn_tensor_overlaps(x, buf)) hit = c;
+        /* the whole allocation: a forward of another batch size writes within it */
+        if (buf && buf->data && tnn_spans_overlap(x->data, x->size, buf->data, buf->capacity)) hit = c;
         else if (tnn_is_sequential(c)) hit = child_buffer_under((const tnn_sequential *)c, x, path, len);
         if (hit) return hit;
         path[n] = '\0';
@@ -83,12 +98,12 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
 {
     tnn_sequential *s = (tnn_sequential *)m;
     /* Its own output, or any child's, as input: a child would overwrite what another
-     * kept for its backward (module rule 1), or the input itself. A Flatten's output is
-     * a view of its input (the Sequential's last input, or the child before's output,
+     * kept for its backward (module rule 1), or the input itself. A Flatten's output (or
+     * a nested Sequential's of Flattens only) is a view of its input (the Sequential's last input, or the child before's output,
      * checked already): the same input again is fine. Checked before any child runs,
      * so a refused forward changes nothing. */
     for (int i = 0; i < s->outs_n; i++)
-        if (!tnn_is_flatten(s->children[i]) && tnn_tensor_overlaps(x, s->outs[i])) return tnn_error_own_output(m);
+        if (!view_only(s->children[i]) && tnn_tensor_overlaps(x, s->outs[i])) return tnn_error_own_output(m);
     char path[128] = "";
     const tnn_module *under = child_buffer_under(s, x, path, sizeof path);
     if (under) {
@@ -151,6 +166,21 @@ static tnn_status check_chain(const tnn_sequential *s)
                      tnn_module_describe(who, d, sizeof d));
 }
 
+/* Whether a backward of c that succeeded may have added to parameter gradients: a
+ * module that takes part in gradients (requires_grad: the flag its backward obeys) and
+ * is not one of the built-ins without parameters; inside a Sequential, any child. Read
+ * from the flags only: visiting the parameters would settle discarded gradients. */
+static bool may_add_gradients(const tnn_module *c)
+{
+    if (tnn_is_sequential(c)) {
+        const tnn_sequential *s = (const tnn_sequential *)c;
+        for (int i = 0; i < s->count; i++)
+            if (may_add_gradients(s->children[i])) return true;
+        return false;
+    }
+    return c->requires_grad && !tnn_is_activation(c) && !tnn_is_dropout(c) && !tnn_is_flatten(c);
+}
+
 static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_sequential *s = (tnn_sequential *)m;
@@ -173,7 +203,7 @@ static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
             st = tnn_error(st, "child %d: %s (the children after it, from child %d on, had already added their "
                            "parameter gradients: zero them before running this backward again)", i, tnn_last_error(),
                            added);
-        else if (s->children[i]->requires_grad && tnn_module_num_params(s->children[i]) > 0)
+        else if (may_add_gradients(s->children[i]))
             added = i;
         cur = next;
     }

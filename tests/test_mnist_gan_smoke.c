@@ -539,7 +539,9 @@ static void cli_write_protected_outputs(void **state)
             skip();
         }
     }
-    const char *names[4] = {"generator.safetensors", "losses.csv", "checkpoint.safetensors", "images/400.png"};
+    /* (10 images in batches of 128: one batch per epoch, so a 1-epoch run writes images/0.png
+     * and no other grid; an earlier images/400.png is none of its business) */
+    const char *names[4] = {"generator.safetensors", "losses.csv", "checkpoint.safetensors", "images/0.png"};
     snprintf(p, sizeof p, "%s/images", out);
     assert_int_equal(mkdir(p, 0777), 0);
     assert_int_equal(chmod(p, 0777), 0);
@@ -564,6 +566,19 @@ static void cli_write_protected_outputs(void **state)
         assert_true(kept && n == 7 && memcmp(kept, "keep me", 7) == 0);
         free(kept);
         unlink(p);
+    }
+    snprintf(p, sizeof p, "%s/images/400.png", out);
+    FILE *old = fopen(p, "w");
+    assert_non_null(old);
+    fclose(old);
+    assert_int_equal(chmod(p, 0444), 0);
+    {
+        char *o, *e;
+        snprintf(args, sizeof args, "--n_epochs 1 --data '%s' --out '%s'", data, out);
+        int rc = gt_run(as, g_gan, args, &o, &e);
+        if (rc != 0) fail_msg("a run beside a protected grid it does not write: exit status %d; stderr:\n%s", rc, e);
+        free(o);
+        free(e);
     }
     /* mnist_gan_sample's --png: checked with the other flags, before the weights are read */
     snprintf(p, sizeof p, "%s/grid.png", out);

@@ -410,7 +410,7 @@ static void sequential_input_is_a_childs_buffer(void **state)
         TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
         tnn_module *c = kind == 0   ? tnn_linear_new(3, 3, true, &r)
                         : kind == 1 ? tnn_batchnorm1d_new(3, tnn_batchnorm_defaults())
-                        : kind == 2 ? tnn_tanh_new()
+                        : kind == 2 ? tnn_leaky_relu_new(-0.3f) /* cannot work in place: writes its own buffer */
                                     : tnn_dropout_new(0.0f, NULL);
         TU_ASSERT_OK(tnn_sequential_add(s, c));
         TU_ASSERT_OK(tnn_module_forward(c, x, &alone)); /* before the Sequential's first forward */
@@ -422,6 +422,45 @@ static void sequential_input_is_a_childs_buffer(void **state)
         TU_ASSERT_OK(tnn_module_forward(s, before, &y)); /* a copy is fine */
         tnn_tensor_free(before);
         tnn_module_free(s);
+    }
+    /* Rows of a child's buffer left over from a larger batch: the forward of this batch
+     * writes them too (the buffer's whole allocation counts, not its current size). */
+    {
+        tnn_module *s = tnn_sequential_new(), *c = tnn_linear_new(3, 3, true, &r);
+        TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
+        TU_ASSERT_OK(tnn_sequential_add(s, c));
+        tnn_tensor *big = tnn_tensor_new2(8, 3);
+        tnn_tensor_uniform(big, &r, -1.0f, 1.0f);
+        TU_ASSERT_OK(tnn_module_forward(c, big, &alone)); /* 8 rows */
+        TU_ASSERT_OK(tnn_module_forward(c, x, &alone));   /* 4 rows: rows 4..7 are still its */
+        tnn_tensor *tail = tnn_tensor_view(alone->data + 12, 2, (int[]){4, 3});
+        assert_non_null(tail);
+        TU_ASSERT_ERR(tnn_module_forward(s, tail, &y), TNN_ERR_ARG, "output buffer of child 1", NULL);
+        tnn_tensor_free(tail);
+        tnn_tensor_free(big);
+        tnn_module_free(s);
+    }
+    /* Not refused: the buffer of an activation that works in place in the chain (it
+     * writes the Linear's output, not its own), and, twice over, the input of a
+     * Sequential whose nested Sequential holds only a Flatten (its output is a view of
+     * that input). */
+    {
+        tnn_module *s = tnn_sequential_new(), *act = tnn_tanh_new();
+        TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
+        TU_ASSERT_OK(tnn_sequential_add(s, act));
+        TU_ASSERT_OK(tnn_module_forward(act, x, &alone)); /* on its own: its buffer */
+        tnn_tensor *before = tnn_tensor_clone(alone);
+        TU_ASSERT_OK(tnn_module_forward(s, alone, &y));
+        assert_memory_equal(alone->data, before->data, before->size * sizeof(float));
+        tnn_tensor_free(before);
+        tnn_module_free(s);
+        tnn_module *o = tnn_sequential_new(), *in = tnn_sequential_new();
+        TU_ASSERT_OK(tnn_sequential_add(in, tnn_flatten_new()));
+        TU_ASSERT_OK(tnn_sequential_add(o, in));
+        TU_ASSERT_OK(tnn_sequential_add(o, tnn_linear_new(3, 3, true, &r)));
+        TU_ASSERT_OK(tnn_module_forward(o, x, &y));
+        TU_ASSERT_OK(tnn_module_forward(o, x, &y));
+        tnn_module_free(o);
     }
     /* A child added after the forward, run on its own, inside a nested Sequential. */
     tnn_module *outer = tnn_sequential_new(), *inner = tnn_sequential_new();
@@ -664,20 +703,28 @@ static void sequential_input_from_a_childs_dx(void **state)
     tnn_module_free(net[1]);
 }
 
-/* Fail each allocation in turn while building, running and freeing a network: every
- * failure is reported (NULL or TNN_ERR_NOMEM), nothing crashes and nothing leaks. */
 /* A backward that fails in a child after the children behind it have added their
  * gradients (here: out of memory for the first Linear's dx) says so, so that the caller
  * zeroes them before trying again; one whose message does not say so changed no
- * gradient. */
+ * gradient. Also when the child that added them sits, unfrozen, in a frozen nested
+ * Sequential. */
 static void sequential_backward_failing_halfway_says_so(void **state)
 {
     (void)state;
     tnn_rng r;
     tnn_rng_seed(&r, 12);
+    for (int nested = 0; nested < 2; nested++) {
     tnn_module *s = tnn_sequential_new();
     TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(8, 4, true, &r)));
-    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(4, 4, true, &r)));
+    if (nested) {
+        tnn_module *in = tnn_sequential_new(), *late = tnn_linear_new(4, 4, true, &r);
+        TU_ASSERT_OK(tnn_sequential_add(in, late));
+        TU_ASSERT_OK(tnn_sequential_add(s, in));
+        tnn_module_set_requires_grad(in, false);
+        tnn_module_set_requires_grad(late, true);
+    } else {
+        TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(4, 4, true, &r)));
+    }
     tnn_tensor *x = tnn_tensor_new2(3, 8), *dy = tnn_tensor_new2(3, 4);
     tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
     tnn_tensor_uniform(dy, &r, -1.0f, 1.0f);
@@ -710,8 +757,11 @@ static void sequential_backward_failing_halfway_says_so(void **state)
     tnn_tensor_free(x);
     tnn_tensor_free(dy);
     tnn_module_free(s);
+    }
 }
 
+/* Fail each allocation in turn while building, running and freeing a network: every
+ * failure is reported (NULL or TNN_ERR_NOMEM), nothing crashes and nothing leaks. */
 static void sequential_allocation_failures(void **state)
 {
     (void)state;

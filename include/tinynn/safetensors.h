@@ -17,7 +17,8 @@
  * previous file intact. A target that is write-protected for this process (as fopen
  * would find it), or that is not a regular file (a folder, a device, a FIFO), is
  * refused with TNN_ERR_IO before anything is written; a symbolic link is itself
- * replaced by the new file, and what it pointed to is left alone. The IDX and PNG
+ * replaced by the new file, and what it pointed to is left alone (a link to a
+ * write-protected file is refused, as fopen would refuse to write through it). The IDX and PNG
  * writers (data.h, image.h) save the same way.
  *
  * Every function reports failures as the rest of libtinynn does: a negative
