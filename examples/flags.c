@@ -7,6 +7,8 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -249,7 +251,31 @@ bool flags_exists_not_regular(const char *path)
 
 bool flags_write_protected(const char *path)
 {
-    return access(path, F_OK) == 0 && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0 && errno == EACCES;
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
+    int fd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC); /* not truncated: nothing written */
+    if (fd >= 0) {
+        close(fd);
+        return false;
+    }
+    return errno == EACCES || errno == EPERM || errno == EROFS;
+}
+
+void flags_program_start(void)
+{
+    /* Under a file-size limit (ulimit -f) a write past it then fails with EFBIG, which
+     * the saves report (status 1, the old file intact, no temporary file left), instead
+     * of the signal ending the program halfway through. */
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+int flags_finish_stdout(const char *prog, int status)
+{
+    if (status == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, "%s: cannot write to standard output: %s\n", prog, strerror(errno));
+        return 1;
+    }
+    return status;
 }
 
 int flags_check_output(const char *prog, const char *flag, const char *path)
@@ -262,12 +288,18 @@ int flags_check_output(const char *prog, const char *flag, const char *path)
         fprintf(stderr, "%s: --%s %s is write-protected; make it writable or choose another name\n", prog, flag, path);
         return -1;
     }
+    char folder[PATH_MAX];
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    if (!slash) snprintf(folder, sizeof folder, ".");
+    else snprintf(folder, sizeof folder, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    long name_max = pathconf(folder, _PC_NAME_MAX);
+    if (name_max > 0 && strlen(base) > (size_t)name_max) {
+        fprintf(stderr, "%s: --%s %s: file name longer than its folder allows (%zu bytes; at most %ld)\n", prog, flag,
+                path, strlen(base), name_max);
+        return -1;
+    }
     char probe[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int dlen = slash ? (int)(slash - path) : 1;
-    const char *dir = slash ? path : ".";
-    if (slash == path) dlen = 1; /* "/x" */
-    if (snprintf(probe, sizeof probe, "%.*s/.%s.probe.%ld", dlen, dir, prog, (long)getpid()) >= (int)sizeof probe) {
+    if (snprintf(probe, sizeof probe, "%s/.%s.probe.%ld", folder, prog, (long)getpid()) >= (int)sizeof probe) {
         fprintf(stderr, "%s: --%s %s: path too long\n", prog, flag, path);
         return -1;
     }

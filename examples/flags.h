@@ -108,6 +108,12 @@ bool flags_exists_not_regular(const char *path);
 /* Whether path is a file this process may not write (chmod a-w), which the library's
  * saves refuse to replace: checked up front too, rather than after the training. */
 bool flags_write_protected(const char *path);
+/* Called first in each program's main: a file-size limit makes writes fail (reported,
+ * status 1) rather than ending the program with SIGXFSZ. */
+void flags_program_start(void);
+/* status, or 1 with a message if a program whose result goes to standard output could
+ * not write it all (a full disk, /dev/full, a closed stdout). */
+int flags_finish_stdout(const char *prog, int status);
 /* For a FILE flag naming an output: prove before any work that it can be written (it is
  * not a folder or device, and a file can be created in its folder, where the atomic
  * writer puts its temporary file). 0, or -1 after printing "<prog>: --<flag> <path>: ..."

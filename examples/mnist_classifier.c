@@ -133,6 +133,7 @@ static tnn_status evaluate(tnn_module *net, const clf_config *c, const split *s,
 int main(int argc, char **argv)
 {
     int epochs = 20, batch_size = 64, n_cpu = 2;
+    flags_program_start();
     double lr = 1e-3, gamma = 0.85, dropout = 0.1;
     uint64_t seed = 0;
     const char *data = NULL, *out = "mnist_classifier.safetensors", *hidden = "256,128";

@@ -1271,6 +1271,7 @@ static int run_free(run *r, int status)
 int main(int argc, char **argv)
 {
     static run R; /* zeroed; main runs once */
+    flags_program_start();
     static const char *const progress_modes[] = {"auto", "bar", "lines", NULL};
     R.gc = gan_config_defaults();
     R.ckpt_at = -1;

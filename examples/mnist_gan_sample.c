@@ -47,6 +47,7 @@ static uint8_t to_byte(float x)
 int main(int argc, char **argv)
 {
     const char *weights = NULL, *png = NULL, *idx_path = NULL, *bn_mode = "train";
+    flags_program_start();
     int n_samples = 25, nrow = 5, batch_size = 128;
     uint64_t seed = 0;
     static const char *const modes[] = {"train", "eval", NULL};

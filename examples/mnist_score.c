@@ -161,6 +161,7 @@ static void json_string(FILE *f, const char *s)
 int main(int argc, char **argv)
 {
     const char *clf_path = NULL, *idx_path = NULL, *ref_path = NULL;
+    flags_program_start();
     int max = 10000, batch_size = 1000, n_cpu = 2;
     double coverage = 0.05;
     const flag_spec specs[] = {
@@ -306,5 +307,5 @@ done:
     tnn_tensor_list_free(sd);
     tnn_module_free(net);
     tnn_safetensors_free(st);
-    return status;
+    return flags_finish_stdout(PROG, status); /* the JSON line is the result */
 }

@@ -66,14 +66,18 @@ tnn_status tnn_atomic_open(const char *path, tnn_atomic_file **out)
     }
     /* A file its owner made read-only is not replaced behind their back: the rename
      * needs only the folder's permission, but fopen(path, "w") (and torch.save) would
-     * be refused. Checked as this process would be for writing it (root may), and only
-     * on EACCES: a sandbox that answers the call itself with EPERM says nothing about
-     * the file. A symbolic link is judged by the file it points to, which is what
-     * fopen would write. */
-    if (keep_mode && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0 && errno == EACCES) {
-        st = tnn_error(TNN_ERR_IO, "cannot replace '%s': it is write-protected (%s); make it writable or save "
-                       "under another name", path, strerror(errno));
-        goto fail;
+     * be refused. Tested by opening it for writing, without truncating, as this process
+     * (root may): permissions, ACLs, an immutable file, a read-only file system. A
+     * symbolic link is judged by the file it points to, which is what fopen would
+     * write. */
+    if (keep_mode) {
+        int wfd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (wfd >= 0) close(wfd);
+        else if (errno == EACCES || errno == EPERM || errno == EROFS) {
+            st = tnn_error(TNN_ERR_IO, "cannot replace '%s': it is write-protected (%s); make it writable or save "
+                           "under another name", path, strerror(errno));
+            goto fail;
+        }
     }
     /* "<path>.tmp-<pid>-<k>"; for a name too long to take the suffix (the folder's
      * limit, often 255 bytes), the shorter "<folder>/.tmp-<pid>-<k>". */

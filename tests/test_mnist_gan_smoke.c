@@ -652,6 +652,29 @@ static void cli_sample_weights_files(void **state)
 
     snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("none.safetensors"), gt_path("x.png"));
     expect_fail(g_sample, args, 2, "--weights", "none.safetensors: No such file or directory");
+    /* a file-size limit (ulimit -f, 10 blocks) that the grid exceeds: the write fails
+     * (status 1, the old file kept, no temporary file), the signal does not end the
+     * program halfway through */
+    {
+        FILE *old = fopen(gt_path("big.png"), "w");
+        fputs("old", old);
+        fclose(old);
+        char *o, *e;
+        snprintf(args, sizeof args, "--weights '%s' --n_samples 2000 --png '%s'", gt_path("g.safetensors"),
+                 gt_path("big.png"));
+        int rc = gt_run("ulimit -f 10;", g_sample, args, &o, &e);
+        if (rc != 1) fail_msg("under ulimit -f: exit status %d, expected 1; stderr:\n%s", rc, e);
+        gt_assert_contains(e, "File too large");
+        size_t n;
+        char *kept = gt_slurp(gt_path("big.png"), &n);
+        assert_true(kept && n == 3 && memcmp(kept, "old", 3) == 0);
+        free(kept);
+        free(o);
+        free(e);
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q '\\.tmp-'", gt_path(""));
+        assert_int_not_equal(system(cmd), 0); /* no temporary file left */
+    }
     mkdir(gt_path("folder"), 0777);
     snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("folder"), gt_path("x.png"));
     expect_fail(g_sample, args, 2, "--weights", "folder: a folder, not a file");

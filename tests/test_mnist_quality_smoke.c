@@ -329,6 +329,17 @@ static void cli_score_bad_input(void **state)
     /* and the good file works with the same images */
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --ref '%s'", path_in("clf.safetensors"), imgs, imgs);
     score(args);
+    /* ... unless its result, the JSON line, cannot be written (a full disk): status 1 */
+    {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "'%s' %s >/dev/full 2>'%s'", g_score, args, path_in("stderr.txt"));
+        int rc = system(cmd);
+        assert_true(WIFEXITED(rc));
+        assert_int_equal(WEXITSTATUS(rc), 1);
+        char *e = slurp(path_in("stderr.txt"));
+        assert_contains(e, "cannot write to standard output");
+        free(e);
+    }
     /* a file name that is not UTF-8 still gives a JSON line (score() parses it), the
      * byte written as U+FFFD */
     char latin1[256];
@@ -361,6 +372,12 @@ static void cli_classifier_bad_input(void **state)
     snprintf(args, sizeof args, "--out '%s'", path_in("no_such_dir/c.safetensors"));
     expect_fail(g_clf, args, 2, "--out", "cannot write");
     assert_int_not_equal(access(path_in("c.safetensors"), F_OK), 0);
+    /* a file name longer than the folder allows: refused before training, not at the save */
+    char longname[400];
+    memset(longname, 'a', 300);
+    snprintf(longname + 300, sizeof longname - 300, ".safetensors");
+    snprintf(args, sizeof args, "--out '%s/%s'", tu_dir, longname);
+    expect_fail(g_clf, args, 2, "--out", "file name longer than its folder allows");
     /* an --out that is a folder (or a FIFO, a device) is refused before training */
     mkdir(path_in("a_folder"), 0755);
     snprintf(args, sizeof args, "--out '%s'", path_in("a_folder"));
