@@ -92,7 +92,9 @@ static int set_value(const char *prog, const flag_spec *s, const char *text)
         /* strtoll skips leading blanks and accepts '+': reject both, digits only. */
         if (!*text || !(text[0] == '-' || (text[0] >= '0' && text[0] <= '9'))) return fail(prog, s, text);
         long long v = strtoll(text, &end, 10);
-        if (!errno && !*end && v > (long long)s->hi && s->hi < INT_MAX && v >= (long long)s->lo) {
+        /* a whole number above the range (beyond long long too): say the limit */
+        bool whole = !*end && (!errno || (errno == ERANGE && v == LLONG_MAX));
+        if (whole && v > (long long)s->hi && v >= (long long)s->lo) {
             fprintf(stderr, "%s: --%s: '%s' is too large: at most %.0f\n", prog, s->name, text, s->hi);
             return FLAGS_ERROR;
         }

@@ -285,6 +285,9 @@ static void cli_score_bad_input(void **state)
     expect_fail(g_score, args, 2, "--idx FILE is required", NULL);
     snprintf(args, sizeof args, "--classifier '%s' --idx '%s' --max 1", path_in("clf.safetensors"), imgs);
     expect_fail(g_score, args, 2, "--max: '1' is not an integer >= 2", NULL);
+    expect_fail(g_score, "--classifier x --idx y --max 3000000000", 2, "--max: '3000000000' is too large: at most 2147483647",
+                NULL);
+    expect_fail(g_score, "--classifier x --idx y --max 99999999999999999999999", 2, "--max", "is too large");
     char *hout, *herr; /* and --help gives the bound */
     assert_int_equal(run(g_score, "--help", &hout, &herr), 0);
     assert_contains(hout, "(default: 10000; at least 2)");
