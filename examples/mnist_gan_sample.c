@@ -138,12 +138,22 @@ int main(int argc, char **argv)
     /* Metadata that promises a larger generator than the file holds is refused before
      * the network is built: made-up sizes would reserve gigabytes for nothing. */
     uint64_t want = gan_generator_values(&gc), have = gan_values_in_file(st, prefix);
+    if (want > have && have == 0) { /* another program's weights, say: no sizes to speak of */
+        fprintf(stderr, "%s: --weights %s: holds no generator tensors (none named %s...)%s%s%s; give a generator's "
+                "weights or a mnist_gan checkpoint\n", PROG, weights, prefix, fmt ? ": its format is '" : "",
+                fmt ? fmt : "", fmt ? "'" : "");
+        status = 2;
+        goto done;
+    }
     if (want > have) {
+        const tnn_metadata *md = tnn_safetensors_metadata(st);
+        const bool sized = tnn_metadata_get(md, "latent_dim") || tnn_metadata_get(md, "img_size") ||
+                           tnn_metadata_get(md, "channels");
         fprintf(stderr,
-                "%s: --weights %s: the metadata (latent_dim %d, img_size %d, channels %d) describes a generator of "
+                "%s: --weights %s: %s (latent_dim %d, img_size %d, channels %d) describe a generator of "
                 "%llu values, the file holds %llu\n",
-                PROG, weights, gc.latent_dim, gc.img_size, gc.channels, (unsigned long long)want,
-                (unsigned long long)have);
+                PROG, weights, sized ? "its metadata's sizes" : "the default sizes (the file's metadata gives none)",
+                gc.latent_dim, gc.img_size, gc.channels, (unsigned long long)want, (unsigned long long)have);
         status = 2;
         goto done;
     }

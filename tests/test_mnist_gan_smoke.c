@@ -227,7 +227,7 @@ static void smoke_train_and_sample(void **state)
     tnn_metadata_free(big);
     snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("big.safetensors"), gt_path("big.png"));
     assert_int_equal(gt_run(NULL, g_sample, args, &out, &err), 2);
-    gt_assert_contains(err, "big.safetensors: the metadata (latent_dim 100, img_size 1024, channels 4) describes a "
+    gt_assert_contains(err, "big.safetensors: its metadata's sizes (latent_dim 100, img_size 1024, channels 4) describe a "
                             "generator of 4299871619 values, the file holds 1513619");
     assert_int_not_equal(access(gt_path("big.png"), F_OK), 0);
     free(out);
@@ -652,6 +652,17 @@ static void cli_sample_weights_files(void **state)
 
     snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("none.safetensors"), gt_path("x.png"));
     expect_fail(g_sample, args, 2, "--weights", "none.safetensors: No such file or directory");
+    /* another network's weights (no generator tensors): said so, not blamed on metadata it lacks */
+    {
+        tnn_rng r2;
+        tnn_rng_seed(&r2, 4);
+        tnn_module *other = tnn_linear_new(784, 10, true, &r2);
+        TU_ASSERT_OK(tnn_module_save(other, "0.", gt_path("other.safetensors"), NULL));
+        tnn_module_free(other);
+        snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("other.safetensors"), gt_path("x.png"));
+        expect_fail(g_sample, args, 2, "other.safetensors: holds no generator tensors (none named model....)",
+                    "give a generator's weights");
+    }
     /* a file-size limit (ulimit -f, 10 blocks) that the grid exceeds: the write fails
      * (status 1, the old file kept, no temporary file), the signal does not end the
      * program halfway through */
