@@ -251,6 +251,18 @@ bool flags_exists_not_regular(const char *path)
     return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
 }
 
+/* path's folder ("." for a bare name) into dir, and its last component. */
+static const char *split_path(const char *path, char *dir, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(dir, len, ".");
+        return path;
+    }
+    snprintf(dir, len, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return slash + 1;
+}
+
 bool flags_write_protected(const char *path)
 {
     struct stat sb;
@@ -291,9 +303,7 @@ int flags_check_output(const char *prog, const char *flag, const char *path)
         return -1;
     }
     char folder[PATH_MAX];
-    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
-    if (!slash) snprintf(folder, sizeof folder, ".");
-    else snprintf(folder, sizeof folder, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    const char *base = split_path(path, folder, sizeof folder);
     long name_max = pathconf(folder, _PC_NAME_MAX);
     if (name_max > 0 && strlen(base) > (size_t)name_max) {
         fprintf(stderr, "%s: --%s %s: file name longer than its folder allows (%zu bytes; at most %ld)\n", prog, flag,
@@ -315,17 +325,6 @@ int flags_check_output(const char *prog, const char *flag, const char *path)
     return 0;
 }
 
-/* path's folder ("." for a bare name) into dir, and its last component. */
-static const char *split_path(const char *path, char *dir, size_t len)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(dir, len, ".");
-        return path;
-    }
-    snprintf(dir, len, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    return slash + 1;
-}
 
 bool flags_same_file(const char *a, const char *b)
 {

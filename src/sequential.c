@@ -72,13 +72,13 @@ static bool view_only(const tnn_module *c)
 /* The output buffer of a built-in child, or of one inside a nested Sequential, that x
  * overlaps: the Sequential's input, which that child would overwrite. Children that
  * have run on their own count (their buffer is the same), as do children added since
- * the last forward. A Flatten's output is a view of its input, not a buffer of its own. */
+ * the last forward. A Flatten's output is a view of its input, not a buffer of its own.
+ * On a hit, path receives the child's position ("1.0"); it is written only then, as
+ * this runs at every forward. */
 static const tnn_module *child_buffer_under(const tnn_sequential *s, const tnn_tensor *x, char *path, size_t len)
 {
     for (int i = 0; i < s->count; i++) {
-        size_t n = strlen(path);
-        snprintf(path + n, len - n, n ? ".%d" : "%d", i);
-        const tnn_module *c = s->children[i], *hit = NULL;
+        const tnn_module *c = s->children[i];
         /* (an activation working in place here writes the child before's buffer, not its own) */
         const tnn_tensor *buf = tnn_is_linear(c)        ? tnn_linear_output_buffer(c)
                                 : tnn_is_batchnorm1d(c) ? tnn_batchnorm1d_output_buffer(c)
@@ -86,10 +86,17 @@ static const tnn_module *child_buffer_under(const tnn_sequential *s, const tnn_t
                                 : tnn_is_dropout(c)     ? tnn_dropout_output_buffer(c)
                                                         : NULL;
         /* the whole allocation: a forward of another batch size writes within it */
-        if (buf && buf->data && tnn_spans_overlap(x->data, x->size, buf->data, buf->capacity)) hit = c;
-        else if (tnn_is_sequential(c)) hit = child_buffer_under((const tnn_sequential *)c, x, path, len);
-        if (hit) return hit;
-        path[n] = '\0';
+        if (buf && buf->data && tnn_spans_overlap(x->data, x->size, buf->data, buf->capacity)) {
+            snprintf(path, len, "%d", i);
+            return c;
+        }
+        char inner[96];
+        const tnn_module *hit = NULL;
+        if (tnn_is_sequential(c)) hit = child_buffer_under((const tnn_sequential *)c, x, inner, sizeof inner);
+        if (hit) {
+            snprintf(path, len, "%d.%s", i, inner);
+            return hit;
+        }
     }
     return NULL;
 }
@@ -99,12 +106,12 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     tnn_sequential *s = (tnn_sequential *)m;
     /* Its own output, or any child's, as input: a child would overwrite what another
      * kept for its backward (module rule 1), or the input itself. A Flatten's output (or
-     * a nested Sequential's of Flattens only) is a view of its input (the Sequential's last input, or the child before's output,
-     * checked already): the same input again is fine. Checked before any child runs,
-     * so a refused forward changes nothing. */
+     * a nested Sequential's of Flattens only) is a view of its input (the Sequential's
+     * last input, or the child before's output, checked already): the same input again
+     * is fine. Checked before any child runs, so a refused forward changes nothing. */
     for (int i = 0; i < s->outs_n; i++)
         if (!view_only(s->children[i]) && tnn_tensor_overlaps(x, s->outs[i])) return tnn_error_own_output(m);
-    char path[128] = "";
+    char path[128];
     const tnn_module *under = child_buffer_under(s, x, path, sizeof path);
     if (under) {
         char d[96], e[96];
@@ -192,19 +199,22 @@ static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     tnn_span_guard_push(&input, s->in, s->in_n);
     const tnn_tensor *cur = dy;
     tnn_status st = TNN_OK;
-    int added = -1; /* the first child after the current one whose gradients went in */
     for (int i = s->count - 1; i >= 0 && st == TNN_OK; i--) {
         const tnn_tensor *next = cur;
         /* The first child's dL/dx is only needed if the caller asked for it. */
         if (overwrite_backward(s, i) && (i > 0 || dx)) st = tnn_activation_backward_inplace(s->children[i], (tnn_tensor *)cur);
         else st = tnn_module_backward(s->children[i], cur, (i > 0 || dx) ? &next : NULL);
-        if (st && added < 0) st = in_child(i, st);
-        else if (st) /* a failure halfway (out of memory for a dx, a dy the child refuses): say what went in */
-            st = tnn_error(st, "child %d: %s (the children after it, from child %d on, had already added their "
-                           "parameter gradients: zero them before running this backward again)", i, tnn_last_error(),
-                           added);
-        else if (may_add_gradients(s->children[i]))
-            added = i;
+        if (st) {
+            /* a failure halfway (out of memory for a dx, a dy the child refuses): say what
+             * went in, from the first child after this one whose gradients did */
+            int added = i + 1;
+            while (added < s->count && !may_add_gradients(s->children[added])) added++;
+            if (added == s->count) st = in_child(i, st);
+            else
+                st = tnn_error(st, "child %d: %s (the children after it, from child %d on, had already added their "
+                               "parameter gradients: zero them before running this backward again)", i,
+                               tnn_last_error(), added);
+        }
         cur = next;
     }
     tnn_span_guard_pop(&input);

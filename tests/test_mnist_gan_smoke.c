@@ -512,6 +512,16 @@ static void cli_bad_folders(void **state)
     assert_int_not_equal(stat(gt_path("o4"), &sb), 0);
 }
 
+/* A file holding text, made read-only (chmod 0444). */
+static void write_read_only(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0444), 0);
+}
+
 /* Outputs their owner made read-only (chmod a-w), which the library's saves refuse to
  * replace: refused before training, naming the file, which stays as it was. Root may
  * write anything, so as root the programs run as nobody (setpriv), in a folder of their
@@ -547,11 +557,7 @@ static void cli_write_protected_outputs(void **state)
     assert_int_equal(chmod(p, 0777), 0);
     for (int k = 0; k < 4; k++) {
         snprintf(p, sizeof p, "%s/%s", out, names[k]);
-        FILE *f = fopen(p, "w");
-        assert_non_null(f);
-        fputs("keep me", f);
-        fclose(f);
-        assert_int_equal(chmod(p, 0444), 0);
+        write_read_only(p, "keep me");
         char *o, *e;
         snprintf(args, sizeof args, "--n_epochs 1 --data '%s' --out '%s'", data, out);
         int rc = gt_run(as, g_gan, args, &o, &e);
@@ -568,10 +574,7 @@ static void cli_write_protected_outputs(void **state)
         unlink(p);
     }
     snprintf(p, sizeof p, "%s/images/400.png", out);
-    FILE *old = fopen(p, "w");
-    assert_non_null(old);
-    fclose(old);
-    assert_int_equal(chmod(p, 0444), 0);
+    write_read_only(p, "");
     {
         char *o, *e;
         snprintf(args, sizeof args, "--n_epochs 1 --data '%s' --out '%s'", data, out);
@@ -582,10 +585,7 @@ static void cli_write_protected_outputs(void **state)
     }
     /* mnist_gan_sample's --png: checked with the other flags, before the weights are read */
     snprintf(p, sizeof p, "%s/grid.png", out);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fclose(f);
-    assert_int_equal(chmod(p, 0444), 0);
+    write_read_only(p, "");
     char *o, *e;
     snprintf(args, sizeof args, "--weights '%s/none.safetensors' --png '%s'", out, p);
     int rc = gt_run(as, g_sample, args, &o, &e);
