@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +282,75 @@ void flags_program_start(void)
      * the saves report (status 1, the old file intact, no temporary file left), instead
      * of the signal ending the program halfway through. */
     signal(SIGXFSZ, SIG_IGN);
+}
+
+/* ---------------- signals during an output's write ---------------- */
+
+static const int k_write_signals[] = {SIGINT, SIGTERM, SIGHUP};
+enum { N_WRITE_SIGNALS = sizeof k_write_signals / sizeof k_write_signals[0] };
+static struct sigaction g_saved_action[N_WRITE_SIGNALS];
+static bool g_caught[N_WRITE_SIGNALS];
+static volatile sig_atomic_t g_write_pending;
+static pthread_t g_writer; /* the thread writing: every decision is taken there */
+
+/* Async-signal-safe (pthread_self, pthread_kill, signal, raise). A signal that lands on
+ * one of the library's threads is passed to the writing thread, so that g_write_pending
+ * is read and written by one thread only. */
+static void on_signal_in_write(int sig)
+{
+    if (!pthread_equal(pthread_self(), g_writer)) {
+        pthread_kill(g_writer, sig);
+        return;
+    }
+    if (!g_write_pending) {
+        g_write_pending = sig;
+        return;
+    }
+    signal(sig, SIG_DFL); /* a second: at once */
+    raise(sig);
+}
+
+/* TINYNN_DEBUG_SIGNAL_IN_WRITE: the signal (and how many) to send as the write begins. */
+static void debug_signal_in_write(void)
+{
+    const char *v = getenv("TINYNN_DEBUG_SIGNAL_IN_WRITE");
+    if (!v || !*v) return;
+    static const char *const names[] = {"INT", "TERM", "HUP"};
+    for (int i = 0; i < N_WRITE_SIGNALS; i++) {
+        size_t n = strlen(names[i]);
+        if (strncmp(v, names[i], n) != 0 || (v[n] && strcmp(v + n, "2") != 0)) continue;
+        /* to the process, as kill(1) does: any thread may receive it */
+        kill(getpid(), k_write_signals[i]);
+        if (v[n]) kill(getpid(), k_write_signals[i]);
+        return;
+    }
+    fprintf(stderr, "TINYNN_DEBUG_SIGNAL_IN_WRITE='%s': expected INT, TERM or HUP, or one of them followed by 2\n", v);
+    exit(2);
+}
+
+void flags_writing(bool on)
+{
+    if (on) {
+        g_writer = pthread_self();
+        g_write_pending = 0;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal_in_write;
+        sigemptyset(&sa.sa_mask);
+        for (int i = 0; i < N_WRITE_SIGNALS; i++) sigaddset(&sa.sa_mask, k_write_signals[i]);
+        sa.sa_flags = SA_RESTART;
+        for (int i = 0; i < N_WRITE_SIGNALS; i++) {
+            g_caught[i] = sigaction(k_write_signals[i], NULL, &g_saved_action[i]) == 0 &&
+                          g_saved_action[i].sa_handler != SIG_IGN && sigaction(k_write_signals[i], &sa, NULL) == 0;
+        }
+        debug_signal_in_write();
+        return;
+    }
+    for (int i = 0; i < N_WRITE_SIGNALS; i++)
+        if (g_caught[i]) sigaction(k_write_signals[i], &g_saved_action[i], NULL);
+    int sig = g_write_pending;
+    g_write_pending = 0;
+    if (sig) raise(sig); /* the write is over: the signal's own action now */
 }
 
 int flags_finish_stdout(const char *prog, int status)

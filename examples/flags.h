@@ -111,6 +111,16 @@ bool flags_write_protected(const char *path);
 /* Called first in each program's main: a file-size limit makes writes fail (reported,
  * status 1) rather than ending the program with SIGXFSZ. */
 void flags_program_start(void);
+/* Around an output file's write, in a program without signal handling of its own
+ * (mnist_gan has its own): flags_writing(true) before the save, flags_writing(false)
+ * after it, whether it succeeded or not. A SIGINT, SIGTERM or SIGHUP arriving in between
+ * ends the program as soon as the write is over, with that signal's default action,
+ * instead of halfway through, so that no temporary file is left beside the output (the
+ * old file stays whole either way); a second such signal ends it at once, should a write
+ * hang. Signals ignored at the start (nohup) stay ignored. Testing hook: with
+ * TINYNN_DEBUG_SIGNAL_IN_WRITE=INT, TERM or HUP (or INT2, TERM2, HUP2 for two of them)
+ * the process sends itself that signal as the write begins. */
+void flags_writing(bool on);
 /* status, or 1 with a message if a program whose result goes to standard output could
  * not write it all (a full disk, /dev/full, a closed stdout). */
 int flags_finish_stdout(const char *prog, int status);

@@ -313,7 +313,11 @@ int main(int argc, char **argv)
     if (!st) st = tnn_metadata_set(md, "gamma", buf);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)seed);
     if (!st) st = tnn_metadata_set(md, "seed", buf);
-    if (!st) st = tnn_module_save(net, "", out, md);
+    if (!st) {
+        flags_writing(true);
+        st = tnn_module_save(net, "", out, md);
+        flags_writing(false);
+    }
     if (st) {
         fprintf(stderr, "%s: --out %s: %s\n", PROG, out, tnn_last_error());
         goto done;

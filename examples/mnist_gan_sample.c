@@ -228,8 +228,10 @@ int main(int argc, char **argv)
     }
 
     if (png) {
-        if (tnn_save_image_grid(png, all, n_samples, gc.channels, gc.img_size, gc.img_size, nrow, 2, true) != TNN_OK)
-            goto fail_msg;
+        flags_writing(true);
+        tnn_status wst = tnn_save_image_grid(png, all, n_samples, gc.channels, gc.img_size, gc.img_size, nrow, 2, true);
+        flags_writing(false);
+        if (wst != TNN_OK) goto fail_msg;
         printf("%s: %d images, %d per row\n", png, n_samples, nrow);
     }
     if (idx_path) {
@@ -246,7 +248,10 @@ int main(int argc, char **argv)
                 for (int p = 0; p < hw; p++) dst[(size_t)p * gc.channels + c] = to_byte(src[(size_t)c * hw + p]);
         }
         int dims[4] = {n_samples, gc.img_size, gc.img_size, gc.channels};
-        if (tnn_idx_save_u8(idx_path, bytes, gc.channels == 1 ? 3 : 4, dims) != TNN_OK) goto fail_msg;
+        flags_writing(true);
+        tnn_status wst = tnn_idx_save_u8(idx_path, bytes, gc.channels == 1 ? 3 : 4, dims);
+        flags_writing(false);
+        if (wst != TNN_OK) goto fail_msg;
         printf("%s: %d images of %d x %d%s\n", idx_path, n_samples, gc.img_size, gc.img_size,
                gc.channels == 1 ? "" : " (channels last)");
     }

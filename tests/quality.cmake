@@ -11,7 +11,7 @@ if(TARGET mnist_classifier AND TARGET mnist_score)
   target_link_libraries(test_mnist_quality_smoke PRIVATE tinynn_testutil tinynn_quality tinynn_warnings)
   add_dependencies(test_mnist_quality_smoke mnist_classifier mnist_score)
   foreach(_case smoke_train_and_score cli_score_bad_input cli_classifier_bad_input cli_score_damaged_files
-                cli_classifier_damaged_files)
+                cli_classifier_damaged_files cli_classifier_signal_in_write)
     string(REGEX MATCH "^[a-z]+" _label ${_case})
     add_test(NAME ${_case} COMMAND test_mnist_quality_smoke ${_case}
              $<TARGET_FILE:mnist_classifier> $<TARGET_FILE:mnist_score>)

@@ -686,6 +686,47 @@ static void cli_sample_weights_files(void **state)
         snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q '\\.tmp-'", gt_path(""));
         assert_int_not_equal(system(cmd), 0); /* no temporary file left */
     }
+    /* a signal while an output is written ends the program once the file is complete:
+     * killed by that signal, the file whole, no temporary file left; a second signal
+     * ends it at once; a signal ignored from the start (nohup) stays ignored */
+    {
+        char *o, *e;
+        snprintf(args, sizeof args, "--weights '%s' --n_samples 300 --png '%s' --idx '%s'", gt_path("g.safetensors"),
+                 gt_path("calm.png"), gt_path("calm.idx"));
+        int rc = gt_run(NULL, g_sample, args, &o, &e);
+        if (rc != 0) fail_msg("mnist_gan_sample %s: exit status %d:\n%s", args, rc, e);
+        free(o);
+        free(e);
+        snprintf(args, sizeof args, "--weights '%s' --n_samples 300 --png '%s'", gt_path("g.safetensors"),
+                 gt_path("sig.png"));
+        rc = gt_run("TINYNN_DEBUG_SIGNAL_IN_WRITE=TERM", g_sample, args, &o, &e);
+        if (rc != 128 + SIGTERM) fail_msg("SIGTERM during the PNG's write: exit status %d; stderr:\n%s", rc, e);
+        gt_assert_same_file(gt_path("sig.png"), gt_path("calm.png"));
+        free(o);
+        free(e);
+        snprintf(args, sizeof args, "--weights '%s' --n_samples 300 --idx '%s'", gt_path("g.safetensors"),
+                 gt_path("sig.idx"));
+        rc = gt_run("TINYNN_DEBUG_SIGNAL_IN_WRITE=INT", g_sample, args, &o, &e);
+        if (rc != 128 + SIGINT) fail_msg("SIGINT during the IDX file's write: exit status %d; stderr:\n%s", rc, e);
+        gt_assert_same_file(gt_path("sig.idx"), gt_path("calm.idx"));
+        free(o);
+        free(e);
+        snprintf(args, sizeof args, "--weights '%s' --n_samples 300 --png '%s'", gt_path("g.safetensors"),
+                 gt_path("sig2.png"));
+        rc = gt_run("TINYNN_DEBUG_SIGNAL_IN_WRITE=TERM2", g_sample, args, &o, &e);
+        if (rc != 128 + SIGTERM) fail_msg("two SIGTERMs as the write begins: exit status %d; stderr:\n%s", rc, e);
+        assert_int_not_equal(access(gt_path("sig2.png"), F_OK), 0);
+        free(o);
+        free(e);
+        rc = gt_run("trap '' HUP; TINYNN_DEBUG_SIGNAL_IN_WRITE=HUP", g_sample, args, &o, &e);
+        if (rc != 0) fail_msg("an ignored SIGHUP during the write: exit status %d; stderr:\n%s", rc, e);
+        gt_assert_same_file(gt_path("sig2.png"), gt_path("calm.png"));
+        free(o);
+        free(e);
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q '\\.tmp-'", gt_path(""));
+        assert_int_not_equal(system(cmd), 0); /* no temporary file left */
+    }
     mkdir(gt_path("folder"), 0777);
     snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("folder"), gt_path("x.png"));
     expect_fail(g_sample, args, 2, "--weights", "folder: a folder, not a file");

@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,12 +496,45 @@ static void cli_classifier_damaged_files(void **state)
     assert_int_not_equal(access(path_in("c.safetensors"), F_OK), 0);
 }
 
+/* A signal while the weights are written ends mnist_classifier once the file is
+ * complete: killed by that signal, the file the same as a calm run's, no temporary
+ * file left. */
+static void cli_classifier_signal_in_write(void **state)
+{
+    (void)state;
+    write_split(path_in("data"), "train", 200, 28, true, 5);
+    write_split(path_in("data"), "t10k", 50, 28, false, 6);
+    char args[1024], cmd[2048];
+    const char *outs[2] = {"calm.safetensors", "sig.safetensors"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "--epochs 1 --batch_size 50 --hidden 16 --n_cpu 1 --seed 3 --data '%s' --out '%s'",
+                 path_in("data"), path_in(outs[k]));
+        snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", k ? "TINYNN_DEBUG_SIGNAL_IN_WRITE=TERM" : "", g_clf,
+                 args, path_in("stdout.txt"), path_in("stderr.txt"));
+        int rc = system(cmd);
+        int status = WIFSIGNALED(rc) ? 128 + WTERMSIG(rc) : WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+        char *err = slurp(path_in("stderr.txt"));
+        if (status != (k ? 128 + SIGTERM : 0)) fail_msg("mnist_classifier %s: exit status %d; stderr:\n%s", args, status, err);
+        free(err);
+    }
+    char *a = slurp(path_in(outs[0])), *b = slurp(path_in(outs[1]));
+    struct stat sa, sb;
+    assert_int_equal(stat(path_in(outs[0]), &sa), 0);
+    assert_int_equal(stat(path_in(outs[1]), &sb), 0);
+    assert_true(sa.st_size > 0 && sa.st_size == sb.st_size && memcmp(a, b, (size_t)sa.st_size) == 0);
+    free(a);
+    free(b);
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q '\\.tmp-'", tu_dir);
+    assert_int_not_equal(system(cmd), 0); /* no temporary file left */
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(smoke_train_and_score, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_score_bad_input, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_classifier_bad_input, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_score_damaged_files, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(cli_classifier_damaged_files, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(cli_classifier_signal_in_write, tu_tmpdir_make, tu_tmpdir_remove),
 };
 
 int main(int argc, char **argv)
