@@ -175,9 +175,25 @@ static tnn_status list_reserve(tnn_tensor_list *l, int extra)
     return TNN_OK;
 }
 
+/* A name the list already holds, or NULL. Lists are short: a linear search. */
+static const char *list_has_name(const tnn_tensor_list *l, const char *name)
+{
+    for (int i = 0; i < l->count; i++)
+        if (l->items[i].name && strcmp(l->items[i].name, name) == 0) return l->items[i].name;
+    return NULL;
+}
+
 tnn_status tnn_tensor_list_add(tnn_tensor_list *l, const char *name, tnn_dtype dt, void *data, int ndim, const int *shape)
 {
     if (!l || !name) return tnn_error(TNN_ERR_ARG, "tensor_list_add: NULL %s", !l ? "list" : "name");
+    /* the names a save would refuse, refused here where the mistake is made */
+    if (!*name) return tnn_error(TNN_ERR_ARG, "tensor_list_add: the name is empty");
+    if (strcmp(name, "__metadata__") == 0)
+        return tnn_error(TNN_ERR_ARG, "tensor_list_add: \"__metadata__\" is reserved and cannot name a tensor");
+    if (!tnn_utf8_valid(name, strlen(name)))
+        return tnn_error(TNN_ERR_ARG, "tensor_list_add '%.100s': the name is not valid UTF-8", name);
+    if (list_has_name(l, name))
+        return tnn_error(TNN_ERR_ARG, "tensor_list_add '%.100s': the list already holds a tensor of that name", name);
     if (!tnn_dtype_size(dt)) return tnn_error(TNN_ERR_ARG, "tensor_list_add '%.100s': unknown dtype %d", name, (int)dt);
     if (ndim < 0 || ndim > TNN_MAX_DIMS || (ndim > 0 && !shape))
         return tnn_error(TNN_ERR_ARG, "tensor_list_add '%.100s': %d dimensions%s, supported 0..%d", name, ndim,
@@ -208,6 +224,15 @@ tnn_status tnn_tensor_list_add(tnn_tensor_list *l, const char *name, tnn_dtype d
 /* Moves every entry of src (owned names) to the end of l, then frees src. */
 static tnn_status list_absorb(tnn_tensor_list *l, tnn_tensor_list *src)
 {
+    for (int i = 0; i < src->count; i++) {
+        const char *dup = list_has_name(l, src->items[i].name);
+        if (dup) {
+            tnn_status e = tnn_error(TNN_ERR_ARG, "tensor list: the list already holds a tensor named '%.100s' "
+                                     "(give this module or optimizer another prefix)", dup);
+            tnn_tensor_list_free(src);
+            return e;
+        }
+    }
     tnn_status st = list_reserve(l, src->count);
     if (st) {
         tnn_tensor_list_free(src);

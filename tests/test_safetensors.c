@@ -716,25 +716,62 @@ static void test_save_validation(void **state)
     (void)state;
     float x[2] = {1, 2};
     const char *path = tmp_path("val.safetensors");
+    /* names a save would refuse are refused as they are added, the list unchanged */
     tnn_tensor_list *l = tnn_tensor_list_new();
     ASSERT_OK(tnn_tensor_list_add(l, "a", TNN_F32, x, 1, (int[]){2}));
     ASSERT_OK(tnn_tensor_list_add(l, "b", TNN_F32, x, 1, (int[]){2}));
-    ASSERT_OK(tnn_tensor_list_add(l, "a", TNN_F32, x, 1, (int[]){2}));
-    assert_int_equal(tnn_safetensors_save(path, l, NULL), TNN_ERR_ARG);
-    ASSERT_MSG_HAS(path, "tensor name 'a' appears twice");
-    tnn_tensor_list_free(l);
-
-    l = tnn_tensor_list_new();
-    ASSERT_OK(tnn_tensor_list_add(l, "__metadata__", TNN_F32, x, 1, (int[]){2}));
-    assert_int_equal(tnn_safetensors_save(path, l, NULL), TNN_ERR_ARG);
+    assert_int_equal(tnn_tensor_list_add(l, "a", TNN_F32, x, 1, (int[]){2}), TNN_ERR_ARG);
+    ASSERT_MSG_HAS("tensor_list_add 'a': the list already holds a tensor of that name");
+    assert_int_equal(tnn_tensor_list_add(l, "", TNN_F32, x, 1, (int[]){2}), TNN_ERR_ARG);
+    ASSERT_MSG_HAS("the name is empty");
+    assert_int_equal(tnn_tensor_list_add(l, "__metadata__", TNN_F32, x, 1, (int[]){2}), TNN_ERR_ARG);
     ASSERT_MSG_HAS("reserved");
+    assert_int_equal(tnn_tensor_list_add(l, "\xff", TNN_F32, x, 1, (int[]){2}), TNN_ERR_ARG);
+    ASSERT_MSG_HAS("not valid UTF-8");
+    assert_int_equal(l->count, 2);
+    /* a module or optimizer whose names the list holds already: refused, list unchanged */
+    {
+        tnn_rng r;
+        tnn_rng_seed(&r, 1);
+        tnn_module *lin = tnn_linear_new(2, 1, true, &r);
+        tnn_tensor_list *m = tnn_tensor_list_new();
+        ASSERT_OK(tnn_tensor_list_add_module(m, lin, "g."));
+        assert_int_equal(tnn_tensor_list_add_module(m, lin, "g."), TNN_ERR_ARG);
+        ASSERT_MSG_HAS("already holds a tensor named 'g.weight'", "another prefix");
+        assert_int_equal(m->count, 2);
+        ASSERT_OK(tnn_tensor_list_add_module(m, lin, "d."));
+        assert_int_equal(m->count, 4);
+        tnn_tensor_list_free(m);
+        tnn_module_free(lin);
+    }
     tnn_tensor_list_free(l);
 
-    l = tnn_tensor_list_new();
-    ASSERT_OK(tnn_tensor_list_add(l, "\xff", TNN_F32, x, 1, (int[]){2}));
-    assert_int_equal(tnn_safetensors_save(path, l, NULL), TNN_ERR_ARG);
+    /* a list filled by hand (the struct is public) is checked again at the save */
+    tnn_named_tensor items[3];
+    memset(items, 0, sizeof items);
+    for (int i = 0; i < 3; i++) {
+        items[i].dtype = TNN_F32;
+        items[i].data = x;
+        items[i].ndim = 1;
+        items[i].shape[0] = 2;
+        items[i].count = 2;
+        for (int k = 1; k < TNN_MAX_DIMS; k++) items[i].shape[k] = 1;
+    }
+    items[0].name = "a";
+    items[1].name = "b";
+    items[2].name = "a";
+    tnn_tensor_list hand = {items, 3};
+    assert_int_equal(tnn_safetensors_save(path, &hand, NULL), TNN_ERR_ARG);
+    ASSERT_MSG_HAS(path, "tensor name 'a' appears twice");
+    items[2].name = "__metadata__";
+    assert_int_equal(tnn_safetensors_save(path, &hand, NULL), TNN_ERR_ARG);
+    ASSERT_MSG_HAS("reserved");
+    items[2].name = "\xff";
+    assert_int_equal(tnn_safetensors_save(path, &hand, NULL), TNN_ERR_ARG);
     ASSERT_MSG_HAS("not valid UTF-8");
-    tnn_tensor_list_free(l);
+    items[2].name = "";
+    assert_int_equal(tnn_safetensors_save(path, &hand, NULL), TNN_ERR_ARG);
+    ASSERT_MSG_HAS("tensor 2 has no name");
 
     l = tnn_tensor_list_new();
     assert_int_equal(tnn_tensor_list_add(l, "x", TNN_F32, NULL, 1, (int[]){2}), TNN_ERR_ARG);

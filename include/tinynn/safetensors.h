@@ -135,16 +135,19 @@ TNN_API tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char
 /** New empty tensor list for building a checkpoint (see the functions below); NULL on
  * failure. Free with tnn_tensor_list_free. */
 TNN_API tnn_tensor_list *tnn_tensor_list_new(void);
-/** Append m's state_dict, names prefixed (prefix may be NULL). On failure the list is
- * unchanged. */
+/** Append m's state_dict, names prefixed (prefix may be NULL). A name the list already
+ * holds (the same module added twice under one prefix) is refused with TNN_ERR_ARG. On
+ * failure the list is unchanged. */
 TNN_API tnn_status tnn_tensor_list_add_module(tnn_tensor_list *l, tnn_module *m, const char *prefix);
 /** Append o's state (tnn_optimizer_visit_state), names prefixed (prefix may be NULL).
- * On failure the list is unchanged. */
+ * A name the list already holds is refused with TNN_ERR_ARG. On failure the list is
+ * unchanged. */
 TNN_API tnn_status tnn_tensor_list_add_optimizer(tnn_tensor_list *l, tnn_optimizer *o, const char *prefix);
 /** Append one tensor of your own (a step counter, an RNG state, ...). ndim
  * 0..TNN_MAX_DIMS (0 is a scalar and shape may be NULL), dimensions >= 0, data read and
- * written in place (it may be NULL only if the tensor has no elements). name is copied.
- * On failure the list is unchanged. */
+ * written in place (it may be NULL only if the tensor has no elements). name is copied;
+ * it must be non-empty valid UTF-8, not "__metadata__" and not already in the list (the
+ * names a save would refuse), else TNN_ERR_ARG. On failure the list is unchanged. */
 TNN_API tnn_status tnn_tensor_list_add(tnn_tensor_list *l, const char *name, tnn_dtype dt, void *data, int ndim, const int *shape);
 
 #ifdef __cplusplus
