@@ -14,6 +14,7 @@
  * in the caller's floating-point mode (rounding, flush-to-zero), which each job carries. */
 #define _POSIX_C_SOURCE 200809L
 #include "parallel_impl.h"
+#include "tnn_impl.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -21,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 #if defined(__SSE2__)
 #include <xmmintrin.h>
@@ -68,6 +70,8 @@ static struct {
     pthread_cond_t work;
     atomic_int threads;         /* wanted threads, caller included (set under `run`) */
     int started;                /* worker threads running */
+    bool start_failed;          /* a worker could not start: none is tried again until the
+                                   thread count is set again (set and read under `run`) */
     atomic_uint gen;            /* job generation, bumped per job */
     /* The current job's claims: generation << 32 | ntasks << 16 | next unclaimed task.
      * A thread runs a task only after claiming it under the generation it was woken
@@ -193,6 +197,7 @@ void tnn_parallel_set_threads(int n)
     pthread_mutex_lock(&pool.run); /* no job is running */
     atomic_store_explicit(&pool.threads, n, memory_order_relaxed);
     atomic_store(&pool.keep, n - 1);
+    pool.start_failed = false; /* try again */
     if (pool.started > n - 1) { /* the workers beyond n - 1 return and are joined */
         wake_all();
         for (int i = n; i <= pool.started; i++) pthread_join(pool.thread[i], NULL);
@@ -211,6 +216,7 @@ static void pool_after_fork_in_child(void)
     pthread_mutex_init(&pool.mu, NULL);
     pthread_cond_init(&pool.work, NULL);
     pool.started = 0;
+    pool.start_failed = false;
     atomic_store(&pool.sleepers, 0);
 }
 
@@ -221,7 +227,7 @@ static int ensure_workers(int want)
     if (!atfork_registered && want > 1) {
         atfork_registered = pthread_atfork(NULL, NULL, pool_after_fork_in_child) == 0;
     }
-    if (pool.started >= want - 1 || pool.started >= TNN_POOL_MAX - 1) return pool.started + 1;
+    if (pool.started >= want - 1 || pool.started >= TNN_POOL_MAX - 1 || pool.start_failed) return pool.started + 1;
     /* Workers take no asynchronous signals: a program that blocks SIGTERM to sigwait()
      * for it, say, must not have it delivered to a worker (the default action ends the
      * process). They start with every signal blocked, as the creating thread's mask is
@@ -232,7 +238,16 @@ static int ensure_workers(int want)
     while (pool.started < want - 1 && pool.started < TNN_POOL_MAX - 1) {
         int id = pool.started + 1;
         pool.start_gen[id] = atomic_load(&pool.gen);
-        if (pthread_create(&pool.thread[id], NULL, worker, (void *)(size_t)id) != 0) break;
+        int e = pthread_create(&pool.thread[id], NULL, worker, (void *)(size_t)id);
+        if (e != 0) {
+            /* Said once, not tried again at every job (a system call each): the jobs run
+             * on the threads there are, with the same results, since a job's split
+             * follows the thread count asked for. */
+            pool.start_failed = true;
+            tnn_log("could not start worker thread %d of %d (%s): running on %d thread%s until the thread "
+                    "count is set again", id + 1, want, strerror(e), id, id == 1 ? "" : "s");
+            break;
+        }
         pool.started++;
     }
     if (masked) pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* A model big enough that, when the pool is free, its products are split into blocks,
  * its BatchNorm's passes and LeakyReLU split by rows and Adam's update into chunks (the
@@ -175,6 +178,74 @@ static void same_bits_beside_a_busy_core(void **state)
     tnn_set_num_threads(1);
 }
 
+/* A worker thread that cannot start (here: a limit of 0 processes for the user, in a
+ * child that has become nobody when run as root) is said once through the log, not
+ * tried again at every job, until the thread count is set again; the jobs run on the
+ * caller with the bits of a two-thread run. */
+static int g_start_failures;
+static void count_start_failures(void *user, const char *msg)
+{
+    (void)user;
+    if (strstr(msg, "could not start worker thread 2 of 2") && strstr(msg, "running on 1 thread until")) g_start_failures++;
+    else fprintf(stderr, "log: %s\n", msg);
+}
+
+static void *idle_thread(void *arg) { return arg; }
+
+static void a_worker_that_cannot_start(void **state)
+{
+    (void)state;
+    if (tnn_set_num_threads(2) < 2) {
+        print_message("  skipped: one core\n");
+        skip();
+    }
+    run ref = {.seed = 11};
+    if (train(&ref) != TNN_OK) fail_msg("%s", ref.error);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(10);
+        struct rlimit none = {0, 0};
+        if (setrlimit(RLIMIT_NPROC, &none) != 0) _exit(11);
+        pthread_t probe;
+        if (pthread_create(&probe, NULL, idle_thread, NULL) == 0) _exit(15); /* the limit does not hold here */
+        tnn_set_log(count_start_failures, NULL);
+        run a = {.seed = 11}, b = {.seed = 11}, c = {.seed = 11};
+        if (train(&a) != TNN_OK) _exit(14);
+        if (train(&b) != TNN_OK) _exit(14);
+        if (g_start_failures != 1) {
+            fprintf(stderr, "%d messages over two trainings, expected 1\n", g_start_failures);
+            _exit(12);
+        }
+        tnn_set_num_threads(2); /* tried again */
+        if (train(&c) != TNN_OK) _exit(14);
+        if (g_start_failures != 2) {
+            fprintf(stderr, "%d messages after setting the count again, expected 2\n", g_start_failures);
+            _exit(12);
+        }
+        for (int i = 0; i < 3; i++) {
+            const run *r = i == 0 ? &a : i == 1 ? &b : &c;
+            if (r->bytes != ref.bytes || memcmp(r->state, ref.state, ref.bytes) != 0) _exit(13);
+        }
+        fflush(NULL);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    free(ref.state);
+    tnn_set_num_threads(1);
+    if (WIFSIGNALED(status)) /* OpenBLAS 0.3.21 restarting its own threads in the child under the limit */
+        fail_msg("the child was killed by signal %d (run with OPENBLAS_NUM_THREADS=1, as ctest does)", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    int rc = WEXITSTATUS(status);
+    if (rc == 10 || rc == 11 || rc == 15) {
+        print_message("  skipped: cannot limit the threads of user nobody here (step %d)\n", rc);
+        skip();
+    }
+    if (rc != 0) fail_msg("the child failed at step %d", rc);
+}
+
 /* An error on one thread leaves the other thread's message alone. */
 typedef struct err_job {
     pthread_barrier_t *bar;
@@ -225,6 +296,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(separate_models_on_concurrent_threads),
     cmocka_unit_test(error_messages_are_per_thread),
     cmocka_unit_test(same_bits_beside_a_busy_core),
+    cmocka_unit_test(a_worker_that_cannot_start),
 };
 
 TU_MAIN("threads", tests)

@@ -135,7 +135,10 @@ TNN_API void tnn_set_allocator(const tnn_allocator *a);
  * (docs/design.md, "Threads of your own"). The pool's threads start at the first
  * parallel loop after a raise; a lower count ends those above it (they are joined
  * before this returns). They block every asynchronous signal, so signals go to your
- * threads, and inherit the CPU affinity of the thread that started them.
+ * threads, and inherit the CPU affinity of the thread that started them. A thread
+ * the system refuses to start (a process limit) is said once through tnn_set_log() and
+ * not tried again until the next call: the loops then run on the threads there are,
+ * with the same results.
  * @return the number actually in effect. */
 TNN_API int tnn_set_num_threads(int n);
 /** Compute threads currently in effect: the pool's, or OpenBLAS's own count if
