@@ -116,9 +116,9 @@ tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     const char *bad = tnn_module_vt_problem(m);
     if (bad) return tnn_error(TNN_ERR_ARG, "forward: the module %s", bad);
     if (!x || !y) return tnn_error(TNN_ERR_ARG, "%s forward: %s is NULL", tnn_module_describe(m, d, sizeof d), !x ? "input" : "output pointer");
-    if (!x->data || x->size == 0) return tnn_error(TNN_ERR_ARG, "%s forward: input has no data", tnn_module_describe(m, d, sizeof d));
+    if (!x->data) return tnn_error(TNN_ERR_ARG, "%s forward: input has no data", tnn_module_describe(m, d, sizeof d));
     char why[128];
-    if (tnn_tensor_problem(x, why, sizeof why))
+    if (tnn_tensor_problem(x, why, sizeof why)) /* a header filled in by hand: size 0 with a shape, say */
         return tnn_error(TNN_ERR_ARG, "%s forward: the input %s", tnn_module_describe(m, d, sizeof d), why);
     *y = NULL;
     m->has_output = false; /* until this forward succeeds: a failed one may leave the module half-updated */

@@ -7,9 +7,12 @@
 typedef struct tnn_sequential {
     tnn_module base;
     tnn_module **children;
-    /* Per child, its output from the last forward (cap entries, like children): the
-     * next child may keep a pointer to it for its backward (its input), and an
-     * activation working in place writes it. */
+    /* Per child, its output from the last forward (cap entries, like children), or NULL
+     * when that output was (part of) the child's input: a Flatten's view, a module of the
+     * caller's that passes its input through, an activation working in place over the
+     * child before's buffer. What is kept is a buffer the child owns, which the next
+     * child may keep a pointer to for its backward (its input). The input check is all
+     * they are kept for. */
     const tnn_tensor **outs;
     int outs_n;        /* how many of outs a forward has set (children added since have none) */
     const float *in;   /* the last forward's input, guarded during backward (tnn_pick_dx) */
@@ -56,19 +59,6 @@ static tnn_status in_child(int i, tnn_status st)
     return tnn_error(st, "child %d: %s", i, tnn_last_error());
 }
 
-/* Whether c's output is always a view of its input: a Flatten, or a Sequential of
- * nothing else (an empty one passes its input through). Its output from the last
- * forward is then the input it was given, checked as such, not a buffer of its own. */
-static bool view_only(const tnn_module *c)
-{
-    if (tnn_is_flatten(c)) return true;
-    if (!tnn_is_sequential(c)) return false;
-    const tnn_sequential *s = (const tnn_sequential *)c;
-    for (int i = 0; i < s->count; i++)
-        if (!view_only(s->children[i])) return false;
-    return true;
-}
-
 /* The output buffer of a built-in child, or of one inside a nested Sequential, that x
  * overlaps: the Sequential's input, which that child would overwrite. Children that
  * have run on their own count (their buffer is the same), as do children added since
@@ -105,12 +95,18 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
 {
     tnn_sequential *s = (tnn_sequential *)m;
     /* Its own output, or any child's, as input: a child would overwrite what another
-     * kept for its backward (module rule 1), or the input itself. A Flatten's output (or
-     * a nested Sequential's of Flattens only) is a view of its input (the Sequential's
-     * last input, or the child before's output, checked already): the same input again
-     * is fine. Checked before any child runs, so a refused forward changes nothing. */
-    for (int i = 0; i < s->outs_n; i++)
-        if (!view_only(s->children[i]) && tnn_tensor_overlaps(x, s->outs[i])) return tnn_error_own_output(m);
+     * kept for its backward (module rule 1), or the input itself. An output that was a
+     * view of the child's input (outs[i] NULL) is the Sequential's last input or the
+     * buffer of a child before, checked as such: the same input again is fine. Checked
+     * before any child runs, so a refused forward changes nothing. */
+    for (int i = 0; i < s->outs_n; i++) {
+        if (!s->outs[i] || !tnn_tensor_overlaps(x, s->outs[i])) continue;
+        char d[96], e[96];
+        return tnn_error(TNN_ERR_ARG, "%s forward: the input is (part of) %s child %d (%s) from the last forward, which "
+                         "this forward would overwrite; pass a copy (tnn_tensor_clone)", tnn_module_describe(m, d, sizeof d),
+                         i == s->count - 1 ? "this module's own output, the output of" : "the output of", i,
+                         tnn_module_describe(s->children[i], e, sizeof e));
+    }
     char path[128];
     const tnn_module *under = child_buffer_under(s, x, path, sizeof path);
     if (under) {
@@ -130,8 +126,8 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
             st = tnn_module_forward(s->children[i], cur, &next);
         }
         if (st) return in_child(i, st);
+        s->outs[i] = tnn_tensor_overlaps(next, cur) ? NULL : next;
         cur = next;
-        s->outs[i] = cur;
         s->children[i]->chained = true;
     }
     *y = cur;
@@ -307,7 +303,8 @@ static tnn_status add_child(tnn_module *seq, tnn_module *child)
         bool placed = !child || child->container;
         for (const tnn_module *up = seq; up && !placed; up = up->container) placed = up == child;
         if (!placed) tnn_module_free(child);
-        return tnn_error(TNN_ERR_ARG, "sequential_add: target is %s, not a sequential", what);
+        return tnn_error(TNN_ERR_ARG, "sequential_add: target is %s, not a sequential (the child was %s)", what,
+                         !child ? "NULL" : placed ? "left as it was: it has a place" : "freed");
     }
     tnn_sequential *s = (tnn_sequential *)seq;
     if (!child) {
@@ -318,23 +315,24 @@ static tnn_status add_child(tnn_module *seq, tnn_module *child)
         return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is NULL (did its constructor fail? the last error "
                          "was: %s)", s->count, tnn_last_error());
     }
-    if (child == seq) return tnn_error(TNN_ERR_ARG, "sequential_add: a container cannot contain itself");
+    if (child == seq) return tnn_error(TNN_ERR_ARG, "sequential_add: a container cannot contain itself (nothing was freed)");
     const char *bad = tnn_module_vt_problem(child);
     if (bad) /* not freed: without a vtable's free there is no telling how */
-        return tnn_error(TNN_ERR_ARG, "sequential_add: child %d %s", s->count, bad);
+        return tnn_error(TNN_ERR_ARG, "sequential_add: child %d %s (it was not freed)", s->count, bad);
     /* A module has one place: it would be freed twice, and its buffers would alias. */
     for (int i = 0; i < s->count; i++)
         if (s->children[i] == child)
             return tnn_error(TNN_ERR_ARG, "sequential_add: child %d is already child %d of this sequential "
-                             "(create a new module for each position)", s->count, i);
+                             "(create a new module for each position; it was left where it is)", s->count, i);
     char d[96];
     if (child->container)
         return tnn_error(TNN_ERR_ARG, "sequential_add: child %d (%s) is already a child of another sequential "
-                         "(create a new module for each position)", s->count, tnn_module_describe(child, d, sizeof d));
+                         "(create a new module for each position; it was left where it is)", s->count,
+                         tnn_module_describe(child, d, sizeof d));
     for (const tnn_module *up = seq->container; up; up = up->container)
         if (up == child) /* forward would recurse without end */
-            return tnn_error(TNN_ERR_ARG, "sequential_add: child %d (%s) contains this sequential", s->count,
-                             tnn_module_describe(child, d, sizeof d));
+            return tnn_error(TNN_ERR_ARG, "sequential_add: child %d (%s) contains this sequential (it was left "
+                             "where it is)", s->count, tnn_module_describe(child, d, sizeof d));
     if (s->count == s->cap) {
         int cap = s->cap ? 2 * s->cap : 8;
         tnn_module **c = tnn_realloc(s->children, (size_t)cap * sizeof *c, "sequential children");
@@ -342,7 +340,7 @@ static tnn_status add_child(tnn_module *seq, tnn_module *child)
         const tnn_tensor **o = c ? tnn_realloc(s->outs, (size_t)cap * sizeof *o, "sequential outputs") : NULL;
         if (!o) {
             tnn_module_free(child);
-            return TNN_ERR_NOMEM;
+            return tnn_error(TNN_ERR_NOMEM, "sequential_add: %s (the child was freed)", tnn_last_error());
         }
         s->outs = o;
         s->cap = cap;

@@ -575,7 +575,11 @@ static void forward_rejects_wrong_width_null_and_empty(void **state)
     /* A batch of 0 rows cannot be created; a hand-built empty header is refused. */
     float dummy[4];
     tnn_tensor empty = {.data = dummy, .ndim = 2, .shape = {0, 4, 1, 1}, .size = 0, .owns = false};
-    TU_ASSERT_ERR(tnn_module_forward(lin, &empty, &y), TNN_ERR_ARG, "linear(4->3)", "no data", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(lin, &empty, &y), TNN_ERR_ARG, "linear(4->3)", "dimension 0 = 0", NULL);
+    /* a header whose size was left out: said so, not "no data" */
+    tnn_tensor nosize = {.data = dummy, .ndim = 2, .shape = {1, 4, 1, 1}, .owns = false};
+    TU_ASSERT_ERR(tnn_module_forward(lin, &nosize, &y), TNN_ERR_ARG, "linear(4->3) forward: the input has size 0",
+                  "holds 4 elements", NULL);
     TU_ASSERT_ERR(tnn_module_forward(bn, &empty, &y), TNN_ERR_ARG, "batchnorm1d", NULL);
     tnn_module *act = tnn_relu_new();
     TU_ASSERT_ERR(tnn_module_forward(act, &empty, &y), TNN_ERR_ARG, "relu", NULL);

@@ -4,6 +4,7 @@
  * propagation, ownership, and error paths. */
 #include "testutil.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Linear(4->3), LeakyReLU, BatchNorm1d(3): children 0, 1, 2. */
@@ -228,6 +229,30 @@ static void sequential_in_place_activations(void **state)
     tnn_module_free(s);
 }
 
+
+/* A module of the caller's that returns its input and dy as they are (nn.Identity). */
+static tnn_status pass_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    (void)m;
+    *y = x;
+    return TNN_OK;
+}
+static tnn_status pass_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    (void)m;
+    if (dx) *dx = dy;
+    return TNN_OK;
+}
+static void pass_free(tnn_module *m) { free(m); }
+static const tnn_module_vtable pass_vt = {.type_name = "pass", .forward = pass_forward, .backward = pass_backward,
+                                          .free = pass_free};
+static tnn_module *pass_through_new(void)
+{
+    tnn_module *m = calloc(1, sizeof *m);
+    if (m) tnn_module_init(m, &pass_vt);
+    return m;
+}
+
 static void sequential_error_paths(void **state)
 {
     (void)state;
@@ -290,7 +315,7 @@ static void sequential_error_paths(void **state)
     /* The same module twice: refused, and it stays the container's (freed once, below). */
     tnn_module *twice = tnn_relu_new();
     TU_ASSERT_OK(tnn_sequential_add(s, twice));
-    TU_ASSERT_ERR(tnn_sequential_add(s, twice), TNN_ERR_ARG, "child 1 is already child 0", NULL);
+    TU_ASSERT_ERR(tnn_sequential_add(s, twice), TNN_ERR_ARG, "child 1 is already child 0", "left where it is", NULL);
     assert_int_equal(tnn_sequential_len(s), 1);
     TU_ASSERT_ERR(tnn_sequential_add(NULL, NULL), TNN_ERR_ARG, NULL);
     tnn_module_free(s);
@@ -357,14 +382,16 @@ static void sequential_error_paths(void **state)
     TU_ASSERT_OK(tnn_sequential_add(two, tnn_linear_new(4, 4, true, &r)));
     const tnn_tensor *y2;
     TU_ASSERT_OK(tnn_module_forward(two, x4, &y2));
-    TU_ASSERT_ERR(tnn_module_forward(two, y2, &y), TNN_ERR_ARG, "sequential(2 modules) forward", "own output", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(two, y2, &y), TNN_ERR_ARG, "sequential(2 modules) forward",
+                  "this module's own output, the output of child 1 (linear(4->4))", NULL);
     tnn_tensor *c2 = tnn_tensor_clone(y2);
     TU_ASSERT_OK(tnn_module_forward(two, c2, &y)); /* a copy is fine */
     /* and still after a child was added (the check used to be skipped until the next
      * forward had run): the children's outputs from that forward are still theirs */
     const tnn_tensor *y1 = y;
     TU_ASSERT_OK(tnn_sequential_add(two, tnn_relu_new()));
-    TU_ASSERT_ERR(tnn_module_forward(two, y1, &y), TNN_ERR_ARG, "sequential(3 modules) forward", "own output", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(two, y1, &y), TNN_ERR_ARG, "sequential(3 modules) forward",
+                  "(part of) the output of child 1 (linear(4->4)) from the last forward", NULL);
     TU_ASSERT_OK(tnn_module_forward(two, c2, &y));
     tnn_tensor_free(c2);
     tnn_module_free(two);
@@ -377,6 +404,22 @@ static void sequential_error_paths(void **state)
     TU_ASSERT_OK(tnn_module_forward(fl, x4, &y));
     TU_ASSERT_ERR(tnn_module_forward(fl, y, &y2), TNN_ERR_ARG, "own output", NULL); /* the Linear's still is */
     tnn_module_free(fl);
+    /* So is a module of the caller's that passes its input through (nn.Identity), first
+     * or in the middle: the same input again is fine, the Linear's output is not. */
+    for (int at = 0; at < 2; at++) {
+        tnn_module *id = tnn_sequential_new();
+        if (at == 1) TU_ASSERT_OK(tnn_sequential_add(id, tnn_linear_new(4, 4, true, &r)));
+        TU_ASSERT_OK(tnn_sequential_add(id, pass_through_new()));
+        TU_ASSERT_OK(tnn_sequential_add(id, tnn_linear_new(4, 4, true, &r)));
+        for (int k = 0; k < 3; k++) TU_ASSERT_OK(tnn_module_forward(id, x4, &y));
+        TU_ASSERT_ERR(tnn_module_forward(id, y, &y2), TNN_ERR_ARG, "own output, the output of child", NULL);
+        if (at == 1) {
+            const tnn_tensor *h = NULL; /* the first Linear's output, passed through */
+            TU_ASSERT_OK(tnn_module_forward(tnn_sequential_get(id, 0), x4, &h));
+            TU_ASSERT_ERR(tnn_module_forward(id, h, &y2), TNN_ERR_ARG, "child 0 (linear(4->4))", NULL);
+        }
+        tnn_module_free(id);
+    }
     /* A child added after the forward: that forward did not go through it. */
     TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
     TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "before forward", "after a child was added", NULL);
@@ -493,14 +536,15 @@ static void sequential_ownership(void **state)
     tnn_module *lin = tnn_linear_new(3, 3, true, NULL);
     tnn_module *not_seq = tnn_relu_new();
     assert_true(lin && not_seq);
-    TU_ASSERT_ERR(tnn_sequential_add(not_seq, lin), TNN_ERR_ARG, "not a sequential", NULL);
+    TU_ASSERT_ERR(tnn_sequential_add(not_seq, lin), TNN_ERR_ARG, "not a sequential", "the child was freed", NULL);
     tnn_module_free(not_seq);
     assert_int_equal(tu_alloc_live(), 0);
     /* Refused, but with a place, so left as they are: the target itself, and a container
      * that holds the target (each freed once below; ASan and the count see a second free
      * or a leak). */
     lin = tnn_linear_new(3, 3, true, NULL);
-    TU_ASSERT_ERR(tnn_sequential_add(lin, lin), TNN_ERR_ARG, "target is linear, not a sequential", NULL);
+    TU_ASSERT_ERR(tnn_sequential_add(lin, lin), TNN_ERR_ARG, "target is linear, not a sequential",
+                  "left as it was: it has a place", NULL);
     tnn_module *holder = tnn_sequential_new();
     TU_ASSERT_OK(tnn_sequential_add(holder, lin));
     TU_ASSERT_ERR(tnn_sequential_add(lin, holder), TNN_ERR_ARG, "target is linear, not a sequential", NULL);
@@ -539,7 +583,8 @@ static void sequential_one_place_per_module(void **state)
     assert_true(a && b && lin);
     TU_ASSERT_OK(tnn_sequential_add(a, lin));
     assert_ptr_equal(lin->container, a);
-    TU_ASSERT_ERR(tnn_sequential_add(b, lin), TNN_ERR_ARG, "child 0 (linear(2->2))", "another sequential", NULL);
+    TU_ASSERT_ERR(tnn_sequential_add(b, lin), TNN_ERR_ARG, "child 0 (linear(2->2))", "another sequential",
+                  "it was left where it is", NULL);
     assert_int_equal(tnn_sequential_len(b), 0);
 
     /* a inside b, then b inside a: refused, at any depth. */

@@ -46,7 +46,10 @@ TNN_API tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target
 
 /** CrossEntropyLoss: log-softmax over the last dimension of [batch x classes] logits
  * and NLL against integer class indices targets[batch] in [0, classes). Logits that are
- * not 2-D return TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG. */
+ * not 2-D return TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG.
+ * targets must hold `batch` entries (logits->shape[0]): the array carries no length, so
+ * a shorter one (the labels of a last, smaller batch given with logits of a full one)
+ * is read past its end, which no check here can see. */
 TNN_API tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad);
 
 /** t *= s, element by element (NULL t, or one without data: no-op). */

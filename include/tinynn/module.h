@@ -10,7 +10,9 @@
  *   1. forward() keeps what backward() needs (e.g. BatchNorm's mean and 1/std, a
  *      pointer to the input). The output it returns is owned by the module and stays
  *      valid, unchanged, until the module's next forward(). The input must stay alive
- *      and unchanged until the matching backward(). So a module's own output (or a
+ *      and unchanged until the matching backward(): do not free it or fill it with the
+ *      next batch before then. Nothing can check this one; the gradients come out wrong
+ *      (and even AddressSanitizer misses a freed input, which OpenBLAS reads). So a module's own output (or a
  *      part of it) is not its next input: the built-in modules and Sequential refuse
  *      it (TNN_ERR_ARG; pass a copy, tnn_tensor_clone; a Sequential refuses its
  *      children's output buffers as well: sequential.h), except that Dropout and the
@@ -186,7 +188,9 @@ TNN_API void tnn_module_discard_grad(tnn_module *m);
 /** Write the zeros that a tnn_module_discard_grad() still owes to layers that have had
  * no backward since (the functions listed there call it themselves). */
 TNN_API tnn_status tnn_module_settle_grad(tnn_module *m);
-/** Number of trainable scalars. */
+/** Number of parameter scalars, frozen ones included (PyTorch's
+ * `sum(p.numel() for p in m.parameters())`); buffers such as running statistics are not
+ * counted. */
 TNN_API size_t tnn_module_num_params(tnn_module *m);
 /** Writes a one-line description ("linear(784->512)" etc.) into buf; returns buf. */
 TNN_API char *tnn_module_describe(const tnn_module *m, char *buf, size_t len);

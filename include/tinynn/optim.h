@@ -99,7 +99,9 @@ typedef struct tnn_sgd_params {
     double weight_decay;  /**< default 0 (L2 added to the gradient) */
     bool nesterov;        /**< default false; needs momentum > 0 and dampening 0 */
 } tnn_sgd_params;
-/** torch.optim.SGD's defaults (lr 0.01, everything else off). */
+/** lr 0.01 and everything else off (momentum, dampening, weight_decay, nesterov), as
+ * torch.optim.SGD's defaults; torch 1.13 has no default lr (SGD(params) raises), so 0.01
+ * is this library's choice: set it. */
 TNN_API tnn_sgd_params tnn_sgd_defaults(void);
 /** SGD over m's parameters (torch.optim.SGD); m must outlive the optimizer. NULL
  * (TNN_ERR_ARG) if lr, momentum or weight_decay is negative, any setting is not finite

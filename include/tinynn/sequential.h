@@ -30,7 +30,9 @@
  * at any depth, including one run on its own or added since the last forward. The forward
  * refuses it with TNN_ERR_ARG, naming the child, before any child runs; pass a copy
  * (tnn_tensor_clone). (The output buffers of modules of your own are known to the
- * Sequential only once a forward of it has returned them.)
+ * Sequential only once a forward of it has returned them.) An output that is (part of)
+ * the child's own input, as a Flatten's view or a module of yours that passes its input
+ * through (nn.Identity), is no buffer of the child's: the same input may be given again.
  *
  * When a child's forward or backward fails, the Sequential passes its status on and puts
  * the child's position in front of its message: "child 2: batchnorm1d(8): ...", and in
@@ -56,7 +58,10 @@ TNN_API tnn_module *tnn_sequential_new(void);
 /** Append child; the container takes ownership, and on failure the child is freed,
  * except for a module refused because it already has a place (below) or is seq itself,
  * or a module of your own without a vtable (or one lacking forward, backward or free)
- * added to a Sequential, which stay as they were. A NULL child (a failed constructor) is reported as an error
+ * added to a Sequential, which stay as they were. The message says which ("the child was
+ * freed", "it was not freed", "it was left where it is"). So never free a child after a
+ * failed add: `if (tnn_sequential_add(seq, lin)) tnn_module_free(lin);` frees it twice
+ * when the add had freed it already. A NULL child (a failed constructor) is reported as an error
  * whose message gives the constructor's (a message set on this thread since seq's
  * creation or its last add; an older one is not quoted), so calls can be chained:
  * `if (st == TNN_OK) st = tnn_sequential_add(seq, tnn_linear_new(...));` stops at the
@@ -69,7 +74,9 @@ TNN_API tnn_module *tnn_sequential_new(void);
  * Sequentials are checked: a module held by a container of your own is not known to be
  * placed.) The child takes on the container's training mode, and is frozen if the
  * container is (a frozen child stays frozen); child->container is set to seq
- * (tnn_module_free on the child alone is then a no-op). Later, tnn_module_train and
+ * (tnn_module_free on the child alone is then a no-op, reported through tnn_set_log,
+ * for as long as seq lives: once seq is freed, so is the child, and a pointer you kept
+ * to it dangles). Later, tnn_module_train and
  * tnn_module_set_requires_grad on the container set that one mode in every child (so
  * evaluation and back does not unfreeze a child frozen on its own). */
 TNN_API tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child);
