@@ -132,7 +132,7 @@ tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
 
 /* Equal once the dimensions of size 1 are dropped ([128] and [128 x 1]), as the losses
  * accept a target of either shape. */
-static bool same_but_ones(int na, const int *a, int nb, const int *b)
+bool tnn_same_but_ones(int na, const int *a, int nb, const int *b)
 {
     int i = 0, j = 0;
     for (;;) {
@@ -162,7 +162,7 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     bool same = dy->ndim == m->out_ndim;
     for (int i = 0; same && i < dy->ndim; i++) same = dy->shape[i] == m->out_shape[i];
     tnn_tensor as_output; /* dy under the output's shape, when they differ only by dimensions of 1 */
-    if (!same && same_but_ones(dy->ndim, dy->shape, m->out_ndim, m->out_shape)) {
+    if (!same && tnn_same_but_ones(dy->ndim, dy->shape, m->out_ndim, m->out_shape)) {
         as_output = *dy;
         as_output.owns = false;
         as_output.ndim = m->out_ndim;

@@ -61,6 +61,9 @@ static inline bool tnn_tensor_overlaps(const tnn_tensor *x, const tnn_tensor *ow
     return tnn_spans_overlap(x->data, x->size, own->data, own->size);
 }
 tnn_status tnn_error_own_output(const tnn_module *m);
+/* Whether shapes a and b are equal once their dimensions of size 1 are dropped
+ * ([128] and [128 x 1]): what backward's dy and the losses' targets may differ by. */
+bool tnn_same_but_ones(int na, const int *a, int nb, const int *b);
 /* Why m (not NULL) cannot be used as a module: no vtable, or one without forward,
  * backward or free; NULL if it can. */
 const char *tnn_module_vt_problem(const tnn_module *m);

@@ -266,6 +266,28 @@ static void loss_shape_errors_and_grad_resize(void **state)
     TU_ASSERT_ERR(tnn_mse_loss(a, b, &loss, NULL), TNN_ERR_SHAPE, "mse_loss", "[2 x 3]", "[3 x 3]", NULL);
     TU_ASSERT_ERR(tnn_bce_loss(a, b, &loss, NULL), TNN_ERR_SHAPE, "bce_loss", "[2 x 3]", "[3 x 3]", NULL);
     TU_ASSERT_ERR(tnn_bce_with_logits_loss(a, b, &loss, NULL), TNN_ERR_SHAPE, "bce_with_logits_loss", NULL);
+    /* equal counts in another shape (a transposed target): refused, as torch refuses
+     * them; only dimensions of 1 may differ */
+    {
+        tnn_tensor *p24 = tnn_tensor_new2(2, 4), *t42 = tnn_tensor_new2(4, 2), *t8 = tnn_tensor_new1(8);
+        tnn_tensor *p81 = tnn_tensor_new2(8, 1), *t214 = tnn_tensor_new3(2, 1, 4);
+        tnn_tensor_fill(p24, 0.5f);
+        tnn_tensor_fill(t42, 1.0f);
+        tnn_tensor_fill(t8, 1.0f);
+        tnn_tensor_fill(p81, 0.5f);
+        tnn_tensor_fill(t214, 1.0f);
+        TU_ASSERT_ERR(tnn_mse_loss(p24, t42, &loss, NULL), TNN_ERR_SHAPE, "mse_loss: input [2 x 4] and target [4 x 2] "
+                      "differ in shape", NULL);
+        TU_ASSERT_ERR(tnn_bce_loss(p24, t42, &loss, NULL), TNN_ERR_SHAPE, "bce_loss", "differ in shape", NULL);
+        TU_ASSERT_ERR(tnn_bce_with_logits_loss(p24, t8, &loss, NULL), TNN_ERR_SHAPE, "[2 x 4]", "[8]", NULL);
+        TU_ASSERT_OK(tnn_mse_loss(p81, t8, &loss, NULL));
+        TU_ASSERT_OK(tnn_bce_loss(p24, t214, &loss, NULL));
+        tnn_tensor_free(p24);
+        tnn_tensor_free(t42);
+        tnn_tensor_free(t8);
+        tnn_tensor_free(p81);
+        tnn_tensor_free(t214);
+    }
     TU_ASSERT_ERR(tnn_mse_loss(NULL, b, &loss, NULL), TNN_ERR_ARG, NULL);
     TU_ASSERT_ERR(tnn_mse_loss(a, NULL, &loss, NULL), TNN_ERR_ARG, NULL);
     /* An owned gradient tensor of another size is resized to the input's shape. */

@@ -5,9 +5,10 @@
  * Each returns the loss in *loss (loss may be NULL) and, if grad is not NULL, writes
  * dL/dinput into grad and gives grad the input's shape (tnn_tensor_resize: an owned
  * tensor grows as needed, a view must hold at least as many elements as the input).
- * An input and a target with different numbers of elements return TNN_ERR_SHAPE
- * naming both shapes; equal counts in different shapes
- * ([batch x 1] and [batch]) are accepted, element i matching element i. PyTorch differs
+ * An input and a target whose shapes differ other than in dimensions of size 1 return
+ * TNN_ERR_SHAPE naming both shapes (also with equal counts: a [4 x 2] target for a
+ * [2 x 4] input, transposed by mistake); [batch x 1] and [batch] are accepted, element i
+ * matching element i. PyTorch differs
  * here: its BCELoss and BCEWithLogitsLoss refuse a target shaped unlike the input, and its
  * MSELoss broadcasts a [batch x 1] input against a [batch] target to [batch x batch]
  * (with a warning), which is rarely what was meant.
