@@ -41,9 +41,9 @@ extern "C" {
 /** Minor version: compatible additions (see TINYNN_VERSION_MAJOR; before 1.0, any change). */
 #define TINYNN_VERSION_MINOR 4
 /** Patch version: fixes that change no interface. */
-#define TINYNN_VERSION_PATCH 3
+#define TINYNN_VERSION_PATCH 4
 /** The headers' version as "MAJOR.MINOR.PATCH"; tnn_version() gives the linked library's. */
-#define TINYNN_VERSION_STRING "0.4.3"
+#define TINYNN_VERSION_STRING "0.4.4"
 /** The headers' version as one number, MAJOR * 10000 + MINOR * 100 + PATCH (400 for
  * 0.4.0), for `#if TINYNN_VERSION_NUMBER >= 400`; tnn_version_number() gives the
  * linked library's. */
