@@ -220,8 +220,15 @@ static void pool_after_fork_in_child(void)
     atomic_store(&pool.sleepers, 0);
 }
 
-/* Start workers up to threads - 1 (called with pool.run held, no job running). */
-static int ensure_workers(int want)
+/* Start workers up to threads - 1 (called with pool.run held, no job running). A
+ * worker that could not start leaves its id and the error in *fail (logged by the
+ * caller once the lock is released and the signal mask restored: the log callback may
+ * call back into the library). */
+typedef struct start_failure {
+    int id, err;
+} start_failure;
+
+static int ensure_workers(int want, start_failure *fail)
 {
     static bool atfork_registered;
     if (!atfork_registered && want > 1) {
@@ -244,8 +251,8 @@ static int ensure_workers(int want)
              * on the threads there are, with the same results, since a job's split
              * follows the thread count asked for. */
             pool.start_failed = true;
-            tnn_log("could not start worker thread %d of %d (%s): running on %d thread%s until the thread "
-                    "count is set again", id + 1, want, strerror(e), id, id == 1 ? "" : "s");
+            fail->id = id;
+            fail->err = e;
             break;
         }
         pool.started++;
@@ -281,7 +288,8 @@ void tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx)
     bool held = ntasks > 1 && ntasks <= TNN_POOL_MAX_TASKS && tnn_parallel_threads() > 1 &&
                 pthread_mutex_trylock(&pool.run) == 0;
     int have = 1, threads = tnn_parallel_threads();
-    if (held && !atomic_load(&pool.quit)) have = ensure_workers(threads); /* fewer if one could not start */
+    start_failure fail = {0, 0};
+    if (held && !atomic_load(&pool.quit)) have = ensure_workers(threads, &fail); /* fewer if one could not start */
     if (have > 1) {
         atomic_store_explicit(&pool.active, (have < threads ? have : threads) - 1, memory_order_relaxed);
         in_job = true;
@@ -291,6 +299,9 @@ void tnn_parallel_tasks(int ntasks, tnn_task_fn fn, void *ctx)
     else
         for (int i = 0; i < ntasks; i++) fn(ctx, i);
     if (held) pthread_mutex_unlock(&pool.run);
+    if (fail.err) /* said once: no worker is tried again until the thread count is set again */
+        tnn_log("could not start worker thread %d of %d (%s): running on %d thread%s until the thread count is set "
+                "again", fail.id + 1, threads, strerror(fail.err), fail.id, fail.id == 1 ? "" : "s");
 }
 
 /* [0, n) cut into pieces of `step`, piece i being task i. */

@@ -1,6 +1,7 @@
 /* Sequential: runs its children in order and names their tensors "<index>.<name>". */
 #include "tnn_impl.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,7 +9,7 @@ typedef struct tnn_sequential {
     tnn_module base;
     tnn_module **children;
     /* Per child, its output from the last forward (cap entries, like children), or NULL
-     * when that output was (part of) the child's input: a Flatten's view, a module of the
+     * when that output lay inside the child's input: a Flatten's view, a module of the
      * caller's that passes its input through, an activation working in place over the
      * child before's buffer. What is kept is a buffer the child owns, which the next
      * child may keep a pointer to for its backward (its input). The input check is all
@@ -91,6 +92,15 @@ static const tnn_module *child_buffer_under(const tnn_sequential *s, const tnn_t
     return NULL;
 }
 
+/* Whether y's elements all lie inside x's: a view of the input (a Flatten's, a
+ * pass-through module's, an activation's working in place), which has no buffer of its
+ * own to guard. An output that only overlaps its input is guarded as a buffer. */
+static bool within(const tnn_tensor *y, const tnn_tensor *x)
+{
+    uintptr_t y0 = (uintptr_t)y->data, x0 = (uintptr_t)x->data;
+    return y->data && x->data && y0 >= x0 && y0 + y->size * sizeof(float) <= x0 + x->size * sizeof(float);
+}
+
 static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_sequential *s = (tnn_sequential *)m;
@@ -126,7 +136,7 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
             st = tnn_module_forward(s->children[i], cur, &next);
         }
         if (st) return in_child(i, st);
-        s->outs[i] = tnn_tensor_overlaps(next, cur) ? NULL : next;
+        s->outs[i] = within(next, cur) ? NULL : next;
         cur = next;
         s->children[i]->chained = true;
     }
@@ -302,9 +312,14 @@ static tnn_status add_child(tnn_module *seq, tnn_module *child)
          * the target, or sits in a container (whose it stays). */
         bool placed = !child || child->container;
         for (const tnn_module *up = seq; up && !placed; up = up->container) placed = up == child;
-        if (!placed) tnn_module_free(child);
+        /* (a module without a usable vtable cannot be freed: there is no telling how) */
+        const bool freed = !placed && !tnn_module_vt_problem(child);
+        if (freed) tnn_module_free(child);
         return tnn_error(TNN_ERR_ARG, "sequential_add: target is %s, not a sequential (the child was %s)", what,
-                         !child ? "NULL" : placed ? "left as it was: it has a place" : "freed");
+                         !child  ? "NULL"
+                         : freed ? "freed"
+                         : placed ? "left as it was: it has a place"
+                                  : "not freed: it has no usable vtable");
     }
     tnn_sequential *s = (tnn_sequential *)seq;
     if (!child) {

@@ -253,6 +253,25 @@ static tnn_module *pass_through_new(void)
     return m;
 }
 
+/* A module of the caller's with a buffer of its own: y = buf[0:4] = 2 x. */
+typedef struct doubler {
+    tnn_module base;
+    float buf[8];
+    tnn_tensor y;
+} doubler;
+static tnn_status doubler_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    doubler *d = (doubler *)m;
+    float tmp[4];
+    for (int i = 0; i < 4; i++) tmp[i] = 2.0f * x->data[i];
+    memcpy(d->buf, tmp, sizeof tmp);
+    d->y = (tnn_tensor){.data = d->buf, .ndim = 2, .shape = {1, 4, 1, 1}, .size = 4};
+    *y = &d->y;
+    return TNN_OK;
+}
+static const tnn_module_vtable doubler_vt = {.type_name = "doubler", .forward = doubler_forward,
+                                             .backward = pass_backward, .free = pass_free};
+
 static void sequential_error_paths(void **state)
 {
     (void)state;
@@ -420,6 +439,23 @@ static void sequential_error_paths(void **state)
         }
         tnn_module_free(id);
     }
+    /* An output that only overlaps the child's input (here: the input is a slice of the
+     * child's own buffer, buf[2:6], and the output buf[0:4]) is a buffer of the child's,
+     * not a view: the same input again, and the Sequential's own output, are refused. */
+    {
+        doubler *d = calloc(1, sizeof *d);
+        assert_non_null(d);
+        tnn_module_init(&d->base, &doubler_vt);
+        tnn_module *ds = tnn_sequential_new();
+        TU_ASSERT_OK(tnn_sequential_add(ds, &d->base));
+        for (int i = 0; i < 8; i++) d->buf[i] = (float)i;
+        tnn_tensor slice = {.data = d->buf + 2, .ndim = 2, .shape = {1, 4, 1, 1}, .size = 4};
+        tnn_tensor own = {.data = d->buf, .ndim = 2, .shape = {1, 4, 1, 1}, .size = 4};
+        TU_ASSERT_OK(tnn_module_forward(ds, &slice, &y)); /* the Sequential cannot know the buffer yet */
+        TU_ASSERT_ERR(tnn_module_forward(ds, &slice, &y), TNN_ERR_ARG, "child 0 (doubler)", NULL);
+        TU_ASSERT_ERR(tnn_module_forward(ds, &own, &y), TNN_ERR_ARG, "own output, the output of child 0", NULL);
+        tnn_module_free(ds);
+    }
     /* A child added after the forward: that forward did not go through it. */
     TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
     TU_ASSERT_ERR(tnn_module_backward(s, dy, &dx), TNN_ERR_STATE, "before forward", "after a child was added", NULL);
@@ -537,6 +573,16 @@ static void sequential_ownership(void **state)
     tnn_module *not_seq = tnn_relu_new();
     assert_true(lin && not_seq);
     TU_ASSERT_ERR(tnn_sequential_add(not_seq, lin), TNN_ERR_ARG, "not a sequential", "the child was freed", NULL);
+    /* a module without a usable vtable cannot be freed, and is not said to be */
+    {
+        tnn_module bare;
+        memset(&bare, 0, sizeof bare);
+        TU_ASSERT_ERR(tnn_sequential_add(not_seq, &bare), TNN_ERR_ARG, "not a sequential",
+                      "not freed: it has no usable vtable", NULL);
+        tnn_module_vtable no_free = {.type_name = "nofree", .forward = pass_forward, .backward = pass_backward};
+        tnn_module_init(&bare, &no_free);
+        TU_ASSERT_ERR(tnn_sequential_add(NULL, &bare), TNN_ERR_ARG, "not freed: it has no usable vtable", NULL);
+    }
     tnn_module_free(not_seq);
     assert_int_equal(tu_alloc_live(), 0);
     /* Refused, but with a place, so left as they are: the target itself, and a container

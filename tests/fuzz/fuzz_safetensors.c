@@ -60,7 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (t->shape[k] > INT_MAX) fits = false;
             else shape[k] = (int)t->shape[k];
         }
-        if (fits) {
+        if (fits && !*t->name) /* a file may name a tensor "", which a list (and a save) refuses */
+            CHECK(tnn_tensor_list_add(l, t->name, t->dtype, bufs[i], t->ndim, shape) == TNN_ERR_ARG);
+        else if (fits) {
             bufs[i] = calloc(t->nbytes + 1, 1);
             CHECK(tnn_tensor_list_add(l, t->name, t->dtype, bufs[i], t->ndim, shape) == TNN_OK);
         }
