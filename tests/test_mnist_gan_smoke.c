@@ -697,32 +697,30 @@ static void cli_sample_weights_files(void **state)
         if (rc != 0) fail_msg("mnist_gan_sample %s: exit status %d:\n%s", args, rc, e);
         free(o);
         free(e);
-        snprintf(args, sizeof args, "--weights '%s' --n_samples 300 --png '%s'", gt_path("g.safetensors"),
-                 gt_path("sig.png"));
-        rc = gt_run("TINYNN_DEBUG_SIGNAL_IN_WRITE=TERM", g_sample, args, &o, &e);
-        if (rc != 128 + SIGTERM) fail_msg("SIGTERM during the PNG's write: exit status %d; stderr:\n%s", rc, e);
-        gt_assert_same_file(gt_path("sig.png"), gt_path("calm.png"));
-        free(o);
-        free(e);
-        snprintf(args, sizeof args, "--weights '%s' --n_samples 300 --idx '%s'", gt_path("g.safetensors"),
-                 gt_path("sig.idx"));
-        rc = gt_run("TINYNN_DEBUG_SIGNAL_IN_WRITE=INT", g_sample, args, &o, &e);
-        if (rc != 128 + SIGINT) fail_msg("SIGINT during the IDX file's write: exit status %d; stderr:\n%s", rc, e);
-        gt_assert_same_file(gt_path("sig.idx"), gt_path("calm.idx"));
-        free(o);
-        free(e);
-        snprintf(args, sizeof args, "--weights '%s' --n_samples 300 --png '%s'", gt_path("g.safetensors"),
-                 gt_path("sig2.png"));
-        rc = gt_run("TINYNN_DEBUG_SIGNAL_IN_WRITE=TERM2", g_sample, args, &o, &e);
-        if (rc != 128 + SIGTERM) fail_msg("two SIGTERMs as the write begins: exit status %d; stderr:\n%s", rc, e);
-        assert_int_not_equal(access(gt_path("sig2.png"), F_OK), 0);
-        free(o);
-        free(e);
-        rc = gt_run("trap '' HUP; TINYNN_DEBUG_SIGNAL_IN_WRITE=HUP", g_sample, args, &o, &e);
-        if (rc != 0) fail_msg("an ignored SIGHUP during the write: exit status %d; stderr:\n%s", rc, e);
-        gt_assert_same_file(gt_path("sig2.png"), gt_path("calm.png"));
-        free(o);
-        free(e);
+        /* env, flag, output, expected status, the calm run's file it must equal (NULL:
+         * the output must not exist) */
+        const struct {
+            const char *env, *flag, *out;
+            int want;
+            const char *same_as;
+        } cases[] = {
+            {"TINYNN_DEBUG_SIGNAL_IN_WRITE=TERM", "--png", "sig.png", 128 + SIGTERM, "calm.png"},
+            {"TINYNN_DEBUG_SIGNAL_IN_WRITE=INT", "--idx", "sig.idx", 128 + SIGINT, "calm.idx"},
+            {"TINYNN_DEBUG_SIGNAL_IN_WRITE=TERM2", "--png", "sig2.png", 128 + SIGTERM, NULL},
+            {"trap '' HUP; TINYNN_DEBUG_SIGNAL_IN_WRITE=HUP", "--png", "sig2.png", 0, "calm.png"},
+        };
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            snprintf(args, sizeof args, "--weights '%s' --n_samples 300 %s '%s'", gt_path("g.safetensors"),
+                     cases[k].flag, gt_path(cases[k].out));
+            rc = gt_run(cases[k].env, g_sample, args, &o, &e);
+            if (rc != cases[k].want)
+                fail_msg("%s mnist_gan_sample %s: exit status %d, expected %d; stderr:\n%s", cases[k].env, args, rc,
+                         cases[k].want, e);
+            if (cases[k].same_as) gt_assert_same_file(gt_path(cases[k].out), gt_path(cases[k].same_as));
+            else assert_int_not_equal(access(gt_path(cases[k].out), F_OK), 0);
+            free(o);
+            free(e);
+        }
         char cmd[512];
         snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q '\\.tmp-'", gt_path(""));
         assert_int_not_equal(system(cmd), 0); /* no temporary file left */
