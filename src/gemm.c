@@ -78,32 +78,23 @@ static bool plan_split(const tnn_gemm_args *g, int threads, split_job *s)
  * results depend on the thread count already (the split), and stay fixed for it. */
 #define TNN_GEMV_MAX_ROWS 2
 
-static void gemv_cols(const tnn_gemm_args *g, int lo, int hi)
+/* Columns [lo, hi) of every row of C (a tnn_range_fn over the columns; ctx is the
+ * product's tnn_gemm_args). */
+static void gemv_cols(void *ctx, size_t lo, size_t hi)
 {
-    const int n = hi - lo;
+    const tnn_gemm_args *g = ctx;
+    const int n = (int)(hi - lo);
     for (int i = 0; i < g->M; i++) {
         float *c = g->C + (size_t)i * (size_t)g->ldc + lo;
         const float *a = g->A + (size_t)i * (size_t)g->lda;
         if (g->bias) memcpy(c, g->bias + lo, (size_t)n * sizeof(float));
         else if (g->beta == 0.0f) memset(c, 0, (size_t)n * sizeof(float)); /* beta 0 ignores C (a NaN too), as sgemm does */
         if (g->tb) /* row i of C = B[lo:hi, :] a_i, B being [N x K] */
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, n, g->K, g->alpha, g->B + (size_t)lo * (size_t)g->ldb, g->ldb, a,
-                        1, g->beta, c, 1);
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, n, g->K, g->alpha, g->B + lo * (size_t)g->ldb, g->ldb, a, 1,
+                        g->beta, c, 1);
         else       /* row i of C = a_i B[:, lo:hi], B being [K x N] */
             cblas_sgemv(CblasRowMajor, CblasTrans, g->K, n, g->alpha, g->B + lo, g->ldb, a, 1, g->beta, c, 1);
     }
-}
-
-typedef struct gemv_job {
-    const tnn_gemm_args *g;
-    int step; /* columns per task, a multiple of TNN_GEMM_BLOCK */
-} gemv_job;
-
-static void gemv_task(void *ctx, int task)
-{
-    const gemv_job *j = ctx;
-    int lo = task * j->step, hi = lo + j->step < j->g->N ? lo + j->step : j->g->N;
-    if (lo < hi) gemv_cols(j->g, lo, hi);
 }
 
 void tnn_gemm_run(const tnn_gemm_args *g)
@@ -111,11 +102,9 @@ void tnn_gemm_run(const tnn_gemm_args *g)
     const int threads = tnn_parallel_threads();
     /* (K = 0 stays sgemm, which scales C by beta; sgemv returns at once, as BLAS does) */
     if (threads > 1 && g->M <= TNN_GEMV_MAX_ROWS && !g->ta && g->K > 0) {
-        gemv_job j = {g, g->N};
-        if ((double)g->M * (double)g->N * (double)g->K >= TNN_GEMM_SPLIT_MIN_MACS / 4 && g->N >= 2 * TNN_GEMM_BLOCK)
-            j.step = tnn_rows_per_part(g->N, threads);
-        if (j.step < g->N) tnn_parallel_tasks((g->N + j.step - 1) / j.step, gemv_task, &j);
-        else gemv_cols(g, 0, g->N);
+        /* the columns split as a product's rows are (whole when under a quarter of the
+         * products' split threshold, or fewer than 32) */
+        tnn_parallel_rows(g->N, (size_t)g->M * (size_t)g->K, TNN_GEMM_SPLIT_MIN_MACS / 8, gemv_cols, (void *)g);
         return;
     }
     split_job s;

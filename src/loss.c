@@ -33,13 +33,8 @@ static tnn_status check_pair(const char *who, const tnn_tensor *a, const tnn_ten
     tnn_status st = check_header(who, "input", a);
     if (!st) st = check_header(who, "target", b);
     if (st) return st;
-    if (a->size != b->size) {
-        char s1[64], s2[64];
-        return tnn_error(TNN_ERR_SHAPE, "%s: input %s and target %s differ in size", who,
-                         tnn_tensor_shape_str(a, s1, sizeof s1), tnn_tensor_shape_str(b, s2, sizeof s2));
-    }
-    /* Equal counts in other shapes ([4 x 2] against [2 x 4], a transposed target) would
-     * pair elements that do not belong together; only dimensions of 1 may differ. */
+    /* Only dimensions of 1 may differ: equal counts in other shapes ([4 x 2] against
+     * [2 x 4], a transposed target) would pair elements that do not belong together. */
     if (!tnn_same_but_ones(a->ndim, a->shape, b->ndim, b->shape)) {
         char s1[64], s2[64];
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s and target %s differ in shape (only dimensions of size 1 may "

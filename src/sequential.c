@@ -101,6 +101,17 @@ static bool within(const tnn_tensor *y, const tnn_tensor *x)
     return y->data && x->data && y0 >= x0 && y0 + y->size * sizeof(float) <= x0 + x->size * sizeof(float);
 }
 
+/* The refusal of an input that a child would overwrite: `whose` says what of child
+ * `path` it is, `when` adds when that child wrote it. */
+static tnn_status refuse_input(const tnn_module *m, const char *whose, const char *path, const tnn_module *child,
+                               const char *when)
+{
+    char d[96], e[96];
+    return tnn_error(TNN_ERR_ARG, "%s forward: the input is (part of) %s child %s (%s)%s, which this forward would "
+                     "overwrite; pass a copy (tnn_tensor_clone)", tnn_module_describe(m, d, sizeof d), whose, path,
+                     tnn_module_describe(child, e, sizeof e), when);
+}
+
 static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_sequential *s = (tnn_sequential *)m;
@@ -109,22 +120,15 @@ static tnn_status seq_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
      * view of the child's input (outs[i] NULL) is the Sequential's last input or the
      * buffer of a child before, checked as such: the same input again is fine. Checked
      * before any child runs, so a refused forward changes nothing. */
+    char path[128];
     for (int i = 0; i < s->outs_n; i++) {
         if (!s->outs[i] || !tnn_tensor_overlaps(x, s->outs[i])) continue;
-        char d[96], e[96];
-        return tnn_error(TNN_ERR_ARG, "%s forward: the input is (part of) %s child %d (%s) from the last forward, which "
-                         "this forward would overwrite; pass a copy (tnn_tensor_clone)", tnn_module_describe(m, d, sizeof d),
-                         i == s->count - 1 ? "this module's own output, the output of" : "the output of", i,
-                         tnn_module_describe(s->children[i], e, sizeof e));
+        snprintf(path, sizeof path, "%d", i);
+        return refuse_input(m, i == s->count - 1 ? "this module's own output, the output of" : "the output of", path,
+                            s->children[i], " from the last forward");
     }
-    char path[128];
     const tnn_module *under = child_buffer_under(s, x, path, sizeof path);
-    if (under) {
-        char d[96], e[96];
-        return tnn_error(TNN_ERR_ARG, "%s forward: the input is (part of) the output buffer of child %s (%s), which "
-                         "this forward would overwrite; pass a copy (tnn_tensor_clone)",
-                         tnn_module_describe(m, d, sizeof d), path, tnn_module_describe(under, e, sizeof e));
-    }
+    if (under) return refuse_input(m, "the output buffer of", path, under, "");
     const tnn_tensor *cur = x;
     for (int i = 0; i < s->count; i++) {
         const tnn_tensor *next = cur;
