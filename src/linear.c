@@ -44,7 +44,7 @@ static void add_range(void *ctx, size_t b, size_t e)
 static void linear_describe(const tnn_module *m, char *buf, size_t len)
 {
     const tnn_linear *l = (const tnn_linear *)m;
-    snprintf(buf, len, "linear(%d->%d)", l->in, l->out);
+    snprintf(buf, len, "linear(%d->%d%s)", l->in, l->out, l->bias ? "" : ", no bias");
 }
 
 static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)

@@ -314,6 +314,117 @@ size_t tnn_module_num_params(tnn_module *m)
     return n;
 }
 
+/* ---- summary ---- */
+
+typedef struct summary_counts {
+    size_t params, frozen, buffers, bytes;
+} summary_counts;
+
+static tnn_status count_all(void *ctx, const tnn_named_tensor *t)
+{
+    summary_counts *c = ctx;
+    if (t->is_param) c->params += t->count;
+    else c->buffers += t->count;
+    c->bytes += t->count * tnn_dtype_size(t->dtype);
+    return TNN_OK;
+}
+
+/* m's counts; a Sequential's are its children's, so that a child frozen on its own
+ * counts as frozen inside a trainable container. */
+static tnn_status summary_count(tnn_module *m, summary_counts *c)
+{
+    if (tnn_is_sequential(m)) {
+        for (int i = 0; i < tnn_sequential_len(m); i++) {
+            tnn_status st = summary_count(tnn_sequential_get(m, i), c);
+            if (st != TNN_OK) return st;
+        }
+        return TNN_OK;
+    }
+    summary_counts own = {0};
+    tnn_status st = tnn_module_visit(m, "", count_all, &own);
+    if (st != TNN_OK) return st;
+    c->params += own.params;
+    c->frozen += m->requires_grad ? 0 : own.params;
+    c->buffers += own.buffers;
+    c->bytes += own.bytes;
+    return TNN_OK;
+}
+
+/* 1,510,032 */
+static const char *grouped(size_t v, char *buf, size_t len)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%zu", v), o = 0;
+    for (int i = 0; i < n && (size_t)o + 2 < len; i++) {
+        if (i && (n - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+typedef struct summary_ctx {
+    FILE *f;
+    int width;     /* of the module column; found by a first pass that prints nothing */
+    bool measure;  /* true in that first pass */
+} summary_ctx;
+
+/* One line for m (index idx in its container, -1 for the top), then its children. */
+static tnn_status summary_lines(summary_ctx *sc, tnn_module *m, int depth, int idx, const tnn_module *parent)
+{
+    char d[160], label[224], p[32], b[32];
+    tnn_module_describe(m, d, sizeof d);
+    if (idx < 0) snprintf(label, sizeof label, "%s", d);
+    else snprintf(label, sizeof label, "%*s%-3d %s", 2 * depth, "", idx, d);
+    summary_counts c = {0};
+    tnn_status st = summary_count(m, &c);
+    if (st != TNN_OK) return st;
+    if (sc->measure) {
+        int w = (int)strlen(label);
+        if (w > sc->width) sc->width = w;
+    } else {
+        const char *note = "";
+        if (!parent) note = m->training ? "  training mode" : "  eval mode";
+        else if (m->training != parent->training) note = m->training ? "  training mode" : "  eval mode";
+        bool frozen = !m->requires_grad && (!parent || parent->requires_grad);
+        fprintf(sc->f, "%-*s %13s %9s%s%s\n", sc->width, label, grouped(c.params, p, sizeof p),
+                grouped(c.buffers, b, sizeof b), frozen ? "  frozen" : "", note);
+    }
+    if (tnn_is_sequential(m))
+        for (int i = 0; i < tnn_sequential_len(m); i++) {
+            st = summary_lines(sc, tnn_sequential_get(m, i), depth + 1, i, m);
+            if (st != TNN_OK) return st;
+        }
+    return TNN_OK;
+}
+
+tnn_status tnn_module_summary(tnn_module *m, FILE *f)
+{
+    if (!m) return tnn_error(TNN_ERR_ARG, "module_summary: module is NULL");
+    const char *why = tnn_module_vt_problem(m);
+    if (why) return tnn_error(TNN_ERR_ARG, "module_summary: the module %s", why);
+    if (!f) f = stdout;
+    summary_ctx sc = {.f = f, .width = (int)strlen("module"), .measure = true};
+    tnn_status st = summary_lines(&sc, m, 0, -1, NULL);
+    if (st != TNN_OK) return st;
+    summary_counts c = {0};
+    st = summary_count(m, &c);
+    if (st != TNN_OK) return st;
+    sc.measure = false;
+    char p[32], t[32], b[32], by[32];
+    fprintf(f, "%-*s %13s %9s\n", sc.width, "module", "parameters", "buffers");
+    st = summary_lines(&sc, m, 0, -1, NULL);
+    if (st != TNN_OK) return st;
+    char unit[24] = "";
+    if (c.bytes >= 1000000) snprintf(unit, sizeof unit, " (%.1f MB)", (double)c.bytes / 1e6);
+    else if (c.bytes >= 1000) snprintf(unit, sizeof unit, " (%.1f kB)", (double)c.bytes / 1e3);
+    fprintf(f, "total: %s parameters (%s trainable), %s buffer elements, %s bytes%s\n",
+            grouped(c.params, p, sizeof p), grouped(c.params - c.frozen, t, sizeof t),
+            grouped(c.buffers, b, sizeof b), grouped(c.bytes, by, sizeof by), unit);
+    if (ferror(f) || fflush(f) != 0) return tnn_error(TNN_ERR_IO, "module_summary: writing the summary failed");
+    return TNN_OK;
+}
+
 /* ---- tensor lists ---- */
 
 typedef struct list_builder {

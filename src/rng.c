@@ -5,6 +5,7 @@
 #include "vmath_impl.h"
 
 #include <math.h>
+#include <string.h>
 
 /* A generator never seeded (zero-initialised: a static, `= {0}`, calloc) has an even
  * increment, which no seed gives: it starts as if seeded with 0. Its all-zero state
@@ -33,6 +34,47 @@ void tnn_rng_seed(tnn_rng *r, uint64_t seed)
     (void)next_u32(r);
     r->state += 0x853c49e6748fea9bULL ^ seed;
     (void)next_u32(r);
+}
+
+/* The state as four integers: the two PCG words as their two's-complement bits, the
+ * spare's float bits, has_spare. A generator never seeded gives the words of the one it
+ * turns into at its first use (seeded with 0), so that restoring them draws the same. */
+void tnn_rng_get_state(const tnn_rng *r, int64_t words[4])
+{
+    if (!r || !words) return;
+    tnn_rng c = *r;
+    ensure_seeded(&c);
+    uint32_t spare;
+    memcpy(&words[0], &c.state, sizeof words[0]);
+    memcpy(&words[1], &c.inc, sizeof words[1]);
+    memcpy(&spare, &c.spare, sizeof spare);
+    words[2] = c.has_spare ? (int64_t)spare : 0;
+    words[3] = c.has_spare ? 1 : 0;
+}
+
+tnn_status tnn_rng_set_state(tnn_rng *r, const int64_t words[4])
+{
+    if (!r || !words) return tnn_error(TNN_ERR_ARG, "rng_set_state: %s is NULL", !r ? "the generator" : "the state");
+    if (!(words[1] & 1))
+        return tnn_error(TNN_ERR_FORMAT, "rng_set_state: word 1 (the increment) is even, %lld; PCG32's is always odd",
+                         (long long)words[1]);
+    if (words[3] != 0 && words[3] != 1)
+        return tnn_error(TNN_ERR_FORMAT, "rng_set_state: word 3 (has_spare) is %lld, expected 0 or 1", (long long)words[3]);
+    if (words[2] < 0 || words[2] > (int64_t)UINT32_MAX)
+        return tnn_error(TNN_ERR_FORMAT, "rng_set_state: word 2 (the spare normal's float bits) is %lld, outside 32 bits",
+                         (long long)words[2]);
+    uint32_t bits = (uint32_t)words[2];
+    float spare;
+    memcpy(&spare, &bits, sizeof spare);
+    if (!isfinite(spare))
+        return tnn_error(TNN_ERR_FORMAT, "rng_set_state: word 2 is the bits of %g; a spare normal is finite", (double)spare);
+    if (!words[3] && bits)
+        return tnn_error(TNN_ERR_FORMAT, "rng_set_state: word 2 holds a spare normal but word 3 (has_spare) is 0");
+    memcpy(&r->state, &words[0], sizeof r->state);
+    memcpy(&r->inc, &words[1], sizeof r->inc);
+    r->spare = spare;
+    r->has_spare = (int)words[3];
+    return TNN_OK;
 }
 
 uint32_t tnn_rng_u32(tnn_rng *r)

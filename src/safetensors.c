@@ -838,6 +838,46 @@ static bool same_shape(const tnn_st_tensor *t, const tnn_named_tensor *d)
     return true;
 }
 
+/* With no name in common, the usual cause is a prefix: the file's names are the expected
+ * ones with something else in front ("model.0.weight" for "gen.0.weight"), or with
+ * something added or left out in front. When one such change of prefix, ending at a
+ * '.', turns every expected name into a name in the file, *hint says which; otherwise
+ * it is left empty. */
+static void prefix_hint(const tnn_safetensors *st, const tnn_tensor_list *dst, char *hint, size_t len)
+{
+    hint[0] = '\0';
+    if (!dst->count || !st->count) return;
+    const char *e0 = dst->items[0].name;
+    size_t n0 = strlen(e0);
+    char name[600];
+    for (int i = 0; i < st->count; i++) {
+        const char *t = st->tensors[i].name;
+        size_t nt = strlen(t), s = 0;
+        while (s < n0 && s < nt && e0[n0 - 1 - s] == t[nt - 1 - s]) s++;
+        /* the shared end starts after a '.' (or at the start) in both names */
+        while (s > 0 && !((s == n0 || e0[n0 - s - 1] == '.') && (s == nt || t[nt - s - 1] == '.'))) s--;
+        if (s == 0) continue;
+        size_t pe = n0 - s, pf = nt - s; /* the expected names' prefix e0[0, pe), the file's t[0, pf) */
+        bool all = true;
+        for (int k = 0; k < dst->count && all; k++) {
+            const char *d = dst->items[k].name;
+            size_t nd = strlen(d);
+            all = nd > pe && !strncmp(d, e0, pe) && pf + nd - pe < sizeof name;
+            if (all) {
+                memcpy(name, t, pf);
+                memcpy(name + pf, d + pe, nd - pe + 1);
+                all = tnn_safetensors_find(st, name) != NULL;
+            }
+        }
+        if (!all) continue;
+        if (!pe) snprintf(hint, len, "; the file's names have '%.*s' in front of the expected ones", (int)(pf < 80 ? pf : 80), t);
+        else if (!pf) snprintf(hint, len, "; the file's names lack the expected ones' '%.*s' in front", (int)(pe < 80 ? pe : 80), e0);
+        else snprintf(hint, len, "; the file's names have '%.*s' in front where the expected ones have '%.*s'",
+                      (int)(pf < 60 ? pf : 60), t, (int)(pe < 60 ? pe : 60), e0);
+        return;
+    }
+}
+
 tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor_list *dst, bool strict)
 {
     if (!st || !dst) return tnn_error(TNN_ERR_ARG, "safetensors_copy_into: NULL %s", !st ? "file" : "tensor list");
@@ -875,13 +915,20 @@ tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor
     if (!strict && dst->count > 0 && matched == 0 && st->count == 0)
         return tnn_error(TNN_ERR_SHAPE, "safetensors file '%.100s' holds no tensors (expected names such as '%.100s')",
                          st->what, dst->items[0].name);
+    char hint[160] = "";
+    if (dst->count > 0 && matched == 0) prefix_hint(st, dst, hint, sizeof hint);
     if (!strict && dst->count > 0 && matched == 0)
         return tnn_error(TNN_ERR_SHAPE, "safetensors file '%.100s': none of its %d tensors has a name expected here "
-                         "(the file has '%.100s', expected names such as '%.100s'; a different prefix?)", st->what,
-                         st->count, st->count ? st->tensors[0].name : "", dst->items[0].name);
+                         "(the file has '%.100s', expected names such as '%.100s'%s)", st->what,
+                         st->count, st->count ? st->tensors[0].name : "", dst->items[0].name,
+                         hint[0] ? hint : "; a different prefix?");
     if (p.count) {
         char more[32] = "";
         if (p.shown < p.count) snprintf(more, sizeof more, "; and %d more", p.count - p.shown);
+        if (strict && matched == 0 && dst->count > 0 && st->count > 0)
+            return tnn_error(TNN_ERR_SHAPE, "safetensors file '%.100s': no name in common (the file has '%.100s', expected "
+                             "names such as '%.100s'%s); %d problems (strict): %s%s", st->what, st->tensors[0].name,
+                             dst->items[0].name, hint[0] ? hint : "; a different prefix?", p.count, p.text, more);
         return tnn_error(TNN_ERR_SHAPE, "safetensors file '%.100s': %d problem%s (%s): %s%s", st->what, p.count,
                          p.count > 1 ? "s" : "", strict ? "strict" : "non-strict", p.text, more);
     }

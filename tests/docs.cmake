@@ -27,10 +27,14 @@ endif()
 # docs/tutorial.md's mini-batch function, included by its driver
 tnn_doc_code(docs/tutorial.md "```c\n(/\\* minibatch.c[^`]*)```" doc_minibatch.c)
 tnn_doc_code(docs/tutorial.md "```c\n(int order\\[N\\][^`]*)```" doc_minibatch_loop.c)
+# and its checkpoints: the functions, and the loop that resumes from one
+tnn_doc_code(docs/tutorial.md "```c\n(/\\* checkpoint.c[^`]*)```" doc_checkpoint.c)
+tnn_doc_code(docs/tutorial.md "```c\n(int start = 0;[^`]*)```" doc_checkpoint_loop.c)
 add_executable(test_doc_minibatch ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_minibatch.c)
 target_include_directories(test_doc_minibatch PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
 target_link_libraries(test_doc_minibatch PRIVATE tinynn m)
-add_test(NAME test_doc_minibatch COMMAND test_doc_minibatch)
+file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/doc_minibatch_run)
+add_test(NAME test_doc_minibatch COMMAND test_doc_minibatch WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/doc_minibatch_run)
 set_tests_properties(test_doc_minibatch PROPERTIES LABELS docs TIMEOUT 120 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
 
 # docs/tutorial.md's MNIST loader, run on the repository's copy of the data

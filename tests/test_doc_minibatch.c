@@ -3,12 +3,17 @@
  * 64, the last of 24: the mean loss falls and the model classifies the points; every
  * epoch visits each point once (order stays a permutation). Then the tutorial's loop
  * that calls it (doc_minibatch_loop.c, included inside main as spiral.c's step 3) trains
- * a fresh model as well. */
+ * a fresh model as well. Last, the tutorial's checkpoints (doc_checkpoint.c, and the loop
+ * doc_checkpoint_loop.c): a run stopped after 3 epochs and resumed by that loop in a
+ * fresh model, optimizer and generator ends with the weights of the loop run through
+ * without a stop, bit for bit. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "doc_minibatch.c"
+#include "doc_checkpoint.c"
 
 #define N 600
 #define K 3
@@ -55,6 +60,76 @@ static int tutorial_loop(tnn_module *model, tnn_optimizer *opt, const tnn_tensor
     float loss = 0.0f;
 #include "doc_minibatch_loop.c"
     return 0;
+}
+
+/* The tutorial's resumable loop (60 epochs, spiral.ckpt in the current folder). 0, or 1
+ * with the message printed. */
+static int checkpoint_loop(tnn_module *model, tnn_optimizer *opt, const tnn_tensor *x, const int *labels, int *order,
+                           tnn_tensor *xb, int *yb, tnn_tensor *dlb, tnn_rng rng)
+{
+    float loss = 0.0f;
+#include "doc_checkpoint_loop.c"
+    (void)loss;
+    return 0;
+}
+
+/* Every parameter and buffer of a and b, bit for bit. */
+static bool same_state(tnn_module *a, tnn_module *b)
+{
+    tnn_tensor_list *la = tnn_module_state_dict(a, ""), *lb = tnn_module_state_dict(b, "");
+    bool same = la && lb && la->count == lb->count;
+    for (int i = 0; same && i < la->count; i++)
+        same = la->items[i].count == lb->items[i].count &&
+               !memcmp(la->items[i].data, lb->items[i].data, la->items[i].count * tnn_dtype_size(la->items[i].dtype));
+    tnn_tensor_list_free(la);
+    tnn_tensor_list_free(lb);
+    return same;
+}
+
+/* The checkpoint section: 60 epochs through, against 3 epochs, a checkpoint, and the
+ * loop resuming in new objects (its generator seeded otherwise: the checkpoint sets
+ * it). 0 when the weights agree. */
+static int resume_matches(const tnn_tensor *x, const int *labels)
+{
+    int order[N], yb[64], fail = 1;
+    tnn_tensor *xb = tnn_tensor_new2(64, 2), *dlb = tnn_tensor_new2(64, K);
+    tnn_rng rng;
+    tnn_rng_seed(&rng, 99);
+    tnn_optimizer *oa = NULL, *ob = NULL;
+    tnn_module *a = make_model(&rng, &oa);
+    tnn_rng_seed(&rng, 99);
+    tnn_module *b = make_model(&rng, &ob);
+    remove("spiral.ckpt");
+    for (int i = 0; i < N; i++) order[i] = i;
+    tnn_rng run = rng; /* the generator both runs start from */
+    if (!xb || !dlb || !a || !b || checkpoint_loop(a, oa, x, labels, order, xb, yb, dlb, run)) goto out;
+    remove("spiral.ckpt");
+    for (int i = 0; i < N; i++) order[i] = i;
+    for (int epoch = 0; epoch < 3; epoch++)
+        if (train_epoch(b, ob, x, labels, order, 64, xb, yb, dlb, &run) < 0.0f ||
+            save_checkpoint("spiral.ckpt", b, ob, &run, order, N, epoch + 1) != TNN_OK)
+            goto out;
+    tnn_optimizer_free(ob);
+    tnn_module_free(b);
+    tnn_rng other;
+    tnn_rng_seed(&other, 12345);
+    if (!(b = make_model(&other, &ob))) goto out;
+    for (int i = 0; i < N; i++) order[i] = N - 1 - i; /* the checkpoint sets it */
+    tnn_rng_seed(&other, 777);
+    if (checkpoint_loop(b, ob, x, labels, order, xb, yb, dlb, other)) goto out;
+    fail = !same_state(a, b);
+    printf("checkpoint: stopped after 3 epochs and resumed, the weights after 60 %s those of a run without a stop\n",
+           fail ? "DIFFER from" : "equal");
+out:
+    if (fail && tnn_last_error()[0]) fprintf(stderr, "checkpoint: %s\n", tnn_last_error());
+    remove("spiral.ckpt");
+    tnn_optimizer_free(oa);
+    tnn_optimizer_free(ob);
+    tnn_module_free(a);
+    tnn_module_free(b);
+    tnn_tensor_free(xb);
+    tnn_tensor_free(dlb);
+    return fail;
 }
 
 int main(void)
@@ -115,6 +190,7 @@ int main(void)
     pass = pass && ok > 0.95 * N;
     tnn_optimizer_free(opt);
     tnn_module_free(m);
+    pass = pass && !resume_matches(x, labels);
     tnn_tensor_free(x);
     return pass ? 0 : 1;
 }

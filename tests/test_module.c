@@ -639,7 +639,7 @@ static void forward_refuses_its_own_output(void **state)
     tnn_tensor *x = tu_rand_tensor(&r, 3, 4, -1.0f, 1.0f);
     const tnn_tensor *y, *y2;
     TU_ASSERT_OK(tnn_module_forward(lin, x, &y));
-    TU_ASSERT_ERR(tnn_module_forward(lin, y, &y2), TNN_ERR_ARG, "linear(4->4) forward", "own output from its last forward", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(lin, y, &y2), TNN_ERR_ARG, "linear(4->4, no bias) forward", "own output from its last forward", NULL);
     tnn_tensor *rows = tnn_tensor_view(y->data + 4, 2, (int[]){2, 4}); /* its last two rows */
     TU_ASSERT_ERR(tnn_module_forward(lin, rows, &y2), TNN_ERR_ARG, "own output from its last forward", NULL);
     tnn_tensor_free(rows);
@@ -763,6 +763,9 @@ static void describe_strings(void **state)
     char d[96];
     tnn_module *m = tnn_linear_new(784, 512, true, NULL);
     assert_string_equal(tnn_module_describe(m, d, sizeof d), "linear(784->512)");
+    tnn_module_free(m);
+    m = tnn_linear_new(3, 2, false, NULL);
+    assert_string_equal(tnn_module_describe(m, d, sizeof d), "linear(3->2, no bias)");
     tnn_module_free(m);
     m = tnn_batchnorm1d_new(16, tnn_batchnorm_defaults());
     assert_string_equal(tnn_module_describe(m, d, sizeof d), "batchnorm1d(16, eps=1e-05, momentum=0.1)");

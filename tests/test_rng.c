@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The generator is PCG32: with the state set as pcg32_srandom(42, 54) does, it must
@@ -342,6 +343,110 @@ static void rng_tensor_normal_matches_sequential(void **state)
     tnn_set_num_threads(1);
 }
 
+/* tnn_rng_get_state / tnn_rng_set_state: a generator restored from its words draws what
+ * the saved one draws next, with a Box-Muller spare pending or not, after a trip through
+ * a safetensors checkpoint as I64 [4] (the recipe rng.h gives); a generator never
+ * seeded gives seed 0's words; words no generator holds are refused, naming the word,
+ * and leave the generator unchanged. */
+static void draw_mix(tnn_rng *r, float *out, int n)
+{
+    for (int i = 0; i < n; i++) out[i] = i % 3 == 2 ? (float)tnn_rng_u32(r) : tnn_rng_normal(r);
+}
+
+static void rng_state_round_trip(void **state)
+{
+    (void)state;
+    for (int pending = 0; pending < 2; pending++) {
+        tnn_rng a;
+        tnn_rng_seed(&a, 2026);
+        for (int i = 0; i < 10 + pending; i++) (void)tnn_rng_normal(&a);
+        assert_int_equal(a.has_spare, pending);
+        int64_t words[4];
+        tnn_rng_get_state(&a, words);
+        assert_int_equal(words[3], pending);
+        if (!pending) assert_int_equal(words[2], 0);
+
+        /* through a file, as a checkpoint keeps it */
+        char path[128];
+        snprintf(path, sizeof path, "%s/rng.safetensors", tu_dir);
+        tnn_tensor_list *l = tnn_tensor_list_new();
+        assert_non_null(l);
+        TU_ASSERT_OK(tnn_tensor_list_add(l, "rng", TNN_I64, words, 1, (int[]){4}));
+        TU_ASSERT_OK(tnn_safetensors_save(path, l, NULL));
+        tnn_tensor_list_free(l);
+        int64_t back[4] = {0};
+        l = tnn_tensor_list_new();
+        TU_ASSERT_OK(tnn_tensor_list_add(l, "rng", TNN_I64, back, 1, (int[]){4}));
+        tnn_safetensors *st = tnn_safetensors_load(path);
+        assert_non_null(st);
+        TU_ASSERT_OK(tnn_safetensors_copy_into(st, l, true));
+        tnn_safetensors_free(st);
+        tnn_tensor_list_free(l);
+        assert_memory_equal(back, words, sizeof words);
+
+        tnn_rng b;
+        tnn_rng_seed(&b, 7); /* another stream, with a spare of its own */
+        (void)tnn_rng_normal(&b);
+        TU_ASSERT_OK(tnn_rng_set_state(&b, back));
+        float da[40], db[40];
+        draw_mix(&a, da, 40);
+        draw_mix(&b, db, 40);
+        assert_memory_equal(da, db, sizeof da);
+    }
+
+    /* never seeded: the words of seed 0, which it becomes at its first draw */
+    tnn_rng zero = {0}, seeded;
+    tnn_rng_seed(&seeded, 0);
+    int64_t wz[4], ws[4];
+    tnn_rng_get_state(&zero, wz);
+    tnn_rng_get_state(&seeded, ws);
+    assert_memory_equal(wz, ws, sizeof wz);
+    assert_int_equal(zero.inc, 0); /* get_state reads, it does not seed */
+}
+
+static void rng_state_refused(void **state)
+{
+    (void)state;
+    tnn_rng r, keep;
+    tnn_rng_seed(&r, 5);
+    (void)tnn_rng_normal(&r);
+    keep = r;
+    int64_t good[4];
+    tnn_rng_get_state(&r, good);
+    float nan = NAN;
+    uint32_t nan_bits;
+    memcpy(&nan_bits, &nan, sizeof nan_bits);
+    struct {
+        int word;
+        int64_t value;
+        const char *says;
+    } bad[] = {
+        {1, 42, "word 1 (the increment) is even"},
+        {3, 2, "word 3 (has_spare) is 2"},
+        {3, -1, "word 3 (has_spare) is -1"},
+        {2, (int64_t)1 << 32, "outside 32 bits"},
+        {2, -1, "outside 32 bits"},
+        {2, (int64_t)nan_bits, "a spare normal is finite"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        int64_t w[4];
+        memcpy(w, good, sizeof w);
+        w[bad[k].word] = bad[k].value;
+        TU_ASSERT_ERR(tnn_rng_set_state(&r, w), TNN_ERR_FORMAT, "rng_set_state", bad[k].says, NULL);
+        assert_memory_equal(&r, &keep, sizeof r);
+    }
+    int64_t w[4];
+    memcpy(w, good, sizeof w);
+    w[3] = 0; /* a spare's bits without has_spare */
+    TU_ASSERT_ERR(tnn_rng_set_state(&r, w), TNN_ERR_FORMAT, "word 2 holds a spare normal but word 3", NULL);
+    assert_memory_equal(&r, &keep, sizeof r);
+    TU_ASSERT_ERR(tnn_rng_set_state(NULL, good), TNN_ERR_ARG, "generator is NULL", NULL);
+    TU_ASSERT_ERR(tnn_rng_set_state(&r, NULL), TNN_ERR_ARG, "state is NULL", NULL);
+    tnn_rng_get_state(NULL, w); /* no-ops */
+    tnn_rng_get_state(&r, NULL);
+    assert_memory_equal(&r, &keep, sizeof r);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(rng_advance_matches_draws),
     cmocka_unit_test(rng_tensor_normal_matches_sequential),
@@ -356,6 +461,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(rng_null_is_harmless),
     cmocka_unit_test(rng_shuffle_is_permutation),
     cmocka_unit_test(rng_unseeded_starts_as_seed_0),
+    cmocka_unit_test_setup_teardown(rng_state_round_trip, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test(rng_state_refused),
 };
 
 TU_MAIN("rng", tests)

@@ -845,10 +845,22 @@ static void test_load_mismatch_reports_names(void **state)
     assert_int_equal(s, TNN_ERR_SHAPE);
     ASSERT_MSG_HAS("1 problem (strict)", "'model.6.num_batches_tracked' is F32 [] in the file, I64 [] expected");
 
-    /* wrong prefix: everything is missing and unexpected */
+    /* wrong prefix: everything is missing and unexpected, and the message says which
+     * prefix the file's names have instead, added, left out or replaced */
     s = tnn_module_load(g, "gen.", path, true, NULL);
     assert_int_equal(s, TNN_ERR_SHAPE);
-    ASSERT_MSG_HAS("50 problems (strict)", "missing 'gen.0.weight'", "and ");
+    ASSERT_MSG_HAS("no name in common", "the file's names have 'model.' in front where the expected ones have 'gen.'",
+                   "50 problems (strict)", "missing 'gen.0.weight'");
+    s = tnn_module_load(g, "", path, true, NULL);
+    assert_int_equal(s, TNN_ERR_SHAPE);
+    ASSERT_MSG_HAS("no name in common", "the file's names have 'model.' in front of the expected ones");
+    s = tnn_module_load(g, "x.model.", path, false, NULL);
+    assert_int_equal(s, TNN_ERR_SHAPE);
+    ASSERT_MSG_HAS("none of its 25 tensors", "the file's names lack the expected ones' 'x.' in front");
+    /* "mod" is no prefix of "model." at a '.': no guess */
+    s = tnn_module_load(g, "mod", path, true, NULL);
+    assert_int_equal(s, TNN_ERR_SHAPE);
+    ASSERT_MSG_HAS("no name in common", "a different prefix?");
     tnn_module_free(g);
 }
 

@@ -1,9 +1,10 @@
 /* Unit tests of the Sequential container (tinynn/sequential.h): state_dict names
  * ("0.weight", "2.running_mean"), prefixes and nesting, forward/backward equal to
  * chaining the children by hand (also where activations work in place), mode
- * propagation, ownership, and error paths. */
+ * propagation, ownership, error paths, and the summary table. */
 #include "testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -901,6 +902,72 @@ static void sequential_allocation_failures(void **state)
     print_message("allocation failures: each of the first %ld allocations failed once, no leak\n", k);
 }
 
+/* tnn_module_summary: the whole table for a nested Sequential with a frozen child, a
+ * child in another mode and a Linear without bias; the counts against
+ * tnn_module_num_params; a frozen top; a failed write; bad arguments. */
+static void summary_text(tnn_module *m, char *got, size_t len)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    TU_ASSERT_OK(tnn_module_summary(m, f));
+    rewind(f);
+    size_t n = fread(got, 1, len - 1, f);
+    got[n] = '\0';
+    fclose(f);
+}
+
+static void sequential_summary(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 1);
+    tnn_module *s = tnn_sequential_new(), *inner = tnn_sequential_new();
+    assert_non_null(s);
+    assert_non_null(inner);
+    tnn_batchnorm_params p = tnn_batchnorm_defaults();
+    p.eps = 0.8;
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(100, 128, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_leaky_relu_new(0.2f)));
+    TU_ASSERT_OK(tnn_sequential_add(inner, tnn_linear_new(128, 256, false, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(inner, tnn_batchnorm1d_new(256, p)));
+    TU_ASSERT_OK(tnn_sequential_add(s, inner));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_tanh_new()));
+    tnn_module_set_requires_grad(tnn_sequential_get(inner, 0), false);
+    tnn_module_eval(tnn_sequential_get(inner, 1));
+
+    char got[2048];
+    summary_text(s, got, sizeof got);
+    /* 46,208 = 100*128 + 128 + 128*256 + 2*256; the buffers are 2*256 floats and one
+     * int64 (num_batches_tracked): 4*(46,208 + 512) + 8 bytes. */
+    const char *want =
+        "module                                             parameters   buffers\n"
+        "sequential(4 modules)                                  46,208       513  training mode\n"
+        "  0   linear(100->128)                                 12,928         0\n"
+        "  1   leaky_relu(0.2)                                       0         0\n"
+        "  2   sequential(2 modules)                            33,280       513\n"
+        "    0   linear(128->256, no bias)                      32,768         0  frozen\n"
+        "    1   batchnorm1d(256, eps=0.8, momentum=0.1)           512       513  eval mode\n"
+        "  3   tanh                                                  0         0\n"
+        "total: 46,208 parameters (13,440 trainable), 513 buffer elements, 186,888 bytes (186.9 kB)\n";
+    assert_string_equal(got, want);
+    assert_int_equal(tnn_module_num_params(s), 46208);
+
+    /* Frozen as a whole: marked once, at the top, where it differs from no container. */
+    tnn_module_set_requires_grad(s, false);
+    summary_text(s, got, sizeof got);
+    assert_non_null(strstr(got, "46,208       513  frozen  training mode\n"));
+    assert_non_null(strstr(got, "(0 trainable)"));
+    assert_null(strstr(got, "32,768         0  frozen"));
+
+    /* A stream that cannot be written: TNN_ERR_IO, not silence. */
+    FILE *f = fopen("/dev/null", "r");
+    assert_non_null(f);
+    TU_ASSERT_ERR(tnn_module_summary(s, f), TNN_ERR_IO, "module_summary", "writing", NULL);
+    fclose(f);
+    TU_ASSERT_ERR(tnn_module_summary(NULL, stdout), TNN_ERR_ARG, "module_summary", "NULL", NULL);
+    tnn_module_free(s);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_state_dict_names),
     cmocka_unit_test(sequential_nested_names),
@@ -916,6 +983,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_modes_pass_on_separately),
     cmocka_unit_test(sequential_allocation_failures),
     cmocka_unit_test(sequential_backward_failing_halfway_says_so),
+    cmocka_unit_test(sequential_summary),
 };
 
 TU_MAIN("sequential", tests)

@@ -36,6 +36,8 @@
 
 #include "tensor.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -194,6 +196,19 @@ TNN_API tnn_status tnn_module_settle_grad(tnn_module *m);
 TNN_API size_t tnn_module_num_params(tnn_module *m);
 /** Writes a one-line description ("linear(784->512)" etc.) into buf; returns buf. */
 TNN_API char *tnn_module_describe(const tnn_module *m, char *buf, size_t len);
+/** Print a table of m to f (NULL: stdout), PyTorch's print(model) with counts: a line
+ * for m, then, if m is a Sequential, one per child (indented, nested Sequentials too),
+ * each with its index (the first part of its state_dict names), its description, its
+ * parameter and buffer element counts; "frozen" marks a module whose requires_grad is
+ * false (where it differs from its container's), and the mode is shown for the top
+ * module and for a child whose mode differs from its container's. A last line gives the
+ * totals: parameters (of which trainable), buffer elements, and the bytes they hold.
+ * Like tnn_module_num_params it enumerates through visit, so it writes the zeros that
+ * a tnn_module_discard_grad() still owes. A module of your own that holds other
+ * modules is one line (its counts include what its visit reports).
+ * @return TNN_OK; TNN_ERR_ARG for a NULL or unusable module; TNN_ERR_IO if writing to f
+ *         failed; or the status of a visit that failed. */
+TNN_API tnn_status tnn_module_summary(tnn_module *m, FILE *f);
 
 /** A list of named tensors: a snapshot of pointers into the module (no data copied;
  * the names are copies owned by the list). Valid while the module lives. */
