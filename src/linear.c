@@ -52,15 +52,15 @@ static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_t
     tnn_linear *l = (tnn_linear *)m;
     int n = tnn_rows(x);
     if (x->ndim < 2) {
-        char s[64];
-        return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): input %s is 1-D, expected [batch x %d] (one sample is [1 x %d])",
-                         l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), l->in, l->in);
+        char s[64], d[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is 1-D, expected [batch x %d] (one sample is [1 x %d])",
+                         tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), l->in, l->in);
     }
     size_t features = tnn_row_size(x);
     if (features != (size_t)l->in) {
-        char s[64];
-        return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): input %s has %zu features per row, expected [batch x %d]",
-                         l->in, l->out, tnn_tensor_shape_str(x, s, sizeof s), features, l->in);
+        char s[64], d[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s has %zu features per row, expected [batch x %d]",
+                         tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), features, l->in);
     }
     if (tnn_tensor_overlaps(x, &l->y)) return tnn_error_own_output(m);
     tnn_status st = tnn_tensor_ensure2(&l->y, n, l->out, "linear output");
@@ -218,10 +218,11 @@ static void bias_grad(const float *dy, int n, int out, float *db, bool add)
 TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_linear *l = (tnn_linear *)m;
-    if (!l->x) return tnn_error(TNN_ERR_STATE, "linear(%d->%d): backward called before forward", l->in, l->out);
+    char d[64];
+    if (!l->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", tnn_module_describe(m, d, sizeof d));
     if (dy->size != (size_t)l->rows * (size_t)l->out) {
         char s[64];
-        return tnn_error(TNN_ERR_SHAPE, "linear(%d->%d): dy %s does not match the output [%d x %d]", l->in, l->out,
+        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output [%d x %d]", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(dy, s, sizeof s), l->rows, l->out);
     }
     int n = l->rows;

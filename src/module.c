@@ -365,6 +365,7 @@ static const char *grouped(size_t v, char *buf, size_t len)
 
 typedef struct summary_ctx {
     FILE *f;
+    bool failed;   /* a write failed (fprintf's own result: ferror may be left set from before) */
     int width;     /* of the module column; found by a first pass that prints nothing */
     bool measure;  /* true in that first pass */
 } summary_ctx;
@@ -386,9 +387,14 @@ static tnn_status summary_lines(summary_ctx *sc, tnn_module *m, int depth, int i
         const char *note = "";
         if (!parent) note = m->training ? "  training mode" : "  eval mode";
         else if (m->training != parent->training) note = m->training ? "  training mode" : "  eval mode";
-        bool frozen = !m->requires_grad && (!parent || parent->requires_grad);
-        fprintf(sc->f, "%-*s %13s %9s%s%s\n", sc->width, label, grouped(c.params, p, sizeof p),
-                grouped(c.buffers, b, sizeof b), frozen ? "  frozen" : "", note);
+        /* frozen or trainable where it differs from its container (a child unfrozen
+         * inside a frozen Sequential trains) */
+        const char *grad = "";
+        if (!parent ? !m->requires_grad : m->requires_grad != parent->requires_grad)
+            grad = m->requires_grad ? "  trainable" : "  frozen";
+        if (fprintf(sc->f, "%-*s %13s %11s%s%s\n", sc->width, label, grouped(c.params, p, sizeof p),
+                    grouped(c.buffers, b, sizeof b), grad, note) < 0)
+            sc->failed = true;
     }
     if (tnn_is_sequential(m))
         for (int i = 0; i < tnn_sequential_len(m); i++) {
@@ -412,16 +418,18 @@ tnn_status tnn_module_summary(tnn_module *m, FILE *f)
     if (st != TNN_OK) return st;
     sc.measure = false;
     char p[32], t[32], b[32], by[32];
-    fprintf(f, "%-*s %13s %9s\n", sc.width, "module", "parameters", "buffers");
+    if (fprintf(f, "%-*s %13s %11s\n", sc.width, "module", "parameters", "buffers") < 0) sc.failed = true;
     st = summary_lines(&sc, m, 0, -1, NULL);
     if (st != TNN_OK) return st;
-    char unit[24] = "";
-    if (c.bytes >= 1000000) snprintf(unit, sizeof unit, " (%.1f MB)", (double)c.bytes / 1e6);
+    char unit[32] = ""; /* the largest unit that shows at least 1.0 */
+    if (c.bytes >= 999950000) snprintf(unit, sizeof unit, " (%.1f GB)", (double)c.bytes / 1e9);
+    else if (c.bytes >= 999950) snprintf(unit, sizeof unit, " (%.1f MB)", (double)c.bytes / 1e6);
     else if (c.bytes >= 1000) snprintf(unit, sizeof unit, " (%.1f kB)", (double)c.bytes / 1e3);
-    fprintf(f, "total: %s parameters (%s trainable), %s buffer elements, %s bytes%s\n",
+    if (fprintf(f, "total: %s parameters (%s trainable), %s buffer elements, %s bytes%s\n",
             grouped(c.params, p, sizeof p), grouped(c.params - c.frozen, t, sizeof t),
-            grouped(c.buffers, b, sizeof b), grouped(c.bytes, by, sizeof by), unit);
-    if (ferror(f) || fflush(f) != 0) return tnn_error(TNN_ERR_IO, "module_summary: writing the summary failed");
+            grouped(c.buffers, b, sizeof b), grouped(c.bytes, by, sizeof by), unit) < 0)
+        sc.failed = true;
+    if (sc.failed || fflush(f) != 0) return tnn_error(TNN_ERR_IO, "module_summary: writing the summary failed");
     return TNN_OK;
 }
 

@@ -39,7 +39,7 @@ void tnn_rng_seed(tnn_rng *r, uint64_t seed)
 /* The state as four integers: the two PCG words as their two's-complement bits, the
  * spare's float bits, has_spare. A generator never seeded gives the words of the one it
  * turns into at its first use (seeded with 0), so that restoring them draws the same. */
-void tnn_rng_get_state(const tnn_rng *r, int64_t words[4])
+void tnn_rng_get_state(const tnn_rng *r, int64_t words[TNN_RNG_STATE_WORDS])
 {
     if (!r || !words) return;
     tnn_rng c = *r;
@@ -52,7 +52,7 @@ void tnn_rng_get_state(const tnn_rng *r, int64_t words[4])
     words[3] = c.has_spare ? 1 : 0;
 }
 
-tnn_status tnn_rng_set_state(tnn_rng *r, const int64_t words[4])
+tnn_status tnn_rng_set_state(tnn_rng *r, const int64_t words[TNN_RNG_STATE_WORDS])
 {
     if (!r || !words) return tnn_error(TNN_ERR_ARG, "rng_set_state: %s is NULL", !r ? "the generator" : "the state");
     if (!(words[1] & 1))

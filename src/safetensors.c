@@ -840,42 +840,79 @@ static bool same_shape(const tnn_st_tensor *t, const tnn_named_tensor *d)
 
 /* With no name in common, the usual cause is a prefix: the file's names are the expected
  * ones with something else in front ("model.0.weight" for "gen.0.weight"), or with
- * something added or left out in front. When one such change of prefix, ending at a
- * '.', turns every expected name into a name in the file, *hint says which; otherwise
- * it is left empty. */
+ * something added or left out in front. A change of prefix, ending at a '.', fits when
+ * it turns every expected name into a name in the file with the expected dtype and
+ * shape. *hint names the first that fits, and up to two more (a file holding two
+ * networks of one shape); it is left empty when none does. Prefixes are quoted whole up
+ * to 60 bytes, and marked "..." where cut. */
+static bool prefix_fits(const tnn_safetensors *st, const tnn_tensor_list *dst, const char *pre_file, size_t pf,
+                        size_t pe)
+{
+    const char *e0 = dst->items[0].name;
+    char name[600];
+    for (int k = 0; k < dst->count; k++) {
+        const tnn_named_tensor *d = &dst->items[k];
+        size_t nd = strlen(d->name);
+        if (nd <= pe || strncmp(d->name, e0, pe) || pf + nd - pe >= sizeof name) return false;
+        memcpy(name, pre_file, pf);
+        memcpy(name + pf, d->name + pe, nd - pe + 1);
+        const tnn_st_tensor *t = tnn_safetensors_find(st, name);
+        if (!t || t->dtype != d->dtype || !same_shape(t, d)) return false;
+    }
+    return true;
+}
+
+static void quote(char *buf, size_t len, const char *s, size_t n)
+{
+    snprintf(buf, len, "'%.*s%s'", (int)(n < 60 ? n : 60), s, n > 60 ? "..." : "");
+}
+
 static void prefix_hint(const tnn_safetensors *st, const tnn_tensor_list *dst, char *hint, size_t len)
 {
     hint[0] = '\0';
     if (!dst->count || !st->count) return;
     const char *e0 = dst->items[0].name;
-    size_t n0 = strlen(e0);
-    char name[600];
-    for (int i = 0; i < st->count; i++) {
+    size_t n0 = strlen(e0), pe = 0, found = 0;
+    const char *fits[3];
+    size_t fit_len[3];
+    const char *tried = NULL; /* the last prefix that did not fit (a file's names come grouped) */
+    size_t tried_len = 0;
+    for (int i = 0; i < st->count && found < 3; i++) {
         const char *t = st->tensors[i].name;
         size_t nt = strlen(t), s = 0;
         while (s < n0 && s < nt && e0[n0 - 1 - s] == t[nt - 1 - s]) s++;
         /* the shared end starts after a '.' (or at the start) in both names */
         while (s > 0 && !((s == n0 || e0[n0 - s - 1] == '.') && (s == nt || t[nt - s - 1] == '.'))) s--;
         if (s == 0) continue;
-        size_t pe = n0 - s, pf = nt - s; /* the expected names' prefix e0[0, pe), the file's t[0, pf) */
-        bool all = true;
-        for (int k = 0; k < dst->count && all; k++) {
-            const char *d = dst->items[k].name;
-            size_t nd = strlen(d);
-            all = nd > pe && !strncmp(d, e0, pe) && pf + nd - pe < sizeof name;
-            if (all) {
-                memcpy(name, t, pf);
-                memcpy(name + pf, d + pe, nd - pe + 1);
-                all = tnn_safetensors_find(st, name) != NULL;
-            }
+        size_t pf = nt - s, pe_t = n0 - s;
+        if (found && pe_t != pe) continue; /* one expected prefix per hint */
+        bool seen = tried && tried_len == pf && !strncmp(tried, t, pf);
+        for (size_t k = 0; k < found && !seen; k++) seen = fit_len[k] == pf && !strncmp(fits[k], t, pf);
+        if (seen) continue;
+        if (!prefix_fits(st, dst, t, pf, pe_t)) {
+            tried = t;
+            tried_len = pf;
+            continue;
         }
-        if (!all) continue;
-        if (!pe) snprintf(hint, len, "; the file's names have '%.*s' in front of the expected ones", (int)(pf < 80 ? pf : 80), t);
-        else if (!pf) snprintf(hint, len, "; the file's names lack the expected ones' '%.*s' in front", (int)(pe < 80 ? pe : 80), e0);
-        else snprintf(hint, len, "; the file's names have '%.*s' in front where the expected ones have '%.*s'",
-                      (int)(pf < 60 ? pf : 60), t, (int)(pe < 60 ? pe : 60), e0);
-        return;
+        pe = pe_t;
+        fits[found] = t;
+        fit_len[found++] = pf;
     }
+    if (!found) return;
+    char a[72], b[72], q[72], or1[80] = "", or2[80] = "";
+    quote(a, sizeof a, fits[0], fit_len[0]);
+    quote(b, sizeof b, e0, pe);
+    if (found > 1 && fit_len[1]) {
+        quote(q, sizeof q, fits[1], fit_len[1]);
+        snprintf(or1, sizeof or1, " (or %s)", q);
+    }
+    if (found > 2 && fit_len[2]) {
+        quote(q, sizeof q, fits[2], fit_len[2]);
+        snprintf(or2, sizeof or2, " (or %s)", q);
+    }
+    if (!pe) snprintf(hint, len, "; the file's names have %s%s%s in front of the expected ones", a, or1, or2);
+    else if (!fit_len[0]) snprintf(hint, len, "; the file's names lack the expected ones' %s in front", b);
+    else snprintf(hint, len, "; the file's names have %s%s%s in front where the expected ones have %s", a, or1, or2, b);
 }
 
 tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor_list *dst, bool strict)
@@ -915,7 +952,7 @@ tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor
     if (!strict && dst->count > 0 && matched == 0 && st->count == 0)
         return tnn_error(TNN_ERR_SHAPE, "safetensors file '%.100s' holds no tensors (expected names such as '%.100s')",
                          st->what, dst->items[0].name);
-    char hint[160] = "";
+    char hint[400] = "";
     if (dst->count > 0 && matched == 0) prefix_hint(st, dst, hint, sizeof hint);
     if (!strict && dst->count > 0 && matched == 0)
         return tnn_error(TNN_ERR_SHAPE, "safetensors file '%.100s': none of its %d tensors has a name expected here "

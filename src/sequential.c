@@ -75,6 +75,7 @@ static const tnn_module *child_buffer_under(const tnn_sequential *s, const tnn_t
                                 : tnn_is_batchnorm1d(c) ? tnn_batchnorm1d_output_buffer(c)
                                 : tnn_is_activation(c)  ? (overwrite_forward(s, i) ? NULL : tnn_activation_output_buffer(c))
                                 : tnn_is_dropout(c)     ? tnn_dropout_output_buffer(c)
+                                : tnn_is_softmax(c)     ? tnn_softmax_output_buffer(c)
                                                         : NULL;
         /* the whole allocation: a forward of another batch size writes within it */
         if (buf && buf->data && tnn_spans_overlap(x->data, x->size, buf->data, buf->capacity)) {
@@ -195,7 +196,7 @@ static bool may_add_gradients(const tnn_module *c)
             if (may_add_gradients(s->children[i])) return true;
         return false;
     }
-    return c->requires_grad && !tnn_is_activation(c) && !tnn_is_dropout(c) && !tnn_is_flatten(c);
+    return c->requires_grad && !tnn_is_activation(c) && !tnn_is_dropout(c) && !tnn_is_flatten(c) && !tnn_is_softmax(c);
 }
 
 static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)

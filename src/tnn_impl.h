@@ -157,9 +157,11 @@ bool tnn_is_batchnorm1d(const tnn_module *m);
 bool tnn_is_activation(const tnn_module *m);
 bool tnn_is_flatten(const tnn_module *m);
 bool tnn_is_dropout(const tnn_module *m);
+bool tnn_is_softmax(const tnn_module *m); /* Softmax or LogSoftmax */
 /* The buffer a built-in module writes its output into (empty before its first forward):
  * the Sequential checks its input against its children's. */
 const tnn_tensor *tnn_linear_output_buffer(const tnn_module *m);
+const tnn_tensor *tnn_softmax_output_buffer(const tnn_module *m);
 const tnn_tensor *tnn_batchnorm1d_output_buffer(const tnn_module *m);
 const tnn_tensor *tnn_activation_output_buffer(const tnn_module *m);
 const tnn_tensor *tnn_dropout_output_buffer(const tnn_module *m);

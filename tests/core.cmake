@@ -22,6 +22,10 @@ tnn_core_cases(test_gradcheck_batchnorm1d.c gradcheck
   gradcheck_batchnorm1d_untracked_eval)
 tnn_core_cases(test_gradcheck_activation.c gradcheck
   gradcheck_leaky_relu gradcheck_relu gradcheck_tanh gradcheck_sigmoid)
+tnn_core_cases(test_gradcheck_softmax.c gradcheck
+  gradcheck_softmax gradcheck_log_softmax gradcheck_softmax_spread gradcheck_log_softmax_spread
+  gradcheck_softmax_3d gradcheck_log_softmax_3d gradcheck_softmax_one_column gradcheck_log_softmax_one_column
+  gradcheck_softmax_in_sequential)
 tnn_core_cases(test_gradcheck_dropout.c gradcheck gradcheck_dropout gradcheck_flatten)
 tnn_core_cases(test_gradcheck_sequential.c gradcheck gradcheck_sequential)
 tnn_core_cases(test_gradcheck_loss.c gradcheck
@@ -35,7 +39,7 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
   gradcheck_harness_detects_zero_vs_zero gradcheck_harness_loss_detects_wrong_grad)
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
-foreach(component rng gemm tensor module sequential loss optim)
+foreach(component rng gemm tensor module sequential loss optim softmax)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
 

@@ -30,8 +30,11 @@ tnn_doc_code(docs/tutorial.md "```c\n(int order\\[N\\][^`]*)```" doc_minibatch_l
 # and its checkpoints: the functions, and the loop that resumes from one
 tnn_doc_code(docs/tutorial.md "```c\n(/\\* checkpoint.c[^`]*)```" doc_checkpoint.c)
 tnn_doc_code(docs/tutorial.md "```c\n(int start = 0;[^`]*)```" doc_checkpoint_loop.c)
+# and the summary table it shows for its model
+tnn_doc_code(docs/tutorial.md "```\n(module  [^`]*)```" doc_summary.txt)
 add_executable(test_doc_minibatch ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_minibatch.c)
 target_include_directories(test_doc_minibatch PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
+target_compile_definitions(test_doc_minibatch PRIVATE "DOC_SUMMARY=\"${CMAKE_CURRENT_BINARY_DIR}/doc_summary.txt\"")
 target_link_libraries(test_doc_minibatch PRIVATE tinynn m)
 file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/doc_minibatch_run)
 add_test(NAME test_doc_minibatch COMMAND test_doc_minibatch WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/doc_minibatch_run)

@@ -86,6 +86,86 @@ static bool same_state(tnn_module *a, tnn_module *b)
     return same;
 }
 
+/* The summary table tutorial.md shows for this model, as tnn_module_summary prints it. 0
+ * if they agree. (tnn_doc_code writes the block with one more newline.) */
+static int summary_as_shown(tnn_module *m)
+{
+    char want[2048] = "", got[2048] = "";
+    FILE *f = fopen(DOC_SUMMARY, "r"), *t = tmpfile();
+    size_t nw = f ? fread(want, 1, sizeof want - 1, f) : 0, ng = 0;
+    if (f) fclose(f);
+    if (t && tnn_module_summary(m, t) == TNN_OK) {
+        rewind(t);
+        ng = fread(got, 1, sizeof got - 1, t);
+    }
+    if (t) fclose(t);
+    want[nw] = got[ng] = '\0';
+    if (nw && want[nw - 1] == '\n' && nw >= 2 && want[nw - 2] == '\n') want[nw - 1] = '\0';
+    int bad = !ng || strcmp(want, got) != 0;
+    if (bad) fprintf(stderr, "tutorial.md shows the summary\n%s\nbut tnn_module_summary prints\n%s\n", want, got);
+    else printf("tutorial.md's summary table is what tnn_module_summary prints\n");
+    return bad;
+}
+
+/* A checkpoint of model m whose loop state is w (written as given), then loaded into a
+ * fresh model: refused, with `says` in the message, the model, generator and order left
+ * as they were. 0 if so. */
+static int refused(tnn_module *m, tnn_optimizer *o, const int64_t *w, const char *says)
+{
+    int64_t copy[N + 5];
+    memcpy(copy, w, sizeof copy);
+    tnn_tensor_list *l = checkpoint_list(m, o, copy, N);
+    if (!l || tnn_safetensors_save("bad.ckpt", l, NULL) != TNN_OK) return 1;
+    tnn_tensor_list_free(l);
+    tnn_rng r;
+    tnn_optimizer *o2 = NULL, *o3 = NULL;
+    tnn_rng_seed(&r, 5);
+    tnn_module *m2 = make_model(&r, &o2);
+    tnn_rng_seed(&r, 5);
+    tnn_module *m3 = make_model(&r, &o3); /* m2's twin, never loaded into */
+    int order[N], got = -1;
+    for (int i = 0; i < N; i++) order[i] = i;
+    tnn_rng keep = r;
+    if (m2 && m3) got = load_checkpoint("bad.ckpt", m2, o2, &r, order, N);
+    int bad = got != -1 || !strstr(tnn_last_error(), says) || !m2 || !same_state(m2, m3) ||
+              memcmp(&r, &keep, sizeof r) != 0;
+    for (int i = 0; i < N; i++) bad |= order[i] != i;
+    printf("checkpoint with %s: %s (%s)\n", says, bad ? "NOT REFUSED CLEANLY" : "refused, nothing changed",
+           tnn_last_error());
+    tnn_optimizer_free(o2);
+    tnn_optimizer_free(o3);
+    tnn_module_free(m2);
+    tnn_module_free(m3);
+    remove("bad.ckpt");
+    return bad;
+}
+
+/* The refusals the tutorial promises: an order entry out of range, a repeated one, a
+ * generator no generator can be, a negative epoch. */
+static int refusals(tnn_module *m, tnn_optimizer *o, const tnn_tensor *x, const int *labels)
+{
+    (void)x;
+    (void)labels;
+    int64_t w[N + 5];
+    tnn_rng r;
+    tnn_rng_seed(&r, 1);
+    tnn_rng_get_state(&r, w);
+    w[4] = 3;
+    for (int i = 0; i < N; i++) w[5 + i] = i;
+    int bad = 0;
+    w[5 + 7] = 100000000;
+    bad |= refused(m, o, w, "order[7] = 100000000");
+    w[5 + 7] = 8;
+    bad |= refused(m, o, w, "order[8] = 8; the order is not a permutation");
+    w[5 + 7] = 7;
+    w[1] = 2;
+    bad |= refused(m, o, w, "increment) is even");
+    tnn_rng_get_state(&r, w);
+    w[4] = -1;
+    bad |= refused(m, o, w, "checkpoint: epoch -1");
+    return bad;
+}
+
 /* The checkpoint section: 60 epochs through, against 3 epochs, a checkpoint, and the
  * loop resuming in new objects (its generator seeded otherwise: the checkpoint sets
  * it). 0 when the weights agree. */
@@ -120,6 +200,8 @@ static int resume_matches(const tnn_tensor *x, const int *labels)
     fail = !same_state(a, b);
     printf("checkpoint: stopped after 3 epochs and resumed, the weights after 60 %s those of a run without a stop\n",
            fail ? "DIFFER from" : "equal");
+    if (!fail) fail = refusals(a, oa, x, labels);
+    if (!fail) fail = summary_as_shown(a);
 out:
     if (fail && tnn_last_error()[0]) fprintf(stderr, "checkpoint: %s\n", tnn_last_error());
     remove("spiral.ckpt");

@@ -1626,6 +1626,45 @@ static tnn_status write_goldens(const char *dir)
     return s;
 }
 
+/* The prefix hint of a load with no name in common: it names the prefix whose tensors
+ * fit (dtype and shape too, so a file of two networks points at the right one), lists
+ * another that fits as well, and marks a prefix it cuts. */
+static void test_prefix_hints(void **state)
+{
+    (void)state;
+    tnn_rng rng;
+    tnn_rng_seed(&rng, 8);
+    tnn_module *small = tnn_linear_new(4, 3, true, &rng), *big = tnn_linear_new(5, 3, true, &rng);
+    tnn_module *twin = tnn_linear_new(4, 3, true, &rng);
+    tnn_tensor_list *l = tnn_tensor_list_new();
+    ASSERT_OK(tnn_tensor_list_add_module(l, big, "disc."));   /* first in the file, but [3 x 5] */
+    ASSERT_OK(tnn_tensor_list_add_module(l, small, "gen."));
+    const char *path = tmp_path("two.safetensors");
+    ASSERT_OK(tnn_safetensors_save(path, l, NULL));
+    tnn_status s = tnn_module_load(small, "x.", path, true, NULL);
+    assert_int_equal(s, TNN_ERR_SHAPE);
+    ASSERT_MSG_HAS("the file's names have 'gen.' in front where the expected ones have 'x.'");
+    assert_null(strstr(tnn_last_error(), "'disc.'"));
+
+    ASSERT_OK(tnn_tensor_list_add_module(l, twin, "gen2."));  /* a second network that fits */
+    ASSERT_OK(tnn_safetensors_save(path, l, NULL));
+    s = tnn_module_load(small, "", path, false, NULL);
+    assert_int_equal(s, TNN_ERR_SHAPE);
+    ASSERT_MSG_HAS("the file's names have 'gen.' (or 'gen2.') in front of the expected ones");
+    tnn_tensor_list_free(l);
+
+    char longp[128];
+    memset(longp, 'p', 100);
+    strcpy(longp + 100, ".");
+    ASSERT_OK(tnn_module_save(small, longp, path, NULL));
+    s = tnn_module_load(small, "", path, true, NULL);
+    assert_int_equal(s, TNN_ERR_SHAPE);
+    ASSERT_MSG_HAS("the file's names have 'pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp...' in front");
+    tnn_module_free(small);
+    tnn_module_free(big);
+    tnn_module_free(twin);
+}
+
 int main(int argc, char **argv)
 {
     tnn_set_num_threads(1);
@@ -1649,6 +1688,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_save_validation),
         cmocka_unit_test(test_load_mismatch_reports_names),
         cmocka_unit_test(test_strict_and_non_strict),
+        cmocka_unit_test(test_prefix_hints),
         cmocka_unit_test(test_tensor_list_checkpoint),
         cmocka_unit_test(test_atomic_disk_full),
         cmocka_unit_test(test_atomic_alloc_failures),

@@ -485,13 +485,15 @@ static void sequential_input_is_a_childs_buffer(void **state)
     tnn_tensor *x = tnn_tensor_new2(4, 3);
     tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
     const tnn_tensor *y, *alone;
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 6; kind++) {
         tnn_module *s = tnn_sequential_new();
         TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3, 3, true, &r)));
         tnn_module *c = kind == 0   ? tnn_linear_new(3, 3, true, &r)
                         : kind == 1 ? tnn_batchnorm1d_new(3, tnn_batchnorm_defaults())
                         : kind == 2 ? tnn_leaky_relu_new(-0.3f) /* cannot work in place: writes its own buffer */
-                                    : tnn_dropout_new(0.0f, NULL);
+                        : kind == 3 ? tnn_dropout_new(0.0f, NULL)
+                        : kind == 4 ? tnn_softmax_new()
+                                    : tnn_log_softmax_new();
         TU_ASSERT_OK(tnn_sequential_add(s, c));
         TU_ASSERT_OK(tnn_module_forward(c, x, &alone)); /* before the Sequential's first forward */
         tnn_tensor *before = tnn_tensor_clone(alone);
@@ -940,14 +942,14 @@ static void sequential_summary(void **state)
     /* 46,208 = 100*128 + 128 + 128*256 + 2*256; the buffers are 2*256 floats and one
      * int64 (num_batches_tracked): 4*(46,208 + 512) + 8 bytes. */
     const char *want =
-        "module                                             parameters   buffers\n"
-        "sequential(4 modules)                                  46,208       513  training mode\n"
-        "  0   linear(100->128)                                 12,928         0\n"
-        "  1   leaky_relu(0.2)                                       0         0\n"
-        "  2   sequential(2 modules)                            33,280       513\n"
-        "    0   linear(128->256, no bias)                      32,768         0  frozen\n"
-        "    1   batchnorm1d(256, eps=0.8, momentum=0.1)           512       513  eval mode\n"
-        "  3   tanh                                                  0         0\n"
+        "module                                             parameters     buffers\n"
+        "sequential(4 modules)                                  46,208         513  training mode\n"
+        "  0   linear(100->128)                                 12,928           0\n"
+        "  1   leaky_relu(0.2)                                       0           0\n"
+        "  2   sequential(2 modules)                            33,280         513\n"
+        "    0   linear(128->256, no bias)                      32,768           0  frozen\n"
+        "    1   batchnorm1d(256, eps=0.8, momentum=0.1)           512         513  eval mode\n"
+        "  3   tanh                                                  0           0\n"
         "total: 46,208 parameters (13,440 trainable), 513 buffer elements, 186,888 bytes (186.9 kB)\n";
     assert_string_equal(got, want);
     assert_int_equal(tnn_module_num_params(s), 46208);
@@ -955,9 +957,14 @@ static void sequential_summary(void **state)
     /* Frozen as a whole: marked once, at the top, where it differs from no container. */
     tnn_module_set_requires_grad(s, false);
     summary_text(s, got, sizeof got);
-    assert_non_null(strstr(got, "46,208       513  frozen  training mode\n"));
+    assert_non_null(strstr(got, "46,208         513  frozen  training mode\n"));
     assert_non_null(strstr(got, "(0 trainable)"));
-    assert_null(strstr(got, "32,768         0  frozen"));
+    assert_null(strstr(got, "32,768           0  frozen"));
+    /* One child unfrozen inside it trains: marked, and counted as trainable. */
+    tnn_module_set_requires_grad(tnn_sequential_get(s, 0), true);
+    summary_text(s, got, sizeof got);
+    assert_non_null(strstr(got, "  0   linear(100->128)                                 12,928           0  trainable\n"));
+    assert_non_null(strstr(got, "(12,928 trainable)"));
 
     /* A stream that cannot be written: TNN_ERR_IO, not silence. */
     FILE *f = fopen("/dev/null", "r");

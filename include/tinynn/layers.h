@@ -6,7 +6,8 @@
  * Sequential that then owns it), or NULL with tnn_last_error() set.
  *
  * Inputs are [batch x features] (Linear and Flatten also accept [batch x ...], taking
- * the trailing dimensions as features; the element-wise layers accept any shape).
+ * the trailing dimensions as features; the element-wise layers, Softmax and LogSoftmax
+ * accept any shape).
  * Semantics, names and initialisation follow PyTorch's layers of the same name, with
  * one difference: PyTorch's Linear maps the last dimension of a [batch x ... x in]
  * input and keeps the others, where this Linear takes all the dimensions after the
@@ -59,6 +60,20 @@ TNN_API tnn_module *tnn_relu_new(void);
 TNN_API tnn_module *tnn_tanh_new(void);
 /** Element-wise Sigmoid: 1 / (1 + exp(-x)). */
 TNN_API tnn_module *tnn_sigmoid_new(void);
+
+/** Softmax over the last dimension, torch.nn.Softmax(dim=-1): the input is taken as rows
+ * of its last dimension (a [batch x classes] input has batch rows, a 1-D input is one
+ * row, [N x C x L] has N*C rows of L) and each row becomes exp(x - max) / sum(exp(x - max)),
+ * computed in double and rounded once. The output has the input's shape. As in PyTorch,
+ * a row that holds NaN or +inf, or only -inf, comes out all NaN; an element of -inf among
+ * finite ones gives 0. Backward: dL/dx = y * (dy - sum(dy * y)) per row. Not even the
+ * module's own output, exactly, is accepted as its input (TNN_ERR_ARG; module.h). */
+TNN_API tnn_module *tnn_softmax_new(void);
+/** LogSoftmax over the last dimension, torch.nn.LogSoftmax(dim=-1): each row becomes
+ * (x - max) - log(sum(exp(x - max))), in double and rounded once, with Softmax's rows
+ * and special values (an element of -inf among finite ones gives -inf). Backward:
+ * dL/dx = dy - exp(y) * sum(dy) per row. */
+TNN_API tnn_module *tnn_log_softmax_new(void);
 
 /** Dropout: in training, zeroes each element with probability p and scales the rest by
  * 1/(1-p), as PyTorch's CPU dropout computes it (1 - p rounded to float, then a float

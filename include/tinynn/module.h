@@ -199,9 +199,10 @@ TNN_API char *tnn_module_describe(const tnn_module *m, char *buf, size_t len);
 /** Print a table of m to f (NULL: stdout), PyTorch's print(model) with counts: a line
  * for m, then, if m is a Sequential, one per child (indented, nested Sequentials too),
  * each with its index (the first part of its state_dict names), its description, its
- * parameter and buffer element counts; "frozen" marks a module whose requires_grad is
- * false (where it differs from its container's), and the mode is shown for the top
- * module and for a child whose mode differs from its container's. A last line gives the
+ * parameter and buffer element counts; "frozen" or "trainable" marks a module whose
+ * requires_grad differs from its container's ("frozen" at the top when it is false),
+ * and the mode is shown for the top module and for a child whose mode differs from its
+ * container's. A last line gives the
  * totals: parameters (of which trainable), buffer elements, and the bytes they hold.
  * Like tnn_module_num_params it enumerates through visit, so it writes the zeros that
  * a tnn_module_discard_grad() still owes. A module of your own that holds other

@@ -36,20 +36,26 @@ typedef struct tnn_rng {
 
 /** Seed a generator; different seeds give independent-looking streams. */
 TNN_API void tnn_rng_seed(tnn_rng *r, uint64_t seed);
-/** The generator's whole state as four integers, for a checkpoint: [0] the PCG32 state
- * and [1] its increment (their bits, as int64), [2] the spare normal's float bits (0
- * when there is none) and [3] has_spare (0 or 1). The struct's fields hold the same,
- * but has_spare is an int, and checkpoints store int64: keep an `int64_t words[4]`,
- * add it to a tensor list as I64 [4] (tnn_tensor_list_add) beside the model, and after
- * loading the list give it to tnn_rng_set_state. A generator never seeded gives the
- * state it starts from at its first use. NULL r or words: nothing is written. */
-TNN_API void tnn_rng_get_state(const tnn_rng *r, int64_t words[4]);
+/** The number of int64 words of a generator's state (tnn_rng_get_state). */
+#define TNN_RNG_STATE_WORDS 4
+
+/** The generator's whole state as TNN_RNG_STATE_WORDS (four) integers, for a
+ * checkpoint: [0] the PCG32 state and [1] its increment (their bits, as int64), [2] the
+ * spare normal's float bits (0 when there is none) and [3] has_spare (0 or 1). The
+ * struct's fields hold the same, but has_spare is an int, and checkpoints store int64:
+ * keep an `int64_t words[TNN_RNG_STATE_WORDS]`, add it to a tensor list as I64 [4]
+ * (tnn_tensor_list_add) beside the model, and after loading the list give it to
+ * tnn_rng_set_state (docs/tutorial.md, "Resuming training exactly"). A generator never
+ * seeded gives the state it starts from at its first use. NULL r or words: nothing is
+ * written. */
+TNN_API void tnn_rng_get_state(const tnn_rng *r, int64_t words[TNN_RNG_STATE_WORDS]);
 /** Restore a state from tnn_rng_get_state: r then draws what the saved generator would
- * have drawn next, on any platform. Words that no generator holds (an even increment,
- * has_spare other than 0 or 1, a spare that is not a finite float's bits, or a spare
+ * have drawn next, on any platform. Words that tnn_rng_get_state never gives (an even
+ * increment, which only a generator never seeded has and get_state gives as seed 0's;
+ * has_spare other than 0 or 1; a spare that is not a finite float's bits, or a spare
  * without has_spare) are refused with TNN_ERR_FORMAT naming the word, and r is left
  * unchanged; NULL r or words is TNN_ERR_ARG. */
-TNN_API tnn_status tnn_rng_set_state(tnn_rng *r, const int64_t words[4]);
+TNN_API tnn_status tnn_rng_set_state(tnn_rng *r, const int64_t words[TNN_RNG_STATE_WORDS]);
 /** Uniform 32-bit integer. */
 TNN_API uint32_t tnn_rng_u32(tnn_rng *r);
 /** Skip the next `delta` 32-bit draws in O(log delta) steps: afterwards r is where

@@ -196,6 +196,59 @@ def activation_goldens():
     gd.write("activation.golden")
 
 
+# ---------------------------------------------------------------- softmax
+
+def softmax_goldens():
+    gd = Golden()
+    g = gen(800)
+    inf, nan = float("inf"), float("nan")
+    cases = {}
+    # A classifier's logits.
+    cases["logits"] = randn(g, 64, 10, scale=3.0)
+    # Large values: +-80 and +-1000 with random signs, rows all near -1000 or 1000 (a
+    # spread of 0.01 at 1000, where x - max rounds), uniform over +-80 and +-1000, and
+    # values whose exp overflows float unless the max is subtracted first.
+    signs = torch.where(torch.rand(2, 12, generator=g) < 0.5, -1.0, 1.0)
+    cases["large"] = torch.stack([
+        80.0 * signs[0] + randn(g, 12, scale=0.5),
+        1000.0 * signs[1] + randn(g, 12),
+        randn(g, 12, scale=2.0, shift=-1000.0),
+        randn(g, 12, scale=0.01, shift=1000.0),
+        uniform(g, -80.0, 80.0, 12),
+        uniform(g, -1000.0, 1000.0, 12),
+        torch.tensor([100.0, 99.5, 98.0, -100.0, 90.0, 88.7, 88.0, 0.0, 95.0, 99.9, 100.0, 50.0]),
+        torch.tensor([80.0, -80.0, 79.0, -79.0, 78.0, -78.0, 1000.0, -1000.0, 999.0, -999.0, 998.0, 0.0]),
+    ])
+    # Rows of equal values: 1/9 each, also at -1000 and near float's largest value.
+    cases["equal"] = torch.tensor([[0.0] * 9, [5.0] * 9, [-1000.0] * 9, [3e38] * 9])
+    # One column: y = 1 (log: 0), dx = 0.
+    cases["col1"] = randn(g, 16, 1, scale=10.0)
+    # Wide rows of growing spread; torch's vectorised sums over 1000 elements.
+    cases["wide"] = randn(g, 4, 1000) * torch.tensor([[1.0], [2.0], [5.0], [20.0]])
+    # A 1-D input, one row (37: not a multiple of the vector width).
+    cases["vec"] = randn(g, 37, scale=2.0)
+    # -inf among finite values (0, log: -inf), a row of -inf, +inf (first and in the
+    # vector tail), NaN, -inf with +inf: all NaN but the first.
+    cases["special"] = torch.tensor([[1.0, -inf, 2.0, -inf, 0.5, 3.0, -1.0, 0.0, 2.5, -inf],
+                                     [-inf] * 10,
+                                     [inf, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+                                     [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, inf],
+                                     [0.0, 1.0, nan, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+                                     [-inf, inf, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    mods = {"softmax": nn.Softmax(dim=-1), "log_softmax": nn.LogSoftmax(dim=-1)}
+    for name, x in cases.items():
+        dy = randn(g, *x.shape)
+        gd.add(f"{name}.x", x)
+        gd.add(f"{name}.dy", dy)
+        for mname, m in mods.items():
+            xi = x.clone().requires_grad_(True)
+            y = m(xi)
+            y.backward(dy)
+            gd.add(f"{name}.{mname}.y", y)
+            gd.add(f"{name}.{mname}.dx", xi.grad)
+    gd.write("softmax.golden")
+
+
 # ---------------------------------------------------------------- losses
 
 def loss_goldens():
@@ -454,6 +507,7 @@ def main():
     linear_goldens()
     batchnorm_goldens()
     activation_goldens()
+    softmax_goldens()
     loss_goldens()
     adam_goldens()
     sgd_goldens()
