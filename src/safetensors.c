@@ -862,9 +862,15 @@ static bool prefix_fits(const tnn_safetensors *st, const tnn_tensor_list *dst, c
     return true;
 }
 
+/* s[0, n) quoted, cut to at most 60 bytes at a UTF-8 character's start, marked "...". */
 static void quote(char *buf, size_t len, const char *s, size_t n)
 {
-    snprintf(buf, len, "'%.*s%s'", (int)(n < 60 ? n : 60), s, n > 60 ? "..." : "");
+    size_t k = n;
+    if (k > 60) {
+        k = 60;
+        while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    }
+    snprintf(buf, len, "'%.*s%s'", (int)k, s, k < n ? "..." : "");
 }
 
 static void prefix_hint(const tnn_safetensors *st, const tnn_tensor_list *dst, char *hint, size_t len)
@@ -875,8 +881,8 @@ static void prefix_hint(const tnn_safetensors *st, const tnn_tensor_list *dst, c
     size_t n0 = strlen(e0), pe = 0, found = 0;
     const char *fits[3];
     size_t fit_len[3];
-    const char *tried = NULL; /* the last prefix that did not fit (a file's names come grouped) */
-    size_t tried_len = 0;
+    const char *tried = NULL; /* the last change of prefix that did not fit (a file's names */
+    size_t tried_len = 0, tried_pe = 0; /* come grouped): the file's side and the expected side */
     for (int i = 0; i < st->count && found < 3; i++) {
         const char *t = st->tensors[i].name;
         size_t nt = strlen(t), s = 0;
@@ -886,12 +892,13 @@ static void prefix_hint(const tnn_safetensors *st, const tnn_tensor_list *dst, c
         if (s == 0) continue;
         size_t pf = nt - s, pe_t = n0 - s;
         if (found && pe_t != pe) continue; /* one expected prefix per hint */
-        bool seen = tried && tried_len == pf && !strncmp(tried, t, pf);
+        bool seen = tried && tried_len == pf && tried_pe == pe_t && !strncmp(tried, t, pf);
         for (size_t k = 0; k < found && !seen; k++) seen = fit_len[k] == pf && !strncmp(fits[k], t, pf);
         if (seen) continue;
         if (!prefix_fits(st, dst, t, pf, pe_t)) {
             tried = t;
             tried_len = pf;
+            tried_pe = pe_t;
             continue;
         }
         pe = pe_t;

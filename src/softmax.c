@@ -26,7 +26,7 @@ static void sm_describe(const tnn_module *m, char *buf, size_t len)
 /* The row kernels. torch 1.13 computes in float with SLEEF's vectorised expf and logf
  * and sums in eight float lanes (SoftMaxKernel.cpp, _vec_softmax_lastdim,
  * _vec_log_softmax_lastdim, _vec_host_softmax_backward_lastdim); these compute the same
- * formulas in double, in index order, and round each result once, as tnn_tanhf does
+ * formulas in double, summing in 8 fixed lanes, and round each result once, as tnn_tanhf does
  * (docs/parity.md gives the differences). Each row's result depends on that row alone,
  * so the split over threads and the clone (TNN_CLONES) change no bit. */
 
@@ -38,20 +38,53 @@ static inline double sm_max(const float *x, int n)
     return mx;
 }
 
-/* sum_j exp(x[j] - mx) in double, in index order (so at least 1, the largest element's
- * term, unless mx is NaN: a row with NaN, with +inf (inf - inf) or only -inf). The
- * exponentials are taken a block at a time, a loop that vectorises, then added. An
- * x[j] - mx below -708 counts as exp(-708), ~3e-308: nothing next to the 1. */
-enum { SM_BLOCK = 64 };
-static inline double sm_sum_exp(const float *x, int n, double mx)
+/* The row sums are taken in SM_LANES double accumulators, element j into lane j % 8,
+ * added in a fixed tree at the end: a chain the compiler can vectorise, and an order
+ * that depends on the row alone (so on no thread count). In double, with at most 2^31
+ * terms, the result differs from an exact sum by far less than the float rounding
+ * after it. */
+enum { SM_LANES = 8 };
+static inline __attribute__((always_inline)) double sm_lanes_total(const double *a)
 {
-    double e[SM_BLOCK], s = 0.0;
-    for (int j0 = 0; j0 < n; j0 += SM_BLOCK) {
-        int k = n - j0 < SM_BLOCK ? n - j0 : SM_BLOCK;
-        for (int j = 0; j < k; j++) e[j] = tnn_exp_nonpos((double)x[j0 + j] - mx);
-        for (int j = 0; j < k; j++) s += e[j];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* sum_j exp(x[j] - mx) in double (at least 1, the largest element's term, unless mx is
+ * NaN: a row with NaN, with +inf (inf - inf) or only -inf). An x[j] - mx below -708
+ * counts as exp(-708), ~3e-308: nothing next to the 1. The exponentials are taken
+ * SM_KEEP at a time into e (a loop that vectorises; computed inside the sum's loop they
+ * are not), then added into the lanes; when the whole row fits, e keeps them for the
+ * division after. Inlined into each clone of the row kernels, so that it is vectorised
+ * with them. */
+enum { SM_KEEP = 2048 }; /* a multiple of SM_LANES: 16 KB of stack */
+static inline __attribute__((always_inline)) double sm_sum_exp(const float *x, int n, double mx, double *e)
+{
+    double a[SM_LANES] = {0};
+    for (size_t j0 = 0, nn = (size_t)n; j0 < nn; j0 += SM_KEEP) {
+        size_t m = nn - j0 < SM_KEEP ? nn - j0 : SM_KEEP, j = 0;
+        for (size_t i = 0; i < m; i++) e[i] = tnn_exp_nonpos((double)x[j0 + i] - mx);
+        for (; j + SM_LANES <= m; j += SM_LANES)
+            for (int k = 0; k < SM_LANES; k++) a[k] += e[j + k];
+        for (int k = 0; j < m; j++, k++) a[k] += e[j];
     }
-    return s;
+    return sm_lanes_total(a);
+}
+
+/* sum_j g[j] (and, with y, sum_j g[j] * y[j]: each product exact in double) in lanes. */
+static inline __attribute__((always_inline)) double sm_sum(const float *g, const float *y, int n)
+{
+    double a[SM_LANES] = {0};
+    size_t j = 0, nn = (size_t)n;
+    if (y) {
+        for (; j + SM_LANES <= nn; j += SM_LANES)
+            for (int k = 0; k < SM_LANES; k++) a[k] += (double)g[j + k] * y[j + k];
+        for (int k = 0; j < nn; j++, k++) a[k] += (double)g[j] * y[j];
+    } else {
+        for (; j + SM_LANES <= nn; j += SM_LANES)
+            for (int k = 0; k < SM_LANES; k++) a[k] += g[j + k];
+        for (int k = 0; j < nn; j++, k++) a[k] += g[j];
+    }
+    return sm_lanes_total(a);
 }
 
 /* Rows [r0, r1) of a [rows x n] input:
@@ -64,10 +97,12 @@ TNN_CLONES static void sm_forward_rows(bool log_softmax, float *restrict y, cons
     for (size_t i = r0; i < r1; i++) {
         const float *xr = x + i * (size_t)n;
         float *yr = y + i * (size_t)n;
-        double mx = sm_max(xr, n), s = sm_sum_exp(xr, n, mx);
+        double mx = sm_max(xr, n), e[SM_KEEP], s = sm_sum_exp(xr, n, mx, e);
         if (log_softmax) {
             double ls = log(s);
             for (int j = 0; j < n; j++) yr[j] = (float)(((double)xr[j] - mx) - ls);
+        } else if (n <= SM_KEEP) { /* e holds the row's exponentials */
+            for (int j = 0; j < n; j++) yr[j] = (float)(e[j] / s);
         } else {
             for (int j = 0; j < n; j++) yr[j] = (float)(tnn_exp_nonpos((double)xr[j] - mx) / s);
         }
@@ -84,13 +119,17 @@ TNN_CLONES static void sm_backward_rows(bool log_softmax, float *restrict dx, co
     for (size_t i = r0; i < r1; i++) {
         const float *gr = g + i * (size_t)n, *yr = y + i * (size_t)n;
         float *dr = dx + i * (size_t)n;
-        double s = 0.0;
         if (log_softmax) {
-            for (int j = 0; j < n; j++) s += gr[j];
-            /* y <= 0 (x - max <= 0 and the log of a sum >= 1), or NaN */
-            for (int j = 0; j < n; j++) dr[j] = (float)((double)gr[j] - tnn_exp_nonpos(yr[j]) * s);
+            double s = sm_sum(gr, NULL, n), e[SM_KEEP];
+            /* y <= 0 (x - max <= 0 and the log of a sum >= 1), or NaN; the exponentials
+             * a block at a time, as in sm_sum_exp, so that they vectorise */
+            for (size_t j0 = 0, nn = (size_t)n; j0 < nn; j0 += SM_KEEP) {
+                size_t m = nn - j0 < SM_KEEP ? nn - j0 : SM_KEEP;
+                for (size_t k = 0; k < m; k++) e[k] = tnn_exp_nonpos(yr[j0 + k]);
+                for (size_t k = 0; k < m; k++) dr[j0 + k] = (float)((double)gr[j0 + k] - e[k] * s);
+            }
         } else {
-            for (int j = 0; j < n; j++) s += (double)gr[j] * yr[j]; /* each product exact */
+            double s = sm_sum(gr, yr, n);
             for (int j = 0; j < n; j++) dr[j] = (float)(((double)gr[j] - s) * yr[j]);
         }
     }

@@ -114,7 +114,9 @@ static int refused(tnn_module *m, tnn_optimizer *o, const int64_t *w, const char
 {
     int64_t copy[N + 5];
     memcpy(copy, w, sizeof copy);
-    tnn_tensor_list *l = checkpoint_list(m, o, copy, N);
+    tnn_tensor_list *l = o ? checkpoint_list(m, o, copy, N) : tnn_tensor_list_new();
+    if (l && !o && (tnn_tensor_list_add_module(l, m, "model.") != TNN_OK || add_loop_state(l, copy, N) != TNN_OK))
+        return 1; /* without the optimizer's tensors: for the strict load to refuse */
     if (!l || tnn_safetensors_save("bad.ckpt", l, NULL) != TNN_OK) return 1;
     tnn_tensor_list_free(l);
     tnn_rng r;
@@ -141,7 +143,8 @@ static int refused(tnn_module *m, tnn_optimizer *o, const int64_t *w, const char
 }
 
 /* The refusals the tutorial promises: an order entry out of range, a repeated one, a
- * generator no generator can be, a negative epoch. */
+ * generator no generator can be, a negative epoch; and, by the strict load, a
+ * checkpoint without the optimizer's tensors. */
 static int refusals(tnn_module *m, tnn_optimizer *o, const tnn_tensor *x, const int *labels)
 {
     (void)x;
@@ -163,6 +166,8 @@ static int refusals(tnn_module *m, tnn_optimizer *o, const tnn_tensor *x, const 
     tnn_rng_get_state(&r, w);
     w[4] = -1;
     bad |= refused(m, o, w, "checkpoint: epoch -1");
+    w[4] = 3;
+    bad |= refused(m, NULL, w, "missing 'optimizer.");
     return bad;
 }
 

@@ -1653,13 +1653,30 @@ static void test_prefix_hints(void **state)
     ASSERT_MSG_HAS("the file's names have 'gen.' (or 'gen2.') in front of the expected ones");
     tnn_tensor_list_free(l);
 
+    /* A loose tensor first whose name ends like the first expected one's ("keep.weight"
+     * against "x.weight" would mean the prefix 'keep.' for 'x.0.'): it does not fit, and
+     * must not hide the prefix that does, 'keep.' for 'x.'. */
+    float loose[3] = {0};
+    l = tnn_tensor_list_new();
+    ASSERT_OK(tnn_tensor_list_add(l, "keep.weight", TNN_F32, loose, 1, (int[]){3}));
+    tnn_module *seq = tnn_sequential_new();
+    ASSERT_OK(tnn_sequential_add(seq, tnn_linear_new(4, 3, true, &rng)));
+    ASSERT_OK(tnn_tensor_list_add_module(l, seq, "keep."));
+    ASSERT_OK(tnn_safetensors_save(path, l, NULL));
+    tnn_tensor_list_free(l);
+    s = tnn_module_load(seq, "x.", path, true, NULL);
+    assert_int_equal(s, TNN_ERR_SHAPE);
+    ASSERT_MSG_HAS("the file's names have 'keep.' in front where the expected ones have 'x.'");
+    tnn_module_free(seq);
+
+    /* A prefix longer than 60 bytes is cut at a character, marked "...". */
     char longp[128];
-    memset(longp, 'p', 100);
-    strcpy(longp + 100, ".");
+    memset(longp, 'p', 59);
+    strcpy(longp + 59, "\xc3\xa9pppppppppppppppppppppppppppppppppppppppp."); /* an e-acute over bytes 59-60 */
     ASSERT_OK(tnn_module_save(small, longp, path, NULL));
     s = tnn_module_load(small, "", path, true, NULL);
     assert_int_equal(s, TNN_ERR_SHAPE);
-    ASSERT_MSG_HAS("the file's names have 'pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp...' in front");
+    ASSERT_MSG_HAS("the file's names have 'ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp...' in front");
     tnn_module_free(small);
     tnn_module_free(big);
     tnn_module_free(twin);
