@@ -1,6 +1,8 @@
 /* Losses with mean reduction, matching PyTorch's formulas and clamps. */
 #include "tnn_impl.h"
 
+#include <string.h>
+
 #include <math.h>
 
 /* grad takes the input's shape even when it already has its size (a [batch] grad for a
@@ -145,5 +147,32 @@ tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, 
         }
     }
     if (loss) *loss = (float)(acc / n);
+    return TNN_OK;
+}
+
+tnn_status tnn_nll_loss(const tnn_tensor *log_probs, const int *targets, float *loss, tnn_tensor *grad)
+{
+    if (!log_probs || !targets) return tnn_error(TNN_ERR_ARG, "nll_loss: %s is NULL", !log_probs ? "input" : "targets");
+    tnn_status hst = check_header("nll_loss", "input", log_probs);
+    if (hst) return hst;
+    if (log_probs->ndim != 2) {
+        char s[64];
+        return tnn_error(TNN_ERR_SHAPE, "nll_loss: input %s, expected [batch x classes]",
+                         tnn_tensor_shape_str(log_probs, s, sizeof s));
+    }
+    int n = log_probs->shape[0], k = log_probs->shape[1];
+    tnn_status st = shape_grad("nll_loss", grad, log_probs);
+    if (st) return st;
+    for (int i = 0; i < n; i++) /* first, so that a refusal leaves grad as it was */
+        if (targets[i] < 0 || targets[i] >= k)
+            return tnn_error(TNN_ERR_ARG, "nll_loss: target[%d] = %d is not a class in [0, %d)", i, targets[i], k);
+    double acc = 0.0;
+    for (int i = 0; i < n; i++) acc -= log_probs->data[(size_t)i * k + targets[i]];
+    if (loss) *loss = (float)(acc / n);
+    if (grad) { /* -1/n at each row's target (torch: -1 / total_weight, in float, the same value) */
+        memset(grad->data, 0, grad->size * sizeof *grad->data);
+        float g = (float)(-1.0 / n);
+        for (int i = 0; i < n; i++) grad->data[(size_t)i * k + targets[i]] = g;
+    }
     return TNN_OK;
 }

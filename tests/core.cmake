@@ -29,7 +29,7 @@ tnn_core_cases(test_gradcheck_softmax.c gradcheck
 tnn_core_cases(test_gradcheck_dropout.c gradcheck gradcheck_dropout gradcheck_flatten)
 tnn_core_cases(test_gradcheck_sequential.c gradcheck gradcheck_sequential)
 tnn_core_cases(test_gradcheck_loss.c gradcheck
-  gradcheck_bce gradcheck_bce_with_logits gradcheck_mse gradcheck_cross_entropy)
+  gradcheck_bce gradcheck_bce_with_logits gradcheck_mse gradcheck_cross_entropy gradcheck_nll_after_log_softmax)
 
 # The checker itself: it must fail on wrong backward passes and pass a right one.
 tnn_core_cases(test_gradcheck_harness.c gradcheck

@@ -94,11 +94,53 @@ static void gradcheck_cross_entropy(void **state)
     tnn_tensor_free(x);
 }
 
+/* NLLLoss after LogSoftmax, PyTorch's usual pair: the loss of log_softmax(x), and its
+ * gradient through LogSoftmax's backward. (NLLLoss alone is linear in its input: most
+ * of its gradient is exactly 0, which the harness does not compare.) */
+typedef struct nll_ctx {
+    tnn_module *log_softmax;
+    const int *targets;
+} nll_ctx;
+
+static tnn_status nll_after_log_softmax(void *ctx, const tnn_tensor *x, float *loss, tnn_tensor *grad)
+{
+    nll_ctx *c = ctx;
+    const tnn_tensor *y, *dx;
+    tnn_status st = tnn_module_forward(c->log_softmax, x, &y);
+    if (st) return st;
+    tnn_tensor *g = grad ? tnn_tensor_new2(y->shape[0], y->shape[1]) : NULL;
+    if (grad && !g) return TNN_ERR_NOMEM;
+    st = tnn_nll_loss(y, c->targets, loss, g);
+    if (!st && grad) st = tnn_module_backward(c->log_softmax, g, &dx);
+    if (!st && grad) st = tnn_tensor_copy(grad, dx);
+    tnn_tensor_free(g);
+    return st;
+}
+
+static void gradcheck_nll_after_log_softmax(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 85);
+    tnn_tensor *x = tu_rand_tensor(&r, 4, 5, -2.0f, 2.0f);
+    assert_non_null(x);
+    int t[4] = {3, 0, 4, 3};
+    nll_ctx c = {tnn_log_softmax_new(), t};
+    assert_non_null(c.log_softmax);
+    gradcheck_report rep;
+    assert_int_equal(gradcheck_loss("nll(log_softmax)", nll_after_log_softmax, &c, x, gradcheck_defaults(), &rep),
+                     GRADCHECK_PASS);
+    assert_int_equal(rep.elements, 20);
+    tnn_module_free(c.log_softmax);
+    tnn_tensor_free(x);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gradcheck_bce),
     cmocka_unit_test(gradcheck_bce_with_logits),
     cmocka_unit_test(gradcheck_mse),
     cmocka_unit_test(gradcheck_cross_entropy),
+    cmocka_unit_test(gradcheck_nll_after_log_softmax),
 };
 
 TU_MAIN("gradcheck_loss", tests)

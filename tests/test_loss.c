@@ -308,6 +308,61 @@ static void loss_shape_errors_and_grad_resize(void **state)
     tnn_tensor_free(b);
 }
 
+
+/* NLLLoss: by hand; after LogSoftmax it is CrossEntropyLoss on the logits (loss and,
+ * through LogSoftmax's backward, gradient); the refusals, with grad left as it was. */
+static void nll_by_hand_and_as_cross_entropy(void **state)
+{
+    (void)state;
+    float x[6] = {-0.5f, -1.5f, -2.0f, -3.0f, -0.25f, -4.0f};
+    int t[2] = {1, 2};
+    tnn_tensor *X = vec(x, 2, 3), *G = tnn_tensor_new2(2, 3);
+    float loss;
+    for (int j = 0; j < 6; j++) G->data[j] = 9.0f; /* written over, zeros included */
+    TU_ASSERT_OK(tnn_nll_loss(X, t, &loss, G));
+    assert_true(loss == (float)((1.5 + 4.0) / 2.0));
+    float want[6] = {0, -0.5f, 0, 0, 0, -0.5f};
+    assert_memory_equal(G->data, want, sizeof want);
+    TU_ASSERT_OK(tnn_nll_loss(X, t, &loss, NULL));
+
+    tnn_rng r;
+    tnn_rng_seed(&r, 12);
+    tnn_tensor *logits = tu_rand_tensor(&r, 16, 7, -4.0f, 4.0f), *gce = tnn_tensor_new2(16, 7), *gnll = tnn_tensor_new2(16, 7);
+    int tt[16];
+    for (int i = 0; i < 16; i++) tt[i] = (int)tnn_rng_below(&r, 7);
+    tnn_module *ls = tnn_log_softmax_new();
+    const tnn_tensor *lp, *dx;
+    float ce, nll;
+    TU_ASSERT_OK(tnn_module_forward(ls, logits, &lp));
+    TU_ASSERT_OK(tnn_nll_loss(lp, tt, &nll, gnll));
+    TU_ASSERT_OK(tnn_module_backward(ls, gnll, &dx));
+    TU_ASSERT_OK(tnn_cross_entropy_loss(logits, tt, &ce, gce));
+    tu_assert_close1(nll, ce, 2e-7, 1e-7, "nll(log_softmax(x)) = cross_entropy(x)");
+    double w[16 * 7];
+    for (int i = 0; i < 16 * 7; i++) w[i] = gce->data[i];
+    /* exp(y) of a float y = log p, |y| < 9: relative 2^-24 * 9 */
+    tu_assert_close(dx->data, w, 16 * 7, 2e-6, 1e-6, "their gradients");
+
+    t[1] = 3;
+    for (int j = 0; j < 6; j++) G->data[j] = 7.0f;
+    TU_ASSERT_ERR(tnn_nll_loss(X, t, &loss, G), TNN_ERR_ARG, "nll_loss: target[1] = 3 is not a class in [0, 3)", NULL);
+    for (int j = 0; j < 6; j++) assert_true(G->data[j] == 7.0f);
+    t[1] = -1;
+    TU_ASSERT_ERR(tnn_nll_loss(X, t, &loss, G), TNN_ERR_ARG, "target[1] = -1", NULL);
+    TU_ASSERT_ERR(tnn_nll_loss(NULL, t, &loss, G), TNN_ERR_ARG, "nll_loss: input is NULL", NULL);
+    TU_ASSERT_ERR(tnn_nll_loss(X, NULL, &loss, G), TNN_ERR_ARG, "nll_loss: targets is NULL", NULL);
+    tnn_tensor *v = vec(x, 6, 1);
+    TU_ASSERT_OK(tnn_tensor_reshape(v, 1, (int[]){6}));
+    TU_ASSERT_ERR(tnn_nll_loss(v, t, &loss, NULL), TNN_ERR_SHAPE, "nll_loss: input [6], expected [batch x classes]", NULL);
+    tnn_module_free(ls);
+    tnn_tensor_free(v);
+    tnn_tensor_free(logits);
+    tnn_tensor_free(gce);
+    tnn_tensor_free(gnll);
+    tnn_tensor_free(X);
+    tnn_tensor_free(G);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(mse_by_hand),
     cmocka_unit_test(bce_by_hand_and_clamp),
@@ -317,6 +372,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(cross_entropy_tied_large_logits),
     cmocka_unit_test(loss_shape_errors_and_grad_resize),
     cmocka_unit_test(loss_grad_takes_the_output_shape),
+    cmocka_unit_test(nll_by_hand_and_as_cross_entropy),
 };
 
 TU_MAIN("loss", tests)

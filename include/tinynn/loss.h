@@ -53,6 +53,14 @@ TNN_API tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target
  * is read past its end, which no check here can see. */
 TNN_API tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad);
 
+/** NLLLoss: -mean(log_probs[i, targets[i]]) over the batch, for [batch x classes] log
+ * probabilities (LogSoftmax's output; tnn_cross_entropy_loss is the two in one, on
+ * logits). grad, if given, is -1/batch at each row's target and 0 elsewhere. Input that
+ * is not 2-D returns TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG,
+ * with grad left as it was. targets must hold `batch` entries, as for
+ * tnn_cross_entropy_loss. */
+TNN_API tnn_status tnn_nll_loss(const tnn_tensor *log_probs, const int *targets, float *loss, tnn_tensor *grad);
+
 /** t *= s, element by element (NULL t, or one without data: no-op). */
 TNN_API void tnn_tensor_scale(tnn_tensor *t, float s);
 
