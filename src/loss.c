@@ -108,22 +108,31 @@ tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float 
     return TNN_OK;
 }
 
+/* The checks of the losses over class indices: a [batch x classes] input, grad given
+ * its shape, and every target a class, checked before anything is written. */
+static tnn_status check_class_loss(const char *name, const tnn_tensor *input, const int *targets, tnn_tensor *grad)
+{
+    if (!input || !targets) return tnn_error(TNN_ERR_ARG, "%s: %s is NULL", name, !input ? "input" : "targets");
+    tnn_status st = check_header(name, "input", input);
+    if (st) return st;
+    if (input->ndim != 2) {
+        char s[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s, expected [batch x classes]", name,
+                         tnn_tensor_shape_str(input, s, sizeof s));
+    }
+    st = shape_grad(name, grad, input);
+    if (st) return st;
+    for (int i = 0, n = input->shape[0], k = input->shape[1]; i < n; i++)
+        if (targets[i] < 0 || targets[i] >= k)
+            return tnn_error(TNN_ERR_ARG, "%s: target[%d] = %d is not a class in [0, %d)", name, i, targets[i], k);
+    return TNN_OK;
+}
+
 tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad)
 {
-    if (!logits || !targets) return tnn_error(TNN_ERR_ARG, "cross_entropy_loss: %s is NULL", !logits ? "input" : "targets");
-    tnn_status hst = check_header("cross_entropy_loss", "input", logits);
-    if (hst) return hst;
-    if (logits->ndim != 2) {
-        char s[64];
-        return tnn_error(TNN_ERR_SHAPE, "cross_entropy_loss: input %s, expected [batch x classes]",
-                         tnn_tensor_shape_str(logits, s, sizeof s));
-    }
-    int n = logits->shape[0], k = logits->shape[1];
-    tnn_status st = shape_grad("cross_entropy_loss", grad, logits);
+    tnn_status st = check_class_loss("cross_entropy_loss", logits, targets, grad);
     if (st) return st;
-    for (int i = 0; i < n; i++) /* first, so that a refusal leaves grad as it was */
-        if (targets[i] < 0 || targets[i] >= k)
-            return tnn_error(TNN_ERR_ARG, "cross_entropy_loss: target[%d] = %d is not a class in [0, %d)", i, targets[i], k);
+    int n = logits->shape[0], k = logits->shape[1];
     double acc = 0.0;
     for (int i = 0; i < n; i++) {
         int t = targets[i];
@@ -152,20 +161,9 @@ tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, 
 
 tnn_status tnn_nll_loss(const tnn_tensor *log_probs, const int *targets, float *loss, tnn_tensor *grad)
 {
-    if (!log_probs || !targets) return tnn_error(TNN_ERR_ARG, "nll_loss: %s is NULL", !log_probs ? "input" : "targets");
-    tnn_status hst = check_header("nll_loss", "input", log_probs);
-    if (hst) return hst;
-    if (log_probs->ndim != 2) {
-        char s[64];
-        return tnn_error(TNN_ERR_SHAPE, "nll_loss: input %s, expected [batch x classes]",
-                         tnn_tensor_shape_str(log_probs, s, sizeof s));
-    }
-    int n = log_probs->shape[0], k = log_probs->shape[1];
-    tnn_status st = shape_grad("nll_loss", grad, log_probs);
+    tnn_status st = check_class_loss("nll_loss", log_probs, targets, grad);
     if (st) return st;
-    for (int i = 0; i < n; i++) /* first, so that a refusal leaves grad as it was */
-        if (targets[i] < 0 || targets[i] >= k)
-            return tnn_error(TNN_ERR_ARG, "nll_loss: target[%d] = %d is not a class in [0, %d)", i, targets[i], k);
+    int n = log_probs->shape[0], k = log_probs->shape[1];
     double acc = 0.0;
     for (int i = 0; i < n; i++) acc -= log_probs->data[(size_t)i * k + targets[i]];
     if (loss) *loss = (float)(acc / n);
