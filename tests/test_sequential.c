@@ -966,6 +966,15 @@ static void sequential_summary(void **state)
     assert_non_null(strstr(got, "  0   linear(100->128)                                 12,928           0  trainable\n"));
     assert_non_null(strstr(got, "(12,928 trainable)"));
 
+    /* A stream whose error flag an earlier call left set (a read from a write-only
+     * stream) but that writes: the table is written and the call succeeds. */
+    FILE *wo = fopen("/dev/null", "w");
+    assert_non_null(wo);
+    assert_int_equal(fgetc(wo), EOF);
+    assert_true(ferror(wo));
+    TU_ASSERT_OK(tnn_module_summary(s, wo));
+    fclose(wo);
+
     /* A stream that cannot be written: TNN_ERR_IO, not silence. */
     FILE *f = fopen("/dev/null", "r");
     assert_non_null(f);
