@@ -174,7 +174,6 @@ static const tnn_module_vtable flatten_vt = {
     .free = flatten_free,
 };
 
-bool tnn_is_flatten(const tnn_module *m) { return m && m->vt == &flatten_vt; }
 bool tnn_is_dropout(const tnn_module *m) { return m && m->vt == &dropout_vt; }
 const tnn_tensor *tnn_dropout_output_buffer(const tnn_module *m) { return &((const tnn_dropout *)m)->y; }
 

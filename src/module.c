@@ -370,8 +370,11 @@ typedef struct summary_ctx {
     bool measure;  /* true in that first pass */
 } summary_ctx;
 
-/* One line for m (index idx in its container, -1 for the top), then its children. */
-static tnn_status summary_lines(summary_ctx *sc, tnn_module *m, int depth, int idx, const tnn_module *parent)
+/* One line for m (index idx in its container, -1 for the top), then its children; *c
+ * receives m's counts. The first pass counts too, so that a visit that fails stops the
+ * summary before anything is printed. */
+static tnn_status summary_lines(summary_ctx *sc, tnn_module *m, int depth, int idx, const tnn_module *parent,
+                                summary_counts *c_out)
 {
     char d[160], label[224], p[32], b[32];
     tnn_module_describe(m, d, sizeof d);
@@ -380,6 +383,7 @@ static tnn_status summary_lines(summary_ctx *sc, tnn_module *m, int depth, int i
     summary_counts c = {0};
     tnn_status st = summary_count(m, &c);
     if (st != TNN_OK) return st;
+    *c_out = c;
     if (sc->measure) {
         int w = (int)strlen(label);
         if (w > sc->width) sc->width = w;
@@ -398,7 +402,8 @@ static tnn_status summary_lines(summary_ctx *sc, tnn_module *m, int depth, int i
     }
     if (tnn_is_sequential(m))
         for (int i = 0; i < tnn_sequential_len(m); i++) {
-            st = summary_lines(sc, tnn_sequential_get(m, i), depth + 1, i, m);
+            summary_counts child;
+            st = summary_lines(sc, tnn_sequential_get(m, i), depth + 1, i, m, &child);
             if (st != TNN_OK) return st;
         }
     return TNN_OK;
@@ -411,15 +416,13 @@ tnn_status tnn_module_summary(tnn_module *m, FILE *f)
     if (why) return tnn_error(TNN_ERR_ARG, "module_summary: the module %s", why);
     if (!f) f = stdout;
     summary_ctx sc = {.f = f, .width = (int)strlen("module"), .measure = true};
-    tnn_status st = summary_lines(&sc, m, 0, -1, NULL);
-    if (st != TNN_OK) return st;
-    summary_counts c = {0};
-    st = summary_count(m, &c);
+    summary_counts c; /* the top module's: the totals */
+    tnn_status st = summary_lines(&sc, m, 0, -1, NULL, &c);
     if (st != TNN_OK) return st;
     sc.measure = false;
     char p[32], t[32], b[32], by[32];
     if (fprintf(f, "%-*s %13s %11s\n", sc.width, "module", "parameters", "buffers") < 0) sc.failed = true;
-    st = summary_lines(&sc, m, 0, -1, NULL);
+    st = summary_lines(&sc, m, 0, -1, NULL, &c);
     if (st != TNN_OK) return st;
     char unit[32] = ""; /* the largest unit that shows at least 1.0 */
     if (c.bytes >= 999950000) snprintf(unit, sizeof unit, " (%.1f GB)", (double)c.bytes / 1e9);

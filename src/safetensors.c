@@ -906,20 +906,18 @@ static void prefix_hint(const tnn_safetensors *st, const tnn_tensor_list *dst, c
         fit_len[found++] = pf;
     }
     if (!found) return;
-    char a[72], b[72], q[72], or1[80] = "", or2[80] = "";
+    char a[72], b[72], q[72], alt[160] = ""; /* a, then " (or 'x.')" for each other that fits */
     quote(a, sizeof a, fits[0], fit_len[0]);
     quote(b, sizeof b, e0, pe);
-    if (found > 1 && fit_len[1]) {
-        quote(q, sizeof q, fits[1], fit_len[1]);
-        snprintf(or1, sizeof or1, " (or %s)", q);
-    }
-    if (found > 2 && fit_len[2]) {
-        quote(q, sizeof q, fits[2], fit_len[2]);
-        snprintf(or2, sizeof or2, " (or %s)", q);
-    }
-    if (!pe) snprintf(hint, len, "; the file's names have %s%s%s in front of the expected ones", a, or1, or2);
+    for (size_t k = 1; k < found; k++)
+        if (fit_len[k]) {
+            quote(q, sizeof q, fits[k], fit_len[k]);
+            size_t n = strlen(alt);
+            snprintf(alt + n, sizeof alt - n, " (or %s)", q);
+        }
+    if (!pe) snprintf(hint, len, "; the file's names have %s%s in front of the expected ones", a, alt);
     else if (!fit_len[0]) snprintf(hint, len, "; the file's names lack the expected ones' %s in front", b);
-    else snprintf(hint, len, "; the file's names have %s%s%s in front where the expected ones have %s", a, or1, or2, b);
+    else snprintf(hint, len, "; the file's names have %s%s in front where the expected ones have %s", a, alt, b);
 }
 
 tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor_list *dst, bool strict)

@@ -186,8 +186,10 @@ static tnn_status check_chain(const tnn_sequential *s)
 
 /* Whether a backward of c that succeeded may have added to parameter gradients: a
  * module that takes part in gradients (requires_grad: the flag its backward obeys) and
- * is not one of the built-ins without parameters; inside a Sequential, any child. Read
- * from the flags only: visiting the parameters would settle discarded gradients. */
+ * has parameters to enumerate (a visit; a module without one has none: the built-in
+ * activations, Softmax, Dropout and Flatten, and any of the caller's so written);
+ * inside a Sequential, any child. Read from the flags and the vtable only: visiting the
+ * parameters would settle discarded gradients. */
 static bool may_add_gradients(const tnn_module *c)
 {
     if (tnn_is_sequential(c)) {
@@ -196,7 +198,7 @@ static bool may_add_gradients(const tnn_module *c)
             if (may_add_gradients(s->children[i])) return true;
         return false;
     }
-    return c->requires_grad && !tnn_is_activation(c) && !tnn_is_dropout(c) && !tnn_is_flatten(c) && !tnn_is_softmax(c);
+    return c->requires_grad && c->vt->visit;
 }
 
 static tnn_status seq_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)

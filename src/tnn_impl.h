@@ -155,7 +155,6 @@ tnn_status tnn_visit_param(const char *prefix, const char *local, float *data, f
 bool tnn_is_linear(const tnn_module *m);
 bool tnn_is_batchnorm1d(const tnn_module *m);
 bool tnn_is_activation(const tnn_module *m);
-bool tnn_is_flatten(const tnn_module *m);
 bool tnn_is_dropout(const tnn_module *m);
 bool tnn_is_softmax(const tnn_module *m); /* Softmax or LogSoftmax */
 /* The buffer a built-in module writes its output into (empty before its first forward):

@@ -115,10 +115,11 @@ static int refused(tnn_module *m, tnn_optimizer *o, const int64_t *w, const char
     int64_t copy[N + 5];
     memcpy(copy, w, sizeof copy);
     tnn_tensor_list *l = o ? checkpoint_list(m, o, copy, N) : tnn_tensor_list_new();
-    if (l && !o && (tnn_tensor_list_add_module(l, m, "model.") != TNN_OK || add_loop_state(l, copy, N) != TNN_OK))
-        return 1; /* without the optimizer's tensors: for the strict load to refuse */
-    if (!l || tnn_safetensors_save("bad.ckpt", l, NULL) != TNN_OK) return 1;
+    bool saved = l && (o || (tnn_tensor_list_add_module(l, m, "model.") == TNN_OK && /* without the optimizer's */
+                             add_loop_state(l, copy, N) == TNN_OK)) &&               /* tensors: for the strict */
+                 tnn_safetensors_save("bad.ckpt", l, NULL) == TNN_OK;                 /* load to refuse */
     tnn_tensor_list_free(l);
+    if (!saved) return 1;
     tnn_rng r;
     tnn_optimizer *o2 = NULL, *o3 = NULL;
     tnn_rng_seed(&r, 5);

@@ -173,6 +173,15 @@ def batchnorm_goldens():
 
 # ---------------------------------------------------------------- activations
 
+def add_forward_backward(gd, prefix, m, x, dy):
+    """Records m(x) as <prefix>.y and dL/dx for upstream gradient dy as <prefix>.dx."""
+    xi = x.clone().requires_grad_(True)
+    y = m(xi)
+    y.backward(dy)
+    gd.add(f"{prefix}.y", y)
+    gd.add(f"{prefix}.dx", xi.grad)
+
+
 def activation_goldens():
     gd = Golden()
     g = gen(300)
@@ -188,11 +197,7 @@ def activation_goldens():
     gd.add("x", x)
     gd.add("dy", dy)
     for name, m in mods.items():
-        xi = x.clone().requires_grad_(True)
-        y = m(xi)
-        y.backward(dy)
-        gd.add(f"{name}.y", y)
-        gd.add(f"{name}.dx", xi.grad)
+        add_forward_backward(gd, name, m, x, dy)
     gd.write("activation.golden")
 
 
@@ -241,11 +246,7 @@ def softmax_goldens():
         gd.add(f"{name}.x", x)
         gd.add(f"{name}.dy", dy)
         for mname, m in mods.items():
-            xi = x.clone().requires_grad_(True)
-            y = m(xi)
-            y.backward(dy)
-            gd.add(f"{name}.{mname}.y", y)
-            gd.add(f"{name}.{mname}.dx", xi.grad)
+            add_forward_backward(gd, f"{name}.{mname}", m, x, dy)
     gd.write("softmax.golden")
 
 
