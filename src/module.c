@@ -32,6 +32,45 @@ _Static_assert(offsetof(tnn_module, out_ndim) ==
                    (offsetof(tnn_module, has_output) + 1 + _Alignof(int) - 1) / _Alignof(int) * _Alignof(int),
                "tnn_module's fields after has_output moved");
 
+/* One model, one thread at a time. A call that reads or writes a model marks the
+ * model's outermost container with its thread (the address of a thread-local, unique
+ * among running threads); the calls it makes inside (a Sequential running its children)
+ * find their own thread there and go on. A call from another thread meanwhile is
+ * refused before it touches anything: two threads inside one model would reallocate
+ * the buffers each other reads. It cannot see two threads taking turns (one's forward,
+ * the other's forward, then the first one's backward), which is ordered, not a race. */
+static _Thread_local char g_this_thread;
+
+static tnn_module *outermost(tnn_module *m)
+{
+    while (m->container) m = m->container;
+    return m;
+}
+
+tnn_status tnn_module_enter(tnn_module *m, const char *what)
+{
+    tnn_module *r = outermost(m);
+    void *me = &g_this_thread, *none = NULL;
+    if (__atomic_load_n(&r->busy_thread, __ATOMIC_RELAXED) == me) {
+        r->busy_depth++;
+        return TNN_OK;
+    }
+    if (!__atomic_compare_exchange_n(&r->busy_thread, &none, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        char d[96];
+        return tnn_error(TNN_ERR_STATE, "%s %s: the model is in use by another thread; a model is used by one "
+                         "thread at a time (give each thread its own model, or hand it over when one is done)",
+                         tnn_module_describe(m, d, sizeof d), what);
+    }
+    r->busy_depth = 1;
+    return TNN_OK;
+}
+
+void tnn_module_leave(tnn_module *m)
+{
+    tnn_module *r = outermost(m);
+    if (--r->busy_depth == 0) __atomic_store_n(&r->busy_thread, NULL, __ATOMIC_RELEASE);
+}
+
 void tnn_module_note_output(tnn_module *m, const tnn_tensor *y)
 {
     m->has_output = true;
@@ -121,12 +160,15 @@ tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     if (tnn_tensor_problem(x, why, sizeof why)) /* a header filled in by hand: size 0 with a shape, say */
         return tnn_error(TNN_ERR_ARG, "%s forward: the input %s", tnn_module_describe(m, d, sizeof d), why);
     *y = NULL;
+    tnn_status st = tnn_module_enter(m, "forward");
+    if (st) return st;
     m->has_output = false; /* until this forward succeeds: a failed one may leave the module half-updated */
     m->chained = false;
     unsigned seq = tnn_error_seq();
-    tnn_status st = m->vt->forward(m, x, y);
+    st = m->vt->forward(m, x, y);
     if (st == TNN_OK && !*y) st = tnn_error(TNN_ERR_STATE, "%s forward returned no output", tnn_module_describe(m, d, sizeof d));
     if (st == TNN_OK) tnn_module_note_output(m, *y);
+    tnn_module_leave(m);
     return with_message(m, "forward", st, seq);
 }
 
@@ -143,6 +185,8 @@ bool tnn_same_but_ones(int na, const int *a, int nb, const int *b)
     }
 }
 
+static tnn_status backward_entered(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
+
 tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     if (!m) return tnn_error(TNN_ERR_ARG, "backward: module is NULL");
@@ -154,6 +198,17 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     if (tnn_tensor_problem(dy, why, sizeof why))
         return tnn_error(TNN_ERR_ARG, "%s backward: dy %s", tnn_module_describe(m, d, sizeof d), why);
     if (dx) *dx = NULL;
+    tnn_status st = tnn_module_enter(m, "backward");
+    if (st) return st;
+    st = backward_entered(m, dy, dx);
+    tnn_module_leave(m);
+    return st;
+}
+
+/* tnn_module_backward once m is this thread's */
+static tnn_status backward_entered(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    char d[96];
     if (!m->has_output)
         return tnn_error(TNN_ERR_STATE, "%s backward: called before forward (or after a forward that failed%s)",
                          tnn_module_describe(m, d, sizeof d),
@@ -409,12 +464,23 @@ static tnn_status summary_lines(summary_ctx *sc, tnn_module *m, int depth, int i
     return TNN_OK;
 }
 
+static tnn_status summary_entered(tnn_module *m, FILE *f);
+
 tnn_status tnn_module_summary(tnn_module *m, FILE *f)
 {
     if (!m) return tnn_error(TNN_ERR_ARG, "module_summary: module is NULL");
     const char *why = tnn_module_vt_problem(m);
     if (why) return tnn_error(TNN_ERR_ARG, "module_summary: the module %s", why);
     if (!f) f = stdout;
+    tnn_status st = tnn_module_enter(m, "summary");
+    if (st) return st;
+    st = summary_entered(m, f);
+    tnn_module_leave(m);
+    return st;
+}
+
+static tnn_status summary_entered(tnn_module *m, FILE *f)
+{
     summary_ctx sc = {.f = f, .width = (int)strlen("module"), .measure = true};
     summary_counts c; /* the top module's: the totals */
     tnn_status st = summary_lines(&sc, m, 0, -1, NULL, &c);

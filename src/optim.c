@@ -81,13 +81,17 @@ tnn_status tnn_optimizer_step(tnn_optimizer *o)
     /* Which parameters have a gradient now (frozen modules and discarded gradients have
      * none, and are left alone, as PyTorch skips a parameter whose .grad is None). The
      * visit also writes the zeros that a discard still owes. */
-    if (o->module && o->params) {
+    if (!o->module) return o->vt->step(o);
+    tnn_status st = tnn_module_enter(o->module, "optimizer step");
+    if (st) return st;
+    if (o->params) {
         refresh_ctx c = {o->params, 0};
-        tnn_status st = tnn_module_visit(o->module, "", refresh_one, &c);
-        if (st) return st;
-        if (c.k != o->params->count) return params_changed("some are gone");
+        st = tnn_module_visit(o->module, "", refresh_one, &c);
+        if (!st && c.k != o->params->count) st = params_changed("some are gone");
     }
-    return o->vt->step(o);
+    if (!st) st = o->vt->step(o);
+    tnn_module_leave(o->module);
+    return st;
 }
 
 void tnn_optimizer_zero_grad(tnn_optimizer *o)

@@ -987,11 +987,15 @@ tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor
 tnn_status tnn_module_save(tnn_module *m, const char *prefix, const char *path, const tnn_metadata *md)
 {
     if (!m || !path) return tnn_error(TNN_ERR_ARG, "module_save: NULL %s", !m ? "module" : "path");
-    tnn_tensor_list *l;
-    tnn_status s = tnn_module_collect(m, prefix, false, &l);
+    tnn_status s = tnn_module_enter(m, "save");
     if (s) return s;
-    s = tnn_safetensors_save(path, l, md);
-    tnn_tensor_list_free(l);
+    tnn_tensor_list *l;
+    s = tnn_module_collect(m, prefix, false, &l);
+    if (!s) {
+        s = tnn_safetensors_save(path, l, md);
+        tnn_tensor_list_free(l);
+    }
+    tnn_module_leave(m);
     return s;
 }
 
@@ -999,9 +1003,11 @@ tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, 
 {
     if (md_out) *md_out = NULL;
     if (!m || !path) return tnn_error(TNN_ERR_ARG, "module_load: NULL %s", !m ? "module" : "path");
-    tnn_tensor_list *l;
+    tnn_status s = tnn_module_enter(m, "load");
+    if (s) return s;
+    tnn_tensor_list *l = NULL;
     tnn_safetensors *st = NULL;
-    tnn_status s = tnn_module_collect(m, prefix, false, &l);
+    s = tnn_module_collect(m, prefix, false, &l);
     tnn_metadata *md = NULL;
     if (!s) s = load_file(path, &st);
     if (!s && md_out) { /* before copying: nothing may fail once m is modified */
@@ -1013,5 +1019,6 @@ tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, 
     else tnn_metadata_free(md);
     tnn_safetensors_free(st);
     tnn_tensor_list_free(l);
+    tnn_module_leave(m);
     return s;
 }

@@ -380,8 +380,14 @@ static tnn_status add_child(tnn_module *seq, tnn_module *child)
 
 tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
 {
-    tnn_status st = add_child(seq, child);
-    if (tnn_is_sequential(seq)) ((tnn_sequential *)seq)->err_seq = tnn_error_seq();
+    if (!tnn_is_sequential(seq)) return add_child(seq, child); /* refused there */
+    tnn_status st = tnn_module_enter(seq, "add");
+    if (st) /* the child stays as it was: it may be in use too */
+        return tnn_error(st, "sequential_add: the sequential is in use by another thread; a model is used by one "
+                         "thread at a time (the child was not freed)");
+    st = add_child(seq, child);
+    ((tnn_sequential *)seq)->err_seq = tnn_error_seq();
+    tnn_module_leave(seq);
     return st;
 }
 

@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
@@ -315,11 +316,209 @@ static void error_messages_are_per_thread(void **state)
     assert_int_equal(b.status, TNN_OK);
 }
 
+/* A model used by two threads at once: the second thread's calls are refused, naming
+ * the problem, before they touch anything (a model is one thread's at a time). A gate
+ * module holds the first thread inside the model's forward while the second tries. */
+typedef struct gate_module {
+    tnn_module base;
+    sem_t *entered, *release;
+} gate_module;
+
+static tnn_status gate_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    gate_module *g = (gate_module *)m;
+    if (g->entered) {
+        sem_post(g->entered);
+        while (sem_wait(g->release) != 0) continue;
+    }
+    *y = x;
+    return TNN_OK;
+}
+
+static tnn_status gate_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    (void)m;
+    if (dx) *dx = dy;
+    return TNN_OK;
+}
+
+static void gate_free(tnn_module *m) { free(m); }
+
+static const tnn_module_vtable gate_vt = {
+    .type_name = "gate", .forward = gate_forward, .backward = gate_backward, .free = gate_free};
+
+typedef struct forward_job {
+    tnn_module *net;
+    const tnn_tensor *x;
+    tnn_status status;
+} forward_job;
+
+static void *forward_thread(void *arg)
+{
+    forward_job *j = arg;
+    const tnn_tensor *y;
+    j->status = tnn_module_forward(j->net, j->x, &y);
+    return NULL;
+}
+
+static void one_model_on_two_threads_is_refused(void **state)
+{
+    (void)state;
+    tnn_rng rng;
+    tnn_rng_seed(&rng, 7);
+    sem_t entered, release;
+    assert_int_equal(sem_init(&entered, 0, 0), 0);
+    assert_int_equal(sem_init(&release, 0, 0), 0);
+    tnn_module *net = tnn_sequential_new();
+    tnn_module *lin = tnn_linear_new(4, 3, true, &rng);
+    gate_module *gate = calloc(1, sizeof *gate);
+    assert_non_null(gate);
+    tnn_module_init(&gate->base, &gate_vt);
+    assert_int_equal(tnn_sequential_add(net, lin), TNN_OK);
+    assert_int_equal(tnn_sequential_add(net, &gate->base), TNN_OK);
+    tnn_optimizer *opt = tnn_adam_new(net, tnn_adam_defaults());
+    tnn_tensor *x = tnn_tensor_new2(2, 4), *dy = tnn_tensor_new2(2, 3);
+    assert_non_null(opt);
+    assert_non_null(x);
+    assert_non_null(dy);
+    for (size_t i = 0; i < x->size; i++) x->data[i] = 0.25f * (float)i;
+    for (size_t i = 0; i < dy->size; i++) dy->data[i] = 1.0f;
+    const tnn_tensor *y, *dx;
+    assert_int_equal(tnn_module_forward(net, x, &y), TNN_OK); /* this thread's first: a forward to refuse a backward after */
+    assert_int_equal(tnn_module_backward(net, dy, &dx), TNN_OK);
+    tnn_tensor_list *params = tnn_module_parameters(net, "");
+    assert_non_null(params);
+    float *w = params->items[0].data; /* 0.weight */
+    float w0 = w[0];
+
+    gate->entered = &entered;
+    gate->release = &release;
+    forward_job job = {.net = net, .x = x, .status = TNN_ERR_STATE};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, forward_thread, &job), 0);
+    while (sem_wait(&entered) != 0) continue; /* the other thread is inside net's forward */
+    gate->entered = NULL;
+
+    TU_ASSERT_ERR(tnn_module_forward(net, x, &y), TNN_ERR_STATE, "sequential", "forward", "in use by another thread", NULL);
+    assert_null(y);
+    TU_ASSERT_ERR(tnn_module_backward(net, dy, &dx), TNN_ERR_STATE, "backward", "in use by another thread", NULL);
+    /* a child of the model, run on its own, is the model's too */
+    TU_ASSERT_ERR(tnn_module_forward(lin, x, &y), TNN_ERR_STATE, "linear(4->3)", "in use by another thread", NULL);
+    TU_ASSERT_ERR(tnn_optimizer_step(opt), TNN_ERR_STATE, "optimizer step", "in use by another thread", NULL);
+    assert_float_equal(w[0], w0, 0.0f); /* no step was taken */
+    const char *path = "threads_refused.safetensors";
+    remove(path);
+    TU_ASSERT_ERR(tnn_module_save(net, "", path, NULL), TNN_ERR_STATE, "save", "in use by another thread", NULL);
+    assert_int_equal(access(path, F_OK), -1); /* nothing written */
+    TU_ASSERT_ERR(tnn_module_load(net, "", path, true, NULL), TNN_ERR_STATE, "load", "in use by another thread", NULL);
+    char buf[256];
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    assert_non_null(f);
+    TU_ASSERT_ERR(tnn_module_summary(net, f), TNN_ERR_STATE, "summary", "in use by another thread", NULL);
+    fclose(f);
+    tnn_module *relu = tnn_relu_new();
+    TU_ASSERT_ERR(tnn_sequential_add(net, relu), TNN_ERR_STATE, "sequential_add", "in use by another thread",
+                  "the child was not freed", NULL);
+    assert_null(relu->container);
+    tnn_module_free(relu); /* still ours */
+    assert_int_equal(tnn_sequential_len(net), 2);
+
+    sem_post(&release); /* the other thread finishes its forward */
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(job.status, TNN_OK);
+    /* handed over: this thread may use the model again, from the other thread's forward */
+    assert_int_equal(tnn_module_backward(net, dy, &dx), TNN_OK);
+    assert_int_equal(tnn_optimizer_step(opt), TNN_OK);
+    assert_true(w[0] != w0);
+    assert_int_equal(tnn_module_save(net, "", path, NULL), TNN_OK);
+    assert_int_equal(tnn_module_load(net, "", path, true, NULL), TNN_OK);
+    remove(path);
+
+    tnn_tensor_list_free(params);
+    tnn_optimizer_free(opt);
+    tnn_module_free(net);
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+    sem_destroy(&entered);
+    sem_destroy(&release);
+}
+
+/* Two threads training one model with different batch sizes, with nothing ordering
+ * them: before the guard this crashed one run in three. Now each call runs whole or is
+ * refused; a thread may still see the other's forward between its own forward and
+ * backward (a shape error, or gradients of the other batch), which is ordered use, not
+ * a race, and not detectable. */
+typedef struct hammer_job {
+    tnn_module *net;
+    tnn_optimizer *opt;
+    int batch;
+    int ok, refused, other;
+} hammer_job;
+
+static void *hammer_thread(void *arg)
+{
+    hammer_job *j = arg;
+    tnn_tensor *x = tnn_tensor_new2(j->batch, 16), *dy = tnn_tensor_new2(j->batch, 8);
+    if (!x || !dy) {
+        j->other = -1;
+        goto out;
+    }
+    for (size_t i = 0; i < x->size; i++) x->data[i] = (float)(i % 7) * 0.1f;
+    for (size_t i = 0; i < dy->size; i++) dy->data[i] = 0.01f;
+    for (int it = 0; it < 300; it++) {
+        const tnn_tensor *y, *dx;
+        tnn_status st = tnn_module_forward(j->net, x, &y);
+        if (st == TNN_OK) st = tnn_module_backward(j->net, dy, &dx);
+        if (st == TNN_OK) st = tnn_optimizer_step(j->opt);
+        if (st == TNN_OK) j->ok++;
+        else if (st == TNN_ERR_STATE && strstr(tnn_last_error(), "in use by another thread")) {
+            j->refused++;
+            nanosleep(&(struct timespec){0, 20000}, NULL); /* let the other thread finish its call */
+        }
+        else if (st == TNN_ERR_SHAPE) j->other++; /* dy against the other thread's forward */
+        else {
+            j->other = -1000000;
+            break;
+        }
+    }
+out:
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+    return NULL;
+}
+
+static void one_model_hammered_by_two_threads(void **state)
+{
+    (void)state;
+    tnn_rng rng;
+    tnn_rng_seed(&rng, 11);
+    tnn_module *net = tnn_sequential_new();
+    assert_int_equal(tnn_sequential_add(net, tnn_linear_new(16, 64, true, &rng)), TNN_OK);
+    assert_int_equal(tnn_sequential_add(net, tnn_batchnorm1d_new(64, tnn_batchnorm_defaults())), TNN_OK);
+    assert_int_equal(tnn_sequential_add(net, tnn_relu_new()), TNN_OK);
+    assert_int_equal(tnn_sequential_add(net, tnn_linear_new(64, 8, true, &rng)), TNN_OK);
+    tnn_optimizer *opt = tnn_adam_new(net, tnn_adam_defaults());
+    assert_non_null(opt);
+    hammer_job a = {net, opt, 64, 0, 0, 0}, b = {net, opt, 24, 0, 0, 0};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, hammer_thread, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, hammer_thread, &b), 0);
+    assert_int_equal(pthread_join(ta, NULL), 0);
+    assert_int_equal(pthread_join(tb, NULL), 0);
+    assert_true(a.other >= 0 && b.other >= 0); /* only the three outcomes above */
+    assert_int_equal(a.ok + a.refused + a.other, 300);
+    assert_int_equal(b.ok + b.refused + b.other, 300);
+    tnn_optimizer_free(opt);
+    tnn_module_free(net);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(separate_models_on_concurrent_threads),
     cmocka_unit_test(error_messages_are_per_thread),
     cmocka_unit_test(same_bits_beside_a_busy_core),
     cmocka_unit_test(a_worker_that_cannot_start),
+    cmocka_unit_test(one_model_on_two_threads_is_refused),
+    cmocka_unit_test(one_model_hammered_by_two_threads),
 };
 
 TU_MAIN("threads", tests)

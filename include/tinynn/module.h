@@ -112,6 +112,12 @@ struct tnn_module {
     int out_ndim;        /**< number of dimensions of the last forward's output */
     int out_shape[TNN_MAX_DIMS]; /**< shape of the last forward's output, which backward's dy must have */
     tnn_module *container; /**< the Sequential this module is a child of, or NULL */
+    /** The thread inside a call on this model (forward, backward, an optimizer's step,
+     * save, load, ...), or NULL: kept on the model's outermost container, where a call
+     * from another thread at the same time is refused with TNN_ERR_STATE instead of
+     * racing (see docs/design.md, "Threads of your own"). */
+    void *busy_thread;
+    int busy_depth; /**< nested calls of busy_thread (a Sequential calls its children) */
 };
 
 /** Initialise the base of a user-defined module (training on, requires_grad on, no
@@ -125,7 +131,9 @@ TNN_API void tnn_module_init(tnn_module *m, const tnn_module_vtable *vt);
  * @param x  input; must stay alive and unchanged until the matching backward
  * @param y  receives the output, owned by m and valid until m's next forward
  * @return TNN_OK, or an error with tnn_last_error() set (TNN_ERR_SHAPE for mis-shaped input,
- *         TNN_ERR_ARG for a layer's own last output as input, rule 1) */
+ *         TNN_ERR_ARG for a layer's own last output as input, rule 1; TNN_ERR_STATE while
+ *         another thread is inside a call on m's model, which this call then leaves
+ *         untouched: docs/design.md, "Threads of your own") */
 TNN_API tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y);
 /** Run m's backward: checked wrapper around the vtable. Before calling the module it
  * refuses a backward before any forward (TNN_ERR_STATE) and a dy whose shape differs from
