@@ -108,34 +108,147 @@ tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float 
     return TNN_OK;
 }
 
-/* The checks of the losses over class indices: a [batch x classes] input, grad given
- * its shape, and every target a class, checked before anything is written. */
-static tnn_status check_class_loss(const char *name, const tnn_tensor *input, const int *targets, tnn_tensor *grad)
+/* ---- losses over class indices: CrossEntropyLoss and NLLLoss ----
+ *
+ * One implementation serves the plain functions (no options: every target a class,
+ * mean reduction) and the _with ones (tnn_class_loss_params); with the defaults the
+ * two do the same arithmetic (a weight of 1.0, a denominator of n), so they give the
+ * same bits. */
+
+tnn_class_loss_params tnn_class_loss_defaults(void)
 {
+    return (tnn_class_loss_params){.weight = NULL, .ignore_index = -100, .label_smoothing = 0.0,
+                                   .reduction = TNN_REDUCTION_MEAN, .losses = NULL};
+}
+
+/* A call, its settings checked. */
+typedef struct class_call {
+    const char *name;
+    int n, k;              /* batch, classes */
+    const float *w;        /* class weights, NULL for 1 each */
+    bool ignore;           /* whether targets equal to ignore_index are ignored (not in the plain functions) */
+    int ignore_index;
+    double smoothing;      /* label smoothing (cross-entropy) */
+    float *losses;         /* per-sample losses (TNN_REDUCTION_NONE), or NULL */
+    double den;            /* the mean's denominator: the counted targets' weights summed; 1 for sum and none */
+} class_call;
+
+static bool ignored(const class_call *c, int t) { return c->ignore && t == c->ignore_index; }
+
+static const char *reduction_name(tnn_reduction r)
+{
+    return r == TNN_REDUCTION_MEAN ? "mean" : r == TNN_REDUCTION_SUM ? "sum" : "none";
+}
+
+/* The settings (p NULL for the plain functions) and the arguments of a loss over class
+ * indices: a [batch x classes] input, grad and losses given their shapes, and every
+ * target a class or ignored, all checked before anything is written. */
+static tnn_status check_class_loss(class_call *c, bool ce, const tnn_tensor *input, const int *targets,
+                                   const tnn_class_loss_params *p, tnn_tensor *grad)
+{
+    const char *name = c->name;
     if (!input || !targets) return tnn_error(TNN_ERR_ARG, "%s: %s is NULL", name, !input ? "input" : "targets");
     tnn_status st = check_header(name, "input", input);
     if (st) return st;
-    if (input->ndim != 2) {
-        char s[64];
+    char s1[64], s2[64];
+    if (input->ndim != 2)
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s, expected [batch x classes]", name,
-                         tnn_tensor_shape_str(input, s, sizeof s));
+                         tnn_tensor_shape_str(input, s1, sizeof s1));
+    int n = c->n = input->shape[0], k = c->k = input->shape[1];
+    c->w = NULL;
+    c->ignore = p != NULL;
+    c->ignore_index = p ? p->ignore_index : 0;
+    c->smoothing = 0.0;
+    c->losses = NULL;
+    tnn_reduction red = p ? p->reduction : TNN_REDUCTION_MEAN;
+    if (p) {
+        if (red != TNN_REDUCTION_MEAN && red != TNN_REDUCTION_SUM && red != TNN_REDUCTION_NONE)
+            return tnn_error(TNN_ERR_ARG, "%s: reduction = %d is not TNN_REDUCTION_MEAN, _SUM or _NONE", name,
+                             (int)red);
+        double s = p->label_smoothing;
+        if (!ce && s != 0.0)
+            return tnn_error(TNN_ERR_ARG, "%s: label_smoothing = %g, but NLLLoss has no label smoothing (cross-entropy "
+                             "has; 0 here)", name, s);
+        if (!(s >= 0.0 && s <= 1.0)) /* NaN too */
+            return tnn_error(TNN_ERR_ARG, "%s: label_smoothing = %g is outside [0, 1]", name, s);
+        c->smoothing = s;
+        if (p->weight) {
+            st = check_header(name, "weight", p->weight);
+            if (st) return st;
+            if (p->weight->ndim != 1 || p->weight->shape[0] != k)
+                return tnn_error(TNN_ERR_SHAPE, "%s: weight %s for input %s, expected [%d] (one per class)", name,
+                                 tnn_tensor_shape_str(p->weight, s1, sizeof s1),
+                                 tnn_tensor_shape_str(input, s2, sizeof s2), k);
+            c->w = p->weight->data;
+            for (int j = 0; j < k; j++)
+                if (!isfinite(c->w[j]))
+                    return tnn_error(TNN_ERR_ARG, "%s: weight[%d] = %g is not finite", name, j, (double)c->w[j]);
+        }
+        if (p->losses && red != TNN_REDUCTION_NONE)
+            return tnn_error(TNN_ERR_ARG, "%s: losses is given with reduction %s (per-sample losses come with "
+                             "TNN_REDUCTION_NONE)", name, reduction_name(red));
+        if (!p->losses && red == TNN_REDUCTION_NONE)
+            return tnn_error(TNN_ERR_ARG, "%s: reduction none needs a losses tensor for the per-sample losses", name);
     }
     st = shape_grad(name, grad, input);
     if (st) return st;
-    for (int i = 0, n = input->shape[0], k = input->shape[1]; i < n; i++)
-        if (targets[i] < 0 || targets[i] >= k)
-            return tnn_error(TNN_ERR_ARG, "%s: target[%d] = %d is not a class in [0, %d)", name, i, targets[i], k);
+    if (p && p->losses) {
+        st = tnn_tensor_resize(p->losses, 1, &n);
+        if (st)
+            return tnn_error(st, "%s: losses tensor %s cannot hold one loss per sample, [%d]", name,
+                             tnn_tensor_shape_str(p->losses, s1, sizeof s1), n);
+        c->losses = p->losses->data;
+    }
+    /* the outputs are written row by row while the weights and the input are read */
+    if (c->w && grad && tnn_spans_overlap(grad->data, grad->size, c->w, (size_t)k))
+        return tnn_error(TNN_ERR_ARG, "%s: the gradient tensor shares memory with weight", name);
+    if (c->losses) {
+        const char *with = tnn_spans_overlap(c->losses, (size_t)n, c->w, c->w ? (size_t)k : 0) ? "weight"
+                           : tnn_spans_overlap(c->losses, (size_t)n, input->data, input->size) ? "the input"
+                           : grad && tnn_spans_overlap(c->losses, (size_t)n, grad->data, grad->size) ? "the gradient"
+                           : NULL;
+        if (with) return tnn_error(TNN_ERR_ARG, "%s: the losses tensor shares memory with %s", name, with);
+    }
+    double den = 0.0;
+    for (int i = 0; i < n; i++) {
+        int t = targets[i];
+        if (ignored(c, t)) continue;
+        if (t < 0 || t >= k) {
+            if (p)
+                return tnn_error(TNN_ERR_ARG, "%s: target[%d] = %d is neither a class in [0, %d) nor ignore_index (%d)",
+                                 name, i, t, k, c->ignore_index);
+            return tnn_error(TNN_ERR_ARG, "%s: target[%d] = %d is not a class in [0, %d)", name, i, t, k);
+        }
+        den += c->w ? (double)c->w[t] : 1.0;
+    }
+    c->den = red == TNN_REDUCTION_MEAN ? den : 1.0; /* all ignored: 0, and the mean 0 / 0 = NaN, as in torch */
     return TNN_OK;
 }
 
-tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad)
+/* Sample i's loss, with t its class and w its class weights (all 1 if NULL):
+ * (1 - s) w[t] (-log p[t]) + (s / k) sum_j w[j] (-log p[j]), s the label smoothing
+ * (torch 1.13's cross_entropy_loss_label_smoothing); its gradient with respect to the
+ * logits is p_j a - b_j with a = (1 - s) w[t] + (s / k) sum_j w[j] and
+ * b_j = (1 - s) w[t] [j = t] + (s / k) w[j]. Without smoothing these are w[t] (-log p[t])
+ * and w[t] (p_j - [j = t]), computed as such (an infinite -log p[j] elsewhere, from a
+ * logit of -inf, must not reach the loss through 0 * inf, and torch's path without
+ * smoothing never sees it). */
+static double cross_entropy_rows(const class_call *c, const tnn_tensor *logits, const int *targets, tnn_tensor *grad)
 {
-    tnn_status st = check_class_loss("cross_entropy_loss", logits, targets, grad);
-    if (st) return st;
-    int n = logits->shape[0], k = logits->shape[1];
+    const int n = c->n, k = c->k;
+    const float *w = c->w;
+    const double sm = c->smoothing, keep = 1.0 - sm, share = sm / k;
+    double wsum = 0.0;
+    for (int j = 0; j < k && sm > 0.0; j++) wsum += w ? w[j] : 1.0;
     double acc = 0.0;
     for (int i = 0; i < n; i++) {
         int t = targets[i];
+        float *g = grad ? grad->data + (size_t)i * k : NULL;
+        if (ignored(c, t)) {
+            if (c->losses) c->losses[i] = 0.0f;
+            if (g) memset(g, 0, (size_t)k * sizeof *g);
+            continue;
+        }
         const float *r = logits->data + (size_t)i * k;
         int jm = 0; /* the first largest logit */
         for (int j = 1; j < k; j++) jm = r[j] > r[jm] ? j : jm;
@@ -149,28 +262,82 @@ tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, 
         for (int j = 0; j < k; j++)
             if (j != jm) se += exp((double)r[j] - mx);
         double l1 = log1p(se);
-        acc += (mx - r[t]) + l1;
-        if (grad) { /* softmax as exp((x - mx) - l1): mx + l1 would lose l1 once |mx| is large */
-            float *g = grad->data + (size_t)i * k;
-            for (int j = 0; j < k; j++) g[j] = (float)((exp(((double)r[j] - mx) - l1) - (j == t ? 1.0 : 0.0)) / n);
+        double wt = w ? w[t] : 1.0;
+        double li = wt * ((mx - r[t]) + l1); /* -log p[t] = (mx - x[t]) + l1 */
+        double a = wt, bt = wt;
+        if (sm > 0.0) {
+            double s = 0.0;
+            for (int j = 0; j < k; j++) s += (w ? w[j] : 1.0) * ((mx - r[j]) + l1);
+            li = keep * li + share * s;
+            a = keep * wt + share * wsum;
+            bt = keep * wt;
+        }
+        acc += li;
+        if (c->losses) c->losses[i] = (float)li;
+        if (g) { /* softmax as exp((x - mx) - l1): mx + l1 would lose l1 once |mx| is large */
+            for (int j = 0; j < k; j++) {
+                double b = j == t ? bt : 0.0;
+                if (sm > 0.0) b += share * (w ? w[j] : 1.0);
+                g[j] = (float)((exp(((double)r[j] - mx) - l1) * a - b) / c->den);
+            }
         }
     }
-    if (loss) *loss = (float)(acc / n);
+    return acc;
+}
+
+/* Sample i's loss -w[t] log_probs[i, t]; its gradient -w[t] at the target, 0 elsewhere. */
+static double nll_rows(const class_call *c, const tnn_tensor *log_probs, const int *targets, tnn_tensor *grad)
+{
+    const int n = c->n, k = c->k;
+    double acc = 0.0;
+    for (int i = 0; i < n; i++) {
+        int t = targets[i];
+        if (ignored(c, t)) {
+            if (c->losses) c->losses[i] = 0.0f;
+            continue;
+        }
+        double li = (c->w ? (double)c->w[t] : 1.0) * log_probs->data[(size_t)i * k + t]; /* exact: two floats */
+        acc -= li;
+        if (c->losses) c->losses[i] = (float)-li; /* torch's -w * x in float, the same bits */
+    }
+    if (grad) { /* torch: w[t] * -(1 / total_weight) in float, rounded twice; here once */
+        memset(grad->data, 0, grad->size * sizeof *grad->data);
+        for (int i = 0; i < n; i++)
+            if (!ignored(c, targets[i]))
+                grad->data[(size_t)i * k + targets[i]] = (float)(-(c->w ? (double)c->w[targets[i]] : 1.0) / c->den);
+    }
+    return acc;
+}
+
+static tnn_status class_loss(const char *name, bool ce, const tnn_tensor *input, const int *targets,
+                             const tnn_class_loss_params *p, float *loss, tnn_tensor *grad)
+{
+    class_call c = {.name = name};
+    tnn_status st = check_class_loss(&c, ce, input, targets, p, grad);
+    if (st) return st;
+    double acc = ce ? cross_entropy_rows(&c, input, targets, grad) : nll_rows(&c, input, targets, grad);
+    if (loss) *loss = (float)(acc / c.den);
     return TNN_OK;
+}
+
+tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad)
+{
+    return class_loss("cross_entropy_loss", true, logits, targets, NULL, loss, grad);
+}
+
+tnn_status tnn_cross_entropy_loss_with(const tnn_tensor *logits, const int *targets, tnn_class_loss_params p,
+                                       float *loss, tnn_tensor *grad)
+{
+    return class_loss("cross_entropy_loss_with", true, logits, targets, &p, loss, grad);
 }
 
 tnn_status tnn_nll_loss(const tnn_tensor *log_probs, const int *targets, float *loss, tnn_tensor *grad)
 {
-    tnn_status st = check_class_loss("nll_loss", log_probs, targets, grad);
-    if (st) return st;
-    int n = log_probs->shape[0], k = log_probs->shape[1];
-    double acc = 0.0;
-    for (int i = 0; i < n; i++) acc -= log_probs->data[(size_t)i * k + targets[i]];
-    if (loss) *loss = (float)(acc / n);
-    if (grad) { /* -1/n at each row's target (torch: -1 / total_weight, in float, the same value) */
-        memset(grad->data, 0, grad->size * sizeof *grad->data);
-        float g = (float)(-1.0 / n);
-        for (int i = 0; i < n; i++) grad->data[(size_t)i * k + targets[i]] = g;
-    }
-    return TNN_OK;
+    return class_loss("nll_loss", false, log_probs, targets, NULL, loss, grad);
+}
+
+tnn_status tnn_nll_loss_with(const tnn_tensor *log_probs, const int *targets, tnn_class_loss_params p, float *loss,
+                             tnn_tensor *grad)
+{
+    return class_loss("nll_loss_with", false, log_probs, targets, &p, loss, grad);
 }

@@ -29,7 +29,10 @@ tnn_core_cases(test_gradcheck_softmax.c gradcheck
 tnn_core_cases(test_gradcheck_dropout.c gradcheck gradcheck_dropout gradcheck_flatten)
 tnn_core_cases(test_gradcheck_sequential.c gradcheck gradcheck_sequential)
 tnn_core_cases(test_gradcheck_loss.c gradcheck
-  gradcheck_bce gradcheck_bce_with_logits gradcheck_mse gradcheck_cross_entropy gradcheck_nll_after_log_softmax)
+  gradcheck_bce gradcheck_bce_with_logits gradcheck_mse gradcheck_cross_entropy gradcheck_nll_after_log_softmax
+  gradcheck_cross_entropy_weighted gradcheck_cross_entropy_smoothed gradcheck_cross_entropy_smoothed_weighted
+  gradcheck_cross_entropy_ignore gradcheck_cross_entropy_sum gradcheck_cross_entropy_none
+  gradcheck_nll_weighted_after_log_softmax gradcheck_nll_none_after_log_softmax)
 
 # The checker itself: it must fail on wrong backward passes and pass a right one.
 tnn_core_cases(test_gradcheck_harness.c gradcheck
@@ -39,7 +42,7 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
   gradcheck_harness_detects_zero_vs_zero gradcheck_harness_loss_detects_wrong_grad)
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
-foreach(component rng gemm tensor module sequential loss optim softmax)
+foreach(component rng gemm tensor module sequential loss optim clip softmax)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
 

@@ -135,12 +135,147 @@ static void gradcheck_nll_after_log_softmax(void **state)
     tnn_tensor_free(x);
 }
 
+/* ---- PyTorch's options (tnn_cross_entropy_loss_with, tnn_nll_loss_with) ----
+ * NLL is checked after LogSoftmax, as above. With reduction none the loss checked is
+ * sum_i c_i losses[i] for fixed random c_i, its gradient grad's row i times c_i (row
+ * i must be the gradient of losses[i] alone). */
+typedef struct with_ctx {
+    tnn_class_loss_params p;
+    const int *targets;
+    tnn_module *log_softmax; /* NLL: its input is log_softmax(x); NULL: cross-entropy on x */
+    const double *c;         /* reduction none: the per-sample losses' factors */
+} with_ctx;
+
+static tnn_status class_loss_with(void *ctx, const tnn_tensor *x, float *loss, tnn_tensor *grad)
+{
+    with_ctx *c = ctx;
+    const tnn_tensor *in = x, *dx;
+    tnn_status st = c->log_softmax ? tnn_module_forward(c->log_softmax, x, &in) : TNN_OK;
+    if (st) return st;
+    tnn_tensor *g = grad && c->log_softmax ? tnn_tensor_new2(x->shape[0], x->shape[1]) : grad;
+    if (grad && !g) return TNN_ERR_NOMEM;
+    st = c->log_softmax ? tnn_nll_loss_with(in, c->targets, c->p, loss, g)
+                        : tnn_cross_entropy_loss_with(in, c->targets, c->p, loss, g);
+    if (!st && c->c) {
+        int n = x->shape[0], k = x->shape[1];
+        double acc = 0.0;
+        for (int i = 0; i < n; i++) {
+            acc += c->c[i] * c->p.losses->data[i];
+            for (int j = 0; g && j < k; j++) g->data[(size_t)i * k + j] *= (float)c->c[i];
+        }
+        if (loss) *loss = (float)acc;
+    }
+    if (!st && grad && c->log_softmax) st = tnn_module_backward(c->log_softmax, g, &dx);
+    if (!st && grad && c->log_softmax) st = tnn_tensor_copy(grad, dx);
+    if (g != grad) tnn_tensor_free(g);
+    return st;
+}
+
+/* A [4 x 5] batch of logits in [-2, 2], class weights in [0.2, 3] (weighted), the
+ * options of `p`; targets with two rows ignored when ignore is set. */
+static void check_with(const char *name, tnn_class_loss_params p, bool weighted, bool ignore, bool nll, uint64_t seed)
+{
+    tnn_rng r;
+    tnn_rng_seed(&r, seed);
+    tnn_tensor *x = tu_rand_tensor(&r, 4, 5, -2.0f, 2.0f), *w = tu_rand_tensor(&r, 1, 5, 0.2f, 3.0f);
+    assert_non_null(x);
+    assert_non_null(w);
+    TU_ASSERT_OK(tnn_tensor_reshape(w, 1, (int[]){5}));
+    int t[4] = {1, ignore ? p.ignore_index : 4, 0, ignore ? p.ignore_index : 3};
+    double c[4] = {0.7, -1.3, 0.4, 1.9};
+    tnn_tensor *losses = tnn_tensor_new1(4);
+    p.weight = weighted ? w : NULL;
+    if (p.reduction == TNN_REDUCTION_NONE) p.losses = losses;
+    with_ctx ctx = {p, t, nll ? tnn_log_softmax_new() : NULL, p.reduction == TNN_REDUCTION_NONE ? c : NULL};
+    assert_true(!nll || ctx.log_softmax);
+    gradcheck_report rep;
+    assert_int_equal(gradcheck_loss(name, class_loss_with, &ctx, x, gradcheck_defaults(), &rep), GRADCHECK_PASS);
+    assert_int_equal(rep.elements, 20);
+    tnn_module_free(ctx.log_softmax);
+    tnn_tensor_free(losses);
+    tnn_tensor_free(x);
+    tnn_tensor_free(w);
+}
+
+static void gradcheck_cross_entropy_weighted(void **state)
+{
+    (void)state;
+    check_with("cross_entropy(weight)", tnn_class_loss_defaults(), true, false, false, 86);
+}
+
+static void gradcheck_cross_entropy_smoothed(void **state)
+{
+    (void)state;
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.label_smoothing = 0.3;
+    check_with("cross_entropy(label_smoothing)", p, false, false, false, 87);
+}
+
+static void gradcheck_cross_entropy_smoothed_weighted(void **state)
+{
+    (void)state;
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.label_smoothing = 0.3;
+    check_with("cross_entropy(weight, label_smoothing)", p, true, false, false, 88);
+}
+
+/* Two rows ignored (gradient 0, out of the mean), with weights and smoothing. */
+static void gradcheck_cross_entropy_ignore(void **state)
+{
+    (void)state;
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.label_smoothing = 0.2;
+    check_with("cross_entropy(ignore_index -100, weight, label_smoothing)", p, true, true, false, 89);
+    p.ignore_index = 2; /* a class */
+    check_with("cross_entropy(ignore_index 2, weight, label_smoothing)", p, true, true, false, 90);
+}
+
+static void gradcheck_cross_entropy_sum(void **state)
+{
+    (void)state;
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.reduction = TNN_REDUCTION_SUM;
+    p.label_smoothing = 0.1;
+    check_with("cross_entropy(sum, weight, label_smoothing, ignore)", p, true, true, false, 91);
+}
+
+static void gradcheck_cross_entropy_none(void **state)
+{
+    (void)state;
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.reduction = TNN_REDUCTION_NONE;
+    p.label_smoothing = 0.1;
+    check_with("cross_entropy(none, weight, label_smoothing, ignore)", p, true, true, false, 92);
+}
+
+static void gradcheck_nll_weighted_after_log_softmax(void **state)
+{
+    (void)state;
+    check_with("nll(log_softmax; weight, ignore)", tnn_class_loss_defaults(), true, true, true, 93);
+}
+
+static void gradcheck_nll_none_after_log_softmax(void **state)
+{
+    (void)state;
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.reduction = TNN_REDUCTION_NONE;
+    check_with("nll(log_softmax; none, weight, ignore)", p, true, true, true, 94);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gradcheck_bce),
     cmocka_unit_test(gradcheck_bce_with_logits),
     cmocka_unit_test(gradcheck_mse),
     cmocka_unit_test(gradcheck_cross_entropy),
     cmocka_unit_test(gradcheck_nll_after_log_softmax),
+    cmocka_unit_test(gradcheck_cross_entropy_weighted),
+    cmocka_unit_test(gradcheck_cross_entropy_smoothed),
+    cmocka_unit_test(gradcheck_cross_entropy_smoothed_weighted),
+    cmocka_unit_test(gradcheck_cross_entropy_ignore),
+    cmocka_unit_test(gradcheck_cross_entropy_sum),
+    cmocka_unit_test(gradcheck_cross_entropy_none),
+    cmocka_unit_test(gradcheck_nll_weighted_after_log_softmax),
+    cmocka_unit_test(gradcheck_nll_none_after_log_softmax),
 };
 
 TU_MAIN("gradcheck_loss", tests)

@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <string.h>
 
 static tnn_tensor *vec(float *d, int rows, int cols) { return tnn_tensor_view(d, 2, (int[]){rows, cols}); }
 
@@ -363,6 +364,465 @@ static void nll_by_hand_and_as_cross_entropy(void **state)
     tnn_tensor_free(G);
 }
 
+/* ---- PyTorch's options: tnn_cross_entropy_loss_with, tnn_nll_loss_with ---- */
+
+/* The reference: sample i's loss (1 - s) w[t] (-log p[t]) + (s / k) sum_j w[j] (-log p[j])
+ * and its gradient, from the softmax computed the plain way (log of the sum of exp), in
+ * double; ignored rows 0. Returns the mean's denominator (the counted targets' weights). */
+static double ce_reference(const float *x, int n, int k, const int *t, const float *w, int ignore_index, double s,
+                           double *li, double *g)
+{
+    double den = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * k;
+        li[i] = 0.0;
+        for (int j = 0; j < k; j++) g[i * k + j] = 0.0;
+        if (t[i] == ignore_index) continue;
+        double se = 0.0;
+        for (int j = 0; j < k; j++) se += exp((double)r[j]);
+        double wt = w ? w[t[i]] : 1.0;
+        den += wt;
+        for (int j = 0; j < k; j++) {
+            double wj = w ? w[j] : 1.0, nll = log(se) - r[j];
+            double q = (1.0 - s) * wt * (j == t[i]) + s / k * wj; /* the smoothed, weighted target */
+            li[i] += q * nll;
+            for (int m = 0; m < k; m++) g[i * k + m] += q * (exp((double)r[m]) / se - (m == j)); /* d nll / dx[m] */
+        }
+    }
+    return den;
+}
+
+static void ce_with_weights_by_hand(void **state)
+{
+    (void)state;
+    float x[6] = {0.5f, -1.0f, 2.0f, 1.0f, 1.0f, -0.5f}, wd[3] = {1.0f, 2.0f, 0.5f};
+    int t[2] = {2, 1};
+    tnn_tensor *X = vec(x, 2, 3), *G = tnn_tensor_new2(2, 3), *W = tnn_tensor_view(wd, 1, (int[]){3});
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.weight = W;
+    float loss;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    /* row 0: -log p[2] weighs 0.5; row 1: -log p[1] weighs 2; mean over 0.5 + 2 */
+    double lse0 = log(exp(0.5) + exp(-1.0) + exp(2.0)), lse1 = log(2.0 * exp(1.0) + exp(-0.5));
+    double nll0 = lse0 - 2.0, nll1 = lse1 - 1.0;
+    tu_assert_close1(loss, (0.5 * nll0 + 2.0 * nll1) / 2.5, 1e-6, 1e-6, "weighted cross_entropy");
+    double want[6];
+    for (int j = 0; j < 3; j++) {
+        want[j] = 0.5 * (exp(x[j] - lse0) - (j == 2)) / 2.5;
+        want[3 + j] = 2.0 * (exp(x[3 + j] - lse1) - (j == 1)) / 2.5;
+    }
+    tu_assert_close(G->data, want, 6, 1e-6, 1e-7, "weighted gradient = w[t] (softmax - onehot) / sum w[t]");
+    /* sum: the same without the division */
+    p.reduction = TNN_REDUCTION_SUM;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    tu_assert_close1(loss, 0.5 * nll0 + 2.0 * nll1, 1e-6, 1e-6, "weighted sum");
+    for (int j = 0; j < 6; j++) want[j] *= 2.5;
+    tu_assert_close(G->data, want, 6, 1e-6, 1e-7, "its gradient");
+    /* weights of 1 give the plain loss, bit for bit */
+    float l1, ones[3] = {1.0f, 1.0f, 1.0f};
+    tnn_tensor *G1 = tnn_tensor_new2(2, 3), *W1 = tnn_tensor_view(ones, 1, (int[]){3});
+    p = tnn_class_loss_defaults();
+    p.weight = W1;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    TU_ASSERT_OK(tnn_cross_entropy_loss(X, t, &l1, G1));
+    assert_true(loss == l1);
+    assert_memory_equal(G->data, G1->data, 6 * sizeof(float));
+    /* negative weights are taken, as torch takes them: -1 for class 2 */
+    wd[2] = -1.0f;
+    p.weight = W;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    tu_assert_close1(loss, (-nll0 + 2.0 * nll1) / 1.0, 1e-6, 1e-6, "a negative weight");
+    /* weights of the counted targets summing to 0: the mean divides by 0, as torch's does */
+    wd[1] = 1.0f;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    assert_true(isinf(loss) && loss > 0.0f); /* (-nll0 + nll1) / 0, nll1 > nll0 */
+    tnn_tensor_free(X);
+    tnn_tensor_free(G);
+    tnn_tensor_free(G1);
+    tnn_tensor_free(W);
+    tnn_tensor_free(W1);
+}
+
+/* Ignored targets count for nothing: the loss is the plain loss of the other rows (the
+ * same bits), their gradient rows are 0; ignore_index may be any int, a class too. */
+static void ce_with_ignore_index(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 31);
+    tnn_tensor *X = tu_rand_tensor(&r, 5, 4, -3.0f, 3.0f), *G = tnn_tensor_new2(5, 4);
+    int t[5] = {1, -100, 3, -100, 0};
+    float loss, sub_loss;
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    for (int j = 0; j < 20; j++) G->data[j] = 7.0f;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    /* rows 0, 2, 4 alone, through the plain function */
+    float sub[12];
+    int st[3] = {1, 3, 0};
+    for (int j = 0; j < 4; j++) {
+        sub[j] = X->data[j];
+        sub[4 + j] = X->data[8 + j];
+        sub[8 + j] = X->data[16 + j];
+    }
+    tnn_tensor *S = vec(sub, 3, 4), *SG = tnn_tensor_new2(3, 4);
+    TU_ASSERT_OK(tnn_cross_entropy_loss(S, st, &sub_loss, SG));
+    assert_true(loss == sub_loss);
+    for (int j = 0; j < 4; j++) {
+        assert_true(G->data[4 + j] == 0.0f && G->data[12 + j] == 0.0f); /* ignored rows: 0 */
+        assert_true(G->data[j] == SG->data[j] && G->data[8 + j] == SG->data[4 + j]);
+        assert_true(G->data[16 + j] == SG->data[8 + j]);
+    }
+    /* the same through NLL */
+    TU_ASSERT_OK(tnn_nll_loss_with(X, t, p, &loss, G));
+    TU_ASSERT_OK(tnn_nll_loss(S, st, &sub_loss, SG));
+    assert_true(loss == sub_loss);
+    /* an ignore_index that is a class (3), or outside [0, classes) and not -100 (7) */
+    p.ignore_index = 3;
+    int t3[5] = {1, 3, 3, 0, 2};
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t3, p, &loss, G));
+    for (int j = 0; j < 4; j++) assert_true(G->data[4 + j] == 0.0f && G->data[8 + j] == 0.0f);
+    p.ignore_index = 7;
+    int t7[5] = {7, 1, 2, 7, 7};
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t7, p, &loss, G));
+    assert_true(isfinite(loss) && G->data[0] == 0.0f && G->data[4] != 0.0f);
+    /* ... while -100 is now a target like any other outside [0, 4): refused, naming it */
+    for (int j = 0; j < 20; j++) G->data[j] = 7.0f;
+    loss = 5.0f;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, G), TNN_ERR_ARG,
+                  "cross_entropy_loss_with: target[1] = -100 is neither a class in [0, 4) nor ignore_index (7)", NULL);
+    TU_ASSERT_ERR(tnn_nll_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "nll_loss_with: target[1] = -100", NULL);
+    for (int j = 0; j < 20; j++) assert_true(G->data[j] == 7.0f);
+    assert_true(loss == 5.0f);
+    /* the plain functions ignore nothing: -100 is refused there */
+    TU_ASSERT_ERR(tnn_cross_entropy_loss(X, t, &loss, G), TNN_ERR_ARG, "target[1] = -100 is not a class", NULL);
+    /* every target ignored: the mean is 0 / 0, NaN, as in torch; the gradient 0; sum 0 */
+    int all[5] = {-100, -100, -100, -100, -100};
+    p = tnn_class_loss_defaults();
+    for (int smooth = 0; smooth < 2; smooth++) {
+        p.label_smoothing = smooth ? 0.1 : 0.0;
+        for (int nll = 0; nll < 2 - smooth; nll++) {
+            p.reduction = TNN_REDUCTION_MEAN;
+            for (int j = 0; j < 20; j++) G->data[j] = 7.0f;
+            TU_ASSERT_OK(nll ? tnn_nll_loss_with(X, all, p, &loss, G)
+                             : tnn_cross_entropy_loss_with(X, all, p, &loss, G));
+            assert_true(isnan(loss));
+            for (int j = 0; j < 20; j++) assert_true(G->data[j] == 0.0f);
+            p.reduction = TNN_REDUCTION_SUM;
+            TU_ASSERT_OK(nll ? tnn_nll_loss_with(X, all, p, &loss, G)
+                             : tnn_cross_entropy_loss_with(X, all, p, &loss, G));
+            assert_true(loss == 0.0f);
+        }
+    }
+    tnn_tensor_free(S);
+    tnn_tensor_free(SG);
+    tnn_tensor_free(X);
+    tnn_tensor_free(G);
+}
+
+/* Label smoothing: without weights, cross-entropy against the soft target
+ * (1 - s) onehot + s / k, whose gradient is softmax - target; with weights, torch
+ * 1.13's formula (the smoothing term weighs each class, the mean divides by the sum of
+ * w[t]) against the reference; s = 1 and s = 0 at the ends. */
+static void ce_with_label_smoothing_by_hand(void **state)
+{
+    (void)state;
+    float x[8] = {1.0f, 0.0f, -1.0f, 2.0f, 0.5f, 0.5f, 3.0f, -2.0f}, wd[4] = {0.5f, 1.0f, 2.0f, 1.5f};
+    int t[2] = {3, 0};
+    tnn_tensor *X = vec(x, 2, 4), *G = tnn_tensor_new2(2, 4), *W = tnn_tensor_view(wd, 1, (int[]){4});
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.label_smoothing = 0.2;
+    float loss;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    double want_loss = 0.0, want[8];
+    for (int i = 0; i < 2; i++) {
+        const float *r = x + 4 * i;
+        double lse = log(exp(r[0]) + exp(r[1]) + exp(r[2]) + exp(r[3]));
+        for (int j = 0; j < 4; j++) {
+            double q = 0.8 * (j == t[i]) + 0.2 / 4;
+            want_loss -= q * (r[j] - lse) / 2.0;
+            want[4 * i + j] = (exp(r[j] - lse) - q) / 2.0;
+        }
+    }
+    tu_assert_close1(loss, want_loss, 1e-6, 1e-6, "smoothed cross_entropy = CE against (1 - s) onehot + s / k");
+    tu_assert_close(G->data, want, 8, 1e-6, 1e-7, "its gradient = (softmax - smoothed target) / n");
+    /* with weights and an ignored row, against the reference, for s = 0.2, 1, and mean and sum */
+    int t3[3] = {3, -100, 0};
+    float x3[12];
+    for (int j = 0; j < 12; j++) x3[j] = j < 4 ? x[j] : j < 8 ? 9.0f : x[j - 4];
+    tnn_tensor *X3 = vec(x3, 3, 4), *G3 = tnn_tensor_new2(3, 4);
+    p.weight = W;
+    const double ss[2] = {0.2, 1.0};
+    for (int si = 0; si < 2; si++) {
+        for (int red = 0; red < 2; red++) {
+            double li[3], g[12];
+            double den = ce_reference(x3, 3, 4, t3, wd, -100, ss[si], li, g);
+            assert_true(den == 0.5 + 1.5);
+            if (red) den = 1.0;
+            p.label_smoothing = ss[si];
+            p.reduction = red ? TNN_REDUCTION_SUM : TNN_REDUCTION_MEAN;
+            TU_ASSERT_OK(tnn_cross_entropy_loss_with(X3, t3, p, &loss, G3));
+            tu_assert_close1(loss, (li[0] + li[1] + li[2]) / den, 1e-6, 1e-6, "weighted, smoothed cross_entropy");
+            for (int j = 0; j < 12; j++) g[j] /= den;
+            tu_assert_close(G3->data, g, 12, 1e-6, 1e-7, "its gradient");
+        }
+    }
+    /* A -inf logit other than the target's: without smoothing the loss stays finite (the
+     * smoothing term, which would be inf, is not computed, as torch computes it only
+     * for s > 0); with smoothing it is inf, as in torch */
+    p = tnn_class_loss_defaults();
+    p.weight = W;
+    x[2] = -INFINITY;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    assert_true(isfinite(loss));
+    p.label_smoothing = 0.1;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    assert_true(isinf(loss) && loss > 0.0f);
+    tnn_tensor_free(X);
+    tnn_tensor_free(X3);
+    tnn_tensor_free(G);
+    tnn_tensor_free(G3);
+    tnn_tensor_free(W);
+}
+
+/* reduction none: the per-sample losses (each one the plain loss of its row, the same
+ * bits; ignored rows 0), *loss their sum, grad the sum's gradient (row i that of
+ * losses[i]: the same bits as with sum). */
+static void class_loss_reduction_none(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 32);
+    tnn_tensor *X = tu_rand_tensor(&r, 4, 3, -2.0f, 2.0f), *G = tnn_tensor_new2(4, 3), *GS = tnn_tensor_new2(4, 3);
+    tnn_tensor *losses = tnn_tensor_new1(1); /* grows to [4] */
+    int t[4] = {2, -100, 0, 1};
+    float loss, sum;
+    for (int nll = 0; nll < 2; nll++) {
+        tnn_class_loss_params p = tnn_class_loss_defaults();
+        p.reduction = TNN_REDUCTION_NONE;
+        p.losses = losses;
+        TU_ASSERT_OK(nll ? tnn_nll_loss_with(X, t, p, &loss, G) : tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+        assert_int_equal(losses->ndim, 1);
+        assert_int_equal(losses->shape[0], 4);
+        assert_true(losses->data[1] == 0.0f);
+        double acc = 0.0;
+        for (int i = 0; i < 4; i++) {
+            acc += losses->data[i];
+            if (t[i] < 0) continue;
+            tnn_tensor *row = tnn_tensor_view(X->data + 3 * i, 2, (int[]){1, 3});
+            float li;
+            TU_ASSERT_OK(nll ? tnn_nll_loss(row, &t[i], &li, NULL) : tnn_cross_entropy_loss(row, &t[i], &li, NULL));
+            assert_true(losses->data[i] == li);
+            tnn_tensor_free(row);
+        }
+        tu_assert_close1(loss, acc, 1e-6, 1e-6, "none: *loss is the sum of the losses");
+        p.reduction = TNN_REDUCTION_SUM;
+        p.losses = NULL;
+        TU_ASSERT_OK(nll ? tnn_nll_loss_with(X, t, p, &sum, GS) : tnn_cross_entropy_loss_with(X, t, p, &sum, GS));
+        assert_true(sum == loss);
+        assert_memory_equal(G->data, GS->data, 12 * sizeof(float));
+    }
+    /* NLL's per-sample loss is torch's -w x, rounded once: exact here */
+    float wd[3] = {0.5f, 3.0f, 1.25f};
+    tnn_tensor *W = tnn_tensor_view(wd, 1, (int[]){3});
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.weight = W;
+    p.reduction = TNN_REDUCTION_NONE;
+    p.losses = losses;
+    TU_ASSERT_OK(tnn_nll_loss_with(X, t, p, &loss, NULL));
+    for (int i = 0; i < 4; i++)
+        assert_true(losses->data[i] == (t[i] < 0 ? 0.0f : -(wd[t[i]] * X->data[3 * i + t[i]])));
+    tnn_tensor_free(W);
+    tnn_tensor_free(losses);
+    tnn_tensor_free(X);
+    tnn_tensor_free(G);
+    tnn_tensor_free(GS);
+}
+
+/* NLL with weights, ignore_index and sum by hand; after LogSoftmax it is
+ * cross-entropy with the same options on the logits (loss and gradient). */
+static void nll_with_options_by_hand(void **state)
+{
+    (void)state;
+    float x[6] = {-0.5f, -1.5f, -2.0f, -3.0f, -0.25f, -4.0f}, wd[3] = {2.0f, 0.5f, 4.0f};
+    int t[3] = {1, 2, 0};
+    tnn_tensor *X = vec(x, 2, 3), *G = tnn_tensor_new2(2, 3), *W = tnn_tensor_view(wd, 1, (int[]){3});
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.weight = W;
+    float loss;
+    TU_ASSERT_OK(tnn_nll_loss_with(X, t, p, &loss, G));
+    assert_true(loss == (float)((0.5 * 1.5 + 4.0 * 4.0) / 4.5));
+    float want[6] = {0, (float)(-0.5 / 4.5), 0, 0, 0, (float)(-4.0 / 4.5)};
+    assert_memory_equal(G->data, want, sizeof want);
+    p.reduction = TNN_REDUCTION_SUM;
+    TU_ASSERT_OK(tnn_nll_loss_with(X, t, p, &loss, G));
+    assert_true(loss == 0.5f * 1.5f + 4.0f * 4.0f);
+    float want_sum[6] = {0, -0.5f, 0, 0, 0, -4.0f};
+    assert_memory_equal(G->data, want_sum, sizeof want_sum);
+    p.reduction = TNN_REDUCTION_MEAN;
+    p.ignore_index = 2;
+    TU_ASSERT_OK(tnn_nll_loss_with(X, t, p, &loss, G));
+    assert_true(loss == 1.5f);
+    float want_ign[6] = {0, -1.0f, 0, 0, 0, 0};
+    assert_memory_equal(G->data, want_ign, sizeof want_ign);
+
+    /* after LogSoftmax: cross-entropy with the same options */
+    tnn_rng r;
+    tnn_rng_seed(&r, 33);
+    tnn_tensor *logits = tu_rand_tensor(&r, 16, 7, -4.0f, 4.0f), *gce = tnn_tensor_new2(16, 7);
+    tnn_tensor *gnll = tnn_tensor_new2(16, 7), *w7 = tu_rand_tensor(&r, 1, 7, 0.1f, 3.0f);
+    TU_ASSERT_OK(tnn_tensor_reshape(w7, 1, (int[]){7}));
+    int tt[16];
+    for (int i = 0; i < 16; i++) tt[i] = i % 5 == 0 ? -100 : (int)tnn_rng_below(&r, 7);
+    tnn_module *ls = tnn_log_softmax_new();
+    const tnn_tensor *lp, *dx;
+    float ce, nll;
+    p = tnn_class_loss_defaults();
+    p.weight = w7;
+    TU_ASSERT_OK(tnn_module_forward(ls, logits, &lp));
+    TU_ASSERT_OK(tnn_nll_loss_with(lp, tt, p, &nll, gnll));
+    TU_ASSERT_OK(tnn_module_backward(ls, gnll, &dx));
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(logits, tt, p, &ce, gce));
+    tu_assert_close1(nll, ce, 2e-7, 1e-7, "nll_with(log_softmax(x)) = cross_entropy_with(x)");
+    double w[16 * 7];
+    for (int i = 0; i < 16 * 7; i++) w[i] = gce->data[i];
+    tu_assert_close(dx->data, w, 16 * 7, 2e-6, 1e-6, "their gradients");
+    tnn_module_free(ls);
+    tnn_tensor_free(logits);
+    tnn_tensor_free(gce);
+    tnn_tensor_free(gnll);
+    tnn_tensor_free(w7);
+    tnn_tensor_free(X);
+    tnn_tensor_free(G);
+    tnn_tensor_free(W);
+}
+
+/* The defaults are torch's; with them the _with functions are the plain ones, bit for
+ * bit, on random batches including large and non-finite logits. */
+static void class_loss_defaults_are_the_plain_losses(void **state)
+{
+    (void)state;
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    assert_null(p.weight);
+    assert_int_equal(p.ignore_index, -100);
+    assert_true(p.label_smoothing == 0.0);
+    assert_int_equal(p.reduction, TNN_REDUCTION_MEAN);
+    assert_null(p.losses);
+    tnn_rng r;
+    tnn_rng_seed(&r, 34);
+    for (int it = 0; it < 200; it++) {
+        int n = 1 + (int)tnn_rng_below(&r, 6), k = 1 + (int)tnn_rng_below(&r, 9);
+        float scale = it % 3 == 0 ? 50.0f : 3.0f;
+        tnn_tensor *X = tu_rand_tensor(&r, n, k, -scale, scale);
+        tnn_tensor *g1 = tnn_tensor_new2(n, k), *g2 = tnn_tensor_new2(n, k);
+        if (it % 7 == 0) X->data[tnn_rng_below(&r, (uint32_t)X->size)] = it % 2 ? INFINITY : -INFINITY;
+        int t[8];
+        for (int i = 0; i < n; i++) t[i] = (int)tnn_rng_below(&r, (uint32_t)k);
+        for (int nll = 0; nll < 2; nll++) {
+            float l1, l2;
+            TU_ASSERT_OK(nll ? tnn_nll_loss(X, t, &l1, g1) : tnn_cross_entropy_loss(X, t, &l1, g1));
+            TU_ASSERT_OK(nll ? tnn_nll_loss_with(X, t, p, &l2, g2) : tnn_cross_entropy_loss_with(X, t, p, &l2, g2));
+            assert_true(memcmp(&l1, &l2, sizeof l1) == 0 || (isnan(l1) && isnan(l2)));
+            assert_memory_equal(g1->data, g2->data, g1->size * sizeof(float));
+        }
+        tnn_tensor_free(X);
+        tnn_tensor_free(g1);
+        tnn_tensor_free(g2);
+    }
+}
+
+/* Every refusal names the function and what is wrong, and writes neither *loss nor
+ * grad's values (nor the per-sample losses). */
+static void class_loss_with_refusals(void **state)
+{
+    (void)state;
+    float x[6] = {0.1f, 0.2f, 0.3f, -0.1f, 0.0f, 0.4f}, wd[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+    int t[2] = {0, 2};
+    tnn_tensor *X = vec(x, 2, 3), *G = tnn_tensor_new2(2, 3), *L = tnn_tensor_new1(2);
+    tnn_tensor *W3 = tnn_tensor_view(wd, 1, (int[]){3}), *W4 = tnn_tensor_view(wd, 1, (int[]){4});
+    tnn_tensor *W13 = tnn_tensor_view(wd, 2, (int[]){1, 3});
+    float loss = 5.0f;
+    for (int j = 0; j < 6; j++) G->data[j] = 7.0f;
+    L->data[0] = L->data[1] = 9.0f;
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.reduction = (tnn_reduction)3;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "cross_entropy_loss_with: reduction = 3",
+                  NULL);
+    p = tnn_class_loss_defaults();
+    const double bad[3] = {-0.1, 1.5, NAN};
+    for (int i = 0; i < 3; i++) {
+        p.label_smoothing = bad[i];
+        TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "cross_entropy_loss_with: "
+                      "label_smoothing = ", "is outside [0, 1]", NULL);
+    }
+    p.label_smoothing = 0.1;
+    TU_ASSERT_ERR(tnn_nll_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "nll_loss_with: label_smoothing = 0.1", NULL);
+    p = tnn_class_loss_defaults();
+    p.weight = W4;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, G), TNN_ERR_SHAPE, "weight [4] for input [2 x 3], "
+                  "expected [3]", NULL);
+    p.weight = W13;
+    TU_ASSERT_ERR(tnn_nll_loss_with(X, t, p, &loss, G), TNN_ERR_SHAPE, "nll_loss_with: weight [1 x 3]", NULL);
+    p.weight = W3;
+    wd[1] = NAN;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "weight[1] = nan is not finite", NULL);
+    wd[1] = -INFINITY;
+    TU_ASSERT_ERR(tnn_nll_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "weight[1] = -inf is not finite", NULL);
+    wd[1] = 2.0f;
+    p = tnn_class_loss_defaults();
+    p.reduction = TNN_REDUCTION_NONE;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "reduction none needs a losses tensor",
+                  NULL);
+    p.reduction = TNN_REDUCTION_SUM;
+    p.losses = L;
+    TU_ASSERT_ERR(tnn_nll_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "losses is given with reduction sum", NULL);
+    /* a view too small for [batch]; outputs sharing memory with the weights or the input */
+    p.reduction = TNN_REDUCTION_NONE;
+    float one = 9.0f;
+    tnn_tensor *L1 = tnn_tensor_view(&one, 1, (int[]){1});
+    p.losses = L1;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, G), TNN_ERR_SHAPE, "losses tensor [1] cannot hold one "
+                  "loss per sample, [2]", NULL);
+    assert_true(one == 9.0f);
+    tnn_tensor *LX = tnn_tensor_view(x + 4, 1, (int[]){2});
+    p.losses = LX;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "losses tensor shares memory with the "
+                  "input", NULL);
+    p.weight = W3;
+    tnn_tensor *LW = tnn_tensor_view(wd + 1, 1, (int[]){2});
+    p.losses = LW;
+    TU_ASSERT_ERR(tnn_nll_loss_with(X, t, p, &loss, NULL), TNN_ERR_ARG, "losses tensor shares memory with weight",
+                  NULL);
+    p.losses = L;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, W3), TNN_ERR_SHAPE, "gradient tensor [3] cannot hold",
+                  NULL);
+    tnn_tensor *WG = tnn_tensor_view(G->data + 3, 1, (int[]){3});
+    p.weight = WG;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "gradient tensor shares memory with "
+                  "weight", NULL);
+    /* a target that is neither a class nor ignore_index */
+    p = tnn_class_loss_defaults();
+    t[1] = 3;
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "target[1] = 3 is neither a class in "
+                  "[0, 3) nor ignore_index (-100)", NULL);
+    t[1] = -1;
+    TU_ASSERT_ERR(tnn_nll_loss_with(X, t, p, &loss, G), TNN_ERR_ARG, "nll_loss_with: target[1] = -1", NULL);
+    TU_ASSERT_ERR(tnn_nll_loss_with(NULL, t, p, &loss, G), TNN_ERR_ARG, "nll_loss_with: input is NULL", NULL);
+    TU_ASSERT_ERR(tnn_cross_entropy_loss_with(X, NULL, p, &loss, G), TNN_ERR_ARG, "targets is NULL", NULL);
+    for (int j = 0; j < 6; j++) assert_true(G->data[j] == 7.0f);
+    assert_true(L->data[0] == 9.0f && L->data[1] == 9.0f);
+    assert_true(loss == 5.0f);
+    tnn_tensor_free(WG);
+    tnn_tensor_free(L1);
+    tnn_tensor_free(LX);
+    tnn_tensor_free(LW);
+    tnn_tensor_free(X);
+    tnn_tensor_free(G);
+    tnn_tensor_free(L);
+    tnn_tensor_free(W3);
+    tnn_tensor_free(W4);
+    tnn_tensor_free(W13);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(mse_by_hand),
     cmocka_unit_test(bce_by_hand_and_clamp),
@@ -373,6 +833,13 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(loss_shape_errors_and_grad_resize),
     cmocka_unit_test(loss_grad_takes_the_output_shape),
     cmocka_unit_test(nll_by_hand_and_as_cross_entropy),
+    cmocka_unit_test(ce_with_weights_by_hand),
+    cmocka_unit_test(ce_with_ignore_index),
+    cmocka_unit_test(ce_with_label_smoothing_by_hand),
+    cmocka_unit_test(class_loss_reduction_none),
+    cmocka_unit_test(nll_with_options_by_hand),
+    cmocka_unit_test(class_loss_defaults_are_the_plain_losses),
+    cmocka_unit_test(class_loss_with_refusals),
 };
 
 TU_MAIN("loss", tests)

@@ -2,6 +2,10 @@
  * parity_bce, parity_bce_with_logits, parity_mse, parity_cross_entropy: the losses
  * against torch.nn.BCELoss, BCEWithLogitsLoss, MSELoss and CrossEntropyLoss (mean
  * reduction; tests/data/parity/loss.golden): the loss and dL/dinput.
+ * parity_cross_entropy_with, parity_nll: torch.nn.functional.cross_entropy and nll_loss
+ * with class weights, ignore_index, label_smoothing and the three reductions
+ * (tnn_cross_entropy_loss_with, tnn_nll_loss_with; NLL plain too); their tolerances
+ * are given with test_cross_entropy_with and test_nll below.
  *
  * Loss values: rtol 1e-6. torch sums the per-element losses in float (its cascade sum),
  * tinynn in double, so the mean can differ in its last bit or two; for BCE and MSE the
@@ -123,6 +127,165 @@ static void test_cross_entropy(void **state)
     assert_true(ok);
 }
 
+/* ---- PyTorch's options: tnn_cross_entropy_loss_with, tnn_nll_loss_with ----
+ * Each case's settings, as gen_goldens.py's loss_goldens() passes them to torch;
+ * "<case>.weight" is in the golden file when the case has class weights. */
+typedef struct class_case {
+    const char *name;
+    int ignore_index;
+    double label_smoothing;
+    tnn_reduction reduction;
+} class_case;
+
+static int *golden_targets(const golden_file *g, const char *cs, int n)
+{
+    const golden_tensor *t = golden_find(g, "%s.target", cs);
+    assert_non_null(t);
+    assert_int_equal(t->dtype, GOLDEN_I64);
+    assert_int_equal((int)t->count, n);
+    int *targets = malloc((size_t)n * sizeof *targets);
+    assert_non_null(targets);
+    for (int i = 0; i < n; i++) targets[i] = (int)((const int64_t *)t->data)[i];
+    return targets;
+}
+
+/* The case through fn with its settings, against torch's loss (or per-sample losses,
+ * rtol loss_rtol) and gradient (atol grad_atol_unit max|w| / |den|, rtol grad_rtol).
+ * The cross-entropy gradient's entries are (softmax a - b) / den, with a, b at most
+ * max|w| and den the mean's denominator (1 for sum and none): its unit 2^-22 gives
+ * atol 2^-22 max|w| / |den|, which is 2^-22 / batch without options as for the plain
+ * cases (0 where every target is ignored: exact zeros). */
+typedef tnn_status (*class_loss_fn)(const tnn_tensor *, const int *, tnn_class_loss_params, float *, tnn_tensor *);
+
+static bool check_class_case(const golden_file *g, const char *loss_name, class_loss_fn fn, const class_case *c,
+                             double loss_rtol, double grad_atol_unit, double grad_rtol)
+{
+    char cs[96];
+    snprintf(cs, sizeof cs, "%s.%s", loss_name, c->name);
+    tnn_tensor *pred = golden_tensor_new(g, "%s.pred", cs);
+    int n = pred->shape[0], k = pred->shape[1];
+    int *targets = golden_targets(g, cs, n);
+    tnn_tensor *weight = golden_find(g, "%s.weight", cs) ? golden_tensor_new(g, "%s.weight", cs) : NULL;
+    tnn_tensor *grad = tnn_tensor_new(pred->ndim, pred->shape), *losses = tnn_tensor_new1(1);
+    assert_non_null(grad);
+    assert_non_null(losses);
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    p.weight = weight;
+    p.ignore_index = c->ignore_index;
+    p.label_smoothing = c->label_smoothing;
+    p.reduction = c->reduction;
+    p.losses = c->reduction == TNN_REDUCTION_NONE ? losses : NULL;
+    float loss = 0.0f;
+    assert_int_equal(fn(pred, targets, p, &loss, grad), TNN_OK);
+    double maxw = 1.0, den = 0.0;
+    for (int j = 0; weight && j < k; j++) maxw = j ? fmax(maxw, fabs(weight->data[j])) : fabs(weight->data[j]);
+    for (int i = 0; i < n; i++)
+        if (targets[i] != c->ignore_index) den += weight ? weight->data[targets[i]] : 1.0;
+    if (c->reduction != TNN_REDUCTION_MEAN) den = 1.0;
+    char nm[128];
+    bool ok = true;
+    snprintf(nm, sizeof nm, "%s.loss", cs);
+    if (c->reduction == TNN_REDUCTION_NONE) {
+        assert_int_equal((int)losses->size, n);
+        ok &= parity_check(g, nm, losses->data, losses->size, 0.0, loss_rtol);
+    } else {
+        ok &= parity_check_scalar(g, nm, loss, 0.0, loss_rtol);
+    }
+    snprintf(nm, sizeof nm, "%s.grad", cs);
+    double atol = den == 0.0 ? 0.0 : grad_atol_unit * maxw / fabs(den);
+    ok &= parity_check(g, nm, grad->data, grad->size, atol, grad_rtol);
+    free(targets);
+    tnn_tensor_free(pred);
+    tnn_tensor_free(weight);
+    tnn_tensor_free(grad);
+    tnn_tensor_free(losses);
+    return ok;
+}
+
+/* The plain function and the _with one with the defaults give the same bits. */
+static void assert_plain_is_with_defaults(const golden_file *g, const char *cs, bool ce)
+{
+    tnn_tensor *pred = golden_tensor_new(g, "%s.pred", cs);
+    int *targets = golden_targets(g, cs, pred->shape[0]);
+    tnn_tensor *g1 = tnn_tensor_new(pred->ndim, pred->shape), *g2 = tnn_tensor_new(pred->ndim, pred->shape);
+    float l1 = NAN, l2 = NAN;
+    assert_int_equal(ce ? tnn_cross_entropy_loss(pred, targets, &l1, g1) : tnn_nll_loss(pred, targets, &l1, g1),
+                     TNN_OK);
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    assert_int_equal(ce ? tnn_cross_entropy_loss_with(pred, targets, p, &l2, g2)
+                        : tnn_nll_loss_with(pred, targets, p, &l2, g2),
+                     TNN_OK);
+    assert_memory_equal(&l1, &l2, sizeof l1);
+    assert_memory_equal(g1->data, g2->data, g1->size * sizeof *g1->data);
+    free(targets);
+    tnn_tensor_free(pred);
+    tnn_tensor_free(g1);
+    tnn_tensor_free(g2);
+}
+
+/* Loss values as in the plain cases: rtol 1e-6 (torch sums in float); the per-sample
+ * losses of 'none' too (torch's float log_softmax, tinynn's double, one rounding). */
+static void test_cross_entropy_with(void **state)
+{
+    (void)state;
+    golden_file *g = golden_load("loss.golden");
+    static const class_case cases[] = {
+        {"weight", -100, 0.0, TNN_REDUCTION_MEAN},
+        {"ignore", -100, 0.0, TNN_REDUCTION_MEAN},
+        {"ignore_class", 3, 0.0, TNN_REDUCTION_MEAN},
+        {"negative_weight", -100, 0.0, TNN_REDUCTION_MEAN},
+        {"smooth", -100, 0.1, TNN_REDUCTION_MEAN},
+        {"smooth_weight", -100, 0.1, TNN_REDUCTION_MEAN},
+        {"smooth_large", -100, 0.25, TNN_REDUCTION_MEAN},
+        {"smooth_full", -100, 1.0, TNN_REDUCTION_MEAN},
+        {"sum", -100, 0.0, TNN_REDUCTION_SUM},
+        {"smooth_sum", -100, 0.1, TNN_REDUCTION_SUM},
+        {"none", -100, 0.1, TNN_REDUCTION_NONE},
+        {"all_ignored", -100, 0.1, TNN_REDUCTION_MEAN},
+    };
+    bool ok = true;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ok &= check_class_case(g, "cross_entropy", tnn_cross_entropy_loss_with, &cases[i], LOSS_RTOL, 0x1p-22,
+                               LOSS_RTOL);
+    assert_plain_is_with_defaults(g, "cross_entropy.normal", true);
+    assert_plain_is_with_defaults(g, "cross_entropy.large", true);
+    golden_free(g);
+    assert_true(ok);
+}
+
+static tnn_status nll_plain(const tnn_tensor *x, const int *t, tnn_class_loss_params p, float *loss, tnn_tensor *grad)
+{
+    (void)p;
+    return tnn_nll_loss(x, t, loss, grad);
+}
+
+/* NLLLoss, plain and with options. Its gradient is -w[t] / den and 0 elsewhere:
+ * bit-identical without weights (-1/batch, or -1 for sum and none). With weights torch
+ * sums den in float and rounds twice (w[t] * -(1 / den)), tinynn sums in double and
+ * rounds once: rtol 2^-22 (2 ulps; measured 1), no atol. The per-sample losses are
+ * torch's -w x in float, the same bits. */
+static void test_nll(void **state)
+{
+    (void)state;
+    golden_file *g = golden_load("loss.golden");
+    static const class_case plain = {"plain", -100, 0.0, TNN_REDUCTION_MEAN};
+    static const class_case cases[] = {
+        {"plain", -100, 0.0, TNN_REDUCTION_MEAN},
+        {"weight", -100, 0.0, TNN_REDUCTION_MEAN},
+        {"ignore", -100, 0.0, TNN_REDUCTION_MEAN},
+        {"ignore_class", 0, 0.0, TNN_REDUCTION_MEAN},
+        {"sum", -100, 0.0, TNN_REDUCTION_SUM},
+        {"none", -100, 0.0, TNN_REDUCTION_NONE},
+        {"all_ignored", -100, 0.0, TNN_REDUCTION_MEAN},
+    };
+    bool ok = check_class_case(g, "nll", nll_plain, &plain, LOSS_RTOL, 0.0, parity_exact_or(LOSS_RTOL));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ok &= check_class_case(g, "nll", tnn_nll_loss_with, &cases[i], LOSS_RTOL, 0.0, 0x1p-22);
+    assert_plain_is_with_defaults(g, "nll.plain", false);
+    golden_free(g);
+    assert_true(ok);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +293,8 @@ int main(int argc, char **argv)
         {"bce_with_logits", test_bce_with_logits, NULL, NULL, NULL},
         {"mse", test_mse, NULL, NULL, NULL},
         {"cross_entropy", test_cross_entropy, NULL, NULL, NULL},
+        {"cross_entropy_with", test_cross_entropy_with, NULL, NULL, NULL},
+        {"nll", test_nll, NULL, NULL, NULL},
     };
     return parity_main(argc, argv, "parity_loss", tests, sizeof tests / sizeof tests[0]);
 }

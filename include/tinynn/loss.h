@@ -1,6 +1,7 @@
 /**
  * @file tinynn/loss.h
- * @brief Loss functions with mean reduction, as PyTorch's of the same name.
+ * @brief Loss functions with mean reduction, as PyTorch's of the same name; the
+ * losses over class indices also with PyTorch's options (tnn_class_loss_params).
  *
  * Each returns the loss in *loss (loss may be NULL) and, if grad is not NULL, writes
  * dL/dinput into grad and gives grad the input's shape (tnn_tensor_resize: an owned
@@ -50,7 +51,8 @@ TNN_API tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target
  * not 2-D return TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG.
  * targets must hold `batch` entries (logits->shape[0]): the array carries no length, so
  * a shorter one (the labels of a last, smaller batch given with logits of a full one)
- * is read past its end, which no check here can see. */
+ * is read past its end, which no check here can see. Class weights, ignore_index,
+ * label smoothing and the sum and none reductions: tnn_cross_entropy_loss_with. */
 TNN_API tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad);
 
 /** NLLLoss: -mean(log_probs[i, targets[i]]) over the batch, for [batch x classes] log
@@ -58,8 +60,78 @@ TNN_API tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *t
  * logits). grad, if given, is -1/batch at each row's target and 0 elsewhere. Input that
  * is not 2-D returns TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG,
  * with grad left as it was. targets must hold `batch` entries, as for
- * tnn_cross_entropy_loss. */
+ * tnn_cross_entropy_loss. Class weights, ignore_index and the sum and none reductions:
+ * tnn_nll_loss_with. */
 TNN_API tnn_status tnn_nll_loss(const tnn_tensor *log_probs, const int *targets, float *loss, tnn_tensor *grad);
+
+/** How a loss over a batch is reduced, PyTorch's `reduction`. */
+typedef enum tnn_reduction {
+    TNN_REDUCTION_MEAN = 0, /**< 'mean': the sum over the samples divided by the sum of their targets' weights
+                                 (by the count of samples not ignored, without class weights) */
+    TNN_REDUCTION_SUM = 1,  /**< 'sum': the sum over the samples */
+    TNN_REDUCTION_NONE = 2  /**< 'none': one loss per sample, into tnn_class_loss_params.losses */
+} tnn_reduction;
+
+/** Settings of the losses over class indices (tnn_cross_entropy_loss_with,
+ * tnn_nll_loss_with), as PyTorch's CrossEntropyLoss and NLLLoss take them; start from
+ * tnn_class_loss_defaults(). */
+typedef struct tnn_class_loss_params {
+    /** NULL (every class weighs 1), or PyTorch's `weight`: a 1-D tensor of one weight per
+     * class, [classes]; another shape returns TNN_ERR_SHAPE. Sample i's loss is
+     * multiplied by weight[targets[i]], and the mean divides by the sum of those weights.
+     * Negative and zero weights are taken, as PyTorch takes them (a mean whose weights
+     * sum to 0 is NaN or infinite, as there); NaN and infinite ones return TNN_ERR_ARG
+     * naming the class (PyTorch computes with them: a NaN loss). */
+    const tnn_tensor *weight;
+    /** Samples whose target equals it count for nothing: loss 0, gradient 0, left out of
+     * the mean's denominator (all of them ignored: the mean is NaN, as in PyTorch). It
+     * may lie outside [0, classes); every other target must be a class. Default -100,
+     * PyTorch's. */
+    int ignore_index;
+    /** Cross-entropy only (NLLLoss has none: nonzero returns TNN_ERR_ARG): in [0, 1],
+     * else TNN_ERR_ARG (PyTorch refuses above 1 and ignores a negative value). The
+     * target becomes (1 - s) one-hot + s / classes: sample i's loss is
+     * (1 - s) w[t] (-log p[t]) + (s / classes) sum_j w[j] (-log p[j]), with w the class
+     * weights (all 1 without), and the mean divides by the sum of w[t] as without
+     * smoothing, PyTorch 1.13's formula. Default 0. */
+    double label_smoothing;
+    tnn_reduction reduction; /**< default TNN_REDUCTION_MEAN */
+    /** With TNN_REDUCTION_NONE (required then, and NULL with the others): receives the
+     * per-sample losses, ignored samples 0, resized to [batch] as grad is (an owned tensor
+     * grows, a view must hold batch elements). Default NULL. */
+    tnn_tensor *losses;
+} tnn_class_loss_params;
+
+/** PyTorch's defaults: no class weights, ignore_index -100, no label smoothing, mean
+ * reduction, no per-sample output. */
+TNN_API tnn_class_loss_params tnn_class_loss_defaults(void);
+
+/** CrossEntropyLoss with PyTorch's options (tnn_class_loss_params): class weights,
+ * ignore_index, label_smoothing and reduction, as torch.nn.functional.cross_entropy on
+ * [batch x classes] logits and class indices. *loss receives the reduced loss (with
+ * TNN_REDUCTION_NONE the sum of p.losses) and grad its gradient, so with
+ * TNN_REDUCTION_NONE row i of grad is the gradient of sample i's loss; ignored rows
+ * are 0. With tnn_class_loss_defaults() the results are tnn_cross_entropy_loss()'s, bit
+ * for bit, except that a target of -100 is ignored rather than refused. Refused before
+ * any value is written (grad and p.losses may have taken their shapes; TNN_ERR_ARG
+ * unless said): logits or targets NULL, logits not 2-D
+ * (TNN_ERR_SHAPE), a reduction that is none of the three, label_smoothing outside
+ * [0, 1], a weight that is not [classes] (TNN_ERR_SHAPE) or not finite, p.losses given
+ * or missing against the reduction, an output (grad, p.losses) that shares memory with
+ * p.weight, p.losses sharing memory with the logits or grad, and a target that is
+ * neither a class nor ignore_index (naming it). targets must hold `batch` entries, as
+ * for tnn_cross_entropy_loss. */
+TNN_API tnn_status tnn_cross_entropy_loss_with(const tnn_tensor *logits, const int *targets, tnn_class_loss_params p,
+                                               float *loss, tnn_tensor *grad);
+
+/** NLLLoss with PyTorch's options: class weights, ignore_index and reduction, as
+ * torch.nn.functional.nll_loss on [batch x classes] log probabilities. Sample i's loss
+ * is -w[t] log_probs[i, t] (t = targets[i]); grad is -w[t] / (the mean's denominator,
+ * 1 for sum and none) at each counted row's target and 0 elsewhere. label_smoothing
+ * must be 0. Otherwise as tnn_cross_entropy_loss_with; with tnn_class_loss_defaults()
+ * the results are tnn_nll_loss()'s, bit for bit (a target of -100 ignored). */
+TNN_API tnn_status tnn_nll_loss_with(const tnn_tensor *log_probs, const int *targets, tnn_class_loss_params p,
+                                     float *loss, tnn_tensor *grad);
 
 /** t *= s, element by element (NULL t, or one without data: no-op). */
 TNN_API void tnn_tensor_scale(tnn_tensor *t, float s);

@@ -146,6 +146,62 @@ TNN_API tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
  * its "<param>.step" state), -1 if o is not Adam. */
 TNN_API int64_t tnn_adam_step_count(const tnn_optimizer *o);
 
+/** Scale the gradients of m's parameters down so that their total norm is at most
+ * max_norm: torch.nn.utils.clip_grad_norm_(m.parameters(), max_norm, norm_type,
+ * error_if_nonfinite) of torch 1.13. Call it between backward and the optimizer step.
+ *
+ * The total norm is that of all the gradients taken as one vector: the largest |g| for
+ * norm_type INFINITY, otherwise (sum of |g|^norm_type)^(1/norm_type). Every gradient is
+ * then multiplied by min(max_norm / (total_norm + 1e-6), 1), computed in float as PyTorch
+ * computes it (1 leaves the gradients as they are). A parameter without a gradient
+ * (tnn_named_tensor.no_grad: discarded, no backward since, as a frozen module's stay) is
+ * skipped, as PyTorch skips a .grad of None; a frozen module whose gradients were zeroed
+ * or kept instead counts, as its parameters do in PyTorch's m.parameters(). If no
+ * parameter has a gradient, the total norm is 0 and nothing changes.
+ *
+ * The norm is computed in double and rounded to float once. PyTorch sums in float, so
+ * its total norm can be a few ulps away from this one (more on long gradients: on
+ * 100,000 elements its 1-norm is off by about 1e-5, relatively), and the clipped
+ * gradients then differ by as much as the two coefficients do; from the same total norm
+ * the coefficient and the products are PyTorch's to the bit (tests/test_parity_clip.c). PyTorch's
+ * norm also overflows to inf sooner: its 2-norm once the sum of squares passes FLT_MAX
+ * (a norm of about 1.8e19), this one only when the norm itself does.
+ *
+ * A total norm that is NaN or infinite (a NaN or an infinity among the gradients, or a
+ * norm beyond FLT_MAX): with error_if_nonfinite, TNN_ERR_NUMERIC, naming the first
+ * parameter whose gradient is not finite, and no gradient changes. Without it the
+ * gradients are scaled anyway, as PyTorch does: by NaN for a NaN norm (every gradient
+ * becomes NaN), by 0 for an infinite one (the finite gradients become zeros, the others
+ * NaN).
+ * @param m                   the module whose parameters' gradients are clipped in place
+ * @param max_norm            the largest total norm let through; >= 0 (not NaN).
+ *                            INFINITY clips nothing (while the norm is finite): a way to
+ *                            only measure the norm
+ * @param norm_type           the order of the norm: > 0, or INFINITY; PyTorch's default is
+ *                            2 (PyTorch also takes 0, negative orders and -inf; refused here)
+ * @param error_if_nonfinite  refuse a NaN or infinite total norm (PyTorch's default: false)
+ * @param total_norm          receives the total norm before clipping (NULL: not wanted);
+ *                            written on TNN_OK and on TNN_ERR_NUMERIC
+ * @return TNN_OK; TNN_ERR_ARG for a NULL or unusable module (no vtable), a negative or
+ *         NaN max_norm, or a norm_type that is not > 0; TNN_ERR_NUMERIC (above);
+ *         TNN_ERR_STATE while another thread is inside a call on the model; or the
+ *         failure of m's visit. Nothing changes on an error. */
+TNN_API tnn_status tnn_clip_grad_norm(tnn_module *m, double max_norm, double norm_type, bool error_if_nonfinite,
+                                      float *total_norm);
+
+/** Clamp every gradient element of m's parameters to [-clip_value, clip_value]:
+ * torch.nn.utils.clip_grad_value_(m.parameters(), clip_value) of torch 1.13. The bounds
+ * are clip_value rounded to float; a NaN stays NaN and a zero keeps its sign, as with
+ * PyTorch's clamp_. Parameters without a gradient (no_grad) are skipped, as in
+ * tnn_clip_grad_norm().
+ * @param m           the module whose parameters' gradients are clamped in place
+ * @param clip_value  the largest |gradient| let through; >= 0 (not NaN); INFINITY clamps
+ *                    nothing (PyTorch also takes a negative value; refused here)
+ * @return TNN_OK; TNN_ERR_ARG for a NULL or unusable module (no vtable) or a negative or
+ *         NaN clip_value; TNN_ERR_STATE while another thread is inside a call on the
+ *         model; or the failure of m's visit. Nothing changes on an error. */
+TNN_API tnn_status tnn_clip_grad_value(tnn_module *m, double clip_value);
+
 #ifdef __cplusplus
 }
 #endif

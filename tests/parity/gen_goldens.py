@@ -299,6 +299,71 @@ def loss_goldens():
         logits = randn(g, 32, 10, scale=scale)
         target = torch.randint(0, 10, (32,), generator=g)
         add_case(f"cross_entropy.{name}.", ce, logits, target)
+
+    # PyTorch's options of cross_entropy and nll_loss (tnn_cross_entropy_loss_with,
+    # tnn_nll_loss_with): class weights, ignore_index, label_smoothing, reduction. Each
+    # case's settings are repeated in test_parity_loss.c's table; `.weight` is stored
+    # when there are class weights. `.loss` is the reduced loss, or with reduction
+    # 'none' the per-sample losses; `.grad` is the gradient of their sum. A generator of
+    # their own, so that the cases above keep their numbers.
+    g = gen(401)
+    F = torch.nn.functional
+
+    def add_class_case(prefix, fn, pred, target, weight=None, **options):
+        pred = pred.clone().requires_grad_(True)
+        loss = fn(pred, target, weight=weight, **options)
+        loss.sum().backward()
+        gd.add(prefix + "pred", pred)
+        gd.add(prefix + "target", target)
+        if weight is not None:
+            gd.add(prefix + "weight", weight)
+        gd.add(prefix + "loss", loss)
+        gd.add(prefix + "grad", pred.grad)
+
+    def class_targets(n, k, ignored=0.0, ignore_index=-100):
+        t = torch.randint(0, k, (n,), generator=g)
+        t[torch.rand(n, generator=g) < ignored] = ignore_index
+        return t
+
+    def class_weights(k, lo=0.2, hi=3.0):
+        return uniform(g, lo, hi, k)
+
+    ce_cases = (  # name, logits scale, weights, share of targets ignored, options
+        ("weight", 1.0, True, 0.0, {}),
+        ("ignore", 1.0, False, 0.25, {}),
+        ("ignore_class", 1.0, True, 0.0, {"ignore_index": 3}),
+        ("negative_weight", 1.0, "negative", 0.0, {}),
+        ("smooth", 1.0, False, 0.25, {"label_smoothing": 0.1}),
+        ("smooth_weight", 1.0, True, 0.25, {"label_smoothing": 0.1}),
+        ("smooth_large", 40.0, True, 0.0, {"label_smoothing": 0.25}),
+        ("smooth_full", 1.0, True, 0.0, {"label_smoothing": 1.0}),
+        ("sum", 1.0, True, 0.25, {"reduction": "sum"}),
+        ("smooth_sum", 1.0, False, 0.0, {"label_smoothing": 0.1, "reduction": "sum"}),
+        ("none", 1.0, True, 0.25, {"label_smoothing": 0.1, "reduction": "none"}),
+    )
+    for name, scale, weighted, ignored, options in ce_cases:
+        logits = randn(g, 32, 10, scale=scale)
+        target = class_targets(32, 10, ignored, options.get("ignore_index", -100))
+        w = None if not weighted else class_weights(10, -0.5, 2.0) if weighted == "negative" else class_weights(10)
+        add_class_case(f"cross_entropy.{name}.", F.cross_entropy, logits, target, w, **options)
+    # Every target ignored: the mean is 0 / 0, NaN, and the gradient 0.
+    add_class_case("cross_entropy.all_ignored.", F.cross_entropy, randn(g, 4, 5), torch.full((4,), -100),
+                   class_weights(5), label_smoothing=0.1)
+
+    nll_cases = (  # name, weights, share of targets ignored, options
+        ("plain", False, 0.0, {}),
+        ("weight", True, 0.0, {}),
+        ("ignore", False, 0.25, {}),
+        ("ignore_class", True, 0.0, {"ignore_index": 0}),
+        ("sum", True, 0.25, {"reduction": "sum"}),
+        ("none", True, 0.25, {"reduction": "none"}),
+    )
+    for name, weighted, ignored, options in nll_cases:
+        log_probs = torch.log_softmax(randn(g, 32, 10, scale=2.0), 1)
+        target = class_targets(32, 10, ignored, options.get("ignore_index", -100))
+        add_class_case(f"nll.{name}.", F.nll_loss, log_probs, target, class_weights(10) if weighted else None,
+                       **options)
+    add_class_case("nll.all_ignored.", F.nll_loss, torch.log_softmax(randn(g, 4, 5), 1), torch.full((4,), -100))
     gd.write("loss.golden")
 
 
@@ -382,6 +447,86 @@ def sgd_goldens():
                   lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.5),
                   ("momentum_buffer",), skip=(1, 2, 3, 7))
     gd.write("sgd.golden")
+
+
+# ---------------------------------------------------------------- gradient clipping
+
+
+def clip_grads(g):
+    # Gradients of an MLP-like Sequential(Linear(64, 128), ReLU, Linear(128, 32), ReLU,
+    # Linear(32, 1)): spread over scales (1e-3 .. 1), with exact zeros, a column of tiny
+    # values and a few large ones, so that each norm order has a clear largest term.
+    grads = {"0.weight": randn(g, 128, 64, scale=0.05), "0.bias": randn(g, 128, scale=0.01),
+             "2.weight": randn(g, 32, 128, scale=0.1), "2.bias": randn(g, 32, scale=1e-3),
+             "4.weight": randn(g, 1, 32), "4.bias": randn(g, 1)}
+    grads["0.weight"][5, :] = 0.0
+    grads["0.weight"][:, 7] = randn(g, 128, scale=1e-8)
+    grads["2.weight"][3, 4] = 2.5
+    grads["2.weight"][9, 1] = -3.75
+    return grads
+
+
+def clip_goldens():
+    gd = Golden()
+    g = gen(650)
+    grads = clip_grads(g)
+    for k, v in grads.items():
+        gd.add(f"grads.{k}", v)
+
+    def model():
+        torch.manual_seed(650)
+        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 32), nn.ReLU(), nn.Linear(32, 1))
+
+    def run(name, clip, none=(), edit=None):
+        # Every case starts from the gradients "grads.<param>". none: parameters whose
+        # .grad is None (skipped by torch); edit(grads) changes a copy of the gradients
+        # first (the non-finite cases; test_parity_clip.c makes the same change). Stores
+        # the returned total norm and every gradient after the call.
+        m = model()
+        gs = {k: v.clone() for k, v in grads.items()}
+        if edit:
+            edit(gs)
+        for k, p in m.named_parameters():
+            p.grad = None if k in none else gs[k].clone()
+        total = clip(m.parameters())
+        if total is not None:
+            gd.add(f"{name}.total_norm", total.reshape(()))
+        for k, p in m.named_parameters():
+            if k not in none:
+                gd.add(f"{name}.grad.{k}", p.grad)
+
+    norm = torch.nn.utils.clip_grad_norm_
+    # The totals are about 10.8 (2-norm), 684 (1-norm), 3.75 (inf-norm: the -3.75 in
+    # "2.weight") and 5.05 (3-norm), so max_norm 2.5, 1.0, 0.7 and 0.5 clip and 100.0
+    # (1000.0) does not. 0.7 with the inf-norm (and 2.5 with the 2-norm) are values for
+    # which torch's float coefficient, (total + 1e-6).reciprocal() * max_norm, differs
+    # in the last bit from a plain float division max_norm / (total + 1e-6).
+    run("l2_clip", lambda ps: norm(ps, 2.5, 2.0))
+    run("l2_noclip", lambda ps: norm(ps, 100.0, 2.0))
+    run("l1_clip", lambda ps: norm(ps, 1.0, 1.0))
+    run("l1_noclip", lambda ps: norm(ps, 1000.0, 1.0))
+    run("inf_clip", lambda ps: norm(ps, 0.7, float("inf")))
+    run("inf_noclip", lambda ps: norm(ps, 100.0, float("inf")))
+    run("p3_clip", lambda ps: norm(ps, 0.5, 3.0))
+    run("zero_max", lambda ps: norm(ps, 0.0, 2.0))
+    # The middle Linear has no gradient (.grad None: a frozen layer after zero_grad(set_to_none)).
+    run("none_clip", lambda ps: norm(ps, 1.0, 2.0), none=("2.weight", "2.bias"))
+
+    # Non-finite gradients without error_if_nonfinite (torch's default): deterministic.
+    # A NaN makes the norm NaN and every gradient NaN; an infinity makes the norm inf and
+    # the coefficient 0 (finite gradients become 0, the infinite one NaN). The changes:
+    # "2.weight" flat element 17 = NaN; "0.bias" element 3 = -inf; "4.weight" element 0 = NaN.
+    def put(k, idx, val):
+        def edit(gs):
+            gs[k].view(-1)[idx] = val
+        return edit
+    run("nan_l2", lambda ps: norm(ps, 1.0, 2.0), edit=put("2.weight", 17, float("nan")))
+    run("inf_l2", lambda ps: norm(ps, 1.0, 2.0), edit=put("0.bias", 3, float("-inf")))
+    run("nan_inf", lambda ps: norm(ps, 1.0, float("inf")), edit=put("4.weight", 0, float("nan")))
+
+    # clip_grad_value_ (returns None).
+    run("value", lambda ps: torch.nn.utils.clip_grad_value_(ps, 0.03))
+    gd.write("clip.golden")
 
 
 # ---------------------------------------------------------------- the seed GAN
@@ -512,6 +657,7 @@ def main():
     loss_goldens()
     adam_goldens()
     sgd_goldens()
+    clip_goldens()
     gan_goldens()
 
 
