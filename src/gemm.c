@@ -112,6 +112,8 @@ void tnn_gemm_run(const tnn_gemm_args *g)
     else sgemm(g);
 }
 
+void tnn_gemm_whole(const tnn_gemm_args *g) { sgemm(g); }
+
 void tnn_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {

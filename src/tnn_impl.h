@@ -138,6 +138,10 @@ typedef struct tnn_gemm_args {
     const float *bias; /* if not NULL: C's rows are set to this [N] vector first (beta must be 1) */
 } tnn_gemm_args;
 void tnn_gemm_run(const tnn_gemm_args *g);
+/* g as one OpenBLAS call on the calling thread, never split: for products that their
+ * caller already spreads over the threads (Conv2d's, sample by sample), whose bits then
+ * do not depend on the thread count. */
+void tnn_gemm_whole(const tnn_gemm_args *g);
 /* Two independent products (no operand of one is written by the other); with two
  * threads they run side by side, otherwise one after the other. */
 void tnn_gemm2(const tnn_gemm_args *a, const tnn_gemm_args *b);
@@ -169,6 +173,8 @@ const tnn_tensor *tnn_softmax_output_buffer(const tnn_module *m);
 const tnn_tensor *tnn_batchnorm1d_output_buffer(const tnn_module *m);
 const tnn_tensor *tnn_activation_output_buffer(const tnn_module *m);
 const tnn_tensor *tnn_dropout_output_buffer(const tnn_module *m);
+/* A Conv2d's output buffer; NULL if m is not a Conv2d. */
+const tnn_tensor *tnn_conv2d_output_buffer(const tnn_module *m);
 /* A built-in activation that may compute its output over its input (every one but
  * LeakyReLU with a negative slope, whose backward needs the input's signs). */
 bool tnn_activation_forward_may_overwrite(const tnn_module *m);

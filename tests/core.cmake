@@ -26,6 +26,10 @@ tnn_core_cases(test_gradcheck_softmax.c gradcheck
   gradcheck_softmax gradcheck_log_softmax gradcheck_softmax_spread gradcheck_log_softmax_spread
   gradcheck_softmax_3d gradcheck_log_softmax_3d gradcheck_softmax_one_column gradcheck_log_softmax_one_column
   gradcheck_softmax_in_sequential)
+tnn_core_cases(test_gradcheck_conv2d.c gradcheck
+  gradcheck_conv2d gradcheck_conv2d_nopad gradcheck_conv2d_stride2 gradcheck_conv2d_stride2_nopad
+  gradcheck_conv2d_nobias gradcheck_conv2d_batch1 gradcheck_conv2d_kernel_is_input gradcheck_conv2d_wide_pad
+  gradcheck_conv2d_unbatched gradcheck_conv2d_frozen gradcheck_conv2d_accumulates gradcheck_conv2d_in_sequential)
 tnn_core_cases(test_gradcheck_dropout.c gradcheck gradcheck_dropout gradcheck_flatten)
 tnn_core_cases(test_gradcheck_sequential.c gradcheck gradcheck_sequential)
 tnn_core_cases(test_gradcheck_loss.c gradcheck
@@ -42,7 +46,7 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
   gradcheck_harness_detects_zero_vs_zero gradcheck_harness_loss_detects_wrong_grad)
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
-foreach(component rng gemm tensor module sequential loss optim clip softmax)
+foreach(component rng gemm tensor module sequential loss optim clip softmax conv2d)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
 

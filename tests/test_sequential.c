@@ -505,6 +505,24 @@ static void sequential_input_is_a_childs_buffer(void **state)
         tnn_tensor_free(before);
         tnn_module_free(s);
     }
+    /* A Conv2d's output buffer, the same way (tnn_conv2d_output_buffer). */
+    {
+        tnn_module *s = tnn_sequential_new(), *c = tnn_conv2d_new(2, 2, 3, 1, 1, true, &r);
+        TU_ASSERT_OK(tnn_sequential_add(s, tnn_conv2d_new(2, 2, 1, 1, 0, true, &r)));
+        TU_ASSERT_OK(tnn_sequential_add(s, c));
+        tnn_tensor *img = tnn_tensor_new4(2, 2, 4, 3);
+        tnn_tensor_uniform(img, &r, -1.0f, 1.0f);
+        TU_ASSERT_OK(tnn_module_forward(c, img, &alone));
+        tnn_tensor *before = tnn_tensor_clone(alone);
+        TU_ASSERT_ERR(tnn_module_forward(s, alone, &y), TNN_ERR_ARG, "sequential(2 modules) forward",
+                      "output buffer of child 1 (conv2d(2->2, k3, s1, p1))", "pass a copy", NULL);
+        assert_memory_equal(alone->data, before->data, before->size * sizeof(float));
+        assert_false(s->has_output);
+        TU_ASSERT_OK(tnn_module_forward(s, before, &y)); /* a copy is fine */
+        tnn_tensor_free(before);
+        tnn_tensor_free(img);
+        tnn_module_free(s);
+    }
     /* Rows of a child's buffer left over from a larger batch: the forward of this batch
      * writes them too (the buffer's whole allocation counts, not its current size). */
     {

@@ -7,7 +7,7 @@
  *
  * Inputs are [batch x features] (Linear and Flatten also accept [batch x ...], taking
  * the trailing dimensions as features; the element-wise layers, Softmax and LogSoftmax
- * accept any shape).
+ * accept any shape; Conv2d takes [batch x channels x H x W]).
  * Semantics, names and initialisation follow PyTorch's layers of the same name, with
  * one difference: PyTorch's Linear maps the last dimension of a [batch x ... x in]
  * input and keeps the others, where this Linear takes all the dimensions after the
@@ -87,6 +87,24 @@ TNN_API tnn_module *tnn_dropout_new(float p, tnn_rng *rng);
 /** Flatten [batch x d1 x ... ] to [batch x d1*...] (a view; no copy). A 1-D input is
  * refused with TNN_ERR_SHAPE, as by torch's Flatten: one sample is [1 x ...]. */
 TNN_API tnn_module *tnn_flatten_new(void);
+
+/** 2-D convolution over [batch x in_channels x H x W] (or one sample [in_channels x H x W]),
+ * torch.nn.Conv2d with groups 1, dilation 1 and zero padding: a square kernel_size x
+ * kernel_size kernel moved by stride over the input padded with `padding` zeros on every
+ * side. The output is [batch x out_channels x Hout x Wout] ([out_channels x Hout x Wout]
+ * for one sample), Hout = (H + 2*padding - kernel_size) / stride + 1 (likewise Wout); an
+ * input smaller than the kernel once padded is refused (TNN_ERR_SHAPE), as is one with
+ * another channel count. Parameters "weight" [out x in x k x k] and "bias" [out]
+ * (omitted when !bias), initialised as torch.nn.Conv2d: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+ * with fan_in = in_channels * k * k, drawn from rng as Linear draws (weight first, then
+ * bias); rng may be NULL to leave everything zero. The forward runs the samples on the
+ * library's threads, each sample's product whole, so its bits do not depend on the
+ * thread count; the backward's weight and input gradients are one product each over
+ * the whole batch, split over the threads as other products are, so theirs can. The bias gradient is summed
+ * in double. NULL (TNN_ERR_ARG, naming the argument) if a channel count, kernel_size or
+ * stride is below 1 or padding below 0. */
+TNN_API tnn_module *tnn_conv2d_new(int in_channels, int out_channels, int kernel_size, int stride, int padding,
+                                   bool bias, tnn_rng *rng);
 
 #ifdef __cplusplus
 }

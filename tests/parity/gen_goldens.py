@@ -646,6 +646,48 @@ def gan_goldens():
     final.write("gan_iter5.golden")
 
 
+# ---------------------------------------------------------------- Conv2d
+
+def conv2d_goldens():
+    gd = Golden()
+    # (name, batch, in, out, kernel, stride, padding, bias, H, W): an MNIST-like first
+    # layer; stride 2 on a non-square input with three channels; no bias, no padding,
+    # 5x5 kernel; 16 -> 32 channels (tinynn cuts that forward's products into chunks).
+    # torch 1.13 runs these on oneDNN (mkldnn) or its own slow_conv2d, not on OpenBLAS's
+    # sgemm: the C test compares with tolerances (test_parity_conv2d.c).
+    cases = [("mnist", 8, 1, 16, 3, 1, 1, True, 28, 28), ("stride2", 4, 3, 8, 3, 2, 1, True, 15, 13),
+             ("nobias", 2, 4, 6, 5, 1, 0, False, 12, 12), ("multi", 3, 16, 32, 3, 1, 1, True, 14, 14)]
+    for i, (name, n, cin, cout, k, s, pad, bias, h, w) in enumerate(cases):
+        g = gen(700 + i)
+        torch.manual_seed(700 + i)
+        conv = nn.Conv2d(cin, cout, k, stride=s, padding=pad, bias=bias)
+        x = randn(g, n, cin, h, w).requires_grad_(True)
+        y = conv(x)
+        dy = randn(g, *y.shape)
+        p = f"{name}."
+        gd.add(p + "weight", conv.weight)
+        if bias:
+            gd.add(p + "bias", conv.bias)
+        gd.add(p + "x", x)
+        gd.add(p + "dy", dy)
+        y.backward(dy)
+        gd.add(p + "y", y)
+        gd.add(p + "dx", x.grad)
+        gd.add(p + "dweight", conv.weight.grad)
+        if bias:
+            gd.add(p + "dbias", conv.bias.grad)
+        # A second batch without zero_grad: parameter gradients accumulate.
+        x2 = randn(g, n, cin, h, w)
+        dy2 = randn(g, *y.shape)
+        conv(x2).backward(dy2)
+        gd.add(p + "x2", x2)
+        gd.add(p + "dy2", dy2)
+        gd.add(p + "dweight_acc", conv.weight.grad)
+        if bias:
+            gd.add(p + "dbias_acc", conv.bias.grad)
+    gd.write("conv2d.golden")
+
+
 def main():
     if not torch.__version__.startswith("1.13"):
         print(f"warning: goldens were made with torch 1.13, this is {torch.__version__}", file=sys.stderr)
@@ -659,6 +701,7 @@ def main():
     sgd_goldens()
     clip_goldens()
     gan_goldens()
+    conv2d_goldens()
 
 
 if __name__ == "__main__":
