@@ -6,6 +6,8 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 typedef struct tnn_softmax {
     tnn_module base;
@@ -28,14 +30,115 @@ static void sm_describe(const tnn_module *m, char *buf, size_t len)
  * _vec_log_softmax_lastdim, _vec_host_softmax_backward_lastdim); these compute the same
  * formulas in double, summing in 8 fixed lanes, and round each result once, as tnn_tanhf does
  * (docs/parity.md gives the differences). Each row's result depends on that row alone,
- * so the split over threads and the clone (TNN_CLONES) change no bit. */
+ * so the split over threads and the clone (TNN_CLONES) change no bit; nor does how the
+ * rows are taken in groups below: every element's exponential is computed alone, and
+ * every sum in its own row's order. */
 
-/* The largest element of a row, or NaN if one is NaN (torch's maximum propagates NaN). */
-static inline double sm_max(const float *x, int n)
+/* The largest element of a row, or NaN if one is NaN (torch's maximum propagates NaN):
+ * the first of the largest (of +0 and -0, whichever comes first), or the last NaN. */
+static inline double sm_max_serial(const float *x, size_t n)
 {
     float mx = x[0];
-    for (int j = 1; j < n; j++) mx = x[j] > mx || x[j] != x[j] ? x[j] : mx;
+    for (size_t j = 1; j < n; j++) mx = x[j] > mx || x[j] != x[j] ? x[j] : mx;
     return mx;
+}
+
+/* The same, in SM_MAX_LANES lanes for a long row (the serial loop does not vectorise:
+ * it was 40% of the forward's time on [4096 x 1000]). The largest value is the largest
+ * of the lanes'; which element holds it matters only where it is zero (+0 or -0) or NaN
+ * (its payload): those rows go to sm_max_serial, so the result is always its. */
+enum { SM_MAX_LANES = 32 };
+static inline __attribute__((always_inline)) double sm_max(const float *x, size_t n)
+{
+    if (n < SM_MAX_LANES) return sm_max_serial(x, n);
+    float m[SM_MAX_LANES];
+    int nan[SM_MAX_LANES];
+    for (int k = 0; k < SM_MAX_LANES; k++) m[k] = -INFINITY, nan[k] = 0;
+    size_t j = 0;
+    for (; j + SM_MAX_LANES <= n; j += SM_MAX_LANES)
+        for (int k = 0; k < SM_MAX_LANES; k++) {
+            float v = x[j + k];
+            m[k] = v > m[k] ? v : m[k];
+            nan[k] |= v != v;
+        }
+    for (int k = 0; j < n; j++, k++) {
+        float v = x[j];
+        m[k] = v > m[k] ? v : m[k];
+        nan[k] |= v != v;
+    }
+    float mx = m[0];
+    int any_nan = nan[0];
+    for (int k = 1; k < SM_MAX_LANES; k++) {
+        mx = m[k] > mx ? m[k] : mx;
+        any_nan |= nan[k];
+    }
+    return any_nan || mx == 0.0f ? sm_max_serial(x, n) : mx;
+}
+
+/* e[j] = tnn_exp_nonpos(e[j]) (vmath_impl.h) for j < m <= SM_EXP_BLOCK, in place, bit for
+ * bit: its steps, with its constants, in its order, but each step taken over the whole
+ * block before the next (test_softmax.c compares every bit). An exponential is a chain
+ * of some 35 dependent operations, and a loop that takes a vector (or two) of 8 from
+ * start to end leaves the core waiting on the chain (GCC 12 emits the chains of a few
+ * vectors one after the other even where the source interleaves them). A step over a
+ * block of 16 vectors keeps the core busy, the block staying in L1 between the steps:
+ * 0.78 -> 0.48 ns an exponential with AVX-512, 1.5 -> 1.0 with AVX2, 3.2 -> 2.2 in the
+ * baseline clone (on the machine of docs/benchmarks.md). */
+enum { SM_EXP_BLOCK = 128 };
+static inline __attribute__((always_inline)) void sm_exp_block(double *e, int m)
+{
+    const double *c = tnn_exp_taylor;
+    double r[SM_EXP_BLOCK], p[SM_EXP_BLOCK];
+    uint64_t sbits[SM_EXP_BLOCK];
+    for (int j = 0; j < m; j++) {
+        r[j] = tnn_exp_reduce(e[j], &sbits[j]);
+        p[j] = c[0];
+    }
+    for (int i = 1; i + 1 < 14; i += 2) /* Horner's steps (tnn_horner's), two at a time */
+        for (int j = 0; j < m; j++) p[j] = (p[j] * r[j] + c[i]) * r[j] + c[i + 1];
+    for (int j = 0; j < m; j++) {
+        double s;
+        memcpy(&s, &sbits[j], sizeof s);
+        e[j] = (p[j] * r[j] + c[13]) * s;
+    }
+}
+
+/* Memory that will be read or written after the exponentials (up to 3 arrays of len
+ * floats, NULL for none), asked for a part with each block, so that it arrives while they
+ * are computed: without, a pass over a batch larger than the caches stops for each group
+ * of rows' memory in turn (on [4096 x 1000] 0.2 ns an element more than in cache, with
+ * 0.1). */
+typedef struct sm_next {
+    const float *in[2];
+    float *out;
+    size_t len;
+} sm_next;
+
+static const sm_next sm_nothing_next = {{NULL, NULL}, NULL, 0};
+
+static inline __attribute__((always_inline)) void sm_prefetch(const sm_next *nx, size_t j0, size_t j1)
+{
+    j1 = j1 < nx->len ? j1 : nx->len;
+    for (size_t j = j0; j < j1; j += 64 / sizeof(float)) { /* a cache line at a time */
+        if (nx->in[0]) __builtin_prefetch(nx->in[0] + j);
+        if (nx->in[1]) __builtin_prefetch(nx->in[1] + j);
+        if (nx->out) __builtin_prefetch(nx->out + j, 1);
+    }
+}
+
+/* e[j] = tnn_exp_nonpos(e[j]) for j < m: in blocks, the last a short one, but for a
+ * remainder too short to be worth the steps; and nx prefetched meanwhile. */
+enum { SM_EXP_MIN_BLOCK = 32 };
+static inline __attribute__((always_inline)) void sm_exps(double *e, size_t m, const sm_next *nx)
+{
+    size_t j = 0;
+    for (; j + SM_EXP_BLOCK <= m; j += SM_EXP_BLOCK) {
+        sm_exp_block(e + j, SM_EXP_BLOCK);
+        sm_prefetch(nx, j, j + SM_EXP_BLOCK);
+    }
+    if (m - j >= SM_EXP_MIN_BLOCK) sm_exp_block(e + j, (int)(m - j));
+    else for (size_t k = j; k < m; k++) e[k] = tnn_exp_nonpos(e[k]);
+    sm_prefetch(nx, j, nx->len);
 }
 
 /* The row sums are taken in SM_LANES double accumulators, element j into lane j % 8,
@@ -49,62 +152,100 @@ static inline __attribute__((always_inline)) double sm_lanes_total(const double 
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-/* sum_j exp(x[j] - mx) in double (at least 1, the largest element's term, unless mx is
- * NaN: a row with NaN, with +inf (inf - inf) or only -inf). An x[j] - mx below -708
- * counts as exp(-708), ~3e-308: nothing next to the 1. The exponentials are taken
- * SM_KEEP at a time into e (a loop that vectorises; computed inside the sum's loop they
- * are not), then added into the lanes; when the whole row fits, e keeps them for the
- * division after. Inlined into each clone of the row kernels, so that it is vectorised
- * with them. */
-enum { SM_KEEP = 2048 }; /* a multiple of SM_LANES: 16 KB of stack */
-static inline __attribute__((always_inline)) double sm_sum_exp(const float *x, int n, double mx, double *e)
+/* a[j % 8] += e[j] for j < m, in order (m a multiple of 8 but at a row's end). */
+static inline __attribute__((always_inline)) void sm_add_lanes(double *a, const double *e, size_t m)
+{
+    size_t j = 0;
+    for (; j + SM_LANES <= m; j += SM_LANES)
+        for (int k = 0; k < SM_LANES; k++) a[k] += e[j + k];
+    for (int k = 0; j < m; j++, k++) a[k] += e[j];
+}
+
+/* sum_j g[j] (and, with y, sum_j g[j] * y[j]: each product exact in double) in lanes. */
+static inline __attribute__((always_inline)) double sm_sum(const float *g, const float *y, size_t n)
 {
     double a[SM_LANES] = {0};
-    for (size_t j0 = 0, nn = (size_t)n; j0 < nn; j0 += SM_KEEP) {
-        size_t m = nn - j0 < SM_KEEP ? nn - j0 : SM_KEEP, j = 0;
-        for (size_t i = 0; i < m; i++) e[i] = tnn_exp_nonpos((double)x[j0 + i] - mx);
-        for (; j + SM_LANES <= m; j += SM_LANES)
-            for (int k = 0; k < SM_LANES; k++) a[k] += e[j + k];
-        for (int k = 0; j < m; j++, k++) a[k] += e[j];
+    size_t j = 0;
+    if (y) {
+        for (; j + SM_LANES <= n; j += SM_LANES)
+            for (int k = 0; k < SM_LANES; k++) a[k] += (double)g[j + k] * y[j + k];
+        for (int k = 0; j < n; j++, k++) a[k] += (double)g[j] * y[j];
+    } else {
+        for (; j + SM_LANES <= n; j += SM_LANES)
+            for (int k = 0; k < SM_LANES; k++) a[k] += g[j + k];
+        for (int k = 0; j < n; j++, k++) a[k] += g[j];
     }
     return sm_lanes_total(a);
 }
 
-/* sum_j g[j] (and, with y, sum_j g[j] * y[j]: each product exact in double) in lanes. */
-static inline __attribute__((always_inline)) double sm_sum(const float *g, const float *y, int n)
-{
-    double a[SM_LANES] = {0};
-    size_t j = 0, nn = (size_t)n;
-    if (y) {
-        for (; j + SM_LANES <= nn; j += SM_LANES)
-            for (int k = 0; k < SM_LANES; k++) a[k] += (double)g[j + k] * y[j + k];
-        for (int k = 0; j < nn; j++, k++) a[k] += (double)g[j] * y[j];
-    } else {
-        for (; j + SM_LANES <= nn; j += SM_LANES)
-            for (int k = 0; k < SM_LANES; k++) a[k] += g[j + k];
-        for (int k = 0; j < nn; j++, k++) a[k] += g[j];
-    }
-    return sm_lanes_total(a);
-}
+/* The exponentials are taken SM_KEEP at a time into a buffer: a group of rows at once
+ * when they are short (up to SM_ROWS of them), so that the steps of sm_exp_block run
+ * over many elements even for a classifier's 10 columns (and the rows' other work
+ * overlaps), a longer row a part at a time. */
+enum { SM_KEEP = 2048, SM_ROWS = 256 }; /* 16 KB and 2 KB of stack (and sm_exp_block's 3 KB) */
 
 /* Rows [r0, r1) of a [rows x n] input:
  *   softmax:     y = exp(x - max) / sum(exp(x - max))
  *   log_softmax: y = (x - max) - log(sum(exp(x - max))), the terms in torch's order (with
- *                max + log(sum) first, large logits would lose the log). */
+ *                max + log(sum) first, large logits would lose the log).
+ * The sum is at least 1, the largest element's term, unless max is NaN: a row with NaN,
+ * with +inf (inf - inf) or only -inf. An x - max below -708 counts as exp(-708), ~3e-308:
+ * nothing next to the 1. */
 TNN_CLONES static void sm_forward_rows(bool log_softmax, float *restrict y, const float *restrict x, int n, size_t r0,
                                        size_t r1)
 {
-    for (size_t i = r0; i < r1; i++) {
-        const float *xr = x + i * (size_t)n;
-        float *yr = y + i * (size_t)n;
-        double mx = sm_max(xr, n), e[SM_KEEP], s = sm_sum_exp(xr, n, mx, e);
+    double e[SM_KEEP], mx[SM_ROWS];
+    const size_t nn = (size_t)n;
+    if (nn <= SM_KEEP) {
+        const size_t group = SM_KEEP / nn < SM_ROWS ? SM_KEEP / nn : SM_ROWS;
+        for (size_t i0 = r0; i0 < r1; i0 += group) {
+            const size_t q = r1 - i0 < group ? r1 - i0 : group;
+            const float *xg = x + i0 * nn;
+            float *yg = y + i0 * nn;
+            for (size_t i = 0; i < q; i++) {
+                mx[i] = sm_max(xg + i * nn, nn);
+                for (size_t j = 0; j < nn; j++) e[i * nn + j] = (double)xg[i * nn + j] - mx[i];
+            }
+            const size_t next = (r1 - i0 - q < group ? r1 - i0 - q : group) * nn;
+            sm_exps(e, q * nn, &(sm_next){{xg + q * nn, NULL}, yg + q * nn, next});
+            for (size_t i = 0; i < q; i++) {
+                const float *xr = xg + i * nn;
+                const double *er = e + i * nn;
+                float *yr = yg + i * nn;
+                double a[SM_LANES] = {0};
+                sm_add_lanes(a, er, nn);
+                double s = sm_lanes_total(a);
+                if (log_softmax) {
+                    double ls = log(s);
+                    for (size_t j = 0; j < nn; j++) yr[j] = (float)(((double)xr[j] - mx[i]) - ls);
+                } else {
+                    for (size_t j = 0; j < nn; j++) yr[j] = (float)(er[j] / s);
+                }
+            }
+        }
+        return;
+    }
+    for (size_t i = r0; i < r1; i++) { /* a row longer than the buffer, a part at a time */
+        const float *xr = x + i * nn;
+        float *yr = y + i * nn;
+        double m = sm_max(xr, nn), a[SM_LANES] = {0};
+        for (size_t j0 = 0; j0 < nn; j0 += SM_KEEP) {
+            size_t len = nn - j0 < SM_KEEP ? nn - j0 : SM_KEEP;
+            for (size_t j = 0; j < len; j++) e[j] = (double)xr[j0 + j] - m;
+            sm_exps(e, len, &sm_nothing_next);
+            sm_add_lanes(a, e, len); /* SM_KEEP is a multiple of 8: element j in lane j % 8 */
+        }
+        double s = sm_lanes_total(a);
         if (log_softmax) {
             double ls = log(s);
-            for (int j = 0; j < n; j++) yr[j] = (float)(((double)xr[j] - mx) - ls);
-        } else if (n <= SM_KEEP) { /* e holds the row's exponentials */
-            for (int j = 0; j < n; j++) yr[j] = (float)(e[j] / s);
-        } else {
-            for (int j = 0; j < n; j++) yr[j] = (float)(tnn_exp_nonpos((double)xr[j] - mx) / s);
+            for (size_t j = 0; j < nn; j++) yr[j] = (float)(((double)xr[j] - m) - ls);
+        } else { /* the exponentials again */
+            for (size_t j0 = 0; j0 < nn; j0 += SM_KEEP) {
+                size_t len = nn - j0 < SM_KEEP ? nn - j0 : SM_KEEP;
+                for (size_t j = 0; j < len; j++) e[j] = (double)xr[j0 + j] - m;
+                sm_exps(e, len, &sm_nothing_next);
+                for (size_t j = 0; j < len; j++) yr[j0 + j] = (float)(e[j] / s);
+            }
         }
     }
 }
@@ -112,25 +253,52 @@ TNN_CLONES static void sm_forward_rows(bool log_softmax, float *restrict y, cons
 /* dL/dx of rows [r0, r1) from g = dL/dy and the forward's output y (torch's formulas):
  *   softmax:     dx = y * (g - sum(g * y))
  *   log_softmax: dx = g - exp(y) * sum(g)
- * dx is neither g nor y; g may be y (reading both is harmless). */
+ * dx is neither g nor y; g may be y (reading both is harmless). LogSoftmax's y is <= 0
+ * (x - max <= 0 and the log of a sum >= 1), or NaN; its exponentials, SM_KEEP at a time
+ * as in the forward. */
 TNN_CLONES static void sm_backward_rows(bool log_softmax, float *restrict dx, const float *restrict g,
                                         const float *restrict y, int n, size_t r0, size_t r1)
 {
-    for (size_t i = r0; i < r1; i++) {
-        const float *gr = g + i * (size_t)n, *yr = y + i * (size_t)n;
-        float *dr = dx + i * (size_t)n;
-        if (log_softmax) {
-            double s = sm_sum(gr, NULL, n), e[SM_KEEP];
-            /* y <= 0 (x - max <= 0 and the log of a sum >= 1), or NaN; the exponentials
-             * a block at a time, as in sm_sum_exp, so that they vectorise */
-            for (size_t j0 = 0, nn = (size_t)n; j0 < nn; j0 += SM_KEEP) {
-                size_t m = nn - j0 < SM_KEEP ? nn - j0 : SM_KEEP;
-                for (size_t k = 0; k < m; k++) e[k] = tnn_exp_nonpos(yr[j0 + k]);
-                for (size_t k = 0; k < m; k++) dr[j0 + k] = (float)((double)gr[j0 + k] - e[k] * s);
+    const size_t nn = (size_t)n;
+    if (!log_softmax) {
+        for (size_t i = r0; i < r1; i++) {
+            const float *gr = g + i * nn, *yr = y + i * nn;
+            float *dr = dx + i * nn;
+            double s = sm_sum(gr, yr, nn);
+            for (size_t j = 0; j < nn; j++) dr[j] = (float)(((double)gr[j] - s) * yr[j]);
+        }
+        return;
+    }
+    double e[SM_KEEP], s[SM_ROWS];
+    if (nn <= SM_KEEP) {
+        const size_t group = SM_KEEP / nn < SM_ROWS ? SM_KEEP / nn : SM_ROWS;
+        for (size_t i0 = r0; i0 < r1; i0 += group) {
+            const size_t q = r1 - i0 < group ? r1 - i0 : group;
+            const float *gg = g + i0 * nn, *yg = y + i0 * nn;
+            float *dg = dx + i0 * nn;
+            /* the sums first: their chains of additions overlap the exponentials */
+            for (size_t i = 0; i < q; i++) s[i] = sm_sum(gg + i * nn, NULL, nn);
+            for (size_t k = 0; k < q * nn; k++) e[k] = yg[k];
+            const size_t next = (r1 - i0 - q < group ? r1 - i0 - q : group) * nn;
+            sm_exps(e, q * nn, &(sm_next){{gg + q * nn, yg + q * nn}, dg + q * nn, next});
+            for (size_t i = 0; i < q; i++) {
+                const float *gr = gg + i * nn;
+                const double *er = e + i * nn;
+                float *dr = dg + i * nn;
+                for (size_t j = 0; j < nn; j++) dr[j] = (float)((double)gr[j] - er[j] * s[i]);
             }
-        } else {
-            double s = sm_sum(gr, yr, n);
-            for (int j = 0; j < n; j++) dr[j] = (float)(((double)gr[j] - s) * yr[j]);
+        }
+        return;
+    }
+    for (size_t i = r0; i < r1; i++) { /* a row longer than the buffer, a part at a time */
+        const float *gr = g + i * nn, *yr = y + i * nn;
+        float *dr = dx + i * nn;
+        double sr = sm_sum(gr, NULL, nn);
+        for (size_t j0 = 0; j0 < nn; j0 += SM_KEEP) {
+            size_t len = nn - j0 < SM_KEEP ? nn - j0 : SM_KEEP, j1 = j0 + len;
+            for (size_t j = 0; j < len; j++) e[j] = yr[j0 + j];
+            sm_exps(e, len, &(sm_next){{yr + j1, NULL}, dr + j1, nn - j1 < SM_KEEP ? nn - j1 : SM_KEEP});
+            for (size_t j = 0; j < len; j++) dr[j0 + j] = (float)((double)gr[j0 + j] - e[j] * sr);
         }
     }
 }

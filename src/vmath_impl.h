@@ -47,8 +47,10 @@ static inline double tnn_horner(double z, const double *c, int n)
 #define TNN_CLONES
 #endif
 
-/* exp(y) for y <= 0 (y >= -708 is exact-range; smaller y is clamped, giving ~1e-308). */
-static inline double tnn_exp_nonpos(double y)
+/* exp(y) for y <= 0 (y >= -708 is exact-range; smaller y is clamped, giving ~1e-308):
+ * y = k ln2 + r, then exp(r) 2^k. softmax.c takes the same steps apart, each over a
+ * block of elements, and must give these bits. */
+static inline double tnn_exp_reduce(double y, uint64_t *scale_bits)
 {
     y = y < -708.0 ? -708.0 : y;
     const double log2e = 1.4426950408889634074;
@@ -58,20 +60,26 @@ static inline double tnn_exp_nonpos(double y)
     int64_t kbits;
     memcpy(&kbits, &kd, sizeof kbits);
     kd -= shifter;
-    /* r = y - k ln2, |r| <= ln2/2, in two steps (Cody-Waite) */
-    double r = y - kd * ln2_hi - kd * ln2_lo;
-    /* exp(r): Taylor polynomial to r^13, truncation error < 2e-17 for |r| <= 0.347 */
-    static const double c[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-                               1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
-                               1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        0.5,
-                               1.0,                1.0};
-    double p = tnn_horner(r, c, 14);
     /* 2^k from the integer the shifter left in the low mantissa bits */
     int64_t k = kbits - (int64_t)0x4338000000000000LL;
-    uint64_t sbits = (uint64_t)(k + 1023) << 52;
-    double s;
+    *scale_bits = (uint64_t)(k + 1023) << 52;
+    /* r = y - k ln2, |r| <= ln2/2, in two steps (Cody-Waite) */
+    return y - kd * ln2_hi - kd * ln2_lo;
+}
+
+/* exp(r): Taylor polynomial to r^13 (highest first), truncation error < 2e-17 for
+ * |r| <= 0.347 */
+static const double tnn_exp_taylor[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                          1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
+                                          1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        0.5,
+                                          1.0,                1.0};
+
+static inline double tnn_exp_nonpos(double y)
+{
+    uint64_t sbits;
+    double r = tnn_exp_reduce(y, &sbits), s;
     memcpy(&s, &sbits, sizeof s);
-    return p * s;
+    return tnn_horner(r, tnn_exp_taylor, 14) * s;
 }
 
 /* tanh(x), odd, saturating at +-1; NaN in, NaN out; signed zeros kept. */

@@ -2,10 +2,15 @@
  * double-precision reference, the rows of 1-D and 3-D inputs, PyTorch's special values,
  * the refusals (no dimensions, own output, backward before forward, a mis-shaped dy),
  * dL/dx never written over dy or the input, buffers that grow and never shrink,
- * results that do not depend on the thread count, and allocation failures. */
+ * results that do not depend on the thread count, allocation failures, and every bit
+ * the same as the formulas computed one element at a time. */
 #include "testutil.h"
+#include "vmath_impl.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static tnn_module *make(bool log_softmax) { return log_softmax ? tnn_log_softmax_new() : tnn_softmax_new(); }
@@ -364,6 +369,187 @@ static void softmax_allocation_failures(void **state)
     tnn_tensor_free(dy);
 }
 
+
+/* The kernels' results as the formulas give them one element at a time (as 0.5.0
+ * computed them): the serial maximum, tnn_exp_nonpos of each x - max, the sums in 8
+ * lanes (element j into lane j % 8) added in a fixed tree, libm's log, one rounding to
+ * float. src/softmax.c takes the maximum in lanes, the exponentials a step at a time
+ * over blocks of elements, short rows in groups and long ones in parts; every bit of
+ * its results must be these. */
+static double ref_lanes(const double *a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
+
+static void ref_forward(bool log_softmax, const float *x, int n, float *y)
+{
+    float mxf = x[0];
+    for (int j = 1; j < n; j++) mxf = x[j] > mxf || x[j] != x[j] ? x[j] : mxf;
+    double mx = mxf, a[8] = {0};
+    for (int j = 0; j < n; j++) a[j % 8] += tnn_exp_nonpos((double)x[j] - mx);
+    double s = ref_lanes(a), ls = log(s);
+    for (int j = 0; j < n; j++)
+        y[j] = log_softmax ? (float)(((double)x[j] - mx) - ls) : (float)(tnn_exp_nonpos((double)x[j] - mx) / s);
+}
+
+static void ref_backward(bool log_softmax, const float *g, const float *y, int n, float *dx)
+{
+    double a[8] = {0};
+    for (int j = 0; j < n; j++) a[j % 8] += log_softmax ? (double)g[j] : (double)g[j] * y[j];
+    double s = ref_lanes(a);
+    for (int j = 0; j < n; j++)
+        dx[j] = log_softmax ? (float)((double)g[j] - tnn_exp_nonpos(y[j]) * s) : (float)(((double)g[j] - s) * y[j]);
+}
+
+/* Forward and backward of x against the reference, bit for bit, on 1 and 3 threads;
+ * dy as given, or (NULL) random. NaNs compare by their bits too: the rows here hold at
+ * most one NaN payload (where two meet, which one an addition passes on is the
+ * compiler's choice of operand order, and differs between the clones). */
+static void check_bits(tnn_tensor *x, const tnn_tensor *dy_given, tnn_rng *r)
+{
+    int n = x->shape[x->ndim - 1];
+    size_t rows = x->size / (size_t)n;
+    tnn_tensor *dy = dy_given ? (tnn_tensor *)dy_given : tnn_tensor_new2((int)rows, n);
+    if (!dy_given) tnn_tensor_normal(dy, r, 0.0f, 1.0f);
+    float *want_y = malloc(x->size * sizeof(float)), *want_dx = malloc(x->size * sizeof(float));
+    assert_non_null(want_y);
+    assert_non_null(want_dx);
+    int before = tnn_get_num_threads();
+    for (int log_softmax = 0; log_softmax < 2; log_softmax++) {
+        for (size_t i = 0; i < rows; i++) ref_forward(log_softmax, x->data + i * n, n, want_y + i * n);
+        for (size_t i = 0; i < rows; i++) ref_backward(log_softmax, dy->data + i * n, want_y + i * n, n, want_dx + i * n);
+        for (int threads = 1; threads <= 3; threads += 2) {
+            tnn_set_num_threads(threads);
+            tnn_module *m = make(log_softmax);
+            const tnn_tensor *y, *dx;
+            TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+            TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
+            for (size_t k = 0; k < x->size; k++) {
+                uint32_t a, b, c, d;
+                memcpy(&a, &y->data[k], 4);
+                memcpy(&b, &want_y[k], 4);
+                memcpy(&c, &dx->data[k], 4);
+                memcpy(&d, &want_dx[k], 4);
+                if (a != b || c != d)
+                    fail_msg("%s [%zu x %d], %d threads, row %zu col %zu: y %08x want %08x (x %g), dx %08x want %08x",
+                             log_softmax ? "log_softmax" : "softmax", rows, n, threads, k / n, k % n, a, b, x->data[k], c, d);
+            }
+            tnn_module_free(m);
+        }
+    }
+    tnn_set_num_threads(before);
+    free(want_y);
+    free(want_dx);
+    if (!dy_given) tnn_tensor_free(dy);
+}
+
+/* Row lengths on each side of the kernels' boundaries: the lanes of the maximum (32),
+ * the steps' blocks (128, the shortest stepped remainder 32), the buffer (2048, longer
+ * rows in parts) and the groups of short rows (up to 256 of them, 2048 elements); logits
+ * spread enough for x - max to pass -708, where the exponential is clamped. */
+static void softmax_bits_every_length(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 47);
+    static const int shapes[][2] = {{1, 1},    {600, 1},  {300, 7},   {257, 8},  {40, 31},  {40, 32},  {9, 33},
+                                    {70, 10},  {5, 127},  {5, 128},   {5, 129},  {4, 159},  {4, 160},  {3, 161},
+                                    {7, 300},  {5, 1000}, {3, 1023},  {3, 2047}, {3, 2048}, {2, 2049}, {2, 4097},
+                                    {1, 6000}, {2, 2176}, {130, 100}, {20, 102}, {65, 31},  {9, 255},  {33, 64}};
+    static const float spread[] = {3.0f, 0.01f, 400.0f};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        for (size_t s = 0; s < sizeof spread / sizeof spread[0]; s++) {
+            tnn_tensor *x = tnn_tensor_new2(shapes[k][0], shapes[k][1]);
+            tnn_tensor_normal(x, &r, 1.0f, spread[s]);
+            check_bits(x, NULL, &r);
+            tnn_tensor_free(x);
+        }
+}
+
+/* Special values, in short rows (a serial maximum) and long ones (in lanes, then the
+ * buffer's parts), the special element first, in the middle and last: the largest value
+ * 0 as +0 or -0 (the maximum in lanes leaves such rows to the serial loop); -inf among
+ * finite values, and rows of -inf; +inf; a NaN (quiet with its sign bit, or signalling);
+ * subnormals; +-FLT_MAX; values 800 below the rest (a clamped exponential); dy with
+ * zeros, a one-hot -1 (NLL's), a NaN and infinities. */
+static void softmax_bits_special_values(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 48);
+    const float inf = INFINITY;
+    float nan1, nan2, sub = 1e-40f;
+    uint32_t b1 = 0xffc01234u, b2 = 0x7f800777u; /* a quiet NaN with its sign bit, a signalling one */
+    memcpy(&nan1, &b1, 4);
+    memcpy(&nan2, &b2, 4);
+    const float specials[] = {0.0f, -0.0f, -inf, inf, nan1, nan2, sub, -sub, FLT_MAX, -FLT_MAX, -800.0f, 88.0f};
+    const int lengths[] = {5, 31, 32, 40, 200, 2100};
+    for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
+        int n = lengths[l], rows = 0;
+        tnn_tensor *x = tnn_tensor_new2(64, n), *dy = tnn_tensor_new2(64, n);
+        tnn_tensor_normal(dy, &r, 0.0f, 1.0f);
+        /* one special in an otherwise normal row, at the first, a middle and the last place */
+        for (size_t v = 0; v < sizeof specials / sizeof specials[0]; v++)
+            for (int at = 0; at < 3; at++, rows++) {
+                float *row = x->data + (size_t)rows * n;
+                for (int j = 0; j < n; j++) row[j] = (float)(tnn_rng_uniform(&r) * 6.0 - 3.0);
+                row[at == 0 ? 0 : at == 1 ? n / 2 : n - 1] = specials[v];
+            }
+        /* the largest value zero: all x <= 0 with -0 before +0, and +0 before -0 */
+        for (int k = 0; k < 2; k++, rows++) {
+            float *row = x->data + (size_t)rows * n;
+            for (int j = 0; j < n; j++) row[j] = -(float)(tnn_rng_uniform(&r) * 40.0);
+            row[n / 3] = k ? 0.0f : -0.0f;
+            row[n - 1] = k ? -0.0f : 0.0f;
+        }
+        /* -0 and +0 with everything else far below (exp(-1000) clamped) */
+        for (int k = 0; k < 2; k++, rows++) {
+            float *row = x->data + (size_t)rows * n;
+            for (int j = 0; j < n; j++) row[j] = -1000.0f;
+            row[0] = k ? 0.0f : -0.0f;
+            if (n > 1) row[n - 1] = k ? -0.0f : 0.0f;
+        }
+        /* a row of -inf; a row of one value; a row of NaN (one payload) */
+        for (int k = 0; k < 3; k++, rows++) {
+            float *row = x->data + (size_t)rows * n;
+            for (int j = 0; j < n; j++) row[j] = k == 0 ? -inf : k == 1 ? 3e38f : nan1;
+        }
+        /* dy: the rows above once more with dy zero, one-hot -1, a NaN, +-inf */
+        for (int k = 0; rows < 64; k++, rows++) {
+            float *row = x->data + (size_t)rows * n, *g = dy->data + (size_t)rows * n;
+            for (int j = 0; j < n; j++) row[j] = (float)(tnn_rng_uniform(&r) * 20.0 - 10.0);
+            for (int j = 0; j < n; j++) g[j] = k % 4 == 0 ? 0.0f : k % 4 == 1 ? (j == n / 2 ? -1.0f : 0.0f) : g[j];
+            if (k % 4 == 2) g[n / 2] = nan2;
+            if (k % 4 == 3) g[n / 2] = k % 8 == 3 ? inf : -inf;
+        }
+        check_bits(x, dy, &r);
+        tnn_tensor_free(x);
+        tnn_tensor_free(dy);
+    }
+}
+
+
+/* Most of the exponentials' last bits vanish in the rounding to float; LogSoftmax's
+ * dL/dx keeps them where dy = exp(y) rounded to float: then sum(dy) is 1 within a few
+ * float ulps, and g - exp(y) s cancels down to ~1e-7 of exp(y), so its float rounding
+ * shows exp(y) to ~1e-14. Short rows (in groups, over the steps' blocks) and long. */
+static void softmax_bits_exp_exposed(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 49);
+    static const int shapes[][2] = {{700, 2}, {512, 3}, {300, 5}, {4, 3000}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        tnn_tensor *x = tnn_tensor_new2(shapes[k][0], shapes[k][1]), *dy = tnn_tensor_new2(shapes[k][0], shapes[k][1]);
+        tnn_tensor_normal(x, &r, 0.0f, 4.0f);
+        tnn_module *m = tnn_log_softmax_new();
+        const tnn_tensor *y;
+        TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+        for (size_t i = 0; i < y->size; i++) dy->data[i] = (float)tnn_exp_nonpos(y->data[i]);
+        tnn_module_free(m);
+        check_bits(x, dy, &r);
+        tnn_tensor_free(x);
+        tnn_tensor_free(dy);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(softmax_values),
     cmocka_unit_test(softmax_rows_of_any_rank),
@@ -373,6 +559,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(softmax_batch_sizes),
     cmocka_unit_test(softmax_threads),
     cmocka_unit_test(softmax_allocation_failures),
+    cmocka_unit_test(softmax_bits_every_length),
+    cmocka_unit_test(softmax_bits_special_values),
+    cmocka_unit_test(softmax_bits_exp_exposed),
 };
 
 TU_MAIN("test_softmax", tests)
