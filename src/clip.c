@@ -107,7 +107,8 @@ static tnn_status clip_norm(const tnn_tensor_list *l, double max_norm, double no
                              "'%s' has a non-finite gradient; no gradient was changed", norm_type,
                              isnan(tf) ? "nan" : "inf", bad->name);
         return tnn_error(TNN_ERR_NUMERIC, "clip_grad_norm: the total norm of order %g of the gradients is %s (it "
-                         "overflows float; every gradient is finite); no gradient was changed", norm_type,
+                         "overflows: every gradient is finite, but the norm passes FLT_MAX or, for a large norm_type, the "
+                         "sum of |g|^norm_type passes DBL_MAX); no gradient was changed", norm_type,
                          isnan(tf) ? "nan" : "inf");
     }
 
@@ -138,13 +139,14 @@ tnn_status tnn_clip_grad_norm(tnn_module *m, double max_norm, double norm_type, 
     if (!(norm_type > 0.0))
         return tnn_error(TNN_ERR_ARG, "clip_grad_norm: norm_type %g must be > 0 and not NaN (INFINITY for the largest "
                          "|gradient|)", norm_type);
-    st = tnn_module_enter(m, "clip_grad_norm");
+    tnn_module *held;
+    st = tnn_module_enter(m, "clip_grad_norm", &held);
     if (st) return st;
     tnn_tensor_list *l;
     st = tnn_module_collect(m, "", true, &l);
     if (!st) st = clip_norm(l, max_norm, norm_type, error_if_nonfinite, total_norm);
     tnn_tensor_list_free(l);
-    tnn_module_leave(m);
+    tnn_module_leave(held);
     return st;
 }
 
@@ -154,7 +156,8 @@ tnn_status tnn_clip_grad_value(tnn_module *m, double clip_value)
     if (st) return st;
     if (!(clip_value >= 0.0))
         return tnn_error(TNN_ERR_ARG, "clip_grad_value: clip_value %g must be >= 0 and not NaN", clip_value);
-    st = tnn_module_enter(m, "clip_grad_value");
+    tnn_module *held;
+    st = tnn_module_enter(m, "clip_grad_value", &held);
     if (st) return st;
     tnn_tensor_list *l;
     st = tnn_module_collect(m, "", true, &l);
@@ -171,6 +174,6 @@ tnn_status tnn_clip_grad_value(tnn_module *m, double clip_value)
         }
     }
     tnn_tensor_list_free(l);
-    tnn_module_leave(m);
+    tnn_module_leave(held);
     return st;
 }

@@ -47,12 +47,14 @@ static tnn_module *outermost(tnn_module *m)
     return m;
 }
 
-tnn_status tnn_module_enter(tnn_module *m, const char *what)
+tnn_status tnn_module_enter(tnn_module *m, const char *what, tnn_module **held)
 {
+    *held = NULL;
     tnn_module *r = outermost(m);
     void *me = &g_this_thread, *none = NULL;
     if (__atomic_load_n(&r->busy_thread, __ATOMIC_RELAXED) == me) {
         r->busy_depth++;
+        *held = r;
         return TNN_OK;
     }
     if (!__atomic_compare_exchange_n(&r->busy_thread, &none, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
@@ -62,13 +64,13 @@ tnn_status tnn_module_enter(tnn_module *m, const char *what)
                          tnn_module_describe(m, d, sizeof d), what);
     }
     r->busy_depth = 1;
+    *held = r;
     return TNN_OK;
 }
 
-void tnn_module_leave(tnn_module *m)
+void tnn_module_leave(tnn_module *held)
 {
-    tnn_module *r = outermost(m);
-    if (--r->busy_depth == 0) __atomic_store_n(&r->busy_thread, NULL, __ATOMIC_RELEASE);
+    if (--held->busy_depth == 0) __atomic_store_n(&held->busy_thread, NULL, __ATOMIC_RELEASE);
 }
 
 void tnn_module_note_output(tnn_module *m, const tnn_tensor *y)
@@ -160,7 +162,8 @@ tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     if (tnn_tensor_problem(x, why, sizeof why)) /* a header filled in by hand: size 0 with a shape, say */
         return tnn_error(TNN_ERR_ARG, "%s forward: the input %s", tnn_module_describe(m, d, sizeof d), why);
     *y = NULL;
-    tnn_status st = tnn_module_enter(m, "forward");
+    tnn_module *held;
+    tnn_status st = tnn_module_enter(m, "forward", &held);
     if (st) return st;
     m->has_output = false; /* until this forward succeeds: a failed one may leave the module half-updated */
     m->chained = false;
@@ -168,7 +171,7 @@ tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const tnn_tens
     st = m->vt->forward(m, x, y);
     if (st == TNN_OK && !*y) st = tnn_error(TNN_ERR_STATE, "%s forward returned no output", tnn_module_describe(m, d, sizeof d));
     if (st == TNN_OK) tnn_module_note_output(m, *y);
-    tnn_module_leave(m);
+    tnn_module_leave(held);
     return with_message(m, "forward", st, seq);
 }
 
@@ -198,10 +201,11 @@ tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
     if (tnn_tensor_problem(dy, why, sizeof why))
         return tnn_error(TNN_ERR_ARG, "%s backward: dy %s", tnn_module_describe(m, d, sizeof d), why);
     if (dx) *dx = NULL;
-    tnn_status st = tnn_module_enter(m, "backward");
+    tnn_module *held;
+    tnn_status st = tnn_module_enter(m, "backward", &held);
     if (st) return st;
     st = backward_entered(m, dy, dx);
-    tnn_module_leave(m);
+    tnn_module_leave(held);
     return st;
 }
 
@@ -472,10 +476,11 @@ tnn_status tnn_module_summary(tnn_module *m, FILE *f)
     const char *why = tnn_module_vt_problem(m);
     if (why) return tnn_error(TNN_ERR_ARG, "module_summary: the module %s", why);
     if (!f) f = stdout;
-    tnn_status st = tnn_module_enter(m, "summary");
+    tnn_module *held;
+    tnn_status st = tnn_module_enter(m, "summary", &held);
     if (st) return st;
     st = summary_entered(m, f);
-    tnn_module_leave(m);
+    tnn_module_leave(held);
     return st;
 }
 

@@ -82,7 +82,8 @@ tnn_status tnn_optimizer_step(tnn_optimizer *o)
      * none, and are left alone, as PyTorch skips a parameter whose .grad is None). The
      * visit also writes the zeros that a discard still owes. */
     if (!o->module) return o->vt->step(o);
-    tnn_status st = tnn_module_enter(o->module, "optimizer step");
+    tnn_module *held;
+    tnn_status st = tnn_module_enter(o->module, "optimizer step", &held);
     if (st) return st;
     if (o->params) {
         refresh_ctx c = {o->params, 0};
@@ -90,7 +91,7 @@ tnn_status tnn_optimizer_step(tnn_optimizer *o)
         if (!st && c.k != o->params->count) st = params_changed("some are gone");
     }
     if (!st) st = o->vt->step(o);
-    tnn_module_leave(o->module);
+    tnn_module_leave(held);
     return st;
 }
 

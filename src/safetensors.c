@@ -987,7 +987,8 @@ tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tnn_tensor
 tnn_status tnn_module_save(tnn_module *m, const char *prefix, const char *path, const tnn_metadata *md)
 {
     if (!m || !path) return tnn_error(TNN_ERR_ARG, "module_save: NULL %s", !m ? "module" : "path");
-    tnn_status s = tnn_module_enter(m, "save");
+    tnn_module *held;
+    tnn_status s = tnn_module_enter(m, "save", &held);
     if (s) return s;
     tnn_tensor_list *l;
     s = tnn_module_collect(m, prefix, false, &l);
@@ -995,7 +996,7 @@ tnn_status tnn_module_save(tnn_module *m, const char *prefix, const char *path, 
         s = tnn_safetensors_save(path, l, md);
         tnn_tensor_list_free(l);
     }
-    tnn_module_leave(m);
+    tnn_module_leave(held);
     return s;
 }
 
@@ -1003,7 +1004,8 @@ tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, 
 {
     if (md_out) *md_out = NULL;
     if (!m || !path) return tnn_error(TNN_ERR_ARG, "module_load: NULL %s", !m ? "module" : "path");
-    tnn_status s = tnn_module_enter(m, "load");
+    tnn_module *held;
+    tnn_status s = tnn_module_enter(m, "load", &held);
     if (s) return s;
     tnn_tensor_list *l = NULL;
     tnn_safetensors *st = NULL;
@@ -1019,6 +1021,6 @@ tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, 
     else tnn_metadata_free(md);
     tnn_safetensors_free(st);
     tnn_tensor_list_free(l);
-    tnn_module_leave(m);
+    tnn_module_leave(held);
     return s;
 }

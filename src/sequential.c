@@ -311,7 +311,9 @@ tnn_module *tnn_sequential_new(void)
 
 bool tnn_is_sequential(const tnn_module *m) { return m && m->vt == &seq_vt; }
 
-static tnn_status add_child(tnn_module *seq, tnn_module *child)
+/* held_child: the child's mark (tnn_module_enter), released here before a free of the
+ * child, and set to NULL then; may point to NULL. */
+static tnn_status add_child(tnn_module *seq, tnn_module *child, tnn_module **held_child)
 {
     if (!tnn_is_sequential(seq)) {
         const char *what = !seq ? "NULL" : seq->vt && seq->vt->type_name ? seq->vt->type_name : "a module without a type";
@@ -361,6 +363,8 @@ static tnn_status add_child(tnn_module *seq, tnn_module *child)
         if (c) s->children = c; /* room for cap children; cap itself grows once outs has too */
         const tnn_tensor **o = c ? tnn_realloc(s->outs, (size_t)cap * sizeof *o, "sequential outputs") : NULL;
         if (!o) {
+            if (*held_child) tnn_module_leave(*held_child);
+            *held_child = NULL;
             tnn_module_free(child);
             return tnn_error(TNN_ERR_NOMEM, "sequential_add: %s (the child was freed)", tnn_last_error());
         }
@@ -380,14 +384,22 @@ static tnn_status add_child(tnn_module *seq, tnn_module *child)
 
 tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child)
 {
-    if (!tnn_is_sequential(seq)) return add_child(seq, child); /* refused there */
-    tnn_status st = tnn_module_enter(seq, "add");
+    tnn_module *held_seq, *held_child = NULL;
+    if (!tnn_is_sequential(seq)) return add_child(seq, child, &held_child); /* refused there */
+    /* Both models are this thread's for the add: the child may be another thread's
+     * model, running (its mark is on itself, or on its own container). */
+    tnn_status st = tnn_module_enter(seq, "add", &held_seq);
+    if (!st && child && !tnn_module_vt_problem(child)) {
+        st = tnn_module_enter(child, "add", &held_child);
+        if (st) tnn_module_leave(held_seq);
+    }
     if (st) /* the child stays as it was: it may be in use too */
-        return tnn_error(st, "sequential_add: the sequential is in use by another thread; a model is used by one "
-                         "thread at a time (the child was not freed)");
-    st = add_child(seq, child);
+        return tnn_error(st, "sequential_add: the sequential or the child is in use by another thread; a model is "
+                         "used by one thread at a time (the child was not freed)");
+    st = add_child(seq, child, &held_child);
     ((tnn_sequential *)seq)->err_seq = tnn_error_seq();
-    tnn_module_leave(seq);
+    if (held_child) tnn_module_leave(held_child);
+    tnn_module_leave(held_seq);
     return st;
 }
 

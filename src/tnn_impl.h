@@ -23,11 +23,13 @@ unsigned tnn_error_seq(void);
 /* Record y's shape as m's last output (tnn_module_forward does; so does a container
  * that runs a child's forward another way). */
 void tnn_module_note_output(tnn_module *m, const tnn_tensor *y);
-/* Mark m's model as used by this thread for a call (what: "forward", "save", ...):
- * TNN_ERR_STATE, with the message, while another thread is inside it. Every
- * TNN_OK is paired with one tnn_module_leave. Calls nest on one thread. */
-tnn_status tnn_module_enter(tnn_module *m, const char *what);
-void tnn_module_leave(tnn_module *m);
+/* Mark m's model (its outermost container) as used by this thread for a call (what:
+ * "forward", "save", ...): TNN_ERR_STATE, with the message, while another thread is
+ * inside it. On TNN_OK *held is the module marked, to pass to tnn_module_leave once
+ * (not m's outermost container at that time: an add in between changes it). Calls
+ * nest on one thread. */
+tnn_status tnn_module_enter(tnn_module *m, const char *what, tnn_module **held);
+void tnn_module_leave(tnn_module *held);
 /* "[2 x 3]" for a shape; returns buf. */
 char *tnn_shape_str(int ndim, const int *shape, char *buf, size_t len);
 /* Set the children of Sequential m to m's training mode (if training_changed) and/or

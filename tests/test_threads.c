@@ -321,17 +321,33 @@ static void error_messages_are_per_thread(void **state)
  * module holds the first thread inside the model's forward while the second tries. */
 typedef struct gate_module {
     tnn_module base;
-    sem_t *entered, *release;
+    sem_t *entered, *release; /* forward holds its thread while set */
+    sem_t *visit_entered, *visit_release; /* visit (save, load, ...) likewise */
+    int depth_seen; /* the model's nesting of calls, seen from inside the forward */
 } gate_module;
+
+static void gate_hold(sem_t *entered, sem_t *release)
+{
+    sem_post(entered);
+    while (sem_wait(release) != 0) continue;
+}
 
 static tnn_status gate_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     gate_module *g = (gate_module *)m;
-    if (g->entered) {
-        sem_post(g->entered);
-        while (sem_wait(g->release) != 0) continue;
-    }
+    const tnn_module *top = m;
+    while (top->container) top = top->container;
+    g->depth_seen = top->busy_depth;
+    if (g->entered) gate_hold(g->entered, g->release);
     *y = x;
+    return TNN_OK;
+}
+
+static tnn_status gate_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
+{
+    gate_module *g = (gate_module *)m;
+    (void)prefix, (void)fn, (void)ctx;
+    if (g->visit_entered) gate_hold(g->visit_entered, g->visit_release);
     return TNN_OK;
 }
 
@@ -345,7 +361,7 @@ static tnn_status gate_backward(tnn_module *m, const tnn_tensor *dy, const tnn_t
 static void gate_free(tnn_module *m) { free(m); }
 
 static const tnn_module_vtable gate_vt = {
-    .type_name = "gate", .forward = gate_forward, .backward = gate_backward, .free = gate_free};
+    .type_name = "gate", .forward = gate_forward, .backward = gate_backward, .visit = gate_visit, .free = gate_free};
 
 typedef struct forward_job {
     tnn_module *net;
@@ -358,6 +374,48 @@ static void *forward_thread(void *arg)
     forward_job *j = arg;
     const tnn_tensor *y;
     j->status = tnn_module_forward(j->net, j->x, &y);
+    return NULL;
+}
+
+typedef struct save_job {
+    tnn_module *net;
+    const char *path;
+    tnn_status status;
+} save_job;
+
+static void *save_thread(void *arg)
+{
+    save_job *j = arg;
+    j->status = tnn_module_save(j->net, "", j->path, NULL);
+    return NULL;
+}
+
+/* An optimizer of one's own whose step holds its thread. */
+typedef struct gate_opt {
+    tnn_optimizer base;
+    sem_t *entered, *release;
+} gate_opt;
+
+static tnn_status gate_opt_step(tnn_optimizer *o)
+{
+    gate_opt *g = (gate_opt *)o;
+    gate_hold(g->entered, g->release);
+    return TNN_OK;
+}
+
+static void gate_opt_free(tnn_optimizer *o) { (void)o; }
+
+static const tnn_optimizer_vtable gate_opt_vt = {.type_name = "gate", .step = gate_opt_step, .free = gate_opt_free};
+
+typedef struct step_job {
+    tnn_optimizer *opt;
+    tnn_status status;
+} step_job;
+
+static void *step_thread(void *arg)
+{
+    step_job *j = arg;
+    j->status = tnn_optimizer_step(j->opt);
     return NULL;
 }
 
@@ -398,6 +456,9 @@ static void one_model_on_two_threads_is_refused(void **state)
     assert_int_equal(pthread_create(&th, NULL, forward_thread, &job), 0);
     while (sem_wait(&entered) != 0) continue; /* the other thread is inside net's forward */
     gate->entered = NULL;
+    /* inside the Sequential's forward and the gate's own: two nested calls, after the
+     * Linear's, which left the count at 1, not 0 (the mark would be gone) */
+    assert_int_equal(gate->depth_seen, 2);
 
     TU_ASSERT_ERR(tnn_module_forward(net, x, &y), TNN_ERR_STATE, "sequential", "forward", "in use by another thread", NULL);
     assert_null(y);
@@ -433,6 +494,64 @@ static void one_model_on_two_threads_is_refused(void **state)
     assert_int_equal(tnn_module_save(net, "", path, NULL), TNN_OK);
     assert_int_equal(tnn_module_load(net, "", path, true, NULL), TNN_OK);
     remove(path);
+
+    assert_null(net->busy_thread);
+    assert_int_equal(net->busy_depth, 0);
+
+    /* Held inside a save (in the model's visit): the forward and the step are refused. */
+    gate->visit_entered = &entered;
+    gate->visit_release = &release;
+    save_job sj = {.net = net, .path = path, .status = TNN_ERR_STATE};
+    assert_int_equal(pthread_create(&th, NULL, save_thread, &sj), 0);
+    while (sem_wait(&entered) != 0) continue;
+    gate->visit_entered = NULL;
+    TU_ASSERT_ERR(tnn_module_forward(net, x, &y), TNN_ERR_STATE, "forward", "in use by another thread", NULL);
+    TU_ASSERT_ERR(tnn_optimizer_step(opt), TNN_ERR_STATE, "optimizer step", "in use by another thread", NULL);
+    sem_post(&release);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(sj.status, TNN_OK);
+    remove(path);
+
+    /* Held inside an optimizer's step: the forward and the save are refused. */
+    gate_opt gopt = {.entered = &entered, .release = &release};
+    assert_int_equal(tnn_optimizer_init(&gopt.base, &gate_opt_vt, net), TNN_OK);
+    step_job stj = {.opt = &gopt.base, .status = TNN_ERR_STATE};
+    assert_int_equal(pthread_create(&th, NULL, step_thread, &stj), 0);
+    while (sem_wait(&entered) != 0) continue;
+    TU_ASSERT_ERR(tnn_module_forward(net, x, &y), TNN_ERR_STATE, "forward", "in use by another thread", NULL);
+    TU_ASSERT_ERR(tnn_module_save(net, "", path, NULL), TNN_ERR_STATE, "save", "in use by another thread", NULL);
+    assert_int_equal(access(path, F_OK), -1);
+    sem_post(&release);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(stj.status, TNN_OK);
+    tnn_tensor_list_free(gopt.base.params);
+
+    /* A child another thread is running on its own is not added to a Sequential (its
+     * mark is on itself, not on the Sequential). */
+    tnn_module *lone_gate = NULL;
+    {
+        gate_module *g2 = calloc(1, sizeof *g2);
+        assert_non_null(g2);
+        tnn_module_init(&g2->base, &gate_vt);
+        g2->entered = &entered;
+        g2->release = &release;
+        lone_gate = &g2->base;
+        forward_job j2 = {.net = lone_gate, .x = x, .status = TNN_ERR_STATE};
+        assert_int_equal(pthread_create(&th, NULL, forward_thread, &j2), 0);
+        while (sem_wait(&entered) != 0) continue;
+        g2->entered = NULL;
+        tnn_module *other = tnn_sequential_new();
+        assert_non_null(other);
+        TU_ASSERT_ERR(tnn_sequential_add(other, lone_gate), TNN_ERR_STATE, "sequential_add",
+                      "in use by another thread", "the child was not freed", NULL);
+        assert_null(lone_gate->container);
+        sem_post(&release);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(j2.status, TNN_OK);
+        assert_null(lone_gate->busy_thread); /* its own mark, released on itself */
+        assert_int_equal(tnn_sequential_add(other, lone_gate), TNN_OK); /* handed over: now it may */
+        tnn_module_free(other);
+    }
 
     tnn_tensor_list_free(params);
     tnn_optimizer_free(opt);

@@ -155,7 +155,8 @@ TNN_API tnn_status tnn_module_forward(tnn_module *m, const tnn_tensor *x, const 
  *            dimensions of 1 added or left out)
  * @param dx  receives dL/dx (owned by m, valid until its next backward); NULL skips computing it
  * @return TNN_OK, or an error (TNN_ERR_STATE before any forward or after one that failed,
- *         TNN_ERR_SHAPE for a mis-shaped dy) */
+ *         or while another thread is inside a call on m's model; TNN_ERR_SHAPE for a
+ *         mis-shaped dy) */
 TNN_API tnn_status tnn_module_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx);
 /** Call fn once per parameter and buffer of m, in state_dict order, with names prefixed by
  * `prefix` (NULL: none). Checked wrapper around the vtable; a module without a visit
@@ -216,7 +217,8 @@ TNN_API char *tnn_module_describe(const tnn_module *m, char *buf, size_t len);
  * a tnn_module_discard_grad() still owes. A module of your own that holds other
  * modules is one line (its counts include what its visit reports).
  * @return TNN_OK; TNN_ERR_ARG for a NULL or unusable module; TNN_ERR_IO if writing to f
- *         failed; or the status of a visit that failed. */
+ *         failed; TNN_ERR_STATE while another thread is inside a call on m's model; or
+ *         the status of a visit that failed. */
 TNN_API tnn_status tnn_module_summary(tnn_module *m, FILE *f);
 
 /** A list of named tensors: a snapshot of pointers into the module (no data copied;

@@ -64,7 +64,8 @@ TNN_API tnn_status tnn_optimizer_init(tnn_optimizer *o, const tnn_optimizer_vtab
  * no_grad in o->params (gradients discarded with no backward since),
  * which the built-in optimizers skip and a user-defined vt->step should skip too.
  * TNN_ERR_STATE if the module's parameters are no longer those the optimizer was
- * created over (a layer added since). */
+ * created over (a layer added since), and, changing nothing, while another thread is
+ * inside a call on the module's model (docs/design.md, "Threads of your own"). */
 TNN_API tnn_status tnn_optimizer_step(tnn_optimizer *o);
 /** Zero the gradients of the optimizer's parameters (writes the zeros now). NULL is a no-op. */
 TNN_API void tnn_optimizer_zero_grad(tnn_optimizer *o);
@@ -165,14 +166,17 @@ TNN_API int64_t tnn_adam_step_count(const tnn_optimizer *o);
  * gradients then differ by as much as the two coefficients do; from the same total norm
  * the coefficient and the products are PyTorch's to the bit (tests/test_parity_clip.c). PyTorch's
  * norm also overflows to inf sooner: its 2-norm once the sum of squares passes FLT_MAX
- * (a norm of about 1.8e19), this one only when the norm itself does.
+ * (a norm of about 1.8e19), this one once the norm passes FLT_MAX, or, for a large
+ * norm_type, once the sum of |g|^norm_type passes DBL_MAX (norm_type 1000 overflows
+ * with gradients of about 2; PyTorch's float sum does at about 1.1).
  *
- * A total norm that is NaN or infinite (a NaN or an infinity among the gradients, or a
- * norm beyond FLT_MAX): with error_if_nonfinite, TNN_ERR_NUMERIC, naming the first
+ * A total norm that is NaN or infinite (a NaN or an infinity among the gradients, or an
+ * overflow as above): with error_if_nonfinite, TNN_ERR_NUMERIC, naming the first
  * parameter whose gradient is not finite, and no gradient changes. Without it the
- * gradients are scaled anyway, as PyTorch does: by NaN for a NaN norm (every gradient
- * becomes NaN), by 0 for an infinite one (the finite gradients become zeros, the others
- * NaN).
+ * gradients are scaled anyway, as PyTorch does, by max_norm / (norm + 1e-6) in float:
+ * NaN for a NaN norm (every gradient becomes NaN); for an infinite norm 0 (the finite
+ * gradients become zeros, the others NaN), but NaN if max_norm is INFINITY too (every
+ * gradient becomes NaN).
  * @param m                   the module whose parameters' gradients are clipped in place
  * @param max_norm            the largest total norm let through; >= 0 (not NaN).
  *                            INFINITY clips nothing (while the norm is finite): a way to

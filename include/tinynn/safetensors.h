@@ -118,12 +118,13 @@ TNN_API tnn_status tnn_safetensors_copy_into(const tnn_safetensors *st, const tn
 
 /* ---- modules ---- */
 /** Save m's state_dict (parameters and buffers) with names prefixed by `prefix`
- * (such as "model."; NULL or "" for none), plus optional metadata, to path atomically. */
+ * (such as "model."; NULL or "" for none), plus optional metadata, to path atomically.
+ * TNN_ERR_STATE, writing nothing, while another thread is inside a call on m's model. */
 TNN_API tnn_status tnn_module_save(tnn_module *m, const char *prefix, const char *path, const tnn_metadata *md);
 /** Load m's state_dict from path (names prefixed by `prefix`), checked as
  * tnn_safetensors_copy_into does; m is unchanged on failure. If md_out is not NULL it
  * receives a copy of the file's metadata on success (free with tnn_metadata_free) and
- * NULL on failure. */
+ * NULL on failure. TNN_ERR_STATE while another thread is inside a call on m's model. */
 TNN_API tnn_status tnn_module_load(tnn_module *m, const char *prefix, const char *path, bool strict, tnn_metadata **md_out);
 
 /* ---- building lists from several sources (checkpoints) ----

@@ -78,7 +78,9 @@ TNN_API tnn_module *tnn_sequential_new(void);
  * for as long as seq lives: once seq is freed, so is the child, and a pointer you kept
  * to it dangles). Later, tnn_module_train and
  * tnn_module_set_requires_grad on the container set that one mode in every child (so
- * evaluation and back does not unfreeze a child frozen on its own). */
+ * evaluation and back does not unfreeze a child frozen on its own). While another
+ * thread is inside a call on seq's model or on the child's, TNN_ERR_STATE, and the
+ * child is not freed. */
 TNN_API tnn_status tnn_sequential_add(tnn_module *seq, tnn_module *child);
 
 /** Number of children; -1 if seq is not a Sequential. */
