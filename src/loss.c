@@ -131,6 +131,7 @@ typedef struct class_call {
     double smoothing;      /* label smoothing (cross-entropy) */
     float *losses;         /* per-sample losses (TNN_REDUCTION_NONE), or NULL */
     double den;            /* the mean's denominator: the counted targets' weights summed; 1 for sum and none */
+    double nll_acc, smooth_acc; /* cross-entropy with smoothing: the sums of the two terms, unscaled */
 } class_call;
 
 static bool ignored(const class_call *c, int t) { return c->ignore && t == c->ignore_index; }
@@ -138,6 +139,57 @@ static bool ignored(const class_call *c, int t) { return c->ignore && t == c->ig
 static const char *reduction_name(tnn_reduction r)
 {
     return r == TNN_REDUCTION_MEAN ? "mean" : r == TNN_REDUCTION_SUM ? "sum" : "none";
+}
+
+/* Whether the na bytes at a and the nb bytes at b share memory. */
+static bool bytes_overlap(const void *a, size_t na, const void *b, size_t nb)
+{
+    if (!a || !b || !na || !nb) return false;
+    uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    return pa < pb + nb && pb < pa + na;
+}
+
+/* The memory an output resized to m elements spans while the call runs, in bytes: its
+ * first m elements; or, if it must grow (an owned tensor, reallocated), the whole old
+ * buffer, which is freed, so that nothing else may lie in it. */
+static size_t output_bytes(const tnn_tensor *o, size_t m)
+{
+    return (m > o->capacity && o->owns ? o->capacity : m) * sizeof(float);
+}
+
+/* The outputs (grad, losses) against the inputs and each other, before anything is
+ * resized: refused, naming the two, if they are the same tensor or share memory. grad
+ * may be the input itself or start before it (each input row is read before the
+ * gradient row that could overwrite it is written), not start inside it. */
+static tnn_status check_outputs(const class_call *c, const tnn_tensor *input, const int *targets,
+                                const tnn_tensor *weight, const tnn_tensor *grad, const tnn_tensor *losses)
+{
+    const char *name = c->name;
+    const size_t n = (size_t)c->n, k = (size_t)c->k;
+    const size_t in_b = input->size * sizeof(float), t_b = n * sizeof(int);
+    const size_t w_b = weight ? weight->size * sizeof(float) : 0;
+    if (grad) {
+        size_t g_b = output_bytes(grad, n * k);
+        bool grows = n * k > grad->capacity && grad->owns;
+        const char *with = grad == weight || bytes_overlap(grad->data, g_b, weight ? weight->data : NULL, w_b) ? "weight"
+                           : bytes_overlap(grad->data, g_b, targets, t_b) ? "targets"
+                           : grad != input && bytes_overlap(grad->data, g_b, input->data, in_b) &&
+                                     (grows || grad->data > input->data) ? "the input"
+                           : NULL;
+        if (with) return tnn_error(TNN_ERR_ARG, "%s: the gradient tensor shares memory with %s", name, with);
+    }
+    if (losses) {
+        size_t l_b = output_bytes(losses, n);
+        const char *with = losses == weight || bytes_overlap(losses->data, l_b, weight ? weight->data : NULL, w_b)
+                               ? "weight"
+                           : losses == input || bytes_overlap(losses->data, l_b, input->data, in_b) ? "the input"
+                           : losses == grad || (grad && bytes_overlap(losses->data, l_b, grad->data,
+                                                                      output_bytes(grad, n * k))) ? "the gradient"
+                           : bytes_overlap(losses->data, l_b, targets, t_b) ? "targets"
+                           : NULL;
+        if (with) return tnn_error(TNN_ERR_ARG, "%s: the losses tensor shares memory with %s", name, with);
+    }
+    return TNN_OK;
 }
 
 /* The settings (p NULL for the plain functions) and the arguments of a loss over class
@@ -190,25 +242,20 @@ static tnn_status check_class_loss(class_call *c, bool ce, const tnn_tensor *inp
         if (!p->losses && red == TNN_REDUCTION_NONE)
             return tnn_error(TNN_ERR_ARG, "%s: reduction none needs a losses tensor for the per-sample losses", name);
     }
-    st = shape_grad(name, grad, input);
+    /* Every check before anything is resized, so that a refusal leaves every tensor as
+     * it was (shape included): an output that must grow is reallocated, freeing the
+     * buffer anything else pointing into it would still read. */
+    tnn_tensor *losses = p ? p->losses : NULL;
+    const tnn_tensor *weight = p ? p->weight : NULL;
+    /* a view too small for its shape first: tnn_tensor_resize refuses it unchanged */
+    if (grad && !grad->owns && (size_t)n * (size_t)k > grad->capacity) return shape_grad(name, grad, input);
+    if (losses && !losses->owns && (size_t)n > losses->capacity) {
+        st = tnn_tensor_resize(losses, 1, &n);
+        return tnn_error(st, "%s: losses tensor %s cannot hold one loss per sample, [%d]", name,
+                         tnn_tensor_shape_str(losses, s1, sizeof s1), n);
+    }
+    st = check_outputs(c, input, targets, weight, grad, losses);
     if (st) return st;
-    if (p && p->losses) {
-        st = tnn_tensor_resize(p->losses, 1, &n);
-        if (st)
-            return tnn_error(st, "%s: losses tensor %s cannot hold one loss per sample, [%d]", name,
-                             tnn_tensor_shape_str(p->losses, s1, sizeof s1), n);
-        c->losses = p->losses->data;
-    }
-    /* the outputs are written row by row while the weights and the input are read */
-    if (c->w && grad && tnn_spans_overlap(grad->data, grad->size, c->w, (size_t)k))
-        return tnn_error(TNN_ERR_ARG, "%s: the gradient tensor shares memory with weight", name);
-    if (c->losses) {
-        const char *with = tnn_spans_overlap(c->losses, (size_t)n, c->w, c->w ? (size_t)k : 0) ? "weight"
-                           : tnn_spans_overlap(c->losses, (size_t)n, input->data, input->size) ? "the input"
-                           : grad && tnn_spans_overlap(c->losses, (size_t)n, grad->data, grad->size) ? "the gradient"
-                           : NULL;
-        if (with) return tnn_error(TNN_ERR_ARG, "%s: the losses tensor shares memory with %s", name, with);
-    }
     double den = 0.0;
     for (int i = 0; i < n; i++) {
         int t = targets[i];
@@ -221,6 +268,16 @@ static tnn_status check_class_loss(class_call *c, bool ce, const tnn_tensor *inp
         }
         den += c->w ? (double)c->w[t] : 1.0;
     }
+    st = shape_grad(name, grad, input);
+    if (st) return st;
+    if (losses) {
+        st = tnn_tensor_resize(losses, 1, &n);
+        if (st)
+            return tnn_error(st, "%s: losses tensor %s cannot hold one loss per sample, [%d]", name,
+                             tnn_tensor_shape_str(losses, s1, sizeof s1), n);
+        c->losses = losses->data;
+    }
+    c->w = weight ? weight->data : NULL; /* read again after the resizes (none can touch it) */
     c->den = red == TNN_REDUCTION_MEAN ? den : 1.0; /* all ignored: 0, and the mean 0 / 0 = NaN, as in torch */
     return TNN_OK;
 }
@@ -233,23 +290,31 @@ static tnn_status check_class_loss(class_call *c, bool ce, const tnn_tensor *inp
  * and w[t] (p_j - [j = t]), computed as such (an infinite -log p[j] elsewhere, from a
  * logit of -inf, must not reach the loss through 0 * inf, and torch's path without
  * smoothing never sees it). */
-static double cross_entropy_rows(const class_call *c, const tnn_tensor *logits, const int *targets, tnn_tensor *grad)
+static double cross_entropy_rows(class_call *c, const tnn_tensor *logits, const int *targets, tnn_tensor *grad)
 {
     const int n = c->n, k = c->k;
     const float *w = c->w;
     const double sm = c->smoothing, keep = 1.0 - sm, share = sm / k;
     double wsum = 0.0;
     for (int j = 0; j < k && sm > 0.0; j++) wsum += w ? w[j] : 1.0;
-    double acc = 0.0;
+    /* a mean over targets whose weights sum to 0: torch's gradient, term by term (below) */
+    const bool zero_den = c->den == 0.0;
+    double acc = 0.0, nll_acc = 0.0, smooth_acc = 0.0;
     for (int i = 0; i < n; i++) {
         int t = targets[i];
         float *g = grad ? grad->data + (size_t)i * k : NULL;
+        const float *r = logits->data + (size_t)i * k;
         if (ignored(c, t)) {
             if (c->losses) c->losses[i] = 0.0f;
-            if (g) memset(g, 0, (size_t)k * sizeof *g);
+            if (g) { /* torch's log_softmax backward of a zero gradient: 0 - p_j * 0, NaN where its
+                      * log-softmax is NaN (a NaN or +inf logit, or every logit -inf) */
+                bool nan_row = true;
+                for (int j = 0; j < k; j++) nan_row = nan_row && r[j] == -INFINITY;
+                for (int j = 0; j < k; j++) nan_row = nan_row || isnan(r[j]) || r[j] == INFINITY;
+                for (int j = 0; j < k; j++) g[j] = nan_row ? NAN : 0.0f;
+            }
             continue;
         }
-        const float *r = logits->data + (size_t)i * k;
         int jm = 0; /* the first largest logit */
         for (int j = 1; j < k; j++) jm = r[j] > r[jm] ? j : jm;
         double mx = r[jm];
@@ -268,13 +333,26 @@ static double cross_entropy_rows(const class_call *c, const tnn_tensor *logits, 
         if (sm > 0.0) {
             double s = 0.0;
             for (int j = 0; j < k; j++) s += (w ? w[j] : 1.0) * ((mx - r[j]) + l1);
+            nll_acc += li;
+            smooth_acc += s;
             li = keep * li + share * s;
             a = keep * wt + share * wsum;
             bt = keep * wt;
         }
         acc += li;
         if (c->losses) c->losses[i] = (float)li;
-        if (g) { /* softmax as exp((x - mx) - l1): mx + l1 would lose l1 once |mx| is large */
+        if (g && zero_den) {
+            /* torch: dL/dlog_softmax is -(keep / 0) w[t] at the target plus -(share / 0) w[j]
+             * with smoothing, then g_j - p_j sum(g); its infinities and NaNs, as there (the
+             * combined form divides one finite difference by 0: inf where torch has NaN) */
+            double nt = -(keep / c->den) * wt, sg = 0.0;
+            for (int j = 0; j < k; j++) sg += (j == t ? nt : 0.0) + (sm > 0.0 ? -(share / c->den) * (w ? w[j] : 1.0) : 0.0);
+            for (int j = 0; j < k; j++) {
+                double gj = (j == t ? nt : 0.0) + (sm > 0.0 ? -(share / c->den) * (w ? w[j] : 1.0) : 0.0);
+                double pj = (float)exp(((double)r[j] - mx) - l1); /* float, as torch's: 0 where it underflows */
+                g[j] = (float)(gj - pj * sg);
+            }
+        } else if (g) { /* softmax as exp((x - mx) - l1): mx + l1 would lose l1 once |mx| is large */
             for (int j = 0; j < k; j++) {
                 double b = j == t ? bt : 0.0;
                 if (sm > 0.0) b += share * (w ? w[j] : 1.0);
@@ -282,6 +360,8 @@ static double cross_entropy_rows(const class_call *c, const tnn_tensor *logits, 
             }
         }
     }
+    c->nll_acc = nll_acc;
+    c->smooth_acc = smooth_acc;
     return acc;
 }
 
@@ -290,21 +370,23 @@ static double nll_rows(const class_call *c, const tnn_tensor *log_probs, const i
 {
     const int n = c->n, k = c->k;
     double acc = 0.0;
-    for (int i = 0; i < n; i++) {
-        int t = targets[i];
+    for (int i = 0; i < n; i++) { /* one pass, each target read once (torch: w[t] * -(1 / total_weight) in
+                                   * float, rounded twice; here once) */
+        const int t = targets[i];
+        float *g = grad ? grad->data + (size_t)i * k : NULL;
         if (ignored(c, t)) {
             if (c->losses) c->losses[i] = 0.0f;
+            if (g) memset(g, 0, (size_t)k * sizeof *g);
             continue;
         }
-        double li = (c->w ? (double)c->w[t] : 1.0) * log_probs->data[(size_t)i * k + t]; /* exact: two floats */
+        const double wt = c->w ? (double)c->w[t] : 1.0;
+        double li = wt * log_probs->data[(size_t)i * k + t]; /* exact: two floats */
         acc -= li;
         if (c->losses) c->losses[i] = (float)-li; /* torch's -w * x in float, the same bits */
-    }
-    if (grad) { /* torch: w[t] * -(1 / total_weight) in float, rounded twice; here once */
-        memset(grad->data, 0, grad->size * sizeof *grad->data);
-        for (int i = 0; i < n; i++)
-            if (!ignored(c, targets[i]))
-                grad->data[(size_t)i * k + targets[i]] = (float)(-(c->w ? (double)c->w[targets[i]] : 1.0) / c->den);
+        if (g) { /* after the read: grad may be the input itself */
+            memset(g, 0, (size_t)k * sizeof *g);
+            g[t] = (float)(-wt / c->den);
+        }
     }
     return acc;
 }
@@ -316,7 +398,10 @@ static tnn_status class_loss(const char *name, bool ce, const tnn_tensor *input,
     tnn_status st = check_class_loss(&c, ce, input, targets, p, grad);
     if (st) return st;
     double acc = ce ? cross_entropy_rows(&c, input, targets, grad) : nll_rows(&c, input, targets, grad);
-    if (loss) *loss = (float)(acc / c.den);
+    double l = acc / c.den;
+    if (ce && c.den == 0.0 && c.smoothing > 0.0) /* torch's (1 - s) (A / 0) + (s / k) (B / 0): NaN when A = 0 */
+        l = (1.0 - c.smoothing) * (c.nll_acc / c.den) + (c.smoothing / c.k) * (c.smooth_acc / c.den);
+    if (loss) *loss = (float)l;
     return TNN_OK;
 }
 

@@ -823,6 +823,257 @@ static void class_loss_with_refusals(void **state)
     tnn_tensor_free(W13);
 }
 
+/* Whether got is want: both NaN, equal (infinities with their sign), or, finite, within
+ * a relative 1e-5 (torch 1.13's values, printed as floats). */
+static void assert_as_torch(const float *got, const float *want, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        float g = got[i], w = want[i];
+        bool ok = isnan(w) ? isnan(g) : isfinite(w) ? fabsf(g - w) <= 1e-5f * fmaxf(1.0f, fabsf(w)) : g == w;
+        if (!ok) fail_msg("%s[%zu] = %g, torch gives %g", what, i, (double)g, (double)w);
+    }
+}
+
+static bool same_tensor_state(const tnn_tensor *t, int ndim, int d0, int d1, const float *data)
+{
+    if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) return false;
+    return memcmp(t->data, data, t->size * sizeof(float)) == 0;
+}
+
+/* An output (grad, p.losses) that is, or shares memory with, the weights, the input or
+ * the other output is refused before anything is resized: every tensor keeps its shape
+ * and values (review finding 2: grad == weight read freed memory, and p.losses == the
+ * logits reshaped the logits before the refusal). */
+static void class_loss_aliased_outputs_refused_untouched(void **state)
+{
+    (void)state;
+    const int n = 8, k = 3;
+    float x0[24], w0[3] = {1.0f, 2.0f, 3.0f};
+    for (int i = 0; i < 24; i++) x0[i] = (float)(i % 5) * 0.3f;
+    int t[8] = {0, 1, 2, 0, 1, 2, 0, 1};
+    tnn_tensor *X = tnn_tensor_new2(n, k), *W = tnn_tensor_new1(k), *G = tnn_tensor_new2(n, k);
+    memcpy(X->data, x0, sizeof x0);
+    memcpy(W->data, w0, sizeof w0);
+    float loss = 5.0f;
+    for (int ce = 0; ce < 2; ce++) {
+        tnn_class_loss_params p = tnn_class_loss_defaults();
+        p.weight = W;
+        if (!ce) for (int i = 0; i < 24; i++) X->data[i] = -x0[i]; /* log probabilities for nll */
+        float xs[24];
+        memcpy(xs, X->data, sizeof xs);
+#define CALL(pp, g) (ce ? tnn_cross_entropy_loss_with(X, t, (pp), &loss, (g)) : tnn_nll_loss_with(X, t, (pp), &loss, (g)))
+        /* grad is the weight tensor */
+        TU_ASSERT_ERR(CALL(p, W), TNN_ERR_ARG, "the gradient tensor shares memory with weight", NULL);
+        assert_true(same_tensor_state(W, 1, k, 0, w0));
+        /* p.losses is the weight tensor */
+        p.reduction = TNN_REDUCTION_NONE;
+        p.losses = W;
+        TU_ASSERT_ERR(CALL(p, G), TNN_ERR_ARG, "the losses tensor shares memory with weight", NULL);
+        assert_true(same_tensor_state(W, 1, k, 0, w0));
+        /* p.losses is the input */
+        p.weight = NULL;
+        p.losses = X;
+        TU_ASSERT_ERR(CALL(p, G), TNN_ERR_ARG, "the losses tensor shares memory with the input", NULL);
+        assert_true(same_tensor_state(X, 2, n, k, xs));
+        /* p.losses is grad */
+        tnn_tensor *L = tnn_tensor_new2(n, k);
+        for (int i = 0; i < 24; i++) L->data[i] = 7.0f;
+        p.losses = L;
+        TU_ASSERT_ERR(CALL(p, L), TNN_ERR_ARG, "the losses tensor shares memory with the gradient", NULL);
+        float sevens[24];
+        for (int i = 0; i < 24; i++) sevens[i] = 7.0f;
+        assert_true(same_tensor_state(L, 2, n, k, sevens));
+        /* the weights a view into an owned grad that would have to grow (and so be freed) */
+        tnn_tensor *Gs = tnn_tensor_new1(k);
+        memcpy(Gs->data, w0, sizeof w0);
+        tnn_tensor *Wv = tnn_tensor_view(Gs->data, 1, (int[]){k});
+        p = tnn_class_loss_defaults();
+        p.weight = Wv;
+        TU_ASSERT_ERR(CALL(p, Gs), TNN_ERR_ARG, "the gradient tensor shares memory with weight", NULL);
+        assert_true(same_tensor_state(Gs, 1, k, 0, w0));
+        /* a refused target leaves grad's shape as it was too */
+        int tb[8] = {0, 1, 2, 0, 1, 2, 0, 5};
+        p.weight = W;
+        TU_ASSERT_ERR(ce ? tnn_cross_entropy_loss_with(X, tb, p, &loss, Gs) : tnn_nll_loss_with(X, tb, p, &loss, Gs),
+                      TNN_ERR_ARG, "target[7] = 5", NULL);
+        p.weight = NULL;
+        TU_ASSERT_ERR(ce ? tnn_cross_entropy_loss_with(X, tb, p, &loss, Gs) : tnn_nll_loss_with(X, tb, p, &loss, Gs),
+                      TNN_ERR_ARG, "target[7] = 5", NULL);
+        assert_true(same_tensor_state(Gs, 1, k, 0, w0));
+        assert_true(same_tensor_state(X, 2, n, k, xs));
+        assert_true(loss == 5.0f);
+        /* grad starting inside the input would overwrite rows not yet read; grad being the
+         * input itself (in place) is taken, with the out-of-place results */
+        tnn_tensor *Gi = tnn_tensor_view(X->data + 1, 2, (int[]){n - 1, k});
+        tnn_tensor *Xs = tnn_tensor_view(X->data, 2, (int[]){n - 1, k});
+        TU_ASSERT_ERR(ce ? tnn_cross_entropy_loss_with(Xs, t, p, &loss, Gi) : tnn_nll_loss_with(Xs, t, p, &loss, Gi),
+                      TNN_ERR_ARG, "the gradient tensor shares memory with the input", NULL);
+        assert_true(same_tensor_state(X, 2, n, k, xs));
+        tnn_tensor *Xc = tnn_tensor_new2(n, k), *Gc = tnn_tensor_new2(n, k);
+        memcpy(Xc->data, xs, sizeof xs);
+        float l1, l2;
+        p.label_smoothing = ce ? 0.2 : 0.0;
+        TU_ASSERT_OK(CALL(p, Gc));
+        l1 = loss;
+        TU_ASSERT_OK(ce ? tnn_cross_entropy_loss_with(Xc, t, p, &l2, Xc) : tnn_nll_loss_with(Xc, t, p, &l2, Xc));
+        assert_true(l1 == l2);
+        assert_memory_equal(Xc->data, Gc->data, sizeof xs);
+        loss = 5.0f;
+        tnn_tensor_free(Gi);
+        tnn_tensor_free(Xs);
+        tnn_tensor_free(Xc);
+        tnn_tensor_free(Gc);
+#undef CALL
+        tnn_tensor_free(Wv);
+        tnn_tensor_free(Gs);
+        tnn_tensor_free(L);
+    }
+    tnn_tensor_free(X);
+    tnn_tensor_free(W);
+    tnn_tensor_free(G);
+}
+
+/* Outputs over the targets array are refused (review finding 3: nll_loss_with read the
+ * targets again after writing p.losses over them, a float's bits becoming an index). */
+static void class_loss_outputs_over_targets_refused(void **state)
+{
+    (void)state;
+    const int n = 4, k = 2;
+    float lp[8] = {0};
+    tnn_tensor *X = vec(lp, n, k);
+    union { int t[8]; float f[8]; } u;
+    const int t0[8] = {1, 1, 1, 1, 0, 0, 0, 0};
+    for (int ce = 0; ce < 2; ce++) {
+        for (int which = 0; which < 2; which++) {
+            memcpy(u.t, t0, sizeof t0);
+            tnn_class_loss_params p = tnn_class_loss_defaults();
+            tnn_tensor *G = NULL, *V;
+            if (which == 0) { /* p.losses over targets[0..n) */
+                V = tnn_tensor_view(u.f, 1, (int[]){n});
+                p.reduction = TNN_REDUCTION_NONE;
+                p.losses = V;
+                G = tnn_tensor_new2(n, k);
+            } else { /* grad over them */
+                V = tnn_tensor_view(u.f, 2, (int[]){n, k});
+                G = V;
+            }
+            float loss = 5.0f;
+            tnn_status st = ce ? tnn_cross_entropy_loss_with(X, u.t, p, &loss, G) : tnn_nll_loss_with(X, u.t, p, &loss, G);
+            TU_ASSERT_ERR(st, TNN_ERR_ARG, which ? "the gradient tensor shares memory with targets"
+                                                 : "the losses tensor shares memory with targets", NULL);
+            assert_memory_equal(u.t, t0, sizeof t0);
+            assert_true(loss == 5.0f);
+            if (G != V) tnn_tensor_free(G);
+            tnn_tensor_free(V);
+        }
+    }
+    tnn_tensor_free(X);
+}
+
+/* A mean whose targets' weights sum to 0 gives torch 1.13's values: its NaN where the
+ * terms are 0 / 0, infinities with its signs, with and without label smoothing, for
+ * both losses (review finding 4). */
+static void class_loss_zero_weight_sum_as_torch(void **state)
+{
+    (void)state;
+    const float I = INFINITY, N = NAN;
+    float x1[3] = {1, 2, 3}, w1[3] = {0, 1, 1};
+    int t1[1] = {0};
+    float x6[24] = {0.5f, -1, 2, 0.25f, 1, 0, -2, 3, 0, 0, 0, 0, 2, 1, -1, -INFINITY, 0.1f, 0.2f, 0.3f, 0.4f, -3, 1, 2, 0};
+    int t6[6] = {0, 1, 0, 1, 2, 3};
+    float w4[4] = {1, -1, 0.5f, -0.5f};
+    tnn_tensor *X1 = vec(x1, 1, 3), *W1 = tnn_tensor_view(w1, 1, (int[]){3});
+    tnn_tensor *X6 = vec(x6, 6, 4), *W4 = tnn_tensor_view(w4, 1, (int[]){4});
+    tnn_tensor *G = tnn_tensor_new2(1, 1);
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    float loss;
+    const float nan3[3] = {N, N, N};
+    const double sm[3] = {0.1, 0.0, 1.0};
+    p.weight = W1;
+    for (int i = 0; i < 3; i++) {
+        p.label_smoothing = sm[i];
+        TU_ASSERT_OK(tnn_cross_entropy_loss_with(X1, t1, p, &loss, G));
+        assert_true(isnan(loss));
+        assert_as_torch(G->data, nan3, 3, "grad");
+    }
+    p.weight = W4;
+    const float g_s0[24] = {N, I, I, I, -I, N, -I, -I, N, I, I, I, -I, N, -I, N, I, I, N, I, -I, -I, -I, N};
+    float nan24[24];
+    for (int i = 0; i < 24; i++) nan24[i] = N;
+    p.label_smoothing = 0.0;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X6, t6, p, &loss, G));
+    assert_true(loss == -I);
+    assert_as_torch(G->data, g_s0, 24, "grad, no smoothing");
+    p.label_smoothing = 0.2;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X6, t6, p, &loss, G));
+    assert_true(loss == -I);
+    assert_as_torch(G->data, nan24, 24, "grad, smoothing 0.2");
+    p.label_smoothing = 1.0;
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X6, t6, p, &loss, G));
+    assert_true(isnan(loss));
+    assert_as_torch(G->data, nan24, 24, "grad, smoothing 1");
+    /* NLLLoss on the same numbers as log probabilities */
+    p.label_smoothing = 0.0;
+    for (int i = 0; i < 3; i++) x1[i] = -x1[i];
+    p.weight = W1;
+    TU_ASSERT_OK(tnn_nll_loss_with(X1, t1, p, &loss, G));
+    assert_true(isnan(loss));
+    assert_as_torch(G->data, (const float[]){N, 0, 0}, 3, "nll grad");
+    p.weight = W4;
+    const float g_nll[24] = {-I, 0, 0, 0, 0, I, 0, 0, -I, 0, 0, 0, 0, I, 0, 0, 0, 0, -I, 0, 0, 0, 0, I};
+    TU_ASSERT_OK(tnn_nll_loss_with(X6, t6, p, &loss, G));
+    assert_true(loss == I);
+    assert_as_torch(G->data, g_nll, 24, "nll grad");
+    tnn_tensor_free(X1);
+    tnn_tensor_free(W1);
+    tnn_tensor_free(X6);
+    tnn_tensor_free(W4);
+    tnn_tensor_free(G);
+}
+
+/* An ignored row's gradient is torch's: 0, but NaN throughout when its log-softmax is
+ * NaN (a NaN or +inf logit, or every logit -inf), as torch's log_softmax backward
+ * gives (review finding 5); NLLLoss's stays 0. */
+static void ce_ignored_non_finite_rows_as_torch(void **state)
+{
+    (void)state;
+    const float I = INFINITY, N = NAN;
+    float x[20] = {0, 1, N, 2, 1, 2, 3, 4, 0, I, 1, 2, -I, -I, -I, -I, 0, -I, 1, 2};
+    int t[5] = {-100, 1, -100, -100, -100};
+    float wd[4] = {1, 2, 3, 4};
+    tnn_tensor *X = vec(x, 5, 4), *G = tnn_tensor_new2(1, 1), *L = tnn_tensor_new1(1);
+    tnn_tensor *W = tnn_tensor_view(wd, 1, (int[]){4});
+    tnn_class_loss_params p = tnn_class_loss_defaults();
+    float loss;
+    const float g0[20] = {N, N, N, N, 0.032058607786893845f, -0.9128556847572327f, 0.23688280582427979f,
+                          0.6439142823219299f, N, N, N, N, N, N, N, N, 0, 0, 0, 0};
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    tu_assert_close1(loss, 2.4401895999908447, 1e-6, 1e-6, "loss");
+    assert_as_torch(G->data, g0, 20, "grad");
+    p.label_smoothing = 0.3;
+    const float g3[20] = {N, N, N, N, -0.04294139891862869f, -0.6878556609153748f, 0.16188278794288635f,
+                          0.5689142346382141f, N, N, N, N, N, N, N, N, 0, 0, 0, 0};
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    tu_assert_close1(loss, 2.290189743041992, 1e-6, 1e-6, "loss");
+    assert_as_torch(G->data, g3, 20, "grad, smoothing");
+    p.weight = W;
+    p.reduction = TNN_REDUCTION_NONE;
+    p.losses = L;
+    const float gw[20] = {N, N, N, N, -0.006073993165045977f, -1.3626396656036377f, 0.28429803252220154f,
+                          1.0844157934188843f, N, N, N, N, N, N, N, N, 0, 0, 0, 0};
+    TU_ASSERT_OK(tnn_cross_entropy_loss_with(X, t, p, &loss, G));
+    assert_as_torch(L->data, (const float[]){0, 4.496407508850098f, 0, 0, 0}, 5, "losses");
+    assert_as_torch(G->data, gw, 20, "grad, weights, none");
+    p = tnn_class_loss_defaults();
+    TU_ASSERT_OK(tnn_nll_loss_with(X, t, p, &loss, G));
+    assert_true(loss == -2.0f);
+    for (int i = 0; i < 20; i++) assert_true(G->data[i] == (i == 5 ? -1.0f : 0.0f));
+    tnn_tensor_free(X);
+    tnn_tensor_free(G);
+    tnn_tensor_free(L);
+    tnn_tensor_free(W);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(mse_by_hand),
     cmocka_unit_test(bce_by_hand_and_clamp),
@@ -840,6 +1091,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(nll_with_options_by_hand),
     cmocka_unit_test(class_loss_defaults_are_the_plain_losses),
     cmocka_unit_test(class_loss_with_refusals),
+    cmocka_unit_test(class_loss_aliased_outputs_refused_untouched),
+    cmocka_unit_test(class_loss_outputs_over_targets_refused),
+    cmocka_unit_test(class_loss_zero_weight_sum_as_torch),
+    cmocka_unit_test(ce_ignored_non_finite_rows_as_torch),
 };
 
 TU_MAIN("loss", tests)

@@ -79,12 +79,16 @@ typedef struct tnn_class_loss_params {
     /** NULL (every class weighs 1), or PyTorch's `weight`: a 1-D tensor of one weight per
      * class, [classes]; another shape returns TNN_ERR_SHAPE. Sample i's loss is
      * multiplied by weight[targets[i]], and the mean divides by the sum of those weights.
-     * Negative and zero weights are taken, as PyTorch takes them (a mean whose weights
-     * sum to 0 is NaN or infinite, as there); NaN and infinite ones return TNN_ERR_ARG
-     * naming the class (PyTorch computes with them: a NaN loss). */
+     * Negative and zero weights are taken, as PyTorch takes them; a mean whose targets'
+     * weights sum to 0 gives PyTorch 1.13's NaNs and infinities, in the loss and in each
+     * gradient element, with and without label smoothing (its terms over 0 one by one:
+     * NaN where one is 0 / 0 or two infinities cancel). NaN and infinite weights return
+     * TNN_ERR_ARG naming the class (PyTorch computes with them: a NaN loss). */
     const tnn_tensor *weight;
     /** Samples whose target equals it count for nothing: loss 0, gradient 0, left out of
-     * the mean's denominator (all of them ignored: the mean is NaN, as in PyTorch). It
+     * the mean's denominator (all of them ignored: the mean is NaN, as in PyTorch). As in
+     * PyTorch, an ignored row's cross-entropy gradient is NaN throughout when its
+     * log-softmax is NaN (a NaN or +inf logit, or every logit -inf); NLLLoss's stays 0. It
      * may lie outside [0, classes); every other target must be a class. Default -100,
      * PyTorch's. */
     int ignore_index;
@@ -111,16 +115,20 @@ TNN_API tnn_class_loss_params tnn_class_loss_defaults(void);
  * [batch x classes] logits and class indices. *loss receives the reduced loss (with
  * TNN_REDUCTION_NONE the sum of p.losses) and grad its gradient, so with
  * TNN_REDUCTION_NONE row i of grad is the gradient of sample i's loss; ignored rows
- * are 0. With tnn_class_loss_defaults() the results are tnn_cross_entropy_loss()'s, bit
- * for bit, except that a target of -100 is ignored rather than refused. Refused before
- * any value is written (grad and p.losses may have taken their shapes; TNN_ERR_ARG
- * unless said): logits or targets NULL, logits not 2-D
+ * are 0 (but see ignore_index). With tnn_class_loss_defaults() the results are
+ * tnn_cross_entropy_loss()'s, bit for bit, except that a target of -100 is ignored rather
+ * than refused. Refused before any tensor is changed, shape included (TNN_ERR_ARG unless
+ * said): logits or targets NULL, logits not 2-D
  * (TNN_ERR_SHAPE), a reduction that is none of the three, label_smoothing outside
  * [0, 1], a weight that is not [classes] (TNN_ERR_SHAPE) or not finite, p.losses given
- * or missing against the reduction, an output (grad, p.losses) that shares memory with
- * p.weight, p.losses sharing memory with the logits or grad, and a target that is
- * neither a class nor ignore_index (naming it). targets must hold `batch` entries, as
- * for tnn_cross_entropy_loss. */
+ * or missing against the reduction, a view too small for grad or p.losses
+ * (TNN_ERR_SHAPE), an output that is or shares memory with another argument (naming
+ * the two: grad or p.losses with p.weight or the targets array's `batch` ints, p.losses
+ * with the logits or grad, grad starting inside the logits; grad may be the logits
+ * themselves, computed in place; an owned output that must grow counts with its whole
+ * old buffer, which is freed), and a target that is neither a class nor ignore_index
+ * (naming it). Only running out of memory can leave grad resized to the input's shape.
+ * targets must hold `batch` entries, as for tnn_cross_entropy_loss. */
 TNN_API tnn_status tnn_cross_entropy_loss_with(const tnn_tensor *logits, const int *targets, tnn_class_loss_params p,
                                                float *loss, tnn_tensor *grad);
 
