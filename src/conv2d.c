@@ -6,9 +6,10 @@
  * columns [s*P, (s+1)*P)), built by the forward and kept for the backward. With it:
  *   forward   y_s [out x P]  = W [out x K] cols_s [K x P] (+ b), sample by sample;
  *   backward  dW [out x K]  (+)= dyT [out x N*P] cols^T    one product over the batch,
- *             dcols [K x N*P] = W^T dyT,                   one product, then col2im,
+ *             dcols_s [K x P] = W^T dy_s,                  sample by sample (dy_s read in
+ *                                                          place), then col2im at once,
  *             db [out]      (+)= the sums of dyT's rows,     in double,
- * where dyT is dy [N x out x P] regrouped by channel (a copy). */
+ * where dyT is dy [N x out x P] regrouped by channel (a copy, made only for dW and db). */
 #include "tnn_impl.h"
 #include "parallel_impl.h"
 
@@ -54,29 +55,52 @@ static void valid_range(int outsize, int size, int stride, int pad, int off, int
     *hi = h;
 }
 
-/* cols rows for one sample: x [in x h x w] -> dst[r * ld + oh * wo + ow], r = (ci*k + ki)*k + kj. */
+/* cols rows for one sample: x [in x h x w] -> dst[r * ld + oh * wo + ow], r = (ci*k + ki)*k + kj.
+ * Per row: the output rows whose input row is padding are zeroed in one run; the valid
+ * ones get their valid columns copied and the padded columns zeroed. With stride 1 and
+ * w == wo (the usual "same" padding), the valid block is one shifted contiguous copy of
+ * x, after which only the padded columns are zeroed. */
 static void im2col(const tnn_conv2d *c, const float *x, float *dst, size_t ld)
 {
-    const int k = c->k, s = c->stride, h = c->h, w = c->w, ho = c->ho, wo = c->wo;
+    const int k = c->k, s = c->stride, h = c->h, w = c->w, ho = c->ho, wo = c->wo, pad = c->pad;
     for (int ci = 0; ci < c->in; ci++) {
         const float *xc = x + (size_t)ci * (size_t)h * (size_t)w;
         for (int ki = 0; ki < k; ki++) {
+            int ohlo, ohhi; /* output rows whose input row oh*s - pad + ki is in [0, h) */
+            valid_range(ho, h, s, pad, ki, &ohlo, &ohhi);
             for (int kj = 0; kj < k; kj++) {
-                float *d = dst + (size_t)((ci * k + ki) * k + kj) * ld;
+                float *restrict d = dst + (size_t)((ci * k + ki) * k + kj) * ld;
                 int lo, hi;
-                valid_range(wo, w, s, c->pad, kj, &lo, &hi);
-                for (int oh = 0; oh < ho; oh++, d += wo) {
-                    int ih = oh * s - c->pad + ki;
-                    if (ih < 0 || ih >= h) {
-                        memset(d, 0, (size_t)wo * sizeof(float));
-                        continue;
+                valid_range(wo, w, s, pad, kj, &lo, &hi);
+                const ptrdiff_t off = kj - pad;
+                if (ohlo >= ohhi || lo >= hi) {
+                    memset(d, 0, (size_t)ho * (size_t)wo * sizeof(float));
+                    continue;
+                }
+                memset(d, 0, (size_t)ohlo * (size_t)wo * sizeof(float));
+                memset(d + (size_t)ohhi * (size_t)wo, 0, (size_t)(ho - ohhi) * (size_t)wo * sizeof(float));
+                if (s == 1 && w == wo) {
+                    /* d[i] = xc[i + shift] over [ohlo*wo + lo, (ohhi-1)*wo + hi): both ends are
+                     * valid entries, so every source index lies inside channel ci */
+                    const ptrdiff_t shift = (ptrdiff_t)(ki - pad) * w + off;
+                    const size_t b = (size_t)ohlo * (size_t)wo + (size_t)lo, e = (size_t)(ohhi - 1) * (size_t)wo + (size_t)hi;
+                    memcpy(d + b, xc + (ptrdiff_t)b + shift, (e - b) * sizeof(float));
+                    for (int oh = ohlo; oh < ohhi; oh++) { /* the padded columns (wrapped around) */
+                        float *dr = d + (size_t)oh * (size_t)wo;
+                        for (int ow = 0; ow < lo; ow++) dr[ow] = 0.0f;
+                        for (int ow = hi; ow < wo; ow++) dr[ow] = 0.0f;
                     }
-                    const float *xr = xc + (size_t)ih * (size_t)w; /* input column ow*s + off */
-                    const ptrdiff_t off = kj - c->pad;
-                    for (int ow = 0; ow < lo; ow++) d[ow] = 0.0f;
-                    if (s == 1) memcpy(d + lo, xr + lo + off, (size_t)(hi - lo) * sizeof(float));
-                    else for (int ow = lo; ow < hi; ow++) d[ow] = xr[(ptrdiff_t)ow * s + off];
-                    for (int ow = hi; ow < wo; ow++) d[ow] = 0.0f;
+                    continue;
+                }
+                const int nv = hi - lo;
+                for (int oh = ohlo; oh < ohhi; oh++) {
+                    float *restrict dr = d + (size_t)oh * (size_t)wo;
+                    /* input column lo*s + off onwards, s apart */
+                    const float *restrict xr = xc + (size_t)(oh * s - pad + ki) * (size_t)w + ((ptrdiff_t)lo * s + off);
+                    for (int ow = 0; ow < lo; ow++) dr[ow] = 0.0f;
+                    if (s == 1) for (int i = 0; i < nv; i++) dr[lo + i] = xr[i];
+                    else for (int i = 0; i < nv; i++) dr[lo + i] = xr[(ptrdiff_t)i * s];
+                    for (int ow = hi; ow < wo; ow++) dr[ow] = 0.0f;
                 }
             }
         }
@@ -84,24 +108,29 @@ static void im2col(const tnn_conv2d *c, const float *x, float *dst, size_t ld)
 }
 
 /* dx for one sample [in x h x w] = the sum of its cols rows put back where im2col took
- * them from: written afresh, rows in order, so in a fixed order on any thread. */
+ * them from: written afresh, rows in order (each dx element gets its terms in row order),
+ * so in a fixed order on any thread. src is [K x P] with rows ld apart. */
 static void col2im(const tnn_conv2d *c, const float *src, size_t ld, float *dx)
 {
-    const int k = c->k, s = c->stride, h = c->h, w = c->w, ho = c->ho, wo = c->wo;
+    const int k = c->k, s = c->stride, h = c->h, w = c->w, wo = c->wo, pad = c->pad;
     memset(dx, 0, (size_t)c->in * (size_t)h * (size_t)w * sizeof(float));
     for (int ci = 0; ci < c->in; ci++) {
         float *xc = dx + (size_t)ci * (size_t)h * (size_t)w;
         for (int ki = 0; ki < k; ki++) {
+            int ohlo, ohhi;
+            valid_range(c->ho, h, s, pad, ki, &ohlo, &ohhi);
             for (int kj = 0; kj < k; kj++) {
                 const float *d = src + (size_t)((ci * k + ki) * k + kj) * ld;
                 int lo, hi;
-                valid_range(wo, w, s, c->pad, kj, &lo, &hi);
-                for (int oh = 0; oh < ho; oh++, d += wo) {
-                    int ih = oh * s - c->pad + ki;
-                    if (ih < 0 || ih >= h) continue;
-                    float *xr = xc + (size_t)ih * (size_t)w;
-                    const ptrdiff_t off = kj - c->pad;
-                    for (int ow = lo; ow < hi; ow++) xr[(ptrdiff_t)ow * s + off] += d[ow];
+                valid_range(wo, w, s, pad, kj, &lo, &hi);
+                const ptrdiff_t off = kj - pad;
+                const int nv = hi - lo;
+                if (nv <= 0) continue;
+                for (int oh = ohlo; oh < ohhi; oh++) {
+                    const float *restrict dr = d + (size_t)oh * (size_t)wo + lo;
+                    float *restrict xr = xc + (size_t)(oh * s - pad + ki) * (size_t)w + ((ptrdiff_t)lo * s + off);
+                    if (s == 1) for (int i = 0; i < nv; i++) xr[i] += dr[i];
+                    else for (int i = 0; i < nv; i++) xr[(ptrdiff_t)i * s] += dr[i];
                 }
             }
         }
@@ -195,24 +224,37 @@ static void regroup_sample(void *ctx, int s)
                P * sizeof(float));
 }
 
-static void col2im_sample(void *ctx, int s)
+/* Sample s: dcols_s [K x P] = W^T dy_s (dy_s [out x P] read in place), one product on
+ * this thread (tnn_gemm_whole), into the sample's own block of dcols, then col2im while
+ * it is still in the caches: the sample's dx is written by this task alone, in a fixed
+ * order, whatever the thread count. */
+static void dx_sample(void *ctx, int s)
 {
     const bwd_job *j = ctx;
     const tnn_conv2d *c = j->c;
-    const size_t P = (size_t)c->ho * (size_t)c->wo;
-    col2im(c, c->dcols.data + (size_t)s * P, (size_t)c->n * P, j->dx + (size_t)s * (size_t)c->in * (size_t)c->h * (size_t)c->w);
+    const int P = c->ho * c->wo;
+    float *ds = c->dcols.data + (size_t)s * (size_t)c->kk * (size_t)P;
+    const tnn_gemm_args g = {true, false, c->kk, P, c->out, 1.0f, c->weight, c->kk,
+                             j->dy + (size_t)s * (size_t)c->out * (size_t)P, P, 0.0f, ds, P, NULL};
+    tnn_gemm_whole(&g);
+    col2im(c, ds, (size_t)P, j->dx + (size_t)s * (size_t)c->in * (size_t)c->h * (size_t)c->w);
 }
 
-/* db[o] (+)= the sum of dyT's row o: in double, in order (samples, then positions), and
- * rounded once; the same on any thread. torch sums in float, in an order of its own. */
+/* db[o] (+)= the sum of dyT's row o: in double, in 8 lanes (lane i takes the elements
+ * i mod 8 of the row, in order; the lanes are then added in a fixed tree), and rounded
+ * once; the same on any thread. torch sums in float, in an order of its own. */
 static void bias_channel(void *ctx, int o)
 {
     const bwd_job *j = ctx;
     const tnn_conv2d *c = j->c;
     const size_t ld = (size_t)c->n * (size_t)c->ho * (size_t)c->wo;
     const float *r = c->dyt.data + (size_t)o * ld;
-    double acc = 0.0;
-    for (size_t i = 0; i < ld; i++) acc += r[i];
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= ld; i += 8)
+        for (int l = 0; l < 8; l++) a[l] += r[i + (size_t)l];
+    for (int l = 0; i < ld; i++, l++) a[l] += r[i];
+    const double acc = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
     c->dbias[o] = j->add ? c->dbias[o] + (float)acc : (float)acc;
 }
 
@@ -256,32 +298,27 @@ static tnn_status conv_backward(tnn_module *m, const tnn_tensor *dy, const tnn_t
     const size_t nx = (size_t)c->n * (size_t)c->in * (size_t)c->h * (size_t)c->w;
     tnn_status st = TNN_OK;
     if (dx) st = tnn_pick_dx(m, c->dx, c->x, nx, dy, c->x_ndim, c->x_shape, &out);
-    if (!st) st = tnn_tensor_ensure2(&c->dyt, c->out, NP, "conv2d dy by channel");
-    if (!st && dx) st = tnn_tensor_ensure2(&c->dcols, c->kk, NP, "conv2d column gradient");
+    if (!st && grads) st = tnn_tensor_ensure2(&c->dyt, c->out, NP, "conv2d dy by channel");
+    if (!st && dx) st = tnn_tensor_ensure2(&c->dcols, c->kk, NP, "conv2d column gradient"); /* [N x K x P] */
     const bool add = grads && !c->grad_owed;
     if (!st && add) st = tnn_tensor_ensure2(&c->dw_new, c->out, c->kk, "conv2d weight gradient");
     if (st) return st;
     bwd_job j = {c, dy->data, out ? out->data : NULL, add};
-    run_tasks(c->n, (size_t)c->out * (size_t)NP, regroup_sample, &j);
-    /* dW = dyT cols^T over the whole batch; dcols = W^T dyT */
-    const tnn_gemm_args gw = {false, true, c->out, c->kk, NP, 1.0f, c->dyt.data, NP, c->cols.data, NP,
-                              0.0f, add ? c->dw_new.data : c->dweight, c->kk, NULL};
-    const tnn_gemm_args gx = {true, false, c->kk, NP, c->out, 1.0f, c->weight, c->kk, c->dyt.data, NP,
-                              0.0f, dx ? c->dcols.data : NULL, NP, NULL};
     if (grads) {
+        run_tasks(c->n, (size_t)c->out * (size_t)NP, regroup_sample, &j);
+        /* dW = dyT cols^T over the whole batch */
+        const tnn_gemm_args gw = {false, true, c->out, c->kk, NP, 1.0f, c->dyt.data, NP, c->cols.data, NP,
+                                  0.0f, add ? c->dw_new.data : c->dweight, c->kk, NULL};
         c->grad_owed = c->grad_none = false;
-        if (dx) tnn_gemm2(&gw, &gx); /* independent: side by side on two threads */
-        else tnn_gemm_run(&gw);
+        tnn_gemm_run(&gw);
         if (add) { /* as torch adds a new gradient to .grad: computed alone, then added */
             add_job a = {c->dweight, c->dw_new.data};
             tnn_parallel_chunks((size_t)c->out * (size_t)c->kk, 16384, add_range, &a);
         }
         if (c->bias) run_tasks(c->out, (size_t)c->out * (size_t)NP, bias_channel, &j);
-    } else {
-        tnn_gemm_run(&gx);
     }
     if (dx) {
-        run_tasks(c->n, nx, col2im_sample, &j);
+        run_tasks(c->n, (size_t)c->kk * (size_t)NP, dx_sample, &j);
         *dx = out;
     }
     return TNN_OK;
