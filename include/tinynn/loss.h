@@ -51,8 +51,10 @@ TNN_API tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target
  * not 2-D return TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG.
  * targets must hold `batch` entries (logits->shape[0]): the array carries no length, so
  * a shorter one (the labels of a last, smaller batch given with logits of a full one)
- * is read past its end, which no check here can see. Class weights, ignore_index,
- * label smoothing and the sum and none reductions: tnn_cross_entropy_loss_with. */
+ * is read past its end, which no check here can see. grad may be the logits themselves
+ * (computed in place); a grad that overlaps the targets, or starts inside the logits,
+ * returns TNN_ERR_ARG with nothing changed. Class weights, ignore_index, label
+ * smoothing and the sum and none reductions: tnn_cross_entropy_loss_with. */
 TNN_API tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, float *loss, tnn_tensor *grad);
 
 /** NLLLoss: -mean(log_probs[i, targets[i]]) over the batch, for [batch x classes] log
@@ -60,8 +62,8 @@ TNN_API tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *t
  * logits). grad, if given, is -1/batch at each row's target and 0 elsewhere. Input that
  * is not 2-D returns TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG,
  * with grad left as it was. targets must hold `batch` entries, as for
- * tnn_cross_entropy_loss. Class weights, ignore_index and the sum and none reductions:
- * tnn_nll_loss_with. */
+ * tnn_cross_entropy_loss, and grad may overlap them only as there. Class weights,
+ * ignore_index and the sum and none reductions: tnn_nll_loss_with. */
 TNN_API tnn_status tnn_nll_loss(const tnn_tensor *log_probs, const int *targets, float *loss, tnn_tensor *grad);
 
 /** How a loss over a batch is reduced, PyTorch's `reduction`. */
