@@ -258,17 +258,6 @@ static void bias_channel(void *ctx, int o)
     c->dbias[o] = j->add ? c->dbias[o] + (float)acc : (float)acc;
 }
 
-typedef struct add_job {
-    float *dst;
-    const float *src;
-} add_job;
-
-static void add_range(void *ctx, size_t b, size_t e)
-{
-    const add_job *a = ctx;
-    for (size_t i = b; i < e; i++) a->dst[i] += a->src[i];
-}
-
 /* Tasks run inline below this many elements: the pool's hand-over costs more. */
 #define CONV_TASK_MIN 16384
 
@@ -312,8 +301,7 @@ static tnn_status conv_backward(tnn_module *m, const tnn_tensor *dy, const tnn_t
         c->grad_owed = c->grad_none = false;
         tnn_gemm_run(&gw);
         if (add) { /* as torch adds a new gradient to .grad: computed alone, then added */
-            add_job a = {c->dweight, c->dw_new.data};
-            tnn_parallel_chunks((size_t)c->out * (size_t)c->kk, 16384, add_range, &a);
+            tnn_parallel_add(c->dweight, c->dw_new.data, (size_t)c->out * (size_t)c->kk);
         }
         if (c->bias) run_tasks(c->out, (size_t)c->out * (size_t)NP, bias_channel, &j);
     }

@@ -30,17 +30,6 @@ typedef struct tnn_linear {
  * the product goes to dw_new first and is added after, as torch does. */
 #define TNN_ACC_IN_GEMM_MAX 128
 
-typedef struct add_job {
-    float *dst;
-    const float *src;
-} add_job;
-
-static void add_range(void *ctx, size_t b, size_t e)
-{
-    const add_job *a = ctx;
-    for (size_t i = b; i < e; i++) a->dst[i] += a->src[i];
-}
-
 static void linear_describe(const tnn_module *m, char *buf, size_t len)
 {
     const tnn_linear *l = (const tnn_linear *)m;
@@ -249,8 +238,7 @@ TNN_CLONES static tnn_status linear_backward(tnn_module *m, const tnn_tensor *dy
         if (dx) tnn_gemm2(&gw, &gx); /* independent: side by side on two threads */
         else tnn_gemm_run(&gw);
         if (add_after) {
-            add_job a = {l->dweight, l->dw_new.data};
-            tnn_parallel_chunks((size_t)l->in * (size_t)l->out, 16384, add_range, &a);
+            tnn_parallel_add(l->dweight, l->dw_new.data, (size_t)l->in * (size_t)l->out);
         }
         if (l->bias) bias_grad(dy->data, n, l->out, l->dbias, add);
     } else if (dx) {

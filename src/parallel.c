@@ -408,3 +408,20 @@ void tnn_parallel_chunks(size_t n, size_t chunk, tnn_range_fn fn, void *ctx)
     }
     tnn_parallel_tasks(c.runs, chunk_task, &c);
 }
+
+typedef struct add_job {
+    float *dst;
+    const float *src;
+} add_job;
+
+static void add_range(void *ctx, size_t b, size_t e)
+{
+    const add_job *a = ctx;
+    for (size_t i = b; i < e; i++) a->dst[i] += a->src[i];
+}
+
+void tnn_parallel_add(float *dst, const float *src, size_t n)
+{
+    add_job a = {dst, src};
+    tnn_parallel_chunks(n, 16384, add_range, &a);
+}

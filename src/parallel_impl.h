@@ -31,6 +31,9 @@ void tnn_parallel_for(size_t n, size_t min_chunk, tnn_range_fn fn, void *ctx);
  * element-wise work whose results do not depend on which thread computes a chunk
  * (Adam, SGD). Runs inline when n fits in one chunk or the pool has one thread. */
 void tnn_parallel_chunks(size_t n, size_t chunk, tnn_range_fn fn, void *ctx);
+/* dst[i] += src[i] for i in [0, n), in chunks of 16,384 over the threads
+ * (tnn_parallel_chunks): a layer adding a gradient computed alone into the kept one. */
+void tnn_parallel_add(float *dst, const float *src, size_t n);
 
 /* Calls fn(ctx, task) for every task in [0, ntasks), each on whichever of the pool's
  * threads claims it first (usually the caller task 0; each thread then takes the next
