@@ -48,6 +48,16 @@ target_link_libraries(test_doc_mnist PRIVATE tinynn m)
 add_test(NAME test_doc_mnist COMMAND test_doc_mnist ${PROJECT_SOURCE_DIR}/data/mnist)
 set_tests_properties(test_doc_mnist PROPERTIES LABELS "docs;data" TIMEOUT 120)
 
+# docs/tutorial.md's class weights and clipping: its settings and its loop's lines, run
+# in the spiral's training loop and checked against the loss and norm the text promises
+tnn_doc_code(docs/tutorial.md "```c\n(/\\* weighted.c[^`]*)```" doc_weighted.c)
+tnn_doc_code(docs/tutorial.md "```c\n(/\\* in the loop, after the forward[^`]*)```" doc_weighted_loop.c)
+add_executable(test_doc_weighted ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_weighted.c)
+target_include_directories(test_doc_weighted PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
+target_link_libraries(test_doc_weighted PRIVATE tinynn m)
+add_test(NAME test_doc_weighted COMMAND test_doc_weighted)
+set_tests_properties(test_doc_weighted PROPERTIES LABELS docs TIMEOUT 120 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
 foreach(doc tutorial readme)
   if(doc STREQUAL "tutorial")
     tnn_doc_code(docs/tutorial.md "```c\n(/\\* spiral.c.*return same && acc[^`]*)```" doc_tutorial.c)
