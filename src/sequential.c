@@ -77,6 +77,7 @@ static const tnn_module *child_buffer_under(const tnn_sequential *s, const tnn_t
                                 : tnn_is_dropout(c)     ? tnn_dropout_output_buffer(c)
                                 : tnn_is_softmax(c)     ? tnn_softmax_output_buffer(c)
                                                         : tnn_conv2d_output_buffer(c); /* NULL if not a Conv2d */
+        if (!buf) buf = tnn_max_pool2d_output_buffer(c); /* NULL if not a MaxPool2d either */
         /* the whole allocation: a forward of another batch size writes within it */
         if (buf && buf->data && tnn_spans_overlap(x->data, x->size, buf->data, buf->capacity)) {
             snprintf(path, len, "%d", i);

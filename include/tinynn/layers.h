@@ -7,7 +7,7 @@
  *
  * Inputs are [batch x features] (Linear and Flatten also accept [batch x ...], taking
  * the trailing dimensions as features; the element-wise layers, Softmax and LogSoftmax
- * accept any shape; Conv2d takes [batch x channels x H x W]).
+ * accept any shape; Conv2d and MaxPool2d take [batch x channels x H x W]).
  * Semantics, names and initialisation follow PyTorch's layers of the same name, with
  * one difference: PyTorch's Linear maps the last dimension of a [batch x ... x in]
  * input and keeps the others, where this Linear takes all the dimensions after the
@@ -105,6 +105,26 @@ TNN_API tnn_module *tnn_flatten_new(void);
  * stride is below 1 or padding below 0. */
 TNN_API tnn_module *tnn_conv2d_new(int in_channels, int out_channels, int kernel_size, int stride, int padding,
                                    bool bias, tnn_rng *rng);
+
+/** 2-D max pooling over [batch x channels x H x W] (or one sample [channels x H x W]),
+ * torch.nn.MaxPool2d with dilation 1 and ceil_mode False: each channel of each sample
+ * on its own, every kernel_size x kernel_size window moved by stride over the input
+ * padded with `padding` elements of -inf on every side (padding never wins) gives its
+ * maximum. stride 0 means stride = kernel_size, torch's default (stride=None). The
+ * output is [batch x channels x Hout x Wout] ([channels x Hout x Wout] for one sample),
+ * Hout = (H + 2*padding - kernel_size) / stride + 1 (likewise Wout); an input smaller
+ * than the window once padded (no output) is refused (TNN_ERR_SHAPE). As torch's CPU
+ * kernel: the window is scanned row by row, a tie keeps the first maximum, a NaN is
+ * the maximum (the last NaN of the window), and the output is that element, bit for
+ * bit. Backward: dL/dx is zero but where a window's maximum was, which receives that
+ * output's dy; where windows overlap (stride < kernel_size) an element that is the
+ * maximum of several adds their dy (in output order, as torch does: the same bits).
+ * No parameters. The forward keeps an int32 index per output (allocated once per
+ * shape, as the other buffers). The planes run on the library's threads; each is
+ * computed alone, so the results do not depend on the thread count. NULL (TNN_ERR_ARG,
+ * naming the argument) if kernel_size is below 1, stride or padding below 0, or
+ * padding above kernel_size / 2 (torch's rule). */
+TNN_API tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding);
 
 #ifdef __cplusplus
 }

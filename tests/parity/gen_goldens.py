@@ -688,6 +688,49 @@ def conv2d_goldens():
     gd.write("conv2d.golden")
 
 
+# ---------------------------------------------------------------- MaxPool2d
+
+def maxpool2d_goldens():
+    gd = Golden()
+    # (name, shape, kernel, stride, padding, values). Max pooling only compares and
+    # copies, and torch's CPU kernel (cpu_max_pool) adds dL/dx in output order as tinynn
+    # does: the C test compares bit for bit (test_parity_maxpool2d.c). "lenet" is a LeNet
+    # layer; "odd" leaves the last row and column out; "overlap" and "stride2" overlap
+    # their windows (dx adds); "ties" draws small integers, so windows hold equal
+    # maxima (the first wins); "special" holds NaN, +-inf and signed zeros, and whole
+    # windows of -inf; "unbatched" is one sample [C x H x W].
+    cases = [("lenet", (8, 6, 28, 28), 2, 2, 0, "randn"), ("odd", (4, 3, 11, 9), 2, 2, 0, "randn"),
+             ("overlap", (2, 4, 9, 10), 3, 1, 1, "randn"), ("stride2", (3, 2, 15, 13), 3, 2, 1, "randn"),
+             ("ties", (2, 3, 8, 8), 3, 1, 1, "ints"), ("special", (2, 2, 7, 6), 2, 1, 1, "special"),
+             ("unbatched", (3, 7, 7), 3, 2, 1, "randn")]
+    for i, (name, shape, k, s, pad, values) in enumerate(cases):
+        g = gen(800 + i)
+        if values == "ints":
+            x = torch.randint(-2, 3, shape, generator=g).float()
+        else:
+            x = randn(g, *shape)
+        if values == "special":
+            flat = x.view(-1)
+            idx = torch.randperm(flat.numel(), generator=g)
+            specials = [float("nan")] * 6 + [float("inf")] * 4 + [float("-inf")] * 6 + [0.0] * 4 + [-0.0] * 4
+            for j, v in enumerate(specials):
+                flat[idx[j]] = v
+            x[1, 1, 2:5, 1:4] = float("-inf")  # windows with nothing but -inf and padding
+            x[0, 0, 0, 0:2] = torch.tensor([-0.0, 0.0])  # equal zeros of both signs
+            x[0, 0, 1, 0:2] = torch.tensor([0.0, -0.0])
+        pool = nn.MaxPool2d(k, stride=s, padding=pad)
+        xi = x.clone().requires_grad_(True)
+        y = pool(xi)
+        dy = randn(g, *y.shape)
+        y.backward(dy)
+        p = f"{name}."
+        gd.add(p + "x", x)
+        gd.add(p + "dy", dy)
+        gd.add(p + "y", y)
+        gd.add(p + "dx", xi.grad)
+    gd.write("maxpool2d.golden")
+
+
 def main():
     if not torch.__version__.startswith("1.13"):
         print(f"warning: goldens were made with torch 1.13, this is {torch.__version__}", file=sys.stderr)
@@ -702,6 +745,7 @@ def main():
     clip_goldens()
     gan_goldens()
     conv2d_goldens()
+    maxpool2d_goldens()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,222 @@
+/* MaxPool2d: PyTorch's nn.MaxPool2d with a square window, dilation 1 and ceil_mode
+ * False, computed as torch's CPU kernel (cpu_max_pool, NCHW) computes it.
+ *
+ * Each (sample, channel) plane [H x W] is pooled on its own. Output element (oh, ow)
+ * looks at input rows [oh*s - p, oh*s - p + k) and columns likewise, clipped to the
+ * plane (the padding is -inf: it never wins). Scanning the window row by row, the
+ * maximum starts as -inf at the window's first element inside the plane and moves to a
+ * later element v when v > max or v is NaN: ties keep the first maximum, a NaN takes the
+ * place (the last NaN of the window), and a window of -inf points at its first element.
+ * The forward keeps that argmax per output element (an int32 index into its plane);
+ * the backward zeroes dL/dx and adds each dy into the element its output came from,
+ * outputs in order, so windows that overlap (stride < kernel) add up in torch's order
+ * and the results are torch's bits. */
+#include "tnn_impl.h"
+#include "parallel_impl.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct tnn_max_pool2d {
+    tnn_module base;
+    int k, stride, pad;
+    const float *x;            /* input of the last forward (borrowed; backward reads only
+                                  the argmax, but writes no dL/dx over it: tnn_pick_dx) */
+    int x_ndim, x_shape[TNN_MAX_DIMS];
+    int planes, h, w, ho, wo;  /* the last forward's N*C planes, input and output sizes */
+    tnn_tensor y, dx[2];       /* dL/dx: see tnn_pick_dx */
+    int32_t *argmax;           /* [planes x ho x wo]: index ih*w + iw of each output's maximum */
+    size_t argmax_cap;         /* elements allocated (grows, never shrinks) */
+} tnn_max_pool2d;
+
+static void pool_describe(const tnn_module *m, char *buf, size_t len)
+{
+    const tnn_max_pool2d *p = (const tnn_max_pool2d *)m;
+    snprintf(buf, len, "max_pool2d(k%d, s%d, p%d)", p->k, p->stride, p->pad);
+}
+
+/* The window of output index o along a dimension of `size`, clipped: [*lo, *hi). */
+static void window(const tnn_max_pool2d *p, int o, int size, int *lo, int *hi)
+{
+    const long long a = (long long)o * p->stride - p->pad, b = a + p->k;
+    *lo = a < 0 ? 0 : (int)a;
+    *hi = b > size ? size : (int)b;
+}
+
+typedef struct pool_job {
+    tnn_max_pool2d *p;
+    const float *x, *dy;
+    float *dx;
+} pool_job;
+
+/* Planes [b, e): y and argmax. */
+static void forward_planes(void *ctx, size_t b, size_t e)
+{
+    const pool_job *j = ctx;
+    tnn_max_pool2d *p = j->p;
+    const int h = p->h, w = p->w, ho = p->ho, wo = p->wo;
+    const size_t in_plane = (size_t)h * (size_t)w, out_plane = (size_t)ho * (size_t)wo;
+    for (size_t c = b; c < e; c++) {
+        const float *xc = j->x + c * in_plane;
+        float *yc = p->y.data + c * out_plane;
+        int32_t *ac = p->argmax + c * out_plane;
+        for (int oh = 0; oh < ho; oh++) {
+            int h0, h1;
+            window(p, oh, h, &h0, &h1);
+            for (int ow = 0; ow < wo; ow++) {
+                int w0, w1;
+                window(p, ow, w, &w0, &w1);
+                int32_t at = h0 * w + w0; /* every window holds an element of the plane (padding <= k/2) */
+                float best = -INFINITY;
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) {
+                        const float v = xc[(size_t)ih * (size_t)w + (size_t)iw];
+                        if (v > best || isnan(v)) { /* torch's test: a NaN wins, the last one of the window */
+                            best = v;
+                            at = ih * w + iw;
+                        }
+                    }
+                yc[(size_t)oh * (size_t)wo + (size_t)ow] = best;
+                ac[(size_t)oh * (size_t)wo + (size_t)ow] = at;
+            }
+        }
+    }
+}
+
+/* Planes [b, e): dx zeroed, then each dy added where its output's maximum was, in
+ * output order (torch's). */
+static void backward_planes(void *ctx, size_t b, size_t e)
+{
+    const pool_job *j = ctx;
+    const tnn_max_pool2d *p = j->p;
+    const size_t in_plane = (size_t)p->h * (size_t)p->w, out_plane = (size_t)p->ho * (size_t)p->wo;
+    memset(j->dx + b * in_plane, 0, (e - b) * in_plane * sizeof(float));
+    for (size_t c = b; c < e; c++) {
+        float *dxc = j->dx + c * in_plane;
+        const float *dyc = j->dy + c * out_plane;
+        const int32_t *ac = p->argmax + c * out_plane;
+        for (size_t i = 0; i < out_plane; i++) dxc[ac[i]] += dyc[i];
+    }
+}
+
+/* The planes are split over the library's threads (tnn_parallel_rows: equal runs of
+ * planes), or run inline below about twice this many input elements. */
+#define POOL_PARALLEL_MIN 16384
+
+static tnn_status pool_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    tnn_max_pool2d *p = (tnn_max_pool2d *)m;
+    char s[64], d[64];
+    if (x->ndim != 3 && x->ndim != 4)
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d-D, expected [batch x channels x H x W] (or one sample "
+                         "[channels x H x W])", tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s),
+                         x->ndim);
+    const int b = x->ndim - 3; /* index of the channel dimension */
+    const long long planes = (long long)(b ? x->shape[0] : 1) * x->shape[b];
+    const int h = x->shape[b + 1], w = x->shape[b + 2];
+    const long long hp = (long long)h + 2LL * p->pad, wp = (long long)w + 2LL * p->pad;
+    if (hp < p->k || wp < p->k)
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d x %d, %lld x %lld padded, smaller than the %d x %d window "
+                         "(the output would be empty)", tnn_module_describe(m, d, sizeof d),
+                         tnn_tensor_shape_str(x, s, sizeof s), h, w, hp, wp, p->k, p->k);
+    const long long ho = (hp - p->k) / p->stride + 1, wo = (wp - p->k) / p->stride + 1;
+    if ((long long)h * w > INT32_MAX || planes > INT_MAX || ho > INT_MAX || wo > INT_MAX)
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s has more elements per plane (or planes) than its int32 argmax "
+                         "indices hold", tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s));
+    if (tnn_tensor_overlaps(x, &p->y)) return tnn_error_own_output(m);
+    const size_t nout = (size_t)planes * (size_t)ho * (size_t)wo;
+    if (nout > p->argmax_cap) { /* grows only: the same shape (or a smaller one) allocates nothing */
+        tnn_free(p->argmax);
+        p->argmax_cap = 0;
+        p->argmax = tnn_malloc(nout * sizeof *p->argmax, "max_pool2d argmax indices");
+        if (!p->argmax) return TNN_ERR_NOMEM;
+        p->argmax_cap = nout;
+    }
+    int yshape[4] = {b ? x->shape[0] : 1, x->shape[b], (int)ho, (int)wo};
+    tnn_status st = tnn_tensor_resize(&p->y, x->ndim, b ? yshape : yshape + 1);
+    if (st == TNN_ERR_NOMEM) return tnn_error(st, "max_pool2d output: out of memory for %zu floats", nout);
+    if (st) return st;
+    p->planes = (int)planes;
+    p->h = h;
+    p->w = w;
+    p->ho = (int)ho;
+    p->wo = (int)wo;
+    pool_job j = {p, x->data, NULL, NULL};
+    /* planes are independent: any split, the same bits */
+    tnn_parallel_rows(p->planes, (size_t)h * (size_t)w, POOL_PARALLEL_MIN, forward_planes, &j);
+    p->x = x->data;
+    p->x_ndim = x->ndim;
+    memcpy(p->x_shape, x->shape, sizeof p->x_shape);
+    *y = &p->y;
+    return TNN_OK;
+}
+
+static tnn_status pool_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    tnn_max_pool2d *p = (tnn_max_pool2d *)m;
+    char d[64];
+    if (!p->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", tnn_module_describe(m, d, sizeof d));
+    const size_t nout = (size_t)p->planes * (size_t)p->ho * (size_t)p->wo;
+    if (dy->size != nout) {
+        char s[64], o[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output %s", tnn_module_describe(m, d, sizeof d),
+                         tnn_tensor_shape_str(dy, s, sizeof s), tnn_tensor_shape_str(&p->y, o, sizeof o));
+    }
+    if (!dx) return TNN_OK; /* no parameters: without dx nothing else to do */
+    tnn_tensor *out;
+    const size_t nx = (size_t)p->planes * (size_t)p->h * (size_t)p->w;
+    tnn_status st = tnn_pick_dx(m, p->dx, p->x, nx, dy, p->x_ndim, p->x_shape, &out);
+    if (st) return st;
+    pool_job j = {p, NULL, dy->data, out->data};
+    tnn_parallel_rows(p->planes, (size_t)p->h * (size_t)p->w, POOL_PARALLEL_MIN, backward_planes, &j);
+    *dx = out;
+    return TNN_OK;
+}
+
+static void pool_free(tnn_module *m)
+{
+    tnn_max_pool2d *p = (tnn_max_pool2d *)m;
+    tnn_tensor_release(&p->y);
+    tnn_tensor_release(&p->dx[0]);
+    tnn_tensor_release(&p->dx[1]);
+    tnn_free(p->argmax);
+    tnn_free(p);
+}
+
+static const tnn_module_vtable pool_vt = {
+    .type_name = "max_pool2d",
+    .forward = pool_forward,
+    .backward = pool_backward,
+    .describe = pool_describe,
+    .free = pool_free,
+};
+
+const tnn_tensor *tnn_max_pool2d_output_buffer(const tnn_module *m)
+{
+    return m && m->vt == &pool_vt ? &((const tnn_max_pool2d *)m)->y : NULL;
+}
+
+tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding)
+{
+    const int k = kernel_size;
+    const char *bad = k < 1 ? "kernel_size must be >= 1"
+                      : stride < 0 ? "stride must be >= 0 (0: the kernel size, torch's default)"
+                      : padding < 0 ? "padding must be >= 0"
+                      : padding > k / 2 ? "padding must be at most half the kernel size, as torch's MaxPool2d requires"
+                                        : NULL;
+    if (bad) {
+        tnn_error(TNN_ERR_ARG, "max_pool2d(k%d, s%d, p%d): %s", k, stride, padding, bad);
+        return NULL;
+    }
+    tnn_max_pool2d *p = tnn_calloc(1, sizeof *p, "max_pool2d");
+    if (!p) return NULL;
+    tnn_module_init(&p->base, &pool_vt);
+    p->k = k;
+    p->stride = stride ? stride : k;
+    p->pad = padding;
+    tnn_tensor_init_empty(&p->y);
+    tnn_tensor_init_empty(&p->dx[0]);
+    tnn_tensor_init_empty(&p->dx[1]);
+    return &p->base;
+}
