@@ -58,6 +58,14 @@ target_link_libraries(test_doc_weighted PRIVATE tinynn m)
 add_test(NAME test_doc_weighted COMMAND test_doc_weighted)
 set_tests_properties(test_doc_weighted PROPERTIES LABELS docs TIMEOUT 120 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
 
+# docs/tutorial.md's convolutional network, trained briefly on the repository's MNIST
+tnn_doc_code(docs/tutorial.md "```c\n(/\\* cnn.c[^`]*)```" doc_cnn.c)
+add_executable(test_doc_cnn ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_cnn.c)
+target_include_directories(test_doc_cnn PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
+target_link_libraries(test_doc_cnn PRIVATE tinynn m)
+add_test(NAME test_doc_cnn COMMAND test_doc_cnn ${PROJECT_SOURCE_DIR}/data/mnist)
+set_tests_properties(test_doc_cnn PROPERTIES LABELS "docs;data" TIMEOUT 300 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
 foreach(doc tutorial readme)
   if(doc STREQUAL "tutorial")
     tnn_doc_code(docs/tutorial.md "```c\n(/\\* spiral.c.*return same && acc[^`]*)```" doc_tutorial.c)
