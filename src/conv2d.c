@@ -1,22 +1,58 @@
 /* Conv2d: PyTorch's nn.Conv2d (groups 1, dilation 1, zero padding), as im2col and
  * products through the library's gemm wrapper.
  *
- * Layout. cols is the im2col matrix of the whole batch, [K x N*P] (K = in*k*k rows, one
- * per input channel and kernel offset; P = Hout*Wout columns per sample, sample s in
- * columns [s*P, (s+1)*P)), built by the forward and kept for the backward. With it:
- *   forward   y_s [out x P]  = W [out x K] cols_s [K x P] (+ b), sample by sample;
- *   backward  dW [out x K]  (+)= dyT [out x N*P] cols^T    one product over the batch,
- *             dcols_s [K x P] = W^T dy_s,                  sample by sample (dy_s read in
- *                                                          place), then col2im at once,
- *             db [out]      (+)= the sums of dyT's rows,     in double,
- * where dyT is dy [N x out x P] regrouped by channel (a copy, made only for dW and db). */
+ * Layout. x is [N x in x H x W], y and dy [N x out x P] (P = Hout*Wout). The batch is
+ * cut into groups of G consecutive samples (group_size: about CONV_GROUP_COLS columns;
+ * the last group may be shorter), and each group goes through the products whole:
+ *   cols_g  [K x G*P]   im2col of the group (K = in*k*k rows, one per input channel and
+ *                       kernel offset; sample s in columns [(s-s0)*P, (s-s0+1)*P))
+ *   forward   Y_g [out x G*P] = W [out x K] cols_g,  then y_s = Y_g's columns of s + b;
+ *   backward  dyT_g [out x G*P] = the group's dy regrouped by channel,
+ *             dW_r [out x K] (+)= dyT_g cols_g^T      over the groups of run r, in order,
+ *             dcols_g [K x G*P] = W^T dyT_g,  then dx_s = col2im(dcols_g's columns of s);
+ *             dW (+)= dW_0 + dW_1 + ..., db (+)= the sums of dy's rows (in double, run by
+ *             run), in order.
+ * cols_g, Y_g, dyT_g and dcols_g only pass through: each task builds them in a slot of
+ * its own (slot_take), which the group it runs next reuses, so they stay in the caches.
+ * Nothing of the size of the batch's im2col [K x N*P] is kept: the backward builds the
+ * columns again from x (borrowed, as Linear's: it must be unchanged until the backward,
+ * tnn_module_forward says so), which costs less than writing them out to memory in the
+ * forward and reading them back: on [128 x 16 x 14 x 14] -> 32, where that matrix is
+ * 14 MB, the forward took 18% less time and the backward as long as with it kept (on
+ * [128 x 256 x 56 x 56] -> 256 it would be 3.7 GB). One product per group rather than
+ * per sample packs W once per G samples and leaves fewer partial register tiles at the
+ * ends of the blocks: a few percent (a sample per group was 3% slower there; groups of
+ * 256 to 2048 columns were within the noise of each other).
+ *
+ * Bits. Each group's products run whole on one thread (tnn_gemm_whole), the backward's
+ * runs (CONV_RUNS of them at most, consecutive groups each) likewise, and groups and runs
+ * follow from the shape alone (N, P), never from the thread count: y, dx, dW and db have
+ * the same bits on any number of threads. OpenBLAS's result for a column does depend
+ * on where it lies in its product (its Haswell kernel computes the last columns, which
+ * do not fill a whole register tile, in another order: the last 12 columns of a product
+ * of 196 differ in the last bits from the same columns inside a longer one, measured
+ * even with K = 9, far below its block of the inner dimension), so a sample's y and dx
+ * also depend on its place in its group, and so on the batch size (torch's too: with
+ * torch 1.13, a sample's output alone differs in the last bits from the same sample's in
+ * a batch of 128). */
 #include "tnn_impl.h"
 #include "parallel_impl.h"
 
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+
+/* Columns per group (group_size): see Layout above. */
+#define CONV_GROUP_COLS 512
+/* A batch is cut into at least this many groups when it has as many samples, for the
+ * threads to share. */
+#define CONV_MIN_GROUPS 8
+/* The backward's tasks: at most this many runs of consecutive groups, each adding its
+ * own dW_r and db_r. */
+#define CONV_RUNS 8
 
 typedef struct tnn_conv2d {
     tnn_module base;
@@ -24,17 +60,20 @@ typedef struct tnn_conv2d {
     int kk;                    /* K = in * k * k: a column's length, the weight's row */
     float *weight, *bias;      /* [out x in x k x k], [out] (bias NULL when disabled) */
     float *dweight, *dbias;
-    const float *x;            /* input of the last forward (borrowed; backward reads
-                                  cols, but writes no dL/dx over it: tnn_pick_dx) */
+    double *db_runs;           /* [CONV_RUNS x out]: each run's bias gradient (with bias) */
+    const float *x;            /* input of the last forward (borrowed; backward reads it
+                                  again, and writes no dL/dx over it: tnn_pick_dx) */
     int x_ndim, x_shape[TNN_MAX_DIMS];
     int n, h, w, ho, wo;       /* the last forward's batch, input and output sizes */
+    int g, groups, runs;       /* samples per group (group_size), groups, backward runs */
     bool grad_owed;            /* as Linear's (linear.c) */
     bool grad_none;
     tnn_tensor y, dx[2];       /* dL/dx: see tnn_pick_dx */
-    tnn_tensor cols;           /* [K x N*P], the last forward's im2col */
-    tnn_tensor dyt;            /* [out x N*P], dy regrouped by channel */
-    tnn_tensor dcols;          /* [K x N*P], W^T dyT */
-    tnn_tensor dw_new;         /* [out x K]: this backward's dW, added afterwards */
+    tnn_tensor scratch;        /* [slots x (K + out) x G*P]: per slot, cols_g (later
+                                  dcols_g) and then Y_g or dyT_g */
+    tnn_tensor dw_runs;        /* [runs x out x K]: each run's dW */
+    int slots;                 /* slots in scratch for the running job */
+    _Atomic uint64_t busy;     /* slot i taken: bit i (slot_take) */
 } tnn_conv2d;
 
 static void conv_describe(const tnn_module *m, char *buf, size_t len)
@@ -55,11 +94,24 @@ static void valid_range(int outsize, int size, int stride, int pad, int off, int
     *hi = h;
 }
 
+/* Zeroes the columns [0, lo) and [hi, wo) of the rows [r0, r1) of a [.. x wo] block d:
+ * column by column, a few strided stores, which the compiler does not turn into one
+ * memset call per row of one or two floats (as it does a loop along a row: such calls
+ * took about 6% of the forward's time on [128 x 16 x 14 x 14] -> 32, 3 x 3, padding 1). */
+static void zero_edges(float *d, int wo, int r0, int r1, int lo, int hi)
+{
+    for (int ow = 0; ow < lo; ow++)
+        for (int r = r0; r < r1; r++) d[(size_t)r * (size_t)wo + (size_t)ow] = 0.0f;
+    for (int ow = hi; ow < wo; ow++)
+        for (int r = r0; r < r1; r++) d[(size_t)r * (size_t)wo + (size_t)ow] = 0.0f;
+}
+
 /* cols rows for one sample: x [in x h x w] -> dst[r * ld + oh * wo + ow], r = (ci*k + ki)*k + kj.
  * Per row: the output rows whose input row is padding are zeroed in one run; the valid
  * ones get their valid columns copied and the padded columns zeroed. With stride 1 and
  * w == wo (the usual "same" padding), the valid block is one shifted contiguous copy of
- * x, after which only the padded columns are zeroed. */
+ * x, whose entries in padded columns (wrapped around from the next or previous input
+ * row) are then zeroed. */
 static void im2col(const tnn_conv2d *c, const float *x, float *dst, size_t ld)
 {
     const int k = c->k, s = c->stride, h = c->h, w = c->w, ho = c->ho, wo = c->wo, pad = c->pad;
@@ -85,23 +137,17 @@ static void im2col(const tnn_conv2d *c, const float *x, float *dst, size_t ld)
                     const ptrdiff_t shift = (ptrdiff_t)(ki - pad) * w + off;
                     const size_t b = (size_t)ohlo * (size_t)wo + (size_t)lo, e = (size_t)(ohhi - 1) * (size_t)wo + (size_t)hi;
                     memcpy(d + b, xc + (ptrdiff_t)b + shift, (e - b) * sizeof(float));
-                    for (int oh = ohlo; oh < ohhi; oh++) { /* the padded columns (wrapped around) */
-                        float *dr = d + (size_t)oh * (size_t)wo;
-                        for (int ow = 0; ow < lo; ow++) dr[ow] = 0.0f;
-                        for (int ow = hi; ow < wo; ow++) dr[ow] = 0.0f;
+                } else {
+                    const int nv = hi - lo;
+                    for (int oh = ohlo; oh < ohhi; oh++) {
+                        float *restrict dr = d + (size_t)oh * (size_t)wo + lo;
+                        /* input column lo*s + off onwards, s apart */
+                        const float *restrict xr = xc + (size_t)(oh * s - pad + ki) * (size_t)w + ((ptrdiff_t)lo * s + off);
+                        if (s == 1) memcpy(dr, xr, (size_t)nv * sizeof(float));
+                        else for (int i = 0; i < nv; i++) dr[i] = xr[(ptrdiff_t)i * s];
                     }
-                    continue;
                 }
-                const int nv = hi - lo;
-                for (int oh = ohlo; oh < ohhi; oh++) {
-                    float *restrict dr = d + (size_t)oh * (size_t)wo;
-                    /* input column lo*s + off onwards, s apart */
-                    const float *restrict xr = xc + (size_t)(oh * s - pad + ki) * (size_t)w + ((ptrdiff_t)lo * s + off);
-                    for (int ow = 0; ow < lo; ow++) dr[ow] = 0.0f;
-                    if (s == 1) for (int i = 0; i < nv; i++) dr[lo + i] = xr[i];
-                    else for (int i = 0; i < nv; i++) dr[lo + i] = xr[(ptrdiff_t)i * s];
-                    for (int ow = hi; ow < wo; ow++) dr[ow] = 0.0f;
-                }
+                zero_edges(d, wo, ohlo, ohhi, lo, hi);
             }
         }
     }
@@ -109,8 +155,13 @@ static void im2col(const tnn_conv2d *c, const float *x, float *dst, size_t ld)
 
 /* dx for one sample [in x h x w] = the sum of its cols rows put back where im2col took
  * them from: written afresh, rows in order (each dx element gets its terms in row order),
- * so in a fixed order on any thread. src is [K x P] with rows ld apart. */
-static void col2im(const tnn_conv2d *c, const float *src, size_t ld, float *dx)
+ * so in a fixed order on any thread. src is [K x P] with rows ld apart. With stride 1 and
+ * w == wo, a row's valid block is added to dx as one shifted contiguous run (im2col's
+ * copy backwards), after its entries in padded columns are zeroed in src (which is
+ * scratch): they add 0 to the wrapped-around dx elements, which changes none (but a -0
+ * to +0), and the one long run takes about a quarter less time than a run per output
+ * row (16 channels of 14 x 14, 3 x 3, padding 1). */
+static void col2im(const tnn_conv2d *c, float *src, size_t ld, float *dx)
 {
     const int k = c->k, s = c->stride, h = c->h, w = c->w, wo = c->wo, pad = c->pad;
     memset(dx, 0, (size_t)c->in * (size_t)h * (size_t)w * sizeof(float));
@@ -120,12 +171,21 @@ static void col2im(const tnn_conv2d *c, const float *src, size_t ld, float *dx)
             int ohlo, ohhi;
             valid_range(c->ho, h, s, pad, ki, &ohlo, &ohhi);
             for (int kj = 0; kj < k; kj++) {
-                const float *d = src + (size_t)((ci * k + ki) * k + kj) * ld;
+                float *d = src + (size_t)((ci * k + ki) * k + kj) * ld;
                 int lo, hi;
                 valid_range(wo, w, s, pad, kj, &lo, &hi);
                 const ptrdiff_t off = kj - pad;
                 const int nv = hi - lo;
-                if (nv <= 0) continue;
+                if (nv <= 0 || ohlo >= ohhi) continue;
+                if (s == 1 && w == wo) {
+                    zero_edges(d, wo, ohlo, ohhi, lo, hi);
+                    const ptrdiff_t shift = (ptrdiff_t)(ki - pad) * w + off;
+                    const size_t b = (size_t)ohlo * (size_t)wo + (size_t)lo, e = (size_t)(ohhi - 1) * (size_t)wo + (size_t)hi;
+                    const float *restrict dr = d + b;
+                    float *restrict xr = xc + (ptrdiff_t)b + shift;
+                    for (size_t i = 0; i < e - b; i++) xr[i] += dr[i];
+                    continue;
+                }
                 for (int oh = ohlo; oh < ohhi; oh++) {
                     const float *restrict dr = d + (size_t)oh * (size_t)wo + lo;
                     float *restrict xr = xc + (size_t)(oh * s - pad + ki) * (size_t)w + ((ptrdiff_t)lo * s + off);
@@ -137,28 +197,116 @@ static void col2im(const tnn_conv2d *c, const float *src, size_t ld, float *dx)
     }
 }
 
-typedef struct fwd_job {
-    tnn_conv2d *c;
-    const float *x;
-} fwd_job;
-
-/* Sample s: its columns of cols, then y_s = b + W cols_s, one product on this thread
- * (tnn_gemm_whole): a sample's bits do not depend on the thread count or on which
- * thread runs it. */
-static void forward_sample(void *ctx, int s)
+/* Samples per group: enough for about CONV_GROUP_COLS columns, but no more than
+ * n / CONV_MIN_GROUPS (at least 1). The shape alone decides it (see Bits above). */
+static int group_size(int n, int P)
 {
-    const fwd_job *j = ctx;
-    tnn_conv2d *c = j->c;
-    const int P = c->ho * c->wo;
-    const size_t ld = (size_t)c->n * (size_t)P;
-    float *cs = c->cols.data + (size_t)s * (size_t)P, *ys = c->y.data + (size_t)s * (size_t)c->out * (size_t)P;
-    im2col(c, j->x + (size_t)s * (size_t)c->in * (size_t)c->h * (size_t)c->w, cs, ld);
-    if (c->bias) /* y starts as the bias, and the product is added (beta 1) */
-        for (int o = 0; o < c->out; o++)
-            for (int p = 0; p < P; p++) ys[(size_t)o * (size_t)P + (size_t)p] = c->bias[o];
-    const tnn_gemm_args g = {false, false, c->out, P, c->kk, 1.0f, c->weight, c->kk, cs, (int)ld,
-                             c->bias ? 1.0f : 0.0f, ys, P, NULL};
+    int g = P >= CONV_GROUP_COLS ? 1 : (CONV_GROUP_COLS + P - 1) / P;
+    if (g > n / CONV_MIN_GROUPS) g = n / CONV_MIN_GROUPS;
+    return g < 1 ? 1 : g;
+}
+
+/* The samples [*s0, *s1) of group gi. */
+static void group_range(const tnn_conv2d *c, int gi, int *s0, int *s1)
+{
+    *s0 = gi * c->g;
+    *s1 = *s0 + c->g < c->n ? *s0 + c->g : c->n;
+}
+
+/* A free slot of scratch for the calling task, until slot_give: at most c->slots tasks
+ * run at once (the pool's threads, or fewer tasks), and a task gives its slot back
+ * before its thread claims the next, so one is free (the loop only guards against the
+ * thread count being changed from another thread meanwhile). The pool does not tell a
+ * task which thread runs it, hence the claim. */
+static int slot_take(tnn_conv2d *c)
+{
+    for (;;)
+        for (int i = 0; i < c->slots; i++) {
+            const uint64_t bit = (uint64_t)1 << i;
+            if (!(atomic_fetch_or(&c->busy, bit) & bit)) return i;
+        }
+}
+
+static void slot_give(tnn_conv2d *c, int i) { atomic_fetch_and(&c->busy, ~((uint64_t)1 << i)); }
+
+/* Sizes scratch for a job of ntasks tasks over groups of gp columns: one slot per
+ * task that can run at a time (at most 64, busy's bits: the pool's maximum). */
+static tnn_status ensure_scratch(tnn_conv2d *c, int ntasks, int gp)
+{
+    const int threads = tnn_parallel_threads() < 64 ? tnn_parallel_threads() : 64;
+    const int slots = threads < ntasks ? threads : ntasks;
+    tnn_status st = tnn_tensor_resize(&c->scratch, 3, (int[]){slots, c->kk + c->out, gp});
+    if (st == TNN_ERR_NOMEM)
+        return tnn_error(st, "conv2d scratch: out of memory for %d slots of [%d x %d]", slots, c->kk + c->out, gp);
+    if (!st) c->slots = slots;
+    return st;
+}
+
+/* The slot's two blocks for a group of gp columns: cols [K x gp] (or dcols), then
+ * [out x gp] (Y_g or dyT_g). */
+static float *slot_cols(const tnn_conv2d *c, int slot)
+{
+    return c->scratch.data + (size_t)slot * (size_t)(c->kk + c->out) * (size_t)c->g * (size_t)c->ho * (size_t)c->wo;
+}
+
+/* cols_g of the group [s0, s1) into cols (rows gp apart). */
+static void group_im2col(const tnn_conv2d *c, int s0, int s1, float *cols, size_t gp)
+{
+    const size_t P = (size_t)c->ho * (size_t)c->wo, xs = (size_t)c->in * (size_t)c->h * (size_t)c->w;
+    for (int s = s0; s < s1; s++) im2col(c, c->x + (size_t)s * xs, cols + (size_t)(s - s0) * P, gp);
+}
+
+/* Group gi: cols_g, then Y_g = W cols_g, one product on this thread (tnn_gemm_whole),
+ * then y_s = Y_g's columns of s + b, row by row. A group of one sample has Y_g in y_s's
+ * own layout: the product goes there directly, over y_s set to the bias (a pass less,
+ * which shows where the product is small: about 8% of the forward of [128 x 1 x 28 x
+ * 28] -> 16, whose 784 columns per sample make groups of one; its y and dx then have
+ * the bits they had with one product per sample). */
+static void forward_group(void *ctx, int gi)
+{
+    tnn_conv2d *c = ctx;
+    const size_t P = (size_t)c->ho * (size_t)c->wo;
+    int s0, s1;
+    group_range(c, gi, &s0, &s1);
+    const size_t gp = (size_t)(s1 - s0) * P;
+    const int slot = slot_take(c);
+    float *cols = slot_cols(c, slot), *yg = cols + (size_t)c->kk * gp;
+    group_im2col(c, s0, s1, cols, gp);
+    const bool alone = s1 - s0 == 1;
+    if (alone) {
+        yg = c->y.data + (size_t)s0 * (size_t)c->out * P;
+        for (int o = 0; c->bias && o < c->out; o++)
+            for (size_t p = 0; p < P; p++) yg[(size_t)o * P + p] = c->bias[o];
+    }
+    const tnn_gemm_args g = {false, false, c->out, (int)gp, c->kk, 1.0f, c->weight, c->kk, cols, (int)gp,
+                             alone && c->bias ? 1.0f : 0.0f, yg, (int)gp, NULL};
     tnn_gemm_whole(&g);
+    if (alone) {
+        slot_give(c, slot);
+        return;
+    }
+    for (int s = s0; s < s1; s++)
+        for (int o = 0; o < c->out; o++) {
+            const float *restrict src = yg + (size_t)o * gp + (size_t)(s - s0) * P;
+            float *restrict dst = c->y.data + ((size_t)s * (size_t)c->out + (size_t)o) * P;
+            if (c->bias) {
+                const float b = c->bias[o];
+                for (size_t p = 0; p < P; p++) dst[p] = src[p] + b;
+            } else {
+                memcpy(dst, src, P * sizeof(float));
+            }
+        }
+    slot_give(c, slot);
+}
+
+/* Tasks run inline below this many elements: the pool's hand-over costs more. */
+#define CONV_TASK_MIN 16384
+
+static void run_tasks(int ntasks, size_t elements, tnn_task_fn fn, void *ctx)
+{
+    if (elements < CONV_TASK_MIN)
+        for (int i = 0; i < ntasks; i++) fn(ctx, i);
+    else tnn_parallel_tasks(ntasks, fn, ctx);
 }
 
 static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
@@ -185,8 +333,8 @@ static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
                          "than the products take (%d columns)", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), ho, wo, n, INT_MAX);
     if (tnn_tensor_overlaps(x, &c->y)) return tnn_error_own_output(m);
-    const int P = (int)(ho * wo);
-    tnn_status st = tnn_tensor_ensure2(&c->cols, c->kk, n * P, "conv2d columns");
+    const int P = (int)(ho * wo), g = group_size(n, P), groups = (n + g - 1) / g;
+    tnn_status st = ensure_scratch(c, groups, g * P);
     if (st) return st;
     int yshape[4] = {n, c->out, (int)ho, (int)wo};
     st = tnn_tensor_resize(&c->y, x->ndim, b ? yshape : yshape + 1);
@@ -197,9 +345,11 @@ static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
     c->w = w;
     c->ho = (int)ho;
     c->wo = (int)wo;
-    fwd_job j = {c, x->data};
-    tnn_parallel_tasks(n, forward_sample, &j); /* samples are independent: any thread, same bits */
+    c->g = g;
+    c->groups = groups;
+    c->runs = groups < CONV_RUNS ? groups : CONV_RUNS;
     c->x = x->data;
+    run_tasks(groups, (size_t)c->kk * (size_t)n * (size_t)P, forward_group, c); /* any thread, same bits */
     c->x_ndim = x->ndim;
     memcpy(c->x_shape, x->shape, sizeof c->x_shape);
     *y = &c->y;
@@ -209,63 +359,85 @@ static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
 typedef struct bwd_job {
     tnn_conv2d *c;
     const float *dy;
-    float *dx;
-    bool add;
+    float *dx;     /* NULL: no dL/dx */
+    bool grads;    /* dW_r and db_r */
 } bwd_job;
 
-/* dyT [out x N*P] <- dy [N x out x P], sample s's rows. */
-static void regroup_sample(void *ctx, int s)
+/* The sum of r[0..n) in double: 8 lanes (lane i takes the elements i mod 8, in order),
+ * added in a fixed tree. */
+static double row_sum(const float *r, size_t n)
 {
-    const bwd_job *j = ctx;
-    const tnn_conv2d *c = j->c;
-    const size_t P = (size_t)c->ho * (size_t)c->wo, ld = (size_t)c->n * P;
-    for (int o = 0; o < c->out; o++)
-        memcpy(c->dyt.data + (size_t)o * ld + (size_t)s * P, j->dy + ((size_t)s * (size_t)c->out + (size_t)o) * P,
-               P * sizeof(float));
-}
-
-/* Sample s: dcols_s [K x P] = W^T dy_s (dy_s [out x P] read in place), one product on
- * this thread (tnn_gemm_whole), into the sample's own block of dcols, then col2im while
- * it is still in the caches: the sample's dx is written by this task alone, in a fixed
- * order, whatever the thread count. */
-static void dx_sample(void *ctx, int s)
-{
-    const bwd_job *j = ctx;
-    const tnn_conv2d *c = j->c;
-    const int P = c->ho * c->wo;
-    float *ds = c->dcols.data + (size_t)s * (size_t)c->kk * (size_t)P;
-    const tnn_gemm_args g = {true, false, c->kk, P, c->out, 1.0f, c->weight, c->kk,
-                             j->dy + (size_t)s * (size_t)c->out * (size_t)P, P, 0.0f, ds, P, NULL};
-    tnn_gemm_whole(&g);
-    col2im(c, ds, (size_t)P, j->dx + (size_t)s * (size_t)c->in * (size_t)c->h * (size_t)c->w);
-}
-
-/* db[o] (+)= the sum of dyT's row o: in double, in 8 lanes (lane i takes the elements
- * i mod 8 of the row, in order; the lanes are then added in a fixed tree), and rounded
- * once; the same on any thread. torch sums in float, in an order of its own. */
-static void bias_channel(void *ctx, int o)
-{
-    const bwd_job *j = ctx;
-    const tnn_conv2d *c = j->c;
-    const size_t ld = (size_t)c->n * (size_t)c->ho * (size_t)c->wo;
-    const float *r = c->dyt.data + (size_t)o * ld;
     double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t i = 0;
-    for (; i + 8 <= ld; i += 8)
+    for (; i + 8 <= n; i += 8)
         for (int l = 0; l < 8; l++) a[l] += r[i + (size_t)l];
-    for (int l = 0; i < ld; i++, l++) a[l] += r[i];
-    const double acc = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-    c->dbias[o] = j->add ? c->dbias[o] + (float)acc : (float)acc;
+    for (int l = 0; i < n; i++, l++) a[l] += r[i];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-/* Tasks run inline below this many elements: the pool's hand-over costs more. */
-#define CONV_TASK_MIN 16384
-
-static void run_tasks(int ntasks, size_t elements, tnn_task_fn fn, void *ctx)
+/* Run r: its groups in order, each in this task's slot: dyT_g (the group's dy by
+ * channel; for a group of one sample, dy_s itself, read in place); with grads, cols_g
+ * again, dW_r (+)= dyT_g cols_g^T and db_r += dy's rows; with dx, dcols_g = W^T dyT_g
+ * (over cols_g, no longer needed), then col2im sample by sample while it is in the
+ * caches. Every product runs whole on this thread, and each sample's dx is written by
+ * this task alone: the same bits whatever the thread count. */
+static void backward_run(void *ctx, int r)
 {
-    if (elements < CONV_TASK_MIN)
-        for (int i = 0; i < ntasks; i++) fn(ctx, i);
-    else tnn_parallel_tasks(ntasks, fn, ctx);
+    const bwd_job *j = ctx;
+    tnn_conv2d *c = j->c;
+    const size_t P = (size_t)c->ho * (size_t)c->wo, xs = (size_t)c->in * (size_t)c->h * (size_t)c->w;
+    const int g0 = (int)((long long)r * c->groups / c->runs), g1 = (int)((long long)(r + 1) * c->groups / c->runs);
+    float *dw = j->grads ? c->dw_runs.data + (size_t)r * (size_t)c->out * (size_t)c->kk : NULL;
+    double *db = c->bias && j->grads ? c->db_runs + (size_t)r * (size_t)c->out : NULL;
+    if (db) for (int o = 0; o < c->out; o++) db[o] = 0.0;
+    const int slot = slot_take(c);
+    for (int gi = g0; gi < g1; gi++) {
+        int s0, s1;
+        group_range(c, gi, &s0, &s1);
+        const size_t gp = (size_t)(s1 - s0) * P;
+        float *cols = slot_cols(c, slot);
+        const bool alone = s1 - s0 == 1;
+        float *dyt = alone ? NULL : cols + (size_t)c->kk * gp;
+        for (int s = s0; s < s1; s++)
+            for (int o = 0; o < c->out; o++) {
+                const float *row = j->dy + ((size_t)s * (size_t)c->out + (size_t)o) * P;
+                if (!alone) memcpy(dyt + (size_t)o * gp + (size_t)(s - s0) * P, row, P * sizeof(float));
+                if (db) db[o] += row_sum(row, P);
+            }
+        const float *dyg = alone ? j->dy + (size_t)s0 * (size_t)c->out * P : dyt;
+        if (j->grads) {
+            group_im2col(c, s0, s1, cols, gp);
+            const tnn_gemm_args gw = {false, true, c->out, c->kk, (int)gp, 1.0f, dyg, (int)gp, cols, (int)gp,
+                                      gi == g0 ? 0.0f : 1.0f, dw, c->kk, NULL};
+            tnn_gemm_whole(&gw);
+        }
+        if (j->dx) {
+            const tnn_gemm_args gx = {true, false, c->kk, (int)gp, c->out, 1.0f, c->weight, c->kk, dyg, (int)gp,
+                                      0.0f, cols, (int)gp, NULL};
+            tnn_gemm_whole(&gx);
+            for (int s = s0; s < s1; s++) col2im(c, cols + (size_t)(s - s0) * P, gp, j->dx + (size_t)s * xs);
+        }
+    }
+    slot_give(c, slot);
+}
+
+typedef struct sum_job {
+    tnn_conv2d *c;
+    bool add;
+} sum_job;
+
+/* dW[i] (+)= dW_0[i] + dW_1[i] + ... for i in [lo, hi): the runs in order, then added to
+ * the kept gradient (as torch adds a new gradient to .grad: computed alone, then added). */
+static void sum_runs(void *ctx, size_t lo, size_t hi)
+{
+    const sum_job *j = ctx;
+    const tnn_conv2d *c = j->c;
+    const size_t nw = (size_t)c->out * (size_t)c->kk;
+    for (size_t i = lo; i < hi; i++) {
+        float v = c->dw_runs.data[i];
+        for (int r = 1; r < c->runs; r++) v += c->dw_runs.data[(size_t)r * nw + i];
+        c->dweight[i] = j->add ? c->dweight[i] + v : v;
+    }
 }
 
 static tnn_status conv_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
@@ -287,28 +459,27 @@ static tnn_status conv_backward(tnn_module *m, const tnn_tensor *dy, const tnn_t
     const size_t nx = (size_t)c->n * (size_t)c->in * (size_t)c->h * (size_t)c->w;
     tnn_status st = TNN_OK;
     if (dx) st = tnn_pick_dx(m, c->dx, c->x, nx, dy, c->x_ndim, c->x_shape, &out);
-    if (!st && grads) st = tnn_tensor_ensure2(&c->dyt, c->out, NP, "conv2d dy by channel");
-    if (!st && dx) st = tnn_tensor_ensure2(&c->dcols, c->kk, NP, "conv2d column gradient"); /* [N x K x P] */
-    const bool add = grads && !c->grad_owed;
-    if (!st && add) st = tnn_tensor_ensure2(&c->dw_new, c->out, c->kk, "conv2d weight gradient");
+    if (!st && grads) {
+        st = tnn_tensor_resize(&c->dw_runs, 3, (int[]){c->runs, c->out, c->kk});
+        if (st == TNN_ERR_NOMEM)
+            st = tnn_error(st, "conv2d weight gradients by run: out of memory for %d of [%d x %d]", c->runs, c->out,
+                           c->kk);
+    }
+    if (!st) st = ensure_scratch(c, c->runs, c->g * P);
     if (st) return st;
-    bwd_job j = {c, dy->data, out ? out->data : NULL, add};
+    bwd_job j = {c, dy->data, out ? out->data : NULL, grads};
+    run_tasks(c->runs, (size_t)(c->kk + c->out) * (size_t)NP, backward_run, &j);
     if (grads) {
-        run_tasks(c->n, (size_t)c->out * (size_t)NP, regroup_sample, &j);
-        /* dW = dyT cols^T over the whole batch */
-        const tnn_gemm_args gw = {false, true, c->out, c->kk, NP, 1.0f, c->dyt.data, NP, c->cols.data, NP,
-                                  0.0f, add ? c->dw_new.data : c->dweight, c->kk, NULL};
-        c->grad_owed = c->grad_none = false;
-        tnn_gemm_run(&gw);
-        if (add) { /* as torch adds a new gradient to .grad: computed alone, then added */
-            tnn_parallel_add(c->dweight, c->dw_new.data, (size_t)c->out * (size_t)c->kk);
+        sum_job sj = {c, !c->grad_owed};
+        tnn_parallel_for((size_t)c->out * (size_t)c->kk, 16384, sum_runs, &sj);
+        for (int o = 0; c->bias && o < c->out; o++) {
+            double acc = 0.0;
+            for (int r = 0; r < c->runs; r++) acc += c->db_runs[(size_t)r * (size_t)c->out + (size_t)o];
+            c->dbias[o] = sj.add ? c->dbias[o] + (float)acc : (float)acc;
         }
-        if (c->bias) run_tasks(c->out, (size_t)c->out * (size_t)NP, bias_channel, &j);
+        c->grad_owed = c->grad_none = false;
     }
-    if (dx) {
-        run_tasks(c->n, (size_t)c->kk * (size_t)NP, dx_sample, &j);
-        *dx = out;
-    }
+    if (dx) *dx = out;
     return TNN_OK;
 }
 
@@ -341,10 +512,9 @@ static void conv_free(tnn_module *m)
     tnn_tensor_release(&c->y);
     tnn_tensor_release(&c->dx[0]);
     tnn_tensor_release(&c->dx[1]);
-    tnn_tensor_release(&c->cols);
-    tnn_tensor_release(&c->dyt);
-    tnn_tensor_release(&c->dcols);
-    tnn_tensor_release(&c->dw_new);
+    tnn_tensor_release(&c->scratch);
+    tnn_tensor_release(&c->dw_runs);
+    tnn_free(c->db_runs);
     tnn_free(c);
 }
 
@@ -373,7 +543,7 @@ tnn_module *tnn_conv2d_new(int in, int out, int k, int stride, int padding, bool
         return NULL;
     }
     const size_t kk = (size_t)in * (size_t)k * (size_t)k;
-    if ((double)in * k * k > INT_MAX || (double)out * (double)kk > INT_MAX) {
+    if ((double)in * k * k > INT_MAX || (double)out * (double)kk + out > INT_MAX) { /* (K + out: a slot's rows) */
         tnn_error(TNN_ERR_ARG, "conv2d(%d->%d, k%d, s%d, p%d): the weight [%d x %d x %d x %d] is too large", in, out, k,
                   stride, padding, out, in, k, k);
         return NULL;
@@ -394,13 +564,16 @@ tnn_module *tnn_conv2d_new(int in, int out, int k, int stride, int padding, bool
     c->bias = bias ? block + nw : NULL;
     c->dweight = block + nw + nb;
     c->dbias = bias ? c->dweight + nw : NULL;
+    if (bias && !(c->db_runs = tnn_malloc((size_t)CONV_RUNS * (size_t)out * sizeof(double), "conv2d bias gradients"))) {
+        tnn_free(block);
+        tnn_free(c);
+        return NULL;
+    }
     tnn_tensor_init_empty(&c->y);
     tnn_tensor_init_empty(&c->dx[0]);
     tnn_tensor_init_empty(&c->dx[1]);
-    tnn_tensor_init_empty(&c->cols);
-    tnn_tensor_init_empty(&c->dyt);
-    tnn_tensor_init_empty(&c->dcols);
-    tnn_tensor_init_empty(&c->dw_new);
+    tnn_tensor_init_empty(&c->scratch);
+    tnn_tensor_init_empty(&c->dw_runs);
     if (rng) { /* torch's kaiming_uniform_(a=sqrt(5)) and bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
         float bound = (float)(1.0 / sqrt((double)kk));
         for (size_t i = 0; i < nw; i++) c->weight[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);

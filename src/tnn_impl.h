@@ -141,7 +141,7 @@ typedef struct tnn_gemm_args {
 } tnn_gemm_args;
 void tnn_gemm_run(const tnn_gemm_args *g);
 /* g as one OpenBLAS call on the calling thread, never split: for products that their
- * caller already spreads over the threads (Conv2d's, sample by sample), whose bits then
+ * caller already spreads over the threads (Conv2d's, group by group), whose bits then
  * do not depend on the thread count. */
 void tnn_gemm_whole(const tnn_gemm_args *g);
 /* Two independent products (no operand of one is written by the other); with two

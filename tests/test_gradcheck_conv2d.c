@@ -1,8 +1,8 @@
 /* Gradient checks of Conv2d (see common/gradcheck.h): padding 0 and 1, stride 1 and 2,
  * with and without bias, one and several channels in and out, batches of 1 and 3,
- * non-square inputs, a kernel as large as the input, one unbatched sample, a frozen
- * layer (dL/dx only), gradients accumulated over two different batches, and a
- * Conv2d -> Tanh -> Flatten -> Linear Sequential. */
+ * non-square inputs, a kernel as large as the input, one unbatched sample, a batch cut
+ * into several groups of samples, a frozen layer (dL/dx only), gradients accumulated
+ * over two different batches, and a Conv2d -> Tanh -> Flatten -> Linear Sequential. */
 #include "gradcheck.h"
 #include "testutil.h"
 
@@ -28,8 +28,15 @@ static void check(int in, int out, int k, int stride, int pad, bool bias, int nd
     tnn_module_free(m);
 }
 
-/* 2 -> 3 channels, 3x3 kernel, padding 1, batch 3 on 5x5. */
-static void gradcheck_conv2d(void **state) { (void)state; check(2, 3, 3, 1, 1, true, 4, (int[]){3, 2, 5, 5}); }
+/* 2 -> 3 channels, 3x3 kernel, padding 1, batch 3 on 5x5. Then a batch of 17 with 2 x 2
+ * outputs, which conv2d.c cuts into 9 groups of 2 samples (the last of 1) and whose
+ * backward runs as 8 runs of groups, one of two (its dW and db added over both). */
+static void gradcheck_conv2d(void **state)
+{
+    (void)state;
+    check(2, 3, 3, 1, 1, true, 4, (int[]){3, 2, 5, 5});
+    check(2, 2, 2, 1, 0, true, 4, (int[]){17, 2, 3, 3});
+}
 /* No padding: the output shrinks to 3x4. */
 static void gradcheck_conv2d_nopad(void **state) { (void)state; check(2, 3, 3, 1, 0, true, 4, (int[]){3, 2, 5, 6}); }
 /* Stride 2 with padding 1 on a 7x6 input: 4x3 out, the last row and column of the

@@ -97,11 +97,12 @@ TNN_API tnn_module *tnn_flatten_new(void);
  * another channel count. Parameters "weight" [out x in x k x k] and "bias" [out]
  * (omitted when !bias), initialised as torch.nn.Conv2d: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
  * with fan_in = in_channels * k * k, drawn from rng as Linear draws (weight first, then
- * bias); rng may be NULL to leave everything zero. The forward runs the samples on the
- * library's threads, each sample's product whole, so its bits do not depend on the
- * thread count; the backward's weight and input gradients are one product each over
- * the whole batch, split over the threads as other products are, so theirs can. The bias gradient is summed
- * in double. NULL (TNN_ERR_ARG, naming the argument) if a channel count, kernel_size or
+ * bias); rng may be NULL to leave everything zero. The batch is cut into groups of
+ * samples by its shape alone, and each group's products run whole on one of the
+ * library's threads, so the output and every gradient have the same bits on any thread
+ * count (a sample's output may differ in its last bits with the batch size, as
+ * torch's does). The backward reads x again: it must be unchanged since the forward.
+ * The bias gradient is summed in double. NULL (TNN_ERR_ARG, naming the argument) if a channel count, kernel_size or
  * stride is below 1 or padding below 0. */
 TNN_API tnn_module *tnn_conv2d_new(int in_channels, int out_channels, int kernel_size, int stride, int padding,
                                    bool bias, tnn_rng *rng);
