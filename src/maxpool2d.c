@@ -10,7 +10,13 @@
  * The forward keeps that argmax per output element (an int32 index into its plane);
  * the backward zeroes dL/dx and adds each dy into the element its output came from,
  * outputs in order, so windows that overlap (stride < kernel) add up in torch's order
- * and the results are torch's bits. */
+ * and the results are torch's bits.
+ *
+ * Speed. The outputs of a row whose windows need no clipping across (all but the edges
+ * when padded) are computed together, one window element at a time for the whole row,
+ * with a select instead of a branch (row_inside): 4.9x faster than output by output on
+ * random data, where the branch of the test is mispredicted half the time
+ * (benchmarks.md, "MaxPool2d (0.7.0)"). */
 #include "tnn_impl.h"
 #include "parallel_impl.h"
 
@@ -50,13 +56,53 @@ typedef struct pool_job {
     float *dx;
 } pool_job;
 
-/* Planes [b, e): y and argmax. */
+/* Output row oh's columns [lo, hi) of plane xc, whose windows lie wholly inside the
+ * plane across (rows [h0, h1)): the same scan and test as below, run for all those
+ * outputs at once, one window element at a time, so that the loop has no branch (a
+ * select per output) and the compiler vectorizes it; s is the stride, a constant in
+ * the calls below for the usual strides. Each output sees its window's elements in
+ * the same order as in the scalar loop: the same maximum and argmax. */
+static inline void row_inside(const float *restrict xc, int w, int pad, int k, int s, int h0, int h1, int lo, int hi,
+                              float *restrict yr, int32_t *restrict ar)
+{
+    for (int ow = lo; ow < hi; ow++) {
+        yr[ow] = -INFINITY;
+        ar[ow] = h0 * w + ow * s - pad;
+    }
+    for (int ih = h0; ih < h1; ih++)
+        for (int kw = 0; kw < k; kw++) {
+            const int base = ih * w - pad + kw; /* this element of output 0's window */
+            const float *restrict xr = xc + base;
+            for (int ow = lo; ow < hi; ow++) {
+                const float v = xr[ow * s], m = yr[ow];
+                const bool take = v > m || v != v; /* torch's test, as below */
+                yr[ow] = take ? v : m;
+                ar[ow] = take ? base + ow * s : ar[ow];
+            }
+        }
+}
+
+static inline void forward_row_inside(const tnn_max_pool2d *p, const float *xc, int h0, int h1, int lo, int hi, float *yr,
+                                      int32_t *ar)
+{
+    if (p->stride == 1) row_inside(xc, p->w, p->pad, p->k, 1, h0, h1, lo, hi, yr, ar);
+    else if (p->stride == 2) row_inside(xc, p->w, p->pad, p->k, 2, h0, h1, lo, hi, yr, ar);
+    else row_inside(xc, p->w, p->pad, p->k, p->stride, h0, h1, lo, hi, yr, ar);
+}
+
+/* Planes [b, e): y and argmax. (Not compiled for AVX2/AVX-512 as the element-wise
+ * kernels are, TNN_CLONES: their gathers made the strided loads of row_inside twice as
+ * slow as the baseline's, 1.75 against 0.85 ms on [64 x 16 x 28 x 28], k2.) */
 static void forward_planes(void *ctx, size_t b, size_t e)
 {
     const pool_job *j = ctx;
     tnn_max_pool2d *p = j->p;
     const int h = p->h, w = p->w, ho = p->ho, wo = p->wo;
     const size_t in_plane = (size_t)h * (size_t)w, out_plane = (size_t)ho * (size_t)wo;
+    /* the outputs [lo, hi) of a row whose windows need no clipping across */
+    int lo = (p->pad + p->stride - 1) / p->stride, hi = (w + p->pad - p->k) / p->stride + 1;
+    if (hi > wo) hi = wo;
+    if (lo > hi) lo = hi;
     for (size_t c = b; c < e; c++) {
         const float *xc = j->x + c * in_plane;
         float *yc = p->y.data + c * out_plane;
@@ -64,7 +110,12 @@ static void forward_planes(void *ctx, size_t b, size_t e)
         for (int oh = 0; oh < ho; oh++) {
             int h0, h1;
             window(p, oh, h, &h0, &h1);
+            float *yr = yc + (size_t)oh * (size_t)wo;
+            int32_t *ar = ac + (size_t)oh * (size_t)wo;
+            forward_row_inside(p, xc, h0, h1, lo, hi, yr, ar);
             for (int ow = 0; ow < wo; ow++) {
+                if (ow == lo) ow = hi; /* done above */
+                if (ow >= wo) break;
                 int w0, w1;
                 window(p, ow, w, &w0, &w1);
                 int32_t at = h0 * w + w0; /* every window holds an element of the plane (padding <= k/2) */
@@ -77,8 +128,8 @@ static void forward_planes(void *ctx, size_t b, size_t e)
                             at = ih * w + iw;
                         }
                     }
-                yc[(size_t)oh * (size_t)wo + (size_t)ow] = best;
-                ac[(size_t)oh * (size_t)wo + (size_t)ow] = at;
+                yr[ow] = best;
+                ar[ow] = at;
             }
         }
     }
