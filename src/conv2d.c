@@ -40,6 +40,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -220,11 +221,13 @@ static void group_range(const tnn_conv2d *c, int gi, int *s0, int *s1)
  * task which thread runs it, hence the claim. */
 static int slot_take(tnn_conv2d *c)
 {
-    for (;;)
+    for (;;) {
         for (int i = 0; i < c->slots; i++) {
             const uint64_t bit = (uint64_t)1 << i;
             if (!(atomic_fetch_or(&c->busy, bit) & bit)) return i;
         }
+        sched_yield(); /* all taken: the tasks holding them need a core to finish */
+    }
 }
 
 static void slot_give(tnn_conv2d *c, int i) { atomic_fetch_and(&c->busy, ~((uint64_t)1 << i)); }
@@ -327,8 +330,11 @@ static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d x %d, %lld x %lld padded, smaller than the %d x %d kernel",
                          tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), h, w, hp, wp, c->k,
                          c->k);
+    if (hp + c->stride > INT_MAX || wp + c->stride > INT_MAX) /* im2col's index arithmetic is int's */
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s: its size padded plus the stride exceeds %d",
+                         tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), INT_MAX);
     const long long ho = (hp - c->k) / c->stride + 1, wo = (wp - c->k) / c->stride + 1;
-    if ((long long)n * ho * wo > INT_MAX || (long long)c->out * ho * wo > INT_MAX)
+    if (ho * wo > INT_MAX || (long long)n * ho * wo > INT_MAX || (long long)c->out * ho * wo > INT_MAX)
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s gives %lld x %lld outputs per channel for %d samples: more "
                          "than the products take (%d columns)", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), ho, wo, n, INT_MAX);

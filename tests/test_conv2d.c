@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include "parallel_impl.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +197,18 @@ static void conv2d_refusals(void **state)
     TU_ASSERT_OK(tnn_module_forward(m, x, &y));
     tnn_tensor *bad = tnn_tensor_new4(2, 4, 6, 5);
     TU_ASSERT_ERR(tnn_module_backward(m, bad, &dx), TNN_ERR_SHAPE, "[2 x 4 x 6 x 5]", "[2 x 4 x 6 x 6]", NULL);
+    /* a stride or padding near INT_MAX (im2col's arithmetic is int's): refused, not a
+     * wild write */
+    tnn_module *far = tnn_conv2d_new(1, 1, 1, INT_MAX, 2, true, NULL);
+    tnn_module *pad = tnn_conv2d_new(1, 1, 1, 1, INT_MAX, true, NULL);
+    tnn_tensor *one = tnn_tensor_new4(1, 1, 1, 1);
+    TU_ASSERT_ERR(tnn_module_forward(far, one, &y), TNN_ERR_SHAPE, "conv2d(1->1, k1, s2147483647, p2)",
+                  "[1 x 1 x 1 x 1]", "padded plus the stride exceeds", NULL);
+    TU_ASSERT_ERR(tnn_module_forward(pad, one, &y), TNN_ERR_SHAPE, "conv2d(1->1, k1, s1, p2147483647)",
+                  "padded plus the stride exceeds", NULL);
+    tnn_module_free(far);
+    tnn_module_free(pad);
+    tnn_tensor_free(one);
     /* its own output as its input: refused (module.h, rule 1) */
     tnn_module *sq = tnn_conv2d_new(4, 4, 1, 1, 0, true, NULL);
     tnn_tensor *x4 = tnn_tensor_new4(2, 4, 6, 6);

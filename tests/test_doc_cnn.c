@@ -63,7 +63,7 @@ int main(int argc, char **argv)
         if (epoch == 0) first = loss;
         printf("epoch %d  loss %.4f\n", epoch, loss);
     }
-    float acc = cnn_accuracy(m, tx, tlabels, TEST, xb);
+    float acc = cnn_accuracy(m, tx, tlabels, TEST, BATCH, xb);
     if (acc < 0.0f) return fail("cnn_accuracy failed");
     printf("test accuracy %.1f%% on %d images\n", 100.0f * acc, TEST);
     if (!(loss < first)) return fail("the loss did not fall");
