@@ -94,7 +94,7 @@ TNN_API tnn_module *tnn_flatten_new(void);
  * side. The output is [batch x out_channels x Hout x Wout] ([out_channels x Hout x Wout]
  * for one sample), Hout = (H + 2*padding - kernel_size) / stride + 1 (likewise Wout); an
  * input smaller than the kernel once padded is refused (TNN_ERR_SHAPE), as is one with
- * another channel count. Parameters "weight" [out x in x k x k] and "bias" [out]
+ * another channel count or whose padded size plus the stride passes INT_MAX. Parameters "weight" [out x in x k x k] and "bias" [out]
  * (omitted when !bias), initialised as torch.nn.Conv2d: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
  * with fan_in = in_channels * k * k, drawn from rng as Linear draws (weight first, then
  * bias); rng may be NULL to leave everything zero. The batch is cut into groups of
@@ -114,7 +114,8 @@ TNN_API tnn_module *tnn_conv2d_new(int in_channels, int out_channels, int kernel
  * maximum. stride 0 means stride = kernel_size, torch's default (stride=None). The
  * output is [batch x channels x Hout x Wout] ([channels x Hout x Wout] for one sample),
  * Hout = (H + 2*padding - kernel_size) / stride + 1 (likewise Wout); an input smaller
- * than the window once padded (no output) is refused (TNN_ERR_SHAPE). As torch's CPU
+ * than the window once padded (no output) is refused (TNN_ERR_SHAPE), as is one whose
+ * padded size plus the stride passes INT_MAX. As torch's CPU
  * kernel: the window is scanned row by row, a tie keeps the first maximum, a NaN is
  * the maximum (the last NaN of the window), and the output is that element, bit for
  * bit. Backward: dL/dx is zero but where a window's maximum was, which receives that
