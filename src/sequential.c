@@ -60,6 +60,21 @@ static tnn_status in_child(int i, tnn_status st)
     return tnn_error(st, "child %d: %s", i, tnn_last_error());
 }
 
+/* The output buffer child i of s writes, if it is a built-in layer with one (NULL for
+ * the others: Flatten, containers, modules of the user's own). */
+static const tnn_tensor *own_output_buffer(const tnn_sequential *s, int i)
+{
+    const tnn_module *c = s->children[i];
+    if (tnn_is_linear(c)) return tnn_linear_output_buffer(c);
+    if (tnn_is_batchnorm1d(c)) return tnn_batchnorm1d_output_buffer(c);
+    /* an activation working in place here writes the child before's buffer, not its own */
+    if (tnn_is_activation(c)) return overwrite_forward(s, i) ? NULL : tnn_activation_output_buffer(c);
+    if (tnn_is_dropout(c)) return tnn_dropout_output_buffer(c);
+    if (tnn_is_softmax(c)) return tnn_softmax_output_buffer(c);
+    const tnn_tensor *buf = tnn_conv2d_output_buffer(c); /* these two: NULL if c is not theirs */
+    return buf ? buf : tnn_max_pool2d_output_buffer(c);
+}
+
 /* The output buffer of a built-in child, or of one inside a nested Sequential, that x
  * overlaps: the Sequential's input, which that child would overwrite. Children that
  * have run on their own count (their buffer is the same), as do children added since
@@ -70,14 +85,7 @@ static const tnn_module *child_buffer_under(const tnn_sequential *s, const tnn_t
 {
     for (int i = 0; i < s->count; i++) {
         const tnn_module *c = s->children[i];
-        /* (an activation working in place here writes the child before's buffer, not its own) */
-        const tnn_tensor *buf = tnn_is_linear(c)        ? tnn_linear_output_buffer(c)
-                                : tnn_is_batchnorm1d(c) ? tnn_batchnorm1d_output_buffer(c)
-                                : tnn_is_activation(c)  ? (overwrite_forward(s, i) ? NULL : tnn_activation_output_buffer(c))
-                                : tnn_is_dropout(c)     ? tnn_dropout_output_buffer(c)
-                                : tnn_is_softmax(c)     ? tnn_softmax_output_buffer(c)
-                                                        : tnn_conv2d_output_buffer(c); /* NULL if not a Conv2d */
-        if (!buf) buf = tnn_max_pool2d_output_buffer(c); /* NULL if not a MaxPool2d either */
+        const tnn_tensor *buf = own_output_buffer(s, i);
         /* the whole allocation: a forward of another batch size writes within it */
         if (buf && buf->data && tnn_spans_overlap(x->data, x->size, buf->data, buf->capacity)) {
             snprintf(path, len, "%d", i);
