@@ -551,6 +551,8 @@ static tnn_status check_record(const tnn_named_tensor *t)
     return TNN_OK;
 }
 
+tnn_status tnn_check_visited(const tnn_named_tensor *t) { return check_record(t); }
+
 static tnn_status add_one(void *ctx, const tnn_named_tensor *t)
 {
     list_builder *b = ctx;

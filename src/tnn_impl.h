@@ -104,6 +104,9 @@ bool tnn_record_problem(const tnn_named_tensor *t, char *why, size_t len);
  * are taken: an optimizer, a parameter list, a state_dict, a save or load. *out is NULL
  * on failure, with the visit's status and message. */
 tnn_status tnn_module_collect(tnn_module *m, const char *prefix, bool params_only, tnn_tensor_list **out);
+/* The check tnn_module_collect makes of each record, for a visitor that works through
+ * a module's records without collecting them (gradient clipping). */
+tnn_status tnn_check_visited(const tnn_named_tensor *t);
 /* What is wrong with a tensor header a caller passed in (one filled in by hand can
  * disagree with itself): its dimensions (1 to TNN_MAX_DIMS, each at least 1), its size
  * against its shape, or its data, written into why ("has size 64, but its shape [4 x 3]

@@ -3,16 +3,20 @@
  * 3; max_norm above and below the norm; zeros), parameters without a gradient (a frozen
  * child after a discard, a discarded layer, no gradient at all), non-finite gradients
  * with and without error_if_nonfinite, bad arguments, a model in use by another thread,
- * and clip_grad_value's clamp.
+ * clip_grad_value's clamp, and long gradients (summed in parts on the library's
+ * threads): their norms against long double sums, the same bits on 1, 2 and 3 threads,
+ * a NaN found in any part, and no allocation in a call.
  * tests/test_parity_clip.c compares both with torch 1.13. */
 #define _POSIX_C_SOURCE 200809L /* pthread_barrier_t */
 #include "testutil.h"
-#include "tnn_impl.h" /* tnn_module_enter, tnn_module_leave */
+#include "parallel_impl.h" /* tnn_parallel_set_threads */
+#include "tnn_impl.h"     /* tnn_module_enter, tnn_module_leave */
 
 #include <float.h>
 #include <pthread.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A Linear(3 -> 2): "weight" [2 x 3] then "bias" [2], eight gradients in one block. */
@@ -517,6 +521,140 @@ static void clip_value_clamps(void **state)
     tnn_module_free(t.m);
 }
 
+/* Long gradients: a Linear(1100 -> 1100), 1,210,000 weights (19 parts of 65,536 scalars,
+ * the last short, in two batches of at most 16 parts), then 1,100 biases, filled from a
+ * seeded generator. */
+enum { BIG = 1100 };
+
+static tnn_module *big_new(float **w, float **b)
+{
+    tnn_module *m = tnn_linear_new(BIG, BIG, true, NULL);
+    assert_non_null(m);
+    tnn_tensor_list *l = tnn_module_parameters(m, "");
+    assert_non_null(l);
+    *w = l->items[0].grad;
+    *b = l->items[1].grad;
+    tnn_tensor_list_free(l);
+    return m;
+}
+
+static void big_fill(float *w, float *b, uint64_t seed)
+{
+    tnn_rng r;
+    tnn_rng_seed(&r, seed);
+    for (size_t i = 0; i < (size_t)BIG * BIG; i++) w[i] = (float)(tnn_rng_uniform(&r) * 2.0 - 1.0);
+    for (size_t i = 0; i < BIG; i++) b[i] = (float)(tnn_rng_uniform(&r) * 2.0 - 1.0);
+}
+
+/* The norms of long gradients against sums computed here in long double, element by
+ * element: the 2-, 1- and 3-norms within an ulp of float (the library's double sums
+ * round to the same float but for a value within rounding of a tie), the inf-norm
+ * exact; and then the same bits, norm and scaled gradients, on 1, 2 and 3 threads. */
+static void long_gradients_on_any_thread_count(void **state)
+{
+    (void)state;
+    float *w, *b;
+    tnn_module *m = big_new(&w, &b);
+    const size_t nw = (size_t)BIG * BIG;
+    float *want = malloc((nw + BIG) * sizeof(float));
+    assert_non_null(want);
+    const double orders[] = {2.0, 1.0, 3.0, INFINITY};
+    for (int o = 0; o < 4; o++) {
+        big_fill(w, b, 77);
+        long double s = 0.0L, mx = 0.0L;
+        for (size_t i = 0; i < nw + BIG; i++) {
+            const long double a = fabsl((long double)(i < nw ? w[i] : b[i - nw]));
+            s += orders[o] == 3.0 ? a * a * a : orders[o] == 2.0 ? a * a : a;
+            if (a > mx) mx = a;
+        }
+        const double ref = isinf(orders[o]) ? (double)mx : orders[o] == 2.0 ? (double)sqrtl(s)
+                           : orders[o] == 1.0 ? (double)s : (double)cbrtl(s);
+        float first = 0.0f;
+        for (int threads = 1; threads <= 3; threads++) {
+            tnn_parallel_set_threads(threads);
+            big_fill(w, b, 77);
+            float total;
+            TU_ASSERT_OK(tnn_clip_grad_norm(m, 1.0, orders[o], true, &total));
+            if (threads == 1) {
+                first = total;
+                if (isinf(orders[o])) assert_true(total == (float)ref);
+                else assert_true(fabs((double)total - ref) <= 0.5 * ref * FLT_EPSILON + fabs((double)(float)ref - ref));
+                memcpy(want, w, nw * sizeof(float));
+                memcpy(want + nw, b, BIG * sizeof(float));
+            } else {
+                assert_memory_equal(&total, &first, sizeof total);
+                assert_memory_equal(w, want, nw * sizeof(float));
+                assert_memory_equal(b, want + nw, BIG * sizeof(float));
+            }
+        }
+    }
+    /* clip_grad_value on any thread count: the same clamp. */
+    for (int threads = 1; threads <= 3; threads++) {
+        tnn_parallel_set_threads(threads);
+        big_fill(w, b, 78);
+        TU_ASSERT_OK(tnn_clip_grad_value(m, 0.5));
+        for (size_t i = 0; i < nw; i += 4099) assert_true(fabsf(w[i]) <= 0.5f);
+        if (threads == 1) memcpy(want, w, nw * sizeof(float));
+        else assert_memory_equal(w, want, nw * sizeof(float));
+    }
+    tnn_parallel_set_threads(1);
+    free(want);
+    tnn_module_free(m);
+}
+
+/* A NaN in a part of the second batch: the inf-norm and the 2-norm are NaN, and with
+ * error_if_nonfinite the message names the weight; the last part (short) too. */
+static void long_gradient_nan_found(void **state)
+{
+    (void)state;
+    float *w, *b;
+    tnn_module *m = big_new(&w, &b);
+    const size_t places[] = {(size_t)65536 * 16 + 5, (size_t)BIG * BIG - 1};
+    for (int k = 0; k < 2; k++) {
+        tnn_parallel_set_threads(2);
+        big_fill(w, b, 79);
+        w[places[k]] = NAN;
+        float total;
+        assert_int_equal(tnn_clip_grad_norm(m, 1.0, INFINITY, true, &total), TNN_ERR_NUMERIC);
+        assert_true(isnan(total));
+        assert_non_null(strstr(tnn_last_error(), "'weight' has a non-finite gradient"));
+        assert_true(w[0] == w[0] && isnan(w[places[k]])); /* nothing changed */
+        assert_int_equal(tnn_clip_grad_norm(m, 1.0, 2.0, false, &total), TNN_OK);
+        assert_true(isnan(total) && isnan(w[0]));
+    }
+    tnn_parallel_set_threads(1);
+    tnn_module_free(m);
+}
+
+/* Once the module exists, clipping allocates nothing (it visits the parameters instead
+ * of collecting a list), whatever the order or the gradients' length. */
+static void clipping_allocates_nothing(void **state)
+{
+    (void)state;
+    float *w, *b;
+    tnn_module *seq = tnn_sequential_new();
+    assert_non_null(seq);
+    TU_ASSERT_OK(tnn_sequential_add(seq, tnn_linear_new(3, 2, true, NULL)));
+    tnn_module *m = big_new(&w, &b);
+    TU_ASSERT_OK(tnn_sequential_add(seq, m));
+    big_fill(w, b, 80);
+    tnn_parallel_set_threads(2);
+    float total;
+    tu_alloc_install(-1);
+    TU_ASSERT_OK(tnn_clip_grad_norm(seq, 1.0, 2.0, false, &total));
+    TU_ASSERT_OK(tnn_clip_grad_norm(seq, 1.0, 2.5, false, &total));
+    TU_ASSERT_OK(tnn_clip_grad_norm(seq, 1.0, INFINITY, false, &total));
+    TU_ASSERT_OK(tnn_clip_grad_value(seq, 0.001));
+    w[7] = NAN;
+    assert_int_equal(tnn_clip_grad_norm(seq, 1.0, 2.0, true, &total), TNN_ERR_NUMERIC);
+    long count = tu_alloc_count();
+    tu_alloc_uninstall();
+    assert_int_equal(count, 0);
+    assert_non_null(strstr(tnn_last_error(), "'1.weight'"));
+    tnn_parallel_set_threads(1);
+    tnn_module_free(seq);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(norm2_by_hand),
     cmocka_unit_test(norm1_by_hand),
@@ -533,6 +671,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(null_total_norm),
     cmocka_unit_test(model_in_use_refused),
     cmocka_unit_test(clip_value_clamps),
+    cmocka_unit_test(long_gradients_on_any_thread_count),
+    cmocka_unit_test(long_gradient_nan_found),
+    cmocka_unit_test(clipping_allocates_nothing),
 };
 
 TU_MAIN("clip", tests)

@@ -160,6 +160,11 @@ TNN_API int64_t tnn_adam_step_count(const tnn_optimizer *o);
  * or kept instead counts, as its parameters do in PyTorch's m.parameters(). If no
  * parameter has a gradient, the total norm is 0 and nothing changes.
  *
+ * A call allocates nothing (it goes through m's visit) and runs on the library's
+ * threads: a gradient of more than 65,536 scalars is summed in parts of that many, in an
+ * order that follows from its length alone, so the results have the same bits on any
+ * thread count.
+ *
  * The norm is computed in double and rounded to float once. PyTorch sums in float, so
  * its total norm can be a few ulps away from this one (more on long gradients: on
  * 100,000 elements its 1-norm is off by about 1e-5, relatively), and the clipped
@@ -197,7 +202,7 @@ TNN_API tnn_status tnn_clip_grad_norm(tnn_module *m, double max_norm, double nor
  * torch.nn.utils.clip_grad_value_(m.parameters(), clip_value) of torch 1.13. The bounds
  * are clip_value rounded to float; a NaN stays NaN and a zero keeps its sign, as with
  * PyTorch's clamp_. Parameters without a gradient (no_grad) are skipped, as in
- * tnn_clip_grad_norm().
+ * tnn_clip_grad_norm(); like it, a call allocates nothing and runs on the library's threads.
  * @param m           the module whose parameters' gradients are clamped in place
  * @param clip_value  the largest |gradient| let through; >= 0 (not NaN); INFINITY clamps
  *                    nothing (PyTorch also takes a negative value; refused here)
