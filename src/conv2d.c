@@ -2,7 +2,7 @@
  * products through the library's gemm wrapper.
  *
  * Layout. x is [N x in x H x W], y and dy [N x out x P] (P = Hout*Wout). The batch is
- * cut into groups of G consecutive samples (group_size: about CONV_GROUP_COLS columns;
+ * cut into groups of G consecutive samples (tnn_conv_group_size: about CONV_GROUP_COLS columns;
  * the last group may be shorter), and each group goes through the products whole:
  *   cols_g  [K x G*P]   im2col of the group (K = in*k*k rows, one per input channel and
  *                       kernel offset; sample s in columns [(s-s0)*P, (s-s0+1)*P))
@@ -13,7 +13,7 @@
  *             dW (+)= dW_0 + dW_1 + ..., db (+)= the sums of dy's rows (in double, run by
  *             run), in order.
  * cols_g, Y_g, dyT_g and dcols_g only pass through: each task builds them in a slot of
- * its own (slot_take), which the group it runs next reuses, so they stay in the caches.
+ * its own (tnn_conv_slot_take), which the group it runs next reuses, so they stay in the caches.
  * Nothing of the size of the batch's im2col [K x N*P] is kept: the backward builds the
  * columns again from x (borrowed, as Linear's: it must be unchanged until the backward,
  * tnn_module_forward says so), which costs less than writing them out to memory in the
@@ -35,25 +35,13 @@
  * also depend on its place in its group, and so on the batch size (torch's too: with
  * torch 1.13, a sample's output alone differs in the last bits from the same sample's in
  * a batch of 128). */
-#include "tnn_impl.h"
-#include "parallel_impl.h"
+#include "conv_impl.h" /* im2col, col2im, groups, slots, sums: shared with ConvTranspose2d */
 
 #include <limits.h>
 #include <math.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-/* Columns per group (group_size): see Layout above. */
-#define CONV_GROUP_COLS 512
-/* A batch is cut into at least this many groups when it has as many samples, for the
- * threads to share. */
-#define CONV_MIN_GROUPS 8
-/* The backward's tasks: at most this many runs of consecutive groups, each adding its
- * own dW_r and db_r. */
-#define CONV_RUNS 8
 
 typedef struct tnn_conv2d {
     tnn_module base;
@@ -66,15 +54,13 @@ typedef struct tnn_conv2d {
                                   again, and writes no dL/dx over it: tnn_pick_dx) */
     int x_ndim, x_shape[TNN_MAX_DIMS];
     int n, h, w, ho, wo;       /* the last forward's batch, input and output sizes */
-    int g, groups, runs;       /* samples per group (group_size), groups, backward runs */
+    int g, groups, runs;       /* samples per group (tnn_conv_group_size), groups, backward runs */
     bool grad_owed;            /* as Linear's (linear.c) */
     bool grad_none;
     tnn_tensor y, dx[2];       /* dL/dx: see tnn_pick_dx */
-    tnn_tensor scratch;        /* [slots x (K + out) x G*P]: per slot, cols_g (later
+    tnn_conv_slots scratch;    /* [slots x (K + out) x G*P]: per slot, cols_g (later
                                   dcols_g) and then Y_g or dyT_g */
     tnn_tensor dw_runs;        /* [runs x out x K]: each run's dW */
-    int slots;                 /* slots in scratch for the running job */
-    _Atomic uint64_t busy;     /* slot i taken: bit i (slot_take) */
 } tnn_conv2d;
 
 static void conv_describe(const tnn_module *m, char *buf, size_t len)
@@ -84,127 +70,10 @@ static void conv_describe(const tnn_module *m, char *buf, size_t len)
              c->bias ? "" : ", no bias");
 }
 
-/* The output columns [*lo, *hi) whose input index o*stride - pad + off lies in [0, size). */
-static void valid_range(int outsize, int size, int stride, int pad, int off, int *lo, int *hi)
+/* The columns' geometry of the last forward: the input is the image (conv_impl.h). */
+static tnn_conv_geom conv_geom(const tnn_conv2d *c)
 {
-    int a = pad - off, b = size + pad - off; /* o*stride in [a, b) */
-    int l = a <= 0 ? 0 : (a + stride - 1) / stride, h = b <= 0 ? 0 : (b - 1) / stride + 1;
-    if (h > outsize) h = outsize;
-    if (l > h) l = h;
-    *lo = l;
-    *hi = h;
-}
-
-/* Zeroes the columns [0, lo) and [hi, wo) of the rows [r0, r1) of a [.. x wo] block d:
- * column by column, a few strided stores, which the compiler does not turn into one
- * memset call per row of one or two floats (as it does a loop along a row: such calls
- * took about 6% of the forward's time on [128 x 16 x 14 x 14] -> 32, 3 x 3, padding 1). */
-static void zero_edges(float *d, int wo, int r0, int r1, int lo, int hi)
-{
-    for (int ow = 0; ow < lo; ow++)
-        for (int r = r0; r < r1; r++) d[(size_t)r * (size_t)wo + (size_t)ow] = 0.0f;
-    for (int ow = hi; ow < wo; ow++)
-        for (int r = r0; r < r1; r++) d[(size_t)r * (size_t)wo + (size_t)ow] = 0.0f;
-}
-
-/* cols rows for one sample: x [in x h x w] -> dst[r * ld + oh * wo + ow], r = (ci*k + ki)*k + kj.
- * Per row: the output rows whose input row is padding are zeroed in one run; the valid
- * ones get their valid columns copied and the padded columns zeroed. With stride 1 and
- * w == wo (the usual "same" padding), the valid block is one shifted contiguous copy of
- * x, whose entries in padded columns (wrapped around from the next or previous input
- * row) are then zeroed. */
-static void im2col(const tnn_conv2d *c, const float *x, float *dst, size_t ld)
-{
-    const int k = c->k, s = c->stride, h = c->h, w = c->w, ho = c->ho, wo = c->wo, pad = c->pad;
-    for (int ci = 0; ci < c->in; ci++) {
-        const float *xc = x + (size_t)ci * (size_t)h * (size_t)w;
-        for (int ki = 0; ki < k; ki++) {
-            int ohlo, ohhi; /* output rows whose input row oh*s - pad + ki is in [0, h) */
-            valid_range(ho, h, s, pad, ki, &ohlo, &ohhi);
-            for (int kj = 0; kj < k; kj++) {
-                float *restrict d = dst + (size_t)((ci * k + ki) * k + kj) * ld;
-                int lo, hi;
-                valid_range(wo, w, s, pad, kj, &lo, &hi);
-                const ptrdiff_t off = kj - pad;
-                if (ohlo >= ohhi || lo >= hi) {
-                    memset(d, 0, (size_t)ho * (size_t)wo * sizeof(float));
-                    continue;
-                }
-                memset(d, 0, (size_t)ohlo * (size_t)wo * sizeof(float));
-                memset(d + (size_t)ohhi * (size_t)wo, 0, (size_t)(ho - ohhi) * (size_t)wo * sizeof(float));
-                if (s == 1 && w == wo) {
-                    /* d[i] = xc[i + shift] over [ohlo*wo + lo, (ohhi-1)*wo + hi): both ends are
-                     * valid entries, so every source index lies inside channel ci */
-                    const ptrdiff_t shift = (ptrdiff_t)(ki - pad) * w + off;
-                    const size_t b = (size_t)ohlo * (size_t)wo + (size_t)lo, e = (size_t)(ohhi - 1) * (size_t)wo + (size_t)hi;
-                    memcpy(d + b, xc + (ptrdiff_t)b + shift, (e - b) * sizeof(float));
-                } else {
-                    const int nv = hi - lo;
-                    for (int oh = ohlo; oh < ohhi; oh++) {
-                        float *restrict dr = d + (size_t)oh * (size_t)wo + lo;
-                        /* input column lo*s + off onwards, s apart */
-                        const float *restrict xr = xc + (size_t)(oh * s - pad + ki) * (size_t)w + ((ptrdiff_t)lo * s + off);
-                        if (s == 1) memcpy(dr, xr, (size_t)nv * sizeof(float));
-                        else for (int i = 0; i < nv; i++) dr[i] = xr[(ptrdiff_t)i * s];
-                    }
-                }
-                zero_edges(d, wo, ohlo, ohhi, lo, hi);
-            }
-        }
-    }
-}
-
-/* dx for one sample [in x h x w] = the sum of its cols rows put back where im2col took
- * them from: written afresh, rows in order (each dx element gets its terms in row order),
- * so in a fixed order on any thread. src is [K x P] with rows ld apart. With stride 1 and
- * w == wo, a row's valid block is added to dx as one shifted contiguous run (im2col's
- * copy backwards), after its entries in padded columns are zeroed in src (which is
- * scratch): they add 0 to the wrapped-around dx elements, which changes none (but a -0
- * to +0), and the one long run takes about a quarter less time than a run per output
- * row (16 channels of 14 x 14, 3 x 3, padding 1). */
-static void col2im(const tnn_conv2d *c, float *src, size_t ld, float *dx)
-{
-    const int k = c->k, s = c->stride, h = c->h, w = c->w, wo = c->wo, pad = c->pad;
-    memset(dx, 0, (size_t)c->in * (size_t)h * (size_t)w * sizeof(float));
-    for (int ci = 0; ci < c->in; ci++) {
-        float *xc = dx + (size_t)ci * (size_t)h * (size_t)w;
-        for (int ki = 0; ki < k; ki++) {
-            int ohlo, ohhi;
-            valid_range(c->ho, h, s, pad, ki, &ohlo, &ohhi);
-            for (int kj = 0; kj < k; kj++) {
-                float *d = src + (size_t)((ci * k + ki) * k + kj) * ld;
-                int lo, hi;
-                valid_range(wo, w, s, pad, kj, &lo, &hi);
-                const ptrdiff_t off = kj - pad;
-                const int nv = hi - lo;
-                if (nv <= 0 || ohlo >= ohhi) continue;
-                if (s == 1 && w == wo) {
-                    zero_edges(d, wo, ohlo, ohhi, lo, hi);
-                    const ptrdiff_t shift = (ptrdiff_t)(ki - pad) * w + off;
-                    const size_t b = (size_t)ohlo * (size_t)wo + (size_t)lo, e = (size_t)(ohhi - 1) * (size_t)wo + (size_t)hi;
-                    const float *restrict dr = d + b;
-                    float *restrict xr = xc + (ptrdiff_t)b + shift;
-                    for (size_t i = 0; i < e - b; i++) xr[i] += dr[i];
-                    continue;
-                }
-                for (int oh = ohlo; oh < ohhi; oh++) {
-                    const float *restrict dr = d + (size_t)oh * (size_t)wo + lo;
-                    float *restrict xr = xc + (size_t)(oh * s - pad + ki) * (size_t)w + ((ptrdiff_t)lo * s + off);
-                    if (s == 1) for (int i = 0; i < nv; i++) xr[i] += dr[i];
-                    else for (int i = 0; i < nv; i++) xr[(ptrdiff_t)i * s] += dr[i];
-                }
-            }
-        }
-    }
-}
-
-/* Samples per group: enough for about CONV_GROUP_COLS columns, but no more than
- * n / CONV_MIN_GROUPS (at least 1). The shape alone decides it (see Bits above). */
-static int group_size(int n, int P)
-{
-    int g = P >= CONV_GROUP_COLS ? 1 : (CONV_GROUP_COLS + P - 1) / P;
-    if (g > n / CONV_MIN_GROUPS) g = n / CONV_MIN_GROUPS;
-    return g < 1 ? 1 : g;
+    return (tnn_conv_geom){c->in, c->k, c->stride, c->pad, c->h, c->w, c->ho, c->wo};
 }
 
 /* The samples [*s0, *s1) of group gi. */
@@ -214,49 +83,25 @@ static void group_range(const tnn_conv2d *c, int gi, int *s0, int *s1)
     *s1 = *s0 + c->g < c->n ? *s0 + c->g : c->n;
 }
 
-/* A free slot of scratch for the calling task, until slot_give: at most c->slots tasks
- * run at once (the pool's threads, or fewer tasks), and a task gives its slot back
- * before its thread claims the next, so one is free (the loop only guards against the
- * thread count being changed from another thread meanwhile). The pool does not tell a
- * task which thread runs it, hence the claim. */
-static int slot_take(tnn_conv2d *c)
-{
-    for (;;) {
-        for (int i = 0; i < c->slots; i++) {
-            const uint64_t bit = (uint64_t)1 << i;
-            if (!(atomic_fetch_or(&c->busy, bit) & bit)) return i;
-        }
-        sched_yield(); /* all taken: the tasks holding them need a core to finish */
-    }
-}
-
-static void slot_give(tnn_conv2d *c, int i) { atomic_fetch_and(&c->busy, ~((uint64_t)1 << i)); }
-
-/* Sizes scratch for a job of ntasks tasks over groups of gp columns: one slot per
- * task that can run at a time (at most 64, busy's bits: the pool's maximum). */
+/* Sizes scratch for a job of ntasks tasks over groups of gp columns (conv_impl.h). */
 static tnn_status ensure_scratch(tnn_conv2d *c, int ntasks, int gp)
 {
-    const int threads = tnn_parallel_threads() < 64 ? tnn_parallel_threads() : 64;
-    const int slots = threads < ntasks ? threads : ntasks;
-    tnn_status st = tnn_tensor_resize(&c->scratch, 3, (int[]){slots, c->kk + c->out, gp});
-    if (st == TNN_ERR_NOMEM)
-        return tnn_error(st, "conv2d scratch: out of memory for %d slots of [%d x %d]", slots, c->kk + c->out, gp);
-    if (!st) c->slots = slots;
-    return st;
+    return tnn_conv_slots_ensure(&c->scratch, ntasks, c->kk + c->out, gp, "conv2d");
 }
 
 /* The slot's two blocks for a group of gp columns: cols [K x gp] (or dcols), then
  * [out x gp] (Y_g or dyT_g). */
 static float *slot_cols(const tnn_conv2d *c, int slot)
 {
-    return c->scratch.data + (size_t)slot * (size_t)(c->kk + c->out) * (size_t)c->g * (size_t)c->ho * (size_t)c->wo;
+    return c->scratch.buf.data + (size_t)slot * (size_t)(c->kk + c->out) * (size_t)c->g * (size_t)c->ho * (size_t)c->wo;
 }
 
 /* cols_g of the group [s0, s1) into cols (rows gp apart). */
 static void group_im2col(const tnn_conv2d *c, int s0, int s1, float *cols, size_t gp)
 {
     const size_t P = (size_t)c->ho * (size_t)c->wo, xs = (size_t)c->in * (size_t)c->h * (size_t)c->w;
-    for (int s = s0; s < s1; s++) im2col(c, c->x + (size_t)s * xs, cols + (size_t)(s - s0) * P, gp);
+    const tnn_conv_geom geom = conv_geom(c);
+    for (int s = s0; s < s1; s++) tnn_conv_im2col(&geom, c->x + (size_t)s * xs, cols + (size_t)(s - s0) * P, gp);
 }
 
 /* Group gi: cols_g, then Y_g = W cols_g, one product on this thread (tnn_gemm_whole),
@@ -272,7 +117,7 @@ static void forward_group(void *ctx, int gi)
     int s0, s1;
     group_range(c, gi, &s0, &s1);
     const size_t gp = (size_t)(s1 - s0) * P;
-    const int slot = slot_take(c);
+    const int slot = tnn_conv_slot_take(&c->scratch);
     float *cols = slot_cols(c, slot), *yg = cols + (size_t)c->kk * gp;
     group_im2col(c, s0, s1, cols, gp);
     const bool alone = s1 - s0 == 1;
@@ -285,7 +130,7 @@ static void forward_group(void *ctx, int gi)
                              alone && c->bias ? 1.0f : 0.0f, yg, (int)gp, NULL};
     tnn_gemm_whole(&g);
     if (alone) {
-        slot_give(c, slot);
+        tnn_conv_slot_give(&c->scratch, slot);
         return;
     }
     for (int s = s0; s < s1; s++)
@@ -299,17 +144,7 @@ static void forward_group(void *ctx, int gi)
                 memcpy(dst, src, P * sizeof(float));
             }
         }
-    slot_give(c, slot);
-}
-
-/* Tasks run inline below this many elements: the pool's hand-over costs more. */
-#define CONV_TASK_MIN 16384
-
-static void run_tasks(int ntasks, size_t elements, tnn_task_fn fn, void *ctx)
-{
-    if (elements < CONV_TASK_MIN)
-        for (int i = 0; i < ntasks; i++) fn(ctx, i);
-    else tnn_parallel_tasks(ntasks, fn, ctx);
+    tnn_conv_slot_give(&c->scratch, slot);
 }
 
 static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
@@ -339,7 +174,7 @@ static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
                          "than the products take (%d columns)", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), ho, wo, n, INT_MAX);
     if (tnn_tensor_overlaps(x, &c->y)) return tnn_error_own_output(m);
-    const int P = (int)(ho * wo), g = group_size(n, P), groups = (n + g - 1) / g;
+    const int P = (int)(ho * wo), g = tnn_conv_group_size(n, P), groups = (n + g - 1) / g;
     tnn_status st = ensure_scratch(c, groups, g * P);
     if (st) return st;
     int yshape[4] = {n, c->out, (int)ho, (int)wo};
@@ -355,7 +190,7 @@ static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
     c->groups = groups;
     c->runs = groups < CONV_RUNS ? groups : CONV_RUNS;
     c->x = x->data;
-    run_tasks(groups, (size_t)c->kk * (size_t)n * (size_t)P, forward_group, c); /* any thread, same bits */
+    tnn_conv_run_tasks(groups, (size_t)c->kk * (size_t)n * (size_t)P, forward_group, c); /* any thread, same bits */
     c->x_ndim = x->ndim;
     memcpy(c->x_shape, x->shape, sizeof c->x_shape);
     *y = &c->y;
@@ -368,18 +203,6 @@ typedef struct bwd_job {
     float *dx;     /* NULL: no dL/dx */
     bool grads;    /* dW_r and db_r */
 } bwd_job;
-
-/* The sum of r[0..n) in double: 8 lanes (lane i takes the elements i mod 8, in order),
- * added in a fixed tree. */
-static double row_sum(const float *r, size_t n)
-{
-    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) a[l] += r[i + (size_t)l];
-    for (int l = 0; i < n; i++, l++) a[l] += r[i];
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
 
 /* Run r: its groups in order, each in this task's slot: dyT_g (the group's dy by
  * channel; for a group of one sample, dy_s itself, read in place); with grads, cols_g
@@ -396,7 +219,7 @@ static void backward_run(void *ctx, int r)
     float *dw = j->grads ? c->dw_runs.data + (size_t)r * (size_t)c->out * (size_t)c->kk : NULL;
     double *db = c->bias && j->grads ? c->db_runs + (size_t)r * (size_t)c->out : NULL;
     if (db) for (int o = 0; o < c->out; o++) db[o] = 0.0;
-    const int slot = slot_take(c);
+    const int slot = tnn_conv_slot_take(&c->scratch);
     for (int gi = g0; gi < g1; gi++) {
         int s0, s1;
         group_range(c, gi, &s0, &s1);
@@ -408,7 +231,7 @@ static void backward_run(void *ctx, int r)
             for (int o = 0; o < c->out; o++) {
                 const float *row = j->dy + ((size_t)s * (size_t)c->out + (size_t)o) * P;
                 if (!alone) memcpy(dyt + (size_t)o * gp + (size_t)(s - s0) * P, row, P * sizeof(float));
-                if (db) db[o] += row_sum(row, P);
+                if (db) db[o] += tnn_conv_row_sum(row, P);
             }
         const float *dyg = alone ? j->dy + (size_t)s0 * (size_t)c->out * P : dyt;
         if (j->grads) {
@@ -421,29 +244,11 @@ static void backward_run(void *ctx, int r)
             const tnn_gemm_args gx = {true, false, c->kk, (int)gp, c->out, 1.0f, c->weight, c->kk, dyg, (int)gp,
                                       0.0f, cols, (int)gp, NULL};
             tnn_gemm_whole(&gx);
-            for (int s = s0; s < s1; s++) col2im(c, cols + (size_t)(s - s0) * P, gp, j->dx + (size_t)s * xs);
+            const tnn_conv_geom geom = conv_geom(c);
+            for (int s = s0; s < s1; s++) tnn_conv_col2im(&geom, cols + (size_t)(s - s0) * P, gp, j->dx + (size_t)s * xs);
         }
     }
-    slot_give(c, slot);
-}
-
-typedef struct sum_job {
-    tnn_conv2d *c;
-    bool add;
-} sum_job;
-
-/* dW[i] (+)= dW_0[i] + dW_1[i] + ... for i in [lo, hi): the runs in order, then added to
- * the kept gradient (as torch adds a new gradient to .grad: computed alone, then added). */
-static void sum_runs(void *ctx, size_t lo, size_t hi)
-{
-    const sum_job *j = ctx;
-    const tnn_conv2d *c = j->c;
-    const size_t nw = (size_t)c->out * (size_t)c->kk;
-    for (size_t i = lo; i < hi; i++) {
-        float v = c->dw_runs.data[i];
-        for (int r = 1; r < c->runs; r++) v += c->dw_runs.data[(size_t)r * nw + i];
-        c->dweight[i] = j->add ? c->dweight[i] + v : v;
-    }
+    tnn_conv_slot_give(&c->scratch, slot);
 }
 
 static tnn_status conv_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
@@ -474,15 +279,11 @@ static tnn_status conv_backward(tnn_module *m, const tnn_tensor *dy, const tnn_t
     if (!st) st = ensure_scratch(c, c->runs, c->g * P);
     if (st) return st;
     bwd_job j = {c, dy->data, out ? out->data : NULL, grads};
-    run_tasks(c->runs, (size_t)(c->kk + c->out) * (size_t)NP, backward_run, &j);
+    tnn_conv_run_tasks(c->runs, (size_t)(c->kk + c->out) * (size_t)NP, backward_run, &j);
     if (grads) {
-        sum_job sj = {c, !c->grad_owed};
-        tnn_parallel_for((size_t)c->out * (size_t)c->kk, 16384, sum_runs, &sj);
-        for (int o = 0; c->bias && o < c->out; o++) {
-            double acc = 0.0;
-            for (int r = 0; r < c->runs; r++) acc += c->db_runs[(size_t)r * (size_t)c->out + (size_t)o];
-            c->dbias[o] = sj.add ? c->dbias[o] + (float)acc : (float)acc;
-        }
+        /* dW (+)= dW_0 + dW_1 + ..., db likewise in double: the runs in order */
+        tnn_conv_sum_runs(c->dw_runs.data, c->runs, (size_t)c->out * (size_t)c->kk, c->dweight, !c->grad_owed);
+        if (c->bias) tnn_conv_sum_bias_runs(c->db_runs, c->runs, c->out, c->dbias, !c->grad_owed);
         c->grad_owed = c->grad_none = false;
     }
     if (dx) *dx = out;
@@ -518,7 +319,7 @@ static void conv_free(tnn_module *m)
     tnn_tensor_release(&c->y);
     tnn_tensor_release(&c->dx[0]);
     tnn_tensor_release(&c->dx[1]);
-    tnn_tensor_release(&c->scratch);
+    tnn_conv_slots_release(&c->scratch);
     tnn_tensor_release(&c->dw_runs);
     tnn_free(c->db_runs);
     tnn_free(c);
@@ -578,7 +379,7 @@ tnn_module *tnn_conv2d_new(int in, int out, int k, int stride, int padding, bool
     tnn_tensor_init_empty(&c->y);
     tnn_tensor_init_empty(&c->dx[0]);
     tnn_tensor_init_empty(&c->dx[1]);
-    tnn_tensor_init_empty(&c->scratch);
+    tnn_conv_slots_init(&c->scratch);
     tnn_tensor_init_empty(&c->dw_runs);
     if (rng) { /* torch's kaiming_uniform_(a=sqrt(5)) and bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
         float bound = (float)(1.0 / sqrt((double)kk));
