@@ -71,7 +71,8 @@ static const tnn_tensor *own_output_buffer(const tnn_sequential *s, int i)
     if (tnn_is_activation(c)) return overwrite_forward(s, i) ? NULL : tnn_activation_output_buffer(c);
     if (tnn_is_dropout(c)) return tnn_dropout_output_buffer(c);
     if (tnn_is_softmax(c)) return tnn_softmax_output_buffer(c);
-    const tnn_tensor *buf = tnn_conv2d_output_buffer(c); /* these two: NULL if c is not theirs */
+    const tnn_tensor *buf = tnn_conv2d_output_buffer(c); /* these three: NULL if c is not theirs */
+    if (!buf) buf = tnn_conv_transpose2d_output_buffer(c);
     return buf ? buf : tnn_max_pool2d_output_buffer(c);
 }
 

@@ -180,6 +180,8 @@ const tnn_tensor *tnn_activation_output_buffer(const tnn_module *m);
 const tnn_tensor *tnn_dropout_output_buffer(const tnn_module *m);
 /* A Conv2d's output buffer; NULL if m is not a Conv2d. */
 const tnn_tensor *tnn_conv2d_output_buffer(const tnn_module *m);
+/* A ConvTranspose2d's output buffer; NULL if m is not a ConvTranspose2d. */
+const tnn_tensor *tnn_conv_transpose2d_output_buffer(const tnn_module *m);
 /* A MaxPool2d's output buffer; NULL if m is not a MaxPool2d. */
 const tnn_tensor *tnn_max_pool2d_output_buffer(const tnn_module *m);
 /* A built-in activation that may compute its output over its input (every one but

@@ -30,6 +30,12 @@ tnn_core_cases(test_gradcheck_conv2d.c gradcheck
   gradcheck_conv2d gradcheck_conv2d_nopad gradcheck_conv2d_stride2 gradcheck_conv2d_stride2_nopad
   gradcheck_conv2d_nobias gradcheck_conv2d_batch1 gradcheck_conv2d_kernel_is_input gradcheck_conv2d_wide_pad
   gradcheck_conv2d_unbatched gradcheck_conv2d_frozen gradcheck_conv2d_accumulates gradcheck_conv2d_in_sequential)
+tnn_core_cases(test_gradcheck_conv_transpose2d.c gradcheck
+  gradcheck_conv_transpose2d gradcheck_conv_transpose2d_from_1x1 gradcheck_conv_transpose2d_stride1
+  gradcheck_conv_transpose2d_same gradcheck_conv_transpose2d_output_padding gradcheck_conv_transpose2d_gaps
+  gradcheck_conv_transpose2d_wide_pad gradcheck_conv_transpose2d_nobias gradcheck_conv_transpose2d_batch1
+  gradcheck_conv_transpose2d_unbatched gradcheck_conv_transpose2d_frozen gradcheck_conv_transpose2d_accumulates
+  gradcheck_conv_transpose2d_in_sequential)
 tnn_core_cases(test_gradcheck_maxpool2d.c gradcheck
   gradcheck_maxpool2d gradcheck_maxpool2d_overlap gradcheck_maxpool2d_stride2_pad gradcheck_maxpool2d_batch1
   gradcheck_maxpool2d_unbatched gradcheck_maxpool2d_in_sequential)
@@ -49,7 +55,7 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
   gradcheck_harness_detects_zero_vs_zero gradcheck_harness_loss_detects_wrong_grad)
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
-foreach(component rng gemm tensor module sequential loss optim clip softmax conv2d maxpool2d)
+foreach(component rng gemm tensor module sequential loss optim clip softmax conv2d conv_transpose2d maxpool2d)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
 

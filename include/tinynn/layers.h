@@ -7,7 +7,7 @@
  *
  * Inputs are [batch x features] (Linear and Flatten also accept [batch x ...], taking
  * the trailing dimensions as features; the element-wise layers, Softmax and LogSoftmax
- * accept any shape; Conv2d and MaxPool2d take [batch x channels x H x W]).
+ * accept any shape; Conv2d, ConvTranspose2d and MaxPool2d take [batch x channels x H x W]).
  * Semantics, names and initialisation follow PyTorch's layers of the same name, with
  * one difference: PyTorch's Linear maps the last dimension of a [batch x ... x in]
  * input and keeps the others, where this Linear takes all the dimensions after the
@@ -106,6 +106,32 @@ TNN_API tnn_module *tnn_flatten_new(void);
  * stride is below 1 or padding below 0. */
 TNN_API tnn_module *tnn_conv2d_new(int in_channels, int out_channels, int kernel_size, int stride, int padding,
                                    bool bias, tnn_rng *rng);
+
+/** 2-D transposed convolution over [batch x in_channels x H x W] (or one sample
+ * [in_channels x H x W]), torch.nn.ConvTranspose2d with groups 1, dilation 1 and zero
+ * padding: the gradient of a Conv2d(out_channels -> in_channels, kernel_size, stride,
+ * padding) with respect to its input, as a layer (the DCGAN generator's upsampling).
+ * Each input element adds its value times the k x k kernel into the output at stride
+ * steps; `padding` rows and columns are then cut from every side. The output is [batch x
+ * out_channels x Hout x Wout] ([out_channels x Hout x Wout] for one sample), Hout = (H -
+ * 1)*stride - 2*padding + kernel_size + output_padding (likewise Wout): output_padding
+ * adds rows and columns at the bottom and right (some of them may get only the bias).
+ * An input whose output would have no rows or columns is refused (TNN_ERR_SHAPE, torch's
+ * "Output size is too small"), as is one with another channel count, or whose output
+ * padded plus the stride passes INT_MAX. Parameters "weight" [in x out x k x k] (torch's
+ * layout for a transposed convolution: in_channels first) and "bias" [out] (omitted
+ * when !bias), initialised as torch.nn.ConvTranspose2d: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+ * with fan_in = out_channels * k * k (torch takes it from the weight's dimension 1),
+ * drawn from rng as Linear draws (weight first, then bias); rng may be NULL to leave
+ * everything zero. Computed with Conv2d's columns and products run the other way round
+ * (a product per group of samples, then col2im), so the output and every gradient have
+ * the same bits on any thread count, as Conv2d's. The backward reads x again: it must be
+ * unchanged since the forward. The bias gradient is summed in double. NULL
+ * (TNN_ERR_ARG, naming the argument) if a channel count, kernel_size or stride is below
+ * 1, padding or output_padding below 0, or output_padding not smaller than stride (torch
+ * refuses that at its forward). */
+TNN_API tnn_module *tnn_conv_transpose2d_new(int in_channels, int out_channels, int kernel_size, int stride,
+                                             int padding, int output_padding, bool bias, tnn_rng *rng);
 
 /** 2-D max pooling over [batch x channels x H x W] (or one sample [channels x H x W]),
  * torch.nn.MaxPool2d with dilation 1 and ceil_mode False: each channel of each sample

@@ -731,6 +731,57 @@ def maxpool2d_goldens():
     gd.write("maxpool2d.golden")
 
 
+# ---------------------------------------------------------------- ConvTranspose2d
+
+def conv_transpose2d_goldens():
+    gd = Golden()
+    # (name, batch, in, out, kernel, stride, padding, output_padding, bias, H, W):
+    # DCGAN's generator layers ("dcgan_first": a 1x1 latent to 4x4, no bias; "dcgan_up":
+    # 4x4 on 7x7 at stride 2, padding 1); stride 2 with output_padding 1, a 3x3 kernel
+    # on an odd non-square input; stride 1, no padding, 5x5 kernel, no bias, batch 1;
+    # stride 1 with padding 2 ("same" size); a 3x3 kernel under stride 3 with
+    # output_padding 2 (outputs no kernel reaches); a batch of 16 small inputs, which
+    # tinynn puts two samples to a product (torch one). torch 1.13 computes these with
+    # oneDNN or its own slow_conv_transpose2d, not OpenBLAS's sgemm on tinynn's columns:
+    # the C test compares with tolerances (test_parity_conv_transpose2d.c).
+    cases = [("dcgan_first", 3, 16, 8, 4, 1, 0, 0, False, 1, 1),
+             ("dcgan_up", 3, 8, 4, 4, 2, 1, 0, True, 7, 7),
+             ("output_padding", 3, 3, 5, 3, 2, 1, 1, True, 5, 7),
+             ("stride1", 1, 4, 6, 5, 1, 0, 0, False, 9, 6),
+             ("same", 3, 6, 3, 5, 1, 2, 0, True, 8, 8),
+             ("stride3", 1, 2, 3, 3, 3, 1, 2, True, 4, 5),
+             ("batch16", 16, 8, 6, 4, 2, 1, 0, True, 4, 4)]
+    for i, (name, n, cin, cout, k, s, pad, opad, bias, h, w) in enumerate(cases):
+        g = gen(900 + i)
+        torch.manual_seed(900 + i)
+        conv = nn.ConvTranspose2d(cin, cout, k, stride=s, padding=pad, output_padding=opad, bias=bias)
+        x = randn(g, n, cin, h, w).requires_grad_(True)
+        y = conv(x)
+        dy = randn(g, *y.shape)
+        p = f"{name}."
+        gd.add(p + "weight", conv.weight)
+        if bias:
+            gd.add(p + "bias", conv.bias)
+        gd.add(p + "x", x)
+        gd.add(p + "dy", dy)
+        y.backward(dy)
+        gd.add(p + "y", y)
+        gd.add(p + "dx", x.grad)
+        gd.add(p + "dweight", conv.weight.grad)
+        if bias:
+            gd.add(p + "dbias", conv.bias.grad)
+        # A second batch without zero_grad: parameter gradients accumulate.
+        x2 = randn(g, n, cin, h, w)
+        dy2 = randn(g, *y.shape)
+        conv(x2).backward(dy2)
+        gd.add(p + "x2", x2)
+        gd.add(p + "dy2", dy2)
+        gd.add(p + "dweight_acc", conv.weight.grad)
+        if bias:
+            gd.add(p + "dbias_acc", conv.bias.grad)
+    gd.write("conv_transpose2d.golden")
+
+
 def main():
     if not torch.__version__.startswith("1.13"):
         print(f"warning: goldens were made with torch 1.13, this is {torch.__version__}", file=sys.stderr)
@@ -746,6 +797,7 @@ def main():
     gan_goldens()
     conv2d_goldens()
     maxpool2d_goldens()
+    conv_transpose2d_goldens()
 
 
 if __name__ == "__main__":
