@@ -61,7 +61,8 @@ static tnn_status in_child(int i, tnn_status st)
 }
 
 /* The output buffer child i of s writes, if it is a built-in layer with one (NULL for
- * the others: Flatten, containers, modules of the user's own). */
+ * the others: Flatten and Unflatten, whose outputs are views, containers, modules of the
+ * user's own). */
 static const tnn_tensor *own_output_buffer(const tnn_sequential *s, int i)
 {
     const tnn_module *c = s->children[i];
@@ -71,9 +72,10 @@ static const tnn_tensor *own_output_buffer(const tnn_sequential *s, int i)
     if (tnn_is_activation(c)) return overwrite_forward(s, i) ? NULL : tnn_activation_output_buffer(c);
     if (tnn_is_dropout(c)) return tnn_dropout_output_buffer(c);
     if (tnn_is_softmax(c)) return tnn_softmax_output_buffer(c);
-    const tnn_tensor *buf = tnn_conv2d_output_buffer(c); /* these three: NULL if c is not theirs */
+    const tnn_tensor *buf = tnn_conv2d_output_buffer(c); /* these four: NULL if c is not theirs */
     if (!buf) buf = tnn_conv_transpose2d_output_buffer(c);
-    return buf ? buf : tnn_max_pool2d_output_buffer(c);
+    if (!buf) buf = tnn_max_pool2d_output_buffer(c);
+    return buf ? buf : tnn_upsample_output_buffer(c);
 }
 
 /* The output buffer of a built-in child, or of one inside a nested Sequential, that x

@@ -7,7 +7,8 @@
  *
  * Inputs are [batch x features] (Linear and Flatten also accept [batch x ...], taking
  * the trailing dimensions as features; the element-wise layers, Softmax and LogSoftmax
- * accept any shape; Conv2d, ConvTranspose2d and MaxPool2d take [batch x channels x H x W]).
+ * accept any shape; Conv2d, ConvTranspose2d, MaxPool2d and Upsample take [batch x channels x H x W],
+ * Unflatten [batch x features] to [batch x ...]).
  * Semantics, names and initialisation follow PyTorch's layers of the same name, with
  * one difference: PyTorch's Linear maps the last dimension of a [batch x ... x in]
  * input and keeps the others, where this Linear takes all the dimensions after the
@@ -88,6 +89,19 @@ TNN_API tnn_module *tnn_dropout_new(float p, tnn_rng *rng);
  * refused with TNN_ERR_SHAPE, as by torch's Flatten: one sample is [1 x ...]. */
 TNN_API tnn_module *tnn_flatten_new(void);
 
+/** Unflatten, torch.nn.Unflatten(1, shape): dimension 1 of the input becomes the `ndim`
+ * dimensions of shape, [batch x prod(shape)] -> [batch x shape...] (the inverse of
+ * Flatten; a Linear's output into the [N x C x H x W] a Conv2d takes). As torch's, it
+ * also takes [batch x prod(shape) x rest...] to [batch x shape... x rest...], where the
+ * result has at most TNN_MAX_DIMS dimensions. A view of the input (no copy), as Flatten;
+ * the backward returns dy under the input's shape, a view of dy. No parameters. An input
+ * that is 1-D, whose dimension 1 is not prod(shape), or that would pass TNN_MAX_DIMS
+ * dimensions is refused (TNN_ERR_SHAPE, naming the module and both shapes). shape is
+ * copied. NULL (TNN_ERR_ARG, naming the argument) if ndim is not 1..TNN_MAX_DIMS - 1,
+ * shape is NULL, a size is below 1 (torch's -1, a size inferred, is not supported) or
+ * their product passes INT_MAX. */
+TNN_API tnn_module *tnn_unflatten_new(int ndim, const int *shape);
+
 /** 2-D convolution over [batch x in_channels x H x W] (or one sample [in_channels x H x W]),
  * torch.nn.Conv2d with groups 1, dilation 1 and zero padding: a square kernel_size x
  * kernel_size kernel moved by stride over the input padded with `padding` zeros on every
@@ -153,6 +167,23 @@ TNN_API tnn_module *tnn_conv_transpose2d_new(int in_channels, int out_channels, 
  * naming the argument) if kernel_size is below 1, stride or padding below 0, or
  * padding above kernel_size / 2 (torch's rule). */
 TNN_API tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding);
+
+/** Nearest-neighbour upsampling of [batch x channels x H x W] by an integer factor,
+ * torch.nn.Upsample(scale_factor=scale_factor, mode='nearest'): the output is
+ * [batch x channels x H*k x W*k] (k = scale_factor), output (oh, ow) the input element
+ * (src(oh), src(ow)), with torch 1.13's index rule: oh itself for k = 1, oh / 2 for
+ * k = 2, else min(floor(oh * (float)(1.0 / k)), H - 1) computed in float, which is oh / k
+ * for most k but not all (for k = 41, output row 41 reads input row 0, as in torch).
+ * Only 4-D input: torch takes a 3-D input as [batch x channels x L] and upsamples it in
+ * one dimension, so [C x H x W] is refused (TNN_ERR_SHAPE; one sample is [1 x C x H x W]),
+ * as is an output with a dimension above INT_MAX or more elements than memory can
+ * address. Backward: each input element's gradient is the sum of the dy of the outputs
+ * it was copied to, added in float from +0 in torch's order (output rows in order, each
+ * row's columns in order), so the results are torch's bits. No parameters. The planes
+ * run on the library's threads, each alone, so the results do not depend on the thread
+ * count; a table of source indices is made once per input size. NULL (TNN_ERR_ARG,
+ * naming the argument) if scale_factor is below 1. */
+TNN_API tnn_module *tnn_upsample_nearest2d_new(int scale_factor);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@ os.environ["OPENBLAS_NUM_THREADS"] = "1"
 import struct  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
@@ -780,6 +781,71 @@ def conv_transpose2d_goldens():
         if bias:
             gd.add(p + "dbias_acc", conv.bias.grad)
     gd.write("conv_transpose2d.golden")
+# ---------------------------------------------------------------- Upsample
+
+def upsample_goldens():
+    gd = Golden()
+    # (name, shape, scale_factor, values). nn.Upsample(scale_factor=k, mode='nearest')
+    # only copies forward; backward, torch's CPU kernel (cpu_upsample_nearest_backward)
+    # zeroes dL/dx and adds each dy into its source element in float, output rows in
+    # order and each row's columns in order, as tinynn does: the C test compares bit for
+    # bit (test_parity_upsample.c). "k1", "k2", "k3": odd sizes, batch > 1; "dcgan" is
+    # the generator's first upsampling at a small batch; "order" draws dy of exponents
+    # from 2^-20 to 2^24, so that the order of the additions shows in the bits, and has
+    # blocks of -0 (their sum is +0: torch adds from +0); "special" holds NaN, +-inf and
+    # signed zeros in x and dy; "onechannel" has C = 1, which torch runs through its
+    # channels-last kernels; "k41" has the scale 41, where torch's float index rule puts
+    # output row/column 41 on input 0, not 1.
+    cases = [("k1", (2, 3, 5, 4), 1, "randn"), ("k2", (3, 4, 7, 5), 2, "randn"), ("k3", (2, 3, 5, 7), 3, "randn"),
+             ("dcgan", (4, 16, 8, 8), 2, "randn"), ("order", (3, 2, 5, 3), 3, "order"),
+             ("order2", (2, 3, 4, 5), 2, "order"), ("special", (2, 2, 4, 3), 2, "special"),
+             ("onechannel", (3, 1, 4, 5), 2, "order"), ("k41", (1, 2, 2, 3), 41, "order")]
+    for i, (name, shape, k, values) in enumerate(cases):
+        g = gen(900 + i)
+        x = randn(g, *shape)
+        oshape = (shape[0], shape[1], shape[2] * k, shape[3] * k)
+        dy = randn(g, *oshape)
+        if values == "order":
+            dy = dy * torch.pow(2.0, torch.randint(-20, 25, oshape, generator=g).float())
+            dy[0, 0, 0:k, 0:k] = -0.0  # a block of -0: its sum is +0
+        if values == "special":
+            for t in (x, dy):
+                flat = t.view(-1)
+                idx = torch.randperm(flat.numel(), generator=g)
+                for j, v in enumerate([float("nan"), float("inf"), float("-inf"), 0.0, -0.0, -0.0]):
+                    flat[idx[j]] = v
+            dy[1, 1, 0:2, 0:2] = torch.tensor([[float("inf"), 1.0], [float("-inf"), 2.0]])  # inf + -inf: NaN
+            dy[1, 0, 2:4, 2:4] = -0.0
+        up = nn.Upsample(scale_factor=k, mode="nearest")
+        xi = x.clone().requires_grad_(True)
+        y = up(xi)
+        assert tuple(y.shape) == oshape
+        y.backward(dy)
+        if values == "order":  # the order shows: adding by columns, or in double, gives other bits
+            rows = torch.zeros(shape, dtype=torch.float32).numpy()
+            cols = rows.copy()
+            # torch's source index in float: floor(o * (float)(1/k)), at most size - 1
+            def src_of(size):
+                o = torch.arange(size * k).float() * torch.tensor(1.0 / k, dtype=torch.float32)
+                return [int(i) for i in o.floor().long().clamp(max=size - 1)]
+            src, srcw = src_of(shape[2]), src_of(shape[3])
+            f = dy.numpy()
+            for n in range(shape[0]):
+                for c in range(shape[1]):
+                    for oh in range(oshape[2]):
+                        for ow in range(oshape[3]):
+                            rows[n, c, src[oh], srcw[ow]] = np.float32(rows[n, c, src[oh], srcw[ow]] + f[n, c, oh, ow])
+                    for ow in range(oshape[3]):
+                        for oh in range(oshape[2]):
+                            cols[n, c, src[oh], srcw[ow]] = np.float32(cols[n, c, src[oh], srcw[ow]] + f[n, c, oh, ow])
+            assert np.array_equal(rows.view(np.uint32), xi.grad.numpy().view(np.uint32)), name
+            assert not np.array_equal(cols.view(np.uint32), rows.view(np.uint32)), name
+        p = f"{name}."
+        gd.add(p + "x", x)
+        gd.add(p + "dy", dy)
+        gd.add(p + "y", y)
+        gd.add(p + "dx", xi.grad)
+    gd.write("upsample.golden")
 
 
 def main():
@@ -798,6 +864,7 @@ def main():
     conv2d_goldens()
     maxpool2d_goldens()
     conv_transpose2d_goldens()
+    upsample_goldens()
 
 
 if __name__ == "__main__":
