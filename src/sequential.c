@@ -72,10 +72,11 @@ static const tnn_tensor *own_output_buffer(const tnn_sequential *s, int i)
     if (tnn_is_activation(c)) return overwrite_forward(s, i) ? NULL : tnn_activation_output_buffer(c);
     if (tnn_is_dropout(c)) return tnn_dropout_output_buffer(c);
     if (tnn_is_softmax(c)) return tnn_softmax_output_buffer(c);
-    const tnn_tensor *buf = tnn_conv2d_output_buffer(c); /* these four: NULL if c is not theirs */
+    const tnn_tensor *buf = tnn_conv2d_output_buffer(c); /* these five: NULL if c is not theirs */
     if (!buf) buf = tnn_conv_transpose2d_output_buffer(c);
     if (!buf) buf = tnn_max_pool2d_output_buffer(c);
-    return buf ? buf : tnn_upsample_output_buffer(c);
+    if (!buf) buf = tnn_upsample_output_buffer(c);
+    return buf ? buf : tnn_batchnorm2d_output_buffer(c);
 }
 
 /* The output buffer of a built-in child, or of one inside a nested Sequential, that x

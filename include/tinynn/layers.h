@@ -32,7 +32,8 @@ extern "C" {
  * NULL (TNN_ERR_ARG) if in_features or out_features is below 1. */
 TNN_API tnn_module *tnn_linear_new(int in_features, int out_features, bool bias, tnn_rng *rng);
 
-/** Settings of BatchNorm1d (torch.nn.BatchNorm1d's arguments); start from tnn_batchnorm_defaults(). */
+/** Settings of BatchNorm1d and BatchNorm2d (torch.nn.BatchNorm1d's and BatchNorm2d's arguments); start from
+ * tnn_batchnorm_defaults(). */
 typedef struct tnn_batchnorm_params {
     double eps;       /**< added to the variance inside the square root; default 1e-5 */
     double momentum;  /**< running = (1-momentum)*running + momentum*batch; default 0.1 */
@@ -52,6 +53,25 @@ TNN_API tnn_batchnorm_params tnn_batchnorm_defaults(void);
  * NULL (TNN_ERR_ARG) if num_features < 1, eps is negative or not finite, or momentum
  * is outside [0, 1]. */
 TNN_API tnn_module *tnn_batchnorm1d_new(int num_features, tnn_batchnorm_params p);
+
+/** BatchNorm2d over [batch x channels x H x W], torch.nn.BatchNorm2d: BatchNorm1d's
+ * normalisation per channel, over the batch and the H x W positions (N*H*W values per
+ * channel). Training mode normalises with the batch mean and biased variance and
+ * updates "running_mean" and "running_var" (with the unbiased variance) and
+ * "num_batches_tracked"; eval mode uses the running statistics (or, without
+ * track_running_stats, the batch's, as PyTorch does). The same parameters, state_dict
+ * names and settings as BatchNorm1d (tnn_batchnorm_params). The output has the input's
+ * shape. Refused (TNN_ERR_SHAPE, naming the module and the shape): an input that is not
+ * 4-D (as torch's), one with another channel count, and in training a batch with a
+ * single value per channel ([1 x C x 1 x 1]); a training forward refuses a
+ * num_batches_tracked that cannot be counted on (TNN_ERR_STATE), as BatchNorm1d's.
+ * The arithmetic is torch's CPU kernel's, operation by operation (double sums per
+ * channel for the statistics; see docs/parity.md), and each channel is computed on its
+ * own by one of the library's threads: the same bits on any thread count. The
+ * backward reads x again: it must be unchanged since the forward.
+ * NULL (TNN_ERR_ARG) if num_features < 1, eps is negative or not finite, or momentum
+ * is outside [0, 1]. */
+TNN_API tnn_module *tnn_batchnorm2d_new(int num_features, tnn_batchnorm_params p);
 
 /** Element-wise LeakyReLU: x > 0 ? x : slope*x. NULL if negative_slope is not finite. */
 TNN_API tnn_module *tnn_leaky_relu_new(float negative_slope);

@@ -846,6 +846,59 @@ def upsample_goldens():
         gd.add(p + "y", y)
         gd.add(p + "dx", xi.grad)
     gd.write("upsample.golden")
+def batchnorm2d_goldens():
+    gd = Golden()
+    # (name, shape, eps, momentum, affine, track_running_stats). "hw1" ([N x C x 1 x 1])
+    # takes torch's channels-last kernel (BatchNorm1d's); the others its contiguous
+    # kernel: odd sizes, an image of fewer than 8 values ("small", below one AVX2 vector),
+    # a multiple of 8 ("conv"), a batch of one sample ("n1"), momentum 0.3 and 0.01,
+    # no affine parameters, no running statistics (eval then uses the batch's).
+    cases = [("hw1", (16, 5, 1, 1), 1e-5, 0.1, True, True),
+             ("odd", (3, 7, 5, 3), 0.8, 0.1, True, True),
+             ("small", (5, 4, 2, 3), 0.8, 0.01, True, True),
+             ("conv", (4, 16, 10, 12), 1e-5, 0.1, True, True),
+             ("mom", (2, 3, 7, 9), 1e-5, 0.3, True, True),
+             ("n1", (1, 6, 9, 11), 1e-5, 0.1, True, True),
+             ("noaffine", (4, 3, 6, 5), 1e-5, 0.1, False, True),
+             ("untracked", (4, 3, 5, 5), 0.8, 0.1, True, False)]
+    for i, (name, shape, eps, mom, affine, track) in enumerate(cases):
+        g = gen(900 + i)
+        n, c, h, w = shape
+        bn = nn.BatchNorm2d(c, eps=eps, momentum=mom, affine=affine, track_running_stats=track)
+        p = f"{name}."
+        if affine:
+            with torch.no_grad():
+                bn.weight.copy_(uniform(g, 0.5, 1.5, c))
+                bn.bias.copy_(randn(g, c, scale=0.5))
+            gd.add(p + "weight", bn.weight)
+            gd.add(p + "bias", bn.bias)
+        phases = [f"train{s}" for s in range(1, BN_STEPS + 1)] + ["eval"]
+        for q in phases:
+            bn.train(q != "eval")
+            if q == "eval":
+                x = randn(g, *shape, scale=2.0, shift=0.5)
+            else:
+                # Channels with a large mean and a small spread test the variance's
+                # cancellation; the others are standard normal.
+                x = randn(g, *shape) * uniform(g, 0.1, 3.0, c, 1, 1) + randn(g, c, 1, 1, scale=4.0)
+            x.requires_grad_(True)
+            dy = randn(g, *shape)  # contiguous: torch's contiguous backward kernel
+            bn.zero_grad()
+            y = bn(x)
+            y.backward(dy)
+            q = f"{p}{q}."
+            gd.add(q + "x", x)
+            gd.add(q + "dy", dy)
+            gd.add(q + "y", y)
+            gd.add(q + "dx", x.grad)
+            if affine:
+                gd.add(q + "dweight", bn.weight.grad)
+                gd.add(q + "dbias", bn.bias.grad)
+            if track:
+                gd.add(q + "running_mean", bn.running_mean)
+                gd.add(q + "running_var", bn.running_var)
+                gd.add(q + "num_batches_tracked", bn.num_batches_tracked)
+    gd.write("batchnorm2d.golden")
 
 
 def main():
@@ -865,6 +918,7 @@ def main():
     maxpool2d_goldens()
     conv_transpose2d_goldens()
     upsample_goldens()
+    batchnorm2d_goldens()
 
 
 if __name__ == "__main__":
