@@ -20,6 +20,10 @@ tnn_core_cases(test_gradcheck_batchnorm1d.c gradcheck
   gradcheck_batchnorm1d_train_b8 gradcheck_batchnorm1d_train_b16 gradcheck_batchnorm1d_train_eps
   gradcheck_batchnorm1d_eval gradcheck_batchnorm1d_eval_b1 gradcheck_batchnorm1d_noaffine_train
   gradcheck_batchnorm1d_untracked_eval)
+tnn_core_cases(test_gradcheck_batchnorm2d.c gradcheck
+  gradcheck_batchnorm2d_train_small gradcheck_batchnorm2d_train_tail gradcheck_batchnorm2d_train_n1
+  gradcheck_batchnorm2d_train_hw1 gradcheck_batchnorm2d_eval gradcheck_batchnorm2d_eval_one_value
+  gradcheck_batchnorm2d_noaffine_train gradcheck_batchnorm2d_noaffine_eval gradcheck_batchnorm2d_untracked_eval)
 tnn_core_cases(test_gradcheck_activation.c gradcheck
   gradcheck_leaky_relu gradcheck_relu gradcheck_tanh gradcheck_sigmoid)
 tnn_core_cases(test_gradcheck_softmax.c gradcheck
@@ -58,7 +62,7 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
   gradcheck_harness_detects_zero_vs_zero gradcheck_harness_loss_detects_wrong_grad)
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
-foreach(component rng gemm tensor module sequential loss optim clip softmax conv2d conv_transpose2d maxpool2d upsample unflatten)
+foreach(component rng gemm tensor module sequential loss optim clip softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
 
