@@ -42,7 +42,7 @@ typedef struct tnn_batchnorm {
     float *acc;                               /* scratch: 2*c floats */
     const float *x;
     int rows;                                 /* the last forward's batch */
-    int hw;                                   /* its values per channel per sample: H*W (1 for BatchNorm1d) */
+    size_t hw;                                /* its values per channel per sample: H*W (1 for BatchNorm1d) */
     int x_ndim, x_shape[4];                   /* its input's shape */
     bool used_batch_stats;                    /* last forward normalised with batch stats */
     bool grad_none;                           /* discarded, no backward since (.grad is None) */
@@ -416,7 +416,7 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     if (batch_stats && b->p.track_running_stats) b->num_batches_tracked++;
     b->x = x->data;
     b->rows = n;
-    b->hw = (int)hw;
+    b->hw = hw;
     b->x_ndim = x->ndim;
     memcpy(b->x_shape, x->shape, (size_t)x->ndim * sizeof(int));
     b->used_batch_stats = batch_stats;
@@ -523,7 +523,7 @@ static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_ten
         tnn_status st = tnn_pick_dx(m, b->dx, b->x, nx, dy, b->x_ndim, b->x_shape, &out);
         if (st) return st;
     }
-    bn_job job = {.b = b, .x = b->x, .g = dy->data, .out = out ? out->data : NULL, .n = n, .hw = (size_t)b->hw};
+    bn_job job = {.b = b, .x = b->x, .g = dy->data, .out = out ? out->data : NULL, .n = n, .hw = b->hw};
     if (b->hw == 1) {
         sums_then_rows(bn_backward_sums, &job, bn_dx_rows);
     } else {
