@@ -66,6 +66,14 @@ target_link_libraries(test_doc_cnn PRIVATE tinynn m)
 add_test(NAME test_doc_cnn COMMAND test_doc_cnn ${PROJECT_SOURCE_DIR}/data/mnist)
 set_tests_properties(test_doc_cnn PROPERTIES LABELS "docs;data" TIMEOUT 300 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
 
+# docs/tutorial.md's convolutional GAN (dcgan.py's networks): names, then a short training
+tnn_doc_code(docs/tutorial.md "```c\n(/\\* dcgan.c[^`]*)```" doc_dcgan.c)
+add_executable(test_doc_dcgan ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_dcgan.c)
+target_include_directories(test_doc_dcgan PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
+target_link_libraries(test_doc_dcgan PRIVATE tinynn m)
+add_test(NAME test_doc_dcgan COMMAND test_doc_dcgan ${PROJECT_SOURCE_DIR}/data/mnist)
+set_tests_properties(test_doc_dcgan PROPERTIES LABELS "docs;data" TIMEOUT 300 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
 foreach(doc tutorial readme)
   if(doc STREQUAL "tutorial")
     tnn_doc_code(docs/tutorial.md "```c\n(/\\* spiral.c.*return same && acc[^`]*)```" doc_tutorial.c)
