@@ -72,8 +72,9 @@ static const tnn_tensor *own_output_buffer(const tnn_sequential *s, int i)
     if (tnn_is_activation(c)) return overwrite_forward(s, i) ? NULL : tnn_activation_output_buffer(c);
     if (tnn_is_dropout(c)) return tnn_dropout_output_buffer(c);
     if (tnn_is_softmax(c)) return tnn_softmax_output_buffer(c);
-    const tnn_tensor *buf = tnn_conv2d_output_buffer(c); /* these five: NULL if c is not theirs */
+    const tnn_tensor *buf = tnn_conv2d_output_buffer(c); /* these six: NULL if c is not theirs */
     if (!buf) buf = tnn_conv_transpose2d_output_buffer(c);
+    if (!buf) buf = tnn_dropout2d_output_buffer(c);
     if (!buf) buf = tnn_max_pool2d_output_buffer(c);
     if (!buf) buf = tnn_upsample_output_buffer(c);
     return buf ? buf : tnn_batchnorm2d_output_buffer(c);
@@ -200,7 +201,7 @@ static tnn_status check_chain(const tnn_sequential *s)
 /* Whether a backward of c that succeeded may have added to parameter gradients: a
  * module that takes part in gradients (requires_grad: the flag its backward obeys) and
  * has parameters to enumerate (a visit; a module without one has none: the built-in
- * activations, Softmax, Dropout and Flatten, and any of the caller's so written);
+ * activations, Softmax, Dropout, Dropout2d and Flatten, and any of the caller's so written);
  * inside a Sequential, any child. Read from the flags and the vtable only: visiting the
  * parameters would settle discarded gradients. */
 static bool may_add_gradients(const tnn_module *c)

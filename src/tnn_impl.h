@@ -186,6 +186,8 @@ const tnn_tensor *tnn_conv_transpose2d_output_buffer(const tnn_module *m);
 const tnn_tensor *tnn_max_pool2d_output_buffer(const tnn_module *m);
 /* An Upsample's output buffer; NULL if m is not an Upsample. */
 const tnn_tensor *tnn_upsample_output_buffer(const tnn_module *m);
+/* A Dropout2d's output buffer; NULL if m is not a Dropout2d. */
+const tnn_tensor *tnn_dropout2d_output_buffer(const tnn_module *m);
 /* A BatchNorm2d's output buffer; NULL if m is not a BatchNorm2d. */
 const tnn_tensor *tnn_batchnorm2d_output_buffer(const tnn_module *m);
 /* A built-in activation that may compute its output over its input (every one but

@@ -46,7 +46,8 @@ tnn_core_cases(test_gradcheck_maxpool2d.c gradcheck
 tnn_core_cases(test_gradcheck_upsample.c gradcheck
   gradcheck_upsample gradcheck_upsample_k3 gradcheck_upsample_k1 gradcheck_upsample_k41
   gradcheck_upsample_in_sequential gradcheck_unflatten gradcheck_unflatten_in_sequential)
-tnn_core_cases(test_gradcheck_dropout.c gradcheck gradcheck_dropout gradcheck_flatten)
+tnn_core_cases(test_gradcheck_dropout.c gradcheck gradcheck_dropout gradcheck_flatten
+  gradcheck_dropout2d gradcheck_dropout2d_3d gradcheck_dropout2d_in_sequential)
 tnn_core_cases(test_gradcheck_sequential.c gradcheck gradcheck_sequential)
 tnn_core_cases(test_gradcheck_loss.c gradcheck
   gradcheck_bce gradcheck_bce_with_logits gradcheck_mse gradcheck_cross_entropy gradcheck_nll_after_log_softmax
@@ -62,7 +63,7 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
   gradcheck_harness_detects_zero_vs_zero gradcheck_harness_loss_detects_wrong_grad)
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
-foreach(component rng gemm tensor module sequential loss optim clip softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d)
+foreach(component rng gemm tensor module sequential loss optim clip softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d dropout2d)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
 

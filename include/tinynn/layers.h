@@ -105,6 +105,26 @@ TNN_API tnn_module *tnn_log_softmax_new(void);
  * predict): its forward in training mode with p > 0 returns TNN_ERR_STATE. 0 <= p <= 1. */
 TNN_API tnn_module *tnn_dropout_new(float p, tnn_rng *rng);
 
+/** Dropout2d, torch.nn.Dropout2d (the DCGAN discriminator's Dropout2d(0.25)): in training,
+ * each whole channel of each sample of [batch x channels x H x W] is zeroed with
+ * probability p and the kept channels are scaled by 1/(1-p), computed as PyTorch's
+ * _feature_dropout computes it (a factor per (sample, channel): 1 - p rounded to float,
+ * then a float division, 1.0f / (float)(1 - p); the output is x * factor, the same bits as
+ * torch's on a kept channel; p = 1 multiplies by 0, giving zeros, and NaN for a NaN or
+ * infinite input, as torch). A 3-D input is taken as [batch x channels x L], as torch
+ * 1.13 takes it (with a warning that a later release will read it as one sample
+ * [C x H x W]); any other rank is refused (TNN_ERR_SHAPE; torch 1.13 deprecates them).
+ * Backward: dL/dx = dy * the same factor. Identity in eval mode, and for p = 0. The masks
+ * are drawn from rng, one uniform number per (sample, channel) in that order, on the
+ * calling thread: the same results on any thread count (but not torch's masks, which
+ * come from torch's generator). rng is borrowed and must outlive the module. A module
+ * created with rng NULL is for evaluation: its forward in training mode with p > 0
+ * returns TNN_ERR_STATE. As Dropout, it accepts exactly its own last output as input
+ * (element over element), and p is a float (where float cannot hold p exactly, the
+ * factor can be an ulp from PyTorch's for the same decimal p). NULL (TNN_ERR_ARG,
+ * naming p) unless 0 <= p <= 1 (NaN refused). */
+TNN_API tnn_module *tnn_dropout2d_new(float p, tnn_rng *rng);
+
 /** Flatten [batch x d1 x ... ] to [batch x d1*...] (a view; no copy). A 1-D input is
  * refused with TNN_ERR_SHAPE, as by torch's Flatten: one sample is [1 x ...]. */
 TNN_API tnn_module *tnn_flatten_new(void);

@@ -15,7 +15,7 @@
  *      (and even AddressSanitizer misses a freed input, which OpenBLAS reads). So a module's own output (or a
  *      part of it) is not its next input: the built-in modules and Sequential refuse
  *      it (TNN_ERR_ARG; pass a copy, tnn_tensor_clone; a Sequential refuses its
- *      children's output buffers as well: sequential.h), except that Dropout and the
+ *      children's output buffers as well: sequential.h), except that Dropout, Dropout2d and the
  *      activations which can work in place (all but a LeakyReLU with a negative
  *      slope) accept exactly their whole output, element over element, and Flatten,
  *      whose output is a view of its input, takes anything. A module's own dL/dx

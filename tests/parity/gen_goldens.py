@@ -20,6 +20,7 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 import struct  # noqa: E402
+import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -901,6 +902,50 @@ def batchnorm2d_goldens():
     gd.write("batchnorm2d.golden")
 
 
+# ---------------------------------------------------------------- Dropout2d
+
+def dropout2d_goldens():
+    gd = Golden()
+    # Dropout2d in training mode: torch's masks come from torch's generator, tinynn's from
+    # its own, so the C test (test_parity_dropout2d.c) compares the channels both keep
+    # (bit for bit: x * (1.0f / (float)(1 - p)), and dy times it) and those both zero
+    # (x * 0, signed zeros), drawing masks until every channel has been compared. p is
+    # stored as float32 and torch is given that float's value, as the C API takes p.
+    # "dcgan" is PyTorch-GAN's Dropout2d(0.25); 0.15 and 0.2909... are ps whose factor in
+    # double, rounded, is an ulp from torch's; "l3d" is a 3-D input [N x C x L] (torch
+    # 1.13's channel-wise 1-D dropout, with a warning). "eval", "p0" (training, p = 0)
+    # and "p1" (training, p = 1, with NaN and +-inf: x * 0) are deterministic.
+    cases = [("dcgan", (8, 32, 4, 4), 0.25, True), ("half", (8, 16, 3, 3), 0.5, True),
+             ("p015", (8, 16, 3, 3), 0.15, True), ("p029", (8, 16, 2, 3), 0.2909047305583954, True),
+             ("p09", (8, 16, 3, 3), 0.9, True), ("p0999", (64, 64, 1, 2), 0.999, True),
+             ("l3d", (8, 16, 10), 0.25, True), ("eval", (4, 8, 3, 3), 0.5, False),
+             ("p0", (4, 8, 3, 3), 0.0, True), ("p1", (4, 8, 3, 3), 1.0, True)]
+    for i, (name, shape, p, train) in enumerate(cases):
+        g = gen(900 + i)
+        pf = float(np.float32(p))
+        x = randn(g, *shape, scale=4.0)
+        if name == "p1":
+            x.view(-1)[:3] = torch.tensor([float("nan"), float("inf"), float("-inf")])
+        dy = randn(g, *shape)
+        m = nn.Dropout2d(pf).train(train)
+        torch.manual_seed(950 + i)
+        xi = x.clone().requires_grad_(True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the 3-D input's
+            y = m(xi)
+        y.backward(dy)
+        kept = int((y.reshape(shape[0], shape[1], -1) != 0).any(-1).sum())
+        if train and 0.0 < p < 1.0 and not (0 < kept < shape[0] * shape[1]):
+            raise RuntimeError(f"{name}: torch kept {kept} channels: pick another seed")
+        q = f"{name}."
+        gd.add(q + "p", torch.tensor(pf, dtype=torch.float32))
+        gd.add(q + "x", x)
+        gd.add(q + "dy", dy)
+        gd.add(q + "y", y)
+        gd.add(q + "dx", xi.grad)
+    gd.write("dropout2d.golden")
+
+
 def main():
     if not torch.__version__.startswith("1.13"):
         print(f"warning: goldens were made with torch 1.13, this is {torch.__version__}", file=sys.stderr)
@@ -919,6 +964,7 @@ def main():
     conv_transpose2d_goldens()
     upsample_goldens()
     batchnorm2d_goldens()
+    dropout2d_goldens()
 
 
 if __name__ == "__main__":
