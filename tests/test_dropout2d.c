@@ -440,6 +440,15 @@ static void dropout2d_in_sequential(void **state)
     TU_ASSERT_OK(tnn_module_forward(drop, x, &z));
     TU_ASSERT_ERR(tnn_module_forward(s, z, &y), TNN_ERR_ARG, "output of child 1 (dropout2d(p=0.25))",
                   "pass a copy", NULL);
+    /* ... also when only the Dropout2d ran, on its own, after it was added (the
+     * Sequential knows its buffer: sequential.c's own_output_buffer) */
+    tnn_module *s2 = tnn_sequential_new(), *d2 = tnn_dropout2d_new(0.5f, &mr);
+    TU_ASSERT_OK(tnn_sequential_add(s2, tnn_dropout2d_new(0.25f, &mr)));
+    TU_ASSERT_OK(tnn_sequential_add(s2, d2));
+    TU_ASSERT_OK(tnn_module_forward(d2, x, &z));
+    TU_ASSERT_ERR(tnn_module_forward(s2, z, &y), TNN_ERR_ARG, "output buffer of child 1 (dropout2d(p=0.5))",
+                  "pass a copy", NULL);
+    tnn_module_free(s2);
     tnn_tensor_free(y_alone);
     tnn_tensor_free(dx_alone);
     tnn_tensor_free(x);
