@@ -560,24 +560,27 @@ def gan_discriminator():
                          nn.Linear(256, 1), nn.Sigmoid())
 
 
-def synthetic_digits(g, n):
+def synthetic_digits(g, n, size=28):
     """MNIST-like images: a few thick strokes on a black background, quantised to
-    k/255 and normalised to [-1, 1] as transforms.Normalize([0.5], [0.5]) does."""
-    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
-    imgs = torch.zeros(n, 28, 28)
+    k/255 and normalised to [-1, 1] as transforms.Normalize([0.5], [0.5]) does.
+    size: the image's side; the strokes' ends and widths scale with it (size 28 gives
+    the same images as before the parameter existed)."""
+    s = size / 28.0
+    yy, xx = torch.meshgrid(torch.arange(float(size)), torch.arange(float(size)), indexing="ij")
+    imgs = torch.zeros(n, size, size)
     for i in range(n):
-        img = torch.zeros(28, 28)
+        img = torch.zeros(size, size)
         for _ in range(int(torch.randint(2, 5, (1,), generator=g))):
-            a = uniform(g, 5.0, 23.0, 2)
-            b = uniform(g, 5.0, 23.0, 2)
-            width = float(uniform(g, 1.0, 2.2, 1))
+            a = uniform(g, 5.0 * s, 23.0 * s, 2)
+            b = uniform(g, 5.0 * s, 23.0 * s, 2)
+            width = float(uniform(g, 1.0 * s, 2.2 * s, 1))
             d = b - a
             tt = (((xx - a[0]) * d[0] + (yy - a[1]) * d[1]) / (d @ d + 1e-6)).clamp(0, 1)
             dist = ((xx - a[0] - tt * d[0]) ** 2 + (yy - a[1] - tt * d[1]) ** 2).sqrt()
             img = torch.maximum(img, (1.5 - dist / width).clamp(0, 1))
         imgs[i] = img.clamp(0, 1)
     k = torch.round(imgs * 255.0)
-    return ((k / 255.0 - 0.5) / 0.5).reshape(n, IMG)
+    return ((k / 255.0 - 0.5) / 0.5).reshape(n, size * size)
 
 
 def add_state(gd, prefix, module, sample=False):
@@ -946,6 +949,114 @@ def dropout2d_goldens():
     gd.write("dropout2d.golden")
 
 
+# ---------------------------------------------------------------- DCGAN
+
+# PyTorch-GAN's dcgan.py with img_size 16, channels 1, latent_dim 100, as plain
+# nn.Sequentials (so that the state_dict names are tinynn's), without D's Dropout2d
+# layers (their masks cannot be the same in two libraries). Batch 16, three iterations.
+DCGAN_ITERS = 3
+DCGAN_BATCH = 16
+DCGAN_LATENT = 100
+DCGAN_SIZE = 16
+# The states after the iterations store tensors above DCGAN_SAMPLE_LIMIT elements as
+# every DCGAN_SAMPLE_STRIDE-th element (11 is coprime with every row length, 9 and 100).
+DCGAN_SAMPLE_LIMIT = 4096
+DCGAN_SAMPLE_STRIDE = 11
+
+
+def dcgan_generator():
+    return nn.Sequential(
+        nn.Linear(DCGAN_LATENT, 128 * 4 * 4), nn.Unflatten(1, (128, 4, 4)), nn.BatchNorm2d(128),
+        nn.Upsample(scale_factor=2), nn.Conv2d(128, 128, 3, stride=1, padding=1), nn.BatchNorm2d(128, 0.8),
+        nn.LeakyReLU(0.2), nn.Upsample(scale_factor=2), nn.Conv2d(128, 64, 3, stride=1, padding=1),
+        nn.BatchNorm2d(64, 0.8), nn.LeakyReLU(0.2), nn.Conv2d(64, 1, 3, stride=1, padding=1), nn.Tanh())
+
+
+def dcgan_discriminator():
+    def block(fin, fout, bn=True):
+        layers = [nn.Conv2d(fin, fout, 3, 2, 1), nn.LeakyReLU(0.2)]  # dcgan.py: + Dropout2d(0.25)
+        if bn:
+            layers.append(nn.BatchNorm2d(fout, 0.8))
+        return layers
+    return nn.Sequential(*block(1, 16, bn=False), *block(16, 32), *block(32, 64), *block(64, 128),
+                         nn.Flatten(), nn.Linear(128, 1), nn.Sigmoid())
+
+
+def dcgan_weights_init_normal(m):
+    # dcgan.py's weights_init_normal, applied to both networks.
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        torch.nn.init.normal_(m.weight.data, 0.0, 0.02)
+    elif classname.find("BatchNorm2d") != -1:
+        torch.nn.init.normal_(m.weight.data, 1.0, 0.02)
+        torch.nn.init.constant_(m.bias.data, 0.0)
+
+
+def add_dcgan_state(gd, prefix, module):
+    for name, t in module.state_dict().items():
+        t = t.detach()
+        if t.numel() > DCGAN_SAMPLE_LIMIT:
+            gd.add(f"{prefix}{name}@{DCGAN_SAMPLE_STRIDE}", t.reshape(-1)[::DCGAN_SAMPLE_STRIDE])
+        else:
+            gd.add(f"{prefix}{name}", t)
+
+
+def dcgan_goldens():
+    torch.manual_seed(1000)
+    G = dcgan_generator()
+    D = dcgan_discriminator()
+    G.apply(dcgan_weights_init_normal)
+    D.apply(dcgan_weights_init_normal)
+    g = gen(1001)
+    init = Golden()
+    add_state(init, "G.", G)
+    add_state(init, "D.", D)
+    zs = [randn(g, DCGAN_BATCH, DCGAN_LATENT) for _ in range(DCGAN_ITERS)]
+    reals = [synthetic_digits(g, DCGAN_BATCH, DCGAN_SIZE).reshape(DCGAN_BATCH, 1, DCGAN_SIZE, DCGAN_SIZE)
+             for _ in range(DCGAN_ITERS)]
+    for i in range(DCGAN_ITERS):
+        init.add(f"iter{i + 1}.z", zs[i])
+        init.add(f"iter{i + 1}.real", reals[i])
+    init.write("dcgan_init.golden")
+
+    bce = nn.BCELoss()
+    opt_g = torch.optim.Adam(G.parameters(), lr=0.0002, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=0.0002, betas=(0.5, 0.999))
+    valid = torch.ones(DCGAN_BATCH, 1)
+    fake = torch.zeros(DCGAN_BATCH, 1)
+    out = Golden()
+    for i in range(DCGAN_ITERS):
+        # dcgan.py's iteration, line by line.
+        opt_g.zero_grad()
+        gen_imgs = G(zs[i])
+        g_validity = D(gen_imgs)
+        g_loss = bce(g_validity, valid)
+        g_loss.backward()
+        opt_g.step()
+
+        opt_d.zero_grad()
+        real_validity = D(reals[i])
+        real_loss = bce(real_validity, valid)
+        fake_validity = D(gen_imgs.detach())
+        fake_loss = bce(fake_validity, fake)
+        d_loss = (real_loss + fake_loss) / 2
+        d_loss.backward()
+        opt_d.step()
+
+        p = f"iter{i + 1}."
+        out.add(p + "g_loss", g_loss)
+        out.add(p + "real_loss", real_loss)
+        out.add(p + "fake_loss", fake_loss)
+        out.add(p + "d_loss", d_loss)
+        out.add(p + "g_validity", g_validity)
+        out.add(p + "real_validity", real_validity)
+        out.add(p + "fake_validity", fake_validity)
+        if i + 1 in (1, DCGAN_ITERS):
+            add_dcgan_state(out, p + "G.", G)
+            add_dcgan_state(out, p + "D.", D)
+    out.write("dcgan_train.golden")
+
+
 def main():
     if not torch.__version__.startswith("1.13"):
         print(f"warning: goldens were made with torch 1.13, this is {torch.__version__}", file=sys.stderr)
@@ -965,6 +1076,7 @@ def main():
     upsample_goldens()
     batchnorm2d_goldens()
     dropout2d_goldens()
+    dcgan_goldens()
 
 
 if __name__ == "__main__":

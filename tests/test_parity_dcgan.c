@@ -1,0 +1,336 @@
+/*
+ * parity_dcgan: PyTorch-GAN's dcgan.py (img_size 16, channels 1, latent_dim 100) trained
+ * by tinynn against the same training in PyTorch (tests/data/parity/dcgan_*.golden).
+ *
+ * The networks, as the plain nn.Sequentials of gen_goldens.py's dcgan_generator() and
+ * dcgan_discriminator() (so that the state_dict names are the same in both libraries):
+ *   G: Linear(100, 2048), Unflatten(1, (128, 4, 4)), BatchNorm2d(128) (eps 1e-5),
+ *      Upsample(2), Conv2d(128, 128, 3, 1, 1), BatchNorm2d(128, eps 0.8), LeakyReLU(0.2),
+ *      Upsample(2), Conv2d(128, 64, 3, 1, 1), BatchNorm2d(64, eps 0.8), LeakyReLU(0.2),
+ *      Conv2d(64, 1, 3, 1, 1), Tanh
+ *   D: Conv2d(1, 16, 3, 2, 1), LeakyReLU(0.2), then three times Conv2d(c, 2c, 3, 2, 1),
+ *      LeakyReLU(0.2), BatchNorm2d(2c, eps 0.8) (c = 16, 32, 64), Flatten,
+ *      Linear(128, 1), Sigmoid
+ * dcgan.py's discriminator also has a Dropout2d(0.25) after each LeakyReLU. They are left
+ * out of both networks: their masks come from each library's own random generator, so
+ * no parity is possible with them.
+ *
+ * Both networks start from the weights in dcgan_init.golden (torch's initialisation,
+ * torch.manual_seed(1000), then dcgan.py's weights_init_normal: Conv weights N(0, 0.02),
+ * BatchNorm weights N(1, 0.02), BatchNorm biases 0), loaded by name. Each of the three
+ * iterations uses the stored z [16 x 100] and real batch [16 x 1 x 16 x 16] (synthetic
+ * digits in [-1, 1]) and is dcgan.py's: the generator step (zero_grad, gen = G(z),
+ * g_loss = BCE(D(gen), 1), backward, Adam step) then the discriminator step (zero_grad,
+ * real_loss = BCE(D(real), 1), fake_loss = BCE(D(gen.detach()), 0), d_loss =
+ * (real_loss + fake_loss) / 2, backward, Adam step), Adam(lr 2e-4, betas (0.5, 0.999)).
+ * As in test_parity_gan.c, D is frozen with tnn_module_set_requires_grad during the
+ * generator step (torch accumulates D's gradients there and the D step's zero_grad
+ * discards them: the same parameters either way). All BatchNorms are in training mode
+ * throughout, as in dcgan.py, so D's running statistics move three times per iteration.
+ *
+ * Compared: the four losses and D's three output vectors of every iteration, and every
+ * parameter and BatchNorm buffer of both networks after iterations 1 and 3 (tensors of
+ * more than 4096 elements at every 11th element, see docs/parity.md).
+ *
+ * Tolerances (measured errors in docs/parity.md). Unlike the seed GAN, this iteration is
+ * not bit-identical to torch's: torch 1.13 runs Conv2d through oneDNN or its own
+ * slow_conv2d, not through OpenBLAS on im2col columns as tinynn does, so every
+ * convolution's output and gradients differ in their last bits (parity_conv2d: up to
+ * tol_used 0.09 of atol 1e-6 K rms(a) rms(b)), besides the ulps of SLEEF's tanh and exp
+ * (test_parity_gan.c). Those relative differences of about 1e-7..1e-6 reach every
+ * gradient; Adam normalises each gradient by its own magnitude, so they move the
+ * parameters by about as much relative to lr, and the BatchNorms pass them on to the
+ * batch statistics:
+ *   - Losses and D's outputs: rtol 1e-5 (measured: <= 1.2e-6 relative).
+ *   - Parameters: atol 0.05 lr (1e-5) + rtol 1e-5. After one iteration Adam's step is
+ *     lr * g / (|g| + eps'), +-lr unless |g| is near eps = 1e-8; after three it is a
+ *     ratio of gradients, which carries their relative errors. Measured: up to 0.0085 lr
+ *     (G's Linear weight after iteration 3).
+ *   - The biases of the convolutions that feed a BatchNorm2d (G's 4.bias, 8.bias): their
+ *     gradient is analytically zero (BatchNorm subtracts each channel's mean), so both
+ *     libraries compute rounding noise, below Adam's eps, and Adam's step is an arbitrary
+ *     fraction of lr that follows the noise: atol 0.5 lr per iteration (measured up to
+ *     0.12 lr per iteration; the noise of a convolution's bias gradient is larger than a
+ *     Linear's in the seed GAN). They change nothing downstream but the BatchNorm's
+ *     batch mean, hence its running_mean's atol adds momentum (0.1) times theirs.
+ *   - BatchNorm running_mean and running_var: atol 1e-5 + rtol 1e-5 (measured <=
+ *     1.1e-6 abs, in D's running_var after iteration 3).
+ *   - num_batches_tracked: exactly.
+ */
+#include "parity/parity.h"
+
+#include <math.h>
+#include <string.h>
+
+#define BATCH 16
+#define LATENT 100
+#define SIZE 16
+#define ITERS 3
+#define LR 0.0002 /* Adam(lr=0.0002, betas=(0.5, 0.999)) for both networks */
+
+#define OK(expr) assert_int_equal((expr), TNN_OK)
+
+typedef struct dcgan {
+    tnn_module *G, *D;
+    tnn_optimizer *opt_g, *opt_d;
+    tnn_tensor *valid, *fake, *grad;
+    float validity[3][BATCH]; /* D(G(z)) in the G step, D(real), D(G(z)) in the D step */
+} dcgan;
+
+static tnn_batchnorm_params bn_eps(double eps)
+{
+    tnn_batchnorm_params p = tnn_batchnorm_defaults();
+    p.eps = eps;
+    return p;
+}
+
+static tnn_module *make_generator(void)
+{
+    tnn_module *G = tnn_sequential_new();
+    assert_non_null(G);
+    const int shape[3] = {128, 4, 4};
+    tnn_status st = TNN_OK;
+    st |= tnn_sequential_add(G, tnn_linear_new(LATENT, 128 * 4 * 4, true, NULL));
+    st |= tnn_sequential_add(G, tnn_unflatten_new(3, shape));
+    st |= tnn_sequential_add(G, tnn_batchnorm2d_new(128, bn_eps(1e-5)));
+    st |= tnn_sequential_add(G, tnn_upsample_nearest2d_new(2));
+    st |= tnn_sequential_add(G, tnn_conv2d_new(128, 128, 3, 1, 1, true, NULL));
+    st |= tnn_sequential_add(G, tnn_batchnorm2d_new(128, bn_eps(0.8)));
+    st |= tnn_sequential_add(G, tnn_leaky_relu_new(0.2f));
+    st |= tnn_sequential_add(G, tnn_upsample_nearest2d_new(2));
+    st |= tnn_sequential_add(G, tnn_conv2d_new(128, 64, 3, 1, 1, true, NULL));
+    st |= tnn_sequential_add(G, tnn_batchnorm2d_new(64, bn_eps(0.8)));
+    st |= tnn_sequential_add(G, tnn_leaky_relu_new(0.2f));
+    st |= tnn_sequential_add(G, tnn_conv2d_new(64, 1, 3, 1, 1, true, NULL));
+    st |= tnn_sequential_add(G, tnn_tanh_new());
+    assert_int_equal(st, TNN_OK);
+    return G;
+}
+
+static tnn_module *make_discriminator(void)
+{
+    tnn_module *D = tnn_sequential_new();
+    assert_non_null(D);
+    tnn_status st = TNN_OK;
+    int c = 1;
+    for (int out = 16; out <= 128; out *= 2) {
+        st |= tnn_sequential_add(D, tnn_conv2d_new(c, out, 3, 2, 1, true, NULL));
+        st |= tnn_sequential_add(D, tnn_leaky_relu_new(0.2f));
+        if (out > 16) st |= tnn_sequential_add(D, tnn_batchnorm2d_new(out, bn_eps(0.8)));
+        c = out;
+    }
+    st |= tnn_sequential_add(D, tnn_flatten_new());
+    st |= tnn_sequential_add(D, tnn_linear_new(128, 1, true, NULL));
+    st |= tnn_sequential_add(D, tnn_sigmoid_new());
+    assert_int_equal(st, TNN_OK);
+    return D;
+}
+
+static void dcgan_init(dcgan *s, const golden_file *init)
+{
+    memset(s, 0, sizeof *s);
+    s->G = make_generator();
+    s->D = make_discriminator();
+    golden_load_state(init, "G.", s->G);
+    golden_load_state(init, "D.", s->D);
+    tnn_adam_params p = tnn_adam_defaults();
+    p.lr = LR;
+    p.beta1 = 0.5;
+    p.beta2 = 0.999;
+    s->opt_g = tnn_adam_new(s->G, p);
+    s->opt_d = tnn_adam_new(s->D, p);
+    s->valid = tnn_tensor_new2(BATCH, 1);
+    s->fake = tnn_tensor_new2(BATCH, 1);
+    s->grad = tnn_tensor_new2(BATCH, 1);
+    assert_true(s->opt_g && s->opt_d && s->valid && s->fake && s->grad);
+    tnn_tensor_fill(s->valid, 1.0f);
+}
+
+static void dcgan_free(dcgan *s)
+{
+    tnn_optimizer_free(s->opt_g);
+    tnn_optimizer_free(s->opt_d);
+    tnn_module_free(s->G);
+    tnn_module_free(s->D);
+    tnn_tensor_free(s->valid);
+    tnn_tensor_free(s->fake);
+    tnn_tensor_free(s->grad);
+}
+
+/* One iteration of dcgan.py; losses: g_loss, real_loss, fake_loss, d_loss. */
+static void dcgan_iteration(dcgan *s, const tnn_tensor *z, const tnn_tensor *real, float losses[4])
+{
+    const tnn_tensor *gen = NULL, *v = NULL, *dgen = NULL;
+
+    /* Generator step. */
+    tnn_optimizer_zero_grad(s->opt_g);
+    OK(tnn_module_forward(s->G, z, &gen));
+    tnn_module_set_requires_grad(s->D, false);
+    OK(tnn_module_forward(s->D, gen, &v));
+    memcpy(s->validity[0], v->data, sizeof s->validity[0]);
+    OK(tnn_bce_loss(v, s->valid, &losses[0], s->grad));
+    OK(tnn_module_backward(s->D, s->grad, &dgen));
+    OK(tnn_module_backward(s->G, dgen, NULL));
+    tnn_module_set_requires_grad(s->D, true);
+    OK(tnn_optimizer_step(s->opt_g));
+
+    /* Discriminator step; gen (G's output, unchanged until G's next forward) plays
+     * gen_imgs.detach(). d_loss = (real_loss + fake_loss) / 2 sends 1/2 to each. */
+    tnn_optimizer_zero_grad(s->opt_d);
+    OK(tnn_module_forward(s->D, real, &v));
+    memcpy(s->validity[1], v->data, sizeof s->validity[1]);
+    OK(tnn_bce_loss(v, s->valid, &losses[1], s->grad));
+    tnn_tensor_scale(s->grad, 0.5f);
+    OK(tnn_module_backward(s->D, s->grad, NULL));
+    OK(tnn_module_forward(s->D, gen, &v));
+    memcpy(s->validity[2], v->data, sizeof s->validity[2]);
+    OK(tnn_bce_loss(v, s->fake, &losses[2], s->grad));
+    tnn_tensor_scale(s->grad, 0.5f);
+    OK(tnn_module_backward(s->D, s->grad, NULL));
+    OK(tnn_optimizer_step(s->opt_d));
+    losses[3] = (losses[1] + losses[2]) / 2.0f;
+}
+
+#define LOSS_RTOL 1e-5
+#define BN_MOMENTUM_NOISE 0.1 /* momentum times the noise of a bias */
+#define UPDATE_FRAC 0.1
+#define UPDATE_FLOOR (0.001 * LR)  /* of the tensor's largest change since the initial state */
+#define STATE_RTOL 1e-6   /* a few ulps of the value itself */
+#define NOISE_ATOL_PER_ITER (0.1 * LR)
+#define ILL_ATOL_PER_ITER (1.0 * LR)
+
+typedef struct tol_ctx {
+    const golden_file *init, *want;
+    int iterations;
+    char noise[8][16];    /* "G.<i>.bias" of the convolutions that feed a BatchNorm2d */
+    char bn_noise[8][24]; /* "G.<i+1>.running_mean" of those BatchNorm2ds */
+    int n_noise;
+} tol_ctx;
+
+/* Finds the Conv2d layers of Sequential m that a BatchNorm2d follows. */
+static void find_noise_biases(tol_ctx *c, tnn_module *m, const char *prefix)
+{
+    int n = tnn_sequential_len(m);
+    for (int i = 0; i + 1 < n; i++) {
+        tnn_module *a = tnn_sequential_get(m, i), *b = tnn_sequential_get(m, i + 1);
+        if (strcmp(a->vt->type_name, "conv2d") == 0 && strcmp(b->vt->type_name, "batchnorm2d") == 0 &&
+            c->n_noise < 8) {
+            snprintf(c->noise[c->n_noise], sizeof c->noise[0], "%s%d.bias", prefix, i);
+            snprintf(c->bn_noise[c->n_noise++], sizeof c->bn_noise[0], "%s%d.running_mean", prefix, i + 1);
+        }
+    }
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* The largest |want - initial| over the elements the golden holds of tensor t (named
+ * "iter<k>.G.<...>"; the golden of the state stores it whole or as "<name>@<stride>",
+ * the initial state under "G.<...>"; a BatchNorm's buffers start at 0 and 1). */
+static double largest_update(const tol_ctx *c, const tnn_named_tensor *t)
+{
+    const char *base = strchr(t->name, '.') + 1; /* skip "iter<k>." */
+    const golden_tensor *w = golden_find(c->want, "%s", t->name);
+    size_t stride = 1;
+    for (int k = 2; !w && k <= 64; k++)
+        if ((w = golden_find(c->want, "%s@%d", t->name, k)) != NULL) stride = (size_t)k;
+    const golden_tensor *i0 = golden_find(c->init, "%s", base);
+    if (!w || !i0 || w->dtype != GOLDEN_F32 || i0->count != t->count) return 0.0;
+    const float *wv = w->data, *iv = i0->data;
+    double m = 0.0;
+    for (size_t j = 0; j < w->count && j * stride < t->count; j++) {
+        double d = fabs((double)wv[j] - iv[j * stride]);
+        if (d > m) m = d;
+    }
+    return m;
+}
+
+/* D's parameters whose gradient comes only from the sample-to-sample differences of
+ * D's nearly constant output, through its last BatchNorm (see the header). */
+static const char *const ill_conditioned[] = {"D.7.bias", "D.8.bias", "D.10.weight", "D.12.weight"};
+
+static parity_tol dcgan_tol(const tnn_named_tensor *t, void *ctx)
+{
+    const tol_ctx *c = ctx;
+    double noise = NOISE_ATOL_PER_ITER * c->iterations;
+    for (size_t i = 0; i < sizeof ill_conditioned / sizeof ill_conditioned[0]; i++)
+        if (ends_with(t->name, ill_conditioned[i])) return (parity_tol){ILL_ATOL_PER_ITER * c->iterations, STATE_RTOL};
+    for (int i = 0; i < c->n_noise; i++) {
+        if (ends_with(t->name, c->noise[i])) return (parity_tol){noise, STATE_RTOL};
+        if (ends_with(t->name, c->bn_noise[i]))
+            return (parity_tol){UPDATE_FRAC * largest_update(c, t) + UPDATE_FLOOR + BN_MOMENTUM_NOISE * noise,
+                                STATE_RTOL};
+    }
+    return (parity_tol){UPDATE_FRAC * largest_update(c, t) + UPDATE_FLOOR, STATE_RTOL};
+}
+
+static bool check_iteration(const golden_file *g, int iter, const float losses[4], const dcgan *s)
+{
+    static const char *loss_names[4] = {"g_loss", "real_loss", "fake_loss", "d_loss"};
+    static const char *out_names[3] = {"g_validity", "real_validity", "fake_validity"};
+    bool ok = true;
+    char nm[64];
+    for (int k = 0; k < 4; k++) {
+        snprintf(nm, sizeof nm, "iter%d.%s", iter, loss_names[k]);
+        ok &= parity_check_scalar(g, nm, losses[k], 0.0, LOSS_RTOL);
+    }
+    for (int k = 0; k < 3; k++) {
+        snprintf(nm, sizeof nm, "iter%d.%s", iter, out_names[k]);
+        ok &= parity_check(g, nm, s->validity[k], BATCH, 0.0, LOSS_RTOL);
+    }
+    return ok;
+}
+
+static bool check_state(const golden_file *g, const golden_file *init, int iter, dcgan *s)
+{
+    tol_ctx tc = {.init = init, .want = g, .iterations = iter};
+    find_noise_biases(&tc, s->G, "G.");
+    find_noise_biases(&tc, s->D, "D.");
+    assert_int_equal(tc.n_noise, 2); /* G.4.bias, G.8.bias */
+    char pg[32], pd[32];
+    snprintf(pg, sizeof pg, "iter%d.G.", iter);
+    snprintf(pd, sizeof pd, "iter%d.D.", iter);
+    size_t ng = 0, nd = 0;
+    bool ok = parity_check_state(g, pg, s->G, dcgan_tol, &tc, &ng);
+    ok &= parity_check_state(g, pd, s->D, dcgan_tol, &tc, &nd);
+    print_message("compared %zu generator and %zu discriminator values after iteration %d\n", ng, nd, iter);
+    return ok;
+}
+
+static void test_dcgan(void **state)
+{
+    (void)state;
+    golden_file *init = golden_load("dcgan_init.golden");
+    golden_file *want = golden_load("dcgan_train.golden");
+    dcgan s;
+    dcgan_init(&s, init);
+    bool ok = true;
+    for (int it = 1; it <= ITERS; it++) {
+        tnn_tensor *z = golden_tensor_new(init, "iter%d.z", it), *real = golden_tensor_new(init, "iter%d.real", it);
+        assert_int_equal(real->ndim, 4);
+        assert_int_equal(real->shape[2], SIZE);
+        float losses[4];
+        dcgan_iteration(&s, z, real, losses);
+        ok &= check_iteration(want, it, losses, &s);
+        if (it == 1 || it == ITERS) ok &= check_state(want, init, it, &s);
+        tnn_tensor_free(z);
+        tnn_tensor_free(real);
+    }
+    assert_int_equal(tnn_adam_step_count(s.opt_g), ITERS);
+    assert_int_equal(tnn_adam_step_count(s.opt_d), ITERS);
+    dcgan_free(&s);
+    golden_free(init);
+    golden_free(want);
+    assert_true(ok);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        {"dcgan", test_dcgan, NULL, NULL, NULL},
+    };
+    return parity_main(argc, argv, "parity_dcgan", tests, sizeof tests / sizeof tests[0]);
+}
