@@ -28,9 +28,10 @@
  * discards them: the same parameters either way). All BatchNorms are in training mode
  * throughout, as in dcgan.py, so D's running statistics move three times per iteration.
  *
- * Compared: the four losses and D's three output vectors of every iteration, and every
- * parameter and BatchNorm buffer of both networks after iterations 1 and 3 (tensors of
- * more than 4096 elements at every 11th element, see docs/parity.md).
+ * Compared: the four losses and D's three output vectors of every iteration, the
+ * gradients Adam is given in iteration 1 (G's from the G step, D's from the D step), and
+ * every parameter and BatchNorm buffer of both networks after iterations 1 and 3 (tensors
+ * of more than 4096 elements at every 11th element, see docs/parity.md).
  *
  * Tolerances (measured errors in docs/parity.md). Unlike the seed GAN, this iteration is
  * not bit-identical to torch's: torch 1.13 runs Conv2d through oneDNN or its own
@@ -60,14 +61,22 @@
  *     bit-identical here), and the running_mean of the BatchNorm after them adds
  *     momentum (0.1) times that.
  *   - num_batches_tracked: exactly.
- * What the parameters cannot show: G's gradients are about 1e-12, so G moves by about
- * lr * 1e-4 per step, and a 1% error in a backward moves it by 1% of that, within the
- * tolerances above (see docs/parity.md, "Checking that the tests can fail"). The losses
- * and D's outputs, at rtol 1e-5, are what catch a wrong forward.
+ *   - Gradients of iteration 1: atol 0.05 times the tensor's largest |gradient|, rtol
+ *     1e-5 (measured: <= 1.5% of it, tol_used <= 0.30; every gradient is a difference
+ *     of nearly equal terms, so the ulps of D's outputs become per cent). D's four
+ *     tensors above and G's 11.bias (one value, a sum over every pixel that cancels to
+ *     3e-11; off by 10%) get atol 1 times their largest |gradient| (measured <= 0.40):
+ *     only their magnitude is checked. G's 4.bias and 8.bias (analytically zero, about
+ *     1e-17) must stay below 0.05 times their layer's largest weight gradient.
+ * What this cannot show: a backward that is 1% wrong (as the ulps of D's outputs already
+ * move every gradient by up to 1.5%); 10% is caught (docs/parity.md, "Checking that the
+ * tests can fail"). The losses and D's outputs, at rtol 1e-5, are what catch a wrong
+ * forward.
  */
 #include "parity/parity.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BATCH 16
@@ -206,6 +215,9 @@ static void dcgan_iteration(dcgan *s, const tnn_tensor *z, const tnn_tensor *rea
 #define STATE_RTOL 1e-6   /* a few ulps of the value itself */
 #define NOISE_ATOL_PER_ITER (0.1 * LR)
 #define ILL_ATOL_PER_ITER (1.0 * LR)
+#define GRAD_FRAC 0.05
+#define GRAD_ILL_FRAC 1.0
+#define GRAD_RTOL 1e-5
 
 typedef struct tol_ctx {
     const golden_file *init, *want;
@@ -308,6 +320,56 @@ static bool check_state(const golden_file *g, const golden_file *init, int iter,
     return ok;
 }
 
+/* Every parameter gradient of m (state_dict names "<prefix><name>") against the golden's
+ * "<prefix><name>" or "<prefix><name>@<stride>": atol GRAD_FRAC times the tensor's
+ * largest |gradient| (as the convolution tests scale theirs by the products' size),
+ * rtol GRAD_RTOL; the tensors of ill_conditioned[] get GRAD_ILL_FRAC. */
+static bool check_grads(const golden_file *g, const char *prefix, tnn_module *m, const tol_ctx *tc,
+                        size_t *checked)
+{
+    double weight_big = 0.0; /* the largest |gradient| of the last weight seen */
+    tnn_tensor_list *l = tnn_module_state_dict(m, prefix);
+    assert_non_null(l);
+    bool ok = true;
+    for (int i = 0; i < l->count; i++) {
+        const tnn_named_tensor *e = &l->items[i];
+        if (!e->is_param) continue;
+        const golden_tensor *w = golden_find(g, "%s", e->name);
+        size_t stride = 1;
+        for (int k = 2; !w && k <= 64; k++)
+            if ((w = golden_find(g, "%s@%d", e->name, k)) != NULL) stride = (size_t)k;
+        if (!w || w->dtype != GOLDEN_F32 || w->count != (e->count + stride - 1) / stride || !e->grad) {
+            print_error("parity FAIL %s: no matching golden gradient\n", e->name);
+            ok = false;
+            continue;
+        }
+        float *got = malloc(w->count * sizeof *got);
+        assert_non_null(got);
+        const float *want = w->data;
+        double big = 0.0;
+        for (size_t j = 0; j < w->count; j++) {
+            got[j] = e->grad[j * stride];
+            if (fabs(want[j]) > big) big = fabs(want[j]);
+        }
+        double frac = GRAD_FRAC;
+        for (size_t k = 0; k < sizeof ill_conditioned / sizeof ill_conditioned[0]; k++)
+            if (ends_with(e->name, ill_conditioned[k])) frac = GRAD_ILL_FRAC;
+        if (ends_with(e->name, "G.11.bias")) frac = GRAD_ILL_FRAC;
+        bool noise = false;
+        for (int k = 0; k < tc->n_noise; k++) noise |= ends_with(e->name, tc->noise[k]);
+        if (noise) big = weight_big; /* analytically zero: must stay small beside the weight's */
+        if (ends_with(e->name, ".weight")) weight_big = big;
+        int shape[1] = {(int)w->count};
+        char what[96];
+        snprintf(what, sizeof what, "%s (gradient)", e->name);
+        ok &= parity_close(what, got, want, w->count, shape, 1, frac * big, GRAD_RTOL);
+        *checked += w->count;
+        free(got);
+    }
+    tnn_tensor_list_free(l);
+    return ok;
+}
+
 static void test_dcgan(void **state)
 {
     (void)state;
@@ -323,6 +385,16 @@ static void test_dcgan(void **state)
         float losses[4];
         dcgan_iteration(&s, z, real, losses);
         ok &= check_iteration(want, it, losses, &s);
+        if (it == 1) {
+            /* The gradients Adam saw: G's from the G step (the D step leaves them), D's
+             * from the D step. */
+            size_t n = 0;
+            tol_ctx tc = {0};
+            find_noise_biases(&tc, s.G, "G.");
+            ok &= check_grads(want, "iter1.grad.G.", s.G, &tc, &n);
+            ok &= check_grads(want, "iter1.grad.D.", s.D, &tc, &n);
+            print_message("compared %zu gradient values after iteration 1\n", n);
+        }
         if (it == 1 || it == ITERS) ok &= check_state(want, init, it, &s);
         tnn_tensor_free(z);
         tnn_tensor_free(real);

@@ -1001,6 +1001,15 @@ def add_dcgan_state(gd, prefix, module):
             gd.add(f"{prefix}{name}", t)
 
 
+def add_dcgan_grads(gd, prefix, module):
+    for name, prm in module.named_parameters():
+        t = prm.grad.detach()
+        if t.numel() > DCGAN_SAMPLE_LIMIT:
+            gd.add(f"{prefix}{name}@{DCGAN_SAMPLE_STRIDE}", t.reshape(-1)[::DCGAN_SAMPLE_STRIDE])
+        else:
+            gd.add(f"{prefix}{name}", t)
+
+
 def dcgan_goldens():
     torch.manual_seed(1000)
     G = dcgan_generator()
@@ -1032,6 +1041,9 @@ def dcgan_goldens():
         g_validity = D(gen_imgs)
         g_loss = bce(g_validity, valid)
         g_loss.backward()
+        if i == 0:
+            # G's gradients before Adam sees them (D's are the D step's, below).
+            add_dcgan_grads(out, "iter1.grad.G.", G)
         opt_g.step()
 
         opt_d.zero_grad()
@@ -1041,6 +1053,8 @@ def dcgan_goldens():
         fake_loss = bce(fake_validity, fake)
         d_loss = (real_loss + fake_loss) / 2
         d_loss.backward()
+        if i == 0:
+            add_dcgan_grads(out, "iter1.grad.D.", D)
         opt_d.step()
 
         p = f"iter{i + 1}."
