@@ -17,7 +17,9 @@
  *
  * Both networks start from the weights in dcgan_init.golden (torch's initialisation,
  * torch.manual_seed(1000), then dcgan.py's weights_init_normal: Conv weights N(0, 0.02),
- * BatchNorm weights N(1, 0.02), BatchNorm biases 0), loaded by name. Each of the three
+ * BatchNorm weights N(1, 0.02), BatchNorm biases 0; rounded to float16 values and stored
+ * as float16 to halve the file, torch training from the rounded values too), loaded by
+ * name. Each of the three
  * iterations uses the stored z [16 x 100] and real batch [16 x 1 x 16 x 16] (synthetic
  * digits in [-1, 1]) and is dcgan.py's: the generator step (zero_grad, gen = G(z),
  * g_loss = BCE(D(gen), 1), backward, Adam step) then the discriminator step (zero_grad,
@@ -44,17 +46,17 @@
  * (1e-20 .. 1e-9, below Adam's eps = 1e-8; measured in torch). Adam's step is then
  * lr * g / eps, proportional to g, and the last-bit differences of the convolutions are
  * a visible fraction of g. Hence:
- *   - Losses and D's outputs: rtol 1e-5 (measured: <= 1.3e-6 relative, 21 ulps).
+ *   - Losses and D's outputs: rtol 1e-5 (measured: <= 6e-7 relative, 10 ulps).
  *   - Parameters and BatchNorm buffers: atol 0.1 times the largest change of that
- *     tensor since the initial state (in the golden: torch's), plus 0.001 lr, rtol 1e-6
- *     (measured: <= 2.2% of the largest change; the 0.001 lr matters for G's last bias,
- *     one value whose gradient, a sum over every pixel, cancels to 3e-11).
- *   - D's 7.bias, 8.bias, 10.weight, 12.weight: their gradients reach them only through
- *     the differences between D's outputs, cancelled further by D's last BatchNorm
- *     (8.bias: a 1 x 1 convolution output, a LeakyReLU that is linear on most channels'
- *     batch, then the BatchNorm that removes the channel's mean). Their errors are up to
- *     30% of their own changes: atol 1 lr per iteration (measured: <= 0.22 lr after
- *     iteration 1, 0.58 lr after iteration 3; tol_used <= 0.22).
+ *     tensor since the initial state (in the golden: torch's), rtol 1e-6 (measured:
+ *     <= 1.8% of the largest change).
+ *   - D's 7.bias, 8.bias, 10.weight, 12.weight and G's 11.bias: D's get their gradients
+ *     only through the differences between D's outputs, cancelled further by D's last
+ *     BatchNorm (8.bias: a 1 x 1 convolution output, a LeakyReLU that is linear on most
+ *     channels' batch, then the BatchNorm that removes the channel's mean); G's 11.bias
+ *     is one value, a sum over every output pixel that cancels to about 3e-11. Their
+ *     errors reach 30% of their own changes: atol 1 lr per iteration (measured: <= 0.21
+ *     lr after iteration 1, 0.66 lr after iteration 3; tol_used <= 0.22).
  *   - The biases of the convolutions that feed a BatchNorm2d (G's 4.bias, 8.bias): their
  *     gradient is analytically zero, so Adam's step follows rounding noise (as the
  *     pre-BatchNorm biases of test_parity_gan.c): atol 0.1 lr per iteration (measured:
@@ -62,14 +64,14 @@
  *     momentum (0.1) times that.
  *   - num_batches_tracked: exactly.
  *   - Gradients of iteration 1: atol 0.05 times the tensor's largest |gradient|, rtol
- *     1e-5 (measured: <= 1.5% of it, tol_used <= 0.30; every gradient is a difference
- *     of nearly equal terms, so the ulps of D's outputs become per cent). D's four
- *     tensors above and G's 11.bias (one value, a sum over every pixel that cancels to
- *     3e-11; off by 10%) get atol 1 times their largest |gradient| (measured <= 0.40):
- *     only their magnitude is checked. G's 4.bias and 8.bias (analytically zero, about
- *     1e-17) must stay below 0.05 times their layer's largest weight gradient.
+ *     1e-5 (measured: <= 1% of it, tol_used <= 0.19; every gradient is a difference of
+ *     nearly equal terms, so the ulps of D's outputs become per cent). The five tensors
+ *     above get atol 1 times their largest |gradient| (measured: tol_used <= 0.29): only
+ *     their magnitude is checked. G's 4.bias and 8.bias (analytically zero, about 1e-17)
+ *     must stay below 0.05 times their layer's largest weight gradient (measured: 1e-5
+ *     of it).
  * What this cannot show: a backward that is 1% wrong (as the ulps of D's outputs already
- * move every gradient by up to 1.5%); 10% is caught (docs/parity.md, "Checking that the
+ * move gradients by up to 1% of their tensor's largest); 10% is caught (docs/parity.md, "Checking that the
  * tests can fail"). The losses and D's outputs, at rtol 1e-5, are what catch a wrong
  * forward.
  */
@@ -211,7 +213,6 @@ static void dcgan_iteration(dcgan *s, const tnn_tensor *z, const tnn_tensor *rea
 #define LOSS_RTOL 1e-5
 #define BN_MOMENTUM_NOISE 0.1 /* momentum times the noise of a bias */
 #define UPDATE_FRAC 0.1 /* of the tensor's largest change since the initial state */
-#define UPDATE_FLOOR (0.001 * LR)
 #define STATE_RTOL 1e-6   /* a few ulps of the value itself */
 #define NOISE_ATOL_PER_ITER (0.1 * LR)
 #define ILL_ATOL_PER_ITER (1.0 * LR)
@@ -268,9 +269,10 @@ static double largest_update(const tol_ctx *c, const tnn_named_tensor *t)
     return m;
 }
 
-/* D's parameters whose gradient comes only from the sample-to-sample differences of
- * D's nearly constant output, through its last BatchNorm (see the header). */
-static const char *const ill_conditioned[] = {"D.7.bias", "D.8.bias", "D.10.weight", "D.12.weight"};
+/* Parameters whose gradient is a difference of nearly equal terms even by this test's
+ * standards (see the header): D's, which get it only through the sample-to-sample
+ * differences of D's nearly constant output and its last BatchNorm, and G's last bias. */
+static const char *const ill_conditioned[] = {"D.7.bias", "D.8.bias", "D.10.weight", "D.12.weight", "G.11.bias"};
 
 static parity_tol dcgan_tol(const tnn_named_tensor *t, void *ctx)
 {
@@ -281,10 +283,10 @@ static parity_tol dcgan_tol(const tnn_named_tensor *t, void *ctx)
     for (int i = 0; i < c->n_noise; i++) {
         if (ends_with(t->name, c->noise[i])) return (parity_tol){noise, STATE_RTOL};
         if (ends_with(t->name, c->bn_noise[i]))
-            return (parity_tol){UPDATE_FRAC * largest_update(c, t) + UPDATE_FLOOR + BN_MOMENTUM_NOISE * noise,
+            return (parity_tol){UPDATE_FRAC * largest_update(c, t) + BN_MOMENTUM_NOISE * noise,
                                 STATE_RTOL};
     }
-    return (parity_tol){UPDATE_FRAC * largest_update(c, t) + UPDATE_FLOOR, STATE_RTOL};
+    return (parity_tol){UPDATE_FRAC * largest_update(c, t), STATE_RTOL};
 }
 
 static bool check_iteration(const golden_file *g, int iter, const float losses[4], const dcgan *s)
@@ -354,7 +356,6 @@ static bool check_grads(const golden_file *g, const char *prefix, tnn_module *m,
         double frac = GRAD_FRAC;
         for (size_t k = 0; k < sizeof ill_conditioned / sizeof ill_conditioned[0]; k++)
             if (ends_with(e->name, ill_conditioned[k])) frac = GRAD_ILL_FRAC;
-        if (ends_with(e->name, "G.11.bias")) frac = GRAD_ILL_FRAC;
         bool noise = false;
         for (int k = 0; k < tc->n_noise; k++) noise |= ends_with(e->name, tc->noise[k]);
         if (noise) big = weight_big; /* analytically zero: must stay small beside the weight's */

@@ -48,6 +48,26 @@ static void from_le(void *dst, const unsigned char *src, size_t count, size_t si
         for (size_t b = 0; b < size; b++) d[i * size + b] = src[i * size + size - 1 - b];
 }
 
+/* IEEE binary16 to float (exact: every half is a float), subnormals, infinities and
+ * NaN included. */
+static float half_to_float(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    uint32_t bits;
+    if (e == 0x1f) {
+        bits = sign | 0x7f800000u | (m << 13);
+    } else if (e != 0) {
+        bits = sign | ((e + 112) << 23) | (m << 13);
+    } else {
+        float v = (float)m * 0x1p-24f; /* zero or subnormal: m * 2^-24, exact */
+        memcpy(&bits, &v, 4);
+        bits |= sign;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
 static char *vfmt(const char *fmt, va_list ap)
 {
     static char buf[512];
@@ -104,22 +124,28 @@ golden_file *golden_load(const char *file)
         uint32_t name_len = rd_u32(&r);
         const unsigned char *name = rd_bytes(&r, name_len);
         uint32_t dtype = rd_u32(&r), ndim = rd_u32(&r);
-        if (!r.ok || dtype > GOLDEN_I64 || ndim > GOLDEN_MAX_DIMS) { r.ok = false; break; }
+        if (!r.ok || dtype > GOLDEN_FILE_F16 || ndim > GOLDEN_MAX_DIMS) { r.ok = false; break; }
         t->name = malloc(name_len + 1);
         memcpy(t->name, name, name_len);
         t->name[name_len] = '\0';
-        t->dtype = (golden_dtype)dtype;
+        t->dtype = dtype == GOLDEN_FILE_F16 ? GOLDEN_F32 : (golden_dtype)dtype; /* float16 is read as float32 */
         t->ndim = (int)ndim;
         t->count = 1;
         for (uint32_t d = 0; d < ndim; d++) {
             t->shape[d] = (int)rd_u32(&r);
             t->count *= (size_t)t->shape[d];
         }
-        size_t esize = t->dtype == GOLDEN_F32 ? 4 : 8;
+        size_t esize = dtype == GOLDEN_FILE_F16 ? 2 : t->dtype == GOLDEN_F32 ? 4 : 8;
         const unsigned char *data = rd_bytes(&r, t->count * esize);
         if (!data) break;
-        t->data = malloc(t->count * esize + 1);
-        from_le(t->data, data, t->count, esize);
+        if (dtype == GOLDEN_FILE_F16) {
+            float *v = malloc(t->count * sizeof *v + 1);
+            for (size_t k = 0; k < t->count; k++) v[k] = half_to_float((uint16_t)(data[2 * k] | data[2 * k + 1] << 8));
+            t->data = v;
+        } else {
+            t->data = malloc(t->count * esize + 1);
+            from_le(t->data, data, t->count, esize);
+        }
         g->count = (int)i + 1;
     }
     if (r.ok && r.p != r.end) r.ok = false;

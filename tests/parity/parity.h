@@ -5,8 +5,8 @@
  *
  * Golden file format (docs/parity.md): the magic "TNNGOLD1", a u32 record count, then
  * per record: u32 name length, the name (UTF-8, no NUL), u32 dtype (0 = float32,
- * 1 = int64), u32 ndim, ndim x u32 dims, the row-major data. Everything little-endian,
- * no padding.
+ * 1 = int64, 2 = float16, which the reader turns into float32), u32 ndim, ndim x u32
+ * dims, the row-major data. Everything little-endian, no padding.
  *
  * Failures are reported with cmocka's print_error and make the calling test fail;
  * comparisons return false instead of failing at once, so that a test can report every
@@ -29,6 +29,9 @@
 #define GOLDEN_MAX_DIMS 8
 
 typedef enum golden_dtype { GOLDEN_F32 = 0, GOLDEN_I64 = 1 } golden_dtype;
+/* dtype 2 in a file: IEEE float16, held in memory as GOLDEN_F32 (exactly: every half is a
+ * float). For large tensors whose values were made half-representable on purpose. */
+#define GOLDEN_FILE_F16 2u
 
 typedef struct golden_tensor {
     char *name;
