@@ -19,9 +19,8 @@
  * torch.manual_seed(1000), then dcgan.py's weights_init_normal: Conv weights N(0, 0.02),
  * BatchNorm weights N(1, 0.02), BatchNorm biases 0; rounded to float16 values and stored
  * as float16 to halve the file, torch training from the rounded values too), loaded by
- * name. Each of the three
- * iterations uses the stored z [16 x 100] and real batch [16 x 1 x 16 x 16] (synthetic
- * digits in [-1, 1]) and is dcgan.py's: the generator step (zero_grad, gen = G(z),
+ * name. Each of the three iterations uses the stored z [16 x 100] and real batch
+ * [16 x 1 x 16 x 16] (synthetic digits in [-1, 1]) and is dcgan.py's: the generator step (zero_grad, gen = G(z),
  * g_loss = BCE(D(gen), 1), backward, Adam step) then the discriminator step (zero_grad,
  * real_loss = BCE(D(real), 1), fake_loss = BCE(D(gen.detach()), 0), d_loss =
  * (real_loss + fake_loss) / 2, backward, Adam step), Adam(lr 2e-4, betas (0.5, 0.999)).
@@ -70,10 +69,10 @@
  *     their magnitude is checked. G's 4.bias and 8.bias (analytically zero, about 1e-17)
  *     must stay below 0.05 times their layer's largest weight gradient (measured: 1e-5
  *     of it).
- * What this cannot show: a backward that is 1% wrong (as the ulps of D's outputs already
- * move gradients by up to 1% of their tensor's largest); 10% is caught (docs/parity.md, "Checking that the
- * tests can fail"). The losses and D's outputs, at rtol 1e-5, are what catch a wrong
- * forward.
+ * What this cannot show: a backward that is 1% wrong (the ulps of D's outputs already
+ * move gradients by up to 1% of their tensor's largest); 10% is caught (docs/parity.md,
+ * "Checking that the tests can fail"). The losses and D's outputs, at rtol 1e-5, are
+ * what catch a wrong forward.
  */
 #include "parity/parity.h"
 
