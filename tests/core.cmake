@@ -66,6 +66,9 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
 foreach(component rng gemm tensor module sequential loss optim clip softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d dropout2d)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
+# test_module's 26 cases take about a minute under valgrind on a quiet 2-core machine
+# (57 s measured): the default 120 s left too little room when the machine was busy.
+set_tests_properties(test_module PROPERTIES TIMEOUT 300)
 
 # Several threads of a program using the library at once (label `threads`: run in the
 # release and sanitizer stages, and under ThreadSanitizer; kept out of valgrind's, where
