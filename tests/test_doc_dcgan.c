@@ -1,7 +1,7 @@
 /* test_doc_dcgan: docs/tutorial.md's convolutional GAN (extracted by tests/docs.cmake into
  * doc_dcgan.c, included after the tutorial's load_mnist and CNN, doc_mnist.c and
  * doc_cnn.c, for gather_images). With ch = 128 both networks carry the names and shapes
- * of dcgan.py's models written as nn.Sequential (its Dropout2d left out); with ch = 16
+ * of dcgan.py's models written as nn.Sequential; with ch = 16
  * they train for 100 iterations of 32 images of the repository's MNIST on one thread
  * (Adam lr 0.0002, betas 0.5 / 0.999, dcgan.py's initialisation): every loss stays
  * finite, G's images stay [32 x 1 x 28 x 28] in [-1, 1], and D, run on a fresh real
@@ -53,13 +53,14 @@ static const want_entry want_g[] = {
     {"8.weight", 4, {64, 128, 3, 3}}, {"8.bias", 1, {64}}, BN(9, 64),
     {"11.weight", 4, {1, 64, 3, 3}}, {"11.bias", 1, {1}},
 };
-/* dcgan.py's discriminator without its Dropout2d layers, as one nn.Sequential. */
+/* dcgan.py's discriminator (its model and adv_layer) as one nn.Sequential: blocks of
+ * Conv2d, LeakyReLU, Dropout2d [, BatchNorm2d], then Flatten, Linear, Sigmoid. */
 static const want_entry want_d[] = {
     {"0.weight", 4, {16, 1, 3, 3}}, {"0.bias", 1, {16}},
-    {"2.weight", 4, {32, 16, 3, 3}}, {"2.bias", 1, {32}}, BN(4, 32),
-    {"5.weight", 4, {64, 32, 3, 3}}, {"5.bias", 1, {64}}, BN(7, 64),
-    {"8.weight", 4, {128, 64, 3, 3}}, {"8.bias", 1, {128}}, BN(10, 128),
-    {"12.weight", 2, {1, 512}}, {"12.bias", 1, {1}},
+    {"3.weight", 4, {32, 16, 3, 3}}, {"3.bias", 1, {32}}, BN(6, 32),
+    {"7.weight", 4, {64, 32, 3, 3}}, {"7.bias", 1, {64}}, BN(10, 64),
+    {"11.weight", 4, {128, 64, 3, 3}}, {"11.bias", 1, {128}}, BN(14, 128),
+    {"16.weight", 2, {1, 512}}, {"16.bias", 1, {1}},
 };
 
 static float mean_of(const tnn_tensor *t)
