@@ -38,7 +38,6 @@
 #include "conv_impl.h" /* im2col, col2im, groups, slots, sums: shared with ConvTranspose2d */
 
 #include <limits.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -47,27 +46,21 @@ typedef struct tnn_conv2d {
     tnn_module base;
     int in, out, k, stride, pad;
     int kk;                    /* K = in * k * k: a column's length, the weight's row */
-    float *weight, *bias;      /* [out x in x k x k], [out] (bias NULL when disabled) */
-    float *dweight, *dbias;
-    double *db_runs;           /* [CONV_RUNS x out]: each run's bias gradient (with bias) */
     const float *x;            /* input of the last forward (borrowed; backward reads it
                                   again, and writes no dL/dx over it: tnn_pick_dx) */
     int x_ndim, x_shape[TNN_MAX_DIMS];
     int n, h, w, ho, wo;       /* the last forward's batch, input and output sizes */
     int g, groups, runs;       /* samples per group (tnn_conv_group_size), groups, backward runs */
-    bool grad_owed;            /* as Linear's (linear.c) */
-    bool grad_none;
-    tnn_tensor y, dx[2];       /* dL/dx: see tnn_pick_dx */
-    tnn_conv_slots scratch;    /* [slots x (K + out) x G*P]: per slot, cols_g (later
-                                  dcols_g) and then Y_g or dyT_g */
-    tnn_tensor dw_runs;        /* [runs x out x K]: each run's dW */
+    tnn_conv_params p;         /* weight [out x in x k x k], bias [out]; scratch slots of
+                                  (K + out) x G*P: per slot, cols_g (later dcols_g) and then
+                                  Y_g or dyT_g; dw_runs [runs x out x K] */
 } tnn_conv2d;
 
 static void conv_describe(const tnn_module *m, char *buf, size_t len)
 {
     const tnn_conv2d *c = (const tnn_conv2d *)m;
     snprintf(buf, len, "conv2d(%d->%d, k%d, s%d, p%d%s)", c->in, c->out, c->k, c->stride, c->pad,
-             c->bias ? "" : ", no bias");
+             c->p.bias ? "" : ", no bias");
 }
 
 /* The columns' geometry of the last forward: the input is the image (conv_impl.h). */
@@ -86,14 +79,14 @@ static void group_range(const tnn_conv2d *c, int gi, int *s0, int *s1)
 /* Sizes scratch for a job of ntasks tasks over groups of gp columns (conv_impl.h). */
 static tnn_status ensure_scratch(tnn_conv2d *c, int ntasks, int gp)
 {
-    return tnn_conv_slots_ensure(&c->scratch, ntasks, c->kk + c->out, gp, "conv2d");
+    return tnn_conv_slots_ensure(&c->p.scratch, ntasks, c->kk + c->out, gp, "conv2d");
 }
 
 /* The slot's two blocks for a group of gp columns: cols [K x gp] (or dcols), then
  * [out x gp] (Y_g or dyT_g). */
 static float *slot_cols(const tnn_conv2d *c, int slot)
 {
-    return c->scratch.buf.data + (size_t)slot * (size_t)(c->kk + c->out) * (size_t)c->g * (size_t)c->ho * (size_t)c->wo;
+    return c->p.scratch.buf.data + (size_t)slot * (size_t)(c->kk + c->out) * (size_t)c->g * (size_t)c->ho * (size_t)c->wo;
 }
 
 /* cols_g of the group [s0, s1) into cols (rows gp apart). */
@@ -117,34 +110,34 @@ static void forward_group(void *ctx, int gi)
     int s0, s1;
     group_range(c, gi, &s0, &s1);
     const size_t gp = (size_t)(s1 - s0) * P;
-    const int slot = tnn_conv_slot_take(&c->scratch);
+    const int slot = tnn_conv_slot_take(&c->p.scratch);
     float *cols = slot_cols(c, slot), *yg = cols + (size_t)c->kk * gp;
     group_im2col(c, s0, s1, cols, gp);
     const bool alone = s1 - s0 == 1;
     if (alone) {
-        yg = c->y.data + (size_t)s0 * (size_t)c->out * P;
-        for (int o = 0; c->bias && o < c->out; o++)
-            for (size_t p = 0; p < P; p++) yg[(size_t)o * P + p] = c->bias[o];
+        yg = c->p.y.data + (size_t)s0 * (size_t)c->out * P;
+        for (int o = 0; c->p.bias && o < c->out; o++)
+            for (size_t p = 0; p < P; p++) yg[(size_t)o * P + p] = c->p.bias[o];
     }
-    const tnn_gemm_args g = {false, false, c->out, (int)gp, c->kk, 1.0f, c->weight, c->kk, cols, (int)gp,
-                             alone && c->bias ? 1.0f : 0.0f, yg, (int)gp, NULL};
+    const tnn_gemm_args g = {false, false, c->out, (int)gp, c->kk, 1.0f, c->p.weight, c->kk, cols, (int)gp,
+                             alone && c->p.bias ? 1.0f : 0.0f, yg, (int)gp, NULL};
     tnn_gemm_whole(&g);
     if (alone) {
-        tnn_conv_slot_give(&c->scratch, slot);
+        tnn_conv_slot_give(&c->p.scratch, slot);
         return;
     }
     for (int s = s0; s < s1; s++)
         for (int o = 0; o < c->out; o++) {
             const float *restrict src = yg + (size_t)o * gp + (size_t)(s - s0) * P;
-            float *restrict dst = c->y.data + ((size_t)s * (size_t)c->out + (size_t)o) * P;
-            if (c->bias) {
-                const float b = c->bias[o];
+            float *restrict dst = c->p.y.data + ((size_t)s * (size_t)c->out + (size_t)o) * P;
+            if (c->p.bias) {
+                const float b = c->p.bias[o];
                 for (size_t p = 0; p < P; p++) dst[p] = src[p] + b;
             } else {
                 memcpy(dst, src, P * sizeof(float));
             }
         }
-    tnn_conv_slot_give(&c->scratch, slot);
+    tnn_conv_slot_give(&c->p.scratch, slot);
 }
 
 static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
@@ -173,12 +166,12 @@ static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s gives %lld x %lld outputs per channel for %d samples: more "
                          "than the products take (%d columns)", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), ho, wo, n, INT_MAX);
-    if (tnn_tensor_overlaps(x, &c->y)) return tnn_error_own_output(m);
+    if (tnn_tensor_overlaps(x, &c->p.y)) return tnn_error_own_output(m);
     const int P = (int)(ho * wo), g = tnn_conv_group_size(n, P), groups = (n + g - 1) / g;
     tnn_status st = ensure_scratch(c, groups, g * P);
     if (st) return st;
     int yshape[4] = {n, c->out, (int)ho, (int)wo};
-    st = tnn_tensor_resize(&c->y, x->ndim, b ? yshape : yshape + 1);
+    st = tnn_tensor_resize(&c->p.y, x->ndim, b ? yshape : yshape + 1);
     if (st == TNN_ERR_NOMEM) return tnn_error(st, "conv2d output: out of memory for %zu floats", (size_t)n * c->out * P);
     if (st) return st;
     c->n = n;
@@ -193,7 +186,7 @@ static tnn_status conv_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
     tnn_conv_run_tasks(groups, (size_t)c->kk * (size_t)n * (size_t)P, forward_group, c); /* any thread, same bits */
     c->x_ndim = x->ndim;
     memcpy(c->x_shape, x->shape, sizeof c->x_shape);
-    *y = &c->y;
+    *y = &c->p.y;
     return TNN_OK;
 }
 
@@ -216,10 +209,10 @@ static void backward_run(void *ctx, int r)
     tnn_conv2d *c = j->c;
     const size_t P = (size_t)c->ho * (size_t)c->wo, xs = (size_t)c->in * (size_t)c->h * (size_t)c->w;
     const int g0 = (int)((long long)r * c->groups / c->runs), g1 = (int)((long long)(r + 1) * c->groups / c->runs);
-    float *dw = j->grads ? c->dw_runs.data + (size_t)r * (size_t)c->out * (size_t)c->kk : NULL;
-    double *db = c->bias && j->grads ? c->db_runs + (size_t)r * (size_t)c->out : NULL;
+    float *dw = j->grads ? c->p.dw_runs.data + (size_t)r * (size_t)c->out * (size_t)c->kk : NULL;
+    double *db = c->p.bias && j->grads ? c->p.db_runs + (size_t)r * (size_t)c->out : NULL;
     if (db) for (int o = 0; o < c->out; o++) db[o] = 0.0;
-    const int slot = tnn_conv_slot_take(&c->scratch);
+    const int slot = tnn_conv_slot_take(&c->p.scratch);
     for (int gi = g0; gi < g1; gi++) {
         int s0, s1;
         group_range(c, gi, &s0, &s1);
@@ -241,14 +234,14 @@ static void backward_run(void *ctx, int r)
             tnn_gemm_whole(&gw);
         }
         if (j->dx) {
-            const tnn_gemm_args gx = {true, false, c->kk, (int)gp, c->out, 1.0f, c->weight, c->kk, dyg, (int)gp,
+            const tnn_gemm_args gx = {true, false, c->kk, (int)gp, c->out, 1.0f, c->p.weight, c->kk, dyg, (int)gp,
                                       0.0f, cols, (int)gp, NULL};
             tnn_gemm_whole(&gx);
             const tnn_conv_geom geom = conv_geom(c);
             for (int s = s0; s < s1; s++) tnn_conv_col2im(&geom, cols + (size_t)(s - s0) * P, gp, j->dx + (size_t)s * xs);
         }
     }
-    tnn_conv_slot_give(&c->scratch, slot);
+    tnn_conv_slot_give(&c->p.scratch, slot);
 }
 
 static tnn_status conv_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
@@ -269,9 +262,9 @@ static tnn_status conv_backward(tnn_module *m, const tnn_tensor *dy, const tnn_t
     tnn_tensor *out = NULL;
     const size_t nx = (size_t)c->n * (size_t)c->in * (size_t)c->h * (size_t)c->w;
     tnn_status st = TNN_OK;
-    if (dx) st = tnn_pick_dx(m, c->dx, c->x, nx, dy, c->x_ndim, c->x_shape, &out);
+    if (dx) st = tnn_pick_dx(m, c->p.dx, c->x, nx, dy, c->x_ndim, c->x_shape, &out);
     if (!st && grads) {
-        st = tnn_tensor_resize(&c->dw_runs, 3, (int[]){c->runs, c->out, c->kk});
+        st = tnn_tensor_resize(&c->p.dw_runs, 3, (int[]){c->runs, c->out, c->kk});
         if (st == TNN_ERR_NOMEM)
             st = tnn_error(st, "conv2d weight gradients by run: out of memory for %d of [%d x %d]", c->runs, c->out,
                            c->kk);
@@ -280,12 +273,7 @@ static tnn_status conv_backward(tnn_module *m, const tnn_tensor *dy, const tnn_t
     if (st) return st;
     bwd_job j = {c, dy->data, out ? out->data : NULL, grads};
     tnn_conv_run_tasks(c->runs, (size_t)(c->kk + c->out) * (size_t)NP, backward_run, &j);
-    if (grads) {
-        /* dW (+)= dW_0 + dW_1 + ..., db likewise in double: the runs in order */
-        tnn_conv_sum_runs(c->dw_runs.data, c->runs, (size_t)c->out * (size_t)c->kk, c->dweight, !c->grad_owed);
-        if (c->bias) tnn_conv_sum_bias_runs(c->db_runs, c->runs, c->out, c->dbias, !c->grad_owed);
-        c->grad_owed = c->grad_none = false;
-    }
+    if (grads) tnn_conv_params_sum_grads(&c->p, c->runs); /* dW (+)= dW_0 + dW_1 + ..., db likewise */
     if (dx) *dx = out;
     return TNN_OK;
 }
@@ -294,34 +282,19 @@ static tnn_status conv_backward(tnn_module *m, const tnn_tensor *dy, const tnn_t
 static void conv_discard_grad(tnn_module *m)
 {
     tnn_conv2d *c = (tnn_conv2d *)m;
-    c->grad_owed = c->grad_none = true;
+    c->p.grad_owed = c->p.grad_none = true;
 }
 
 static tnn_status conv_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
 {
     tnn_conv2d *c = (tnn_conv2d *)m;
-    const size_t nw = (size_t)c->out * (size_t)c->kk;
-    if (c->grad_owed) { /* the gradients are about to be seen: make them read as zero */
-        memset(c->dweight, 0, (nw + (c->bias ? (size_t)c->out : 0)) * sizeof(float));
-        c->grad_owed = false;
-    }
-    const bool none = c->grad_none;
-    tnn_status st = tnn_visit_param(prefix, "weight", c->weight, c->dweight, 4, (int[]){c->out, c->in, c->k, c->k}, none,
-                                    fn, ctx);
-    if (st == TNN_OK && c->bias) st = tnn_visit_param(prefix, "bias", c->bias, c->dbias, 1, (int[]){c->out}, none, fn, ctx);
-    return st;
+    return tnn_conv_params_visit(&c->p, prefix, (int[]){c->out, c->in, c->k, c->k}, fn, ctx);
 }
 
 static void conv_free(tnn_module *m)
 {
     tnn_conv2d *c = (tnn_conv2d *)m;
-    tnn_free(c->weight); /* one block: weight, bias, dweight, dbias */
-    tnn_tensor_release(&c->y);
-    tnn_tensor_release(&c->dx[0]);
-    tnn_tensor_release(&c->dx[1]);
-    tnn_conv_slots_release(&c->scratch);
-    tnn_tensor_release(&c->dw_runs);
-    tnn_free(c->db_runs);
+    tnn_conv_params_release(&c->p);
     tnn_free(c);
 }
 
@@ -337,7 +310,7 @@ static const tnn_module_vtable conv_vt = {
 
 const tnn_tensor *tnn_conv2d_output_buffer(const tnn_module *m)
 {
-    return m && m->vt == &conv_vt ? &((const tnn_conv2d *)m)->y : NULL;
+    return m && m->vt == &conv_vt ? &((const tnn_conv2d *)m)->p.y : NULL;
 }
 
 tnn_module *tnn_conv2d_new(int in, int out, int k, int stride, int padding, bool bias, tnn_rng *rng)
@@ -364,27 +337,10 @@ tnn_module *tnn_conv2d_new(int in, int out, int k, int stride, int padding, bool
     c->stride = stride;
     c->pad = padding;
     c->kk = (int)kk;
-    const size_t nw = (size_t)out * kk, nb = bias ? (size_t)out : 0;
-    float *block = tnn_calloc(2 * nw + 2 * nb, sizeof(float), "conv2d parameters");
-    if (!block) { tnn_free(c); return NULL; }
-    c->weight = block;
-    c->bias = bias ? block + nw : NULL;
-    c->dweight = block + nw + nb;
-    c->dbias = bias ? c->dweight + nw : NULL;
-    if (bias && !(c->db_runs = tnn_malloc((size_t)CONV_RUNS * (size_t)out * sizeof(double), "conv2d bias gradients"))) {
-        tnn_free(block);
+    if (tnn_conv_params_init(&c->p, (size_t)out * kk, out, bias, kk, rng, "conv2d parameters")) {
+        tnn_conv_params_release(&c->p);
         tnn_free(c);
         return NULL;
-    }
-    tnn_tensor_init_empty(&c->y);
-    tnn_tensor_init_empty(&c->dx[0]);
-    tnn_tensor_init_empty(&c->dx[1]);
-    tnn_conv_slots_init(&c->scratch);
-    tnn_tensor_init_empty(&c->dw_runs);
-    if (rng) { /* torch's kaiming_uniform_(a=sqrt(5)) and bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
-        float bound = (float)(1.0 / sqrt((double)kk));
-        for (size_t i = 0; i < nw; i++) c->weight[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);
-        for (size_t i = 0; i < nb; i++) c->bias[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);
     }
     return &c->base;
 }

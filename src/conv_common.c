@@ -3,6 +3,7 @@
  * conv2d.c unchanged in what they compute: Conv2d's results keep their bits. */
 #include "conv_impl.h"
 
+#include <math.h>
 #include <sched.h>
 #include <string.h>
 
@@ -209,4 +210,65 @@ void tnn_conv_sum_bias_runs(const double *runs, int nruns, int n, float *db, boo
         for (int r = 0; r < nruns; r++) acc += runs[(size_t)r * (size_t)n + (size_t)o];
         db[o] = add ? db[o] + (float)acc : (float)acc;
     }
+}
+
+tnn_status tnn_conv_params_init(tnn_conv_params *p, size_t nw, int out, bool bias, size_t fan_in, tnn_rng *rng,
+                                const char *what)
+{
+    const size_t nb = bias ? (size_t)out : 0;
+    p->nw = nw;
+    p->out = out;
+    tnn_tensor_init_empty(&p->y);
+    tnn_tensor_init_empty(&p->dx[0]);
+    tnn_tensor_init_empty(&p->dx[1]);
+    tnn_conv_slots_init(&p->scratch);
+    tnn_tensor_init_empty(&p->dw_runs);
+    float *block = tnn_calloc(2 * nw + 2 * nb, sizeof(float), what);
+    if (!block) return TNN_ERR_NOMEM;
+    p->weight = block;
+    p->bias = bias ? block + nw : NULL;
+    p->dweight = block + nw + nb;
+    p->dbias = bias ? p->dweight + nw : NULL;
+    if (bias && !(p->db_runs = tnn_malloc((size_t)CONV_RUNS * (size_t)out * sizeof(double), what))) {
+        tnn_free(block);
+        p->weight = NULL;
+        return TNN_ERR_NOMEM;
+    }
+    if (rng) { /* torch's kaiming_uniform_(a=sqrt(5)) and bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+        const float bound = (float)(1.0 / sqrt((double)fan_in));
+        for (size_t i = 0; i < nw; i++) p->weight[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);
+        for (size_t i = 0; i < nb; i++) p->bias[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);
+    }
+    return TNN_OK;
+}
+
+void tnn_conv_params_release(tnn_conv_params *p)
+{
+    tnn_free(p->weight); /* one block: weight, bias, dweight, dbias */
+    tnn_tensor_release(&p->y);
+    tnn_tensor_release(&p->dx[0]);
+    tnn_tensor_release(&p->dx[1]);
+    tnn_conv_slots_release(&p->scratch);
+    tnn_tensor_release(&p->dw_runs);
+    tnn_free(p->db_runs);
+}
+
+void tnn_conv_params_sum_grads(tnn_conv_params *p, int runs)
+{
+    tnn_conv_sum_runs(p->dw_runs.data, runs, p->nw, p->dweight, !p->grad_owed);
+    if (p->bias) tnn_conv_sum_bias_runs(p->db_runs, runs, p->out, p->dbias, !p->grad_owed);
+    p->grad_owed = p->grad_none = false;
+}
+
+tnn_status tnn_conv_params_visit(tnn_conv_params *p, const char *prefix, const int wshape[4], tnn_visit_fn fn,
+                                 void *ctx)
+{
+    if (p->grad_owed) { /* the gradients are about to be seen: make them read as zero */
+        memset(p->dweight, 0, (p->nw + (p->bias ? (size_t)p->out : 0)) * sizeof(float));
+        p->grad_owed = false;
+    }
+    const bool none = p->grad_none;
+    tnn_status st = tnn_visit_param(prefix, "weight", p->weight, p->dweight, 4, wshape, none, fn, ctx);
+    if (st == TNN_OK && p->bias) st = tnn_visit_param(prefix, "bias", p->bias, p->dbias, 1, (int[]){p->out}, none, fn, ctx);
+    return st;
 }

@@ -80,4 +80,31 @@ void tnn_conv_sum_runs(const float *runs, int nruns, size_t n, float *dst, bool 
 /* db[o] (+)= (float)(runs[0][o] + runs[1][o] + ...), in double, runs in order. */
 void tnn_conv_sum_bias_runs(const double *runs, int nruns, int n, float *db, bool add);
 
+/* What Conv2d and ConvTranspose2d hold alike: the weight and bias and their gradients
+ * in one block (bias and dbias NULL without a bias), each backward run's gradients, the
+ * output and dL/dx buffers (tnn_pick_dx), the scratch slots, and the gradient flags
+ * (grad_owed, grad_none: as Linear's, linear.c). */
+typedef struct tnn_conv_params {
+    float *weight, *bias, *dweight, *dbias;
+    size_t nw;                 /* weight scalars */
+    int out;                   /* bias scalars (when there is a bias) */
+    double *db_runs;           /* [CONV_RUNS x out]: each run's bias gradient (with bias) */
+    tnn_tensor dw_runs;        /* [runs x nw]: each run's weight gradient */
+    tnn_tensor y, dx[2];
+    tnn_conv_slots scratch;
+    bool grad_owed, grad_none;
+} tnn_conv_params;
+/* Allocate p's block (zeros) and, with rng, draw the weight then the bias from
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torch's initialisation of both layers. TNN_OK or
+ * TNN_ERR_NOMEM naming `what`. */
+tnn_status tnn_conv_params_init(tnn_conv_params *p, size_t nw, int out, bool bias, size_t fan_in, tnn_rng *rng,
+                                const char *what);
+void tnn_conv_params_release(tnn_conv_params *p);
+/* After a backward with parameter gradients over `runs` runs: dW (+)= dW_0 + dW_1 + ...,
+ * db likewise in double, the runs in order (written if the gradients were discarded). */
+void tnn_conv_params_sum_grads(tnn_conv_params *p, int runs);
+/* The visit of "weight" (shaped wshape) and "bias", zeroing discarded gradients first. */
+tnn_status tnn_conv_params_visit(tnn_conv_params *p, const char *prefix, const int wshape[4], tnn_visit_fn fn,
+                                 void *ctx);
+
 #endif

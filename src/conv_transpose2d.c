@@ -25,7 +25,6 @@
 #include "conv_impl.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -33,27 +32,21 @@ typedef struct tnn_conv_transpose2d {
     tnn_module base;
     int in, out, k, stride, pad, opad;
     int kt;                    /* Kt = out * k * k: a column's length, the weight's row */
-    float *weight, *bias;      /* [in x out x k x k], [out] (bias NULL when disabled) */
-    float *dweight, *dbias;
-    double *db_runs;           /* [CONV_RUNS x out]: each run's bias gradient (with bias) */
     const float *x;            /* input of the last forward (borrowed; backward reads it
                                   again, and writes no dL/dx over it: tnn_pick_dx) */
     int x_ndim, x_shape[TNN_MAX_DIMS];
     int n, h, w, ho, wo;       /* the last forward's batch, input and output sizes */
     int g, groups, runs;       /* samples per group (tnn_conv_group_size), groups, runs */
-    bool grad_owed;            /* as Linear's (linear.c) */
-    bool grad_none;
-    tnn_tensor y, dx[2];       /* dL/dx: see tnn_pick_dx */
-    tnn_conv_slots scratch;    /* [slots x (Kt + in) x G*P]: per slot, cols_g, then X_g
-                                  (or dX_g) */
-    tnn_tensor dw_runs;        /* [runs x in x Kt]: each run's dW */
+    tnn_conv_params p;         /* weight [in x out x k x k], bias [out]; scratch slots of
+                                  (Kt + in) x G*P: per slot, cols_g, then X_g (or dX_g);
+                                  dw_runs [runs x in x Kt] */
 } tnn_conv_transpose2d;
 
 static void convt_describe(const tnn_module *m, char *buf, size_t len)
 {
     const tnn_conv_transpose2d *c = (const tnn_conv_transpose2d *)m;
     snprintf(buf, len, "conv_transpose2d(%d->%d, k%d, s%d, p%d, op%d%s)", c->in, c->out, c->k, c->stride, c->pad,
-             c->opad, c->bias ? "" : ", no bias");
+             c->opad, c->p.bias ? "" : ", no bias");
 }
 
 /* The columns' geometry of the last forward: the image is the output (see above). */
@@ -71,7 +64,7 @@ static void group_range(const tnn_conv_transpose2d *c, int gi, int *s0, int *s1)
 /* The slot's two blocks for a group of gp columns: cols [Kt x gp], then [in x gp]. */
 static float *slot_cols(const tnn_conv_transpose2d *c, int slot)
 {
-    return c->scratch.buf.data + (size_t)slot * (size_t)(c->kt + c->in) * (size_t)c->g * (size_t)c->h * (size_t)c->w;
+    return c->p.scratch.buf.data + (size_t)slot * (size_t)(c->kt + c->in) * (size_t)c->g * (size_t)c->h * (size_t)c->w;
 }
 
 /* X_g of the group [s0, s1): x's channel rows side by side, into xg (rows gp apart). */
@@ -93,27 +86,27 @@ static void forward_group(void *ctx, int gi)
     int s0, s1;
     group_range(c, gi, &s0, &s1);
     const size_t gp = (size_t)(s1 - s0) * P;
-    const int slot = tnn_conv_slot_take(&c->scratch);
+    const int slot = tnn_conv_slot_take(&c->p.scratch);
     float *cols = slot_cols(c, slot), *xg = cols + (size_t)c->kt * gp;
     const float *xin = c->x + (size_t)s0 * (size_t)c->in * P;
     if (s1 - s0 > 1) {
         group_x(c, s0, s1, xg, gp);
         xin = xg;
     }
-    const tnn_gemm_args g = {true, false, c->kt, (int)gp, c->in, 1.0f, c->weight, c->kt, xin, (int)gp,
+    const tnn_gemm_args g = {true, false, c->kt, (int)gp, c->in, 1.0f, c->p.weight, c->kt, xin, (int)gp,
                              0.0f, cols, (int)gp, NULL};
     tnn_gemm_whole(&g);
     const tnn_conv_geom geom = convt_geom(c);
     for (int s = s0; s < s1; s++) {
-        float *ys = c->y.data + (size_t)s * (size_t)c->out * Q;
+        float *ys = c->p.y.data + (size_t)s * (size_t)c->out * Q;
         tnn_conv_col2im(&geom, cols + (size_t)(s - s0) * P, gp, ys);
-        for (int o = 0; c->bias && o < c->out; o++) {
+        for (int o = 0; c->p.bias && o < c->out; o++) {
             float *restrict yr = ys + (size_t)o * Q;
-            const float b = c->bias[o];
+            const float b = c->p.bias[o];
             for (size_t q = 0; q < Q; q++) yr[q] += b;
         }
     }
-    tnn_conv_slot_give(&c->scratch, slot);
+    tnn_conv_slot_give(&c->p.scratch, slot);
 }
 
 static tnn_status convt_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
@@ -143,12 +136,12 @@ static tnn_status convt_forward(tnn_module *m, const tnn_tensor *x, const tnn_te
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s holds %lld positions per channel over its %d samples: more "
                          "than the products take (%d columns)", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), (long long)n * h * w, n, INT_MAX);
-    if (tnn_tensor_overlaps(x, &c->y)) return tnn_error_own_output(m);
+    if (tnn_tensor_overlaps(x, &c->p.y)) return tnn_error_own_output(m);
     const int P = h * w, g = tnn_conv_group_size(n, P), groups = (n + g - 1) / g;
-    tnn_status st = tnn_conv_slots_ensure(&c->scratch, groups, c->kt + c->in, g * P, "conv_transpose2d");
+    tnn_status st = tnn_conv_slots_ensure(&c->p.scratch, groups, c->kt + c->in, g * P, "conv_transpose2d");
     if (st) return st;
     int yshape[4] = {n, c->out, (int)ho, (int)wo};
-    st = tnn_tensor_resize(&c->y, x->ndim, b ? yshape : yshape + 1);
+    st = tnn_tensor_resize(&c->p.y, x->ndim, b ? yshape : yshape + 1);
     if (st == TNN_ERR_NOMEM)
         return tnn_error(st, "conv_transpose2d output: out of memory for %zu floats",
                          (size_t)n * (size_t)c->out * (size_t)ho * (size_t)wo);
@@ -165,7 +158,7 @@ static tnn_status convt_forward(tnn_module *m, const tnn_tensor *x, const tnn_te
     tnn_conv_run_tasks(groups, (size_t)c->kt * (size_t)n * (size_t)P, forward_group, c); /* any thread, same bits */
     c->x_ndim = x->ndim;
     memcpy(c->x_shape, x->shape, sizeof c->x_shape);
-    *y = &c->y;
+    *y = &c->p.y;
     return TNN_OK;
 }
 
@@ -187,11 +180,11 @@ static void backward_run(void *ctx, int r)
     tnn_conv_transpose2d *c = j->c;
     const size_t P = (size_t)c->h * (size_t)c->w, Q = (size_t)c->ho * (size_t)c->wo, xs = (size_t)c->in * P;
     const int g0 = (int)((long long)r * c->groups / c->runs), g1 = (int)((long long)(r + 1) * c->groups / c->runs);
-    float *dw = j->grads ? c->dw_runs.data + (size_t)r * (size_t)c->in * (size_t)c->kt : NULL;
-    double *db = c->bias && j->grads ? c->db_runs + (size_t)r * (size_t)c->out : NULL;
+    float *dw = j->grads ? c->p.dw_runs.data + (size_t)r * (size_t)c->in * (size_t)c->kt : NULL;
+    double *db = c->p.bias && j->grads ? c->p.db_runs + (size_t)r * (size_t)c->out : NULL;
     if (db) for (int o = 0; o < c->out; o++) db[o] = 0.0;
     const tnn_conv_geom geom = convt_geom(c);
-    const int slot = tnn_conv_slot_take(&c->scratch);
+    const int slot = tnn_conv_slot_take(&c->p.scratch);
     for (int gi = g0; gi < g1; gi++) {
         int s0, s1;
         group_range(c, gi, &s0, &s1);
@@ -215,7 +208,7 @@ static void backward_run(void *ctx, int r)
         }
         if (j->dx) {
             float *dst = alone ? j->dx + (size_t)s0 * xs : xg;
-            const tnn_gemm_args gx = {false, false, c->in, (int)gp, c->kt, 1.0f, c->weight, c->kt, cols, (int)gp,
+            const tnn_gemm_args gx = {false, false, c->in, (int)gp, c->kt, 1.0f, c->p.weight, c->kt, cols, (int)gp,
                                       0.0f, dst, (int)gp, NULL};
             tnn_gemm_whole(&gx);
             for (int s = s0; !alone && s < s1; s++)
@@ -224,7 +217,7 @@ static void backward_run(void *ctx, int r)
                            P * sizeof(float));
         }
     }
-    tnn_conv_slot_give(&c->scratch, slot);
+    tnn_conv_slot_give(&c->p.scratch, slot);
 }
 
 static tnn_status convt_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
@@ -245,22 +238,18 @@ static tnn_status convt_backward(tnn_module *m, const tnn_tensor *dy, const tnn_
     tnn_tensor *out = NULL;
     const size_t nx = (size_t)c->n * (size_t)c->in * P;
     tnn_status st = TNN_OK;
-    if (dx) st = tnn_pick_dx(m, c->dx, c->x, nx, dy, c->x_ndim, c->x_shape, &out);
+    if (dx) st = tnn_pick_dx(m, c->p.dx, c->x, nx, dy, c->x_ndim, c->x_shape, &out);
     if (!st && grads) {
-        st = tnn_tensor_resize(&c->dw_runs, 3, (int[]){c->runs, c->in, c->kt});
+        st = tnn_tensor_resize(&c->p.dw_runs, 3, (int[]){c->runs, c->in, c->kt});
         if (st == TNN_ERR_NOMEM)
             st = tnn_error(st, "conv_transpose2d weight gradients by run: out of memory for %d of [%d x %d]", c->runs,
                            c->in, c->kt);
     }
-    if (!st) st = tnn_conv_slots_ensure(&c->scratch, c->runs, c->kt + c->in, c->g * (int)P, "conv_transpose2d");
+    if (!st) st = tnn_conv_slots_ensure(&c->p.scratch, c->runs, c->kt + c->in, c->g * (int)P, "conv_transpose2d");
     if (st) return st;
     bwd_job j = {c, dy->data, out ? out->data : NULL, grads};
     tnn_conv_run_tasks(c->runs, (size_t)(c->kt + c->in) * (size_t)c->n * P, backward_run, &j);
-    if (grads) { /* dW (+)= dW_0 + dW_1 + ..., db likewise in double: the runs in order */
-        tnn_conv_sum_runs(c->dw_runs.data, c->runs, (size_t)c->in * (size_t)c->kt, c->dweight, !c->grad_owed);
-        if (c->bias) tnn_conv_sum_bias_runs(c->db_runs, c->runs, c->out, c->dbias, !c->grad_owed);
-        c->grad_owed = c->grad_none = false;
-    }
+    if (grads) tnn_conv_params_sum_grads(&c->p, c->runs); /* dW (+)= dW_0 + dW_1 + ..., db likewise */
     if (dx) *dx = out;
     return TNN_OK;
 }
@@ -269,34 +258,19 @@ static tnn_status convt_backward(tnn_module *m, const tnn_tensor *dy, const tnn_
 static void convt_discard_grad(tnn_module *m)
 {
     tnn_conv_transpose2d *c = (tnn_conv_transpose2d *)m;
-    c->grad_owed = c->grad_none = true;
+    c->p.grad_owed = c->p.grad_none = true;
 }
 
 static tnn_status convt_visit(tnn_module *m, const char *prefix, tnn_visit_fn fn, void *ctx)
 {
     tnn_conv_transpose2d *c = (tnn_conv_transpose2d *)m;
-    const size_t nw = (size_t)c->in * (size_t)c->kt;
-    if (c->grad_owed) { /* the gradients are about to be seen: make them read as zero */
-        memset(c->dweight, 0, (nw + (c->bias ? (size_t)c->out : 0)) * sizeof(float));
-        c->grad_owed = false;
-    }
-    const bool none = c->grad_none;
-    tnn_status st = tnn_visit_param(prefix, "weight", c->weight, c->dweight, 4, (int[]){c->in, c->out, c->k, c->k}, none,
-                                    fn, ctx);
-    if (st == TNN_OK && c->bias) st = tnn_visit_param(prefix, "bias", c->bias, c->dbias, 1, (int[]){c->out}, none, fn, ctx);
-    return st;
+    return tnn_conv_params_visit(&c->p, prefix, (int[]){c->in, c->out, c->k, c->k}, fn, ctx);
 }
 
 static void convt_free(tnn_module *m)
 {
     tnn_conv_transpose2d *c = (tnn_conv_transpose2d *)m;
-    tnn_free(c->weight); /* one block: weight, bias, dweight, dbias */
-    tnn_tensor_release(&c->y);
-    tnn_tensor_release(&c->dx[0]);
-    tnn_tensor_release(&c->dx[1]);
-    tnn_conv_slots_release(&c->scratch);
-    tnn_tensor_release(&c->dw_runs);
-    tnn_free(c->db_runs);
+    tnn_conv_params_release(&c->p);
     tnn_free(c);
 }
 
@@ -312,7 +286,7 @@ static const tnn_module_vtable convt_vt = {
 
 const tnn_tensor *tnn_conv_transpose2d_output_buffer(const tnn_module *m)
 {
-    return m && m->vt == &convt_vt ? &((const tnn_conv_transpose2d *)m)->y : NULL;
+    return m && m->vt == &convt_vt ? &((const tnn_conv_transpose2d *)m)->p.y : NULL;
 }
 
 tnn_module *tnn_conv_transpose2d_new(int in, int out, int k, int stride, int padding, int output_padding, bool bias,
@@ -343,29 +317,11 @@ tnn_module *tnn_conv_transpose2d_new(int in, int out, int k, int stride, int pad
     c->pad = padding;
     c->opad = output_padding;
     c->kt = (int)kt;
-    const size_t nw = (size_t)in * kt, nb = bias ? (size_t)out : 0;
-    float *block = tnn_calloc(2 * nw + 2 * nb, sizeof(float), "conv_transpose2d parameters");
-    if (!block) { tnn_free(c); return NULL; }
-    c->weight = block;
-    c->bias = bias ? block + nw : NULL;
-    c->dweight = block + nw + nb;
-    c->dbias = bias ? c->dweight + nw : NULL;
-    if (bias &&
-        !(c->db_runs = tnn_malloc((size_t)CONV_RUNS * (size_t)out * sizeof(double), "conv_transpose2d bias gradients"))) {
-        tnn_free(block);
+    /* torch takes fan_in from the weight's dimension 1: out_channels * k * k here */
+    if (tnn_conv_params_init(&c->p, (size_t)in * kt, out, bias, kt, rng, "conv_transpose2d parameters")) {
+        tnn_conv_params_release(&c->p);
         tnn_free(c);
         return NULL;
-    }
-    tnn_tensor_init_empty(&c->y);
-    tnn_tensor_init_empty(&c->dx[0]);
-    tnn_tensor_init_empty(&c->dx[1]);
-    tnn_conv_slots_init(&c->scratch);
-    tnn_tensor_init_empty(&c->dw_runs);
-    if (rng) { /* torch's kaiming_uniform_(a=sqrt(5)) and bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), where
-                  torch takes fan_in from the weight's dimension 1: out_channels * k * k for this layout */
-        float bound = (float)(1.0 / sqrt((double)kt));
-        for (size_t i = 0; i < nw; i++) c->weight[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);
-        for (size_t i = 0; i < nb; i++) c->bias[i] = -bound + 2.0f * bound * tnn_rng_uniform(rng);
     }
     return &c->base;
 }
