@@ -77,6 +77,14 @@ tnn_status tnn_set_error(tnn_status status, const char *fmt, ...)
 
 unsigned tnn_error_seq(void) { return g_err_seq; }
 
+tnn_status tnn_settings_refused(unsigned tag, const char *who, const char *defaults)
+{
+    if (tag == TNN_SETTINGS_TAG) return TNN_OK;
+    return tnn_error(TNN_ERR_ARG, "%s: the settings were not started from %s() (a struct written as {.field = value} "
+                     "has every other field 0, not its default): take %s() and change the fields you need",
+                     who, defaults, defaults);
+}
+
 void tnn_set_log(tnn_log_fn fn, void *user)
 {
     g_log_fn = fn;

@@ -51,7 +51,8 @@ typedef struct tnn_batchnorm {
 
 tnn_batchnorm_params tnn_batchnorm_defaults(void)
 {
-    return (tnn_batchnorm_params){.eps = 1e-5, .momentum = 0.1, .affine = true, .track_running_stats = true};
+    return (tnn_batchnorm_params){.eps = 1e-5, .momentum = 0.1, .affine = true, .track_running_stats = true,
+                                  .tag = TNN_SETTINGS_TAG};
 }
 
 static void bn_describe(const tnn_module *m, char *buf, size_t len)
@@ -613,6 +614,7 @@ static tnn_module *bn_new(const tnn_module_vtable *vt, int c, tnn_batchnorm_para
         tnn_error(TNN_ERR_ARG, "%s(%d): num_features must be >= 1", kind, c);
         return NULL;
     }
+    if (tnn_settings_refused(p.tag, kind, "tnn_batchnorm_defaults")) return NULL;
     if (!(p.eps >= 0.0) || !isfinite(p.eps) || !(p.momentum >= 0.0 && p.momentum <= 1.0)) {
         tnn_error(TNN_ERR_ARG, "%s(%d): eps must be finite and >= 0, momentum in [0, 1] (got eps=%g, momentum=%g)",
                   kind, c, p.eps, p.momentum);

@@ -118,7 +118,7 @@ tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float 
 tnn_class_loss_params tnn_class_loss_defaults(void)
 {
     return (tnn_class_loss_params){.weight = NULL, .ignore_index = -100, .label_smoothing = 0.0,
-                                   .reduction = TNN_REDUCTION_MEAN, .losses = NULL};
+                                   .reduction = TNN_REDUCTION_MEAN, .losses = NULL, .tag = TNN_SETTINGS_TAG};
 }
 
 /* A call, its settings checked. */
@@ -413,7 +413,8 @@ tnn_status tnn_cross_entropy_loss(const tnn_tensor *logits, const int *targets, 
 tnn_status tnn_cross_entropy_loss_with(const tnn_tensor *logits, const int *targets, tnn_class_loss_params p,
                                        float *loss, tnn_tensor *grad)
 {
-    return class_loss("cross_entropy_loss_with", true, logits, targets, &p, loss, grad);
+    tnn_status st = tnn_settings_refused(p.tag, "cross_entropy_loss_with", "tnn_class_loss_defaults");
+    return st ? st : class_loss("cross_entropy_loss_with", true, logits, targets, &p, loss, grad);
 }
 
 tnn_status tnn_nll_loss(const tnn_tensor *log_probs, const int *targets, float *loss, tnn_tensor *grad)
@@ -424,5 +425,6 @@ tnn_status tnn_nll_loss(const tnn_tensor *log_probs, const int *targets, float *
 tnn_status tnn_nll_loss_with(const tnn_tensor *log_probs, const int *targets, tnn_class_loss_params p, float *loss,
                              tnn_tensor *grad)
 {
-    return class_loss("nll_loss_with", false, log_probs, targets, &p, loss, grad);
+    tnn_status st = tnn_settings_refused(p.tag, "nll_loss_with", "tnn_class_loss_defaults");
+    return st ? st : class_loss("nll_loss_with", false, log_probs, targets, &p, loss, grad);
 }

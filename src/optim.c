@@ -178,7 +178,8 @@ typedef struct tnn_sgd {
 
 tnn_sgd_params tnn_sgd_defaults(void)
 {
-    return (tnn_sgd_params){.lr = 0.01, .momentum = 0.0, .dampening = 0.0, .weight_decay = 0.0, .nesterov = false};
+    return (tnn_sgd_params){.lr = 0.01, .momentum = 0.0, .dampening = 0.0, .weight_decay = 0.0, .nesterov = false,
+                            .tag = TNN_SETTINGS_TAG};
 }
 
 /* The update of n consecutive parameter scalars (buf: their momentum buffers). */
@@ -294,6 +295,7 @@ static const tnn_optimizer_vtable sgd_vt = {"sgd", sgd_step, sgd_visit_state, sg
 tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p)
 {
     if (!m) { tnn_error(TNN_ERR_ARG, "sgd: module is NULL"); return NULL; }
+    if (tnn_settings_refused(p.tag, "sgd", "tnn_sgd_defaults")) return NULL;
     if (!(p.lr >= 0.0) || !(p.momentum >= 0.0) || !(p.weight_decay >= 0.0) || !float_finite(p.lr) ||
         !float_finite(p.momentum) || !float_finite(p.weight_decay) || !float_finite(p.dampening)) {
         tnn_error(TNN_ERR_ARG, "sgd: lr, momentum and weight_decay must be >= 0, and they and dampening finite in float "
@@ -340,7 +342,8 @@ typedef struct tnn_adam {
 
 tnn_adam_params tnn_adam_defaults(void)
 {
-    return (tnn_adam_params){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0};
+    return (tnn_adam_params){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0,
+                             .tag = TNN_SETTINGS_TAG};
 }
 
 TNN_CLONES static void adam_kernel(float *restrict w, const float *restrict g, float *restrict mm, float *restrict vv,
@@ -476,6 +479,7 @@ static const tnn_optimizer_vtable adam_vt = {"adam", adam_step, adam_visit_state
 tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p)
 {
     if (!m) { tnn_error(TNN_ERR_ARG, "adam: module is NULL"); return NULL; }
+    if (tnn_settings_refused(p.tag, "adam", "tnn_adam_defaults")) return NULL;
     if (!(p.lr >= 0.0) || !float_finite(p.lr) || !(p.beta1 >= 0.0 && p.beta1 < 1.0) ||
         !(p.beta2 >= 0.0 && p.beta2 < 1.0) || !(p.eps >= 0.0) || !float_finite(p.eps) || !(p.weight_decay >= 0.0) ||
         !float_finite(p.weight_decay)) {

@@ -153,6 +153,15 @@ void tnn_gemm2(const tnn_gemm_args *a, const tnn_gemm_args *b);
 
 /* Batch rows and features per row of a [batch x ...] tensor (in size_t: [1 x 65536 x
  * 65537] has more than an int holds). */
+/* The tag every settings struct's defaults function sets (tnn_adam_defaults, ...) and
+ * every function taking the struct checks (tnn_settings_refused): a struct written as
+ * {.lr = 0.01} has it 0, and with it every field it does not name (betas 0, an
+ * ignore_index of 0, a BatchNorm without parameters), which would otherwise be taken. */
+#define TNN_SETTINGS_TAG 0x746e6e73u
+/* TNN_ERR_ARG naming the function `who` and the defaults function `defaults` when tag
+ * is not TNN_SETTINGS_TAG; TNN_OK otherwise. */
+tnn_status tnn_settings_refused(unsigned tag, const char *who, const char *defaults);
+
 static inline int tnn_rows(const tnn_tensor *t) { return t->shape[0]; }
 static inline size_t tnn_row_size(const tnn_tensor *t) { return t->size / (size_t)t->shape[0]; }
 

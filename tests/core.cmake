@@ -63,7 +63,7 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
   gradcheck_harness_detects_zero_vs_zero gradcheck_harness_loss_detects_wrong_grad)
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
-foreach(component rng gemm tensor module sequential loss optim clip softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d dropout2d)
+foreach(component rng gemm tensor module sequential loss optim clip settings softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d dropout2d)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
 # test_module's 26 cases take about a minute under valgrind on a quiet 2-core machine

@@ -27,6 +27,9 @@ extern "C" {
 #endif
 
 /** Linear layer: y = x W^T + b, W: [out x in] ("weight"), b: [out] ("bias", omitted when !bias).
+ * x is [batch x in_features]; an input of more dimensions [batch x d1 x ...] is taken as
+ * rows of d1*... features (an implicit Flatten), where torch's Linear would work on the
+ * last dimension alone: a [B x T x F] input is refused unless T*F is in_features.
  * Initialised as torch.nn.Linear: W, b ~ U(-1/sqrt(in), 1/sqrt(in)) drawn from rng
  * (weight first, then bias). rng may be NULL to leave everything zero.
  * NULL (TNN_ERR_ARG) if in_features or out_features is below 1. */
@@ -40,6 +43,10 @@ typedef struct tnn_batchnorm_params {
     bool affine;      /**< learnable "weight" (gamma, init 1) and "bias" (beta, init 0); default true */
     bool track_running_stats; /**< keep "running_mean" (init 0), "running_var" (init 1),
                                  "num_batches_tracked" (I64) and use them in eval mode; default true */
+    /** Set by tnn_batchnorm_defaults(); leave it. Settings not started from it are refused
+     * (TNN_ERR_ARG): a struct written as {.eps = 0.8} has momentum 0, no affine
+     * parameters and no running statistics. */
+    unsigned tag;
 } tnn_batchnorm_params;
 /** PyTorch's defaults: eps 1e-5, momentum 0.1, affine, track_running_stats. */
 TNN_API tnn_batchnorm_params tnn_batchnorm_defaults(void);

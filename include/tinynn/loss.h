@@ -106,6 +106,10 @@ typedef struct tnn_class_loss_params {
      * per-sample losses, ignored samples 0, resized to [batch] as grad is (an owned tensor
      * grows, a view must hold batch elements). Default NULL. */
     tnn_tensor *losses;
+    /** Set by tnn_class_loss_defaults(); leave it. Settings not started from it are
+     * refused (TNN_ERR_ARG): a struct written as {.label_smoothing = 0.1} has
+     * ignore_index 0, which would leave every sample of class 0 out of the loss. */
+    unsigned tag;
 } tnn_class_loss_params;
 
 /** PyTorch's defaults: no class weights, ignore_index -100, no label smoothing, mean

@@ -99,6 +99,9 @@ typedef struct tnn_sgd_params {
     double dampening;     /**< default 0 */
     double weight_decay;  /**< default 0 (L2 added to the gradient) */
     bool nesterov;        /**< default false; needs momentum > 0 and dampening 0 */
+    /** Set by tnn_sgd_defaults(); leave it. Settings not started from it are refused
+     * (TNN_ERR_ARG): a struct written as {.lr = 0.1} has every other field 0. */
+    unsigned tag;
 } tnn_sgd_params;
 /** lr 0.01 and everything else off (momentum, dampening, weight_decay, nesterov), as
  * torch.optim.SGD's defaults; torch 1.13 has no default lr (SGD(params) raises), so 0.01
@@ -125,6 +128,9 @@ typedef struct tnn_adam_params {
     /** @} */
     double eps;           /**< default 1e-8 */
     double weight_decay;  /**< default 0 */
+    /** Set by tnn_adam_defaults(); leave it. Settings not started from it are refused
+     * (TNN_ERR_ARG): a struct written as {.lr = 0.01} has betas and eps 0. */
+    unsigned tag;
 } tnn_adam_params;
 /** torch.optim.Adam's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay. */
 TNN_API tnn_adam_params tnn_adam_defaults(void);
