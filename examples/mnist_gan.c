@@ -477,7 +477,7 @@ static int save_snapshot(run *r, const gan_trainer *tr, int epoch)
     char path[PATH_MAX], e[16];
     snprintf(e, sizeof e, "%d", epoch);
     tnn_metadata *md = tnn_metadata_clone(r->md_weights);
-    if (!md || tnn_metadata_set(md, "epoch", e) != TNN_OK) {
+    if (!md || tnn_metadata_set(md, "network", "generator") != TNN_OK || tnn_metadata_set(md, "epoch", e) != TNN_OK) {
         tnn_metadata_free(md);
         return out_of_memory();
     }
@@ -695,13 +695,20 @@ static int save_weights(run *r)
     tnn_module *nets[2] = {r->tr->generator, r->tr->discriminator};
     for (int k = 0; k < 2; k++) {
         const char *path = r->out_weights[k];
+        /* "network" tells the two files apart: their sizes' metadata is the same */
+        tnn_metadata *md = tnn_metadata_clone(r->md_weights);
+        if (!md || tnn_metadata_set(md, "network", names[k]) != TNN_OK) {
+            tnn_metadata_free(md);
+            return out_of_memory();
+        }
         writing(true);
         bool ok = false;
         if (r->dbg.fail_save && strcmp(r->dbg.fail_save, names[k]) == 0)
             tnn_set_error(TNN_ERR_IO, "%s: TINYNN_DEBUG_FAIL_SAVE", path);
         else
-            ok = tnn_module_save(nets[k], GAN_PREFIX, path, r->md_weights) == TNN_OK;
+            ok = tnn_module_save(nets[k], GAN_PREFIX, path, md) == TNN_OK;
         writing(false);
+        tnn_metadata_free(md);
         if (ok) continue;
         fprintf(stderr, "%s: saving the %s: %s\n", PROG, names[k], tnn_last_error());
         if (r->ckpt_at == r->s.n_hist) {

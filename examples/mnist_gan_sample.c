@@ -134,6 +134,16 @@ int main(int argc, char **argv)
      * every one of which must be there */
     const char *fmt = tnn_metadata_get(tnn_safetensors_metadata(st), "format");
     bool checkpoint = fmt && strcmp(fmt, GAN_CHECKPOINT_FORMAT) == 0;
+    /* mnist_gan's weights say which network they hold (files without the key, written
+     * by PyTorch or by mnist_gan before 0.9, are judged by their tensors below) */
+    const char *network = checkpoint ? NULL : tnn_metadata_get(tnn_safetensors_metadata(st), "network");
+    if (network && strcmp(network, "generator") != 0) {
+        fprintf(stderr, "%s: --weights %s: holds the %s (its metadata's network), not the generator; give "
+                "generator.safetensors, a generator_epoch<E>.safetensors snapshot or a checkpoint\n", PROG, weights,
+                network);
+        status = 2;
+        goto done;
+    }
     const char *prefix = checkpoint ? GAN_CHECKPOINT_GENERATOR : GAN_PREFIX;
     /* Metadata that promises a larger generator than the file holds is refused before
      * the network is built: made-up sizes would reserve gigabytes for nothing. */
@@ -232,7 +242,8 @@ int main(int argc, char **argv)
         tnn_status wst = tnn_save_image_grid(png, all, n_samples, gc.channels, gc.img_size, gc.img_size, nrow, 2, true);
         flags_writing(false);
         if (wst != TNN_OK) goto fail_msg;
-        printf("%s: %d images, %d per row\n", png, n_samples, nrow);
+        if (n_samples == 1) printf("%s: 1 image\n", png);
+        else printf("%s: %d images, %d per row\n", png, n_samples, nrow < n_samples ? nrow : n_samples);
     }
     if (idx_path) {
         /* IDX holds [N x H x W] (one channel) or [N x H x W x C] (interleaved). */

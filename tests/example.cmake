@@ -38,7 +38,8 @@ endif()
 
 tnn_example_test_exe(test_image test_image.c)
 tnn_example_cases(EXE test_image LABEL unit CASES
-  grid_geometry grid_pixels grid_normalisation grid_three_channels grid_png_readback png_gray_and_rgba
+  grid_geometry grid_pixels grid_refuses_rows_of_another_size grid_normalisation grid_three_channels
+  grid_png_readback png_gray_and_rgba
   grid_two_and_four_channels
   resize_pil_bilinear grid_matches_torchvision resize_matches_pil)
 
@@ -54,9 +55,15 @@ if(TARGET mnist_gan AND TARGET mnist_gan_sample)
   target_link_libraries(tinynn_gan_testutil PUBLIC tinynn_testutil PRIVATE tinynn_warnings)
   set(_tnn_bins $<TARGET_FILE:mnist_gan> $<TARGET_FILE:mnist_gan_sample>)
 
+  # docs/mnist_gan.md's program that loads the trained generator: the smoke run checks
+  # that its grid is mnist_gan_sample's, byte for byte
+  tnn_doc_code(docs/mnist_gan.md "```c\n(/\\* use_generator.c[^`]*)```" doc_use_generator.c)
+  add_executable(doc_use_generator ${CMAKE_CURRENT_BINARY_DIR}/doc_use_generator.c)
+  target_link_libraries(doc_use_generator PRIVATE tinynn tinynn_warnings)
+
   tnn_example_test_exe(test_mnist_gan_smoke test_mnist_gan_smoke.c tinynn_gan tinynn_gan_testutil)
-  add_dependencies(test_mnist_gan_smoke mnist_gan mnist_gan_sample)
-  tnn_example_cases(EXE test_mnist_gan_smoke LABEL smoke ARGS ${_tnn_bins} CASES
+  add_dependencies(test_mnist_gan_smoke mnist_gan mnist_gan_sample doc_use_generator)
+  tnn_example_cases(EXE test_mnist_gan_smoke LABEL smoke ARGS ${_tnn_bins} $<TARGET_FILE:doc_use_generator> CASES
     smoke_train_and_sample smoke_losses_and_snapshots)
   tnn_example_cases(EXE test_mnist_gan_smoke LABEL cli ARGS ${_tnn_bins} CASES
     cli_unknown_flag cli_bad_numbers cli_bad_folders cli_bad_data cli_sample_weights_files cli_write_protected_outputs

@@ -92,6 +92,29 @@ static void grid_pixels(void **state)
     tnn_tensor_free(x);
 }
 
+/* Each of the tensor's rows must be one image: [25 x 784] as 27 x 27 images (729 values,
+ * enough of them in all) is refused, naming the shape, and so is a 1-D tensor that is
+ * not whole images; [25 x 1 x 28 x 28] and a 1-D tensor of whole images are taken. */
+static void grid_refuses_rows_of_another_size(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 6);
+    tnn_tensor *x = tu_rand_tensor(&r, 25, 784, -1.0f, 1.0f);
+    uint8_t *rgb = calloc(152 * 152 * 3, 1);
+    assert_non_null(rgb);
+    TU_ASSERT_ERR(tnn_image_grid_rgb(rgb, x, 25, 1, 27, 27, 5, 2, true), TNN_ERR_SHAPE, "[25 x 784]", "27 x 27",
+                  (const char *)NULL);
+    TU_ASSERT_ERR(tnn_image_grid_rgb(rgb, x, 9, 3, 28, 28, 3, 2, true), TNN_ERR_SHAPE, "3 x 28 x 28", (const char *)NULL);
+    TU_ASSERT_OK(tnn_tensor_reshape(x, 4, (int[]){25, 1, 28, 28}));
+    TU_ASSERT_OK(tnn_image_grid_rgb(rgb, x, 25, 1, 28, 28, 5, 2, true));
+    TU_ASSERT_OK(tnn_tensor_reshape(x, 1, (int[]){25 * 784}));
+    TU_ASSERT_OK(tnn_image_grid_rgb(rgb, x, 25, 1, 28, 28, 5, 2, true));
+    TU_ASSERT_ERR(tnn_image_grid_rgb(rgb, x, 16, 1, 27, 27, 4, 2, true), TNN_ERR_SHAPE, "27 x 27", (const char *)NULL);
+    free(rgb);
+    tnn_tensor_free(x);
+}
+
 /* Known values: -1 -> 0, 1 -> 255, 0 -> 127.5 rounded half up = 128; a constant grid is
  * all 0 (max(hi - lo, 1e-5)); without normalize values are clamped to [0, 1]. */
 static void grid_normalisation(void **state)
@@ -366,6 +389,7 @@ static void resize_matches_pil(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(grid_geometry),
     cmocka_unit_test(grid_pixels),
+    cmocka_unit_test(grid_refuses_rows_of_another_size),
     cmocka_unit_test(grid_normalisation),
     cmocka_unit_test(grid_three_channels),
     cmocka_unit_test_setup_teardown(grid_png_readback, tu_tmpdir_make, tu_tmpdir_remove),

@@ -43,6 +43,9 @@ static void check_png(const char *path, int want_w, int want_h)
     tu_png_free(img);
 }
 
+/* docs/mnist_gan.md's use_generator.c, built as doc_use_generator (argv[4]) */
+static const char *g_doc_generator;
+
 /* ---- smoke: train a few batches ---- */
 
 static void smoke_train_and_sample(void **state)
@@ -90,6 +93,7 @@ static void smoke_train_and_sample(void **state)
     assert_string_equal(tnn_metadata_get(md, "channels"), "1");
     assert_string_equal(tnn_metadata_get(md, "bn_eps"), "0.8");
     assert_string_equal(tnn_metadata_get(md, "bn_momentum"), "0.1");
+    assert_string_equal(tnn_metadata_get(md, "network"), "generator");
     gan_config c = gan_config_defaults();
     char msg[256];
     assert_int_equal(gan_config_from_metadata(md, "generator", &c, msg, sizeof msg), TNN_OK);
@@ -106,8 +110,21 @@ static void smoke_train_and_sample(void **state)
     tnn_module_free(g);
     tnn_safetensors_free(st);
     tnn_module *d = gan_discriminator_new(&c, NULL);
-    TU_ASSERT_OK(tnn_module_load(d, GAN_PREFIX, gt_path("out/discriminator.safetensors"), true, NULL));
+    tnn_metadata *dmd = NULL;
+    TU_ASSERT_OK(tnn_module_load(d, GAN_PREFIX, gt_path("out/discriminator.safetensors"), true, &dmd));
+    assert_string_equal(tnn_metadata_get(dmd, "network"), "discriminator");
+    tnn_metadata_free(dmd);
     tnn_module_free(d);
+    /* the sampler given the discriminator says which file it got */
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("out/discriminator.safetensors"),
+             gt_path("d.png"));
+    rc = gt_run(NULL, g_sample, args, &out, &err);
+    if (rc != 2) fail_msg("mnist_gan_sample given the discriminator exited with %d:\n%s", rc, err);
+    gt_assert_contains(err, "discriminator.safetensors: holds the discriminator (its metadata's network), not the "
+                            "generator");
+    assert_int_not_equal(access(gt_path("d.png"), F_OK), 0);
+    free(out);
+    free(err);
 
     /* the sampler: a 5 x 5 grid and a gzipped IDX of 30 images */
     snprintf(args, sizeof args, "--weights '%s' --n_samples 30 --seed 1 --png '%s' --idx '%s'",
@@ -124,6 +141,20 @@ static void smoke_train_and_sample(void **state)
     assert_int_equal(idx.dims[1], 28);
     assert_int_equal(idx.dims[2], 28);
     tnn_idx_free(&idx);
+    /* docs/mnist_gan.md's program draws the grid mnist_gan_sample draws by default */
+    if (!g_doc_generator) fail_msg("the path to doc_use_generator was not given");
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("out/generator.safetensors"),
+             gt_path("ref.png"));
+    rc = gt_run(NULL, g_sample, args, &out, &err);
+    if (rc != 0) fail_msg("mnist_gan_sample exited with %d:\n%s", rc, err);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "'%s' '%s'", gt_path("out/generator.safetensors"), gt_path("doc.png"));
+    rc = gt_run(NULL, g_doc_generator, args, &out, &err);
+    if (rc != 0) fail_msg("doc_use_generator exited with %d:\n%s", rc, err);
+    free(out);
+    free(err);
+    gt_assert_same_file(gt_path("doc.png"), gt_path("ref.png"));
     /* eval mode works for a single image */
     snprintf(args, sizeof args, "--weights '%s' --n_samples 1 --bn_mode eval --idx '%s'",
              gt_path("out/generator.safetensors"), gt_path("one-idx3-ubyte"));
@@ -906,5 +937,6 @@ int main(int argc, char **argv)
         g_gan = argv[2];
         g_sample = argv[3];
     }
+    if (argc >= 5) g_doc_generator = argv[4];
     return tu_main(argc < 2 ? 1 : 2, argv, "mnist_gan", tests, sizeof tests / sizeof tests[0]);
 }

@@ -16,7 +16,8 @@
  *     otherwise: v = x
  *     byte = (uint8) clamp(v * 255 + 0.5, 0, 255)      (i.e. round half up, saturated)
  *
- * One-channel images are replicated to three channels, so the PNG is always RGB.
+ * Channels in the PNG: one channel is replicated to three (RGB, as make_grid does), two
+ * are gray + alpha, three RGB and four RGBA; tnn_image_grid_rgb renders 1 or 3 channels.
  */
 #ifndef TINYNN_IMAGE_H
 #define TINYNN_IMAGE_H
@@ -33,7 +34,9 @@ TNN_API tnn_status tnn_image_grid_size(int count, int h, int w, int nrow, int pa
 
 /** Render the grid into rgb, which must hold 3 * width * height bytes (row-major,
  * interleaved RGB). images: [n x channels*h*w] floats (or any shape with n rows of
- * channels*h*w values), channel-planar per image; channels 1 or 3; count <= n.
+ * channels*h*w values, such as [n x channels x h x w]; a 1-D tensor holds whole images
+ * one after another), channel-planar per image; channels 1 or 3; count <= n. Rows of
+ * another length return TNN_ERR_SHAPE.
  * With normalize, a NaN or infinity among the images returns TNN_ERR_NUMERIC. */
 TNN_API tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count, int channels, int h, int w,
                               int nrow, int padding, bool normalize);
