@@ -24,31 +24,49 @@ typedef struct tnn_sequential {
 
 /* Activations work in place where that cannot be seen from outside (as PyTorch's
  * LeakyReLU(inplace=True) in the GAN this library grew from): in forward, over the
- * output of a Linear or BatchNorm1d just before them, a buffer owned by that layer which
- * nothing but the activation reads again; in backward, over the dL/dy that the Linear or
- * BatchNorm1d after them wrote into its own dx buffer. The arithmetic is the same, so the
- * results are the same bits; what goes is a pass over cold memory per activation (and
- * the activation's own buffers). The Sequential's input, its output's dy, and custom
- * modules' buffers are never written. Children are distinct (tnn_sequential_add), so a
- * layer's buffer is not the input of another position. */
+ * output of the layer just before them, a buffer owned by that layer which nothing but
+ * the activation reads again; in backward, over the dL/dy that the layer after them
+ * wrote into its own dx buffer. The layers (owns_its_buffers) are the built-in ones
+ * whose passes never read their output, nor their dx, once returned:
+ *   Linear            backward reads x, W, dy
+ *   BatchNorm1d/2d    backward reads x, the saved mean and invstd (or the running ones)
+ *   Conv2d            backward reads x (im2col again), W, dy
+ *   ConvTranspose2d   backward reads x, W, dy
+ *   MaxPool2d         backward reads dy and the forward's argmax indices
+ *   Upsample          backward reads dy and the source index table
+ * (the output's shape only, for messages), and each writes its dx afresh (zeroed
+ * first where it adds into it) into one of its own two dx buffers (tnn_pick_dx). The
+ * arithmetic is the same, so the results are the same bits; what goes is a pass over
+ * cold memory per activation (and the activation's own buffers). The Sequential's
+ * input, its output's dy, and custom modules' buffers are never written. Children are
+ * distinct (tnn_sequential_add), so a layer's buffer is not the input of another
+ * position. Not among them: Softmax (its backward reads its output), Flatten and
+ * Unflatten (views), containers, the caller's own modules, and Dropout and Dropout2d
+ * (whose backward reads only the mask, but an activation after a dropout is rare). */
+static bool owns_its_buffers(const tnn_module *c)
+{
+    return tnn_is_linear(c) || tnn_is_batchnorm1d(c) || tnn_batchnorm2d_output_buffer(c) ||
+           tnn_conv2d_output_buffer(c) || tnn_conv_transpose2d_output_buffer(c) || tnn_max_pool2d_output_buffer(c) ||
+           tnn_upsample_output_buffer(c);
+}
+
 static bool overwrite_forward(const tnn_sequential *s, int i)
 {
-    return i > 0 && tnn_activation_forward_may_overwrite(s->children[i]) &&
-           (tnn_is_linear(s->children[i - 1]) || tnn_is_batchnorm1d(s->children[i - 1]));
+    return i > 0 && tnn_activation_forward_may_overwrite(s->children[i]) && owns_its_buffers(s->children[i - 1]);
 }
 
 static bool overwrite_backward(const tnn_sequential *s, int i)
 {
-    if (!(i + 1 < s->count && tnn_is_activation(s->children[i]) &&
-          (tnn_is_linear(s->children[i + 1]) || tnn_is_batchnorm1d(s->children[i + 1]))))
+    if (!(i + 1 < s->count && tnn_is_activation(s->children[i]) && owns_its_buffers(s->children[i + 1])))
         return false;
     /* Only behind a child that writes its dx into a buffer of its own: the Sequential's
      * dx, which the caller may feed back in (as its next input or dy), must not be a later
      * child's buffer, and a Flatten (or a module of the caller's) may return a view of
-     * its dy. */
+     * its dy. (The first such child is never an activation working in place: that needs
+     * one before it.) */
     for (int j = 0; j < i; j++) {
         const tnn_module *c = s->children[j];
-        if (tnn_is_linear(c) || tnn_is_batchnorm1d(c) || tnn_is_activation(c)) return true;
+        if (owns_its_buffers(c) || tnn_is_activation(c)) return true;
     }
     return false;
 }

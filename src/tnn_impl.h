@@ -172,9 +172,11 @@ tnn_status tnn_visit_one(const char *prefix, const char *local, tnn_dtype dt, vo
 tnn_status tnn_visit_param(const char *prefix, const char *local, float *data, float *grad, int ndim, const int *shape,
                            bool no_grad, tnn_visit_fn fn, void *ctx);
 
-/* Layer types, for tnn_sequential's in-place activations. A Linear's or BatchNorm1d's
- * output and dL/dx are buffers of its own that nothing of it reads again once returned
- * (their backward passes read the input and saved statistics, never the output). */
+/* Layer types, for tnn_sequential's in-place activations. The output and dL/dx of a
+ * Linear, BatchNorm1d/2d, Conv2d, ConvTranspose2d, MaxPool2d or Upsample are buffers of
+ * its own that nothing of it reads again once returned (their backward passes read the
+ * input, weights, saved statistics or indices, never the output; sequential.c lists
+ * what each reads). */
 bool tnn_is_linear(const tnn_module *m);
 bool tnn_is_batchnorm1d(const tnn_module *m);
 bool tnn_is_activation(const tnn_module *m);

@@ -3,7 +3,9 @@
  * chaining the children by hand (also where activations work in place), mode
  * propagation, ownership, error paths, and the summary table. */
 #include "testutil.h"
+#include "tnn_impl.h" /* tnn_is_activation, tnn_activation_output_buffer */
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +232,200 @@ static void sequential_in_place_activations(void **state)
     tnn_module_free(s);
 }
 
+
+/* Children of the convolutional in-place test: every layer after which (in forward) or
+ * before which (in backward) an activation works in place besides Linear and
+ * BatchNorm1d. Input [4 x 2 x 8 x 8]. */
+enum { NCV = 15 };
+static tnn_module *make_conv_child(int i, tnn_rng *r)
+{
+    switch (i) {
+    case 0: return tnn_leaky_relu_new(0.2f);            /* first: own y, own dx */
+    case 1: return tnn_conv2d_new(2, 4, 3, 1, 1, true, r); /* [4 x 4 x 8 x 8] */
+    case 2: return tnn_leaky_relu_new(0.2f);            /* fwd over a Conv2d, bwd over a BatchNorm2d's dx */
+    case 3: return tnn_batchnorm2d_new(4, tnn_batchnorm_defaults());
+    case 4: return tnn_relu_new();                      /* fwd over a BatchNorm2d, bwd over a MaxPool2d's dx */
+    case 5: return tnn_max_pool2d_new(2, 2, 0);         /* [4 x 4 x 4 x 4] */
+    case 6: return tnn_tanh_new();                      /* fwd over a MaxPool2d, bwd over an Upsample's dx */
+    case 7: return tnn_upsample_nearest2d_new(2);       /* [4 x 4 x 8 x 8] */
+    case 8: return tnn_sigmoid_new();                   /* fwd over an Upsample, bwd over a ConvTranspose2d's dx */
+    case 9: return tnn_conv_transpose2d_new(4, 3, 4, 2, 1, 0, true, r); /* [4 x 3 x 16 x 16] */
+    case 10: return tnn_relu_new();                     /* fwd over a ConvTranspose2d, bwd over a Conv2d's dx */
+    case 11: return tnn_conv2d_new(3, 2, 3, 2, 1, false, r); /* [4 x 2 x 8 x 8] */
+    case 12: return tnn_leaky_relu_new(-0.3f);          /* negative slope: own y; bwd over a BatchNorm2d's dx */
+    case 13: return tnn_batchnorm2d_new(2, tnn_batchnorm_defaults());
+    default: return tnn_leaky_relu_new(0.2f);           /* last: fwd over a BatchNorm2d, bwd into its own dx */
+    }
+}
+
+/* Which of make_conv_child's activations work in place, and their sizes per sample. */
+static const bool conv_fwd_in_place[NCV] = {[2] = true, [4] = true, [6] = true, [8] = true, [10] = true, [14] = true};
+static const bool conv_bwd_in_place[NCV] = {[2] = true, [4] = true, [6] = true, [8] = true, [10] = true, [12] = true};
+static const size_t conv_act_size[NCV] = {[0] = 128, [2] = 256, [4] = 256, [6] = 64, [8] = 256, [10] = 768,
+                                          [12] = 128, [14] = 128};
+
+/* An allocator that counts live blocks and bytes and the peak of the bytes (a header
+ * before each block keeps its size). */
+static long g_blocks;
+static size_t g_bytes, g_peak;
+typedef union { size_t n; max_align_t align; } block_head;
+static void *bytes_malloc(void *u, size_t n)
+{
+    (void)u;
+    block_head *h = malloc(sizeof *h + n);
+    if (!h) return NULL;
+    h->n = n;
+    g_blocks++;
+    if ((g_bytes += n) > g_peak) g_peak = g_bytes;
+    return h + 1;
+}
+static void bytes_free(void *u, void *p)
+{
+    (void)u;
+    block_head *h = (block_head *)p - 1;
+    g_blocks--;
+    g_bytes -= h->n;
+    free(h);
+}
+static void *bytes_realloc(void *u, void *p, size_t n)
+{
+    if (!p) return bytes_malloc(u, n);
+    block_head *h = (block_head *)p - 1;
+    size_t old = h->n;
+    block_head *q = realloc(h, sizeof *q + n);
+    if (!q) return NULL;
+    q->n = n;
+    g_bytes = g_bytes - old + n;
+    if (g_bytes > g_peak) g_peak = g_bytes;
+    return q + 1;
+}
+
+/* Conv2d, BatchNorm2d, MaxPool2d, Upsample and ConvTranspose2d in a Sequential, with an
+ * activation after (and before) each, against the same layers called one by one: the
+ * same bits in the output, dL/dx, every parameter gradient (accumulated over two
+ * backward passes) and every buffer, over two rounds in training mode and one in eval
+ * mode; the caller's x and dy untouched. The Sequential allocates, over a forward and
+ * a backward, exactly the activations' buffers fewer: an output buffer per activation
+ * working in place in forward and a dx buffer per one working in place in backward. */
+static void sequential_in_place_conv_net(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    tnn_rng r1, r2;
+    tnn_rng_seed(&r1, 12);
+    tnn_rng_seed(&r2, 12);
+    /* installed throughout: every block it allocates goes back to it */
+    g_blocks = 0;
+    g_bytes = g_peak = 0;
+    tnn_set_allocator(&(tnn_allocator){bytes_malloc, bytes_realloc, bytes_free, NULL});
+    tnn_module *s = tnn_sequential_new(), *c[NCV];
+    assert_non_null(s);
+    for (int i = 0; i < NCV; i++) TU_ASSERT_OK(tnn_sequential_add(s, make_conv_child(i, &r1)));
+    for (int i = 0; i < NCV; i++) assert_non_null(c[i] = make_conv_child(i, &r2));
+    /* the parameters alike (BatchNorm's weight and bias drawn away from 1 and 0) */
+    tnn_tensor_list *ls = tnn_module_parameters(s, ""), *lc[NCV];
+    assert_non_null(ls);
+    for (int i = 0, k = 0; i < NCV; i++) {
+        assert_non_null(lc[i] = tnn_module_parameters(c[i], ""));
+        for (int j = 0; j < lc[i]->count; j++, k++) {
+            tnn_named_tensor *a = &ls->items[k], *b = &lc[i]->items[j];
+            if (tnn_batchnorm2d_output_buffer(c[i]))
+                for (size_t e = 0; e < a->count; e++) ((float *)a->data)[e] = 0.5f + tnn_rng_uniform(&r1);
+            assert_int_equal(a->count, b->count);
+            memcpy(b->data, a->data, a->count * sizeof(float));
+        }
+    }
+    for (int round = 0; round < 3; round++) {
+        const bool training = round < 2;
+        tnn_module_train(s, training);
+        for (int i = 0; i < NCV; i++) tnn_module_train(c[i], training);
+        tnn_tensor *x = tnn_tensor_new(4, (int[]){N, 2, 8, 8}), *dy = tnn_tensor_new(4, (int[]){N, 2, 8, 8});
+        assert_non_null(x);
+        assert_non_null(dy);
+        tnn_tensor_uniform(x, &r1, -2.0f, 2.0f);
+        tnn_tensor_uniform(dy, &r1, -1.0f, 1.0f);
+        tnn_tensor *x0 = tnn_tensor_clone(x), *dy0 = tnn_tensor_clone(dy);
+        const tnn_tensor *y, *dx, *h[NCV + 1];
+        /* What the first forward and backward allocate, and the peak above what was
+         * allocated before (nothing is freed on the way: the peak is at the end). */
+        long blocks0 = g_blocks;
+        size_t bytes0 = g_bytes;
+        g_peak = g_bytes;
+        TU_ASSERT_OK(tnn_module_forward(s, x, &y));
+        TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
+        const long seq_blocks = g_blocks - blocks0;
+        const size_t seq_bytes = g_bytes - bytes0, seq_peak = g_peak - bytes0;
+        blocks0 = g_blocks;
+        bytes0 = g_bytes;
+        g_peak = g_bytes;
+        h[0] = x;
+        for (int i = 0; i < NCV; i++) TU_ASSERT_OK(tnn_module_forward(c[i], h[i], &h[i + 1]));
+        const tnn_tensor *g = dy;
+        for (int i = NCV - 1; i >= 0; i--) TU_ASSERT_OK(tnn_module_backward(c[i], g, &g));
+        const long chain_blocks = g_blocks - blocks0;
+        const size_t chain_bytes = g_bytes - bytes0, chain_peak = g_peak - bytes0;
+        if (round == 0) {
+            size_t saved = 0;
+            long saved_blocks = 0;
+            for (int i = 0; i < NCV; i++) {
+                const int n = (conv_fwd_in_place[i] ? 1 : 0) + (conv_bwd_in_place[i] ? 1 : 0);
+                saved += (size_t)n * N * conv_act_size[i] * sizeof(float);
+                saved_blocks += n;
+            }
+            print_message("first forward + backward allocate: sequential %ld blocks, %zu bytes (peak %zu); the "
+                          "layers one by one %ld blocks, %zu bytes (peak %zu); the in-place activations' buffers "
+                          "%ld blocks, %zu bytes\n", seq_blocks, seq_bytes, seq_peak, chain_blocks, chain_bytes,
+                          chain_peak, saved_blocks, saved);
+            assert_int_equal(chain_blocks - seq_blocks, saved_blocks);
+            assert_int_equal(chain_bytes - seq_bytes, saved);
+            assert_int_equal(chain_peak - seq_peak, saved);
+        } else {
+            /* later rounds allocate nothing (the shapes have been seen) */
+            assert_int_equal(seq_blocks, 0);
+            assert_int_equal(chain_blocks, 0);
+        }
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1) {
+                TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
+                g = dy;
+                for (int i = NCV - 1; i >= 0; i--) TU_ASSERT_OK(tnn_module_backward(c[i], g, &g));
+            }
+            assert_int_equal(y->size, h[NCV]->size);
+            assert_memory_equal(y->data, h[NCV]->data, y->size * sizeof(float));
+            assert_int_equal(dx->size, g->size);
+            assert_memory_equal(dx->data, g->data, dx->size * sizeof(float));
+            int k = 0;
+            for (int i = 0; i < NCV; i++)
+                for (int j = 0; j < lc[i]->count; j++, k++) {
+                    const tnn_named_tensor *a = &ls->items[k], *b = &lc[i]->items[j];
+                    assert_int_equal(a->count, b->count);
+                    size_t bytes = a->count * (a->dtype == TNN_I64 ? sizeof(int64_t) : sizeof(float));
+                    assert_memory_equal(a->data, b->data, bytes);
+                    if (a->grad) assert_memory_equal(a->grad, b->grad, a->count * sizeof(float));
+                }
+            assert_int_equal(k, ls->count);
+        }
+        /* the activations working in place in forward have no output buffer of their own */
+        for (int i = 0; i < NCV; i++) {
+            const tnn_module *a = tnn_sequential_get(s, i);
+            if (tnn_is_activation(a)) assert_int_equal(tnn_activation_output_buffer(a)->data == NULL, conv_fwd_in_place[i]);
+        }
+        assert_memory_equal(x->data, x0->data, x->size * sizeof(float));
+        assert_memory_equal(dy->data, dy0->data, dy->size * sizeof(float));
+        tnn_tensor_free(x);
+        tnn_tensor_free(dy);
+        tnn_tensor_free(x0);
+        tnn_tensor_free(dy0);
+    }
+    tnn_tensor_list_free(ls);
+    for (int i = 0; i < NCV; i++) {
+        tnn_tensor_list_free(lc[i]);
+        tnn_module_free(c[i]);
+    }
+    tnn_module_free(s);
+    assert_int_equal(g_blocks, 0);
+    tnn_set_allocator(NULL);
+}
 
 /* A module of the caller's that returns its input and dy as they are (nn.Identity). */
 static tnn_status pass_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
@@ -1007,6 +1203,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_nested_names),
     cmocka_unit_test(sequential_matches_manual_chain),
     cmocka_unit_test(sequential_in_place_activations),
+    cmocka_unit_test(sequential_in_place_conv_net),
     cmocka_unit_test(sequential_error_paths),
     cmocka_unit_test(sequential_input_is_a_childs_buffer),
     cmocka_unit_test(sequential_ownership),

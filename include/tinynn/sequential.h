@@ -9,8 +9,11 @@
  *
  * Built-in activations work in place inside a Sequential, as PyTorch's `inplace=True`
  * does: in forward (LeakyReLU with a slope >= 0, ReLU, Tanh, Sigmoid) over the output of
- * a Linear or BatchNorm1d just before them, in backward (every built-in activation) over
- * the dL/dy that a Linear or BatchNorm1d just after them returned. Those buffers belong
+ * a Linear, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, MaxPool2d or Upsample
+ * just before them, in backward (every built-in activation) over the dL/dy that such a
+ * layer just after them returned (and only when a child before them writes its dL/dx
+ * into a buffer of its own, so the Sequential's dx is never a later child's). None of
+ * these layers reads its output or dL/dx again once returned. Those buffers belong
  * to the layers and are handed only to the Sequential, so nothing visible changes: the results are the same
  * bits, the Sequential's input and the dy given to its backward are never written, and
  * the output stays valid until the next forward. It saves a pass over memory and two
