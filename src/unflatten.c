@@ -2,6 +2,9 @@
  * the input, which must hold prod(shape) elements, becomes the dimensions of shape; the
  * others stay: [N x F] -> [N x shape...], and [N x F x rest...] -> [N x shape... x
  * rest...] as torch does, as long as the result has at most TNN_MAX_DIMS dimensions.
+ * One size may be -1, as torch's: inferred at each forward as dimension 1 of the input
+ * divided by the product of the other sizes (torch's Tensor.unflatten; an input whose
+ * dimension 1 that product does not divide is refused, as torch refuses it).
  * Like Flatten, a view of the input (no copy): the backward returns dy under the
  * input's shape, a view of dy. A Sequential sees that the output lies inside the
  * input (within() in sequential.c) and keeps no buffer of it. */
@@ -12,8 +15,9 @@
 
 typedef struct tnn_unflatten {
     tnn_module base;
-    int ndim, shape[TNN_MAX_DIMS - 1]; /* the sizes dimension 1 becomes */
-    int features;                      /* their product */
+    int ndim, shape[TNN_MAX_DIMS - 1]; /* the sizes dimension 1 becomes, as given (one may be -1) */
+    int infer;                         /* the index of the -1 in shape, or -1 if none */
+    int features;                      /* the product of the sizes other than the -1 */
     tnn_tensor y, dx;                  /* views (not owned) */
     int x_ndim, x_shape[TNN_MAX_DIMS];
     bool ran;
@@ -31,12 +35,21 @@ static tnn_status unflatten_forward(tnn_module *m, const tnn_tensor *x, const tn
     tnn_unflatten *u = (tnn_unflatten *)m;
     char d[96], s[64];
     u->ran = false;
-    if (x->ndim < 2) /* torch: dimension 1 out of range */
+    if (x->ndim < 2 && u->infer < 0) /* torch: dimension 1 out of range */
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s is 1-D, expected [batch x %d] (one sample is [1 x %d])",
                          tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), u->features,
                          u->features);
-    if (x->shape[1] != u->features)
+    if (x->ndim < 2)
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is 1-D, expected [batch x a multiple of %d] (one sample is "
+                         "[1 x ...])", tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s),
+                         u->features);
+    if (u->infer < 0 && x->shape[1] != u->features)
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s has %d elements in dimension 1, the shape holds %d",
+                         tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), x->shape[1],
+                         u->features);
+    if (u->infer >= 0 && x->shape[1] % u->features != 0)
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s has %d elements in dimension 1, not a multiple of %d (the "
+                         "product of the shape's sizes other than the -1), so no size can be inferred",
                          tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), x->shape[1],
                          u->features);
     const int ndim = x->ndim - 1 + u->ndim;
@@ -46,6 +59,7 @@ static tnn_status unflatten_forward(tnn_module *m, const tnn_tensor *x, const tn
     int shape[TNN_MAX_DIMS];
     shape[0] = x->shape[0];
     memcpy(shape + 1, u->shape, (size_t)u->ndim * sizeof(int));
+    if (u->infer >= 0) shape[1 + u->infer] = x->shape[1] / u->features;
     for (int i = 2; i < x->ndim; i++) shape[u->ndim + i - 1] = x->shape[i];
     u->x_ndim = x->ndim;
     memcpy(u->x_shape, x->shape, sizeof u->x_shape);
@@ -99,10 +113,20 @@ tnn_module *tnn_unflatten_new(int ndim, const int *shape)
         return NULL;
     }
     long long features = 1;
+    int infer = -1;
     for (int i = 0; i < ndim; i++) {
+        if (shape[i] == -1 && infer >= 0) {
+            tnn_error(TNN_ERR_ARG, "unflatten: shape[%d] and shape[%d] are both -1; only one size can be inferred",
+                      infer, i);
+            return NULL;
+        }
+        if (shape[i] == -1) {
+            infer = i;
+            continue;
+        }
         if (shape[i] < 1) {
-            tnn_error(TNN_ERR_ARG, "unflatten: shape[%d] is %d, must be >= 1 (torch's -1, a size inferred, is not "
-                      "supported)", i, shape[i]);
+            tnn_error(TNN_ERR_ARG, "unflatten: shape[%d] is %d, must be >= 1, or -1 for one size inferred from "
+                      "the input", i, shape[i]);
             return NULL;
         }
         features *= shape[i];
@@ -116,6 +140,7 @@ tnn_module *tnn_unflatten_new(int ndim, const int *shape)
     if (!u) return NULL;
     tnn_module_init(&u->base, &unflatten_vt);
     u->ndim = ndim;
+    u->infer = infer;
     memcpy(u->shape, shape, (size_t)ndim * sizeof(int));
     u->features = (int)features;
     return &u->base;

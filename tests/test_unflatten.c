@@ -1,5 +1,6 @@
 /* Unit tests of Unflatten (tnn_unflatten_new, tinynn/layers.h): shapes (one to three
- * dimensions, trailing dimensions kept as torch keeps them), a view both ways (no copy,
+ * dimensions, trailing dimensions kept as torch keeps them; torch's -1, a size inferred
+ * at each forward), a view both ways (no copy,
  * no allocation), the shape copied from the caller, refusals of arguments and inputs
  * naming the module and both shapes, describe and no parameters, the allocation of its
  * creation failing, and Linear -> Unflatten -> Conv2d in a Sequential (the Sequential
@@ -120,8 +121,15 @@ static void unflatten_refusals(void **state)
     TU_ASSERT_MSG("unflatten", "shape is NULL", NULL);
     assert_null(tnn_unflatten_new(2, (int[]){3, 0}));
     TU_ASSERT_MSG("shape[1] is 0", "must be >= 1", NULL);
-    assert_null(tnn_unflatten_new(2, (int[]){-1, 4}));
-    TU_ASSERT_MSG("shape[0] is -1", "-1", "not supported", NULL);
+    assert_null(tnn_unflatten_new(2, (int[]){-2, 4}));
+    TU_ASSERT_MSG("unflatten", "shape[0] is -2", "must be >= 1, or -1", NULL);
+    assert_null(tnn_unflatten_new(3, (int[]){2, -1, -1}));
+    TU_ASSERT_MSG("unflatten", "shape[1] and shape[2] are both -1", "only one size can be inferred", NULL);
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    assert_null(tnn_unflatten_new(2, (int[]){0, -1})); /* a zero beside a -1: refused as alone */
+    TU_ASSERT_MSG("shape[0] is 0", NULL);
+    assert_null(tnn_unflatten_new(3, (int[]){-1, 65536, 65536})); /* the other sizes' product still counts */
+    TU_ASSERT_MSG("exceeds 2147483647", NULL);
     assert_null(tnn_unflatten_new(3, (int[]){65536, 65536, 2}));
     TU_ASSERT_MSG("product of shape's sizes exceeds 2147483647", NULL);
     assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
@@ -149,6 +157,90 @@ static void unflatten_refusals(void **state)
     tnn_tensor_free(x1);
     tnn_tensor_free(wrong);
     tnn_module_free(m);
+}
+
+/* torch's -1: one size inferred at each forward from dimension 1 of the input, as
+ * torch.nn.Unflatten(1, (-1, 2, 2)) does (torch 1.13: [3, 12] -> [3, 3, 2, 2]; [3, 10]
+ * refused, "Provided sizes [-1, 2, 2] don't multiply up to the size of dim 1 (10)";
+ * Unflatten(1, (2, -1)): [3, 12, 5] -> [3, 2, 6, 5]). A view both ways, nothing
+ * allocated; another batch and width infer again; the -1 anywhere in the shape, or
+ * alone. */
+static void unflatten_inferred_size(void **state)
+{
+    (void)state;
+    char d[64];
+    tnn_module *m = tnn_unflatten_new(3, (int[]){-1, 2, 2});
+    assert_non_null(m);
+    assert_string_equal(tnn_module_describe(m, d, sizeof d), "unflatten(1, [-1 x 2 x 2])");
+    tnn_tensor *x = tnn_tensor_new2(3, 12), *x2 = tnn_tensor_new2(5, 8), *x3 = tnn_tensor_new3(3, 12, 5);
+    const tnn_tensor *y, *dx;
+    tu_alloc_install(-1);
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    long count = tu_alloc_count();
+    tu_alloc_uninstall();
+    assert_int_equal(count, 0);
+    expect_shape(y, 4, (int[]){3, 3, 2, 2});
+    assert_ptr_equal(y->data, x->data);
+    tnn_tensor *dy = tnn_tensor_new4(3, 3, 2, 2);
+    TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
+    expect_shape(dx, 2, (int[]){3, 12});
+    assert_ptr_equal(dx->data, dy->data);
+    /* another input: inferred again, and the backward checks dy against that output */
+    TU_ASSERT_OK(tnn_module_forward(m, x2, &y));
+    expect_shape(y, 4, (int[]){5, 2, 2, 2});
+    TU_ASSERT_ERR(tnn_module_backward(m, dy, &dx), TNN_ERR_SHAPE, "[3 x 3 x 2 x 2]", "[5 x 2 x 2 x 2]", NULL);
+    tnn_tensor *dy2 = tnn_tensor_new4(5, 2, 2, 2);
+    TU_ASSERT_OK(tnn_module_backward(m, dy2, &dx));
+    expect_shape(dx, 2, (int[]){5, 8});
+    /* trailing dimensions stay (below), but not past four dimensions: torch's [3, 3, 2,
+     * 2, 5] is refused */
+    TU_ASSERT_ERR(tnn_module_forward(m, x3, &y), TNN_ERR_SHAPE, "[3 x 12 x 5]", "would become 5-D", NULL);
+    tnn_module_free(m);
+
+    /* the -1 last, or alone */
+    m = tnn_unflatten_new(2, (int[]){2, -1});
+    TU_ASSERT_OK(tnn_module_forward(m, x3, &y));
+    expect_shape(y, 4, (int[]){3, 2, 6, 5});
+    tnn_module_free(m);
+    m = tnn_unflatten_new(1, (int[]){-1});
+    TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+    expect_shape(y, 2, (int[]){3, 12});
+    tnn_module_free(m);
+
+    /* refused at the forward: a width the other sizes do not divide, a 1-D input */
+    m = tnn_unflatten_new(3, (int[]){-1, 2, 2});
+    tnn_tensor *wrong = tnn_tensor_new2(3, 10), *x1 = tnn_tensor_new1(12);
+    TU_ASSERT_ERR(tnn_module_forward(m, wrong, &y), TNN_ERR_SHAPE, "unflatten(1, [-1 x 2 x 2])", "[3 x 10]",
+                  "10 elements in dimension 1", "not a multiple of 4", NULL);
+    TU_ASSERT_ERR(tnn_module_backward(m, dy, &dx), TNN_ERR_STATE, "before forward", NULL); /* the refused forward counts */
+    TU_ASSERT_ERR(tnn_module_forward(m, x1, &y), TNN_ERR_SHAPE, "unflatten(1, [-1 x 2 x 2])", "[12] is 1-D",
+                  "a multiple of 4", NULL);
+    tnn_module_free(m);
+
+    /* Linear(5 -> 18) -> Unflatten(1, [-1, 3, 3]) -> Conv2d(2 -> 3, k3, p1) in a Sequential */
+    tnn_rng r;
+    tnn_rng_seed(&r, 5);
+    tnn_module *s = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(5, 18, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_unflatten_new(3, (int[]){-1, 3, 3})));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_conv2d_new(2, 3, 3, 1, 1, true, &r)));
+    tnn_tensor *xs = tnn_tensor_new2(4, 5);
+    tnn_tensor_uniform(xs, &r, -1.0f, 1.0f);
+    TU_ASSERT_OK(tnn_module_forward(s, xs, &y));
+    expect_shape(y, 4, (int[]){4, 3, 3, 3});
+    tnn_tensor *dys = tnn_tensor_new4(4, 3, 3, 3);
+    TU_ASSERT_OK(tnn_module_backward(s, dys, &dx));
+    expect_shape(dx, 2, (int[]){4, 5});
+    tnn_module_free(s);
+    tnn_tensor_free(xs);
+    tnn_tensor_free(dys);
+    tnn_tensor_free(wrong);
+    tnn_tensor_free(x1);
+    tnn_tensor_free(dy);
+    tnn_tensor_free(dy2);
+    tnn_tensor_free(x);
+    tnn_tensor_free(x2);
+    tnn_tensor_free(x3);
 }
 
 /* describe, type, no parameters; the one allocation of its creation failing gives
@@ -236,6 +328,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(unflatten_trailing_dimensions),
     cmocka_unit_test(unflatten_copies_shape),
     cmocka_unit_test(unflatten_refusals),
+    cmocka_unit_test(unflatten_inferred_size),
     cmocka_unit_test(unflatten_describe_and_allocation),
     cmocka_unit_test(unflatten_in_sequential),
 };

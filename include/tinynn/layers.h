@@ -140,13 +140,16 @@ TNN_API tnn_module *tnn_flatten_new(void);
  * dimensions of shape, [batch x prod(shape)] -> [batch x shape...] (the inverse of
  * Flatten; a Linear's output into the [N x C x H x W] a Conv2d takes). As torch's, it
  * also takes [batch x prod(shape) x rest...] to [batch x shape... x rest...], where the
- * result has at most TNN_MAX_DIMS dimensions. A view of the input (no copy), as Flatten;
- * the backward returns dy under the input's shape, a view of dy. No parameters. An input
- * that is 1-D, whose dimension 1 is not prod(shape), or that would pass TNN_MAX_DIMS
- * dimensions is refused (TNN_ERR_SHAPE, naming the module and both shapes). shape is
- * copied. NULL (TNN_ERR_ARG, naming the argument) if ndim is not 1..TNN_MAX_DIMS - 1,
- * shape is NULL, a size is below 1 (torch's -1, a size inferred, is not supported) or
- * their product passes INT_MAX. */
+ * result has at most TNN_MAX_DIMS dimensions. One size may be -1, as torch's: it is
+ * inferred at each forward as dimension 1 of the input divided by the product of the
+ * other sizes (Unflatten(1, {-1, 2, 2}) takes [3 x 12] to [3 x 3 x 2 x 2], [5 x 8] to
+ * [5 x 2 x 2 x 2]). A view of the input (no copy), as Flatten; the backward returns dy
+ * under the input's shape, a view of dy. No parameters. An input that is 1-D, whose
+ * dimension 1 is not prod(shape) (with a -1: not a multiple of the other sizes'
+ * product), or that would pass TNN_MAX_DIMS dimensions is refused (TNN_ERR_SHAPE,
+ * naming the module and both shapes). shape is copied. NULL (TNN_ERR_ARG, naming the
+ * argument) if ndim is not 1..TNN_MAX_DIMS - 1, shape is NULL, more than one size is
+ * -1, a size other than a -1 is below 1, or the product of the sizes passes INT_MAX. */
 TNN_API tnn_module *tnn_unflatten_new(int ndim, const int *shape);
 
 /** 2-D convolution over [batch x in_channels x H x W] (or one sample [in_channels x H x W]),
