@@ -1,4 +1,5 @@
-/* Element-wise activations: LeakyReLU, ReLU, Tanh, Sigmoid (PyTorch semantics). */
+/* Element-wise activations: LeakyReLU, ReLU, Tanh, Sigmoid, ELU, SiLU, GELU (PyTorch
+ * semantics). */
 #include "tnn_impl.h"
 #include "parallel_impl.h"
 #include "vmath_impl.h"
@@ -6,12 +7,12 @@
 #include <math.h>
 #include <string.h>
 
-typedef enum act_kind { ACT_LEAKY_RELU, ACT_RELU, ACT_TANH, ACT_SIGMOID } act_kind;
+typedef enum act_kind { ACT_LEAKY_RELU, ACT_RELU, ACT_TANH, ACT_SIGMOID, ACT_ELU, ACT_SILU, ACT_GELU, ACT_GELU_TANH } act_kind;
 
 typedef struct tnn_activation {
     tnn_module base;
     act_kind kind;
-    float slope;          /* LeakyReLU's negative slope */
+    float slope;          /* LeakyReLU's negative slope, ELU's alpha */
     const float *x;       /* input of the last forward (borrowed); after an in-place
                            * forward it holds the output, whose signs match the input's */
     const float *out;     /* output of the last forward: y.data, or the input's buffer */
@@ -23,6 +24,8 @@ static void act_describe(const tnn_module *m, char *buf, size_t len)
 {
     const tnn_activation *a = (const tnn_activation *)m;
     if (a->kind == ACT_LEAKY_RELU) snprintf(buf, len, "leaky_relu(%g)", (double)a->slope);
+    else if (a->kind == ACT_ELU) snprintf(buf, len, "elu(alpha=%g)", (double)a->slope);
+    else if (a->kind == ACT_GELU_TANH) snprintf(buf, len, "gelu(approximate='tanh')");
     else snprintf(buf, len, "%s", m->vt->type_name);
 }
 
@@ -46,6 +49,18 @@ TNN_CLONES static void act_forward_kernel(act_kind kind, float slope, float *out
     case ACT_SIGMOID: /* 1 / (1 + exp(-in)) */
         for (size_t i = 0; i < n; i++) out[i] = tnn_sigmoidf(in[i]);
         break;
+    case ACT_ELU: /* in > 0 ? in : slope * (exp(in) - 1) */
+        for (size_t i = 0; i < n; i++) out[i] = tnn_eluf(in[i], slope);
+        break;
+    case ACT_SILU: /* in / (1 + exp(-in)) */
+        for (size_t i = 0; i < n; i++) out[i] = tnn_siluf(in[i]);
+        break;
+    case ACT_GELU: /* 0.5 in (1 + erf(in / sqrt(2))) */
+        for (size_t i = 0; i < n; i++) out[i] = tnn_geluf(in[i]);
+        break;
+    case ACT_GELU_TANH: /* 0.5 in (1 + tanh(sqrt(2/pi) (in + 0.044715 in^3))) */
+        for (size_t i = 0; i < n; i++) out[i] = tnn_gelu_tanhf(in[i]);
+        break;
     }
 }
 
@@ -66,6 +81,23 @@ TNN_CLONES static void act_backward_kernel(act_kind kind, float slope, float *ou
     case ACT_SIGMOID: /* torch's sigmoid_backward: grad * (1 - y) * y, left to right */
         for (size_t i = 0; i < n; i++) out[i] = g[i] * (1.0f - y[i]) * y[i];
         break;
+    case ACT_ELU:
+        if (slope >= 0.0f) /* torch's elu_backward from the result (as after ELU(inplace=True)):
+                            * y > 0 ? g : g * (y + alpha), a NaN y giving NaN as torch's
+                            * vectorised kernel does */
+            for (size_t i = 0; i < n; i++) out[i] = y[i] > 0.0f ? g[i] : g[i] * (y[i] + slope);
+        else /* from the input: x > 0 ? g : g * alpha * exp(x) */
+            for (size_t i = 0; i < n; i++) out[i] = tnn_elu_grad_xf(g[i], x[i], slope);
+        break;
+    case ACT_SILU: /* g * s * (1 + x * (1 - s)), s = sigmoid(x) */
+        for (size_t i = 0; i < n; i++) out[i] = tnn_silu_gradf(g[i], x[i]);
+        break;
+    case ACT_GELU: /* g * (Phi(x) + x * phi(x)) */
+        for (size_t i = 0; i < n; i++) out[i] = tnn_gelu_gradf(g[i], x[i]);
+        break;
+    case ACT_GELU_TANH:
+        for (size_t i = 0; i < n; i++) out[i] = tnn_gelu_tanh_gradf(g[i], x[i]);
+        break;
     }
 }
 
@@ -80,7 +112,14 @@ typedef struct act_job {
     const float *in, *g, *x, *y;
 } act_job;
 
-static size_t act_min_chunk(act_kind kind) { return kind == ACT_TANH || kind == ACT_SIGMOID ? 8192 : 16384; }
+static size_t act_min_chunk(act_kind kind)
+{
+    switch (kind) {
+    case ACT_LEAKY_RELU: case ACT_RELU: return 16384;
+    case ACT_GELU: return 2048; /* erfc: a 36-term polynomial and 40 divisions */
+    default: return 8192;
+    }
+}
 
 static void act_forward_range(void *ctx, size_t b, size_t e)
 {
@@ -157,12 +196,19 @@ static tnn_status act_backward(tnn_module *m, const tnn_tensor *dy, const tnn_te
  * NaN, as -inf * 0 does for a LeakyReLU of slope 0, which fails both tests as a NaN x
  * does), so after an in-place forward they read the output instead. With a negative slope the
  * signs differ: that LeakyReLU keeps its own output buffer. Tanh and Sigmoid read only
- * their output in backward. */
+ * their output in backward, as does an ELU with alpha >= 0 (torch's elu_backward from
+ * the result: y > 0 exactly where x > 0, NaN where x is NaN); an ELU with a negative
+ * alpha reads its input (y = alpha (exp(x) - 1) has the other sign), and SiLU and GELU
+ * need x itself: those keep their own output buffer. */
 bool tnn_activation_forward_may_overwrite(const tnn_module *m)
 {
     if (!tnn_is_activation(m)) return false;
     const tnn_activation *a = (const tnn_activation *)m;
-    return a->kind != ACT_LEAKY_RELU || a->slope >= 0.0f;
+    switch (a->kind) {
+    case ACT_LEAKY_RELU: case ACT_ELU: return a->slope >= 0.0f;
+    case ACT_SILU: case ACT_GELU: case ACT_GELU_TANH: return false;
+    default: return true;
+    }
 }
 
 tnn_status tnn_activation_forward_inplace(tnn_module *m, tnn_tensor *xy)
@@ -198,6 +244,9 @@ ACT_VTABLE(leaky_relu_vt, "leaky_relu");
 ACT_VTABLE(relu_vt, "relu");
 ACT_VTABLE(tanh_vt, "tanh");
 ACT_VTABLE(sigmoid_vt, "sigmoid");
+ACT_VTABLE(elu_vt, "elu");
+ACT_VTABLE(silu_vt, "silu");
+ACT_VTABLE(gelu_vt, "gelu");
 
 static tnn_module *act_new(const tnn_module_vtable *vt, act_kind kind, float slope)
 {
@@ -214,7 +263,8 @@ static tnn_module *act_new(const tnn_module_vtable *vt, act_kind kind, float slo
 
 bool tnn_is_activation(const tnn_module *m)
 {
-    return m && (m->vt == &leaky_relu_vt || m->vt == &relu_vt || m->vt == &tanh_vt || m->vt == &sigmoid_vt);
+    return m && (m->vt == &leaky_relu_vt || m->vt == &relu_vt || m->vt == &tanh_vt || m->vt == &sigmoid_vt ||
+                 m->vt == &elu_vt || m->vt == &silu_vt || m->vt == &gelu_vt);
 }
 
 const tnn_tensor *tnn_activation_output_buffer(const tnn_module *m) { return &((const tnn_activation *)m)->y; }
@@ -230,3 +280,16 @@ tnn_module *tnn_leaky_relu_new(float slope)
 tnn_module *tnn_relu_new(void) { return act_new(&relu_vt, ACT_RELU, 0.0f); }
 tnn_module *tnn_tanh_new(void) { return act_new(&tanh_vt, ACT_TANH, 0.0f); }
 tnn_module *tnn_sigmoid_new(void) { return act_new(&sigmoid_vt, ACT_SIGMOID, 0.0f); }
+tnn_module *tnn_elu_new(float alpha)
+{
+    if (!isfinite(alpha)) {
+        tnn_error(TNN_ERR_ARG, "elu: alpha must be finite");
+        return NULL;
+    }
+    return act_new(&elu_vt, ACT_ELU, alpha);
+}
+tnn_module *tnn_silu_new(void) { return act_new(&silu_vt, ACT_SILU, 0.0f); }
+tnn_module *tnn_gelu_new(bool tanh_approximation)
+{
+    return act_new(&gelu_vt, tanh_approximation ? ACT_GELU_TANH : ACT_GELU, 0.0f);
+}

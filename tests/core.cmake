@@ -27,7 +27,8 @@ tnn_core_cases(test_gradcheck_batchnorm2d.c gradcheck
   gradcheck_batchnorm2d_train_hw1 gradcheck_batchnorm2d_eval gradcheck_batchnorm2d_eval_one_value
   gradcheck_batchnorm2d_noaffine_train gradcheck_batchnorm2d_noaffine_eval gradcheck_batchnorm2d_untracked_eval)
 tnn_core_cases(test_gradcheck_activation.c gradcheck
-  gradcheck_leaky_relu gradcheck_relu gradcheck_tanh gradcheck_sigmoid)
+  gradcheck_leaky_relu gradcheck_relu gradcheck_tanh gradcheck_sigmoid gradcheck_elu gradcheck_elu_alpha
+  gradcheck_elu_negative_alpha gradcheck_silu gradcheck_gelu gradcheck_gelu_tanh gradcheck_elu_silu_gelu_in_sequential)
 tnn_core_cases(test_gradcheck_softmax.c gradcheck
   gradcheck_softmax gradcheck_log_softmax gradcheck_softmax_spread gradcheck_log_softmax_spread
   gradcheck_softmax_3d gradcheck_log_softmax_3d gradcheck_softmax_one_column gradcheck_log_softmax_one_column
@@ -65,12 +66,17 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
   gradcheck_harness_detects_zero_vs_zero gradcheck_harness_loss_detects_wrong_grad)
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
-foreach(component rng gemm tensor module sequential loss optim clip settings softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d dropout2d)
+foreach(component rng gemm tensor module sequential loss optim clip settings softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d dropout2d
+        activation)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
 # test_module's 26 cases take about a minute under valgrind on a quiet 2-core machine
 # (57 s measured): the default 120 s left too little room when the machine was busy.
 set_tests_properties(test_module PROPERTIES TIMEOUT 300)
+# ELU's, SiLU's and GELU's accuracy over every 97th float (9 x 44 million values, about
+# a minute natively): label `math`, outside the valgrind stage, as test_vmath_sweep.
+add_test(NAME test_activation_sweep COMMAND test_activation sweep)
+set_tests_properties(test_activation_sweep PROPERTIES LABELS math TIMEOUT 600)
 
 # Several threads of a program using the library at once (label `threads`: run in the
 # release and sanitizer stages, and under ThreadSanitizer; kept out of valgrind's, where

@@ -88,6 +88,27 @@ TNN_API tnn_module *tnn_relu_new(void);
 TNN_API tnn_module *tnn_tanh_new(void);
 /** Element-wise Sigmoid: 1 / (1 + exp(-x)). */
 TNN_API tnn_module *tnn_sigmoid_new(void);
+/** Element-wise ELU, torch.nn.ELU(alpha): x > 0 ? x : alpha * (exp(x) - 1), any shape.
+ * The output is within an ulp of the exact value (exp(x) - 1 without cancellation near
+ * 0, where torch's float exp(x) - 1 gives 0 for -6e-8 < x < 0). dL/dx is torch's
+ * backward from the output, y > 0 ? dy : dy * (y + alpha) (its ELU(inplace=True)), so
+ * that in a Sequential it may work in place; with a negative alpha (whose output has
+ * the other sign) it is computed from x, dy * alpha * exp(x), and the module keeps its
+ * own output. NULL (TNN_ERR_ARG) if alpha is not finite. */
+TNN_API tnn_module *tnn_elu_new(float alpha);
+/** Element-wise SiLU (swish), torch.nn.SiLU: x * sigmoid(x) = x / (1 + exp(-x)); dL/dx =
+ * dy * s * (1 + x * (1 - s)), s = sigmoid(x). Within an ulp of the exact values; as in
+ * torch, -inf gives NaN (-inf * 0), and so does the gradient at +-inf. The backward
+ * reads x: the input must be unchanged since the forward. */
+TNN_API tnn_module *tnn_silu_new(void);
+/** Element-wise GELU, torch.nn.GELU(approximate='none') or, with tanh_approximation,
+ * GELU(approximate='tanh'): x * Phi(x) = 0.5 * x * (1 + erf(x / sqrt(2))), or 0.5 * x *
+ * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))); dL/dx = dy * (Phi(x) + x * phi(x)), or
+ * that formula's derivative. Within an ulp of the exact values (torch's float
+ * 1 + erf(x/sqrt2) loses most digits below x = -3); as in torch, -inf gives NaN, and so
+ * does the gradient at +-inf. The backward reads x: the input must be unchanged since
+ * the forward. Described as "gelu" or "gelu(approximate='tanh')". */
+TNN_API tnn_module *tnn_gelu_new(bool tanh_approximation);
 
 /** Softmax over the last dimension, torch.nn.Softmax(dim=-1): the input is taken as rows
  * of its last dimension (a [batch x classes] input has batch rows, a 1-D input is one

@@ -203,6 +203,39 @@ def activation_goldens():
     gd.write("activation.golden")
 
 
+def elu_silu_gelu_goldens():
+    """ELU (alpha 1, 1.7, -0.6), SiLU and GELU ('none', 'tanh') on a [50 x 37] input with
+    torch's special values: 0, -0, tiny, the zeros of SiLU's and GELU's slopes, where
+    float exp and erf saturate, +-inf, and NaN (in the vectorised body only: at NaN,
+    ELU's backward gives NaN there and dy in torch's scalar tail)."""
+    gd = Golden()
+    g = gen(310)
+    x = randn(g, 50, 37, scale=3.0)
+    special = torch.tensor([0.0, -0.0, 1e-8, -1e-8, 1e-30, -1e-30, 0.5, -0.5, -0.7518, -1.2785, 3.0, -3.0,
+                            5.0, -5.0, 9.0, -9.0, 15.0, -15.0, 20.0, -20.0, 50.0, -50.0, 88.0, -88.0,
+                            89.0, -89.0, 100.0, -100.0, float("inf"), -float("inf"), float("nan")])
+    x.view(-1)[:special.numel()] = special
+    tail = special[:-1].flip(0)  # torch's scalar tail, the last 10 elements, gets 0 ... -1.2785
+    x.view(-1)[-tail.numel():] = tail
+    dy = randn(g, 50, 37)
+    gd.add("x", x)
+    gd.add("dy", dy)
+    # ELU with alpha >= 0 as ELU(inplace=True) computes its backward (from the result, as
+    # tinynn always does for it), and as nn.ELU() does (from the input) for comparison
+    for name, alpha in (("elu", 1.0), ("elu_1.7", 1.7)):
+        h = x.clone().requires_grad_(True)
+        y = nn.ELU(alpha, inplace=True)(h * 1.0)
+        y.backward(dy)
+        gd.add(f"{name}.y", y)
+        gd.add(f"{name}.dx", h.grad)
+        add_forward_backward(gd, f"{name}_from_x", nn.ELU(alpha), x, dy)
+    add_forward_backward(gd, "elu_-0.6", nn.ELU(-0.6), x, dy)
+    add_forward_backward(gd, "silu", nn.SiLU(), x, dy)
+    add_forward_backward(gd, "gelu", nn.GELU(), x, dy)
+    add_forward_backward(gd, "gelu_tanh", nn.GELU(approximate="tanh"), x, dy)
+    gd.write("elu_silu_gelu.golden")
+
+
 # ---------------------------------------------------------------- softmax
 
 def softmax_goldens():
@@ -1087,6 +1120,7 @@ def main():
     linear_goldens()
     batchnorm_goldens()
     activation_goldens()
+    elu_silu_gelu_goldens()
     softmax_goldens()
     loss_goldens()
     adam_goldens()
