@@ -90,7 +90,7 @@ TNN_API tnn_module *tnn_tanh_new(void);
 TNN_API tnn_module *tnn_sigmoid_new(void);
 /** Element-wise ELU, torch.nn.ELU(alpha): x > 0 ? x : alpha * (exp(x) - 1), any shape.
  * The output is within an ulp of the exact value (exp(x) - 1 without cancellation near
- * 0, where torch's float exp(x) - 1 gives 0 for -6e-8 < x < 0). dL/dx is torch's
+ * 0, where torch's float exp(x) - 1 gives 0 for -3e-8 < x < 0). dL/dx is torch's
  * backward from the output, y > 0 ? dy : dy * (y + alpha) (its ELU(inplace=True)), so
  * that in a Sequential it may work in place; with a negative alpha (whose output has
  * the other sign) it is computed from x, dy * alpha * exp(x), and the module keeps its
