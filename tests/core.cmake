@@ -67,7 +67,7 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
 foreach(component rng gemm tensor module sequential loss optim clip settings softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d dropout2d
-        activation)
+        activation avgpool2d)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
 # test_module's 26 cases take about a minute under valgrind on a quiet 2-core machine

@@ -7,8 +7,9 @@
  *
  * Inputs are [batch x features] (Linear and Flatten also accept [batch x ...], taking
  * the trailing dimensions as features; the element-wise layers, Softmax and LogSoftmax
- * accept any shape; Conv2d, ConvTranspose2d, MaxPool2d, Upsample and BatchNorm2d take
- * [batch x channels x H x W], Unflatten [batch x features] to [batch x ...]).
+ * accept any shape; Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, Upsample and
+ * BatchNorm2d take [batch x channels x H x W], Unflatten [batch x features] to
+ * [batch x ...]).
  * Semantics, names and initialisation follow PyTorch's layers of the same name, with
  * one difference: PyTorch's Linear maps the last dimension of a [batch x ... x in]
  * input and keeps the others, where this Linear takes all the dimensions after the
@@ -238,6 +239,27 @@ TNN_API tnn_module *tnn_conv_transpose2d_new(int in_channels, int out_channels, 
  * naming the argument) if kernel_size is below 1, stride or padding below 0, or
  * padding above kernel_size / 2 (torch's rule). */
 TNN_API tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding);
+
+/** 2-D average pooling over [batch x channels x H x W] (or one sample [channels x H x W]),
+ * torch.nn.AvgPool2d with ceil_mode False and no divisor_override: each channel of each
+ * sample on its own, every kernel_size x kernel_size window moved by stride over the
+ * input padded with `padding` zeros on every side gives the mean of its elements.
+ * count_include_pad true (torch's default) divides every window's sum by
+ * kernel_size * kernel_size, padding included; false divides by the number of its
+ * elements inside the input. stride 0 means stride = kernel_size, torch's default
+ * (stride=None). The output is [batch x channels x Hout x Wout] ([channels x Hout x
+ * Wout] for one sample), Hout = (H + 2*padding - kernel_size) / stride + 1 (likewise
+ * Wout); an input smaller than the window once padded (no output) is refused
+ * (TNN_ERR_SHAPE), as is one whose padded size plus the stride passes INT_MAX. As
+ * torch 1.13's CPU kernel, bit for bit: the window's elements are added in float, row
+ * by row, and the sum divided by the divisor converted to float. Backward: each
+ * output's dy divided by its divisor is added into every input element of its window
+ * (where windows overlap, in output order, as torch does: the same bits). No
+ * parameters. The planes run on the library's threads; each is computed alone, so the
+ * results do not depend on the thread count. NULL (TNN_ERR_ARG, naming the argument)
+ * if kernel_size is below 1, stride or padding below 0, or padding above
+ * kernel_size / 2 (torch's rule). */
+TNN_API tnn_module *tnn_avg_pool2d_new(int kernel_size, int stride, int padding, bool count_include_pad);
 
 /** Nearest-neighbour upsampling of [batch x channels x H x W] by an integer factor,
  * torch.nn.Upsample(scale_factor=scale_factor, mode='nearest'): the output is

@@ -1,0 +1,282 @@
+/* AvgPool2d: PyTorch's nn.AvgPool2d with a square window, ceil_mode False and no
+ * divisor_override, computed as torch 1.13's CPU kernel (cpu_avg_pool, NCHW,
+ * aten/src/ATen/native/cpu/AvgPoolKernel.cpp) computes it, bit for bit.
+ *
+ * Each (sample, channel) plane [H x W] is pooled on its own. Output element (oh, ow)
+ * covers input rows [oh*s - p, oh*s - p + k) and columns likewise; the padding holds
+ * zeros. torch sums the window's elements inside the plane in float, row by row from
+ * 0.0f, divides the sum by the divide factor converted to float (k*k with
+ * count_include_pad, else the number of elements inside the plane), and adds that
+ * quotient to 0.0f (so a quotient of -0 comes out +0). The backward zeroes dL/dx, then,
+ * output by output in order, adds dy / divide factor (in float) into every element of
+ * the window inside the plane: where windows overlap (stride < kernel) the additions
+ * come in torch's order, so the results are torch's bits.
+ *
+ * Speed: the outputs of a row whose windows need no clipping across are summed
+ * together, one window element at a time for the whole row (row_inside), so the loop
+ * vectorizes; each output still adds its elements in the scalar loop's order. */
+#include "tnn_impl.h"
+#include "parallel_impl.h"
+
+#include <limits.h>
+#include <string.h>
+
+typedef struct tnn_avg_pool2d {
+    tnn_module base;
+    int k, stride, pad;
+    bool count_include_pad;
+    const float *x;            /* input of the last forward (borrowed; never read by the
+                                  backward, but no dL/dx is written over it: tnn_pick_dx) */
+    int x_ndim, x_shape[TNN_MAX_DIMS];
+    int planes, h, w, ho, wo;  /* the last forward's N*C planes, input and output sizes */
+    tnn_tensor y, dx[2];       /* dL/dx: see tnn_pick_dx */
+} tnn_avg_pool2d;
+
+static void pool_describe(const tnn_module *m, char *buf, size_t len)
+{
+    const tnn_avg_pool2d *p = (const tnn_avg_pool2d *)m;
+    snprintf(buf, len, "avg_pool2d(k%d, s%d, p%d%s)", p->k, p->stride, p->pad,
+             p->count_include_pad ? "" : ", count_include_pad=false");
+}
+
+/* The window of output index o along a dimension of `size`: clipped to the plane,
+ * [*lo, *hi), and its length clipped to the padded plane only (*padded: torch's
+ * pool_size factor, k whenever ceil_mode is off). */
+static void window(const tnn_avg_pool2d *p, int o, int size, int *lo, int *hi, int *padded)
+{
+    const long long a = (long long)o * p->stride - p->pad;
+    long long b = a + p->k;
+    if (b > (long long)size + p->pad) b = (long long)size + p->pad;
+    *padded = (int)(b - a);
+    *lo = a < 0 ? 0 : (int)a;
+    *hi = b > size ? size : (int)b;
+}
+
+/* The divide factor of a window of rows [h0, h1) (padded length ph) and columns
+ * [w0, w1) (pw), as torch converts it: int64 to float. */
+static inline float divisor(const tnn_avg_pool2d *p, int h0, int h1, int ph, int w0, int w1, int pw)
+{
+    const long long n = p->count_include_pad ? (long long)ph * pw : (long long)(h1 - h0) * (w1 - w0);
+    return (float)n;
+}
+
+/* The outputs [lo, hi) of each row whose windows lie wholly inside the plane across,
+ * along a dimension of `size` (w + pad - k and the stride are within int: the forward
+ * refuses the rest). */
+static void inside_range(const tnn_avg_pool2d *p, int size, int n_out, int *lo, int *hi)
+{
+    const long long s = p->stride;
+    long long l = (p->pad + s - 1) / s, top = (long long)size + p->pad - p->k;
+    long long h = top < 0 ? 0 : top / s + 1;
+    if (h > n_out) h = n_out;
+    if (l > h) l = h;
+    *lo = (int)l;
+    *hi = (int)h;
+}
+
+typedef struct pool_job {
+    tnn_avg_pool2d *p;
+    const float *x, *dy;
+    float *dx;
+} pool_job;
+
+/* The sums of output row oh's columns [lo, hi), whose windows lie inside the plane
+ * across (rows [h0, h1)): each output's window elements added to 0.0f in the scalar
+ * loop's order (row by row, left to right), all the row's outputs together. */
+static inline void row_inside(const float *restrict xc, int w, int pad, int k, int s, int h0, int h1, int lo, int hi,
+                              float *restrict yr)
+{
+    for (int ow = lo; ow < hi; ow++) yr[ow] = 0.0f;
+    for (int ih = h0; ih < h1; ih++)
+        for (int kw = 0; kw < k; kw++) {
+            /* element kw of row ih of output ow's window: column ow*s - pad + kw >= 0 */
+            const float *restrict xr = xc + (size_t)ih * (size_t)w + (size_t)(lo * s - pad + kw);
+            for (int ow = lo; ow < hi; ow++) yr[ow] += xr[(size_t)(ow - lo) * (size_t)s];
+        }
+}
+
+/* Output (oh, ow): its window clipped to the plane (rows [h0, h1), ph rows padded). */
+static float clipped_output(const tnn_avg_pool2d *p, const float *xc, int h0, int h1, int ph, int ow)
+{
+    int w0, w1, pw;
+    window(p, ow, p->w, &w0, &w1, &pw);
+    float sum = 0.0f;
+    for (int ih = h0; ih < h1; ih++)
+        for (int iw = w0; iw < w1; iw++) sum += xc[(size_t)ih * (size_t)p->w + (size_t)iw];
+    return 0.0f + sum / divisor(p, h0, h1, ph, w0, w1, pw);
+}
+
+/* Planes [b, e) of y. */
+static void forward_planes(void *ctx, size_t b, size_t e)
+{
+    const pool_job *j = ctx;
+    const tnn_avg_pool2d *p = j->p;
+    const int h = p->h, w = p->w, ho = p->ho, wo = p->wo;
+    const size_t in_plane = (size_t)h * (size_t)w, out_plane = (size_t)ho * (size_t)wo;
+    int lo, hi;
+    inside_range(p, w, wo, &lo, &hi);
+    for (size_t c = b; c < e; c++) {
+        const float *xc = j->x + c * in_plane;
+        float *yc = p->y.data + c * out_plane;
+        for (int oh = 0; oh < ho; oh++) {
+            int h0, h1, ph;
+            window(p, oh, h, &h0, &h1, &ph);
+            float *yr = yc + (size_t)oh * (size_t)wo;
+            for (int ow = 0; ow < lo; ow++) yr[ow] = clipped_output(p, xc, h0, h1, ph, ow);
+            if (lo < hi) {
+                if (p->stride == 1) row_inside(xc, w, p->pad, p->k, 1, h0, h1, lo, hi, yr);
+                else if (p->stride == 2) row_inside(xc, w, p->pad, p->k, 2, h0, h1, lo, hi, yr);
+                else row_inside(xc, w, p->pad, p->k, p->stride, h0, h1, lo, hi, yr);
+                /* the same factor for all of them: k columns inside, k padded */
+                const float d = divisor(p, h0, h1, ph, 0, p->k, p->k);
+                for (int ow = lo; ow < hi; ow++) yr[ow] = 0.0f + yr[ow] / d;
+            }
+            for (int ow = hi; ow < wo; ow++) yr[ow] = clipped_output(p, xc, h0, h1, ph, ow);
+        }
+    }
+}
+
+/* Planes [b, e) of dL/dx: zeroed, then each output's dy / divide factor added into its
+ * window, outputs in order (torch's). */
+static void backward_planes(void *ctx, size_t b, size_t e)
+{
+    const pool_job *j = ctx;
+    const tnn_avg_pool2d *p = j->p;
+    const int w = p->w;
+    const size_t in_plane = (size_t)p->h * (size_t)w, out_plane = (size_t)p->ho * (size_t)p->wo;
+    memset(j->dx + b * in_plane, 0, (e - b) * in_plane * sizeof(float));
+    for (size_t c = b; c < e; c++) {
+        float *dxc = j->dx + c * in_plane;
+        const float *dyc = j->dy + c * out_plane;
+        for (int oh = 0; oh < p->ho; oh++) {
+            int h0, h1, ph;
+            window(p, oh, p->h, &h0, &h1, &ph);
+            for (int ow = 0; ow < p->wo; ow++) {
+                int w0, w1, pw;
+                window(p, ow, w, &w0, &w1, &pw);
+                const float g = dyc[(size_t)oh * (size_t)p->wo + (size_t)ow] / divisor(p, h0, h1, ph, w0, w1, pw);
+                for (int ih = h0; ih < h1; ih++) {
+                    float *dr = dxc + (size_t)ih * (size_t)w;
+                    for (int iw = w0; iw < w1; iw++) dr[iw] += g;
+                }
+            }
+        }
+    }
+}
+
+/* The planes are split over the library's threads (tnn_parallel_rows: equal runs of
+ * planes), or run inline below about twice this many input elements. */
+#define POOL_PARALLEL_MIN 16384
+
+static tnn_status pool_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
+{
+    tnn_avg_pool2d *p = (tnn_avg_pool2d *)m;
+    char s[64], d[96];
+    if (x->ndim != 3 && x->ndim != 4)
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d-D, expected [batch x channels x H x W] (or one sample "
+                         "[channels x H x W])", tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s),
+                         x->ndim);
+    const int b = x->ndim - 3; /* index of the channel dimension */
+    const long long planes = (long long)(b ? x->shape[0] : 1) * x->shape[b];
+    const int h = x->shape[b + 1], w = x->shape[b + 2];
+    const long long hp = (long long)h + 2LL * p->pad, wp = (long long)w + 2LL * p->pad;
+    if (hp < p->k || wp < p->k)
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d x %d, %lld x %lld padded, smaller than the %d x %d window "
+                         "(the output would be empty)", tnn_module_describe(m, d, sizeof d),
+                         tnn_tensor_shape_str(x, s, sizeof s), h, w, hp, wp, p->k, p->k);
+    if (hp + p->stride > INT_MAX || wp + p->stride > INT_MAX) /* the window arithmetic is int's */
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s: its size padded plus the stride exceeds %d",
+                         tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), INT_MAX);
+    const long long ho = (hp - p->k) / p->stride + 1, wo = (wp - p->k) / p->stride + 1;
+    if (planes > INT_MAX)
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s has more than %d planes", tnn_module_describe(m, d, sizeof d),
+                         tnn_tensor_shape_str(x, s, sizeof s), INT_MAX);
+    if (tnn_tensor_overlaps(x, &p->y)) return tnn_error_own_output(m);
+    int yshape[4] = {b ? x->shape[0] : 1, x->shape[b], (int)ho, (int)wo};
+    tnn_status st = tnn_tensor_resize(&p->y, x->ndim, b ? yshape : yshape + 1);
+    if (st == TNN_ERR_NOMEM)
+        return tnn_error(st, "avg_pool2d output: out of memory for %lld x %lld x %lld floats", planes, ho, wo);
+    if (st) return st;
+    p->planes = (int)planes;
+    p->h = h;
+    p->w = w;
+    p->ho = (int)ho;
+    p->wo = (int)wo;
+    pool_job j = {p, x->data, NULL, NULL};
+    /* planes are independent: any split, the same bits */
+    tnn_parallel_rows(p->planes, (size_t)h * (size_t)w, POOL_PARALLEL_MIN, forward_planes, &j);
+    p->x = x->data;
+    p->x_ndim = x->ndim;
+    memcpy(p->x_shape, x->shape, sizeof p->x_shape);
+    *y = &p->y;
+    return TNN_OK;
+}
+
+static tnn_status pool_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
+{
+    tnn_avg_pool2d *p = (tnn_avg_pool2d *)m;
+    char d[96];
+    if (!p->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", tnn_module_describe(m, d, sizeof d));
+    const size_t nout = (size_t)p->planes * (size_t)p->ho * (size_t)p->wo;
+    if (dy->size != nout) {
+        char s[64], o[64];
+        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output %s", tnn_module_describe(m, d, sizeof d),
+                         tnn_tensor_shape_str(dy, s, sizeof s), tnn_tensor_shape_str(&p->y, o, sizeof o));
+    }
+    if (!dx) return TNN_OK; /* no parameters: without dx nothing else to do */
+    tnn_tensor *out;
+    const size_t nx = (size_t)p->planes * (size_t)p->h * (size_t)p->w;
+    tnn_status st = tnn_pick_dx(m, p->dx, p->x, nx, dy, p->x_ndim, p->x_shape, &out);
+    if (st) return st;
+    pool_job j = {p, NULL, dy->data, out->data};
+    tnn_parallel_rows(p->planes, (size_t)p->h * (size_t)p->w, POOL_PARALLEL_MIN, backward_planes, &j);
+    *dx = out;
+    return TNN_OK;
+}
+
+static void pool_free(tnn_module *m)
+{
+    tnn_avg_pool2d *p = (tnn_avg_pool2d *)m;
+    tnn_tensor_release(&p->y);
+    tnn_tensor_release(&p->dx[0]);
+    tnn_tensor_release(&p->dx[1]);
+    tnn_free(p);
+}
+
+static const tnn_module_vtable pool_vt = {
+    .type_name = "avg_pool2d",
+    .forward = pool_forward,
+    .backward = pool_backward,
+    .describe = pool_describe,
+    .free = pool_free,
+};
+
+const tnn_tensor *tnn_avg_pool2d_output_buffer(const tnn_module *m)
+{
+    return m && m->vt == &pool_vt ? &((const tnn_avg_pool2d *)m)->y : NULL;
+}
+
+tnn_module *tnn_avg_pool2d_new(int kernel_size, int stride, int padding, bool count_include_pad)
+{
+    const int k = kernel_size;
+    const char *bad = k < 1 ? "kernel_size must be >= 1"
+                      : stride < 0 ? "stride must be >= 0 (0: the kernel size, torch's default)"
+                      : padding < 0 ? "padding must be >= 0"
+                      : padding > k / 2 ? "padding must be at most half the kernel size, as torch's AvgPool2d requires"
+                                        : NULL;
+    if (bad) {
+        tnn_error(TNN_ERR_ARG, "avg_pool2d(k%d, s%d, p%d): %s", k, stride, padding, bad);
+        return NULL;
+    }
+    tnn_avg_pool2d *p = tnn_calloc(1, sizeof *p, "avg_pool2d");
+    if (!p) return NULL;
+    tnn_module_init(&p->base, &pool_vt);
+    p->k = k;
+    p->stride = stride ? stride : k;
+    p->pad = padding;
+    p->count_include_pad = count_include_pad;
+    tnn_tensor_init_empty(&p->y);
+    tnn_tensor_init_empty(&p->dx[0]);
+    tnn_tensor_init_empty(&p->dx[1]);
+    return &p->base;
+}
