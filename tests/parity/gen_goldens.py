@@ -769,6 +769,55 @@ def maxpool2d_goldens():
     gd.write("maxpool2d.golden")
 
 
+# ---------------------------------------------------------------- AvgPool2d
+
+def avgpool2d_goldens():
+    gd = Golden()
+    # (name, shape, kernel, stride, padding, count_include_pad, values). torch's CPU
+    # kernel (cpu_avg_pool, NCHW) adds each window in float, row by row, divides by the
+    # divisor converted to float and adds dy / divisor into dL/dx in output order, as
+    # tinynn does: the C test compares bit for bit (test_parity_avgpool2d.c). "lenet" is
+    # a LeNet layer; "odd" leaves the last row and column out; "overlap" and
+    # "overlap_nopad" overlap their windows (dx adds), the padding counted and not;
+    # "stride2" and "k5" pad and move by less than the kernel, "gaps" by more;
+    # "wide" holds values of very different sizes (the order of the additions shows);
+    # "special" holds NaN, +-inf, signed zeros and denormals whose quotient underflows
+    # to -0 (torch gives +0); "unbatched" is one sample [C x H x W].
+    cases = [("lenet", (8, 6, 28, 28), 2, 2, 0, True, "randn"), ("odd", (4, 3, 11, 9), 2, 2, 0, True, "randn"),
+             ("overlap", (2, 4, 9, 10), 3, 1, 1, True, "randn"),
+             ("overlap_nopad", (2, 4, 9, 10), 3, 1, 1, False, "randn"),
+             ("stride2", (3, 2, 15, 13), 3, 2, 1, False, "randn"), ("k5", (2, 3, 17, 14), 5, 3, 2, True, "randn"),
+             ("k5_nopad", (2, 3, 17, 14), 5, 3, 2, False, "randn"), ("gaps", (2, 2, 13, 11), 2, 3, 1, False, "randn"),
+             ("wide", (2, 3, 12, 12), 4, 1, 2, True, "wide"), ("special", (2, 2, 7, 6), 2, 1, 1, False, "special"),
+             ("unbatched", (3, 7, 7), 3, 2, 1, True, "randn")]
+    for i, (name, shape, k, s, pad, cip, values) in enumerate(cases):
+        g = gen(850 + i)
+        x = randn(g, *shape)
+        if values == "wide":
+            x = x * torch.exp(3 * randn(g, *shape))
+        if values == "special":
+            flat = x.view(-1)
+            idx = torch.randperm(flat.numel(), generator=g)
+            specials = [float("nan")] * 3 + [float("inf")] * 2 + [float("-inf")] * 2 + [0.0] * 4 + [-0.0] * 4
+            for j, v in enumerate(specials):
+                flat[idx[j]] = v
+            x[1, 1, 2:5, 1:4] = -0.0  # windows of nothing but -0 (and padding)
+            x[1, 0, 3:5, 2:4] = torch.tensor([[-1e-45, 0.0], [0.0, -0.0]])  # -1e-45 / 4 is -0
+        pool = nn.AvgPool2d(k, stride=s, padding=pad, count_include_pad=cip)
+        xi = x.clone().requires_grad_(True)
+        y = pool(xi)
+        dy = randn(g, *y.shape)
+        if values == "special":
+            dy.view(-1)[:4] = torch.tensor([-0.0, -1e-45, 0.0, float("nan")])
+        y.backward(dy)
+        p = f"{name}."
+        gd.add(p + "x", x)
+        gd.add(p + "dy", dy)
+        gd.add(p + "y", y)
+        gd.add(p + "dx", xi.grad)
+    gd.write("avgpool2d.golden")
+
+
 # ---------------------------------------------------------------- ConvTranspose2d
 
 def conv_transpose2d_goldens():
@@ -1129,6 +1178,7 @@ def main():
     gan_goldens()
     conv2d_goldens()
     maxpool2d_goldens()
+    avgpool2d_goldens()
     conv_transpose2d_goldens()
     upsample_goldens()
     batchnorm2d_goldens()

@@ -1,0 +1,83 @@
+/* Gradient checks of AvgPool2d (see common/gradcheck.h): 2x2 windows with stride 2,
+ * 3x3 with stride 1 and padding 1 (overlapping windows: dL/dx adds) with
+ * count_include_pad both ways, 3x3 with stride 2 and padding 1 not counting the padding
+ * (divisors 4, 6 and 9 side by side), 5x5 with stride 3 and padding 2, the default
+ * stride on a batch of one, one unbatched sample, and Conv2d -> AvgPool2d -> Tanh ->
+ * Flatten -> Linear in a Sequential. Average pooling is linear: no input needs to be
+ * kept away from a kink. */
+#include "gradcheck.h"
+#include "testutil.h"
+
+/* AvgPool2d(k, stride, pad, cip) on an input of `ndim` dimensions `shape`. */
+static void check(int k, int stride, int pad, bool cip, int ndim, const int *shape)
+{
+    tnn_rng r;
+    tnn_rng_seed(&r, 61);
+    tnn_module *m = tnn_avg_pool2d_new(k, stride, pad, cip);
+    assert_non_null(m);
+    tnn_tensor *x = tnn_tensor_new(ndim, shape);
+    assert_non_null(x);
+    tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
+    gradcheck_report rep;
+    assert_int_equal(gradcheck_module(m, x, gradcheck_defaults(), &rep), GRADCHECK_PASS);
+    assert_int_equal(rep.tensors, 1); /* no parameters: the input only */
+    assert_int_equal(rep.elements, x->size);
+    tnn_tensor_free(x);
+    tnn_module_free(m);
+}
+
+/* 2x2, stride 2, batch 3 with 2 channels on 6x5: the last column is never read (its
+ * gradient is zero). */
+static void gradcheck_avgpool2d(void **state) { (void)state; check(2, 2, 0, true, 4, (int[]){3, 2, 6, 5}); }
+/* 3x3, stride 1, padding 1, the padding counted: every element in up to nine windows. */
+static void gradcheck_avgpool2d_overlap(void **state) { (void)state; check(3, 1, 1, true, 4, (int[]){2, 2, 5, 6}); }
+/* The same without counting the padding: edge windows divide by 4 or 6. */
+static void gradcheck_avgpool2d_overlap_exclude_pad(void **state)
+{
+    (void)state;
+    check(3, 1, 1, false, 4, (int[]){2, 2, 5, 6});
+}
+/* 3x3, stride 2, padding 1 on 7x6, the padding not counted. */
+static void gradcheck_avgpool2d_stride2_pad(void **state) { (void)state; check(3, 2, 1, false, 4, (int[]){2, 3, 7, 6}); }
+/* 5x5, stride 3, padding 2 on 9x8, the padding counted. */
+static void gradcheck_avgpool2d_k5(void **state) { (void)state; check(5, 3, 2, true, 4, (int[]){1, 2, 9, 8}); }
+/* Batch of one, one channel, the default stride (0: the kernel size). */
+static void gradcheck_avgpool2d_batch1(void **state) { (void)state; check(2, 0, 0, true, 4, (int[]){1, 1, 6, 6}); }
+/* One unbatched sample [C x H x W], 2x2 with stride 1 and padding 1, not counted. */
+static void gradcheck_avgpool2d_unbatched(void **state) { (void)state; check(2, 1, 1, false, 3, (int[]){2, 4, 5}); }
+
+/* Conv2d(2 -> 3, k3, s1, p1) -> AvgPool2d(3, 2, 1, count_include_pad=false) -> Tanh ->
+ * Flatten -> Linear(3*2*2 -> 4) on [2 x 2 x 4 x 4]: the pool's dL/dx through a
+ * Sequential, the Conv2d's gradients reaching it through the pool. */
+static void gradcheck_avgpool2d_in_sequential(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 62);
+    tnn_module *s = tnn_sequential_new();
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_conv2d_new(2, 3, 3, 1, 1, true, &r)));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_avg_pool2d_new(3, 2, 1, false)));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_tanh_new()));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_flatten_new()));
+    TU_ASSERT_OK(tnn_sequential_add(s, tnn_linear_new(3 * 2 * 2, 4, true, &r)));
+    tnn_tensor *x = tnn_tensor_new4(2, 2, 4, 4);
+    tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
+    gradcheck_report rep;
+    assert_int_equal(gradcheck_module(s, x, gradcheck_defaults(), &rep), GRADCHECK_PASS);
+    assert_int_equal(rep.tensors, 5); /* input, 0.weight, 0.bias, 4.weight, 4.bias */
+    tnn_tensor_free(x);
+    tnn_module_free(s);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(gradcheck_avgpool2d),
+    cmocka_unit_test(gradcheck_avgpool2d_overlap),
+    cmocka_unit_test(gradcheck_avgpool2d_overlap_exclude_pad),
+    cmocka_unit_test(gradcheck_avgpool2d_stride2_pad),
+    cmocka_unit_test(gradcheck_avgpool2d_k5),
+    cmocka_unit_test(gradcheck_avgpool2d_batch1),
+    cmocka_unit_test(gradcheck_avgpool2d_unbatched),
+    cmocka_unit_test(gradcheck_avgpool2d_in_sequential),
+};
+
+TU_MAIN("gradcheck_avgpool2d", tests)
