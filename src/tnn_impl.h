@@ -197,6 +197,8 @@ const tnn_tensor *tnn_conv_transpose2d_output_buffer(const tnn_module *m);
 const tnn_tensor *tnn_max_pool2d_output_buffer(const tnn_module *m);
 /* An AvgPool2d's output buffer; NULL if m is not an AvgPool2d. */
 const tnn_tensor *tnn_avg_pool2d_output_buffer(const tnn_module *m);
+/* An AdaptiveAvgPool2d's output buffer; NULL if m is not an AdaptiveAvgPool2d. */
+const tnn_tensor *tnn_adaptive_avg_pool2d_output_buffer(const tnn_module *m);
 /* An Upsample's output buffer; NULL if m is not an Upsample. */
 const tnn_tensor *tnn_upsample_output_buffer(const tnn_module *m);
 /* A Dropout2d's output buffer; NULL if m is not a Dropout2d. */

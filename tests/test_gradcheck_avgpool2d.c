@@ -1,10 +1,12 @@
-/* Gradient checks of AvgPool2d (see common/gradcheck.h): 2x2 windows with stride 2,
+/* Gradient checks of AvgPool2d and AdaptiveAvgPool2d (see common/gradcheck.h):
+ * AvgPool2d with 2x2 windows and stride 2,
  * 3x3 with stride 1 and padding 1 (overlapping windows: dL/dx adds) with
  * count_include_pad both ways, 3x3 with stride 2 and padding 1 not counting the padding
  * (divisors 4, 6 and 9 side by side), 5x5 with stride 3 and padding 2, the default
  * stride on a batch of one, one unbatched sample, and Conv2d -> AvgPool2d -> Tanh ->
- * Flatten -> Linear in a Sequential. Average pooling is linear: no input needs to be
- * kept away from a kink. */
+ * Flatten -> Linear in a Sequential; AdaptiveAvgPool2d to a smaller size, to 1 x 1 (its
+ * mean path), to a larger size, and on one unbatched sample. Average pooling is linear:
+ * no input needs to be kept away from a kink. */
 #include "gradcheck.h"
 #include "testutil.h"
 
@@ -69,6 +71,31 @@ static void gradcheck_avgpool2d_in_sequential(void **state)
     tnn_module_free(s);
 }
 
+/* AdaptiveAvgPool2d(out_h, out_w) on an input of `ndim` dimensions `shape`. */
+static void check_adaptive(int out_h, int out_w, int ndim, const int *shape)
+{
+    tnn_rng r;
+    tnn_rng_seed(&r, 63);
+    tnn_module *m = tnn_adaptive_avg_pool2d_new(out_h, out_w);
+    assert_non_null(m);
+    tnn_tensor *x = tnn_tensor_new(ndim, shape);
+    tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
+    gradcheck_report rep;
+    assert_int_equal(gradcheck_module(m, x, gradcheck_defaults(), &rep), GRADCHECK_PASS);
+    assert_int_equal(rep.tensors, 1);
+    assert_int_equal(rep.elements, x->size);
+    tnn_tensor_free(x);
+    tnn_module_free(m);
+}
+
+/* AdaptiveAvgPool2d: 7 x 9 to 3 x 4 (overlapping windows), the
+ * global 1 x 1 (the mean path), 5 x 6 to 7 x 9 (rows and columns repeated), one
+ * unbatched sample. */
+static void gradcheck_adaptive_avgpool2d(void **state) { (void)state; check_adaptive(3, 4, 4, (int[]){2, 3, 7, 9}); }
+static void gradcheck_adaptive_avgpool2d_global(void **state) { (void)state; check_adaptive(1, 1, 4, (int[]){3, 2, 5, 6}); }
+static void gradcheck_adaptive_avgpool2d_grow(void **state) { (void)state; check_adaptive(7, 9, 4, (int[]){1, 2, 5, 6}); }
+static void gradcheck_adaptive_avgpool2d_unbatched(void **state) { (void)state; check_adaptive(2, 3, 3, (int[]){2, 5, 7}); }
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gradcheck_avgpool2d),
     cmocka_unit_test(gradcheck_avgpool2d_overlap),
@@ -78,6 +105,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gradcheck_avgpool2d_batch1),
     cmocka_unit_test(gradcheck_avgpool2d_unbatched),
     cmocka_unit_test(gradcheck_avgpool2d_in_sequential),
+    cmocka_unit_test(gradcheck_adaptive_avgpool2d),
+    cmocka_unit_test(gradcheck_adaptive_avgpool2d_global),
+    cmocka_unit_test(gradcheck_adaptive_avgpool2d_grow),
+    cmocka_unit_test(gradcheck_adaptive_avgpool2d_unbatched),
 };
 
 TU_MAIN("gradcheck_avgpool2d", tests)

@@ -7,9 +7,9 @@
  *
  * Inputs are [batch x features] (Linear and Flatten also accept [batch x ...], taking
  * the trailing dimensions as features; the element-wise layers, Softmax and LogSoftmax
- * accept any shape; Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, Upsample and
- * BatchNorm2d take [batch x channels x H x W], Unflatten [batch x features] to
- * [batch x ...]).
+ * accept any shape; Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
+ * Upsample and BatchNorm2d take [batch x channels x H x W], Unflatten [batch x
+ * features] to [batch x ...]).
  * Semantics, names and initialisation follow PyTorch's layers of the same name, with
  * one difference: PyTorch's Linear maps the last dimension of a [batch x ... x in]
  * input and keeps the others, where this Linear takes all the dimensions after the
@@ -260,6 +260,20 @@ TNN_API tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding)
  * if kernel_size is below 1, stride or padding below 0, or padding above
  * kernel_size / 2 (torch's rule). */
 TNN_API tnn_module *tnn_avg_pool2d_new(int kernel_size, int stride, int padding, bool count_include_pad);
+
+/** Adaptive 2-D average pooling over [batch x channels x H x W] (or one sample
+ * [channels x H x W]) to [batch x channels x out_h x out_w], torch.nn.AdaptiveAvgPool2d(
+ * (out_h, out_w)): output row oh averages input rows [floor(oh*H/out_h),
+ * ceil((oh+1)*H/out_h)), columns likewise (windows may overlap; out_h above H repeats
+ * rows). AdaptiveAvgPool2d(1, 1) is global average pooling. Bit for bit as torch 1.13
+ * on the CPU, which has two paths: for 1 x 1, the mean of each plane (torch's cascade
+ * sum in float, divided by H*W; backward: dy / (H*W) for every element); otherwise each
+ * window summed in float row by row and divided by its height, then by its width
+ * (backward: dy / height / width added into the window, outputs in order). No
+ * parameters. The planes run on the library's threads; each is computed alone, so the
+ * results do not depend on the thread count. NULL (TNN_ERR_ARG, naming the argument)
+ * if out_h or out_w is below 1 (torch accepts 0 and returns an empty tensor). */
+TNN_API tnn_module *tnn_adaptive_avg_pool2d_new(int out_h, int out_w);
 
 /** Nearest-neighbour upsampling of [batch x channels x H x W] by an integer factor,
  * torch.nn.Upsample(scale_factor=scale_factor, mode='nearest'): the output is

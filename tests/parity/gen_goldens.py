@@ -818,6 +818,47 @@ def avgpool2d_goldens():
     gd.write("avgpool2d.golden")
 
 
+def adaptive_avgpool2d_goldens():
+    gd = Golden()
+    # (name, shape, (out_h, out_w), values). torch 1.13 takes two paths: (1, 1) is
+    # input.mean((-1, -2)) (its cascade sum, then / (H*W); backward dy / (H*W)), any
+    # other size cpu_adaptive_avg_pool (each window summed in float row by row, / height
+    # / width; backward in output order): the C test compares bit for bit
+    # (test_parity_adaptive_avgpool2d.c). "global*" are global average pooling on planes
+    # of 1 to 10,000 elements (below and above 8, one and several cascade runs);
+    # "grow" has more outputs than inputs (repeated rows); "special" holds NaN, +-inf,
+    # signed zeros and -1e-45 (a -0 quotient stays -0 in both paths).
+    cases = [("global_small", (3, 4, 2, 3), (1, 1), "randn"), ("global_7", (2, 5, 7, 7), (1, 1), "wide"),
+             ("global_28", (4, 8, 28, 28), (1, 1), "wide"), ("global_100", (2, 3, 100, 100), (1, 1), "wide"),
+             ("global_1", (2, 3, 1, 1), (1, 1), "randn"), ("global_unbatched", (6, 9, 11), (1, 1), "randn"),
+             ("p3x4", (2, 3, 7, 9), (3, 4), "wide"), ("p5x2", (2, 2, 13, 7), (5, 2), "randn"),
+             ("grow", (2, 2, 5, 6), (7, 9), "randn"), ("row", (2, 3, 6, 10), (1, 4), "randn"),
+             ("same", (1, 2, 4, 5), (4, 5), "randn"), ("special", (2, 2, 6, 6), (2, 3), "special"),
+             ("global_special", (2, 2, 2, 2), (1, 1), "special")]
+    for i, (name, shape, out, values) in enumerate(cases):
+        g = gen(880 + i)
+        x = randn(g, *shape)
+        if values == "wide":
+            x = x * torch.exp(3 * randn(g, *shape))
+        if values == "special":
+            x.view(-1)[:6] = torch.tensor([float("nan"), float("inf"), -0.0, 0.0, float("-inf"), 1.0])
+            x[1, 1] = 0.0
+            x[1, 1, 0, 0] = -1e-45  # a window (or plane) whose quotient is -0
+        pool = nn.AdaptiveAvgPool2d(out)
+        xi = x.clone().requires_grad_(True)
+        y = pool(xi)
+        dy = randn(g, *y.shape)
+        if values == "special":
+            dy.view(-1)[-2:] = torch.tensor([-0.0, -1e-45])
+        y.backward(dy)
+        p = f"{name}."
+        gd.add(p + "x", x)
+        gd.add(p + "dy", dy)
+        gd.add(p + "y", y)
+        gd.add(p + "dx", xi.grad)
+    gd.write("adaptive_avgpool2d.golden")
+
+
 # ---------------------------------------------------------------- ConvTranspose2d
 
 def conv_transpose2d_goldens():
@@ -1179,6 +1220,7 @@ def main():
     conv2d_goldens()
     maxpool2d_goldens()
     avgpool2d_goldens()
+    adaptive_avgpool2d_goldens()
     conv_transpose2d_goldens()
     upsample_goldens()
     batchnorm2d_goldens()
