@@ -97,6 +97,7 @@ static const tnn_tensor *own_output_buffer(const tnn_sequential *s, int i)
     if (!buf) buf = tnn_avg_pool2d_output_buffer(c);
     if (!buf) buf = tnn_adaptive_avg_pool2d_output_buffer(c);
     if (!buf) buf = tnn_upsample_output_buffer(c);
+    if (!buf) buf = tnn_layernorm_output_buffer(c);
     return buf ? buf : tnn_batchnorm2d_output_buffer(c);
 }
 

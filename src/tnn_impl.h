@@ -205,6 +205,8 @@ const tnn_tensor *tnn_upsample_output_buffer(const tnn_module *m);
 const tnn_tensor *tnn_dropout2d_output_buffer(const tnn_module *m);
 /* A BatchNorm2d's output buffer; NULL if m is not a BatchNorm2d. */
 const tnn_tensor *tnn_batchnorm2d_output_buffer(const tnn_module *m);
+/* A LayerNorm's output buffer; NULL if m is not a LayerNorm. */
+const tnn_tensor *tnn_layernorm_output_buffer(const tnn_module *m);
 /* A built-in activation that may compute its output over its input (every one but
  * LeakyReLU with a negative slope, whose backward needs the input's signs). */
 bool tnn_activation_forward_may_overwrite(const tnn_module *m);

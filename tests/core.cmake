@@ -51,6 +51,10 @@ tnn_core_cases(test_gradcheck_avgpool2d.c gradcheck
   gradcheck_avgpool2d_stride2_pad gradcheck_avgpool2d_k5 gradcheck_avgpool2d_batch1 gradcheck_avgpool2d_unbatched
   gradcheck_avgpool2d_in_sequential gradcheck_adaptive_avgpool2d gradcheck_adaptive_avgpool2d_global
   gradcheck_adaptive_avgpool2d_grow gradcheck_adaptive_avgpool2d_unbatched)
+tnn_core_cases(test_gradcheck_layernorm.c gradcheck
+  gradcheck_layernorm gradcheck_layernorm_37 gradcheck_layernorm_2d gradcheck_layernorm_noaffine
+  gradcheck_layernorm_small_spread gradcheck_layernorm_eps gradcheck_layernorm_unbatched
+  gradcheck_layernorm_in_sequential)
 tnn_core_cases(test_gradcheck_upsample.c gradcheck
   gradcheck_upsample gradcheck_upsample_k3 gradcheck_upsample_k1 gradcheck_upsample_k41
   gradcheck_upsample_in_sequential gradcheck_unflatten gradcheck_unflatten_in_sequential)
@@ -72,7 +76,7 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
 foreach(component rng gemm tensor module sequential loss optim clip settings softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d dropout2d
-        activation avgpool2d adaptive_avgpool2d)
+        activation avgpool2d adaptive_avgpool2d layernorm)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
 # test_module's 26 cases take about a minute under valgrind on a quiet 2-core machine

@@ -81,6 +81,32 @@ TNN_API tnn_module *tnn_batchnorm1d_new(int num_features, tnn_batchnorm_params p
  * is outside [0, 1]. */
 TNN_API tnn_module *tnn_batchnorm2d_new(int num_features, tnn_batchnorm_params p);
 
+/** Settings of LayerNorm (torch.nn.LayerNorm's arguments); start from tnn_layernorm_defaults(). */
+typedef struct tnn_layernorm_params {
+    double eps;              /**< added to the variance inside the square root (as a float); default 1e-5 */
+    bool elementwise_affine; /**< learnable "weight" (init 1) and "bias" (init 0) of normalized_shape; default true */
+} tnn_layernorm_params;
+/** PyTorch's defaults: eps 1e-5, elementwise_affine. */
+TNN_API tnn_layernorm_params tnn_layernorm_defaults(void);
+
+/** LayerNorm, torch.nn.LayerNorm(normalized_shape): normalises over the last `ndim`
+ * dimensions of the input, which must be normalized_shape (its `ndim` sizes): each such
+ * block of N values (N the product of normalized_shape; a [batch x seq x features]
+ * input with normalized_shape [features] has batch*seq rows of N) becomes
+ * (x - mean) / sqrt(var + eps) * weight + bias, with the block's mean and biased
+ * variance. The same in training and eval mode (no running statistics, no buffers).
+ * "weight" and "bias" have the shape normalized_shape; the output has the input's. An
+ * input of exactly normalized_shape is one row. Refused (TNN_ERR_SHAPE, naming the
+ * module and both shapes): an input whose last dimensions are not normalized_shape.
+ * The arithmetic is torch's CPU kernel's, operation by operation (its Welford and
+ * cascade sums of the mean and variance in float; see docs/parity.md), the rows split
+ * over the library's threads and the parameter gradients summed per column in row
+ * order: the same bits on any thread count. The backward reads x again: it must be
+ * unchanged since the forward.
+ * NULL (TNN_ERR_ARG) if ndim is not 1 to TNN_MAX_DIMS, normalized_shape is NULL or has
+ * a size below 1 (or holds more than 2^31 - 1 values), or eps is negative or not finite. */
+TNN_API tnn_module *tnn_layernorm_new(int ndim, const int *normalized_shape, tnn_layernorm_params p);
+
 /** Element-wise LeakyReLU: x > 0 ? x : slope*x. NULL if negative_slope is not finite. */
 TNN_API tnn_module *tnn_leaky_relu_new(float negative_slope);
 /** Element-wise ReLU: max(x, 0). */

@@ -1072,6 +1072,62 @@ def dropout2d_goldens():
     gd.write("dropout2d.golden")
 
 
+# ---------------------------------------------------------------- LayerNorm
+
+def layernorm_goldens():
+    gd = Golden()
+    # (name, input shape, normalized_shape, eps, elementwise_affine). Row lengths (the
+    # product of normalized_shape) below one AVX2 vector (6), with a tail after whole
+    # vectors (37, 63, 100, 150), exactly whole chunks of 16 vectors (128), and long
+    # enough for torch's cascade of chunk moments (2100: 17 chunks, 4133: 33 and a
+    # tail); 1-D and 2-D normalized_shape; an unbatched input (one row); no affine
+    # parameters; eps 0.1. Each row has its own spread (0.2 to 4) and mean (up to +-3
+    # times the row's scale; "far" up to 1000), so rstd is far from 1.
+    cases = [("row37", (6, 37), (37,), 1e-5, True),
+             ("seq100", (2, 5, 100), (100,), 1e-5, True),
+             ("twod", (3, 4, 7, 9), (7, 9), 1e-5, True),
+             ("small", (5, 6), (6,), 0.1, True),
+             ("noaffine", (4, 3, 50), (3, 50), 1e-5, False),
+             ("whole", (8, 128), (128,), 1e-5, True),
+             ("long", (3, 2100), (2100,), 1e-5, True),
+             ("long2d", (2, 4133), (4133,), 1e-5, False),
+             ("unbatched", (24,), (24,), 1e-5, True),
+             ("far", (4, 3, 20), (3, 20), 1e-5, True)]
+    for i, (name, shape, nshape, eps, affine) in enumerate(cases):
+        g = gen(1100 + i)
+        ln = nn.LayerNorm(nshape, eps=eps, elementwise_affine=affine)
+        p = f"{name}."
+        if affine:
+            with torch.no_grad():
+                ln.weight.copy_(uniform(g, 0.5, 1.5, *nshape))
+                ln.bias.copy_(randn(g, *nshape, scale=0.5))
+            gd.add(p + "weight", ln.weight)
+            gd.add(p + "bias", ln.bias)
+        lead = shape[:len(shape) - len(nshape)]
+        rowshape = tuple(lead) + (1,) * len(nshape)
+        shift = 1000.0 if name == "far" else 3.0
+        # step2 adds its parameter gradients to step1's (no zero_grad in between)
+        for q in ["step1", "step2", "eval"]:
+            ln.train(q != "eval")
+            if q != "step2":
+                ln.zero_grad()
+            spread = uniform(g, 0.2, 4.0, *rowshape) if rowshape else uniform(g, 0.2, 4.0, 1)
+            x = randn(g, *shape) * spread + randn(g, *rowshape, scale=shift) * (1.0 if name == "far" else spread)
+            x.requires_grad_(True)
+            dy = randn(g, *shape, scale=1.5, shift=0.2)
+            y = ln(x)
+            y.backward(dy)
+            q = f"{p}{q}."
+            gd.add(q + "x", x)
+            gd.add(q + "dy", dy)
+            gd.add(q + "y", y)
+            gd.add(q + "dx", x.grad)
+            if affine:
+                gd.add(q + "dweight", ln.weight.grad)
+                gd.add(q + "dbias", ln.bias.grad)
+    gd.write("layernorm.golden")
+
+
 # ---------------------------------------------------------------- DCGAN
 
 # PyTorch-GAN's dcgan.py with img_size 16, channels 1, latent_dim 100, as plain
@@ -1226,6 +1282,7 @@ def main():
     batchnorm2d_goldens()
     dropout2d_goldens()
     dcgan_goldens()
+    layernorm_goldens()
 
 
 if __name__ == "__main__":
