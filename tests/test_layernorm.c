@@ -100,7 +100,10 @@ static void check_values(int xnd, const int *xshape, int nd, bool affine, double
     TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
     assert_memory_equal(dx->shape, x->shape, sizeof x->shape);
     tu_assert_close(y->data, ry, x->size, 2e-5, 1.0, "y");
-    tu_assert_close(dx->data, rdx, x->size, 2e-4, 0.1, "dx");
+    /* torch's formula, b = (db * mean - ds) * rstd^3 / N, loses bits to cancellation in
+     * rows whose mean is many spreads from 0 (up to 50 here): dx within 2e-4 of
+     * max(|dx|, 1) */
+    tu_assert_close(dx->data, rdx, x->size, 2e-4, 1.0, "dx");
     if (affine) {
         tu_assert_close(p->items[0].grad, rdw, n, 1e-4, 1.0, "dweight");
         tu_assert_close(p->items[1].grad, rdb, n, 1e-5, 1.0, "dbias");

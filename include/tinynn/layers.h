@@ -8,8 +8,8 @@
  * Inputs are [batch x features] (Linear and Flatten also accept [batch x ...], taking
  * the trailing dimensions as features; the element-wise layers, Softmax and LogSoftmax
  * accept any shape; Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
- * Upsample and BatchNorm2d take [batch x channels x H x W], Unflatten [batch x
- * features] to [batch x ...]).
+ * Upsample, BatchNorm2d and Dropout2d take [batch x channels x H x W], Unflatten [batch
+ * x features] to [batch x ...], LayerNorm any input that ends in its normalized_shape).
  * Semantics, names and initialisation follow PyTorch's layers of the same name, with
  * one difference: PyTorch's Linear maps the last dimension of a [batch x ... x in]
  * input and keeps the others, where this Linear takes all the dimensions after the
