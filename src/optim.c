@@ -1,4 +1,5 @@
-/* The optimizer interface and the two built-in optimizers, SGD and Adam.
+/* The optimizer interface and the built-in optimizers, SGD, Adam and AdamW (Adam with
+ * decoupled weight decay: the same state, kernel and step, one multiplication more).
  * The updates follow torch.optim's single-tensor (for-loop) implementations, op by op,
  * in float32 with hyper-parameters held in double and rounded where PyTorch rounds.
  * torch's CPU kernels compute a.add(b, alpha=s) as fma(b, s, a) and
@@ -318,18 +319,24 @@ tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p)
     return &s->base;
 }
 
-/* ---------------- Adam ---------------- */
+/* ---------------- Adam and AdamW ---------------- */
 
 /* The update constants of one Adam step for one parameter, rounded to float where
  * torch rounds them. */
 typedef struct adam_consts {
     float neg_step_size, bc2_sqrt, b1, b2, one_b1, one_b2, eps, wd;
-    bool decay; /* weight_decay != 0 in double, as torch tests it (wd may round to 0) */
+    bool decay; /* Adam: weight_decay != 0 in double, as torch tests it (wd may round to 0) */
+    /* AdamW: the parameter is first multiplied by keep = 1 - lr * weight_decay, computed
+     * in double (Python's float) and rounded to float, as torch's param.mul_(scalar)
+     * rounds the scalar to the tensor's dtype before it multiplies. */
+    bool decoupled;
+    float keep;
 } adam_consts;
 
 typedef struct tnn_adam {
     tnn_optimizer base;
-    tnn_adam_params p;
+    tnn_adam_params p; /* AdamW's settings too; weight_decay is decoupled there */
+    bool decoupled;    /* AdamW (vtable adamw_vt) */
     int64_t step;      /* steps taken (tnn_optimizer_step calls that succeeded) */
     /* Per parameter: the updates it has had, PyTorch's state['step']. A parameter
      * skipped at a step (no gradient) does not count it, and its bias corrections go
@@ -350,17 +357,18 @@ TNN_CLONES static void adam_kernel(float *restrict w, const float *restrict g, f
                                    size_t n, const adam_consts *c)
 {
     const float neg_step_size = c->neg_step_size, bc2_sqrt = c->bc2_sqrt, b1 = c->b1, b2 = c->b2;
-    const float one_b1 = c->one_b1, one_b2 = c->one_b2, eps = c->eps, wd = c->wd;
-    const bool decay = c->decay;
+    const float one_b1 = c->one_b1, one_b2 = c->one_b2, eps = c->eps, wd = c->wd, keep = c->keep;
+    const bool decay = c->decay, decoupled = c->decoupled;
     for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
-        if (decay) gi = fmaf(w[i], wd, gi);             /* grad.add(param, alpha=wd) */
+        float wi = w[i], gi = g[i];
+        if (decoupled) wi = wi * keep;                  /* AdamW: param.mul_(1 - lr * wd), first */
+        if (decay) gi = fmaf(wi, wd, gi);               /* Adam: grad.add(param, alpha=wd) */
         float m = fmaf(gi, one_b1, mm[i] * b1);         /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
         float v = fmaf(one_b2 * gi, gi, vv[i] * b2);    /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */
         mm[i] = m;
         vv[i] = v;
         float denom = sqrtf(v) / bc2_sqrt + eps;        /* (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps) */
-        w[i] = w[i] + neg_step_size * m / denom;        /* param.addcdiv_(m, denom, value=-step_size):
+        w[i] = wi + neg_step_size * m / denom;          /* param.addcdiv_(m, denom, value=-step_size):
                                                            p + (value * m) / denom */
     }
 }
@@ -382,31 +390,33 @@ static void adam_range(void *ctx, size_t b, size_t e)
 static tnn_status adam_check_counts(tnn_adam *a)
 {
     const tnn_tensor_list *l = a->base.params;
+    const char *who = a->base.vt->type_name;
     if (a->step < 0 || a->step == INT64_MAX) /* only a loaded state can hold these */
-        return tnn_error(TNN_ERR_STATE, "adam: step count %lld cannot be counted on (a loaded state?); it must be 0 to "
-                         "2^63 - 2", (long long)a->step);
+        return tnn_error(TNN_ERR_STATE, "%s: step count %lld cannot be counted on (a loaded state?); it must be 0 to "
+                         "2^63 - 2", who, (long long)a->step);
     /* A state saved by libtinynn 0.2 has the optimizer's count and none per parameter.
      * Loaded into a new Adam, it shows as steps taken, every parameter's count 0 and
      * moments that are not all zeros, which no state of this version can be: moments
      * move only in an update, which counts. Every parameter then takes the optimizer's
-     * count, as in 0.2, and the run goes on as it would have there. */
-    bool legacy = a->step > 0;
+     * count, as in 0.2, and the run goes on as it would have there. (0.2 had no AdamW,
+     * so an AdamW state is never taken for one.) */
+    bool legacy = !a->decoupled && a->step > 0;
     for (int k = 0; legacy && k < l->count; k++) legacy = a->steps[k] == 0;
     if (legacy) legacy = !all_zero(a->m, 2 * a->n);
     /* Every check before anything changes. */
     for (int k = 0; !legacy && k < l->count; k++) {
         const int64_t s = a->steps[k];
         if (!l->items[k].no_grad && (s < 0 || s == INT64_MAX))
-            return tnn_error(TNN_ERR_STATE, "adam: '%s' has step count %lld, which cannot be counted on (a loaded "
-                             "state?); it must be 0 to 2^63 - 2", l->items[k].name, (long long)s);
+            return tnn_error(TNN_ERR_STATE, "%s: '%s' has step count %lld, which cannot be counted on (a loaded "
+                             "state?); it must be 0 to 2^63 - 2", who, l->items[k].name, (long long)s);
     }
     for (int k = 0; legacy && k < l->count; k++) a->steps[k] = a->step;
     return TNN_OK;
 }
 
-/* One step of torch.optim.Adam: per parameter, its own count and this step's constants
- * (bias corrections in double, rounded to float where torch rounds them), then the
- * element-wise update of adam_kernel over the whole arena. */
+/* One step of torch.optim.Adam or torch.optim.AdamW: per parameter, its own count and
+ * this step's constants (bias corrections in double, rounded to float where torch
+ * rounds them), then the element-wise update of adam_kernel over the whole arena. */
 static tnn_status adam_step(tnn_optimizer *o)
 {
     tnn_adam *a = (tnn_adam *)o;
@@ -414,7 +424,7 @@ static tnn_status adam_step(tnn_optimizer *o)
     tnn_status st = adam_check_counts(a);
     if (st) return st;
     for (int k = 0; k < l->count; k++) {
-        if (l->items[k].no_grad) continue;
+        if (l->items[k].no_grad) continue; /* skipped: no count, no decay, no update */
         int64_t s = a->steps[k];
         a->steps[k] = ++s;
         const double bc1 = 1.0 - pow(a->p.beta1, (double)s);
@@ -424,7 +434,10 @@ static tnn_status adam_step(tnn_optimizer *o)
             .bc2_sqrt = (float)sqrt(bc2),
             .b1 = (float)a->p.beta1, .b2 = (float)a->p.beta2,
             .one_b1 = (float)(1.0 - a->p.beta1), .one_b2 = (float)(1.0 - a->p.beta2),
-            .eps = (float)a->p.eps, .wd = (float)a->p.weight_decay, .decay = a->p.weight_decay != 0.0,
+            .eps = (float)a->p.eps, .wd = (float)a->p.weight_decay,
+            .decay = !a->decoupled && a->p.weight_decay != 0.0,
+            /* torch 1.13's AdamW multiplies whatever weight_decay is (by 1 when it is 0) */
+            .decoupled = a->decoupled, .keep = (float)(1.0 - a->p.lr * a->p.weight_decay),
         };
     }
     a->step++;
@@ -436,19 +449,25 @@ static tnn_status adam_step(tnn_optimizer *o)
     return TNN_OK;
 }
 
+/* Adam's state is "step", then "<param>.step", "<param>.exp_avg", "<param>.exp_avg_sq"
+ * per parameter; AdamW's the same names under "adamw." ("adamw.step",
+ * "adamw.<param>.exp_avg", ...), so that a checkpoint of one never loads into the other:
+ * strictly it is refused by name, and not strictly none of its entries match. */
 static tnn_status adam_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx)
 {
     tnn_adam *a = (tnn_adam *)o;
-    tnn_status st = tnn_visit_one(prefix, "step", TNN_I64, &a->step, NULL, 0, NULL, false, fn, ctx);
+    const char *tag = a->decoupled ? "adamw." : "";
+    char local[300];
+    snprintf(local, sizeof local, "%sstep", tag);
+    tnn_status st = tnn_visit_one(prefix, local, TNN_I64, &a->step, NULL, 0, NULL, false, fn, ctx);
     float *mm = a->m, *vv = a->v;
     for (int k = 0; !st && k < o->params->count; k++) {
         tnn_named_tensor *t = &o->params->items[k];
-        char local[300];
-        snprintf(local, sizeof local, "%s.step", t->name);
+        snprintf(local, sizeof local, "%s%s.step", tag, t->name);
         st = tnn_visit_one(prefix, local, TNN_I64, &a->steps[k], NULL, 0, NULL, false, fn, ctx);
-        snprintf(local, sizeof local, "%s.exp_avg", t->name);
+        snprintf(local, sizeof local, "%s%s.exp_avg", tag, t->name);
         if (!st) st = tnn_visit_one(prefix, local, TNN_F32, mm, NULL, t->ndim, t->shape, false, fn, ctx);
-        snprintf(local, sizeof local, "%s.exp_avg_sq", t->name);
+        snprintf(local, sizeof local, "%s%s.exp_avg_sq", tag, t->name);
         if (!st) st = tnn_visit_one(prefix, local, TNN_F32, vv, NULL, t->ndim, t->shape, false, fn, ctx);
         mm += t->count;
         vv += t->count;
@@ -475,33 +494,68 @@ static tnn_status adam_set_lr(tnn_optimizer *o, double lr)
 static double adam_get_lr(const tnn_optimizer *o) { return ((const tnn_adam *)o)->p.lr; }
 
 static const tnn_optimizer_vtable adam_vt = {"adam", adam_step, adam_visit_state, adam_free, adam_set_lr, adam_get_lr};
+/* Its own type, with the same operations: the state's names differ (adam_visit_state). */
+static const tnn_optimizer_vtable adamw_vt = {"adamw", adam_step, adam_visit_state, adam_free, adam_set_lr, adam_get_lr};
 
-tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p)
+/* The settings' checks, torch's (lr, eps, weight_decay >= 0, betas in [0, 1)) and
+ * finite in float for the ones that are not bounded: the first bad one is named. */
+static bool adam_params_ok(const char *who, const tnn_adam_params *p)
 {
-    if (!m) { tnn_error(TNN_ERR_ARG, "adam: module is NULL"); return NULL; }
-    if (tnn_settings_refused(p.tag, "adam", "tnn_adam_defaults")) return NULL;
-    if (!(p.lr >= 0.0) || !float_finite(p.lr) || !(p.beta1 >= 0.0 && p.beta1 < 1.0) ||
-        !(p.beta2 >= 0.0 && p.beta2 < 1.0) || !(p.eps >= 0.0) || !float_finite(p.eps) || !(p.weight_decay >= 0.0) ||
-        !float_finite(p.weight_decay)) {
-        tnn_error(TNN_ERR_ARG, "adam: need lr >= 0, betas in [0, 1), eps >= 0, weight_decay >= 0, each finite in float "
-                  "(lr=%g betas=(%g, %g) eps=%g weight_decay=%g)", p.lr, p.beta1, p.beta2, p.eps, p.weight_decay);
+    const char *bad = NULL, *need = ">= 0 and finite in float";
+    double v = 0.0;
+    if (!(p->lr >= 0.0) || !float_finite(p->lr)) bad = "lr", v = p->lr;
+    else if (!(p->beta1 >= 0.0 && p->beta1 < 1.0)) bad = "beta1", v = p->beta1, need = "in [0, 1)";
+    else if (!(p->beta2 >= 0.0 && p->beta2 < 1.0)) bad = "beta2", v = p->beta2, need = "in [0, 1)";
+    else if (!(p->eps >= 0.0) || !float_finite(p->eps)) bad = "eps", v = p->eps;
+    else if (!(p->weight_decay >= 0.0) || !float_finite(p->weight_decay)) bad = "weight_decay", v = p->weight_decay;
+    if (!bad) return true;
+    tnn_error(TNN_ERR_ARG, "%s: %s %g must be %s (lr=%g betas=(%g, %g) eps=%g weight_decay=%g)", who, bad, v, need,
+              p->lr, p->beta1, p->beta2, p->eps, p->weight_decay);
+    return false;
+}
+
+static tnn_optimizer *adam_create(tnn_module *m, const tnn_adam_params *p, const tnn_optimizer_vtable *vt)
+{
+    if (!m) { tnn_error(TNN_ERR_ARG, "%s: module is NULL", vt->type_name); return NULL; }
+    if (tnn_settings_refused(p->tag, vt->type_name, vt == &adamw_vt ? "tnn_adamw_defaults" : "tnn_adam_defaults") ||
+        !adam_params_ok(vt->type_name, p))
         return NULL;
-    }
-    tnn_adam *a = tnn_calloc(1, sizeof *a, "adam");
+    tnn_adam *a = tnn_calloc(1, sizeof *a, vt->type_name);
     if (!a) return NULL;
-    a->p = p;
-    if (tnn_optimizer_init(&a->base, &adam_vt, m)) { tnn_free(a); return NULL; }
+    a->p = *p;
+    a->decoupled = vt == &adamw_vt;
+    if (tnn_optimizer_init(&a->base, vt, m)) { tnn_free(a); return NULL; }
     size_t n = arena_size(a->base.params);
     a->n = n;
-    a->m = tnn_calloc(2 * n, sizeof(float), "adam moments");
-    a->steps = a->m ? tnn_calloc((size_t)a->base.params->count, sizeof *a->steps, "adam step counts") : NULL;
-    a->c = a->steps ? tnn_calloc((size_t)a->base.params->count, sizeof *a->c, "adam constants") : NULL;
+    a->m = tnn_calloc(2 * n, sizeof(float), a->decoupled ? "adamw moments" : "adam moments");
+    a->steps = a->m ? tnn_calloc((size_t)a->base.params->count, sizeof *a->steps,
+                                 a->decoupled ? "adamw step counts" : "adam step counts") : NULL;
+    a->c = a->steps ? tnn_calloc((size_t)a->base.params->count, sizeof *a->c,
+                                 a->decoupled ? "adamw constants" : "adam constants") : NULL;
     if (!a->c) { adam_free(&a->base); return NULL; }
     a->v = a->m + n;
     return &a->base;
 }
 
+tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p)
+{
+    return adam_create(m, &p, &adam_vt);
+}
+
+tnn_adamw_params tnn_adamw_defaults(void)
+{
+    return (tnn_adamw_params){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 1e-2,
+                              .tag = TNN_SETTINGS_TAG};
+}
+
+tnn_optimizer *tnn_adamw_new(tnn_module *m, tnn_adamw_params p)
+{
+    const tnn_adam_params ap = {.lr = p.lr, .beta1 = p.beta1, .beta2 = p.beta2, .eps = p.eps,
+                                .weight_decay = p.weight_decay, .tag = p.tag};
+    return adam_create(m, &ap, &adamw_vt);
+}
+
 int64_t tnn_adam_step_count(const tnn_optimizer *o)
 {
-    return (o && o->vt == &adam_vt) ? ((const tnn_adam *)o)->step : -1;
+    return (o && (o->vt == &adam_vt || o->vt == &adamw_vt)) ? ((const tnn_adam *)o)->step : -1;
 }

@@ -1,6 +1,7 @@
 /* Optimizer tests (tinynn/optim.h): SGD (momentum, dampening, nesterov, weight
- * decay) and Adam steps against the update formulas evaluated in double on a tiny
- * model, zero_grad, state enumeration names, a user-defined optimizer, errors. */
+ * decay), Adam and AdamW steps against the update formulas evaluated in double on a
+ * tiny model, zero_grad, state enumeration names, a user-defined optimizer, errors,
+ * checkpoints. */
 #include <float.h>
 #include "testutil.h"
 #include "parallel_impl.h"
@@ -416,7 +417,8 @@ typedef struct big_run {
     state_seen state;
 } big_run;
 
-static void big_steps(big_run *r, bool adam, int threads)
+/* kind 0: SGD with momentum, 1: Adam, 2: AdamW; weight decay 0.01 in each. */
+static void big_steps(big_run *r, int kind, int threads)
 {
     tnn_parallel_set_threads(threads); /* the pool itself: 3 threads even on 2 cores */
     tnn_rng rng;
@@ -429,7 +431,9 @@ static void big_steps(big_run *r, bool adam, int threads)
     sp.weight_decay = 0.01;
     tnn_adam_params ap = tnn_adam_defaults();
     ap.weight_decay = 0.01;
-    r->o = adam ? tnn_adam_new(r->m, ap) : tnn_sgd_new(r->m, sp);
+    tnn_adamw_params wp = tnn_adamw_defaults();
+    wp.lr = 0.05; /* a decay factor of 1 - 5e-4: many last bits to get right */
+    r->o = kind == 2 ? tnn_adamw_new(r->m, wp) : kind == 1 ? tnn_adam_new(r->m, ap) : tnn_sgd_new(r->m, sp);
     assert_non_null(r->o);
     for (int s = 0; s < 3; s++) {
         tnn_tensor_list *l = tnn_module_parameters(r->m, "");
@@ -452,19 +456,19 @@ static void big_free(big_run *r)
 static void optimizers_same_bits_on_any_thread_count(void **state)
 {
     (void)state;
-    for (int adam = 0; adam < 2; adam++) {
+    for (int kind = 0; kind < 3; kind++) {
         big_run one;
-        big_steps(&one, adam, 1);
+        big_steps(&one, kind, 1);
         tnn_tensor_list *want = tnn_module_parameters(one.m, "");
         for (int threads = 2; threads <= 3; threads++) {
             big_run r;
-            big_steps(&r, adam, threads);
+            big_steps(&r, kind, threads);
             tnn_tensor_list *got = tnn_module_parameters(r.m, "");
             assert_int_equal(got->count, want->count);
             for (int k = 0; k < got->count; k++)
                 assert_memory_equal(got->items[k].data, want->items[k].data, want->items[k].count * sizeof(float));
             assert_int_equal(r.state.count, one.state.count);
-            assert_int_equal(r.state.count, adam ? 13 : 4); /* step + 3 per parameter; 1 per parameter */
+            assert_int_equal(r.state.count, kind ? 13 : 4); /* step + 3 per parameter; 1 per parameter */
             for (int k = 0; k < r.state.count; k++) {
                 size_t bytes = r.state.items[k].count * (r.state.items[k].dtype == TNN_I64 ? 8 : 4);
                 assert_memory_equal(r.state.items[k].data, one.state.items[k].data, bytes);
@@ -990,6 +994,406 @@ static void adam_refuses_a_parameter_count_out_of_range(void **state)
     two_free(&t);
 }
 
+/* ---------------- AdamW ---------------- */
+
+/* torch.optim.AdamW, in double:
+ *   w *= 1 - lr * wd;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+ *   w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ * with the gradient as it is (no L2 term). lr2 (if not 0) is set before the third
+ * step, and both the decay and the step take it. */
+static void adamw_case(tnn_adamw_params p, double lr2, const char *what)
+{
+    tiny t = tiny_new(W0);
+    tnn_optimizer *o = tnn_adamw_new(t.m, p);
+    assert_non_null(o);
+    assert_string_equal(o->vt->type_name, "adamw");
+    assert_int_equal(tnn_adam_step_count(o), 0);
+    double w[NP], m[NP] = {0}, v[NP] = {0};
+    memcpy(w, W0, sizeof w);
+    for (int s = 1; s <= 3; s++) {
+        if (s == 3 && lr2 != 0.0) {
+            TU_ASSERT_OK(tnn_optimizer_set_lr(o, lr2));
+            p.lr = lr2;
+        }
+        set_grads(&t, G[s - 1]);
+        TU_ASSERT_OK(tnn_optimizer_step(o));
+        for (int i = 0; i < NP; i++) {
+            const double g = G[s - 1][i];
+            w[i] *= 1.0 - p.lr * p.weight_decay;
+            m[i] = p.beta1 * m[i] + (1.0 - p.beta1) * g;
+            v[i] = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+            double mhat = m[i] / (1.0 - pow(p.beta1, s)), vhat = v[i] / (1.0 - pow(p.beta2, s));
+            w[i] -= p.lr * mhat / (sqrt(vhat) + p.eps);
+        }
+        char step[96];
+        snprintf(step, sizeof step, "%s, step %d", what, s);
+        assert_params(&t, w, 1e-6, step);
+        assert_int_equal(tnn_adam_step_count(o), s);
+    }
+    tnn_optimizer_free(o);
+    tnn_module_free(t.m);
+}
+
+static void adamw_three_steps(void **state)
+{
+    (void)state;
+    tnn_adamw_params p = tnn_adamw_defaults();
+    assert_true(p.lr == 1e-3 && p.beta1 == 0.9 && p.beta2 == 0.999 && p.eps == 1e-8 && p.weight_decay == 1e-2);
+    adamw_case(p, 0.0, "adamw defaults");
+    p.lr = 0.1; /* a decay of 5% a step, far above float32 rounding */
+    p.weight_decay = 0.5;
+    adamw_case(p, 0.0, "adamw weight_decay 0.5");
+    adamw_case(p, 0.4, "adamw lr 0.1 then 0.4"); /* the decay takes the new lr too */
+    p.beta1 = 0.5;
+    p.beta2 = 0.75;
+    p.eps = 0.1;
+    p.weight_decay = 0.0;
+    adamw_case(p, 0.0, "adamw betas (0.5, 0.75), eps 0.1, no decay");
+}
+
+/* With zero gradients the moments stay 0 and the update adds -step_size * 0 / eps = 0:
+ * a step is the decay alone, w * (float)(1 - lr * wd), the factor computed in double and
+ * rounded to float before the float product, as torch's param.mul_(1 - lr * wd) does
+ * (measured on 10^6 values; the product in double, rounded once, differs on about a
+ * third of them). The weights here include ones where the two rules differ. AdamW with
+ * weight_decay 0 is Adam without weight decay, bit for bit; with a decay it is not
+ * Adam's L2 decay. */
+static void adamw_decay_rounds_as_torch(void **state)
+{
+    (void)state;
+    const double lr = 0.1, wd = 0.3;
+    const float keep = (float)(1.0 - lr * wd);
+    float w0[NP];
+    int double_differs = 0;
+    /* weights for which the product in double rounds otherwise than torch's */
+    for (int i = 0, k = 1; i < NP; k++) {
+        float x = 0.75f + (float)k * 0.0123f * (i == 2 ? -1.0f : 1.0f);
+        if (x * keep != (float)((double)x * (1.0 - lr * wd))) w0[i++] = x;
+        assert_true(k < 1000);
+    }
+    const double wstart[NP] = {w0[0], w0[1], w0[2]};
+    tiny t = tiny_new(wstart);
+    tnn_adamw_params p = tnn_adamw_defaults();
+    p.lr = lr;
+    p.weight_decay = wd;
+    tnn_optimizer *o = tnn_adamw_new(t.m, p);
+    assert_non_null(o);
+    float want[NP];
+    for (int i = 0; i < NP; i++) want[i] = w0[i];
+    for (int s = 0; s < 3; s++) {
+        set_grads(&t, (const double[NP]){0.0, 0.0, 0.0});
+        TU_ASSERT_OK(tnn_optimizer_step(o));
+        for (int i = 0; i < NP; i++) {
+            double_differs += want[i] * keep != (float)((double)want[i] * (1.0 - lr * wd));
+            want[i] = want[i] * keep;
+            if (*t.p[i] != want[i]) fail_msg("step %d, weight %d: %.9g, torch's rounding gives %.9g", s + 1, i, *t.p[i], want[i]);
+        }
+    }
+    assert_true(double_differs >= 3); /* the test tells the two roundings apart */
+    tnn_optimizer_free(o);
+    tnn_module_free(t.m);
+
+    /* weight_decay 0: the same bits as Adam without decay (torch multiplies by 1). */
+    tiny a = tiny_new(W0), b = tiny_new(W0);
+    tnn_adamw_params wp = tnn_adamw_defaults();
+    wp.weight_decay = 0.0;
+    wp.lr = 0.05;
+    tnn_adam_params ap = tnn_adam_defaults();
+    ap.lr = 0.05;
+    tnn_optimizer *ow = tnn_adamw_new(a.m, wp), *oa = tnn_adam_new(b.m, ap);
+    assert_true(ow && oa);
+    for (int s = 0; s < 3; s++) {
+        set_grads(&a, G[s]);
+        set_grads(&b, G[s]);
+        TU_ASSERT_OK(tnn_optimizer_step(ow));
+        TU_ASSERT_OK(tnn_optimizer_step(oa));
+    }
+    for (int i = 0; i < NP; i++) assert_true(*a.p[i] == *b.p[i]);
+    tnn_optimizer_free(ow);
+    tnn_optimizer_free(oa);
+    tnn_module_free(a.m);
+    tnn_module_free(b.m);
+
+    /* With a decay: not Adam's L2 decay of the same size. */
+    a = tiny_new(W0);
+    b = tiny_new(W0);
+    wp.weight_decay = ap.weight_decay = 0.5;
+    ow = tnn_adamw_new(a.m, wp);
+    oa = tnn_adam_new(b.m, ap);
+    set_grads(&a, G[0]);
+    set_grads(&b, G[0]);
+    TU_ASSERT_OK(tnn_optimizer_step(ow));
+    TU_ASSERT_OK(tnn_optimizer_step(oa));
+    for (int i = 0; i < NP; i++) assert_true(*a.p[i] != *b.p[i]);
+    tnn_optimizer_free(ow);
+    tnn_optimizer_free(oa);
+    tnn_module_free(a.m);
+    tnn_module_free(b.m);
+}
+
+/* Each bad setting is refused and named, as torch names it ("Invalid beta parameter
+ * at index 0: ..."); so are a NULL module, one without parameters, and a bad lr later. */
+static void adamw_bad_arguments(void **state)
+{
+    (void)state;
+    tiny t = tiny_new(W0);
+    assert_null(tnn_adamw_new(NULL, tnn_adamw_defaults()));
+    TU_ASSERT_MSG("adamw: module is NULL", NULL);
+    const struct {
+        const char *what;
+        double v;
+        const char *want;
+    } bad[] = {
+        {"lr", -1e-3, "adamw: lr -0.001 must be >= 0"},
+        {"lr", NAN, "adamw: lr nan must be >= 0 and finite in float"},
+        {"lr", 1e300, "adamw: lr 1e+300 must be >= 0 and finite in float"},
+        {"beta1", 1.0, "adamw: beta1 1 must be in [0, 1)"},
+        {"beta1", -0.1, "adamw: beta1 -0.1 must be in [0, 1)"},
+        {"beta2", 1.5, "adamw: beta2 1.5 must be in [0, 1)"},
+        {"beta2", NAN, "adamw: beta2 nan must be in [0, 1)"},
+        {"eps", -1e-8, "adamw: eps -1e-08 must be >= 0"},
+        {"eps", INFINITY, "adamw: eps inf must be >= 0 and finite in float"},
+        {"weight_decay", -0.01, "adamw: weight_decay -0.01 must be >= 0"},
+        {"weight_decay", 1e39, "adamw: weight_decay 1e+39 must be >= 0 and finite in float"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        tnn_adamw_params p = tnn_adamw_defaults();
+        double *f = !strcmp(bad[k].what, "lr") ? &p.lr : !strcmp(bad[k].what, "beta1") ? &p.beta1
+                  : !strcmp(bad[k].what, "beta2") ? &p.beta2 : !strcmp(bad[k].what, "eps") ? &p.eps : &p.weight_decay;
+        *f = bad[k].v;
+        assert_null(tnn_adamw_new(t.m, p));
+        TU_ASSERT_MSG(bad[k].want, NULL);
+    }
+    /* the edges torch takes: lr, eps, weight_decay and both betas 0; FLT_MAX */
+    tnn_adamw_params p = tnn_adamw_defaults();
+    p.lr = p.beta1 = p.beta2 = p.eps = p.weight_decay = 0.0;
+    tnn_optimizer *o = tnn_adamw_new(t.m, p);
+    assert_non_null(o);
+    TU_ASSERT_ERR(tnn_optimizer_set_lr(o, -1.0), TNN_ERR_ARG, "adamw: learning rate -1", NULL);
+    TU_ASSERT_OK(tnn_optimizer_set_lr(o, FLT_MAX));
+    assert_true(tnn_optimizer_get_lr(o) == FLT_MAX);
+    tnn_optimizer_free(o);
+    tnn_module_free(t.m);
+    tnn_module *empty = tnn_sequential_new();
+    assert_null(tnn_adamw_new(empty, tnn_adamw_defaults()));
+    TU_ASSERT_MSG("adamw", "sequential(0 modules) has no parameters", NULL);
+    tnn_module_free(empty);
+}
+
+/* A layer without gradients (frozen, or discarded with no backward since) is left
+ * alone: no decay, no moments, no count, as torch skips a .grad of None. */
+static void adamw_skips_parameters_without_gradient(void **state)
+{
+    (void)state;
+    two_layers a = two_new();
+    tnn_adamw_params p = tnn_adamw_defaults();
+    p.lr = 0.1;
+    p.weight_decay = 0.5;
+    tnn_optimizer *o = tnn_adamw_new(a.net, p);
+    assert_non_null(o);
+    two_step(&a, o, true);
+    two_step(&a, o, true);
+    tnn_module_set_requires_grad(a.l0, false);
+    snap before = snap_module(a.l0, NULL, NULL);
+    int64_t *c0 = adam_count(o, "adamw.0.weight.step"), *c1 = adam_count(o, "adamw.1.weight.step");
+    tnn_tensor_list *st = tnn_tensor_list_new();
+    TU_ASSERT_OK(tnn_tensor_list_add_optimizer(st, o, ""));
+    float m0[12];
+    memcpy(m0, tnn_tensor_list_find(st, "adamw.0.weight.exp_avg")->data, sizeof m0);
+    two_step(&a, o, true);
+    two_step(&a, o, true);
+    tnn_module_set_requires_grad(a.l0, true);
+    two_step(&a, o, false); /* unfrozen, gradients discarded, no backward */
+    snap after = snap_module(a.l0, NULL, NULL);
+    assert_memory_equal(before.bytes, after.bytes, before.n);
+    assert_memory_equal(m0, tnn_tensor_list_find(st, "adamw.0.weight.exp_avg")->data, sizeof m0);
+    assert_true(*c0 == 2 && *c1 == 4);
+    assert_int_equal(tnn_adam_step_count(o), 5);
+    two_step(&a, o, true);
+    snap moved = snap_module(a.l0, NULL, NULL);
+    assert_true(memcmp(before.bytes, moved.bytes, before.n) != 0);
+    assert_true(*c0 == 3 && *c1 == 5);
+    free(before.bytes);
+    free(after.bytes);
+    free(moved.bytes);
+    tnn_tensor_list_free(st);
+    tnn_optimizer_free(o);
+    two_free(&a);
+}
+
+/* Once created, an optimizer's step allocates nothing (its state is sized at
+ * creation), on one thread or three, and neither do set_lr, get_lr and zero_grad. */
+static void optimizer_steps_allocate_nothing(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) { /* SGD with momentum, Adam, AdamW */
+        for (int threads = 1; threads <= 3; threads += 2) {
+            big_run r;
+            big_steps(&r, kind, threads); /* three steps: every buffer has started */
+            tnn_parallel_set_threads(threads);
+            tnn_tensor_list *l = tnn_module_parameters(r.m, "");
+            tu_alloc_install(-1);
+            for (int s = 0; s < 3; s++) {
+                TU_ASSERT_OK(tnn_optimizer_set_lr(r.o, tnn_optimizer_get_lr(r.o) * 0.5));
+                TU_ASSERT_OK(tnn_optimizer_step(r.o));
+            }
+            tnn_module_set_requires_grad(tnn_sequential_get(r.m, 0), false); /* a skipped layer too */
+            tnn_optimizer_discard_grad(r.o);
+            TU_ASSERT_OK(tnn_optimizer_step(r.o));
+            tnn_optimizer_zero_grad(r.o);
+            TU_ASSERT_OK(tnn_optimizer_step(r.o));
+            long count = tu_alloc_count();
+            tu_alloc_uninstall();
+            if (count != 0) fail_msg("kind %d, %d threads: %ld allocations in the steps", kind, threads, count);
+            tnn_parallel_set_threads(1);
+            tnn_tensor_list_free(l);
+            big_free(&r);
+        }
+    }
+}
+
+/* A training run saved to a file mid-way (model and AdamW state, tnn_safetensors_save)
+ * and loaded strictly into a new model and a new AdamW goes on with the same bits as
+ * the run that was not interrupted, also across an lr change and a frozen layer. */
+static tnn_tensor_list *checkpoint_list(tnn_module *m, tnn_optimizer *o)
+{
+    tnn_tensor_list *l = tnn_tensor_list_new();
+    assert_non_null(l);
+    TU_ASSERT_OK(tnn_tensor_list_add_module(l, m, "model."));
+    TU_ASSERT_OK(tnn_tensor_list_add_optimizer(l, o, "optim."));
+    return l;
+}
+
+static void adamw_run(two_layers *t, tnn_optimizer *o, int from, int to)
+{
+    for (int s = from; s < to; s++) {
+        if (s == 3) TU_ASSERT_OK(tnn_optimizer_set_lr(o, 0.02));
+        tnn_module_set_requires_grad(t->l1, s != 4); /* l1 frozen at step 4 */
+        two_step(t, o, true);
+    }
+}
+
+static void adamw_checkpoint_round_trip(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/adamw.safetensors", tu_dir);
+    tnn_adamw_params p = tnn_adamw_defaults();
+    p.lr = 0.05;
+    p.weight_decay = 0.2;
+    two_layers a = two_new(), b = two_new(), c = two_new();
+    tnn_optimizer *oa = tnn_adamw_new(a.net, p), *ob = tnn_adamw_new(b.net, p), *oc = tnn_adamw_new(c.net, p);
+    assert_true(oa && ob && oc);
+    adamw_run(&a, oa, 0, 6);
+    adamw_run(&b, ob, 0, 3);
+    tnn_tensor_list *lb = checkpoint_list(b.net, ob);
+    TU_ASSERT_OK(tnn_safetensors_save(path, lb, NULL));
+    tnn_safetensors *st = tnn_safetensors_load(path);
+    assert_non_null(st);
+    assert_non_null(tnn_safetensors_find(st, "optim.adamw.step"));
+    assert_non_null(tnn_safetensors_find(st, "optim.adamw.1.bias.exp_avg_sq"));
+    tnn_tensor_list *lc = checkpoint_list(c.net, oc);
+    TU_ASSERT_OK(tnn_safetensors_copy_into(st, lc, true));
+    assert_int_equal(tnn_adam_step_count(oc), 3);
+    TU_ASSERT_OK(tnn_optimizer_set_lr(oc, tnn_optimizer_get_lr(ob))); /* the lr is a setting, not state */
+    adamw_run(&c, oc, 3, 6);
+    snap sa = snap_module(a.net, oa, "o."), sc = snap_module(c.net, oc, "o.");
+    assert_int_equal(sa.n, sc.n);
+    if (memcmp(sa.bytes, sc.bytes, sa.n) != 0) fail_msg("the resumed AdamW run differs");
+    free(sa.bytes);
+    free(sc.bytes);
+    tnn_safetensors_free(st);
+    tnn_tensor_list_free(lb);
+    tnn_tensor_list_free(lc);
+    tnn_optimizer_free(oa);
+    tnn_optimizer_free(ob);
+    tnn_optimizer_free(oc);
+    two_free(&a);
+    two_free(&b);
+    two_free(&c);
+}
+
+/* An Adam checkpoint does not load into AdamW, nor an AdamW one into Adam: strictly,
+ * every optimizer entry is missing and unexpected by name, and nothing is loaded (not
+ * even the model's part); not strictly, a list of the optimizer alone matches none of
+ * the file's names. */
+static void adam_and_adamw_states_do_not_load_into_each_other(void **state)
+{
+    (void)state;
+    char path[128];
+    for (int from_adamw = 0; from_adamw < 2; from_adamw++) {
+        snprintf(path, sizeof path, "%s/%s.safetensors", tu_dir, from_adamw ? "adamw" : "adam");
+        two_layers a = two_new(), b = two_new();
+        tnn_optimizer *oa = from_adamw ? tnn_adamw_new(a.net, tnn_adamw_defaults()) : tnn_adam_new(a.net, tnn_adam_defaults());
+        tnn_optimizer *ob = from_adamw ? tnn_adam_new(b.net, tnn_adam_defaults()) : tnn_adamw_new(b.net, tnn_adamw_defaults());
+        assert_true(oa && ob);
+        assert_string_equal(ob->vt->type_name, from_adamw ? "adam" : "adamw");
+        two_step(&a, oa, true);
+        two_step(&a, oa, true);
+        tnn_tensor_list *la = checkpoint_list(a.net, oa);
+        TU_ASSERT_OK(tnn_safetensors_save(path, la, NULL));
+        tnn_safetensors *st = tnn_safetensors_load(path);
+        assert_non_null(st);
+        tnn_tensor_list *lb = checkpoint_list(b.net, ob);
+        snap before = snap_module(b.net, ob, "");
+        TU_ASSERT_ERR(tnn_safetensors_copy_into(st, lb, true), TNN_ERR_SHAPE,
+                      "26 problems (strict)", from_adamw ? "missing 'optim.step'" : "missing 'optim.adamw.step'", NULL);
+        tnn_tensor_list *ob_only = tnn_tensor_list_new();
+        TU_ASSERT_OK(tnn_tensor_list_add_optimizer(ob_only, ob, "optim."));
+        TU_ASSERT_ERR(tnn_safetensors_copy_into(st, ob_only, false), TNN_ERR_SHAPE, "none of its", NULL);
+        snap after = snap_module(b.net, ob, "");
+        assert_int_equal(before.n, after.n);
+        assert_memory_equal(before.bytes, after.bytes, before.n);
+        assert_int_equal(tnn_adam_step_count(ob), 0);
+        free(before.bytes);
+        free(after.bytes);
+        tnn_tensor_list_free(ob_only);
+        tnn_tensor_list_free(la);
+        tnn_tensor_list_free(lb);
+        tnn_safetensors_free(st);
+        tnn_optimizer_free(oa);
+        tnn_optimizer_free(ob);
+        two_free(&a);
+        two_free(&b);
+    }
+}
+
+/* AdamW's state names, and no 0.2 resumption for it: a state whose per-parameter counts
+ * are 0 beside moments (only a hand-edited or partly loaded one) starts each parameter
+ * at count 1, where Adam would take the optimizer's count. */
+static void adamw_state_names_and_counts(void **state)
+{
+    (void)state;
+    tiny t = tiny_new(W0);
+    tnn_optimizer *o = tnn_adamw_new(t.m, tnn_adamw_defaults());
+    set_grads(&t, G[0]);
+    TU_ASSERT_OK(tnn_optimizer_step(o));
+    state_seen s = {0};
+    TU_ASSERT_OK(tnn_optimizer_visit_state(o, "optim.", collect, &s));
+    const char *names[] = {"optim.adamw.step", "optim.adamw.0.weight.step", "optim.adamw.0.weight.exp_avg",
+                           "optim.adamw.0.weight.exp_avg_sq", "optim.adamw.0.bias.step", "optim.adamw.0.bias.exp_avg",
+                           "optim.adamw.0.bias.exp_avg_sq"};
+    assert_int_equal(s.count, 7);
+    for (int i = 0; i < 7; i++) assert_string_equal(s.names[i], names[i]);
+    /* m = (1 - b1) g after one step: the gradient, without a decay term */
+    tu_assert_close1(((const float *)s.items[2].data)[1], 0.1 * G[0][1], 1e-6, 1e-9, "exp_avg");
+    TU_ASSERT_OK(tnn_optimizer_visit_state(o, "", zero_param_counts, NULL));
+    *adam_count(o, "adamw.step") = 1; /* zeroed too (".step"): the optimizer's count stays */
+    set_grads(&t, G[1]);
+    TU_ASSERT_OK(tnn_optimizer_step(o));
+    assert_true(*adam_count(o, "adamw.step") == 2);
+    assert_true(*adam_count(o, "adamw.0.weight.step") == 1);
+    assert_true(*adam_count(o, "adamw.0.bias.step") == 1);
+    int64_t *step = adam_count(o, "adamw.step");
+    *step = -1;
+    TU_ASSERT_ERR(tnn_optimizer_step(o), TNN_ERR_STATE, "adamw: step count -1", "cannot be counted on", NULL);
+    *step = 2;
+    *adam_count(o, "adamw.0.bias.step") = INT64_MAX;
+    TU_ASSERT_ERR(tnn_optimizer_step(o), TNN_ERR_STATE, "adamw: '0.bias' has step count", NULL);
+    tnn_optimizer_free(o);
+    tnn_module_free(t.m);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sgd_plain),
     cmocka_unit_test(sgd_momentum),
@@ -1014,6 +1418,14 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(new_model_gradients_count_until_discarded),
     cmocka_unit_test(tiny_weight_decay_is_applied_as_torch_decides),
     cmocka_unit_test(optimizer_user_defined_without_a_whole_vtable),
+    cmocka_unit_test(adamw_three_steps),
+    cmocka_unit_test(adamw_decay_rounds_as_torch),
+    cmocka_unit_test(adamw_bad_arguments),
+    cmocka_unit_test(adamw_skips_parameters_without_gradient),
+    cmocka_unit_test(optimizer_steps_allocate_nothing),
+    cmocka_unit_test_setup_teardown(adamw_checkpoint_round_trip, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(adam_and_adamw_states_do_not_load_into_each_other, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test(adamw_state_names_and_counts),
 };
 
 TU_MAIN("optim", tests)

@@ -1,5 +1,5 @@
 /*
- * parity_adam, parity_sgd: ten optimizer steps on fixed gradients against torch.optim
+ * parity_adam, parity_sgd, parity_adamw: ten optimizer steps on fixed gradients against torch.optim
  * (tests/data/parity/adam.golden, sgd.golden). The parameters are a Linear(5, 7)'s
  * "weight" [7 x 5] and "bias" [7]; the gradients of every step are stored and include
  * exact zeros, values near Adam's eps (1e-10 .. 2e-7) and large ones (1e3). After every
@@ -18,6 +18,17 @@
  * torch's CPU kernels perform (src/optim.c), so the results are bit-identical; the
  * margin is for a compiler that contracts a*b+c on its own (TNN_PARITY_EXACT=1
  * removes it).
+ *
+ * parity_adamw (tests/data/parity/adamw.golden): torch.optim.AdamW on the four
+ * parameters of Sequential(Linear(5, 7), Linear(7, 3)), ten steps, with no tolerance at
+ * all: every parameter after every step and the state after the tenth must have torch's
+ * bits. Cases: `defaults` (lr 1e-3, weight_decay 1e-2); `schedule` (lr 0.01, betas
+ * (0.5, 0.999), weight_decay 0.3; layer 1 frozen at steps 2, 3 and 6, both layers at
+ * step 8; lr 0.0025 from step 5 and 0.04 from step 9, set with tnn_optimizer_set_lr);
+ * `strong` (lr 0.1, weight_decay 0.9; layer 0 frozen at steps 1 to 3; lr 0.03 from
+ * step 7); `nodecay` (lr 3e-3, betas (0.8, 0.99), eps 1e-6, weight_decay 0). A frozen
+ * layer is torch's .grad None: tnn_module_set_requires_grad(layer, false) after the
+ * gradients are discarded, so that the backward leaves them discarded.
  */
 #include "parity/parity.h"
 
@@ -186,6 +197,130 @@ static void sgd_frozen(void **state)
     run_case("sgd.golden", "frozen", make_sgd, &p, 2);
 }
 
+/* ---- AdamW ---- */
+
+typedef struct adamw_case {
+    const char *name;
+    tnn_adamw_params p;
+    unsigned frozen[STEPS + 1]; /* per step: bit 0 layer 0 frozen, bit 1 layer 1 */
+    double lr_at[STEPS + 1];    /* per step: the lr set before it (0: unchanged) */
+} adamw_case;
+
+/* The same bits, and the same value (parity_check with no tolerance names the worst). */
+static bool exact(const golden_file *g, const char *name, const float *got, size_t n)
+{
+    bool ok = parity_check(g, name, got, n, 0.0, 0.0);
+    if (ok && memcmp(got, golden_f32(g, n, "%s", name), n * sizeof(float)) != 0) {
+        print_error("%s: equal values but other bits (a signed zero?)\n", name);
+        ok = false;
+    }
+    return ok;
+}
+
+typedef struct adamw_state_ctx {
+    const golden_file *g;
+    const char *cs;
+    bool ok;
+    int seen;
+} adamw_state_ctx;
+
+/* "adamw.step", then "adamw.<param>.step", ".exp_avg", ".exp_avg_sq". */
+static tnn_status check_adamw_state(void *ctx, const tnn_named_tensor *t)
+{
+    adamw_state_ctx *s = ctx;
+    char nm[160];
+    s->seen++;
+    if (strncmp(t->name, "adamw.", 6) != 0) {
+        print_error("%s: state entry '%s' is not under \"adamw.\"\n", s->cs, t->name);
+        s->ok = false;
+        return TNN_OK;
+    }
+    const char *local = t->name + 6;
+    if (!strcmp(local, "step")) {
+        if (*(const int64_t *)t->data != STEPS) {
+            print_error("%s: adamw.step is %lld, expected %d\n", s->cs, (long long)*(const int64_t *)t->data, STEPS);
+            s->ok = false;
+        }
+        return TNN_OK;
+    }
+    snprintf(nm, sizeof nm, "%s.state.%s", s->cs, local);
+    if (t->dtype == TNN_I64) s->ok &= parity_check_i64(s->g, nm, *(const int64_t *)t->data);
+    else s->ok &= exact(s->g, nm, t->data, t->count);
+    return TNN_OK;
+}
+
+static void run_adamw_case(const golden_file *g, const adamw_case *c)
+{
+    tnn_module *net = tnn_sequential_new();
+    assert_non_null(net);
+    assert_int_equal(tnn_sequential_add(net, tnn_linear_new(5, 7, true, NULL)), TNN_OK);
+    assert_int_equal(tnn_sequential_add(net, tnn_linear_new(7, 3, true, NULL)), TNN_OK);
+    tnn_module *layer[2] = {tnn_sequential_get(net, 0), tnn_sequential_get(net, 1)};
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s.init.", c->name);
+    golden_load_state(g, prefix, net);
+    tnn_optimizer *opt = tnn_adamw_new(net, c->p);
+    assert_non_null(opt);
+    tnn_tensor_list *ps = tnn_module_parameters(net, "");
+    assert_int_equal(ps->count, 4);
+    tnn_tensor *x = tnn_tensor_new(2, (int[]){1, 5}), *dy = tnn_tensor_new(2, (int[]){1, 3});
+    assert_true(x && dy);
+    bool ok = true;
+    for (int s = 1; s <= STEPS; s++) {
+        if (c->lr_at[s] != 0.0) assert_int_equal(tnn_optimizer_set_lr(opt, c->lr_at[s]), TNN_OK);
+        tnn_optimizer_discard_grad(opt);
+        for (int k = 0; k < 2; k++) tnn_module_set_requires_grad(layer[k], !(c->frozen[s] >> k & 1));
+        const tnn_tensor *y;
+        assert_int_equal(tnn_module_forward(net, x, &y), TNN_OK);
+        assert_int_equal(tnn_module_backward(net, dy, NULL), TNN_OK);
+        for (int i = 0; i < ps->count; i++) {
+            tnn_named_tensor *p = &ps->items[i];
+            const bool frozen = c->frozen[s] >> (p->name[0] - '0') & 1;
+            const golden_tensor *gt = golden_find(g, "%s.step%d.grad.%s", c->name, s, p->name);
+            assert_true(frozen == !gt); /* the golden has a gradient exactly where torch had one */
+            if (gt) memcpy(p->grad, golden_f32(g, p->count, "%s.step%d.grad.%s", c->name, s, p->name), p->count * sizeof(float));
+        }
+        assert_int_equal(tnn_optimizer_step(opt), TNN_OK);
+        for (int i = 0; i < ps->count; i++) {
+            char nm[160];
+            snprintf(nm, sizeof nm, "%s.step%d.%s", c->name, s, ps->items[i].name);
+            ok &= exact(g, nm, ps->items[i].data, ps->items[i].count);
+        }
+    }
+    adamw_state_ctx sc = {g, c->name, true, 0};
+    assert_int_equal(tnn_optimizer_visit_state(opt, "", check_adamw_state, &sc), TNN_OK);
+    ok &= sc.ok;
+    if (sc.seen != 13) { /* step + 4 x (step, exp_avg, exp_avg_sq) */
+        print_error("%s: optimizer state has %d entries, expected 13\n", c->name, sc.seen);
+        ok = false;
+    }
+    assert_int_equal(tnn_adam_step_count(opt), STEPS);
+    tnn_tensor_list_free(ps);
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+    tnn_optimizer_free(opt);
+    tnn_module_free(net);
+    assert_true(ok);
+}
+
+static void test_adamw(void **state)
+{
+    (void)state;
+    /* The settings and schedules of gen_goldens.py's adamw_goldens(). */
+    static const adamw_case cases[] = {
+        {"defaults", {1e-3, 0.9, 0.999, 1e-8, 1e-2}, {0}, {0}},
+        {"schedule", {0.01, 0.5, 0.999, 1e-8, 0.3}, {[2] = 2, [3] = 2, [6] = 2, [8] = 3}, {[5] = 0.0025, [9] = 0.04}},
+        {"strong", {0.1, 0.9, 0.999, 1e-8, 0.9}, {[1] = 1, [2] = 1, [3] = 1}, {[7] = 0.03}},
+        {"nodecay", {3e-3, 0.8, 0.99, 1e-6, 0.0}, {0}, {0}},
+    };
+    const tnn_adamw_params d = tnn_adamw_defaults();
+    assert_true(d.lr == cases[0].p.lr && d.beta1 == cases[0].p.beta1 && d.beta2 == cases[0].p.beta2 &&
+                d.eps == cases[0].p.eps && d.weight_decay == cases[0].p.weight_decay);
+    golden_file *g = golden_load("adamw.golden");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_adamw_case(g, &cases[i]);
+    golden_free(g);
+}
+
 static void test_adam(void **state)
 {
     adam_gan(state);
@@ -206,6 +341,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         {"adam", test_adam, NULL, NULL, NULL},
         {"sgd", test_sgd, NULL, NULL, NULL},
+        {"adamw", test_adamw, NULL, NULL, NULL},
     };
     return parity_main(argc, argv, "parity_optim", tests, sizeof tests / sizeof tests[0]);
 }

@@ -1,5 +1,5 @@
-/* Settings structs (tnn_sgd_params, tnn_adam_params, tnn_batchnorm_params,
- * tnn_class_loss_params): each must start from its defaults function. A struct written
+/* Settings structs (tnn_sgd_params, tnn_adam_params, tnn_adamw_params,
+ * tnn_batchnorm_params, tnn_layernorm_params, tnn_class_loss_params): each must start from its defaults function. A struct written
  * as {.field = value} has every other field 0 (Adam's betas and eps, a BatchNorm without
  * parameters, an ignore_index of 0 that drops class 0 from the loss), and every function
  * that takes one refuses it with TNN_ERR_ARG naming the function and the defaults
@@ -31,6 +31,10 @@ static void optimizers_refuse_settings_not_from_defaults(void **state)
     assert_null(tnn_sgd_new(m, (tnn_sgd_params){.lr = 0.1, .momentum = 0.9}));
     assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
     TU_ASSERT_MSG("sgd", "tnn_sgd_defaults()", (const char *)NULL);
+    tnn_clear_error();
+    assert_null(tnn_adamw_new(m, (tnn_adamw_params){.lr = 0.01, .weight_decay = 0.1}));
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    TU_ASSERT_MSG("adamw", "tnn_adamw_defaults()", (const char *)NULL);
 
     /* All fields written out by hand, the tag too but wrong: still refused. */
     tnn_adam_params a = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0, .tag = 1};
@@ -49,6 +53,11 @@ static void optimizers_refuse_settings_not_from_defaults(void **state)
     tnn_sgd_params sd = tnn_sgd_defaults();
     sd.momentum = 0.9;
     o = tnn_sgd_new(m, sd);
+    assert_non_null(o);
+    tnn_optimizer_free(o);
+    tnn_adamw_params wd = tnn_adamw_defaults();
+    wd.weight_decay = 0.05;
+    o = tnn_adamw_new(m, wd);
     assert_non_null(o);
     tnn_optimizer_free(o);
     tnn_module_free(m);

@@ -1,16 +1,16 @@
 /**
  * @file tinynn/optim.h
- * @brief The optimizer interface, with SGD and Adam.
+ * @brief The optimizer interface, with SGD, Adam and AdamW.
  *
  * An optimizer is created over a module's parameters (tnn_module_parameters); its state
  * (moments, step count) is sized once, at creation. tnn_optimizer_step() applies one
  * update from the accumulated gradients, leaving alone the parameters that have none
  * (discarded, no backward since; PyTorch skips a .grad of None); tnn_optimizer_zero_grad() clears them.
  * A new layer's gradients are zeros that count (so that they can be written by hand):
- * a step before any backward counts for Adam and applies weight decay, where PyTorch's
+ * a step before any backward counts for Adam and AdamW and applies weight decay, where PyTorch's
  * new parameters (.grad None) are skipped; discard the gradients once after building
  * the model for PyTorch's start (docs/parity.md, "Known differences"). The
- * updates are PyTorch's (torch.optim.SGD / torch.optim.Adam, non-fused), computed in
+ * updates are PyTorch's (torch.optim.SGD / torch.optim.Adam / torch.optim.AdamW, non-fused), computed in
  * float32 with the hyper-parameters kept in double as Python keeps them. The
  * built-in optimizers spread an update over the library's threads
  * (tnn_set_num_threads); every scalar's update is computed the same way on any
@@ -78,8 +78,10 @@ TNN_API void tnn_optimizer_discard_grad(tnn_optimizer *o);
  * SGD with momentum gives `"<param>.momentum_buffer"` per parameter; Adam "step" (I64
  * scalar: the steps taken), then per parameter `"<param>.step"` (I64 scalar: the
  * updates of that parameter, PyTorch's state['step']), `"<param>.exp_avg"` and
- * `"<param>.exp_avg_sq"`. The tensors are the optimizer's own, read and written in
- * place (checkpoints). */
+ * `"<param>.exp_avg_sq"`; AdamW the same names under "adamw." (`"adamw.step"`,
+ * `"adamw.<param>.step"`, `"adamw.<param>.exp_avg"`, ...), so that an Adam checkpoint
+ * and an AdamW one never load into each other. The tensors are the optimizer's own,
+ * read and written in place (checkpoints). */
 TNN_API tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx);
 /** Free the optimizer and its state (never the module). NULL is a no-op. */
 TNN_API void tnn_optimizer_free(tnn_optimizer *o);
@@ -135,7 +137,7 @@ typedef struct tnn_adam_params {
 /** torch.optim.Adam's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay. */
 TNN_API tnn_adam_params tnn_adam_defaults(void);
 /** Adam over m's parameters (torch.optim.Adam); m must outlive the optimizer. Its two
- * moments are one arena, zeroed. NULL (TNN_ERR_ARG) unless lr >= 0, betas in [0, 1),
+ * moments are one arena, zeroed. NULL (TNN_ERR_ARG, naming the first bad setting) unless lr >= 0, betas in [0, 1),
  * eps >= 0 and weight_decay >= 0, lr, eps and weight_decay finite in float (at most
  * FLT_MAX), or if m has no parameters. A step skips parameters without a
  * gradient (tnn_named_tensor.no_grad). Each parameter counts its own updates and takes
@@ -149,8 +151,40 @@ TNN_API tnn_adam_params tnn_adam_defaults(void);
  * parameter; nothing changes). */
 TNN_API tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
 
-/** Adam's count of steps taken (0 before the first step; each parameter's own count is
- * its "<param>.step" state), -1 if o is not Adam. */
+/** Settings of torch.optim.AdamW (amsgrad off): Adam with decoupled weight decay. Start
+ * from tnn_adamw_defaults(). */
+typedef struct tnn_adamw_params {
+    double lr;            /**< default 1e-3 */
+    /** @{ */
+    double beta1, beta2;  /**< decay rates of the first and second moments; default 0.9, 0.999 */
+    /** @} */
+    double eps;           /**< default 1e-8 */
+    /** default 1e-2. Decoupled: each update first multiplies the parameter by
+     * 1 - lr * weight_decay (the gradient and the moments never see it) */
+    double weight_decay;
+    /** Set by tnn_adamw_defaults(); leave it. Settings not started from it are refused
+     * (TNN_ERR_ARG): a struct written as {.lr = 0.01} has betas, eps and weight_decay 0. */
+    unsigned tag;
+} tnn_adamw_params;
+/** torch.optim.AdamW's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2. */
+TNN_API tnn_adamw_params tnn_adamw_defaults(void);
+/** AdamW over m's parameters (torch.optim.AdamW of torch 1.13, single-tensor, amsgrad and
+ * maximize off); m must outlive the optimizer. An update of a parameter is
+ * param *= 1 - lr * weight_decay, with the factor computed in double and rounded to
+ * float once, as torch's param.mul_() of a Python float rounds it, then Adam's update
+ * from the plain gradient (tnn_adam_new(), without its L2 term): the same moments, bias
+ * corrections from the parameter's own count, thread split, and the same refusals (NULL,
+ * TNN_ERR_ARG naming the first bad setting, unless lr >= 0, betas in [0, 1), eps >= 0
+ * and weight_decay >= 0, lr, eps and weight_decay finite in float, or if m has no
+ * parameters). A parameter without a gradient (tnn_named_tensor.no_grad) is skipped
+ * whole, decay included, as torch skips a .grad of None; the lr of the step (after
+ * tnn_optimizer_set_lr()) is the one in the decay. Its own type ("adamw"): its state is
+ * named under "adamw." (tnn_optimizer_visit_state()), and there is no libtinynn 0.2
+ * AdamW state to resume. */
+TNN_API tnn_optimizer *tnn_adamw_new(tnn_module *m, tnn_adamw_params p);
+
+/** Adam's or AdamW's count of steps taken (0 before the first step; each parameter's own
+ * count is its "<param>.step" state), -1 if o is neither. */
 TNN_API int64_t tnn_adam_step_count(const tnn_optimizer *o);
 
 /** Scale the gradients of m's parameters down so that their total norm is at most

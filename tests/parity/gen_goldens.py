@@ -484,6 +484,72 @@ def sgd_goldens():
     gd.write("sgd.golden")
 
 
+
+def adamw_params(g):
+    # The parameters of Sequential(Linear(5, 7), Linear(7, 3)): two layers, so that one
+    # can have no gradient (a frozen layer) while the other trains.
+    return {"0.weight": randn(g, 7, 5, scale=0.5), "0.bias": randn(g, 7, scale=0.1),
+            "1.weight": randn(g, 3, 7, scale=0.5), "1.bias": randn(g, 3, scale=0.1)}
+
+
+def adamw_grads(g, step):
+    grads = optimizer_grads(g, step)
+    grads = {"0.weight": grads["weight"], "0.bias": grads["bias"],
+             "1.weight": randn(g, 3, 7), "1.bias": randn(g, 3, scale=0.3)}
+    grads["1.weight"][1, :] = 0.0
+    grads["1.weight"][2, 3] = 2e3
+    return grads
+
+
+def run_adamw(gd, prefix, seed, kw, frozen=None, lr_at=None):
+    # frozen: step -> layers ("0", "1") without gradients at that step (torch's .grad
+    # None: no decay, no update, no count). lr_at: step -> the learning rate set before
+    # that step (a schedule; test_parity_optim.c has the same table).
+    frozen = frozen or {}
+    lr_at = lr_at or {}
+    g = gen(seed)
+    params = {k: v.clone().requires_grad_(True) for k, v in adamw_params(g).items()}
+    for k, v in params.items():
+        gd.add(f"{prefix}init.{k}", v)
+    opt = torch.optim.AdamW(list(params.values()), **kw)
+    assert not opt.defaults["amsgrad"] and not opt.defaults["maximize"] and not opt.defaults["foreach"]
+    for s in range(1, OPT_STEPS + 1):
+        if s in lr_at:
+            opt.param_groups[0]["lr"] = lr_at[s]
+        grads = adamw_grads(g, s)
+        for k, v in params.items():
+            if k.split(".")[0] in frozen.get(s, ()):
+                v.grad = None
+                continue
+            v.grad = grads[k].clone()
+            gd.add(f"{prefix}step{s}.grad.{k}", grads[k])
+        opt.step()
+        for k, v in params.items():
+            gd.add(f"{prefix}step{s}.{k}", v)
+    for k, v in params.items():
+        st = opt.state[v]
+        gd.add(f"{prefix}state.{k}.step", torch.tensor(int(st["step"].item()), dtype=torch.int64))
+        gd.add(f"{prefix}state.{k}.exp_avg", st["exp_avg"])
+        gd.add(f"{prefix}state.{k}.exp_avg_sq", st["exp_avg_sq"])
+
+
+def adamw_goldens():
+    # torch.optim.AdamW (single-tensor: foreach off; amsgrad, maximize off). Its
+    # param.mul_(1 - lr * weight_decay) rounds the Python float to float32 first, then
+    # multiplies in float32 (checked on 10^6 values against the product in double).
+    gd = Golden()
+    run_adamw(gd, "defaults.", 510, {})
+    # Layer 1 has no gradient at steps 2, 3 and 6, neither layer at step 8; lr 0.01,
+    # then 0.0025 from step 5 and 0.04 from step 9.
+    run_adamw(gd, "schedule.", 511, dict(lr=0.01, betas=(0.5, 0.999), weight_decay=0.3),
+              frozen={2: ("1",), 3: ("1",), 6: ("1",), 8: ("0", "1")}, lr_at={5: 0.0025, 9: 0.04})
+    # A large decay (1 - 0.1 * 0.9 = 0.91 per step); layer 0 starts at step 4.
+    run_adamw(gd, "strong.", 512, dict(lr=0.1, weight_decay=0.9),
+              frozen={1: ("0",), 2: ("0",), 3: ("0",)}, lr_at={7: 0.03})
+    # weight_decay 0: torch still multiplies, by 1.
+    run_adamw(gd, "nodecay.", 513, dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.0))
+    gd.write("adamw.golden")
+
 # ---------------------------------------------------------------- gradient clipping
 
 
@@ -1271,6 +1337,7 @@ def main():
     loss_goldens()
     adam_goldens()
     sgd_goldens()
+    adamw_goldens()
     clip_goldens()
     gan_goldens()
     conv2d_goldens()
