@@ -52,7 +52,7 @@ typedef struct tnn_layernorm {
 
 tnn_layernorm_params tnn_layernorm_defaults(void)
 {
-    return (tnn_layernorm_params){.eps = 1e-5, .elementwise_affine = true};
+    return (tnn_layernorm_params){.eps = 1e-5, .elementwise_affine = true, .tag = TNN_SETTINGS_TAG};
 }
 
 static void ln_describe(const tnn_module *m, char *buf, size_t len)
@@ -408,6 +408,7 @@ const tnn_tensor *tnn_layernorm_output_buffer(const tnn_module *m)
 
 tnn_module *tnn_layernorm_new(int ndim, const int *normalized_shape, tnn_layernorm_params p)
 {
+    if (tnn_settings_refused(p.tag, "layer_norm", "tnn_layernorm_defaults")) return NULL;
     if (ndim < 1 || ndim > TNN_MAX_DIMS) {
         tnn_error(TNN_ERR_ARG, "layer_norm: ndim is %d, must be 1 to %d (the dimensions of normalized_shape)", ndim,
                   TNN_MAX_DIMS);

@@ -90,15 +90,17 @@ static const tnn_tensor *own_output_buffer(const tnn_sequential *s, int i)
     if (tnn_is_activation(c)) return overwrite_forward(s, i) ? NULL : tnn_activation_output_buffer(c);
     if (tnn_is_dropout(c)) return tnn_dropout_output_buffer(c);
     if (tnn_is_softmax(c)) return tnn_softmax_output_buffer(c);
-    const tnn_tensor *buf = tnn_conv2d_output_buffer(c); /* these six: NULL if c is not theirs */
-    if (!buf) buf = tnn_conv_transpose2d_output_buffer(c);
-    if (!buf) buf = tnn_dropout2d_output_buffer(c);
-    if (!buf) buf = tnn_max_pool2d_output_buffer(c);
-    if (!buf) buf = tnn_avg_pool2d_output_buffer(c);
-    if (!buf) buf = tnn_adaptive_avg_pool2d_output_buffer(c);
-    if (!buf) buf = tnn_upsample_output_buffer(c);
-    if (!buf) buf = tnn_layernorm_output_buffer(c);
-    return buf ? buf : tnn_batchnorm2d_output_buffer(c);
+    /* the other layers with a buffer of their own: each returns NULL if c is not its kind */
+    static const tnn_tensor *(*const buffer_of[])(const tnn_module *) = {
+        tnn_conv2d_output_buffer,   tnn_conv_transpose2d_output_buffer, tnn_dropout2d_output_buffer,
+        tnn_max_pool2d_output_buffer, tnn_avg_pool2d_output_buffer,    tnn_adaptive_avg_pool2d_output_buffer,
+        tnn_upsample_output_buffer, tnn_layernorm_output_buffer,        tnn_batchnorm2d_output_buffer,
+    };
+    for (size_t k = 0; k < sizeof buffer_of / sizeof buffer_of[0]; k++) {
+        const tnn_tensor *buf = buffer_of[k](c);
+        if (buf) return buf;
+    }
+    return NULL;
 }
 
 /* The output buffer of a built-in child, or of one inside a nested Sequential, that x

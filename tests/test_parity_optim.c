@@ -259,7 +259,9 @@ static void run_adamw_case(const golden_file *g, const adamw_case *c)
     char prefix[128];
     snprintf(prefix, sizeof prefix, "%s.init.", c->name);
     golden_load_state(g, prefix, net);
-    tnn_optimizer *opt = tnn_adamw_new(net, c->p);
+    tnn_adamw_params p = c->p; /* the case's settings on the defaults' tag */
+    p.tag = tnn_adamw_defaults().tag;
+    tnn_optimizer *opt = tnn_adamw_new(net, p);
     assert_non_null(opt);
     tnn_tensor_list *ps = tnn_module_parameters(net, "");
     assert_int_equal(ps->count, 4);
@@ -308,10 +310,10 @@ static void test_adamw(void **state)
     (void)state;
     /* The settings and schedules of gen_goldens.py's adamw_goldens(). */
     static const adamw_case cases[] = {
-        {"defaults", {1e-3, 0.9, 0.999, 1e-8, 1e-2}, {0}, {0}},
-        {"schedule", {0.01, 0.5, 0.999, 1e-8, 0.3}, {[2] = 2, [3] = 2, [6] = 2, [8] = 3}, {[5] = 0.0025, [9] = 0.04}},
-        {"strong", {0.1, 0.9, 0.999, 1e-8, 0.9}, {[1] = 1, [2] = 1, [3] = 1}, {[7] = 0.03}},
-        {"nodecay", {3e-3, 0.8, 0.99, 1e-6, 0.0}, {0}, {0}},
+        {"defaults", {1e-3, 0.9, 0.999, 1e-8, 1e-2, 0}, {0}, {0}},
+        {"schedule", {0.01, 0.5, 0.999, 1e-8, 0.3, 0}, {[2] = 2, [3] = 2, [6] = 2, [8] = 3}, {[5] = 0.0025, [9] = 0.04}},
+        {"strong", {0.1, 0.9, 0.999, 1e-8, 0.9, 0}, {[1] = 1, [2] = 1, [3] = 1}, {[7] = 0.03}},
+        {"nodecay", {3e-3, 0.8, 0.99, 1e-6, 0.0, 0}, {0}, {0}},
     };
     const tnn_adamw_params d = tnn_adamw_defaults();
     assert_true(d.lr == cases[0].p.lr && d.beta1 == cases[0].p.beta1 && d.beta2 == cases[0].p.beta2 &&

@@ -63,7 +63,7 @@ static void optimizers_refuse_settings_not_from_defaults(void **state)
     tnn_module_free(m);
 }
 
-static void batchnorm_refuses_settings_not_from_defaults(void **state)
+static void normalisations_refuse_settings_not_from_defaults(void **state)
 {
     (void)state;
     tnn_clear_error();
@@ -75,6 +75,17 @@ static void batchnorm_refuses_settings_not_from_defaults(void **state)
                                                               .track_running_stats = true}));
     assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
     TU_ASSERT_MSG("batchnorm2d", "tnn_batchnorm_defaults()", (const char *)NULL);
+
+    tnn_clear_error();
+    assert_null(tnn_layernorm_new(1, (int[]){4}, (tnn_layernorm_params){.eps = 1e-6}));
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    TU_ASSERT_MSG("layer_norm", "tnn_layernorm_defaults()", (const char *)NULL);
+    tnn_layernorm_params lp = tnn_layernorm_defaults();
+    lp.eps = 1e-6;
+    tnn_module *ln = tnn_layernorm_new(1, (int[]){4}, lp);
+    assert_non_null(ln);
+    assert_int_equal(tnn_module_num_params(ln), 8);
+    tnn_module_free(ln);
 
     tnn_batchnorm_params p = tnn_batchnorm_defaults();
     p.eps = 0.8; /* the GAN's BatchNorm1d(out_feat, 0.8) */
@@ -115,7 +126,7 @@ static void class_losses_refuse_settings_not_from_defaults(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(optimizers_refuse_settings_not_from_defaults),
-    cmocka_unit_test(batchnorm_refuses_settings_not_from_defaults),
+    cmocka_unit_test(normalisations_refuse_settings_not_from_defaults),
     cmocka_unit_test(class_losses_refuse_settings_not_from_defaults),
 };
 

@@ -85,6 +85,9 @@ TNN_API tnn_module *tnn_batchnorm2d_new(int num_features, tnn_batchnorm_params p
 typedef struct tnn_layernorm_params {
     double eps;              /**< added to the variance inside the square root (as a float); default 1e-5 */
     bool elementwise_affine; /**< learnable "weight" (init 1) and "bias" (init 0) of normalized_shape; default true */
+    /** Set by tnn_layernorm_defaults(); leave it. Settings not started from it are refused
+     * (TNN_ERR_ARG): a struct written as {.eps = 1e-6} has no affine parameters. */
+    unsigned tag;
 } tnn_layernorm_params;
 /** PyTorch's defaults: eps 1e-5, elementwise_affine. */
 TNN_API tnn_layernorm_params tnn_layernorm_defaults(void);
