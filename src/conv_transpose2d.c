@@ -26,6 +26,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct tnn_conv_transpose2d {
@@ -136,6 +137,13 @@ static tnn_status convt_forward(tnn_module *m, const tnn_tensor *x, const tnn_te
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s holds %lld positions per channel over its %d samples: more "
                          "than the products take (%d columns)", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), (long long)n * h * w, n, INT_MAX);
+    /* the output's element count in size_t bytes: ho and wo are each below INT_MAX, but
+     * with the channels and samples their product can pass 2^64 */
+    const unsigned long long plane = (unsigned long long)ho * (unsigned long long)wo;
+    if (plane > SIZE_MAX / sizeof(float) / (unsigned long long)n / (unsigned long long)c->out)
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s gives an output [%d x %d x %lld x %lld], larger than memory "
+                         "can address", tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), n,
+                         c->out, ho, wo);
     if (tnn_tensor_overlaps(x, &c->p.y)) return tnn_error_own_output(m);
     const int P = h * w, g = tnn_conv_group_size(n, P), groups = (n + g - 1) / g;
     tnn_status st = tnn_conv_slots_ensure(&c->p.scratch, groups, c->kt + c->in, g * P, "conv_transpose2d");

@@ -160,14 +160,21 @@ static tnn_status upsample_forward(tnn_module *m, const tnn_tensor *x, const tnn
                          "holds (each dimension at most %d)", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), x->shape[0], x->shape[1], ho, wo, INT_MAX);
     if (tnn_tensor_overlaps(x, &p->y)) return tnn_error_own_output(m);
+    /* The output first: an output too large for memory is refused before the table of
+     * source indices (ho + wo entries) is built for it. */
+    const int yshape[4] = {x->shape[0], x->shape[1], (int)ho, (int)wo};
+    tnn_status st = tnn_tensor_resize(&p->y, 4, yshape);
+    if (st == TNN_ERR_NOMEM)
+        return tnn_error(st, "%s output: out of memory for %zu floats", tnn_module_describe(m, d, sizeof d),
+                         (size_t)planes * (size_t)ho * (size_t)wo);
+    if (st) return st;
     if (h != p->src_h || w != p->src_w) {
         const size_t n = (size_t)ho + (size_t)wo;
-        p->src_h = p->src_w = 0;
         if (n > p->src_cap) { /* grows only: the same size (or a smaller one) allocates nothing */
+            int32_t *grown = tnn_malloc(n * sizeof *p->src, "upsample source indices");
+            if (!grown) return TNN_ERR_NOMEM; /* the old table stays, for the last forward's backward */
             tnn_free(p->src);
-            p->src_cap = 0;
-            p->src = tnn_malloc(n * sizeof *p->src, "upsample source indices");
-            if (!p->src) return TNN_ERR_NOMEM;
+            p->src = grown;
             p->src_cap = n;
         }
         for (long long o = 0; o < ho; o++) p->src[o] = nearest_idx(o, h, ho, p->k);
@@ -180,12 +187,6 @@ static tnn_status upsample_forward(tnn_module *m, const tnn_tensor *x, const tnn
         p->src_h = h;
         p->src_w = w;
     }
-    const int yshape[4] = {x->shape[0], x->shape[1], (int)ho, (int)wo};
-    tnn_status st = tnn_tensor_resize(&p->y, 4, yshape);
-    if (st == TNN_ERR_NOMEM)
-        return tnn_error(st, "%s output: out of memory for %zu floats", tnn_module_describe(m, d, sizeof d),
-                         (size_t)planes * (size_t)ho * (size_t)wo);
-    if (st) return st;
     p->planes = (int)planes;
     p->h = h;
     p->w = w;

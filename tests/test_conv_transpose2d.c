@@ -370,6 +370,13 @@ static void convt_refusals(void **state)
                   "[1 x 1 x 1 x 2]", "padded plus the stride exceeds", NULL);
     TU_ASSERT_ERR(tnn_module_forward(far, onex, &y), TNN_ERR_SHAPE, "padded plus the stride exceeds", NULL);
     TU_ASSERT_ERR(tnn_module_forward(pad, onex, &y), TNN_ERR_SHAPE, "too small", NULL);
+    /* an output of 5 x (2^30 - 1)^2 floats, more bytes than size_t counts: refused,
+     * naming the module and the output, before anything is allocated */
+    tnn_module *huge = tnn_conv_transpose2d_new(1, 5, 1, (1 << 30) - 1, 0, (1 << 30) - 2, true, NULL);
+    assert_non_null(huge);
+    TU_ASSERT_ERR(tnn_module_forward(huge, onex, &y), TNN_ERR_SHAPE, "conv_transpose2d(1->5",
+                  "output [1 x 5 x 1073741823 x 1073741823]", "larger than memory can address", NULL);
+    tnn_module_free(huge);
     tnn_module_free(far);
     tnn_module_free(pad);
     tnn_tensor_free(pair);

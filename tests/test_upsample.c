@@ -390,6 +390,85 @@ static void upsample_allocation_failures(void **state)
     tnn_tensor_free(dy);
 }
 
+/* An allocator that refuses any request above 64 MB and remembers the largest one. */
+static size_t g_largest;
+static void *capped_malloc(void *u, size_t n)
+{
+    (void)u;
+    if (n > g_largest) g_largest = n;
+    return n > ((size_t)64 << 20) ? NULL : malloc(n);
+}
+static void *capped_realloc(void *u, void *p, size_t n)
+{
+    (void)u;
+    if (n > g_largest) g_largest = n;
+    return n > ((size_t)64 << 20) ? NULL : realloc(p, n);
+}
+static void capped_free(void *u, void *p)
+{
+    (void)u;
+    free(p);
+}
+
+/* An output too large for memory is refused before the table of source indices is
+ * built for it: scale 2^26 on one pixel asks for 2^52 floats of output, and nothing of
+ * the 512 MB table's size is requested (0.8.0 built and kept the table first). A
+ * forward whose output or table cannot grow fails cleanly: the backward is refused
+ * until a forward succeeds, and the next one gives the right values. */
+static void upsample_huge_output_refused_before_its_table(void **state)
+{
+    (void)state;
+    const size_t table = ((size_t)2 << 26) * sizeof(int32_t);
+    tnn_set_allocator(&(tnn_allocator){capped_malloc, capped_realloc, capped_free, NULL});
+    g_largest = 0;
+    tnn_module *m = tnn_upsample_nearest2d_new(1 << 26);
+    assert_non_null(m);
+    tnn_tensor *one = tnn_tensor_new4(1, 1, 1, 1);
+    const tnn_tensor *y, *dx;
+    TU_ASSERT_ERR(tnn_module_forward(m, one, &y), TNN_ERR_NOMEM, "output", (const char *)NULL);
+    assert_null(strstr(tnn_last_error(), "source indices"));
+    assert_true(g_largest > table * 1000); /* the output's request, refused */
+    tnn_module_free(m);
+    tnn_tensor_free(one);
+    tnn_set_allocator(NULL);
+
+    /* A forward on a larger input whose allocations fail one by one. */
+    tnn_rng r;
+    tnn_rng_seed(&r, 12);
+    tnn_tensor *x = tnn_tensor_new4(1, 2, 2, 3), *dy = tnn_tensor_new4(1, 2, 6, 9);
+    tnn_tensor *big = tnn_tensor_new4(1, 2, 20, 30);
+    tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
+    tnn_tensor_uniform(dy, &r, -1.0f, 1.0f);
+    tnn_tensor_uniform(big, &r, -1.0f, 1.0f);
+    float ry[108], rdx[12];
+    reference(2, 2, 3, 3, x->data, dy->data, ry, rdx);
+    int failures = 0;
+    for (long k = 0; k < 8; k++) {
+        m = tnn_upsample_nearest2d_new(3);
+        TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+        tu_alloc_install(k);
+        tnn_status st = tnn_module_forward(m, big, &y);
+        bool failed = tu_alloc_count() > k;
+        tu_alloc_uninstall();
+        if (failed) {
+            assert_int_equal(st, TNN_ERR_NOMEM);
+            failures++;
+            TU_ASSERT_ERR(tnn_module_backward(m, dy, &dx), TNN_ERR_STATE, "forward that failed", (const char *)NULL);
+            TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+            assert_memory_equal(y->data, ry, sizeof ry);
+            TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
+            assert_memory_equal(dx->data, rdx, sizeof rdx);
+        } else {
+            TU_ASSERT_OK(st);
+        }
+        tnn_module_free(m);
+    }
+    assert_int_equal(failures, 2); /* the output's growth, then the table's */
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+    tnn_tensor_free(big);
+}
+
 /* A DCGAN-like generator, PyTorch-GAN's dcgan.py in small: Linear(8 -> 4*3*3) ->
  * Unflatten(1, [4, 3, 3]) -> Upsample(2) -> Conv2d(4 -> 4, k3, p1) -> LeakyReLU ->
  * Upsample(2) -> Conv2d(4 -> 1, k3, p1) -> Tanh. Shapes through the chain, its summary
@@ -495,6 +574,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(upsample_same_bits_on_any_thread_count),
     cmocka_unit_test(upsample_buffers_reused),
     cmocka_unit_test(upsample_allocation_failures),
+    cmocka_unit_test(upsample_huge_output_refused_before_its_table),
     cmocka_unit_test(upsample_in_generator),
 };
 
