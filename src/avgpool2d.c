@@ -25,11 +25,7 @@ typedef struct tnn_avg_pool2d {
     tnn_module base;
     int k, stride, pad;
     bool count_include_pad;
-    const float *x;            /* input of the last forward (borrowed; never read by the
-                                  backward, but no dL/dx is written over it: tnn_pick_dx) */
-    int x_ndim, x_shape[TNN_MAX_DIMS];
-    int planes, h, w, ho, wo;  /* the last forward's N*C planes, input and output sizes */
-    tnn_tensor y, dx[2];       /* dL/dx: see tnn_pick_dx */
+    tnn_plane_io io;           /* input (never read by the backward), geometry, output, dL/dx */
 } tnn_avg_pool2d;
 
 static void pool_describe(const tnn_module *m, char *buf, size_t len)
@@ -99,10 +95,10 @@ static inline void row_inside(const float *restrict xc, int w, int pad, int k, i
 static float clipped_output(const tnn_avg_pool2d *p, const float *xc, int h0, int h1, int ph, int ow)
 {
     int w0, w1, pw;
-    window(p, ow, p->w, &w0, &w1, &pw);
+    window(p, ow, p->io.w, &w0, &w1, &pw);
     float sum = 0.0f;
     for (int ih = h0; ih < h1; ih++)
-        for (int iw = w0; iw < w1; iw++) sum += xc[(size_t)ih * (size_t)p->w + (size_t)iw];
+        for (int iw = w0; iw < w1; iw++) sum += xc[(size_t)ih * (size_t)p->io.w + (size_t)iw];
     return 0.0f + sum / divisor(p, h0, h1, ph, w0, w1, pw);
 }
 
@@ -111,13 +107,13 @@ static void forward_planes(void *ctx, size_t b, size_t e)
 {
     const pool_job *j = ctx;
     const tnn_avg_pool2d *p = j->p;
-    const int h = p->h, w = p->w, ho = p->ho, wo = p->wo;
+    const int h = p->io.h, w = p->io.w, ho = p->io.ho, wo = p->io.wo;
     const size_t in_plane = (size_t)h * (size_t)w, out_plane = (size_t)ho * (size_t)wo;
     int lo, hi;
     inside_range(p, w, wo, &lo, &hi);
     for (size_t c = b; c < e; c++) {
         const float *xc = j->x + c * in_plane;
-        float *yc = p->y.data + c * out_plane;
+        float *yc = p->io.y.data + c * out_plane;
         for (int oh = 0; oh < ho; oh++) {
             int h0, h1, ph;
             window(p, oh, h, &h0, &h1, &ph);
@@ -142,19 +138,19 @@ static void backward_planes(void *ctx, size_t b, size_t e)
 {
     const pool_job *j = ctx;
     const tnn_avg_pool2d *p = j->p;
-    const int w = p->w;
-    const size_t in_plane = (size_t)p->h * (size_t)w, out_plane = (size_t)p->ho * (size_t)p->wo;
+    const int w = p->io.w;
+    const size_t in_plane = (size_t)p->io.h * (size_t)w, out_plane = (size_t)p->io.ho * (size_t)p->io.wo;
     memset(j->dx + b * in_plane, 0, (e - b) * in_plane * sizeof(float));
     for (size_t c = b; c < e; c++) {
         float *dxc = j->dx + c * in_plane;
         const float *dyc = j->dy + c * out_plane;
-        for (int oh = 0; oh < p->ho; oh++) {
+        for (int oh = 0; oh < p->io.ho; oh++) {
             int h0, h1, ph;
-            window(p, oh, p->h, &h0, &h1, &ph);
-            for (int ow = 0; ow < p->wo; ow++) {
+            window(p, oh, p->io.h, &h0, &h1, &ph);
+            for (int ow = 0; ow < p->io.wo; ow++) {
                 int w0, w1, pw;
                 window(p, ow, w, &w0, &w1, &pw);
-                const float g = dyc[(size_t)oh * (size_t)p->wo + (size_t)ow] / divisor(p, h0, h1, ph, w0, w1, pw);
+                const float g = dyc[(size_t)oh * (size_t)p->io.wo + (size_t)ow] / divisor(p, h0, h1, ph, w0, w1, pw);
                 for (int ih = h0; ih < h1; ih++) {
                     float *dr = dxc + (size_t)ih * (size_t)w;
                     for (int iw = w0; iw < w1; iw++) dr[iw] += g;
@@ -191,45 +187,24 @@ static tnn_status pool_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
     if (planes > INT_MAX)
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s has more than %d planes", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), INT_MAX);
-    if (tnn_tensor_overlaps(x, &p->y)) return tnn_error_own_output(m);
-    int yshape[4] = {b ? x->shape[0] : 1, x->shape[b], (int)ho, (int)wo};
-    tnn_status st = tnn_tensor_resize(&p->y, x->ndim, b ? yshape : yshape + 1);
-    if (st == TNN_ERR_NOMEM)
-        return tnn_error(st, "avg_pool2d output: out of memory for %lld x %lld x %lld floats", planes, ho, wo);
+    if (tnn_tensor_overlaps(x, &p->io.y)) return tnn_error_own_output(m);
+    tnn_status st = tnn_plane_io_output(m, &p->io, x, (int)planes, h, w, (int)ho, (int)wo);
     if (st) return st;
-    p->planes = (int)planes;
-    p->h = h;
-    p->w = w;
-    p->ho = (int)ho;
-    p->wo = (int)wo;
     pool_job j = {p, x->data, NULL, NULL};
     /* planes are independent: any split, the same bits */
-    tnn_parallel_rows(p->planes, (size_t)h * (size_t)w, POOL_PARALLEL_MIN, forward_planes, &j);
-    p->x = x->data;
-    p->x_ndim = x->ndim;
-    memcpy(p->x_shape, x->shape, sizeof p->x_shape);
-    *y = &p->y;
+    tnn_parallel_rows(p->io.planes, (size_t)h * (size_t)w, POOL_PARALLEL_MIN, forward_planes, &j);
+    tnn_plane_io_keep(&p->io, x, y);
     return TNN_OK;
 }
 
 static tnn_status pool_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_avg_pool2d *p = (tnn_avg_pool2d *)m;
-    char d[96];
-    if (!p->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", tnn_module_describe(m, d, sizeof d));
-    const size_t nout = (size_t)p->planes * (size_t)p->ho * (size_t)p->wo;
-    if (dy->size != nout) {
-        char s[64], o[64];
-        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output %s", tnn_module_describe(m, d, sizeof d),
-                         tnn_tensor_shape_str(dy, s, sizeof s), tnn_tensor_shape_str(&p->y, o, sizeof o));
-    }
-    if (!dx) return TNN_OK; /* no parameters: without dx nothing else to do */
     tnn_tensor *out;
-    const size_t nx = (size_t)p->planes * (size_t)p->h * (size_t)p->w;
-    tnn_status st = tnn_pick_dx(m, p->dx, p->x, nx, dy, p->x_ndim, p->x_shape, &out);
-    if (st) return st;
+    tnn_status st = tnn_plane_io_dx(m, &p->io, dy, dx != NULL, &out);
+    if (st || !out) return st;
     pool_job j = {p, NULL, dy->data, out->data};
-    tnn_parallel_rows(p->planes, (size_t)p->h * (size_t)p->w, POOL_PARALLEL_MIN, backward_planes, &j);
+    tnn_parallel_rows(p->io.planes, (size_t)p->io.h * (size_t)p->io.w, POOL_PARALLEL_MIN, backward_planes, &j);
     *dx = out;
     return TNN_OK;
 }
@@ -237,9 +212,7 @@ static tnn_status pool_backward(tnn_module *m, const tnn_tensor *dy, const tnn_t
 static void pool_free(tnn_module *m)
 {
     tnn_avg_pool2d *p = (tnn_avg_pool2d *)m;
-    tnn_tensor_release(&p->y);
-    tnn_tensor_release(&p->dx[0]);
-    tnn_tensor_release(&p->dx[1]);
+    tnn_plane_io_release(&p->io);
     tnn_free(p);
 }
 
@@ -253,7 +226,7 @@ static const tnn_module_vtable pool_vt = {
 
 const tnn_tensor *tnn_avg_pool2d_output_buffer(const tnn_module *m)
 {
-    return m && m->vt == &pool_vt ? &((const tnn_avg_pool2d *)m)->y : NULL;
+    return m && m->vt == &pool_vt ? &((const tnn_avg_pool2d *)m)->io.y : NULL;
 }
 
 tnn_module *tnn_avg_pool2d_new(int kernel_size, int stride, int padding, bool count_include_pad)
@@ -275,8 +248,8 @@ tnn_module *tnn_avg_pool2d_new(int kernel_size, int stride, int padding, bool co
     p->stride = stride ? stride : k;
     p->pad = padding;
     p->count_include_pad = count_include_pad;
-    tnn_tensor_init_empty(&p->y);
-    tnn_tensor_init_empty(&p->dx[0]);
-    tnn_tensor_init_empty(&p->dx[1]);
+    tnn_tensor_init_empty(&p->io.y);
+    tnn_tensor_init_empty(&p->io.dx[0]);
+    tnn_tensor_init_empty(&p->io.dx[1]);
     return &p->base;
 }

@@ -73,7 +73,7 @@ static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_t
  * AVX2 vectors), which adds in a fixed pattern of partial sums; tinynn adds in the same
  * order, so that the gradient matches torch's bit for bit rather than to an ulp or two.
  *
- * cascade_sum_cols is SumKernel's multi_row_sum, column by column: runs of 2^p elements
+ * tnn_cascade_sum_cols is SumKernel's multi_row_sum, column by column: runs of 2^p elements
  * (p = max(4, ceil(log2 size) / 4)) go into level 0, which is flushed into level 1 after
  * every run, level 1 into level 2 every 2^p runs, and so on over 4 levels.
  */
@@ -81,8 +81,8 @@ static tnn_status linear_forward(tnn_module *m, const tnn_tensor *x, const tnn_t
  * in the same order for each column (so the same bits whichever way columns are
  * grouped), with the inner loops running across columns so that they vectorise, as
  * torch's vectorized_outer_sum does. out[c] receives column c's sum. */
-#define CASCADE_COLS 32
-static void cascade_sum_cols(float *restrict out, const float *restrict x, size_t stride, int64_t size, int cols)
+#define CASCADE_COLS TNN_CASCADE_COLS
+void tnn_cascade_sum_cols(float *restrict out, const float *restrict x, size_t stride, int64_t size, int cols)
 {
     int64_t lg = 0;
     while (size > 2 && ((int64_t)1 << lg) < size) lg++; /* utils::CeilLog2 (1 for size <= 2) */
@@ -117,7 +117,7 @@ static void cascade_sum_cols(float *restrict out, const float *restrict x, size_
 static float cascade_sum(const float *x, size_t stride, int64_t size)
 {
     float s;
-    cascade_sum_cols(&s, x, stride, size, 1);
+    tnn_cascade_sum_cols(&s, x, stride, size, 1);
     return s;
 }
 
@@ -170,7 +170,7 @@ TNN_CLONES static void bias_cols(const bias_job *b, int j0, int j1)
     if (b->out >= 8) { /* whole groups of 32 columns, vectorised */
         float sums[CASCADE_COLS];
         for (; j + CASCADE_COLS <= j1; j += CASCADE_COLS) {
-            cascade_sum_cols(sums, b->dy + j, (size_t)b->out, b->n, CASCADE_COLS);
+            tnn_cascade_sum_cols(sums, b->dy + j, (size_t)b->out, b->n, CASCADE_COLS);
             for (int c = 0; c < CASCADE_COLS; c++) b->db[j + c] = b->add ? b->db[j + c] + sums[c] : sums[c];
         }
     }

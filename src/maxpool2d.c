@@ -27,11 +27,8 @@
 typedef struct tnn_max_pool2d {
     tnn_module base;
     int k, stride, pad;
-    const float *x;            /* input of the last forward (borrowed; backward reads only
-                                  the argmax, but writes no dL/dx over it: tnn_pick_dx) */
-    int x_ndim, x_shape[TNN_MAX_DIMS];
-    int planes, h, w, ho, wo;  /* the last forward's N*C planes, input and output sizes */
-    tnn_tensor y, dx[2];       /* dL/dx: see tnn_pick_dx */
+    tnn_plane_io io;           /* input, geometry, output, dL/dx (the backward reads only
+                                  the argmax, not the input) */
     int32_t *argmax;           /* [planes x ho x wo]: index ih*w + iw of each output's maximum */
     size_t argmax_cap;         /* elements allocated (grows, never shrinks) */
 } tnn_max_pool2d;
@@ -84,9 +81,9 @@ static inline void row_inside(const float *restrict xc, int w, int pad, int k, i
 static inline void forward_row_inside(const tnn_max_pool2d *p, const float *xc, int h0, int h1, int lo, int hi, float *yr,
                                       int32_t *ar)
 {
-    if (p->stride == 1) row_inside(xc, p->w, p->pad, p->k, 1, h0, h1, lo, hi, yr, ar);
-    else if (p->stride == 2) row_inside(xc, p->w, p->pad, p->k, 2, h0, h1, lo, hi, yr, ar);
-    else row_inside(xc, p->w, p->pad, p->k, p->stride, h0, h1, lo, hi, yr, ar);
+    if (p->stride == 1) row_inside(xc, p->io.w, p->pad, p->k, 1, h0, h1, lo, hi, yr, ar);
+    else if (p->stride == 2) row_inside(xc, p->io.w, p->pad, p->k, 2, h0, h1, lo, hi, yr, ar);
+    else row_inside(xc, p->io.w, p->pad, p->k, p->stride, h0, h1, lo, hi, yr, ar);
 }
 
 /* Output (oh, ow) of plane xc, its window clipped to the plane (rows [h0, h1)): the
@@ -95,7 +92,7 @@ static inline void forward_row_inside(const tnn_max_pool2d *p, const float *xc, 
  * test: a NaN wins, the last one of the window). */
 static void forward_clipped(const tnn_max_pool2d *p, const float *xc, int h0, int h1, int ow, float *yr, int32_t *ar)
 {
-    const int w = p->w;
+    const int w = p->io.w;
     int w0, w1;
     window(p, ow, w, &w0, &w1);
     int32_t at = h0 * w + w0;
@@ -120,7 +117,7 @@ static void forward_planes(void *ctx, size_t b, size_t e)
 {
     const pool_job *j = ctx;
     tnn_max_pool2d *p = j->p;
-    const int h = p->h, w = p->w, ho = p->ho, wo = p->wo;
+    const int h = p->io.h, w = p->io.w, ho = p->io.ho, wo = p->io.wo;
     const size_t in_plane = (size_t)h * (size_t)w, out_plane = (size_t)ho * (size_t)wo;
     /* the outputs [lo, hi) of a row whose windows need no clipping across */
     int lo = (p->pad + p->stride - 1) / p->stride, hi = (w + p->pad - p->k) / p->stride + 1;
@@ -128,7 +125,7 @@ static void forward_planes(void *ctx, size_t b, size_t e)
     if (lo > hi) lo = hi;
     for (size_t c = b; c < e; c++) {
         const float *xc = j->x + c * in_plane;
-        float *yc = p->y.data + c * out_plane;
+        float *yc = p->io.y.data + c * out_plane;
         int32_t *ac = p->argmax + c * out_plane;
         for (int oh = 0; oh < ho; oh++) {
             int h0, h1;
@@ -148,7 +145,7 @@ static void backward_planes(void *ctx, size_t b, size_t e)
 {
     const pool_job *j = ctx;
     const tnn_max_pool2d *p = j->p;
-    const size_t in_plane = (size_t)p->h * (size_t)p->w, out_plane = (size_t)p->ho * (size_t)p->wo;
+    const size_t in_plane = (size_t)p->io.h * (size_t)p->io.w, out_plane = (size_t)p->io.ho * (size_t)p->io.wo;
     memset(j->dx + b * in_plane, 0, (e - b) * in_plane * sizeof(float));
     for (size_t c = b; c < e; c++) {
         float *dxc = j->dx + c * in_plane;
@@ -185,7 +182,7 @@ static tnn_status pool_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
     if ((long long)h * w > INT32_MAX || planes > INT_MAX || ho > INT_MAX || wo > INT_MAX)
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s has more elements per plane (or planes) than its int32 argmax "
                          "indices hold", tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s));
-    if (tnn_tensor_overlaps(x, &p->y)) return tnn_error_own_output(m);
+    if (tnn_tensor_overlaps(x, &p->io.y)) return tnn_error_own_output(m);
     const size_t nout = (size_t)planes * (size_t)ho * (size_t)wo;
     if (nout > p->argmax_cap) { /* grows only: the same shape (or a smaller one) allocates nothing */
         tnn_free(p->argmax);
@@ -194,43 +191,23 @@ static tnn_status pool_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
         if (!p->argmax) return TNN_ERR_NOMEM;
         p->argmax_cap = nout;
     }
-    int yshape[4] = {b ? x->shape[0] : 1, x->shape[b], (int)ho, (int)wo};
-    tnn_status st = tnn_tensor_resize(&p->y, x->ndim, b ? yshape : yshape + 1);
-    if (st == TNN_ERR_NOMEM) return tnn_error(st, "max_pool2d output: out of memory for %zu floats", nout);
+    tnn_status st = tnn_plane_io_output(m, &p->io, x, (int)planes, h, w, (int)ho, (int)wo);
     if (st) return st;
-    p->planes = (int)planes;
-    p->h = h;
-    p->w = w;
-    p->ho = (int)ho;
-    p->wo = (int)wo;
     pool_job j = {p, x->data, NULL, NULL};
     /* planes are independent: any split, the same bits */
-    tnn_parallel_rows(p->planes, (size_t)h * (size_t)w, POOL_PARALLEL_MIN, forward_planes, &j);
-    p->x = x->data;
-    p->x_ndim = x->ndim;
-    memcpy(p->x_shape, x->shape, sizeof p->x_shape);
-    *y = &p->y;
+    tnn_parallel_rows(p->io.planes, (size_t)h * (size_t)w, POOL_PARALLEL_MIN, forward_planes, &j);
+    tnn_plane_io_keep(&p->io, x, y);
     return TNN_OK;
 }
 
 static tnn_status pool_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_max_pool2d *p = (tnn_max_pool2d *)m;
-    char d[64];
-    if (!p->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", tnn_module_describe(m, d, sizeof d));
-    const size_t nout = (size_t)p->planes * (size_t)p->ho * (size_t)p->wo;
-    if (dy->size != nout) {
-        char s[64], o[64];
-        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output %s", tnn_module_describe(m, d, sizeof d),
-                         tnn_tensor_shape_str(dy, s, sizeof s), tnn_tensor_shape_str(&p->y, o, sizeof o));
-    }
-    if (!dx) return TNN_OK; /* no parameters: without dx nothing else to do */
     tnn_tensor *out;
-    const size_t nx = (size_t)p->planes * (size_t)p->h * (size_t)p->w;
-    tnn_status st = tnn_pick_dx(m, p->dx, p->x, nx, dy, p->x_ndim, p->x_shape, &out);
-    if (st) return st;
+    tnn_status st = tnn_plane_io_dx(m, &p->io, dy, dx != NULL, &out);
+    if (st || !out) return st;
     pool_job j = {p, NULL, dy->data, out->data};
-    tnn_parallel_rows(p->planes, (size_t)p->h * (size_t)p->w, POOL_PARALLEL_MIN, backward_planes, &j);
+    tnn_parallel_rows(p->io.planes, (size_t)p->io.h * (size_t)p->io.w, POOL_PARALLEL_MIN, backward_planes, &j);
     *dx = out;
     return TNN_OK;
 }
@@ -238,9 +215,7 @@ static tnn_status pool_backward(tnn_module *m, const tnn_tensor *dy, const tnn_t
 static void pool_free(tnn_module *m)
 {
     tnn_max_pool2d *p = (tnn_max_pool2d *)m;
-    tnn_tensor_release(&p->y);
-    tnn_tensor_release(&p->dx[0]);
-    tnn_tensor_release(&p->dx[1]);
+    tnn_plane_io_release(&p->io);
     tnn_free(p->argmax);
     tnn_free(p);
 }
@@ -255,7 +230,7 @@ static const tnn_module_vtable pool_vt = {
 
 const tnn_tensor *tnn_max_pool2d_output_buffer(const tnn_module *m)
 {
-    return m && m->vt == &pool_vt ? &((const tnn_max_pool2d *)m)->y : NULL;
+    return m && m->vt == &pool_vt ? &((const tnn_max_pool2d *)m)->io.y : NULL;
 }
 
 tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding)
@@ -276,8 +251,8 @@ tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding)
     p->k = k;
     p->stride = stride ? stride : k;
     p->pad = padding;
-    tnn_tensor_init_empty(&p->y);
-    tnn_tensor_init_empty(&p->dx[0]);
-    tnn_tensor_init_empty(&p->dx[1]);
+    tnn_tensor_init_empty(&p->io.y);
+    tnn_tensor_init_empty(&p->io.dx[0]);
+    tnn_tensor_init_empty(&p->io.dx[1]);
     return &p->base;
 }

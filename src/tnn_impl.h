@@ -95,6 +95,32 @@ void tnn_span_guard_push(tnn_span_guard *g, const float *data, size_t n);
 void tnn_span_guard_pop(tnn_span_guard *g);
 tnn_status tnn_pick_dx(const tnn_module *m, tnn_tensor dx[2], const float *x, size_t nx, const tnn_tensor *dy,
                        int ndim, const int *shape, tnn_tensor **out);
+
+/* torch 1.13's cascade sum (SumKernel.cpp's multi_row_sum) of `cols` (1..TNN_CASCADE_COLS)
+ * adjacent columns of `size` rows `stride` floats apart, the same additions in the same
+ * order for each column; out[c] receives column c's sum (src/linear.c: Linear's bias
+ * gradient, AdaptiveAvgPool2d's global mean). */
+#define TNN_CASCADE_COLS 32
+void tnn_cascade_sum_cols(float *restrict out, const float *restrict x, size_t stride, int64_t size, int cols);
+
+/* The state of a layer that works plane by plane on [N x C x H x W] (or one sample
+ * [C x H x W]): MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample (src/plane_io.c). */
+typedef struct tnn_plane_io {
+    const float *x;                   /* input of the last forward (borrowed; no dL/dx is
+                                         written over it: tnn_pick_dx) */
+    int x_ndim, x_shape[TNN_MAX_DIMS];
+    int planes, h, w, ho, wo;         /* the last forward's N*C planes, input and output sizes */
+    tnn_tensor y, dx[2];              /* the output; dL/dx (tnn_pick_dx) */
+} tnn_plane_io;
+/* Sizes y as [N x C x ho x wo] (x's rank) and records the geometry; TNN_ERR_NOMEM names m. */
+tnn_status tnn_plane_io_output(const tnn_module *m, tnn_plane_io *io, const tnn_tensor *x, int planes, int h, int w,
+                               int ho, int wo);
+/* After the forward's work: keeps x for the backward and hands out y. */
+void tnn_plane_io_keep(tnn_plane_io *io, const tnn_tensor *x, const tnn_tensor **y);
+/* The backward's checks (a forward first, dy of the output's size) and, with want_dx,
+ * the dL/dx buffer in *out; *out stays NULL without want_dx (nothing else to do). */
+tnn_status tnn_plane_io_dx(const tnn_module *m, tnn_plane_io *io, const tnn_tensor *dy, bool want_dx, tnn_tensor **out);
+void tnn_plane_io_release(tnn_plane_io *io);
 /* What is wrong with a tensor record's dtype, dimensions, count (against its shape)
  * or data, written into why ("has count 3, but its shape holds 2 elements"); false if
  * nothing is. Shared by the checks of module visits and of safetensors saves. */

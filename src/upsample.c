@@ -29,11 +29,8 @@
 typedef struct tnn_upsample {
     tnn_module base;
     int k;
-    const float *x;            /* input of the last forward (borrowed: the backward reads
-                                  only its shape, and writes no dL/dx over it, tnn_pick_dx) */
-    int x_ndim, x_shape[TNN_MAX_DIMS];
-    int planes, h, w, ho, wo;  /* the last forward's N*C planes, input and output sizes */
-    tnn_tensor y, dx[2];       /* dL/dx: see tnn_pick_dx */
+    tnn_plane_io io;           /* input (the backward reads only its shape), geometry,
+                                  output, dL/dx */
     int32_t *src;              /* [ho + wo]: the source row of each output row, then the
                                   source column of each output column */
     size_t src_cap;            /* entries allocated (grows, never shrinks) */
@@ -66,8 +63,8 @@ typedef struct up_job {
 /* Output row yr (wo elements) from input row xr. */
 static inline void build_row(const tnn_upsample *p, const float *restrict xr, float *restrict yr)
 {
-    const int k = p->k, w = p->w, wo = p->wo;
-    const int32_t *sw = p->src + p->ho;
+    const int k = p->k, w = p->io.w, wo = p->io.wo;
+    const int32_t *sw = p->src + p->io.ho;
     if (!p->plain) {
         for (int ow = 0; ow < wo; ow++) yr[ow] = xr[sw[ow]];
     } else if (k == 1) {
@@ -93,12 +90,12 @@ static void forward_planes(void *ctx, size_t b, size_t e)
 {
     const up_job *j = ctx;
     const tnn_upsample *p = j->p;
-    const size_t w = (size_t)p->w, wo = (size_t)p->wo, in_plane = (size_t)p->h * w, out_plane = (size_t)p->ho * wo;
+    const size_t w = (size_t)p->io.w, wo = (size_t)p->io.wo, in_plane = (size_t)p->io.h * w, out_plane = (size_t)p->io.ho * wo;
     const int32_t *sh = p->src;
     for (size_t c = b; c < e; c++) {
         const float *xc = j->x + c * in_plane;
         float *yc = j->y + c * out_plane;
-        for (int oh = 0; oh < p->ho; oh++) {
+        for (int oh = 0; oh < p->io.ho; oh++) {
             float *yr = yc + (size_t)oh * wo;
             if (oh > 0 && sh[oh] == sh[oh - 1]) memcpy(yr, yr - wo, wo * sizeof(float));
             else build_row(p, xc + (size_t)sh[oh] * w, yr);
@@ -112,14 +109,14 @@ static void backward_planes(void *ctx, size_t b, size_t e)
 {
     const up_job *j = ctx;
     const tnn_upsample *p = j->p;
-    const int k = p->k, w = p->w, wo = p->wo;
-    const size_t in_plane = (size_t)p->h * (size_t)w, out_plane = (size_t)p->ho * (size_t)wo;
-    const int32_t *sh = p->src, *sw = p->src + p->ho;
+    const int k = p->k, w = p->io.w, wo = p->io.wo;
+    const size_t in_plane = (size_t)p->io.h * (size_t)w, out_plane = (size_t)p->io.ho * (size_t)wo;
+    const int32_t *sh = p->src, *sw = p->src + p->io.ho;
     memset(j->dx + b * in_plane, 0, (e - b) * in_plane * sizeof(float));
     for (size_t c = b; c < e; c++) {
         float *dxc = j->dx + c * in_plane;
         const float *dyc = j->dy + c * out_plane;
-        for (int oh = 0; oh < p->ho; oh++) {
+        for (int oh = 0; oh < p->io.ho; oh++) {
             float *restrict dxr = dxc + (size_t)sh[oh] * (size_t)w;
             const float *restrict dyr = dyc + (size_t)oh * (size_t)wo;
             if (!p->plain) {
@@ -159,14 +156,10 @@ static tnn_status upsample_forward(tnn_module *m, const tnn_tensor *x, const tnn
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s: the output [%d x %d x %lld x %lld] is larger than a tensor "
                          "holds (each dimension at most %d)", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), x->shape[0], x->shape[1], ho, wo, INT_MAX);
-    if (tnn_tensor_overlaps(x, &p->y)) return tnn_error_own_output(m);
+    if (tnn_tensor_overlaps(x, &p->io.y)) return tnn_error_own_output(m);
     /* The output first: an output too large for memory is refused before the table of
      * source indices (ho + wo entries) is built for it. */
-    const int yshape[4] = {x->shape[0], x->shape[1], (int)ho, (int)wo};
-    tnn_status st = tnn_tensor_resize(&p->y, 4, yshape);
-    if (st == TNN_ERR_NOMEM)
-        return tnn_error(st, "%s output: out of memory for %zu floats", tnn_module_describe(m, d, sizeof d),
-                         (size_t)planes * (size_t)ho * (size_t)wo);
+    tnn_status st = tnn_plane_io_output(m, &p->io, x, (int)planes, h, w, (int)ho, (int)wo);
     if (st) return st;
     if (h != p->src_h || w != p->src_w) {
         const size_t n = (size_t)ho + (size_t)wo;
@@ -187,39 +180,21 @@ static tnn_status upsample_forward(tnn_module *m, const tnn_tensor *x, const tnn
         p->src_h = h;
         p->src_w = w;
     }
-    p->planes = (int)planes;
-    p->h = h;
-    p->w = w;
-    p->ho = (int)ho;
-    p->wo = (int)wo;
-    up_job j = {p, x->data, NULL, p->y.data, NULL};
+    up_job j = {p, x->data, NULL, p->io.y.data, NULL};
     /* planes are independent: any split, the same bits */
-    tnn_parallel_rows(p->planes, (size_t)ho * (size_t)wo, UPSAMPLE_PARALLEL_MIN, forward_planes, &j);
-    p->x = x->data;
-    p->x_ndim = x->ndim;
-    memcpy(p->x_shape, x->shape, sizeof p->x_shape);
-    *y = &p->y;
+    tnn_parallel_rows(p->io.planes, (size_t)ho * (size_t)wo, UPSAMPLE_PARALLEL_MIN, forward_planes, &j);
+    tnn_plane_io_keep(&p->io, x, y);
     return TNN_OK;
 }
 
 static tnn_status upsample_backward(tnn_module *m, const tnn_tensor *dy, const tnn_tensor **dx)
 {
     tnn_upsample *p = (tnn_upsample *)m;
-    char d[64];
-    if (!p->x) return tnn_error(TNN_ERR_STATE, "%s: backward called before forward", tnn_module_describe(m, d, sizeof d));
-    const size_t nout = (size_t)p->planes * (size_t)p->ho * (size_t)p->wo;
-    if (dy->size != nout) {
-        char s[64], o[64];
-        return tnn_error(TNN_ERR_SHAPE, "%s: dy %s does not match the output %s", tnn_module_describe(m, d, sizeof d),
-                         tnn_tensor_shape_str(dy, s, sizeof s), tnn_tensor_shape_str(&p->y, o, sizeof o));
-    }
-    if (!dx) return TNN_OK; /* no parameters: without dx nothing else to do */
     tnn_tensor *out;
-    const size_t nx = (size_t)p->planes * (size_t)p->h * (size_t)p->w;
-    tnn_status st = tnn_pick_dx(m, p->dx, p->x, nx, dy, p->x_ndim, p->x_shape, &out);
-    if (st) return st;
+    tnn_status st = tnn_plane_io_dx(m, &p->io, dy, dx != NULL, &out);
+    if (st || !out) return st;
     up_job j = {p, NULL, dy->data, NULL, out->data};
-    tnn_parallel_rows(p->planes, (size_t)p->ho * (size_t)p->wo, UPSAMPLE_PARALLEL_MIN, backward_planes, &j);
+    tnn_parallel_rows(p->io.planes, (size_t)p->io.ho * (size_t)p->io.wo, UPSAMPLE_PARALLEL_MIN, backward_planes, &j);
     *dx = out;
     return TNN_OK;
 }
@@ -227,9 +202,7 @@ static tnn_status upsample_backward(tnn_module *m, const tnn_tensor *dy, const t
 static void upsample_free(tnn_module *m)
 {
     tnn_upsample *p = (tnn_upsample *)m;
-    tnn_tensor_release(&p->y);
-    tnn_tensor_release(&p->dx[0]);
-    tnn_tensor_release(&p->dx[1]);
+    tnn_plane_io_release(&p->io);
     tnn_free(p->src);
     tnn_free(p);
 }
@@ -244,7 +217,7 @@ static const tnn_module_vtable upsample_vt = {
 
 const tnn_tensor *tnn_upsample_output_buffer(const tnn_module *m)
 {
-    return m && m->vt == &upsample_vt ? &((const tnn_upsample *)m)->y : NULL;
+    return m && m->vt == &upsample_vt ? &((const tnn_upsample *)m)->io.y : NULL;
 }
 
 tnn_module *tnn_upsample_nearest2d_new(int scale_factor)
@@ -257,8 +230,8 @@ tnn_module *tnn_upsample_nearest2d_new(int scale_factor)
     if (!p) return NULL;
     tnn_module_init(&p->base, &upsample_vt);
     p->k = scale_factor;
-    tnn_tensor_init_empty(&p->y);
-    tnn_tensor_init_empty(&p->dx[0]);
-    tnn_tensor_init_empty(&p->dx[1]);
+    tnn_tensor_init_empty(&p->io.y);
+    tnn_tensor_init_empty(&p->io.dx[0]);
+    tnn_tensor_init_empty(&p->io.dx[1]);
     return &p->base;
 }
