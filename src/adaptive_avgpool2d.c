@@ -147,18 +147,15 @@ static tnn_status pool_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
 {
     tnn_adaptive_avg_pool2d *p = (tnn_adaptive_avg_pool2d *)m;
     char s[64], d[96];
-    if (x->ndim != 3 && x->ndim != 4)
-        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d-D, expected [batch x channels x H x W] (or one sample "
-                         "[channels x H x W])", tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s),
-                         x->ndim);
-    const int b = x->ndim - 3; /* index of the channel dimension */
-    const long long planes = (long long)(b ? x->shape[0] : 1) * x->shape[b];
-    const int h = x->shape[b + 1], w = x->shape[b + 2];
+    long long planes;
+    int h, w;
+    tnn_status st = tnn_plane_io_planes(m, x, &planes, &h, &w);
+    if (st) return st;
     if (planes > INT_MAX)
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s has more than %d planes", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), INT_MAX);
     if (tnn_tensor_overlaps(x, &p->io.y)) return tnn_error_own_output(m);
-    tnn_status st = tnn_plane_io_output(m, &p->io, x, (int)planes, h, w, p->out_h, p->out_w);
+    st = tnn_plane_io_output(m, &p->io, x, (int)planes, h, w, p->out_h, p->out_w);
     if (st) return st;
     pool_job j = {p, x->data, NULL, NULL};
     /* planes are independent: any split, the same bits */

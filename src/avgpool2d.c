@@ -168,27 +168,18 @@ static tnn_status pool_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
 {
     tnn_avg_pool2d *p = (tnn_avg_pool2d *)m;
     char s[64], d[96];
-    if (x->ndim != 3 && x->ndim != 4)
-        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d-D, expected [batch x channels x H x W] (or one sample "
-                         "[channels x H x W])", tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s),
-                         x->ndim);
-    const int b = x->ndim - 3; /* index of the channel dimension */
-    const long long planes = (long long)(b ? x->shape[0] : 1) * x->shape[b];
-    const int h = x->shape[b + 1], w = x->shape[b + 2];
-    const long long hp = (long long)h + 2LL * p->pad, wp = (long long)w + 2LL * p->pad;
-    if (hp < p->k || wp < p->k)
-        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d x %d, %lld x %lld padded, smaller than the %d x %d window "
-                         "(the output would be empty)", tnn_module_describe(m, d, sizeof d),
-                         tnn_tensor_shape_str(x, s, sizeof s), h, w, hp, wp, p->k, p->k);
-    if (hp + p->stride > INT_MAX || wp + p->stride > INT_MAX) /* the window arithmetic is int's */
-        return tnn_error(TNN_ERR_SHAPE, "%s: input %s: its size padded plus the stride exceeds %d",
-                         tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), INT_MAX);
-    const long long ho = (hp - p->k) / p->stride + 1, wo = (wp - p->k) / p->stride + 1;
+    long long planes;
+    int h, w;
+    tnn_status st = tnn_plane_io_planes(m, x, &planes, &h, &w);
+    if (st) return st;
+    long long ho, wo;
+    st = tnn_pool_window_out(m, x, h, w, p->k, p->stride, p->pad, &ho, &wo);
+    if (st) return st;
     if (planes > INT_MAX)
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s has more than %d planes", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), INT_MAX);
     if (tnn_tensor_overlaps(x, &p->io.y)) return tnn_error_own_output(m);
-    tnn_status st = tnn_plane_io_output(m, &p->io, x, (int)planes, h, w, (int)ho, (int)wo);
+    st = tnn_plane_io_output(m, &p->io, x, (int)planes, h, w, (int)ho, (int)wo);
     if (st) return st;
     pool_job j = {p, x->data, NULL, NULL};
     /* planes are independent: any split, the same bits */

@@ -336,7 +336,6 @@ typedef struct adam_consts {
 typedef struct tnn_adam {
     tnn_optimizer base;
     tnn_adam_params p; /* AdamW's settings too; weight_decay is decoupled there */
-    bool decoupled;    /* AdamW (vtable adamw_vt) */
     int64_t step;      /* steps taken (tnn_optimizer_step calls that succeeded) */
     /* Per parameter: the updates it has had, PyTorch's state['step']. A parameter
      * skipped at a step (no gradient) does not count it, and its bias corrections go
@@ -346,6 +345,10 @@ typedef struct tnn_adam {
     float *m, *v;      /* first and second moments; one arena of 2 x total */
     size_t n;          /* total number of parameter scalars */
 } tnn_adam;
+
+/* AdamW is an Adam whose type (vtable) is adamw_vt, defined with the operations below. */
+static const tnn_optimizer_vtable adamw_vt;
+static bool is_adamw(const tnn_adam *a) { return a->base.vt == &adamw_vt; }
 
 tnn_adam_params tnn_adam_defaults(void)
 {
@@ -400,7 +403,7 @@ static tnn_status adam_check_counts(tnn_adam *a)
      * move only in an update, which counts. Every parameter then takes the optimizer's
      * count, as in 0.2, and the run goes on as it would have there. (0.2 had no AdamW,
      * so an AdamW state is never taken for one.) */
-    bool legacy = !a->decoupled && a->step > 0;
+    bool legacy = !is_adamw(a) && a->step > 0;
     for (int k = 0; legacy && k < l->count; k++) legacy = a->steps[k] == 0;
     if (legacy) legacy = !all_zero(a->m, 2 * a->n);
     /* Every check before anything changes. */
@@ -435,9 +438,9 @@ static tnn_status adam_step(tnn_optimizer *o)
             .b1 = (float)a->p.beta1, .b2 = (float)a->p.beta2,
             .one_b1 = (float)(1.0 - a->p.beta1), .one_b2 = (float)(1.0 - a->p.beta2),
             .eps = (float)a->p.eps, .wd = (float)a->p.weight_decay,
-            .decay = !a->decoupled && a->p.weight_decay != 0.0,
+            .decay = !is_adamw(a) && a->p.weight_decay != 0.0,
             /* torch 1.13's AdamW multiplies whatever weight_decay is (by 1 when it is 0) */
-            .decoupled = a->decoupled, .keep = (float)(1.0 - a->p.lr * a->p.weight_decay),
+            .decoupled = is_adamw(a), .keep = (float)(1.0 - a->p.lr * a->p.weight_decay),
         };
     }
     a->step++;
@@ -456,7 +459,7 @@ static tnn_status adam_step(tnn_optimizer *o)
 static tnn_status adam_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx)
 {
     tnn_adam *a = (tnn_adam *)o;
-    const char *tag = a->decoupled ? "adamw." : "";
+    const char *tag = is_adamw(a) ? "adamw." : "";
     char local[300];
     snprintf(local, sizeof local, "%sstep", tag);
     tnn_status st = tnn_visit_one(prefix, local, TNN_I64, &a->step, NULL, 0, NULL, false, fn, ctx);
@@ -523,15 +526,14 @@ static tnn_optimizer *adam_create(tnn_module *m, const tnn_adam_params *p, const
     tnn_adam *a = tnn_calloc(1, sizeof *a, vt->type_name);
     if (!a) return NULL;
     a->p = *p;
-    a->decoupled = vt == &adamw_vt;
     if (tnn_optimizer_init(&a->base, vt, m)) { tnn_free(a); return NULL; }
     size_t n = arena_size(a->base.params);
     a->n = n;
-    a->m = tnn_calloc(2 * n, sizeof(float), a->decoupled ? "adamw moments" : "adam moments");
+    a->m = tnn_calloc(2 * n, sizeof(float), is_adamw(a) ? "adamw moments" : "adam moments");
     a->steps = a->m ? tnn_calloc((size_t)a->base.params->count, sizeof *a->steps,
-                                 a->decoupled ? "adamw step counts" : "adam step counts") : NULL;
+                                 is_adamw(a) ? "adamw step counts" : "adam step counts") : NULL;
     a->c = a->steps ? tnn_calloc((size_t)a->base.params->count, sizeof *a->c,
-                                 a->decoupled ? "adamw constants" : "adam constants") : NULL;
+                                 is_adamw(a) ? "adamw constants" : "adam constants") : NULL;
     if (!a->c) { adam_free(&a->base); return NULL; }
     a->v = a->m + n;
     return &a->base;

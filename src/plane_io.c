@@ -1,9 +1,43 @@
 /* What the layers that work plane by plane share (MaxPool2d, AvgPool2d,
- * AdaptiveAvgPool2d, Upsample): sizing the output and recording the geometry, keeping
- * the input for the backward, the backward's checks and its dL/dx buffer. */
+ * AdaptiveAvgPool2d, Upsample): reading the input as planes, the pooling window's output
+ * size, sizing the output and recording the geometry, keeping the input for the
+ * backward, the backward's checks and its dL/dx buffer. */
 #include "tnn_impl.h"
 
+#include <limits.h>
 #include <string.h>
+
+tnn_status tnn_plane_io_planes(const tnn_module *m, const tnn_tensor *x, long long *planes, int *h, int *w)
+{
+    if (x->ndim != 3 && x->ndim != 4) {
+        char s[64], d[96];
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d-D, expected [batch x channels x H x W] (or one sample "
+                         "[channels x H x W])", tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s),
+                         x->ndim);
+    }
+    const int b = x->ndim - 3; /* index of the channel dimension */
+    *planes = (long long)(b ? x->shape[0] : 1) * x->shape[b];
+    *h = x->shape[b + 1];
+    *w = x->shape[b + 2];
+    return TNN_OK;
+}
+
+tnn_status tnn_pool_window_out(const tnn_module *m, const tnn_tensor *x, int h, int w, int k, int stride, int pad,
+                               long long *ho, long long *wo)
+{
+    char s[64], d[96];
+    const long long hp = (long long)h + 2LL * pad, wp = (long long)w + 2LL * pad;
+    if (hp < k || wp < k)
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d x %d, %lld x %lld padded, smaller than the %d x %d window "
+                         "(the output would be empty)", tnn_module_describe(m, d, sizeof d),
+                         tnn_tensor_shape_str(x, s, sizeof s), h, w, hp, wp, k, k);
+    if (hp + stride > INT_MAX || wp + stride > INT_MAX) /* the window arithmetic is int's */
+        return tnn_error(TNN_ERR_SHAPE, "%s: input %s: its size padded plus the stride exceeds %d",
+                         tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), INT_MAX);
+    *ho = (hp - k) / stride + 1;
+    *wo = (wp - k) / stride + 1;
+    return TNN_OK;
+}
 
 tnn_status tnn_plane_io_output(const tnn_module *m, tnn_plane_io *io, const tnn_tensor *x, int planes, int h, int w,
                                int ho, int wo)

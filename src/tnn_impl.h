@@ -112,6 +112,14 @@ typedef struct tnn_plane_io {
     int planes, h, w, ho, wo;         /* the last forward's N*C planes, input and output sizes */
     tnn_tensor y, dx[2];              /* the output; dL/dx (tnn_pick_dx) */
 } tnn_plane_io;
+/* x as *planes planes of *h x *w: [N x C x H x W], or one sample [C x H x W];
+ * TNN_ERR_SHAPE naming m for another rank. */
+tnn_status tnn_plane_io_planes(const tnn_module *m, const tnn_tensor *x, long long *planes, int *h, int *w);
+/* The output size of a k x k window moving by stride over h x w padded by pad on each
+ * side (MaxPool2d, AvgPool2d); TNN_ERR_SHAPE naming m when it would be empty, or when
+ * the padded size plus the stride leaves int (the windows' arithmetic is int's). */
+tnn_status tnn_pool_window_out(const tnn_module *m, const tnn_tensor *x, int h, int w, int k, int stride, int pad,
+                               long long *ho, long long *wo);
 /* Sizes y as [N x C x ho x wo] (x's rank) and records the geometry; TNN_ERR_NOMEM names m. */
 tnn_status tnn_plane_io_output(const tnn_module *m, tnn_plane_io *io, const tnn_tensor *x, int planes, int h, int w,
                                int ho, int wo);
