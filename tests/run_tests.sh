@@ -11,6 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 jobs=$(nproc 2>/dev/null || echo 2)
+start=$(date +%s)
 
 if [ $quick = 1 ]; then
     sh "$top/cmake/install_deps.sh"
@@ -18,9 +19,10 @@ else
     sh "$top/cmake/install_deps.sh" clang valgrind libclang-rt-14-dev doxygen libtsan2
 fi
 
-step() { printf '\n==== %s\n' "$*"; }
+step() { printf '\n==== %s (at %ss)\n' "$*" "$(( $(date +%s) - start ))"; }
 
 build="${TINYNN_BUILD_DIR:-$top/build}"
+step "dependencies in place"
 step "release build and test suite ($build)"
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "$jobs" >/dev/null
@@ -32,4 +34,4 @@ for stage in "$top"/tests/ci/*.sh; do
     step "$(basename "$stage" .sh)"
     TOP="$top" BUILD="$build" JOBS="$jobs" sh "$stage"
 done
-echo "all test stages passed"
+echo "all test stages passed in $(( $(date +%s) - start ))s"
