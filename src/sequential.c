@@ -33,7 +33,11 @@ typedef struct tnn_sequential {
  *   Conv2d            backward reads x (im2col again), W, dy
  *   ConvTranspose2d   backward reads x, W, dy
  *   MaxPool2d         backward reads dy and the forward's argmax indices
+ *   AvgPool2d         backward reads dy (and the geometry)
+ *   AdaptiveAvgPool2d backward reads dy (and the geometry)
  *   Upsample          backward reads dy and the source index table
+ *   LayerNorm         backward reads x, the saved mean and rstd, weight, dy
+ *   Dropout/Dropout2d backward reads dy and the mask (eval mode copies x: no view)
  * (the output's shape only, for messages), and each writes its dx afresh (zeroed
  * first where it adds into it) into one of its own two dx buffers (tnn_pick_dx). The
  * arithmetic is the same, so the results are the same bits; what goes is a pass over
@@ -41,13 +45,18 @@ typedef struct tnn_sequential {
  * input, its output's dy, and custom modules' buffers are never written. Children are
  * distinct (tnn_sequential_add), so a layer's buffer is not the input of another
  * position. Not among them: Softmax (its backward reads its output), Flatten and
- * Unflatten (views), containers, the caller's own modules, and Dropout and Dropout2d
- * (whose backward reads only the mask, but an activation after a dropout is rare). */
+ * Unflatten (views), containers and the caller's own modules. */
 static bool owns_its_buffers(const tnn_module *c)
 {
-    return tnn_is_linear(c) || tnn_is_batchnorm1d(c) || tnn_batchnorm2d_output_buffer(c) ||
-           tnn_conv2d_output_buffer(c) || tnn_conv_transpose2d_output_buffer(c) || tnn_max_pool2d_output_buffer(c) ||
-           tnn_upsample_output_buffer(c);
+    if (tnn_is_linear(c) || tnn_is_batchnorm1d(c) || tnn_is_dropout(c)) return true;
+    static const tnn_tensor *(*const buffer_of[])(const tnn_module *) = {
+        tnn_batchnorm2d_output_buffer, tnn_conv2d_output_buffer,   tnn_conv_transpose2d_output_buffer,
+        tnn_max_pool2d_output_buffer,  tnn_avg_pool2d_output_buffer, tnn_adaptive_avg_pool2d_output_buffer,
+        tnn_upsample_output_buffer,    tnn_layernorm_output_buffer, tnn_dropout2d_output_buffer,
+    };
+    for (size_t k = 0; k < sizeof buffer_of / sizeof buffer_of[0]; k++)
+        if (buffer_of[k](c)) return true;
+    return false;
 }
 
 static bool overwrite_forward(const tnn_sequential *s, int i)

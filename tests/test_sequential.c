@@ -264,6 +264,49 @@ static const bool conv_bwd_in_place[NCV] = {[2] = true, [4] = true, [6] = true, 
 static const size_t conv_act_size[NCV] = {[0] = 128, [2] = 256, [4] = 256, [6] = 64, [8] = 256, [10] = 768,
                                           [12] = 128, [14] = 128};
 
+/* The second net: LayerNorm, AvgPool2d, Dropout2d, AdaptiveAvgPool2d and Dropout, with an
+ * activation after (and before) each. Input [4 x 2 x 8 x 8]. The dropouts of the
+ * Sequential (copy 0) and of the layers one by one (copy 1) draw from generators seeded
+ * alike, so that their masks are the same. */
+enum { NNM = 13 };
+static tnn_rng norm_drop_rng[2][2];
+static tnn_module *make_norm_child(int i, tnn_rng *r, int copy)
+{
+    (void)r;
+    switch (i) {
+    case 0: return tnn_leaky_relu_new(0.2f);            /* first: own y, own dx */
+    case 1: return tnn_layernorm_new(3, (int[]){2, 8, 8}, tnn_layernorm_defaults());
+    case 2: return tnn_tanh_new();                      /* fwd over a LayerNorm, bwd over an AvgPool2d's dx */
+    case 3: return tnn_avg_pool2d_new(2, 2, 0, true);   /* [4 x 2 x 4 x 4] */
+    case 4: return tnn_relu_new();                      /* fwd over an AvgPool2d, bwd over a Dropout2d's dx */
+    case 5: return tnn_dropout2d_new(0.25f, &norm_drop_rng[copy][0]);
+    case 6: return tnn_sigmoid_new();                   /* fwd over a Dropout2d, bwd over an AdaptiveAvgPool2d's dx */
+    case 7: return tnn_adaptive_avg_pool2d_new(3, 3);   /* [4 x 2 x 3 x 3] */
+    case 8: return tnn_leaky_relu_new(0.1f);            /* fwd over an AdaptiveAvgPool2d, bwd over a Dropout's dx */
+    case 9: return tnn_dropout_new(0.3f, &norm_drop_rng[copy][1]);
+    case 10: return tnn_elu_new(1.0f);                  /* fwd over a Dropout, bwd over a LayerNorm's dx */
+    case 11: return tnn_layernorm_new(2, (int[]){3, 3}, tnn_layernorm_defaults());
+    default: return tnn_relu_new();                     /* last: fwd over a LayerNorm, bwd into its own dx */
+    }
+}
+static const bool norm_fwd_in_place[NNM] = {[2] = true, [4] = true, [6] = true, [8] = true, [10] = true, [12] = true};
+static const bool norm_bwd_in_place[NNM] = {[2] = true, [4] = true, [6] = true, [8] = true, [10] = true};
+static const size_t norm_act_size[NNM] = {[0] = 128, [2] = 128, [4] = 32, [6] = 32, [8] = 18, [10] = 18, [12] = 18};
+
+typedef struct in_place_net {
+    int n;
+    tnn_module *(*make)(int i, tnn_rng *r, int copy);
+    const bool *fwd_in_place, *bwd_in_place;
+    const size_t *act_size; /* per sample */
+    int out_c, out_h, out_w;
+} in_place_net;
+
+static tnn_module *make_conv_child_copy(int i, tnn_rng *r, int copy)
+{
+    (void)copy;
+    return make_conv_child(i, r);
+}
+
 /* An allocator that counts live blocks and bytes and the peak of the bytes (a header
  * before each block keeps its size). */
 static long g_blocks;
@@ -307,10 +350,12 @@ static void *bytes_realloc(void *u, void *p, size_t n)
  * mode; the caller's x and dy untouched. The Sequential allocates, over a forward and
  * a backward, exactly the activations' buffers fewer: an output buffer per activation
  * working in place in forward and a dx buffer per one working in place in backward. */
-static void sequential_in_place_conv_net(void **state)
+static void check_in_place_net(const in_place_net *net)
 {
-    (void)state;
-    enum { N = 4 };
+    enum { N = 4, MAXC = 16 }; /* MAXC: room for the largest net */
+    assert_true(net->n <= MAXC);
+    for (int copy = 0; copy < 2; copy++)
+        for (int k = 0; k < 2; k++) tnn_rng_seed(&norm_drop_rng[copy][k], 40 + (uint64_t)k);
     tnn_rng r1, r2;
     tnn_rng_seed(&r1, 12);
     tnn_rng_seed(&r2, 12);
@@ -318,18 +363,18 @@ static void sequential_in_place_conv_net(void **state)
     g_blocks = 0;
     g_bytes = g_peak = 0;
     tnn_set_allocator(&(tnn_allocator){bytes_malloc, bytes_realloc, bytes_free, NULL});
-    tnn_module *s = tnn_sequential_new(), *c[NCV];
+    tnn_module *s = tnn_sequential_new(), *c[MAXC];
     assert_non_null(s);
-    for (int i = 0; i < NCV; i++) TU_ASSERT_OK(tnn_sequential_add(s, make_conv_child(i, &r1)));
-    for (int i = 0; i < NCV; i++) assert_non_null(c[i] = make_conv_child(i, &r2));
+    for (int i = 0; i < net->n; i++) TU_ASSERT_OK(tnn_sequential_add(s, net->make(i, &r1, 0)));
+    for (int i = 0; i < net->n; i++) assert_non_null(c[i] = net->make(i, &r2, 1));
     /* the parameters alike (BatchNorm's weight and bias drawn away from 1 and 0) */
-    tnn_tensor_list *ls = tnn_module_parameters(s, ""), *lc[NCV];
+    tnn_tensor_list *ls = tnn_module_parameters(s, ""), *lc[MAXC];
     assert_non_null(ls);
-    for (int i = 0, k = 0; i < NCV; i++) {
+    for (int i = 0, k = 0; i < net->n; i++) {
         assert_non_null(lc[i] = tnn_module_parameters(c[i], ""));
         for (int j = 0; j < lc[i]->count; j++, k++) {
             tnn_named_tensor *a = &ls->items[k], *b = &lc[i]->items[j];
-            if (tnn_batchnorm2d_output_buffer(c[i]))
+            if (tnn_batchnorm2d_output_buffer(c[i]) || tnn_layernorm_output_buffer(c[i]))
                 for (size_t e = 0; e < a->count; e++) ((float *)a->data)[e] = 0.5f + tnn_rng_uniform(&r1);
             assert_int_equal(a->count, b->count);
             memcpy(b->data, a->data, a->count * sizeof(float));
@@ -338,14 +383,15 @@ static void sequential_in_place_conv_net(void **state)
     for (int round = 0; round < 3; round++) {
         const bool training = round < 2;
         tnn_module_train(s, training);
-        for (int i = 0; i < NCV; i++) tnn_module_train(c[i], training);
-        tnn_tensor *x = tnn_tensor_new(4, (int[]){N, 2, 8, 8}), *dy = tnn_tensor_new(4, (int[]){N, 2, 8, 8});
+        for (int i = 0; i < net->n; i++) tnn_module_train(c[i], training);
+        tnn_tensor *x = tnn_tensor_new(4, (int[]){N, 2, 8, 8}),
+                   *dy = tnn_tensor_new(4, (int[]){N, net->out_c, net->out_h, net->out_w});
         assert_non_null(x);
         assert_non_null(dy);
         tnn_tensor_uniform(x, &r1, -2.0f, 2.0f);
         tnn_tensor_uniform(dy, &r1, -1.0f, 1.0f);
         tnn_tensor *x0 = tnn_tensor_clone(x), *dy0 = tnn_tensor_clone(dy);
-        const tnn_tensor *y, *dx, *h[NCV + 1];
+        const tnn_tensor *y, *dx, *h[MAXC + 1];
         /* What the first forward and backward allocate, and the peak above what was
          * allocated before (nothing is freed on the way: the peak is at the end). */
         long blocks0 = g_blocks;
@@ -359,17 +405,17 @@ static void sequential_in_place_conv_net(void **state)
         bytes0 = g_bytes;
         g_peak = g_bytes;
         h[0] = x;
-        for (int i = 0; i < NCV; i++) TU_ASSERT_OK(tnn_module_forward(c[i], h[i], &h[i + 1]));
+        for (int i = 0; i < net->n; i++) TU_ASSERT_OK(tnn_module_forward(c[i], h[i], &h[i + 1]));
         const tnn_tensor *g = dy;
-        for (int i = NCV - 1; i >= 0; i--) TU_ASSERT_OK(tnn_module_backward(c[i], g, &g));
+        for (int i = net->n - 1; i >= 0; i--) TU_ASSERT_OK(tnn_module_backward(c[i], g, &g));
         const long chain_blocks = g_blocks - blocks0;
         const size_t chain_bytes = g_bytes - bytes0, chain_peak = g_peak - bytes0;
         if (round == 0) {
             size_t saved = 0;
             long saved_blocks = 0;
-            for (int i = 0; i < NCV; i++) {
-                const int n = (conv_fwd_in_place[i] ? 1 : 0) + (conv_bwd_in_place[i] ? 1 : 0);
-                saved += (size_t)n * N * conv_act_size[i] * sizeof(float);
+            for (int i = 0; i < net->n; i++) {
+                const int n = (net->fwd_in_place[i] ? 1 : 0) + (net->bwd_in_place[i] ? 1 : 0);
+                saved += (size_t)n * N * net->act_size[i] * sizeof(float);
                 saved_blocks += n;
             }
             print_message("first forward + backward allocate: sequential %ld blocks, %zu bytes (peak %zu); the "
@@ -388,14 +434,14 @@ static void sequential_in_place_conv_net(void **state)
             if (pass == 1) {
                 TU_ASSERT_OK(tnn_module_backward(s, dy, &dx));
                 g = dy;
-                for (int i = NCV - 1; i >= 0; i--) TU_ASSERT_OK(tnn_module_backward(c[i], g, &g));
+                for (int i = net->n - 1; i >= 0; i--) TU_ASSERT_OK(tnn_module_backward(c[i], g, &g));
             }
-            assert_int_equal(y->size, h[NCV]->size);
-            assert_memory_equal(y->data, h[NCV]->data, y->size * sizeof(float));
+            assert_int_equal(y->size, h[net->n]->size);
+            assert_memory_equal(y->data, h[net->n]->data, y->size * sizeof(float));
             assert_int_equal(dx->size, g->size);
             assert_memory_equal(dx->data, g->data, dx->size * sizeof(float));
             int k = 0;
-            for (int i = 0; i < NCV; i++)
+            for (int i = 0; i < net->n; i++)
                 for (int j = 0; j < lc[i]->count; j++, k++) {
                     const tnn_named_tensor *a = &ls->items[k], *b = &lc[i]->items[j];
                     assert_int_equal(a->count, b->count);
@@ -406,9 +452,9 @@ static void sequential_in_place_conv_net(void **state)
             assert_int_equal(k, ls->count);
         }
         /* the activations working in place in forward have no output buffer of their own */
-        for (int i = 0; i < NCV; i++) {
+        for (int i = 0; i < net->n; i++) {
             const tnn_module *a = tnn_sequential_get(s, i);
-            if (tnn_is_activation(a)) assert_int_equal(tnn_activation_output_buffer(a)->data == NULL, conv_fwd_in_place[i]);
+            if (tnn_is_activation(a)) assert_int_equal(tnn_activation_output_buffer(a)->data == NULL, net->fwd_in_place[i]);
         }
         assert_memory_equal(x->data, x0->data, x->size * sizeof(float));
         assert_memory_equal(dy->data, dy0->data, dy->size * sizeof(float));
@@ -418,13 +464,28 @@ static void sequential_in_place_conv_net(void **state)
         tnn_tensor_free(dy0);
     }
     tnn_tensor_list_free(ls);
-    for (int i = 0; i < NCV; i++) {
+    for (int i = 0; i < net->n; i++) {
         tnn_tensor_list_free(lc[i]);
         tnn_module_free(c[i]);
     }
     tnn_module_free(s);
     assert_int_equal(g_blocks, 0);
     tnn_set_allocator(NULL);
+}
+
+static void sequential_in_place_conv_net(void **state)
+{
+    (void)state;
+    const in_place_net net = {NCV, make_conv_child_copy, conv_fwd_in_place, conv_bwd_in_place, conv_act_size, 2, 8, 8};
+    check_in_place_net(&net);
+}
+
+/* The same over LayerNorm, AvgPool2d, AdaptiveAvgPool2d, Dropout and Dropout2d. */
+static void sequential_in_place_norm_pool_dropout(void **state)
+{
+    (void)state;
+    const in_place_net net = {NNM, make_norm_child, norm_fwd_in_place, norm_bwd_in_place, norm_act_size, 2, 3, 3};
+    check_in_place_net(&net);
 }
 
 /* A module of the caller's that returns its input and dy as they are (nn.Identity). */
@@ -1204,6 +1265,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential_matches_manual_chain),
     cmocka_unit_test(sequential_in_place_activations),
     cmocka_unit_test(sequential_in_place_conv_net),
+    cmocka_unit_test(sequential_in_place_norm_pool_dropout),
     cmocka_unit_test(sequential_error_paths),
     cmocka_unit_test(sequential_input_is_a_childs_buffer),
     cmocka_unit_test(sequential_ownership),

@@ -8,9 +8,10 @@
  * tnn_module_state_dict() goes in front ("model.0.weight"); containers nest.
  *
  * Built-in activations work in place inside a Sequential, as PyTorch's `inplace=True`
- * does: in forward (LeakyReLU with a slope >= 0, ReLU, Tanh, Sigmoid) over the output of
- * a Linear, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, MaxPool2d or Upsample
- * just before them, in backward (every built-in activation) over the dL/dy that such a
+ * does: in forward (LeakyReLU and ELU with a slope or alpha >= 0, ReLU, Tanh, Sigmoid)
+ * over the output of a Linear, BatchNorm1d, BatchNorm2d, LayerNorm, Conv2d,
+ * ConvTranspose2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample, Dropout or
+ * Dropout2d just before them, in backward (every built-in activation) over the dL/dy that such a
  * layer just after them returned (and only when a child before them writes its dL/dx
  * into a buffer of its own, so the Sequential's dx is never a later child's). None of
  * these layers reads its output or dL/dx again once returned. Those buffers belong
