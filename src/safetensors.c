@@ -279,6 +279,19 @@ tnn_status tnn_tensor_list_add_optimizer(tnn_tensor_list *l, tnn_optimizer *o, c
     return list_absorb(l, tmp);
 }
 
+tnn_status tnn_tensor_list_add_lr_scheduler(tnn_tensor_list *l, tnn_lr_scheduler *s, const char *prefix)
+{
+    if (!l || !s) return tnn_error(TNN_ERR_ARG, "tensor_list_add_lr_scheduler: NULL %s", !l ? "list" : "scheduler");
+    tnn_tensor_list *tmp = tnn_tensor_list_new();
+    if (!tmp) return TNN_ERR_NOMEM;
+    tnn_status st = tnn_lr_scheduler_visit_state(s, prefix, collect_one, tmp);
+    if (st) {
+        tnn_tensor_list_free(tmp);
+        return st;
+    }
+    return list_absorb(l, tmp);
+}
+
 /* ---------------------------------------------------------------------- reading -- */
 
 struct tnn_safetensors {

@@ -30,6 +30,7 @@
 
 #include "module.h"
 #include "optim.h"
+#include "lr_scheduler.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -144,6 +145,13 @@ TNN_API tnn_status tnn_tensor_list_add_module(tnn_tensor_list *l, tnn_module *m,
  * A name the list already holds is refused with TNN_ERR_ARG. On failure the list is
  * unchanged. */
 TNN_API tnn_status tnn_tensor_list_add_optimizer(tnn_tensor_list *l, tnn_optimizer *o, const char *prefix);
+/** Append s's state (tnn_lr_scheduler_visit_state: "<kind>.last_epoch", ...), names
+ * prefixed (prefix may be NULL). After tnn_safetensors_copy_into() has loaded it, call
+ * tnn_lr_scheduler_resume(s), which checks the state and gives the optimizer its rate. A
+ * state saved by another kind of scheduler has other names and is refused by the copy. A
+ * name the list already holds is refused with TNN_ERR_ARG. On failure the list is
+ * unchanged. */
+TNN_API tnn_status tnn_tensor_list_add_lr_scheduler(tnn_tensor_list *l, tnn_lr_scheduler *s, const char *prefix);
 /** Append one tensor of your own (a step counter, an RNG state, ...). ndim
  * 0..TNN_MAX_DIMS (0 is a scalar and shape may be NULL), dimensions >= 0, data read and
  * written in place (it may be NULL only if the tensor has no elements). name is copied;

@@ -17,6 +17,7 @@
 #include "sequential.h"
 #include "loss.h"
 #include "optim.h"
+#include "lr_scheduler.h"
 #include "safetensors.h"
 #include "data.h"
 #include "image.h"

@@ -1325,6 +1325,91 @@ def dcgan_goldens():
     out.write("dcgan_train.golden")
 
 
+# ---------------------------------------------------------------- lr schedulers
+
+LR_STEPS = 60
+
+
+def lr_scheduler_cases():
+    """(name, lr, make(optimizer) -> scheduler, metrics or None) for lr_scheduler_goldens;
+    tests/test_parity_lr_scheduler.c lists the same cases."""
+    S = torch.optim.lr_scheduler
+    # Metric sequences for ReduceLROnPlateau: a fall, noisy plateaus, a NaN, an inf.
+    fall = [1.0 / (1 + 0.3 * i) for i in range(12)]
+    noisy = [0.25 + 0.001 * ((i * 7) % 5) for i in range(20)]
+    tail = [0.2 - 0.00001 * i for i in range(10)] + [0.2 + 0.01 * ((i * 3) % 4) for i in range(18)]
+    m_min = fall + noisy + [float("nan")] + tail[:27]
+    acc = [0.5 + 0.03 * i for i in range(10)] + [0.8 + 0.004 * ((i * 5) % 3) for i in range(25)]
+    acc += [0.81 + 0.02 * i for i in range(5)] + [0.9 - 0.01 * (i % 4) for i in range(20)]
+    m_max = acc[:LR_STEPS]
+    m_inf = [3.0, 2.0, float("inf"), 2.5, 1.0] + [1.0 + 0.05 * (i % 3) for i in range(LR_STEPS - 5)]
+    return [
+        ("step_3_0.1", 0.1, lambda o: S.StepLR(o, step_size=3, gamma=0.1), None),
+        ("step_7_0.7", 0.05, lambda o: S.StepLR(o, step_size=7, gamma=0.7), None),
+        ("step_1_0.9", 0.3, lambda o: S.StepLR(o, step_size=1, gamma=0.9), None),
+        ("step_5_1.3", 1e-3, lambda o: S.StepLR(o, step_size=5, gamma=1.3), None),
+        ("multistep", 0.1, lambda o: S.MultiStepLR(o, milestones=[10, 25, 40], gamma=0.3), None),
+        ("multistep_repeat", 0.2, lambda o: S.MultiStepLR(o, milestones=[30, 5, 5, 20, 30, 30], gamma=0.5), None),
+        ("multistep_zero", 0.07, lambda o: S.MultiStepLR(o, milestones=[0, 15, 59], gamma=0.1), None),
+        ("exp_0.95", 0.1, lambda o: S.ExponentialLR(o, gamma=0.95), None),
+        ("exp_0.87", 3e-4, lambda o: S.ExponentialLR(o, gamma=0.87), None),
+        ("cosine_10", 0.1, lambda o: S.CosineAnnealingLR(o, T_max=10), None),
+        ("cosine_17_eta", 0.05, lambda o: S.CosineAnnealingLR(o, T_max=17, eta_min=1e-4), None),
+        ("cosine_1_eta", 0.01, lambda o: S.CosineAnnealingLR(o, T_max=1, eta_min=0.001), None),
+        ("cosine_50", 0.3, lambda o: S.CosineAnnealingLR(o, T_max=50), None),
+        ("cosine_eta_above", 0.01, lambda o: S.CosineAnnealingLR(o, T_max=8, eta_min=0.02), None),
+        ("linear_default", 0.1, lambda o: S.LinearLR(o), None),
+        ("linear_0.25_0.75_20", 0.02, lambda o: S.LinearLR(o, start_factor=0.25, end_factor=0.75, total_iters=20), None),
+        ("linear_down_40", 0.5, lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=40), None),
+        ("linear_to_zero", 0.1, lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.0, total_iters=10), None),
+        ("linear_total_0", 0.1, lambda o: S.LinearLR(o, start_factor=0.5, total_iters=0), None),
+        ("plateau_min_rel", 0.1, lambda o: S.ReduceLROnPlateau(o, mode="min", factor=0.5, patience=3,
+                                                                threshold=1e-3, cooldown=2, min_lr=2e-3), m_min),
+        ("plateau_min_abs", 0.1, lambda o: S.ReduceLROnPlateau(o, mode="min", factor=0.3, patience=2,
+                                                                threshold=0.01, threshold_mode="abs", cooldown=1,
+                                                                min_lr=1e-3), m_min),
+        ("plateau_max_rel", 0.05, lambda o: S.ReduceLROnPlateau(o, mode="max", factor=0.7, patience=4,
+                                                                 threshold=0.01, cooldown=3, min_lr=0.01), m_max),
+        ("plateau_max_abs", 0.05, lambda o: S.ReduceLROnPlateau(o, mode="max", factor=0.2, patience=1,
+                                                                 threshold=0.005, threshold_mode="abs",
+                                                                 min_lr=1e-4), m_max),
+        ("plateau_eps", 0.1, lambda o: S.ReduceLROnPlateau(o, factor=0.5, patience=0, threshold=0.0,
+                                                            min_lr=0.0, eps=0.004), m_inf),
+        ("plateau_defaults", 0.1, lambda o: S.ReduceLROnPlateau(o), m_min),
+    ]
+
+
+def lr_scheduler_goldens():
+    # Per case: "<case>.lr", the learning rate after creation then after each of
+    # LR_STEPS steps (get_last_lr()[0]; the optimizer's lr for ReduceLROnPlateau, which
+    # has no get_last_lr in 1.13), and "<case>.metrics" for ReduceLROnPlateau; all
+    # float64, stored as the int64 of their bits so that the test compares them exactly.
+    gd = Golden()
+
+    def bits(xs):
+        return torch.tensor(xs, dtype=torch.float64).view(torch.int64)
+
+    for name, lr, make, metrics in lr_scheduler_cases():
+        p = nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=lr)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sched = make(opt)
+            rates = [opt.param_groups[0]["lr"]]
+            for i in range(LR_STEPS):
+                opt.step()
+                if metrics is None:
+                    sched.step()
+                    assert sched.get_last_lr()[0] == opt.param_groups[0]["lr"]
+                else:
+                    sched.step(metrics[i])
+                rates.append(opt.param_groups[0]["lr"])
+        gd.add(f"{name}.lr", bits(rates))
+        if metrics is not None:
+            gd.add(f"{name}.metrics", bits(metrics[:LR_STEPS]))
+    gd.write("lr_scheduler.golden")
+
+
 def main():
     if not torch.__version__.startswith("1.13"):
         print(f"warning: goldens were made with torch 1.13, this is {torch.__version__}", file=sys.stderr)
@@ -1350,6 +1435,7 @@ def main():
     dropout2d_goldens()
     dcgan_goldens()
     layernorm_goldens()
+    lr_scheduler_goldens()
 
 
 if __name__ == "__main__":
