@@ -293,6 +293,15 @@ static tnn_status check_stepping(const tnn_lr_scheduler *s, const char *who)
     return TNN_OK;
 }
 
+/* The optimizer refused the rate of step e: its message, with the scheduler's name first. */
+static tnn_status refused_rate(const tnn_lr_scheduler *s, tnn_status st, int64_t e)
+{
+    char why[256];
+    snprintf(why, sizeof why, "%s", tnn_last_error());
+    return tnn_error(st, "%s: the rate of step %lld is refused by the optimizer: %s", KIND_NAMES[s->kind],
+                     (long long)e, why);
+}
+
 tnn_status tnn_lr_scheduler_step(tnn_lr_scheduler *s)
 {
     if (!s) return tnn_error(TNN_ERR_ARG, "lr_scheduler_step: scheduler is NULL");
@@ -304,7 +313,7 @@ tnn_status tnn_lr_scheduler_step(tnn_lr_scheduler *s)
     int64_t e = s->st.last_epoch + 1;
     double lr = chainable_lr(s, e, tnn_optimizer_get_lr(s->opt));
     st = tnn_optimizer_set_lr(s->opt, lr);
-    if (st) return st;
+    if (st) return refused_rate(s, st, e);
     s->st.last_epoch = e;
     s->st.last_lr = tnn_optimizer_get_lr(s->opt);
     s->applied = s->st;
@@ -354,7 +363,7 @@ tnn_status tnn_lr_scheduler_step_metric(tnn_lr_scheduler *s, double metric)
         double new_lr = p->min_lr > prod ? p->min_lr : prod;
         if (old_lr - new_lr > p->eps) {
             st = tnn_optimizer_set_lr(s->opt, new_lr);
-            if (st) return st;
+            if (st) return refused_rate(s, st, n.last_epoch);
         }
         n.cooldown_counter = p->cooldown;
         n.num_bad_epochs = 0;

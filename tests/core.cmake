@@ -75,7 +75,7 @@ tnn_core_cases(test_gradcheck_harness.c gradcheck
   gradcheck_harness_detects_zero_vs_zero gradcheck_harness_loss_detects_wrong_grad)
 
 # Unit tests: one executable per component, all its cmocka tests in one ctest test.
-foreach(component rng gemm tensor module sequential loss optim clip settings softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d dropout2d
+foreach(component rng gemm tensor module sequential loss optim lr_scheduler clip settings softmax conv2d conv_transpose2d maxpool2d upsample unflatten batchnorm2d dropout2d
         activation avgpool2d adaptive_avgpool2d layernorm)
   tnn_add_test(NAME test_${component} SOURCES test_${component}.c LABELS unit)
 endforeach()
