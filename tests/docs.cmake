@@ -30,6 +30,8 @@ tnn_doc_code(docs/tutorial.md "```c\n(int order\\[N\\][^`]*)```" doc_minibatch_l
 # and its checkpoints: the functions, and the loop that resumes from one
 tnn_doc_code(docs/tutorial.md "```c\n(/\\* checkpoint.c[^`]*)```" doc_checkpoint.c)
 tnn_doc_code(docs/tutorial.md "```c\n(int start = 0;[^`]*)```" doc_checkpoint_loop.c)
+# and its learning-rate schedule, the same epochs under a StepLR
+tnn_doc_code(docs/tutorial.md "```c\n(tnn_lr_scheduler \\*sched[^`]*)```" doc_lr_schedule_loop.c)
 # and the summary table it shows for its model
 tnn_doc_code(docs/tutorial.md "```\n(module  [^`]*)```" doc_summary.txt)
 add_executable(test_doc_minibatch ${CMAKE_CURRENT_SOURCE_DIR}/test_doc_minibatch.c)
