@@ -156,7 +156,9 @@ TNN_API tnn_status tnn_lr_scheduler_visit_state(tnn_lr_scheduler *s, const char 
  * that no run gives (a negative last_epoch or count, a NaN best, a rate the optimizer
  * refuses) is refused with TNN_ERR_FORMAT naming the entry; the scheduler then goes
  * back to the state it had before the load, and the optimizer is unchanged. TNN_ERR_ARG
- * for NULL. */
+ * for NULL. The rate restored is the scheduler's last one: a rate set by hand
+ * (tnn_optimizer_set_lr()) after the last step before the save is not in the checkpoint,
+ * where PyTorch's optimizer state_dict would keep it. */
 TNN_API tnn_status tnn_lr_scheduler_resume(tnn_lr_scheduler *s);
 
 /** Free the scheduler (never the optimizer). NULL is a no-op. */
