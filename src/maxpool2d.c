@@ -120,8 +120,9 @@ static void forward_planes(void *ctx, size_t b, size_t e)
     const int h = p->io.h, w = p->io.w, ho = p->io.ho, wo = p->io.wo;
     const size_t in_plane = (size_t)h * (size_t)w, out_plane = (size_t)ho * (size_t)wo;
     /* the outputs [lo, hi) of a row whose windows need no clipping across */
-    int lo = (p->pad + p->stride - 1) / p->stride, hi = (w + p->pad - p->k) / p->stride + 1;
-    if (hi > wo) hi = wo;
+    /* top < 0: no window fits across (C's division would round -1 / 2 up to 0) */
+    const long long top = (long long)w + p->pad - p->k, h_end = top < 0 ? 0 : top / p->stride + 1;
+    int lo = (p->pad + p->stride - 1) / p->stride, hi = h_end > wo ? wo : (int)h_end;
     if (lo > hi) lo = hi;
     for (size_t c = b; c < e; c++) {
         const float *xc = j->x + c * in_plane;

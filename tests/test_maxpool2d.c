@@ -181,7 +181,9 @@ static void maxpool2d_values(void **state)
     const int cases[][7] = {/* n, c, h, w, k, s, p */
                             {2, 3, 8, 8, 2, 2, 0}, {3, 2, 9, 7, 3, 2, 1}, {1, 4, 5, 6, 3, 1, 1}, {2, 1, 6, 11, 2, 1, 1},
                             {2, 2, 7, 7, 4, 3, 2}, {1, 1, 1, 1, 1, 1, 0}, {2, 3, 10, 5, 5, 1, 2}, {4, 2, 12, 9, 2, 3, 0},
-                            {1, 2, 3, 3, 3, 3, 0}};
+                            {1, 2, 3, 3, 3, 3, 0},
+                            /* no window fits across a row: every output is clipped (1-D signals) */
+                            {2, 3, 4, 1, 5, 1, 2}, {1, 2, 3, 1, 7, 1, 3}, {2, 2, 1, 2, 5, 1, 2}, {1, 1, 6, 3, 7, 2, 3}};
     tnn_rng r;
     tnn_rng_seed(&r, 5);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
