@@ -218,7 +218,7 @@ TNN_CLONES static void ln_forward_rows(void *ctx, size_t i0, size_t i1)
         float *yr = job->out + i * n;
         float mean, var;
         ln_moments(xr, n, &mean, &var);
-        const float rstd = 1.0f / sqrtf(fmaxf(var, 0.0f) + eps);
+        const float rstd = 1.0f / sqrtf((var < 0.0f ? 0.0f : var) + eps); /* a NaN stays NaN, as torch's */
         const float scale = rstd, shift = -rstd * mean;
         if (w) {
             for (size_t j = 0; j < n; j++) yr[j] = fmaf(fmaf(xr[j], scale, shift), w[j], b[j]);
@@ -426,11 +426,12 @@ tnn_module *tnn_layernorm_new(int ndim, const int *normalized_shape, tnn_layerno
                       tnn_shape_str(ndim, normalized_shape, s, sizeof s), d, normalized_shape[d]);
             return NULL;
         }
-        n *= (size_t)normalized_shape[d];
+        n *= (size_t)normalized_shape[d]; /* at most INT32_MAX * INT_MAX: no wrap */
+        if (n > (size_t)INT32_MAX) break;
     }
     if (n > (size_t)INT32_MAX) {
-        tnn_error(TNN_ERR_ARG, "layer_norm(%s): normalized_shape holds %zu values, more than %d",
-                  tnn_shape_str(ndim, normalized_shape, s, sizeof s), n, INT32_MAX);
+        tnn_error(TNN_ERR_ARG, "layer_norm(%s): normalized_shape holds more than %d values",
+                  tnn_shape_str(ndim, normalized_shape, s, sizeof s), INT32_MAX);
         return NULL;
     }
     if (!(p.eps >= 0.0) || !isfinite(p.eps)) {

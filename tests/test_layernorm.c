@@ -207,7 +207,10 @@ static void layernorm_refusals(void **state)
     assert_null(tnn_layernorm_new(2, (int[]){4, 0}, p));
     TU_ASSERT_MSG("layer_norm([4 x 0])", "normalized_shape[1] is 0", NULL);
     assert_null(tnn_layernorm_new(3, (int[]){65536, 65536, 2}, p));
-    TU_ASSERT_MSG("holds 8589934592 values", NULL);
+    TU_ASSERT_MSG("holds more than 2147483647 values", NULL);
+    /* a product that wraps size_t round to 4 */
+    assert_null(tnn_layernorm_new(4, (int[]){27905, 34724, 49477, 384773}, p));
+    TU_ASSERT_MSG("layer_norm([27905 x 34724 x 49477 x 384773])", "holds more than 2147483647 values", NULL);
     const double bad_eps[] = {-1e-5, NAN, INFINITY};
     for (int i = 0; i < 3; i++) {
         p.eps = bad_eps[i];
@@ -235,6 +238,15 @@ static void layernorm_refusals(void **state)
     TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
     /* its own output as its input: refused */
     TU_ASSERT_ERR(tnn_module_forward(m, y, &y), TNN_ERR_ARG, "layer_norm([4 x 5]", "own output", NULL);
+    tnn_module_free(m);
+    /* a row whose moments overflow gives NaN, as torch's (not a finite value from a
+     * variance clamped at 0) */
+    m = tnn_layernorm_new(1, (int[]){3}, tnn_layernorm_defaults());
+    tnn_tensor *big = tnn_tensor_new2(1, 3);
+    for (int i = 0; i < 3; i++) big->data[i] = -1e30f;
+    TU_ASSERT_OK(tnn_module_forward(m, big, &y));
+    for (int i = 0; i < 3; i++) assert_true(isnan(y->data[i]));
+    tnn_tensor_free(big);
     tnn_module_free(m);
     tnn_tensor_free(x45);
     tnn_tensor_free(x54);
