@@ -133,9 +133,10 @@ static tnn_status render_grid(uint8_t *out, int oc, const tnn_tensor *images, in
     size_t per = (size_t)channels * (size_t)h * (size_t)w;
     /* Each row (the first dimension's) must be one image: a [25 x 784] generator output
      * given as 27 x 27 images would fill the grid with shifted pixels. A 1-D tensor is
-     * images one after another. */
+     * images one after another, and a tensor of exactly one image may have its shape
+     * ([h x w], [channels x h x w]), as save_image takes it. */
     size_t row = images->ndim >= 2 && images->shape[0] > 0 ? images->size / (size_t)images->shape[0] : per;
-    if (row != per || images->size % per) {
+    if (images->size != per && (row != per || images->size % per)) {
         char s[64];
         return tnn_error(TNN_ERR_SHAPE, "image grid: the tensor %s does not hold images of %d x %d x %d (%zu values each) "
                          "one per row", tnn_tensor_shape_str(images, s, sizeof s), channels, h, w, per);

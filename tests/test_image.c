@@ -111,6 +111,25 @@ static void grid_refuses_rows_of_another_size(void **state)
     TU_ASSERT_OK(tnn_tensor_reshape(x, 1, (int[]){25 * 784}));
     TU_ASSERT_OK(tnn_image_grid_rgb(rgb, x, 25, 1, 28, 28, 5, 2, true));
     TU_ASSERT_ERR(tnn_image_grid_rgb(rgb, x, 16, 1, 27, 27, 4, 2, true), TNN_ERR_SHAPE, "27 x 27", (const char *)NULL);
+    /* one image in its own shape, [h x w] or [channels x h x w], as save_image takes it:
+     * the same pixels as the image as a row */
+    uint8_t *one = calloc(32 * 32 * 3, 1);
+    assert_non_null(one);
+    TU_ASSERT_OK(tnn_tensor_reshape(x, 2, (int[]){25, 784}));
+    memset(rgb, 0, 32 * 32 * 3); /* the padding is left as it is */
+    TU_ASSERT_OK(tnn_image_grid_rgb(rgb, x, 1, 1, 28, 28, 1, 2, true));
+    tnn_tensor *img = tnn_tensor_new2(28, 28);
+    memcpy(img->data, x->data, 784 * sizeof(float));
+    TU_ASSERT_OK(tnn_image_grid_rgb(one, img, 1, 1, 28, 28, 1, 2, true));
+    assert_memory_equal(one, rgb, 32 * 32 * 3);
+    tnn_tensor_free(img);
+    img = tnn_tensor_new3(3, 8, 8);
+    tnn_tensor_uniform(img, &r, -1.0f, 1.0f);
+    TU_ASSERT_OK(tnn_image_grid_rgb(one, img, 1, 3, 8, 8, 1, 2, true));
+    /* a [3 x 8 x 8] image given as 8 x 6 images is neither one image nor rows of them */
+    TU_ASSERT_ERR(tnn_image_grid_rgb(one, img, 1, 1, 8, 6, 1, 2, true), TNN_ERR_SHAPE, "[3 x 8 x 8]", (const char *)NULL);
+    tnn_tensor_free(img);
+    free(one);
     free(rgb);
     tnn_tensor_free(x);
 }

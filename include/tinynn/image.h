@@ -35,7 +35,8 @@ TNN_API tnn_status tnn_image_grid_size(int count, int h, int w, int nrow, int pa
 /** Render the grid into rgb, which must hold 3 * width * height bytes (row-major,
  * interleaved RGB). images: [n x channels*h*w] floats (or any shape with n rows of
  * channels*h*w values, such as [n x channels x h x w]; a 1-D tensor holds whole images
- * one after another), channel-planar per image; channels 1 or 3; count <= n. Rows of
+ * one after another; a tensor of exactly one image may have any shape, such as [h x w]
+ * or [channels x h x w]), channel-planar per image; channels 1 or 3; count <= n. Rows of
  * another length return TNN_ERR_SHAPE.
  * With normalize, a NaN or infinity among the images returns TNN_ERR_NUMERIC. */
 TNN_API tnn_status tnn_image_grid_rgb(uint8_t *rgb, const tnn_tensor *images, int count, int channels, int h, int w,
