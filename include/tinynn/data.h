@@ -62,8 +62,9 @@ TNN_API tnn_status tnn_idx_image_shape(const tnn_idx *images, const char *what, 
 
 /** Convert a batch of IDX images into a float tensor, as the seed's transforms do.
  * Images order[first .. first+n) (order NULL: images first .. first+n in file
- * order) become dst = [n x C*out_h*out_w] floats, channel-planar (C x out_h x out_w per
- * row, as a PyTorch image tensor), each pixel mapped by tnn_pixel_to_unit. When
+ * order) become dst = [n x C*out_h*out_w] floats (a destination of another shape is
+ * reshaped to that; for a Conv2d reshape it to [n x C x out_h x out_w] afterwards with
+ * tnn_tensor_reshape), channel-planar (C x out_h x out_w per row, as a PyTorch image tensor), each pixel mapped by tnn_pixel_to_unit. When
  * out_h x out_w differs from H x W, each channel is first resized to out_h x out_w as
  * the seed's transforms.Resize does on MNIST's PIL images: PIL's bilinear filter on
  * 8-bit pixels (see tnn_image_resize_u8 in image.h). dst is resized when needed

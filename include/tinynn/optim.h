@@ -183,8 +183,9 @@ TNN_API tnn_adamw_params tnn_adamw_defaults(void);
  * AdamW state to resume. */
 TNN_API tnn_optimizer *tnn_adamw_new(tnn_module *m, tnn_adamw_params p);
 
-/** Adam's or AdamW's count of steps taken (0 before the first step; each parameter's own
- * count is its "<param>.step" state), -1 if o is neither. */
+/** Adam's or AdamW's count of tnn_optimizer_step calls (0 before the first), those that
+ * updated no parameter included; each parameter's own count, which PyTorch keeps and
+ * the update uses, is its "<param>.step" state. -1 if o is neither. */
 TNN_API int64_t tnn_adam_step_count(const tnn_optimizer *o);
 
 /** Scale the gradients of m's parameters down so that their total norm is at most
