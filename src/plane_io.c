@@ -50,7 +50,11 @@ tnn_status tnn_plane_io_output(const tnn_module *m, tnn_plane_io *io, const tnn_
         return tnn_error(st, "%s output: out of memory for %zu floats", tnn_module_describe(m, d, sizeof d),
                          (size_t)planes * (size_t)ho * (size_t)wo);
     }
-    if (st) return st;
+    if (st) { /* an output larger than size_t can count: say whose */
+        char d[96], s[64];
+        return tnn_error(st, "%s: the output of input %s, %d planes of %d x %d, is too large",
+                         tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), planes, ho, wo);
+    }
     io->planes = planes;
     io->h = h;
     io->w = w;

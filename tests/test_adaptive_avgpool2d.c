@@ -8,6 +8,7 @@
 #include "testutil.h"
 #include "parallel_impl.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +243,13 @@ static void adaptive_refusals_describe(void **state)
     TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
     TU_ASSERT_OK(tnn_module_backward(m, dy, NULL));
     TU_ASSERT_ERR(tnn_module_forward(m, y, &y), TNN_ERR_ARG, "own output", NULL);
+    /* an output larger than size_t can count, refused naming the module */
+    tnn_module *huge = tnn_adaptive_avg_pool2d_new(INT_MAX, INT_MAX);
+    tnn_tensor *x8 = tnn_tensor_new4(1, 8, 1, 1);
+    TU_ASSERT_ERR(tnn_module_forward(huge, x8, &y), TNN_ERR_ARG, "adaptive_avg_pool2d(2147483647 x 2147483647)",
+                  "[1 x 8 x 1 x 1]", "too large", NULL);
+    tnn_tensor_free(x8);
+    tnn_module_free(huge);
     tnn_tensor_free(bad);
     tnn_tensor_free(x2);
     tnn_tensor_free(x);
