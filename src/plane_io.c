@@ -41,7 +41,8 @@ tnn_status tnn_pool_window_out(const tnn_module *m, const tnn_tensor *x, int h, 
     const long long hp = (long long)h + 2LL * pad, wp = (long long)w + 2LL * pad;
     const long long oh = pool_out(h, k, stride, pad, ceil_mode), ow = pool_out(w, k, stride, pad, ceil_mode);
     if (oh < 1 || ow < 1) /* without ceil_mode: exactly when the padded input is smaller than the window */
-        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d x %d, %lld x %lld padded, smaller than the %d x %d window%s "
+        return tnn_error(TNN_ERR_SHAPE,
+                         "%s: input %s is %d x %d, %lld x %lld padded, smaller than the %d x %d window%s "
                          "(the output would be empty)", tnn_module_describe(m, d, sizeof d),
                          tnn_tensor_shape_str(x, s, sizeof s), h, w, hp, wp, k, k,
                          ceil_mode ? " by the stride or more" : "");
@@ -77,8 +78,8 @@ void tnn_pool2d_text(char *buf, size_t len, const char *name, int k, const tnn_p
 {
     char div[48] = "";
     if (p->divisor_override) snprintf(div, sizeof div, ", divisor_override=%d", p->divisor_override);
-    snprintf(buf, len, "%s(k%d, s%d, p%d%s%s%s)", name, k, p->stride, p->padding, p->ceil_mode ? ", ceil_mode=true" : "",
-             p->count_include_pad ? "" : ", count_include_pad=false", div);
+    snprintf(buf, len, "%s(k%d, s%d, p%d%s%s%s)", name, k, p->stride, p->padding,
+             p->ceil_mode ? ", ceil_mode=true" : "", p->count_include_pad ? "" : ", count_include_pad=false", div);
 }
 
 tnn_status tnn_plane_io_output(const tnn_module *m, tnn_plane_io *io, const tnn_tensor *x, int planes, int h, int w,

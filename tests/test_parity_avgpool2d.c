@@ -112,7 +112,11 @@ static void avgpool2d_ceil_k2(void **state) { (void)state; run_options("ceil_k2"
  * there divide by 2 x 3, 3 x 2 and 2 x 2 (torch's size inside the padded input); not
  * counted, by their elements inside. */
 static void avgpool2d_ceil_pad(void **state) { (void)state; run_options("ceil_pad", 3, 2, 1, true, true, 0); }
-static void avgpool2d_ceil_pad_nopad(void **state) { (void)state; run_options("ceil_pad_nopad", 3, 2, 1, true, false, 0); }
+static void avgpool2d_ceil_pad_nopad(void **state)
+{
+    (void)state;
+    run_options("ceil_pad_nopad", 3, 2, 1, true, false, 0);
+}
 /* [2 x 2 x 8 x 9], 3x3, stride 3, padding 1: the last row of windows dropped (it would
  * start in the padding), the last column past the edge; both ways. */
 static void avgpool2d_ceil_drop(void **state) { (void)state; run_options("ceil_drop", 3, 3, 1, true, true, 0); }
@@ -125,7 +129,11 @@ static void avgpool2d_ceil_drop_nopad(void **state)
 static void avgpool2d_ceil_drop2(void **state) { (void)state; run_options("ceil_drop2", 2, 0, 1, true, true, 0); }
 /* [2 x 2 x 10 x 11], 4x4, stride 3, padding 2: rows dropped, columns past the edge. */
 static void avgpool2d_ceil_k4(void **state) { (void)state; run_options("ceil_k4", 4, 3, 2, true, true, 0); }
-static void avgpool2d_ceil_k4_nopad(void **state) { (void)state; run_options("ceil_k4_nopad", 4, 3, 2, true, false, 0); }
+static void avgpool2d_ceil_k4_nopad(void **state)
+{
+    (void)state;
+    run_options("ceil_k4_nopad", 4, 3, 2, true, false, 0);
+}
 /* [2 x 3 x 9 x 12] over many binades, 3x3, stride 2, padding 1. */
 static void avgpool2d_ceil_wide(void **state) { (void)state; run_options("ceil_wide", 3, 2, 1, true, true, 0); }
 /* NaN, +-inf, signed zeros, a last row of -inf and a last column of -0 (their windows
@@ -135,7 +143,11 @@ static void avgpool2d_ceil_special(void **state) { (void)state; run_options("cei
  * output per plane, divided by 3 x 4. */
 static void avgpool2d_ceil_small(void **state) { (void)state; run_options("ceil_small", 4, 2, 1, true, true, 0); }
 /* One sample [3 x 6 x 8], 3x3, stride 2, padding 1. */
-static void avgpool2d_ceil_unbatched(void **state) { (void)state; run_options("ceil_unbatched", 3, 2, 1, true, true, 0); }
+static void avgpool2d_ceil_unbatched(void **state)
+{
+    (void)state;
+    run_options("ceil_unbatched", 3, 2, 1, true, true, 0);
+}
 /* divisor_override 3 without ceil_mode ([2 x 3 x 9 x 10], 3x3, stride 2, padding 1),
  * 7 with it and the padding not counted, and 16777217 (float: 16777216) on
  * [2 x 2 x 6 x 6], 2x2; values over many binades. */

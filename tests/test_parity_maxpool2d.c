@@ -117,8 +117,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(maxpool2d_lenet),   cmocka_unit_test(maxpool2d_odd),     cmocka_unit_test(maxpool2d_overlap),
         cmocka_unit_test(maxpool2d_stride2), cmocka_unit_test(maxpool2d_ties),    cmocka_unit_test(maxpool2d_special),
         cmocka_unit_test(maxpool2d_unbatched),
-        cmocka_unit_test(maxpool2d_ceil_k2), cmocka_unit_test(maxpool2d_ceil_pad), cmocka_unit_test(maxpool2d_ceil_drop),
-        cmocka_unit_test(maxpool2d_ceil_drop2), cmocka_unit_test(maxpool2d_ceil_ties),
+        cmocka_unit_test(maxpool2d_ceil_k2), cmocka_unit_test(maxpool2d_ceil_pad),
+        cmocka_unit_test(maxpool2d_ceil_drop), cmocka_unit_test(maxpool2d_ceil_drop2),
+        cmocka_unit_test(maxpool2d_ceil_ties),
         cmocka_unit_test(maxpool2d_ceil_special), cmocka_unit_test(maxpool2d_ceil_small),
         cmocka_unit_test(maxpool2d_ceil_unbatched),
     };
