@@ -1,13 +1,16 @@
-/* AvgPool2d: PyTorch's nn.AvgPool2d with a square window, ceil_mode False and no
- * divisor_override, computed as torch 1.13's CPU kernel (cpu_avg_pool, NCHW,
+/* AvgPool2d: PyTorch's nn.AvgPool2d with a square window, ceil_mode and
+ * divisor_override included, computed as torch 1.13's CPU kernel (cpu_avg_pool, NCHW,
  * aten/src/ATen/native/cpu/AvgPoolKernel.cpp) computes it, bit for bit.
  *
  * Each (sample, channel) plane [H x W] is pooled on its own. Output element (oh, ow)
  * covers input rows [oh*s - p, oh*s - p + k) and columns likewise; the padding holds
  * zeros. torch sums the window's elements inside the plane in float, row by row from
- * 0.0f, divides the sum by the divide factor converted to float (k*k with
- * count_include_pad, else the number of elements inside the plane), and adds that
- * quotient to 0.0f (so a quotient of -0 comes out +0). The backward zeroes dL/dx, then,
+ * 0.0f, divides the sum by the divide factor converted to float (divisor_override when
+ * set; else with count_include_pad the window's size clipped to the padded plane only,
+ * which is k*k but for a window that runs past the padding under ceil_mode; else the
+ * number of elements inside the plane), and adds that quotient to 0.0f (so a quotient
+ * of -0 comes out +0). ceil_mode changes the number of outputs (tnn_pool_window_out)
+ * and, through that last clipping, the divisor of the windows that run past the edge. The backward zeroes dL/dx, then,
  * output by output in order, adds dy / divide factor (in float) into every element of
  * the window inside the plane: where windows overlap (stride < kernel) the additions
  * come in torch's order, so the results are torch's bits.
@@ -24,20 +27,26 @@
 typedef struct tnn_avg_pool2d {
     tnn_module base;
     int k, stride, pad;
-    bool count_include_pad;
+    bool ceil_mode, count_include_pad;
+    int divisor_override;      /* 0: none */
     tnn_plane_io io;           /* input (never read by the backward), geometry, output, dL/dx */
 } tnn_avg_pool2d;
 
 static void pool_describe(const tnn_module *m, char *buf, size_t len)
 {
     const tnn_avg_pool2d *p = (const tnn_avg_pool2d *)m;
-    snprintf(buf, len, "avg_pool2d(k%d, s%d, p%d%s)", p->k, p->stride, p->pad,
-             p->count_include_pad ? "" : ", count_include_pad=false");
+    tnn_pool2d_params set = tnn_pool2d_defaults();
+    set.stride = p->stride;
+    set.padding = p->pad;
+    set.ceil_mode = p->ceil_mode;
+    set.count_include_pad = p->count_include_pad;
+    set.divisor_override = p->divisor_override;
+    tnn_pool2d_text(buf, len, "avg_pool2d", p->k, &set);
 }
 
 /* The window of output index o along a dimension of `size`: clipped to the plane,
  * [*lo, *hi), and its length clipped to the padded plane only (*padded: torch's
- * pool_size factor, k whenever ceil_mode is off). */
+ * pool_size factor, k but for the last window with ceil_mode). */
 static void window(const tnn_avg_pool2d *p, int o, int size, int *lo, int *hi, int *padded)
 {
     const long long a = (long long)o * p->stride - p->pad;
@@ -52,7 +61,8 @@ static void window(const tnn_avg_pool2d *p, int o, int size, int *lo, int *hi, i
  * [w0, w1) (pw), as torch converts it: int64 to float. */
 static inline float divisor(const tnn_avg_pool2d *p, int h0, int h1, int ph, int w0, int w1, int pw)
 {
-    const long long n = p->count_include_pad ? (long long)ph * pw : (long long)(h1 - h0) * (w1 - w0);
+    const long long n = p->divisor_override ? p->divisor_override
+                        : p->count_include_pad ? (long long)ph * pw : (long long)(h1 - h0) * (w1 - w0);
     return (float)n;
 }
 
@@ -173,7 +183,7 @@ static tnn_status pool_forward(tnn_module *m, const tnn_tensor *x, const tnn_ten
     tnn_status st = tnn_plane_io_planes(m, x, &planes, &h, &w);
     if (st) return st;
     long long ho, wo;
-    st = tnn_pool_window_out(m, x, h, w, p->k, p->stride, p->pad, &ho, &wo);
+    st = tnn_pool_window_out(m, x, h, w, p->k, p->stride, p->pad, p->ceil_mode, &ho, &wo);
     if (st) return st;
     if (planes > INT_MAX)
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s has more than %d planes", tnn_module_describe(m, d, sizeof d),
@@ -220,27 +230,36 @@ const tnn_tensor *tnn_avg_pool2d_output_buffer(const tnn_module *m)
     return m && m->vt == &pool_vt ? &((const tnn_avg_pool2d *)m)->io.y : NULL;
 }
 
-tnn_module *tnn_avg_pool2d_new(int kernel_size, int stride, int padding, bool count_include_pad)
+tnn_module *tnn_avg_pool2d_new_with(int kernel_size, tnn_pool2d_params set)
 {
-    const int k = kernel_size;
-    const char *bad = k < 1 ? "kernel_size must be >= 1"
-                      : stride < 0 ? "stride must be >= 0 (0: the kernel size, torch's default)"
-                      : padding < 0 ? "padding must be >= 0"
-                      : padding > k / 2 ? "padding must be at most half the kernel size, as torch's AvgPool2d requires"
-                                        : NULL;
+    if (tnn_settings_refused(set.tag, "avg_pool2d", "tnn_pool2d_defaults")) return NULL;
+    const char *bad = tnn_pool2d_bad(kernel_size, &set, true);
     if (bad) {
-        tnn_error(TNN_ERR_ARG, "avg_pool2d(k%d, s%d, p%d): %s", k, stride, padding, bad);
+        char d[128];
+        tnn_pool2d_text(d, sizeof d, "avg_pool2d", kernel_size, &set);
+        tnn_error(TNN_ERR_ARG, "%s: %s", d, bad);
         return NULL;
     }
     tnn_avg_pool2d *p = tnn_calloc(1, sizeof *p, "avg_pool2d");
     if (!p) return NULL;
     tnn_module_init(&p->base, &pool_vt);
-    p->k = k;
-    p->stride = stride ? stride : k;
-    p->pad = padding;
-    p->count_include_pad = count_include_pad;
+    p->k = kernel_size;
+    p->stride = set.stride ? set.stride : kernel_size;
+    p->pad = set.padding;
+    p->ceil_mode = set.ceil_mode;
+    p->count_include_pad = set.count_include_pad;
+    p->divisor_override = set.divisor_override;
     tnn_tensor_init_empty(&p->io.y);
     tnn_tensor_init_empty(&p->io.dx[0]);
     tnn_tensor_init_empty(&p->io.dx[1]);
     return &p->base;
+}
+
+tnn_module *tnn_avg_pool2d_new(int kernel_size, int stride, int padding, bool count_include_pad)
+{
+    tnn_pool2d_params set = tnn_pool2d_defaults();
+    set.stride = stride;
+    set.padding = padding;
+    set.count_include_pad = count_include_pad;
+    return tnn_avg_pool2d_new_with(kernel_size, set);
 }

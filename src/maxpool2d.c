@@ -1,9 +1,11 @@
 /* MaxPool2d: PyTorch's nn.MaxPool2d with a square window, dilation 1 and ceil_mode
- * False, computed as torch's CPU kernel (cpu_max_pool, NCHW) computes it.
+ * either way, computed as torch's CPU kernel (cpu_max_pool, NCHW) computes it.
  *
  * Each (sample, channel) plane [H x W] is pooled on its own. Output element (oh, ow)
  * looks at input rows [oh*s - p, oh*s - p + k) and columns likewise, clipped to the
- * plane (the padding is -inf: it never wins). Scanning the window row by row, the
+ * plane (the padding is -inf: it never wins; with ceil_mode the last window may run
+ * past the padding too, and its part there is left out just the same). ceil_mode
+ * changes only the number of outputs (tnn_pool_window_out). Scanning the window row by row, the
  * maximum starts as -inf at the window's first element inside the plane and moves to a
  * later element v when v > max or v is NaN: ties keep the first maximum, a NaN takes the
  * place (the last NaN of the window), and a window of -inf points at its first element.
@@ -27,6 +29,7 @@
 typedef struct tnn_max_pool2d {
     tnn_module base;
     int k, stride, pad;
+    bool ceil_mode;
     tnn_plane_io io;           /* input, geometry, output, dL/dx (the backward reads only
                                   the argmax, not the input) */
     int32_t *argmax;           /* [planes x ho x wo]: index ih*w + iw of each output's maximum */
@@ -36,7 +39,11 @@ typedef struct tnn_max_pool2d {
 static void pool_describe(const tnn_module *m, char *buf, size_t len)
 {
     const tnn_max_pool2d *p = (const tnn_max_pool2d *)m;
-    snprintf(buf, len, "max_pool2d(k%d, s%d, p%d)", p->k, p->stride, p->pad);
+    tnn_pool2d_params set = tnn_pool2d_defaults();
+    set.stride = p->stride;
+    set.padding = p->pad;
+    set.ceil_mode = p->ceil_mode;
+    tnn_pool2d_text(buf, len, "max_pool2d", p->k, &set);
 }
 
 /* The window of output index o along a dimension of `size`, clipped: [*lo, *hi). */
@@ -88,7 +95,8 @@ static inline void forward_row_inside(const tnn_max_pool2d *p, const float *xc, 
 
 /* Output (oh, ow) of plane xc, its window clipped to the plane (rows [h0, h1)): the
  * scan row by row, from -inf at the window's first element inside the plane (every
- * window holds one: padding <= k/2), moving to v when v > max or v is NaN (torch's
+ * window holds one: padding <= k/2, and with ceil_mode the last window starts inside
+ * the plane or its left padding), moving to v when v > max or v is NaN (torch's
  * test: a NaN wins, the last one of the window). */
 static void forward_clipped(const tnn_max_pool2d *p, const float *xc, int h0, int h1, int ow, float *yr, int32_t *ar)
 {
@@ -163,13 +171,13 @@ static void backward_planes(void *ctx, size_t b, size_t e)
 static tnn_status pool_forward(tnn_module *m, const tnn_tensor *x, const tnn_tensor **y)
 {
     tnn_max_pool2d *p = (tnn_max_pool2d *)m;
-    char s[64], d[64];
+    char s[64], d[96];
     long long planes;
     int h, w;
     tnn_status st = tnn_plane_io_planes(m, x, &planes, &h, &w);
     if (st) return st;
     long long ho, wo;
-    st = tnn_pool_window_out(m, x, h, w, p->k, p->stride, p->pad, &ho, &wo);
+    st = tnn_pool_window_out(m, x, h, w, p->k, p->stride, p->pad, p->ceil_mode, &ho, &wo);
     if (st) return st;
     if ((long long)h * w > INT32_MAX || planes > INT_MAX || ho > INT_MAX || wo > INT_MAX)
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s has more elements per plane (or planes) than its int32 argmax "
@@ -225,26 +233,33 @@ const tnn_tensor *tnn_max_pool2d_output_buffer(const tnn_module *m)
     return m && m->vt == &pool_vt ? &((const tnn_max_pool2d *)m)->io.y : NULL;
 }
 
-tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding)
+tnn_module *tnn_max_pool2d_new_with(int kernel_size, tnn_pool2d_params set)
 {
-    const int k = kernel_size;
-    const char *bad = k < 1 ? "kernel_size must be >= 1"
-                      : stride < 0 ? "stride must be >= 0 (0: the kernel size, torch's default)"
-                      : padding < 0 ? "padding must be >= 0"
-                      : padding > k / 2 ? "padding must be at most half the kernel size, as torch's MaxPool2d requires"
-                                        : NULL;
+    if (tnn_settings_refused(set.tag, "max_pool2d", "tnn_pool2d_defaults")) return NULL;
+    const char *bad = tnn_pool2d_bad(kernel_size, &set, false);
     if (bad) {
-        tnn_error(TNN_ERR_ARG, "max_pool2d(k%d, s%d, p%d): %s", k, stride, padding, bad);
+        char d[96];
+        tnn_pool2d_text(d, sizeof d, "max_pool2d", kernel_size, &set);
+        tnn_error(TNN_ERR_ARG, "%s: %s", d, bad);
         return NULL;
     }
     tnn_max_pool2d *p = tnn_calloc(1, sizeof *p, "max_pool2d");
     if (!p) return NULL;
     tnn_module_init(&p->base, &pool_vt);
-    p->k = k;
-    p->stride = stride ? stride : k;
-    p->pad = padding;
+    p->k = kernel_size;
+    p->stride = set.stride ? set.stride : kernel_size;
+    p->pad = set.padding;
+    p->ceil_mode = set.ceil_mode;
     tnn_tensor_init_empty(&p->io.y);
     tnn_tensor_init_empty(&p->io.dx[0]);
     tnn_tensor_init_empty(&p->io.dx[1]);
     return &p->base;
+}
+
+tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding)
+{
+    tnn_pool2d_params set = tnn_pool2d_defaults();
+    set.stride = stride;
+    set.padding = padding;
+    return tnn_max_pool2d_new_with(kernel_size, set);
 }

@@ -22,21 +22,64 @@ tnn_status tnn_plane_io_planes(const tnn_module *m, const tnn_tensor *x, long lo
     return TNN_OK;
 }
 
+/* torch's pooling_output_shape along one dimension of `size`, in long long (no
+ * overflow for int arguments): floor((size + 2 pad - k) / s) + 1, or with ceil_mode
+ * ceil(...) + 1, less one if the last window would start at or past size + pad (in
+ * the right padding). The division rounds down, as torch's div_rtn, also below 0. */
+static long long pool_out(long long size, int k, int s, int pad, bool ceil_mode)
+{
+    const long long num = size + 2LL * pad - k + (ceil_mode ? s - 1 : 0);
+    long long out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+    if (ceil_mode && (out - 1) * s >= size + pad) out--;
+    return out;
+}
+
 tnn_status tnn_pool_window_out(const tnn_module *m, const tnn_tensor *x, int h, int w, int k, int stride, int pad,
-                               long long *ho, long long *wo)
+                               bool ceil_mode, long long *ho, long long *wo)
 {
     char s[64], d[96];
     const long long hp = (long long)h + 2LL * pad, wp = (long long)w + 2LL * pad;
-    if (hp < k || wp < k)
-        return tnn_error(TNN_ERR_SHAPE, "%s: input %s is %d x %d, %lld x %lld padded, smaller than the %d x %d window "
+    const long long oh = pool_out(h, k, stride, pad, ceil_mode), ow = pool_out(w, k, stride, pad, ceil_mode);
+    if (oh < 1 || ow < 1) /* without ceil_mode: exactly when the padded input is smaller than the window */
+        return tnn_error(TNN_ERR_SHAPE,
+                         "%s: input %s is %d x %d, %lld x %lld padded, smaller than the %d x %d window%s "
                          "(the output would be empty)", tnn_module_describe(m, d, sizeof d),
-                         tnn_tensor_shape_str(x, s, sizeof s), h, w, hp, wp, k, k);
+                         tnn_tensor_shape_str(x, s, sizeof s), h, w, hp, wp, k, k,
+                         ceil_mode ? " by the stride or more" : "");
     if (hp + stride > INT_MAX || wp + stride > INT_MAX) /* the window arithmetic is int's */
         return tnn_error(TNN_ERR_SHAPE, "%s: input %s: its size padded plus the stride exceeds %d",
                          tnn_module_describe(m, d, sizeof d), tnn_tensor_shape_str(x, s, sizeof s), INT_MAX);
-    *ho = (hp - k) / stride + 1;
-    *wo = (wp - k) / stride + 1;
+    *ho = oh;
+    *wo = ow;
     return TNN_OK;
+}
+
+tnn_pool2d_params tnn_pool2d_defaults(void)
+{
+    return (tnn_pool2d_params){.stride = 0, .padding = 0, .ceil_mode = false, .count_include_pad = true,
+                               .divisor_override = 0, .tag = TNN_SETTINGS_TAG};
+}
+
+const char *tnn_pool2d_bad(int k, const tnn_pool2d_params *p, bool avg)
+{
+    return k < 1 ? "kernel_size must be >= 1"
+           : p->stride < 0 ? "stride must be >= 0 (0: the kernel size, torch's default)"
+           : p->padding < 0 ? "padding must be >= 0"
+           : p->padding > k / 2 ? (avg ? "padding must be at most half the kernel size, as torch's AvgPool2d requires"
+                                       : "padding must be at most half the kernel size, as torch's MaxPool2d requires")
+           : avg && p->divisor_override < 0 ? "divisor_override must be >= 0 (0: none, torch's None)"
+           : !avg && !p->count_include_pad ? "count_include_pad is AvgPool2d's setting (MaxPool2d's padding is -inf "
+                                             "and never counted): leave it true, its default"
+           : !avg && p->divisor_override ? "divisor_override is AvgPool2d's setting: leave it 0, its default"
+                                         : NULL;
+}
+
+void tnn_pool2d_text(char *buf, size_t len, const char *name, int k, const tnn_pool2d_params *p)
+{
+    char div[48] = "";
+    if (p->divisor_override) snprintf(div, sizeof div, ", divisor_override=%d", p->divisor_override);
+    snprintf(buf, len, "%s(k%d, s%d, p%d%s%s%s)", name, k, p->stride, p->padding,
+             p->ceil_mode ? ", ceil_mode=true" : "", p->count_include_pad ? "" : ", count_include_pad=false", div);
 }
 
 tnn_status tnn_plane_io_output(const tnn_module *m, tnn_plane_io *io, const tnn_tensor *x, int planes, int h, int w,

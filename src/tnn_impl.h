@@ -116,10 +116,18 @@ typedef struct tnn_plane_io {
  * TNN_ERR_SHAPE naming m for another rank. */
 tnn_status tnn_plane_io_planes(const tnn_module *m, const tnn_tensor *x, long long *planes, int *h, int *w);
 /* The output size of a k x k window moving by stride over h x w padded by pad on each
- * side (MaxPool2d, AvgPool2d); TNN_ERR_SHAPE naming m when it would be empty, or when
- * the padded size plus the stride leaves int (the windows' arithmetic is int's). */
+ * side (MaxPool2d, AvgPool2d), rounded down, or up with ceil_mode (torch's
+ * pooling_output_shape); TNN_ERR_SHAPE naming m when it would be empty, or when the
+ * padded size plus the stride leaves int (the windows' arithmetic is int's). */
 tnn_status tnn_pool_window_out(const tnn_module *m, const tnn_tensor *x, int h, int w, int k, int stride, int pad,
-                               long long *ho, long long *wo);
+                               bool ceil_mode, long long *ho, long long *wo);
+/* What is wrong with the settings of a MaxPool2d (avg false) or AvgPool2d of window k
+ * (the tag aside): a constant text naming the argument, or NULL if they can be taken. */
+const char *tnn_pool2d_bad(int k, const tnn_pool2d_params *p, bool avg);
+/* The pools' description, "name(kK, sS, pP)" and the settings that are not their
+ * defaults, in torch's order: ", ceil_mode=true", ", count_include_pad=false",
+ * ", divisor_override=D". stride as given (0 in a refused constructor's message). */
+void tnn_pool2d_text(char *buf, size_t len, const char *name, int k, const tnn_pool2d_params *p);
 /* Sizes y as [N x C x ho x wo] (x's rank) and records the geometry; TNN_ERR_NOMEM names m. */
 tnn_status tnn_plane_io_output(const tnn_module *m, tnn_plane_io *io, const tnn_tensor *x, int planes, int h, int w,
                                int ho, int wo);

@@ -1,8 +1,10 @@
-/* Unit tests of AvgPool2d (tnn_avg_pool2d_new, tinynn/layers.h): hand-computed outputs
- * and gradients with count_include_pad both ways, zero padding, overlapping windows
- * adding into dL/dx, signed zeros (+0 out, as torch), the default stride, one unbatched
- * sample, values against a direct reference in torch's order over many geometries
- * (bit for bit), refusals (a stride or padding near INT_MAX included), describe, no
+/* Unit tests of AvgPool2d (tnn_avg_pool2d_new, tnn_avg_pool2d_new_with,
+ * tinynn/layers.h): hand-computed outputs and gradients with count_include_pad both
+ * ways, zero padding, overlapping windows adding into dL/dx, signed zeros (+0 out, as
+ * torch), the default stride, ceil_mode (torch's divisors of the windows past the edge)
+ * and divisor_override, one unbatched sample, values against a direct reference in
+ * torch's order over many geometries with all the settings (bit for bit), refusals (a
+ * stride or padding near INT_MAX included, and of the settings), describe, no
  * parameters, the same bits on 1, 2 and 3 threads, buffers reused without allocating,
  * allocation failures, and a small CNN (Conv2d -> ReLU -> AvgPool2d -> Flatten ->
  * Linear) in a Sequential trained with Adam. */
@@ -15,12 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Pool x ([1 x 1 x h x w], values row by row) with k, s, p, cip; y must hold `ny`
- * values and dx (for dy, or all ones when dy is NULL) h * w, bit for bit. */
-static void pool_one(int k, int s, int p, bool cip, int h, int w, const float *x, const float *dy, const float *want_y,
-                     int ny, const float *want_dx)
+/* Pool x ([1 x 1 x h x w], values row by row) with module m (freed here); y must hold
+ * `ny` values and dx (for dy, or all ones when dy is NULL) h * w, bit for bit. */
+static void pool_module(tnn_module *m, int h, int w, const float *x, const float *dy, const float *want_y, int ny,
+                        const float *want_dx)
 {
-    tnn_module *m = tnn_avg_pool2d_new(k, s, p, cip);
     assert_non_null(m);
     tnn_tensor *xt = tnn_tensor_new4(1, 1, h, w);
     memcpy(xt->data, x, (size_t)h * (size_t)w * sizeof(float));
@@ -40,6 +41,25 @@ static void pool_one(int k, int s, int p, bool cip, int h, int w, const float *x
     tnn_tensor_free(g);
     tnn_tensor_free(xt);
     tnn_module_free(m);
+}
+
+/* The same with AvgPool2d(k, s, p, cip). */
+static void pool_one(int k, int s, int p, bool cip, int h, int w, const float *x, const float *dy, const float *want_y,
+                     int ny, const float *want_dx)
+{
+    pool_module(tnn_avg_pool2d_new(k, s, p, cip), h, w, x, dy, want_y, ny, want_dx);
+}
+
+/* AvgPool2d with all its settings, through tnn_avg_pool2d_new_with. */
+static tnn_module *pool_with(int k, int s, int p, bool ceil_mode, bool cip, int divisor)
+{
+    tnn_pool2d_params set = tnn_pool2d_defaults();
+    set.stride = s;
+    set.padding = p;
+    set.ceil_mode = ceil_mode;
+    set.count_include_pad = cip;
+    set.divisor_override = divisor;
+    return tnn_avg_pool2d_new_with(k, set);
 }
 
 /* 2x2 windows, stride 2, on 4x4: each output the mean of its block, a quarter of its dy
@@ -108,6 +128,40 @@ static void avgpool2d_special_values(void **state)
     pool_one(2, 2, 0, true, 2, 4, a, NULL, ya, 2, dxa);
 }
 
+/* ceil_mode: 3x3 windows, stride 2, padding 1 on 4x4 (x = 0 .. 15 row by row): 3 x 3
+ * outputs (2 x 2 without), over rows (and columns) [0, 2), [1, 4), [3, 4), which are
+ * 3, 3 and 2 long in the padded input [-1, 5) (the last window, [3, 6), runs past it).
+ * Counting the padding, the divisors are those lengths' products, torch's pool_size
+ * (not 9); not counting it, the elements inside; divisor_override replaces both. dy is
+ * each output's divisor, so that every window adds exactly 1 into dL/dx: dx counts the
+ * windows holding each element. */
+static void avgpool2d_ceil_and_divisor(void **state)
+{
+    (void)state;
+    float x[16];
+    for (int i = 0; i < 16; i++) x[i] = (float)i;
+    /* window sums: rows R0 = [0, 2), R1 = [1, 4), R2 = [3, 4), columns likewise */
+    const float dx[16] = {1, 2, 1, 2, /**/ 2, 4, 2, 4, /**/ 1, 2, 1, 2, /**/ 2, 4, 2, 4};
+    const float y_in[9] = {10.0f / 9, 24.0f / 9, 10.0f / 6, 51.0f / 9, 90.0f / 9, 33.0f / 6, 25.0f / 6, 42.0f / 6,
+                           15.0f / 4};
+    const float dy_in[9] = {9, 9, 6, 9, 9, 6, 6, 6, 4};
+    pool_module(pool_with(3, 2, 1, true, true, 0), 4, 4, x, dy_in, y_in, 9, dx);
+    const float y_ex[9] = {10.0f / 4, 24.0f / 6, 10.0f / 2, 51.0f / 6, 90.0f / 9, 33.0f / 3, 25.0f / 2, 42.0f / 3, 15};
+    const float dy_ex[9] = {4, 6, 2, 6, 9, 3, 2, 3, 1};
+    pool_module(pool_with(3, 2, 1, true, false, 0), 4, 4, x, dy_ex, y_ex, 9, dx);
+    const float y5[9] = {10.0f / 5, 24.0f / 5, 10.0f / 5, 51.0f / 5, 90.0f / 5, 33.0f / 5, 25.0f / 5, 42.0f / 5, 3};
+    const float dy5[9] = {5, 5, 5, 5, 5, 5, 5, 5, 5};
+    for (int cip = 0; cip < 2; cip++) pool_module(pool_with(3, 2, 1, true, cip, 5), 4, 4, x, dy5, y5, 9, dx);
+    /* divisor_override without ceil_mode: 2 x 2 outputs, rows and columns R0 and R1 */
+    const float y5f[4] = {10.0f / 5, 24.0f / 5, 51.0f / 5, 90.0f / 5};
+    const float dx5f[16] = {1, 2, 1, 1, /**/ 2, 4, 2, 2, /**/ 1, 2, 1, 1, /**/ 1, 2, 1, 1};
+    pool_module(pool_with(3, 2, 1, false, true, 5), 4, 4, x, dy5, y5f, 4, dx5f);
+    /* the same module from tnn_avg_pool2d_new and from the defaults */
+    const float y9[4] = {10.0f / 9, 24.0f / 9, 51.0f / 9, 90.0f / 9};
+    pool_module(pool_with(3, 2, 1, false, true, 0), 4, 4, x, (const float[]){9, 9, 9, 9}, y9, 4, dx5f);
+    pool_one(3, 2, 1, true, 4, 4, x, (const float[]){9, 9, 9, 9}, y9, 4, dx5f);
+}
+
 /* stride 0 is the kernel size, torch's default (stride=None). */
 static void avgpool2d_default_stride(void **state)
 {
@@ -129,27 +183,46 @@ static void avgpool2d_default_stride(void **state)
     tnn_module_free(b);
 }
 
+/* The number of windows along a dimension of `size`, in the terms of torch's rules
+ * rather than its formula: rounded down, the windows that end inside the padded input;
+ * with ceil_mode, each window whose predecessor ends before the padded input's end
+ * (so the last one may run past it), as long as it starts inside the input or its
+ * left padding. */
+static int n_windows(int size, int k, int s, int p, bool ceil_mode)
+{
+    int n = 0;
+    for (;; n++) {
+        const long long start = (long long)n * s - p;
+        const bool last = ceil_mode ? start - s + k >= (long long)size + p || start >= size
+                                    : start + k > (long long)size + p;
+        if (last) return n;
+    }
+}
+
 /* Direct average pooling in the terms of torch's kernel: over the window's offsets
  * (ki, kj), those inside the input added in float from 0, divided by the divisor in
- * float, added to 0; dL/dx: dy / divisor added in output order. */
-static void reference(int planes, int h, int w, int k, int s, int p, bool cip, const float *x, const float *dy, float *y,
-                      float *dx)
+ * float (divisor_override when above 0; with cip the offsets inside the padded input;
+ * else those inside the input), added to 0; dL/dx: dy / divisor added in output
+ * order. */
+static void reference(int planes, int h, int w, int k, int s, int p, bool ceil_mode, bool cip, int divisor,
+                      const float *x, const float *dy, float *y, float *dx)
 {
-    const int ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1;
+    const int ho = n_windows(h, k, s, p, ceil_mode), wo = n_windows(w, k, s, p, ceil_mode);
     memset(dx, 0, sizeof(float) * (size_t)planes * h * w);
     for (int c = 0; c < planes; c++)
         for (int i = 0; i < ho; i++)
             for (int j = 0; j < wo; j++) {
                 float sum = 0.0f;
-                int n = 0;
+                int n = 0, padded = 0;
                 for (int ki = 0; ki < k; ki++)
                     for (int kj = 0; kj < k; kj++) {
                         int ih = i * s - p + ki, iw = j * s - p + kj;
+                        if (ih < h + p && iw < w + p) padded++;
                         if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
                         sum += x[((size_t)c * h + ih) * w + iw];
                         n++;
                     }
-                const float div = (float)(cip ? k * k : n);
+                const float div = (float)(divisor > 0 ? divisor : cip ? padded : n);
                 size_t o = ((size_t)c * ho + i) * wo + j;
                 y[o] = 0.0f + sum / div;
                 const float g = dy[o] / div;
@@ -163,26 +236,44 @@ static void reference(int planes, int h, int w, int k, int s, int p, bool cip, c
 }
 
 /* Forward and backward against the reference, bit for bit, over geometries with and
- * without padding and overlap, count_include_pad both ways. */
+ * without padding and overlap, count_include_pad both ways: through tnn_avg_pool2d_new,
+ * then through tnn_avg_pool2d_new_with with ceil_mode off and on (windows past the edge,
+ * or dropped by torch's rule) and divisor_override none, 3 and 16777217 (float holds
+ * it as 16777216: torch divides by that). */
 static void avgpool2d_values(void **state)
 {
     (void)state;
     const int cases[][7] = {/* n, c, h, w, k, s, p */
                             {2, 3, 8, 8, 2, 2, 0}, {3, 2, 9, 7, 3, 2, 1}, {1, 4, 5, 6, 3, 1, 1}, {2, 1, 6, 11, 2, 1, 1},
                             {2, 2, 7, 7, 4, 3, 2}, {1, 1, 1, 1, 1, 1, 0}, {2, 3, 10, 5, 5, 1, 2}, {4, 2, 12, 9, 2, 3, 0},
-                            {1, 2, 3, 3, 3, 3, 0}, {1, 2, 17, 19, 7, 2, 3}, {2, 2, 13, 40, 3, 1, 1}, {1, 1, 4, 4, 4, 1, 2}};
+                            {1, 2, 3, 3, 3, 3, 0}, {1, 2, 17, 19, 7, 2, 3}, {2, 2, 13, 40, 3, 1, 1}, {1, 1, 4, 4, 4, 1, 2},
+                            /* windows past the edge with ceil_mode, or dropped by torch's rule */
+                            {2, 3, 7, 9, 2, 2, 0}, {2, 2, 8, 10, 3, 2, 1}, {2, 2, 8, 9, 3, 3, 1},
+                            {2, 3, 9, 11, 2, 2, 1}, {1, 2, 1, 2, 4, 2, 1}, {2, 1, 13, 6, 5, 4, 2},
+                            {2, 2, 12, 14, 3, 2, 1}, {1, 3, 7, 1, 3, 2, 1}};
+    /* settings after tnn_avg_pool2d_new's: ceil_mode, divisor_override */
+    const int settings[][2] = {{-1, 0}, {0, 0}, {1, 0}, {0, 3}, {1, 3}, {1, 16777217}};
     tnn_rng r;
     tnn_rng_seed(&r, 5);
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const int *g = cases[ci];
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0] * 6; ci++) {
+        const int *g = cases[ci / 6], *set = settings[ci % 6];
+        const bool ceil_mode = set[0] == 1;
         for (int cip = 0; cip < 2; cip++) {
-            tnn_module *m = tnn_avg_pool2d_new(g[4], g[5], g[6], cip);
+            tnn_module *m = set[0] < 0 ? tnn_avg_pool2d_new(g[4], g[5], g[6], cip)
+                                       : pool_with(g[4], g[5], g[6], ceil_mode, cip, set[1]);
             assert_non_null(m);
             tnn_tensor *x = tnn_tensor_new4(g[0], g[1], g[2], g[3]);
             tnn_tensor_uniform(x, &r, -2.0f, 2.0f);
             const tnn_tensor *y, *dx;
+            if (g[2] + 2 * g[6] < g[4] && !ceil_mode) { /* smaller than the window: only ceil_mode pools it */
+                TU_ASSERT_ERR(tnn_module_forward(m, x, &y), TNN_ERR_SHAPE, "smaller than the", NULL);
+                tnn_tensor_free(x);
+                tnn_module_free(m);
+                continue;
+            }
             TU_ASSERT_OK(tnn_module_forward(m, x, &y));
-            const int ho = (g[2] + 2 * g[6] - g[4]) / g[5] + 1, wo = (g[3] + 2 * g[6] - g[4]) / g[5] + 1;
+            const int ho = n_windows(g[2], g[4], g[5], g[6], ceil_mode);
+            const int wo = n_windows(g[3], g[4], g[5], g[6], ceil_mode);
             assert_int_equal(y->ndim, 4);
             assert_int_equal(y->shape[0], g[0]);
             assert_int_equal(y->shape[1], g[1]);
@@ -191,7 +282,7 @@ static void avgpool2d_values(void **state)
             tnn_tensor *dy = tnn_tensor_new(4, y->shape);
             tnn_tensor_uniform(dy, &r, -1.0f, 1.0f);
             float *ry = malloc(y->size * sizeof(float)), *rdx = malloc(x->size * sizeof(float));
-            reference(g[0] * g[1], g[2], g[3], g[4], g[5], g[6], cip, x->data, dy->data, ry, rdx);
+            reference(g[0] * g[1], g[2], g[3], g[4], g[5], g[6], ceil_mode, cip, set[1], x->data, dy->data, ry, rdx);
             if (memcmp(y->data, ry, y->size * sizeof(float)) != 0) fail_msg("case %zu (cip %d): y differs", ci, cip);
             TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
             assert_int_equal(dx->ndim, 4);
@@ -318,6 +409,78 @@ static void avgpool2d_refusals(void **state)
     tnn_module_free(m);
 }
 
+/* tnn_avg_pool2d_new_with: the settings tnn_avg_pool2d_new refuses, refused the same
+ * way (TNN_ERR_ARG naming the settings and the argument); a negative divisor_override;
+ * a struct not started from tnn_pool2d_defaults(). describe shows ceil_mode,
+ * count_include_pad and divisor_override when they are not their defaults, in torch's
+ * order; with the defaults the module is tnn_avg_pool2d_new's. With ceil_mode an input
+ * smaller than the window by the stride or more is refused. */
+static void avgpool2d_with_settings(void **state)
+{
+    (void)state;
+    char d[128];
+    tnn_pool2d_params p = tnn_pool2d_defaults();
+    tnn_clear_error();
+    assert_null(tnn_avg_pool2d_new_with(-1, p));
+    TU_ASSERT_MSG("avg_pool2d(k-1, s0, p0)", "kernel_size must be >= 1", NULL);
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    p.stride = -1;
+    assert_null(tnn_avg_pool2d_new_with(2, p));
+    TU_ASSERT_MSG("stride must be >= 0", NULL);
+    p.stride = 2;
+    p.padding = -3;
+    assert_null(tnn_avg_pool2d_new_with(2, p));
+    TU_ASSERT_MSG("padding must be >= 0", NULL);
+    p.padding = 2;
+    p.ceil_mode = true;
+    assert_null(tnn_avg_pool2d_new_with(3, p));
+    TU_ASSERT_MSG("avg_pool2d(k3, s2, p2, ceil_mode=true)", "padding must be at most half the kernel size", NULL);
+    p.padding = 1;
+    p.divisor_override = -2; /* torch takes it (and flips the signs); refused here */
+    assert_null(tnn_avg_pool2d_new_with(3, p));
+    TU_ASSERT_MSG("avg_pool2d(k3, s2, p1, ceil_mode=true, divisor_override=-2)", "divisor_override must be >= 0",
+                  "0: none", NULL);
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    p.divisor_override = 7;
+    p.count_include_pad = false;
+    tnn_module *m = tnn_avg_pool2d_new_with(3, p);
+    assert_non_null(m);
+    assert_string_equal(tnn_module_describe(m, d, sizeof d),
+                        "avg_pool2d(k3, s2, p1, ceil_mode=true, count_include_pad=false, divisor_override=7)");
+    tnn_module_free(m);
+    p.ceil_mode = false;
+    p.count_include_pad = true;
+    m = tnn_avg_pool2d_new_with(3, p);
+    assert_string_equal(tnn_module_describe(m, d, sizeof d), "avg_pool2d(k3, s2, p1, divisor_override=7)");
+    tnn_module_free(m);
+    tnn_clear_error();
+    assert_null(tnn_avg_pool2d_new_with(3, (tnn_pool2d_params){.stride = 2, .count_include_pad = true}));
+    TU_ASSERT_MSG("avg_pool2d", "tnn_pool2d_defaults()", "{.field = value}", NULL);
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    m = tnn_avg_pool2d_new_with(2, tnn_pool2d_defaults());
+    assert_string_equal(tnn_module_describe(m, d, sizeof d), "avg_pool2d(k2, s2, p0)");
+    tnn_module_free(m);
+    /* 4x4 windows, stride 1, padding 1 on 1 x 1 (3 x 3 padded): empty even rounded up */
+    p = tnn_pool2d_defaults();
+    p.stride = 1;
+    p.padding = 1;
+    p.ceil_mode = true;
+    m = tnn_avg_pool2d_new_with(4, p);
+    tnn_tensor *one = tnn_tensor_new4(1, 1, 1, 1);
+    const tnn_tensor *y;
+    TU_ASSERT_ERR(tnn_module_forward(m, one, &y), TNN_ERR_SHAPE, "avg_pool2d(k4, s1, p1, ceil_mode=true)",
+                  "[1 x 1 x 1 x 1] is 1 x 1, 3 x 3 padded, smaller than the 4 x 4 window by the stride or more", NULL);
+    tnn_module_free(m);
+    p.stride = 2; /* with stride 2 it pools: one window, divided by 3 x 3 ([-1, 3) up to 1 + 1) */
+    m = tnn_avg_pool2d_new_with(4, p);
+    one->data[0] = 4.5f;
+    TU_ASSERT_OK(tnn_module_forward(m, one, &y));
+    assert_int_equal(y->size, 1);
+    assert_true(y->data[0] == 4.5f / 9.0f);
+    tnn_tensor_free(one);
+    tnn_module_free(m);
+}
+
 /* describe, and no parameters: an empty state_dict, nothing to count; requires_grad
  * and eval change nothing. */
 static void avgpool2d_describe_no_parameters(void **state)
@@ -356,17 +519,20 @@ static void avgpool2d_describe_no_parameters(void **state)
 
 /* The same bits on 1, 2 and 3 threads, forward and backward, for inputs large enough
  * that the planes are split over the threads (each above twice POOL_PARALLEL_MIN,
- * 32,768 elements: 100,352, 40,800 and 38,016). */
+ * 32,768 elements: 100,352, 40,800, 38,016 and twice 36,608, with ceil_mode). */
 static void avgpool2d_same_bits_on_any_thread_count(void **state)
 {
     (void)state;
-    const int cases[][8] = {{16, 8, 28, 28, 2, 2, 0, 1}, {8, 20, 15, 17, 3, 1, 1, 0}, {8, 33, 12, 12, 3, 2, 1, 1}};
+    /* n, c, h, w, k, s, p, count_include_pad, ceil_mode, divisor_override */
+    const int cases[][10] = {{16, 8, 28, 28, 2, 2, 0, 1, 0, 0}, {8, 20, 15, 17, 3, 1, 1, 0, 0, 0},
+                             {8, 33, 12, 12, 3, 2, 1, 1, 0, 0}, {8, 32, 13, 11, 3, 2, 1, 1, 1, 0},
+                             {8, 32, 13, 11, 3, 2, 1, 0, 1, 5}};
     tnn_rng r;
     tnn_rng_seed(&r, 9);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const int *g = cases[ci];
         assert_true((size_t)g[0] * g[1] * g[2] * g[3] >= 32768);
-        tnn_module *m = tnn_avg_pool2d_new(g[4], g[5], g[6], g[7]);
+        tnn_module *m = pool_with(g[4], g[5], g[6], g[8], g[7], g[9]);
         tnn_tensor *x = tnn_tensor_new4(g[0], g[1], g[2], g[3]);
         tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
         tnn_tensor *y1 = NULL, *dx1 = NULL, *dy = NULL;
@@ -562,10 +728,12 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(avgpool2d_count_include_pad),
     cmocka_unit_test(avgpool2d_overlap_adds),
     cmocka_unit_test(avgpool2d_special_values),
+    cmocka_unit_test(avgpool2d_ceil_and_divisor),
     cmocka_unit_test(avgpool2d_default_stride),
     cmocka_unit_test(avgpool2d_values),
     cmocka_unit_test(avgpool2d_unbatched),
     cmocka_unit_test(avgpool2d_refusals),
+    cmocka_unit_test(avgpool2d_with_settings),
     cmocka_unit_test(avgpool2d_describe_no_parameters),
     cmocka_unit_test(avgpool2d_same_bits_on_any_thread_count),
     cmocka_unit_test(avgpool2d_buffers_reused),

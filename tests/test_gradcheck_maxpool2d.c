@@ -1,7 +1,8 @@
 /* Gradient checks of MaxPool2d (see common/gradcheck.h): 2x2 windows with stride 2,
  * 3x3 with stride 1 and padding 1 (overlapping windows: dL/dx adds), 3x3 with stride 2
- * and padding 1, the default stride on a batch of one, one unbatched sample, and
- * Conv2d -> MaxPool2d -> Tanh -> Flatten -> Linear in a Sequential.
+ * and padding 1, the default stride on a batch of one, one unbatched sample, ceil_mode
+ * (windows past the edge), and Conv2d -> MaxPool2d -> Tanh -> Flatten -> Linear in a
+ * Sequential.
  *
  * Max pooling is piecewise linear: its derivative jumps where two elements of a window
  * swap places. The central differences move one value by up to 2h (4e-2 by default), so
@@ -26,12 +27,16 @@ static void fill_distinct(tnn_tensor *x, tnn_rng *r)
     }
 }
 
-/* MaxPool2d(k, stride, pad) on an input of `ndim` dimensions `shape`. */
-static void check(int k, int stride, int pad, int ndim, const int *shape)
+/* MaxPool2d(k, stride, pad, ceil_mode) on an input of `ndim` dimensions `shape`. */
+static void check_with(int k, int stride, int pad, bool ceil_mode, int ndim, const int *shape)
 {
     tnn_rng r;
     tnn_rng_seed(&r, 51);
-    tnn_module *m = tnn_max_pool2d_new(k, stride, pad);
+    tnn_pool2d_params p = tnn_pool2d_defaults();
+    p.stride = stride;
+    p.padding = pad;
+    p.ceil_mode = ceil_mode;
+    tnn_module *m = tnn_max_pool2d_new_with(k, p);
     assert_non_null(m);
     tnn_tensor *x = tnn_tensor_new(ndim, shape);
     assert_non_null(x);
@@ -42,6 +47,11 @@ static void check(int k, int stride, int pad, int ndim, const int *shape)
     assert_int_equal(rep.elements, x->size);
     tnn_tensor_free(x);
     tnn_module_free(m);
+}
+
+static void check(int k, int stride, int pad, int ndim, const int *shape)
+{
+    check_with(k, stride, pad, false, ndim, shape);
 }
 
 /* 2x2, stride 2, batch 3 with 2 channels on 6x5: the last column is never read (its
@@ -56,6 +66,11 @@ static void gradcheck_maxpool2d_stride2_pad(void **state) { (void)state; check(3
 static void gradcheck_maxpool2d_batch1(void **state) { (void)state; check(2, 0, 0, 4, (int[]){1, 1, 6, 6}); }
 /* One unbatched sample [C x H x W], 2x2 with stride 1 and padding 1. */
 static void gradcheck_maxpool2d_unbatched(void **state) { (void)state; check(2, 1, 1, 3, (int[]){2, 4, 5}); }
+
+/* ceil_mode, 3x3, stride 2, padding 1 on 8 x 10: 5 x 6 outputs, the last row's and
+ * column's windows running past the padding (2 rows or columns of theirs inside the
+ * input). */
+static void gradcheck_maxpool2d_ceil(void **state) { (void)state; check_with(3, 2, 1, true, 4, (int[]){2, 2, 8, 10}); }
 
 /* Conv2d(2 -> 3, k3, s1, p1) -> MaxPool2d(2) -> Tanh -> Flatten -> Linear(3*2*2 -> 4)
  * on [2 x 2 x 4 x 4]: the pool's dL/dx through a Sequential with the layers a small CNN
@@ -114,6 +129,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gradcheck_maxpool2d_stride2_pad),
     cmocka_unit_test(gradcheck_maxpool2d_batch1),
     cmocka_unit_test(gradcheck_maxpool2d_unbatched),
+    cmocka_unit_test(gradcheck_maxpool2d_ceil),
     cmocka_unit_test(gradcheck_maxpool2d_in_sequential),
 };
 

@@ -1,10 +1,12 @@
-/* Unit tests of MaxPool2d (tnn_max_pool2d_new, tinynn/layers.h): hand-computed outputs
- * and gradients, ties (the first maximum), NaN (the last NaN of the window), -inf
- * padding, overlapping windows adding into dL/dx, the default stride, one unbatched
- * sample, values against a direct reference over many geometries, refusals, describe,
- * no parameters, the same bits on 1, 2 and 3 threads, buffers reused without
- * allocating, allocation failures, and a LeNet-like Sequential (Conv2d -> ReLU ->
- * MaxPool2d -> Flatten -> Linear) trained with Adam. */
+/* Unit tests of MaxPool2d (tnn_max_pool2d_new, tnn_max_pool2d_new_with,
+ * tinynn/layers.h): hand-computed outputs and gradients, ties (the first maximum), NaN
+ * (the last NaN of the window), -inf padding, overlapping windows adding into dL/dx, the
+ * default stride, ceil_mode (windows past the edge, torch's output sizes), one unbatched
+ * sample, values against a direct reference over many geometries with ceil_mode both
+ * ways, refusals (of the settings too), describe, no parameters, the same bits on 1, 2
+ * and 3 threads, buffers reused without allocating, allocation failures, and a
+ * LeNet-like Sequential (Conv2d -> ReLU -> MaxPool2d -> Flatten -> Linear) trained with
+ * Adam. */
 #include "testutil.h"
 #include "parallel_impl.h"
 
@@ -14,12 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Pool x ([1 x 1 x h x w], values row by row) with k, s, p; y must hold `ny` values and
- * dx (for dy, or all ones when dy is NULL) h * w. */
-static void pool_one(int k, int s, int p, int h, int w, const float *x, const float *dy, const float *want_y, int ny,
-                     const float *want_dx)
+/* Pool x ([1 x 1 x h x w], values row by row) with module m (freed here); y must hold
+ * `ny` values and dx (for dy, or all ones when dy is NULL) h * w. */
+static void pool_module(tnn_module *m, int h, int w, const float *x, const float *dy, const float *want_y, int ny,
+                        const float *want_dx)
 {
-    tnn_module *m = tnn_max_pool2d_new(k, s, p);
     assert_non_null(m);
     tnn_tensor *xt = tnn_tensor_new4(1, 1, h, w);
     memcpy(xt->data, x, (size_t)h * (size_t)w * sizeof(float));
@@ -38,6 +39,23 @@ static void pool_one(int k, int s, int p, int h, int w, const float *x, const fl
     tnn_tensor_free(g);
     tnn_tensor_free(xt);
     tnn_module_free(m);
+}
+
+/* The same with MaxPool2d(k, s, p). */
+static void pool_one(int k, int s, int p, int h, int w, const float *x, const float *dy, const float *want_y, int ny,
+                     const float *want_dx)
+{
+    pool_module(tnn_max_pool2d_new(k, s, p), h, w, x, dy, want_y, ny, want_dx);
+}
+
+/* MaxPool2d(k, s, p, ceil_mode) through tnn_max_pool2d_new_with. */
+static tnn_module *pool_with(int k, int s, int p, bool ceil_mode)
+{
+    tnn_pool2d_params set = tnn_pool2d_defaults();
+    set.stride = s;
+    set.padding = p;
+    set.ceil_mode = ceil_mode;
+    return tnn_max_pool2d_new_with(k, set);
 }
 
 /* 2x2 windows, stride 2, on 4x4: each output the largest of its block, its dy routed
@@ -145,12 +163,93 @@ static void maxpool2d_default_stride(void **state)
     tnn_module_free(b);
 }
 
+/* ceil_mode: the windows that run past the input are kept, clipped to it. 3x3 input,
+ * 2x2 windows, stride 2: 2 x 2 outputs (1 x 1 without ceil_mode), the last column's and
+ * row's windows holding 2 and 1 elements; a window of -inf past the edge gives -inf with
+ * its gradient on its first element. */
+static void maxpool2d_ceil_hand_computed(void **state)
+{
+    (void)state;
+    const float x[9] = {1, 5, 2, /**/ 3, -1, 7, /**/ -4, 9, 0}, y[4] = {5, 7, 9, 0}, dy[4] = {1, 2, 3, 4};
+    const float dx[9] = {0, 1, 0, /**/ 0, 0, 2, /**/ 0, 3, 4};
+    pool_module(pool_with(2, 2, 0, true), 3, 3, x, dy, y, 4, dx);
+    const float y1[1] = {5}, dx1[9] = {0, 1, 0, 0, 0, 0, 0, 0, 0};
+    pool_module(pool_with(2, 2, 0, false), 3, 3, x, dy, y1, 1, dx1);
+    /* 3x3, stride 2, padding 1 on 4x4: 3 x 3 outputs (2 x 2 without), the last ones
+     * over rows and columns [3, 6) of the padded [-1, 5): one row or column inside */
+    const float ninf = -INFINITY;
+    const float x2[16] = {0, 1, 2, 3, /**/ 4, 5, 6, 7, /**/ 8, 9, 10, 11, /**/ ninf, 12, ninf, 13};
+    const float y2[9] = {5, 7, 7, 12, 13, 13, 12, 13, 13}, dy2[9] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+    const float dx2[16] = {0, 0, 0, 0, /**/ 0, 1, 0, 6, /**/ 0, 0, 0, 0, /**/ 0, 72, 0, 432};
+    pool_module(pool_with(3, 2, 1, true), 4, 4, x2, dy2, y2, 9, dx2);
+    const float x4[9] = {1, 2, 3, 4, 5, 6, ninf, ninf, ninf}, y4[4] = {5, 6, ninf, ninf};
+    const float dx4[9] = {0, 0, 0, 0, 1, 1, 1, 0, 1};
+    pool_module(pool_with(2, 2, 0, true), 3, 3, x4, NULL, y4, 4, dx4);
+}
+
+/* Output sizes, rounded down and with ceil_mode, as torch 1.13 gives them
+ * (F.max_pool2d on [1 x 1 x h x 1] with a (k, 1) window; 0: torch refuses the input,
+ * "Output size is too small"), on h x h inputs: among them windows past the edge,
+ * torch's rule dropping a last window that would start in the padding ({8, 3, 3, 1},
+ * {3, 2, 2, 1}, {9, 2, 2, 1}, {10, 4, 3, 2}, {5, 1, 3, 0}, {6, 5, 4, 2}: one fewer than
+ * ceil((h + 2p - k) / s) + 1), and inputs smaller than the window once padded that
+ * ceil_mode still pools ({1, 4, 2, 1}) or not ({1, 4, 1, 1}). */
+static void maxpool2d_ceil_output_sizes(void **state)
+{
+    (void)state;
+    static const int cases[][6] = {/* h, k, s, p, torch's size without ceil_mode, with */
+                                   {7, 2, 2, 0, 3, 4},  {8, 2, 2, 0, 4, 4},   {8, 3, 2, 1, 4, 5},  {9, 3, 2, 1, 5, 5},
+                                   {8, 3, 3, 1, 3, 3},  {9, 3, 3, 1, 3, 4},   {10, 3, 3, 1, 4, 4}, {3, 2, 2, 1, 2, 2},
+                                   {9, 2, 2, 1, 5, 5},  {10, 4, 3, 2, 4, 4},  {11, 4, 3, 2, 4, 5}, {5, 1, 3, 0, 2, 2},
+                                   {1, 4, 2, 1, 0, 1},  {2, 4, 2, 1, 1, 1},   {1, 3, 5, 1, 1, 1},  {6, 5, 4, 2, 2, 2},
+                                   {13, 5, 4, 2, 4, 4}, {1, 4, 1, 1, 0, 0},   {2, 6, 1, 3, 3, 3},  {1, 5, 2, 2, 1, 1}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int *c = cases[ci];
+        tnn_tensor *x = tnn_tensor_new4(2, 3, c[0], c[0]);
+        for (int ceil_mode = 0; ceil_mode < 2; ceil_mode++) {
+            tnn_module *m = pool_with(c[1], c[2], c[3], ceil_mode);
+            assert_non_null(m);
+            const tnn_tensor *y;
+            const int want = c[4 + ceil_mode];
+            if (want == 0) {
+                TU_ASSERT_ERR(tnn_module_forward(m, x, &y), TNN_ERR_SHAPE, "smaller than the",
+                              ceil_mode ? "window by the stride or more" : "window (the output would be empty)", NULL);
+            } else {
+                TU_ASSERT_OK(tnn_module_forward(m, x, &y));
+                if (y->shape[2] != want || y->shape[3] != want)
+                    fail_msg("h %d, k %d, s %d, p %d, ceil_mode %d: %d x %d, torch's %d x %d", c[0], c[1], c[2], c[3],
+                             ceil_mode, y->shape[2], y->shape[3], want, want);
+                assert_int_equal(y->shape[0], 2);
+                assert_int_equal(y->shape[1], 3);
+            }
+            tnn_module_free(m);
+        }
+        tnn_tensor_free(x);
+    }
+}
+
+/* The number of windows along a dimension of `size`, in the terms of torch's rules
+ * rather than its formula: rounded down, the windows that end inside the padded input;
+ * with ceil_mode, each window whose predecessor ends before the padded input's end
+ * (so the last one may run past it), as long as it starts inside the input or its
+ * left padding. */
+static int n_windows(int size, int k, int s, int p, bool ceil_mode)
+{
+    int n = 0;
+    for (;; n++) {
+        const long long start = (long long)n * s - p;
+        const bool last = ceil_mode ? start - s + k >= (long long)size + p || start >= size
+                                    : start + k > (long long)size + p;
+        if (last) return n;
+    }
+}
+
 /* Direct max pooling in the terms of torch's definition: over the window's offsets
  * (ki, kj), those inside the input, first maximum kept, a NaN taking over. */
-static void reference(int planes, int h, int w, int k, int s, int p, const float *x, const float *dy, float *y,
-                      float *dx)
+static void reference(int planes, int h, int w, int k, int s, int p, bool ceil_mode, const float *x, const float *dy,
+                      float *y, float *dx)
 {
-    const int ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1;
+    const int ho = n_windows(h, k, s, p, ceil_mode), wo = n_windows(w, k, s, p, ceil_mode);
     memset(dx, 0, sizeof(float) * (size_t)planes * h * w);
     for (int c = 0; c < planes; c++)
         for (int i = 0; i < ho; i++)
@@ -174,22 +273,30 @@ static void reference(int planes, int h, int w, int k, int s, int p, const float
 }
 
 /* Forward and backward against the reference, bit for bit, over geometries with and
- * without padding and overlap, on values with ties (quantised) and without. */
+ * without padding and overlap, on values with ties (quantised) and without; the cases
+ * without ceil_mode through both constructors, those with it (the last column: windows
+ * past the edge, or dropped by torch's rule) through tnn_max_pool2d_new_with. */
 static void maxpool2d_values(void **state)
 {
     (void)state;
-    const int cases[][7] = {/* n, c, h, w, k, s, p */
-                            {2, 3, 8, 8, 2, 2, 0}, {3, 2, 9, 7, 3, 2, 1}, {1, 4, 5, 6, 3, 1, 1}, {2, 1, 6, 11, 2, 1, 1},
-                            {2, 2, 7, 7, 4, 3, 2}, {1, 1, 1, 1, 1, 1, 0}, {2, 3, 10, 5, 5, 1, 2}, {4, 2, 12, 9, 2, 3, 0},
-                            {1, 2, 3, 3, 3, 3, 0},
+    const int cases[][8] = {/* n, c, h, w, k, s, p, ceil_mode */
+                            {2, 3, 8, 8, 2, 2, 0, 0}, {3, 2, 9, 7, 3, 2, 1, 0}, {1, 4, 5, 6, 3, 1, 1, 0},
+                            {2, 1, 6, 11, 2, 1, 1, 0}, {2, 2, 7, 7, 4, 3, 2, 0}, {1, 1, 1, 1, 1, 1, 0, 0},
+                            {2, 3, 10, 5, 5, 1, 2, 0}, {4, 2, 12, 9, 2, 3, 0, 0}, {1, 2, 3, 3, 3, 3, 0, 0},
                             /* no window fits across a row: every output is clipped (1-D signals) */
-                            {2, 3, 4, 1, 5, 1, 2}, {1, 2, 3, 1, 7, 1, 3}, {2, 2, 1, 2, 5, 1, 2}, {1, 1, 6, 3, 7, 2, 3}};
+                            {2, 3, 4, 1, 5, 1, 2, 0}, {1, 2, 3, 1, 7, 1, 3, 0}, {2, 2, 1, 2, 5, 1, 2, 0},
+                            {1, 1, 6, 3, 7, 2, 3, 0},
+                            /* ceil_mode */
+                            {2, 3, 7, 9, 2, 2, 0, 1}, {3, 2, 8, 10, 3, 2, 1, 1}, {2, 2, 8, 9, 3, 3, 1, 1},
+                            {2, 3, 9, 11, 2, 2, 1, 1}, {2, 2, 10, 11, 4, 3, 2, 1}, {1, 2, 1, 2, 4, 2, 1, 1},
+                            {2, 1, 13, 6, 5, 4, 2, 1}, {2, 2, 12, 14, 3, 2, 1, 1}, {1, 3, 7, 1, 3, 2, 1, 1}};
     tnn_rng r;
     tnn_rng_seed(&r, 5);
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const int *g = cases[ci];
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0] * 2; ci++) {
+        const int *g = cases[ci / 2];
+        if (g[7] && ci % 2) continue; /* one constructor for ceil_mode */
         for (int quantised = 0; quantised < 2; quantised++) {
-            tnn_module *m = tnn_max_pool2d_new(g[4], g[5], g[6]);
+            tnn_module *m = ci % 2 ? tnn_max_pool2d_new(g[4], g[5], g[6]) : pool_with(g[4], g[5], g[6], g[7]);
             assert_non_null(m);
             tnn_tensor *x = tnn_tensor_new4(g[0], g[1], g[2], g[3]);
             tnn_tensor_uniform(x, &r, -2.0f, 2.0f);
@@ -197,7 +304,7 @@ static void maxpool2d_values(void **state)
                 for (size_t i = 0; i < x->size; i++) x->data[i] = roundf(x->data[i]);
             const tnn_tensor *y, *dx;
             TU_ASSERT_OK(tnn_module_forward(m, x, &y));
-            const int ho = (g[2] + 2 * g[6] - g[4]) / g[5] + 1, wo = (g[3] + 2 * g[6] - g[4]) / g[5] + 1;
+            const int ho = n_windows(g[2], g[4], g[5], g[6], g[7]), wo = n_windows(g[3], g[4], g[5], g[6], g[7]);
             assert_int_equal(y->ndim, 4);
             assert_int_equal(y->shape[0], g[0]);
             assert_int_equal(y->shape[1], g[1]);
@@ -206,7 +313,7 @@ static void maxpool2d_values(void **state)
             tnn_tensor *dy = tnn_tensor_new(4, y->shape);
             tnn_tensor_uniform(dy, &r, -1.0f, 1.0f);
             float *ry = malloc(y->size * sizeof(float)), *rdx = malloc(x->size * sizeof(float));
-            reference(g[0] * g[1], g[2], g[3], g[4], g[5], g[6], x->data, dy->data, ry, rdx);
+            reference(g[0] * g[1], g[2], g[3], g[4], g[5], g[6], g[7], x->data, dy->data, ry, rdx);
             assert_memory_equal(y->data, ry, y->size * sizeof(float));
             TU_ASSERT_OK(tnn_module_backward(m, dy, &dx));
             assert_int_equal(dx->ndim, 4);
@@ -330,6 +437,60 @@ static void maxpool2d_refusals(void **state)
     tnn_module_free(m);
 }
 
+/* tnn_max_pool2d_new_with: the settings tnn_max_pool2d_new refuses, refused the same
+ * way (TNN_ERR_ARG naming the settings and the argument); AvgPool2d's settings changed
+ * from their defaults; a struct not started from tnn_pool2d_defaults(). describe shows
+ * ceil_mode when set; with the defaults the module is tnn_max_pool2d_new's. */
+static void maxpool2d_with_settings(void **state)
+{
+    (void)state;
+    char d[96];
+    tnn_pool2d_params p = tnn_pool2d_defaults();
+    assert_int_equal(p.stride, 0);
+    assert_int_equal(p.padding, 0);
+    assert_false(p.ceil_mode);
+    assert_true(p.count_include_pad);
+    assert_int_equal(p.divisor_override, 0);
+    tnn_clear_error();
+    assert_null(tnn_max_pool2d_new_with(0, p));
+    TU_ASSERT_MSG("max_pool2d(k0, s0, p0)", "kernel_size must be >= 1", NULL);
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    p.stride = -2;
+    p.ceil_mode = true;
+    assert_null(tnn_max_pool2d_new_with(3, p));
+    TU_ASSERT_MSG("max_pool2d(k3, s-2, p0, ceil_mode=true)", "stride must be >= 0", NULL);
+    p.stride = 2;
+    p.padding = -1;
+    assert_null(tnn_max_pool2d_new_with(3, p));
+    TU_ASSERT_MSG("padding must be >= 0", NULL);
+    p.padding = 2;
+    assert_null(tnn_max_pool2d_new_with(3, p));
+    TU_ASSERT_MSG("max_pool2d(k3, s2, p2, ceil_mode=true)", "padding must be at most half the kernel size", NULL);
+    p.padding = 1;
+    p.count_include_pad = false;
+    assert_null(tnn_max_pool2d_new_with(3, p));
+    TU_ASSERT_MSG("count_include_pad=false", "count_include_pad is AvgPool2d's setting", NULL);
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    p.count_include_pad = true;
+    p.divisor_override = 4;
+    assert_null(tnn_max_pool2d_new_with(3, p));
+    TU_ASSERT_MSG("divisor_override=4", "divisor_override is AvgPool2d's setting", NULL);
+    p.divisor_override = 0;
+    tnn_module *m = tnn_max_pool2d_new_with(3, p);
+    assert_non_null(m);
+    assert_string_equal(tnn_module_describe(m, d, sizeof d), "max_pool2d(k3, s2, p1, ceil_mode=true)");
+    tnn_module_free(m);
+    tnn_pool2d_params z = {.ceil_mode = true, .count_include_pad = true};
+    tnn_clear_error();
+    assert_null(tnn_max_pool2d_new_with(3, z));
+    TU_ASSERT_MSG("max_pool2d", "tnn_pool2d_defaults()", "{.field = value}", NULL);
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    /* the defaults with a default stride: tnn_max_pool2d_new(2, 0, 0)'s text */
+    m = tnn_max_pool2d_new_with(2, tnn_pool2d_defaults());
+    assert_string_equal(tnn_module_describe(m, d, sizeof d), "max_pool2d(k2, s2, p0)");
+    tnn_module_free(m);
+}
+
 /* describe, and no parameters: an empty state_dict, nothing to count; requires_grad
  * and eval change nothing. */
 static void maxpool2d_describe_no_parameters(void **state)
@@ -368,16 +529,17 @@ static void maxpool2d_describe_no_parameters(void **state)
 
 /* The same bits on 1, 2 and 3 threads, forward and backward, for inputs large enough
  * that the planes are split over the threads (each above twice POOL_PARALLEL_MIN,
- * 32,768 elements: 100,352, 40,800 and 38,016). */
+ * 32,768 elements: 100,352, 40,800, 38,016 and 36,608). */
 static void maxpool2d_same_bits_on_any_thread_count(void **state)
 {
     (void)state;
-    const int cases[][7] = {{16, 8, 28, 28, 2, 2, 0}, {8, 20, 15, 17, 3, 1, 1}, {8, 33, 12, 12, 3, 2, 1}};
+    const int cases[][8] = {{16, 8, 28, 28, 2, 2, 0, 0}, {8, 20, 15, 17, 3, 1, 1, 0}, {8, 33, 12, 12, 3, 2, 1, 0},
+                            {8, 32, 13, 11, 3, 2, 1, 1}}; /* the last: ceil_mode, windows past the edge */
     tnn_rng r;
     tnn_rng_seed(&r, 9);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const int *g = cases[ci];
-        tnn_module *m = tnn_max_pool2d_new(g[4], g[5], g[6]);
+        tnn_module *m = pool_with(g[4], g[5], g[6], g[7]);
         tnn_tensor *x = tnn_tensor_new4(g[0], g[1], g[2], g[3]);
         tnn_tensor_uniform(x, &r, -1.0f, 1.0f);
         for (size_t i = 0; i < x->size; i += 7) x->data[i] = roundf(x->data[i]); /* some ties */
@@ -573,9 +735,12 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(maxpool2d_minus_inf_padding),
     cmocka_unit_test(maxpool2d_overlap_adds),
     cmocka_unit_test(maxpool2d_default_stride),
+    cmocka_unit_test(maxpool2d_ceil_hand_computed),
+    cmocka_unit_test(maxpool2d_ceil_output_sizes),
     cmocka_unit_test(maxpool2d_values),
     cmocka_unit_test(maxpool2d_unbatched),
     cmocka_unit_test(maxpool2d_refusals),
+    cmocka_unit_test(maxpool2d_with_settings),
     cmocka_unit_test(maxpool2d_describe_no_parameters),
     cmocka_unit_test(maxpool2d_same_bits_on_any_thread_count),
     cmocka_unit_test(maxpool2d_buffers_reused),

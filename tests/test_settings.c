@@ -1,5 +1,6 @@
 /* Settings structs (tnn_sgd_params, tnn_adam_params, tnn_adamw_params,
- * tnn_batchnorm_params, tnn_layernorm_params, tnn_class_loss_params): each must start from its defaults function. A struct written
+ * tnn_batchnorm_params, tnn_layernorm_params, tnn_pool2d_params,
+ * tnn_class_loss_params): each must start from its defaults function. A struct written
  * as {.field = value} has every other field 0 (Adam's betas and eps, a BatchNorm without
  * parameters, an ignore_index of 0 that drops class 0 from the loss), and every function
  * that takes one refuses it with TNN_ERR_ARG naming the function and the defaults
@@ -95,6 +96,32 @@ static void normalisations_refuse_settings_not_from_defaults(void **state)
     tnn_module_free(b);
 }
 
+/* {.ceil_mode = true} has count_include_pad false (not torch's default): both pools
+ * refuse it, naming tnn_pool2d_defaults(). */
+static void pools_refuse_settings_not_from_defaults(void **state)
+{
+    (void)state;
+    tnn_clear_error();
+    assert_null(tnn_max_pool2d_new_with(2, (tnn_pool2d_params){.ceil_mode = true}));
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    TU_ASSERT_MSG("max_pool2d", "tnn_pool2d_defaults()", (const char *)NULL);
+    tnn_clear_error();
+    assert_null(tnn_avg_pool2d_new_with(2, (tnn_pool2d_params){.ceil_mode = true}));
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    TU_ASSERT_MSG("avg_pool2d", "tnn_pool2d_defaults()", (const char *)NULL);
+    tnn_pool2d_params p = tnn_pool2d_defaults();
+    p.ceil_mode = true;
+    tnn_pool2d_params copy;
+    memcpy(&copy, &p, sizeof copy);
+    tnn_module *a = tnn_avg_pool2d_new_with(2, copy), *m = tnn_max_pool2d_new_with(2, copy);
+    assert_non_null(a);
+    assert_non_null(m);
+    char d[96];
+    assert_string_equal(tnn_module_describe(a, d, sizeof d), "avg_pool2d(k2, s2, p0, ceil_mode=true)"); /* counted */
+    tnn_module_free(a);
+    tnn_module_free(m);
+}
+
 static void class_losses_refuse_settings_not_from_defaults(void **state)
 {
     (void)state;
@@ -127,6 +154,7 @@ static void class_losses_refuse_settings_not_from_defaults(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(optimizers_refuse_settings_not_from_defaults),
     cmocka_unit_test(normalisations_refuse_settings_not_from_defaults),
+    cmocka_unit_test(pools_refuse_settings_not_from_defaults),
     cmocka_unit_test(class_losses_refuse_settings_not_from_defaults),
 };
 

@@ -252,6 +252,48 @@ TNN_API tnn_module *tnn_conv2d_new(int in_channels, int out_channels, int kernel
 TNN_API tnn_module *tnn_conv_transpose2d_new(int in_channels, int out_channels, int kernel_size, int stride,
                                              int padding, int output_padding, bool bias, tnn_rng *rng);
 
+/** Settings of MaxPool2d and AvgPool2d besides the window size (torch.nn.MaxPool2d's and
+ * torch.nn.AvgPool2d's other arguments), for tnn_max_pool2d_new_with and
+ * tnn_avg_pool2d_new_with; start from tnn_pool2d_defaults(). One struct serves both
+ * pools, as tnn_batchnorm_params serves both BatchNorms: count_include_pad and
+ * divisor_override are AvgPool2d's alone, and MaxPool2d refuses them changed from their
+ * defaults (as tnn_nll_loss_with refuses label smoothing). kernel_size is not a field:
+ * torch gives it no default, so the constructors take it as an argument, as BatchNorm
+ * takes num_features. */
+typedef struct tnn_pool2d_params {
+    int stride;             /**< the windows' step; 0 (the default) means kernel_size, torch's stride=None */
+    int padding;            /**< added on every side (-inf for MaxPool2d, zeros for AvgPool2d), at most
+                                 kernel_size / 2 (torch's rule); default 0 */
+    /** The output size rounded up instead of down (torch's ceil_mode): Hout =
+     * ceil((H + 2*padding - kernel_size) / stride) + 1 (likewise Wout), so that a last
+     * window that runs past the padded input's bottom or right edge is kept (its part
+     * past the edge holds nothing); less one when that last window would start in the
+     * right padding or beyond, (Hout - 1)*stride >= H + padding (torch's
+     * pooling_output_shape: every window starts inside the input or its left padding,
+     * so every window holds an input element). Default false: rounded down, the windows
+     * that fit. */
+    bool ceil_mode;
+    /** AvgPool2d: divide each window's sum by its size counted in the padded input (the
+     * padding's zeros included), min(hstart + kernel_size, H + padding) - hstart rows
+     * times the same for the columns, hstart = oh*stride - padding (the
+     * kernel_size^2 of every window but those that run past the padded input with
+     * ceil_mode, as torch's pool_size); false: by the number of the window's elements
+     * inside the input. Default true, torch's. MaxPool2d: must stay true. */
+    bool count_include_pad;
+    /** AvgPool2d: when above 0, every window's sum is divided by it instead (torch's
+     * divisor_override; count_include_pad then changes nothing). 0 (the default) means
+     * none, torch's None (torch refuses a divisor_override of 0). Negative values are
+     * refused (torch takes them and flips the outputs' signs). MaxPool2d: must stay 0. */
+    int divisor_override;
+    /** Set by tnn_pool2d_defaults(); leave it. Settings not started from it are refused
+     * (TNN_ERR_ARG): a struct written as {.ceil_mode = true} has count_include_pad
+     * false. */
+    unsigned tag;
+} tnn_pool2d_params;
+/** PyTorch's defaults: stride kernel_size (0), padding 0, ceil_mode false,
+ * count_include_pad true, no divisor_override (0). */
+TNN_API tnn_pool2d_params tnn_pool2d_defaults(void);
+
 /** 2-D max pooling over [batch x channels x H x W] (or one sample [channels x H x W]),
  * torch.nn.MaxPool2d with dilation 1 and ceil_mode False: each channel of each sample
  * on its own, every kernel_size x kernel_size window moved by stride over the input
@@ -270,8 +312,24 @@ TNN_API tnn_module *tnn_conv_transpose2d_new(int in_channels, int out_channels, 
  * shape, as the other buffers). The planes run on the library's threads; each is
  * computed alone, so the results do not depend on the thread count. NULL (TNN_ERR_ARG,
  * naming the argument) if kernel_size is below 1, stride or padding below 0, or
- * padding above kernel_size / 2 (torch's rule). */
+ * padding above kernel_size / 2 (torch's rule). The same module as
+ * tnn_max_pool2d_new_with with tnn_pool2d_defaults()'s stride and padding set;
+ * ceil_mode needs that form. */
 TNN_API tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding);
+
+/** MaxPool2d with torch.nn.MaxPool2d's other settings (tnn_pool2d_params: stride,
+ * padding, ceil_mode; dilation stays 1): tnn_max_pool2d_new's layer, its windows, ties,
+ * NaN and backward, with the output size rounded up under ceil_mode. A window that runs
+ * past the input (ceil_mode) takes the maximum of its elements inside, as a padded one
+ * does: its part outside never wins, and its gradient goes to the element that won.
+ * With ceil_mode an input smaller than the window once padded can still give an output
+ * (as in torch: 1 x 1 with kernel_size 4, stride 2 and padding 1 gives 1 x 1); only an
+ * empty output is refused (TNN_ERR_SHAPE). The name: the constructor's `_with` form, as
+ * tnn_cross_entropy_loss_with is tnn_cross_entropy_loss's. NULL (TNN_ERR_ARG, naming
+ * the argument) for the settings tnn_max_pool2d_new refuses, settings not started from
+ * tnn_pool2d_defaults(), count_include_pad false or a divisor_override (AvgPool2d's
+ * settings). */
+TNN_API tnn_module *tnn_max_pool2d_new_with(int kernel_size, tnn_pool2d_params p);
 
 /** 2-D average pooling over [batch x channels x H x W] (or one sample [channels x H x W]),
  * torch.nn.AvgPool2d with ceil_mode False and no divisor_override: each channel of each
@@ -291,8 +349,26 @@ TNN_API tnn_module *tnn_max_pool2d_new(int kernel_size, int stride, int padding)
  * parameters. The planes run on the library's threads; each is computed alone, so the
  * results do not depend on the thread count. NULL (TNN_ERR_ARG, naming the argument)
  * if kernel_size is below 1, stride or padding below 0, or padding above
- * kernel_size / 2 (torch's rule). */
+ * kernel_size / 2 (torch's rule). The same module as tnn_avg_pool2d_new_with with
+ * tnn_pool2d_defaults()'s stride, padding and count_include_pad set; ceil_mode and
+ * divisor_override need that form. */
 TNN_API tnn_module *tnn_avg_pool2d_new(int kernel_size, int stride, int padding, bool count_include_pad);
+
+/** AvgPool2d with all of torch.nn.AvgPool2d's settings (tnn_pool2d_params: stride,
+ * padding, ceil_mode, count_include_pad, divisor_override): tnn_avg_pool2d_new's layer,
+ * with the output size rounded up under ceil_mode, and each window's divisor torch
+ * 1.13's: divisor_override when set; else with count_include_pad the window's size in
+ * the padded input (kernel_size^2 but for a window that runs past it with ceil_mode:
+ * there only its rows and columns up to H + padding and W + padding count); else its
+ * elements inside the input. As torch's CPU kernel, bit for bit: the sum in float row
+ * by row, divided by the divisor converted to float, the quotient added to 0.0f;
+ * backward: dy / divisor (in float) added into the window's elements inside the input,
+ * outputs in order. With ceil_mode an input smaller than the window once padded can
+ * still give an output, as for tnn_max_pool2d_new_with; only an empty output is refused
+ * (TNN_ERR_SHAPE). NULL (TNN_ERR_ARG, naming the argument) for the settings
+ * tnn_avg_pool2d_new refuses, settings not started from tnn_pool2d_defaults(), and a
+ * negative divisor_override. */
+TNN_API tnn_module *tnn_avg_pool2d_new_with(int kernel_size, tnn_pool2d_params p);
 
 /** Adaptive 2-D average pooling over [batch x channels x H x W] (or one sample
  * [channels x H x W]) to [batch x channels x out_h x out_w], torch.nn.AdaptiveAvgPool2d(

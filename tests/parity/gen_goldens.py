@@ -941,6 +941,100 @@ def adaptive_avgpool2d_goldens():
     gd.write("adaptive_avgpool2d.golden")
 
 
+# ---------------------------------------------------------------- MaxPool2d and AvgPool2d options
+
+def pool_options_values(g, shape, values):
+    """x for the pool option cases: N(0, 1), or "wide" (over many binades), "ints" (in
+    [-2, 2]: ties), "special" (NaN, +-inf and signed zeros, with the last row and column,
+    which the windows running past the edge hold, full of them)."""
+    if values == "ints":
+        return torch.randint(-2, 3, shape, generator=g).float()
+    x = randn(g, *shape)
+    if values == "wide":
+        x = x * torch.exp(3 * randn(g, *shape))
+    if values == "special":
+        flat = x.view(-1)
+        idx = torch.randperm(flat.numel(), generator=g)
+        specials = [float("nan")] * 3 + [float("inf")] * 2 + [float("-inf")] * 3 + [0.0] * 3 + [-0.0] * 3
+        for j, v in enumerate(specials):
+            flat[idx[j]] = v
+        x[0, 0, -1, :] = float("-inf")  # the last row's windows: nothing but -inf
+        x[0, 1, :, -1] = -0.0  # the last column: -0 (AvgPool2d: a -0 sum comes out +0)
+        x[1, 0, -1, -1] = float("nan")
+        x[1, 1, -2:, -2:] = torch.tensor([[float("inf"), 1.0], [2.0, float("-inf")]])
+    return x
+
+
+def pool_option_case(gd, name, x, pool, g):
+    xi = x.clone().requires_grad_(True)
+    y = pool(xi)
+    dy = randn(g, *y.shape)
+    y.backward(dy)
+    p = f"{name}."
+    gd.add(p + "x", x)
+    gd.add(p + "dy", dy)
+    gd.add(p + "y", y)
+    gd.add(p + "dx", xi.grad)
+
+
+def pool2d_options_goldens():
+    # ceil_mode (both pools) and divisor_override (AvgPool2d), torch 1.13's CPU kernels
+    # as in maxpool2d.golden and avgpool2d.golden; the C tests compare bit for bit
+    # (test_parity_maxpool2d.c, test_parity_avgpool2d.c hold each case's settings).
+    # With ceil_mode: "ceil_k2" runs its last row and column of windows past the input
+    # (no padding); "ceil_pad" past the padding (AvgPool2d counting the padding divides
+    # those by 2 x 3, 3 x 2, 2 x 2); "ceil_drop" (8 rows, k3, s3, p1) has torch's rule
+    # drop the last row of windows (it would start in the bottom padding) while its last
+    # column runs past the edge; "ceil_drop2" (k2, default stride, p1) drops both;
+    # "ceil_small" is smaller than the window once padded (1 x 2, k4, s2, p1: one
+    # output, as in torch).
+    max_cases = [("ceil_k2", (2, 3, 7, 9), 2, 2, 0, "randn"), ("ceil_pad", (2, 2, 8, 10), 3, 2, 1, "randn"),
+                 ("ceil_drop", (2, 2, 8, 9), 3, 3, 1, "randn"), ("ceil_drop2", (2, 3, 9, 11), 2, None, 1, "randn"),
+                 ("ceil_ties", (2, 3, 8, 9), 3, 2, 1, "ints"), ("ceil_special", (2, 2, 7, 7), 2, 2, 0, "special"),
+                 ("ceil_small", (2, 2, 1, 2), 4, 2, 1, "randn"), ("ceil_unbatched", (3, 6, 8), 3, 2, 0, "randn")]
+    for assert_drop in ("ceil_drop", "ceil_drop2"):  # the rule does drop a window there
+        _, shape, k, s, pad, _ = next(c for c in max_cases if c[0] == assert_drop)
+        s = s or k
+        h = shape[-2]
+        assert -(-(h + 2 * pad - k) // s) * s >= h + pad
+    gd = Golden()
+    for i, (name, shape, k, s, pad, values) in enumerate(max_cases):
+        g = gen(1900 + i)
+        x = pool_options_values(g, shape, values)
+        pool_option_case(gd, name, x, nn.MaxPool2d(k, stride=s, padding=pad, ceil_mode=True), g)
+    gd.write("maxpool2d_options.golden")
+
+    # (name, shape, kernel, stride, padding, ceil_mode, count_include_pad,
+    # divisor_override, values): the ceil_mode cases above with the padding counted and
+    # not ("_nopad"), "ceil_k4" (k4, s3, p2: rows dropped, columns past the edge),
+    # "ceil_wide" (values over many binades), "ceil_special"; divisor_override without
+    # ceil_mode ("div3"), with it ("div_ceil", the padding not counted: the override
+    # wins), and 16777217, which float holds as 16777216 ("div_big": torch divides by
+    # the float).
+    avg_cases = [("ceil_k2", (2, 3, 7, 9), 2, 2, 0, True, True, None, "randn"),
+                 ("ceil_pad", (2, 2, 8, 10), 3, 2, 1, True, True, None, "randn"),
+                 ("ceil_pad_nopad", (2, 2, 8, 10), 3, 2, 1, True, False, None, "randn"),
+                 ("ceil_drop", (2, 2, 8, 9), 3, 3, 1, True, True, None, "randn"),
+                 ("ceil_drop_nopad", (2, 2, 8, 9), 3, 3, 1, True, False, None, "randn"),
+                 ("ceil_drop2", (2, 3, 9, 11), 2, None, 1, True, True, None, "randn"),
+                 ("ceil_k4", (2, 2, 10, 11), 4, 3, 2, True, True, None, "randn"),
+                 ("ceil_k4_nopad", (2, 2, 10, 11), 4, 3, 2, True, False, None, "randn"),
+                 ("ceil_wide", (2, 3, 9, 12), 3, 2, 1, True, True, None, "wide"),
+                 ("ceil_special", (2, 2, 8, 8), 3, 2, 1, True, True, None, "special"),
+                 ("ceil_small", (2, 2, 1, 2), 4, 2, 1, True, True, None, "randn"),
+                 ("ceil_unbatched", (3, 6, 8), 3, 2, 1, True, True, None, "randn"),
+                 ("div3", (2, 3, 9, 10), 3, 2, 1, False, True, 3, "wide"),
+                 ("div_ceil", (2, 2, 8, 10), 3, 2, 1, True, False, 7, "wide"),
+                 ("div_big", (2, 2, 6, 6), 2, 2, 0, False, True, 16777217, "wide")]
+    gd = Golden()
+    for i, (name, shape, k, s, pad, ceil, cip, div, values) in enumerate(avg_cases):
+        g = gen(1950 + i)
+        x = pool_options_values(g, shape, values)
+        pool = nn.AvgPool2d(k, stride=s, padding=pad, ceil_mode=ceil, count_include_pad=cip, divisor_override=div)
+        pool_option_case(gd, name, x, pool, g)
+    gd.write("avgpool2d_options.golden")
+
+
 # ---------------------------------------------------------------- ConvTranspose2d
 
 def conv_transpose2d_goldens():
@@ -1445,6 +1539,7 @@ def main():
     maxpool2d_goldens()
     avgpool2d_goldens()
     adaptive_avgpool2d_goldens()
+    pool2d_options_goldens()
     conv_transpose2d_goldens()
     upsample_goldens()
     batchnorm2d_goldens()
