@@ -384,7 +384,9 @@ TNN_CLONES static void adam_kernel(float *restrict w, const float *restrict g, f
  *   denom = (max_exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
  * torch.maximum is NaN when either side is; otherwise the larger, and of two equal
  * values (+0 and -0) the second, exp_avg_sq, as its AVX2 loop (max_ps, the second
- * operand on a tie) gives it. decay and decoupled are constants in each of the
+ * operand on a tie) gives it (its scalar tail gives the first; only a loaded state
+ * holds a -0 there). Its NaN is all ones (0xffffffff), this one the NaN met: the
+ * payload is all that differs (docs/parity.md). decay and decoupled are constants in each of the
  * kernel's three calls (below), so that every loop is vectorised: with the two tests
  * inside, GCC 12 leaves the loop scalar. */
 static inline void amsgrad_loop(float *restrict w, const float *restrict g, float *restrict mm, float *restrict vv,

@@ -1,7 +1,8 @@
 /* Optimizer tests (tinynn/optim.h): SGD (momentum, dampening, nesterov, weight
- * decay), Adam and AdamW steps against the update formulas evaluated in double on a
- * tiny model, zero_grad, state enumeration names, a user-defined optimizer, errors,
- * checkpoints. */
+ * decay), Adam and AdamW steps (also with amsgrad) against the update formulas
+ * evaluated in double on a tiny model, zero_grad, state enumeration names, a
+ * user-defined optimizer, errors, checkpoints (amsgrad's maxima in them, and states
+ * with and without them kept apart). */
 #include <float.h>
 #include "testutil.h"
 #include "parallel_impl.h"

@@ -29,6 +29,14 @@
  * step 7); `nodecay` (lr 3e-3, betas (0.8, 0.99), eps 1e-6, weight_decay 0). A frozen
  * layer is torch's .grad None: tnn_module_set_requires_grad(layer, false) after the
  * gradients are discarded, so that the backward leaves them discarded.
+ *
+ * parity_amsgrad (tests/data/parity/amsgrad.golden): torch.optim.Adam and AdamW with
+ * amsgrad=True on parity_adamw's model and gradients, ten steps, with no tolerance:
+ * every parameter after every step and the state after the tenth, max_exp_avg_sq
+ * included (a NaN there matches a NaN of any payload: torch's AVX2 maximum writes the
+ * all-ones NaN). Cases in test_amsgrad's table: Adam plain, with L2 decay and frozen
+ * steps and lr changes, with layer 0 starting at step 4, with a NaN and an infinite
+ * gradient; AdamW plain and with a schedule.
  */
 #include "parity/parity.h"
 
