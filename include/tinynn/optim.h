@@ -147,7 +147,8 @@ typedef struct tnn_adam_params {
  * amsgrad off. */
 TNN_API tnn_adam_params tnn_adam_defaults(void);
 /** Adam over m's parameters (torch.optim.Adam); m must outlive the optimizer. Its two
- * moments (three arrays with amsgrad: max_exp_avg_sq too) are one arena, zeroed. NULL (TNN_ERR_ARG, naming the first bad setting) unless lr >= 0, betas in [0, 1),
+ * moments (three arrays with amsgrad: max_exp_avg_sq too) are one arena, zeroed. NULL
+ * (TNN_ERR_ARG, naming the first bad setting) unless lr >= 0, betas in [0, 1),
  * eps >= 0 and weight_decay >= 0, lr, eps and weight_decay finite in float (at most
  * FLT_MAX), or if m has no parameters. A step skips parameters without a
  * gradient (tnn_named_tensor.no_grad). Each parameter counts its own updates and takes
