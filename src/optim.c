@@ -1,5 +1,6 @@
 /* The optimizer interface and the built-in optimizers, SGD, Adam and AdamW (Adam with
- * decoupled weight decay: the same state, kernel and step, one multiplication more).
+ * decoupled weight decay: the same state, kernel and step, one multiplication more),
+ * both optionally with AMSGrad (a third state array and a kernel of its own).
  * The updates follow torch.optim's single-tensor (for-loop) implementations, op by op,
  * in float32 with hyper-parameters held in double and rounded where PyTorch rounds.
  * torch's CPU kernels compute a.add(b, alpha=s) as fma(b, s, a) and
@@ -342,7 +343,9 @@ typedef struct tnn_adam {
      * by its own count. */
     int64_t *steps;
     adam_consts *c;    /* per parameter: this step's constants */
-    float *m, *v;      /* first and second moments; one arena of 2 x total */
+    /* First and second moments, and with amsgrad the largest second moments so far
+     * (max_exp_avg_sq; NULL without amsgrad): one arena of 2 or 3 x total. */
+    float *m, *v, *vmax;
     size_t n;          /* total number of parameter scalars */
 } tnn_adam;
 
@@ -353,7 +356,7 @@ static bool is_adamw(const tnn_adam *a) { return a->base.vt == &adamw_vt; }
 tnn_adam_params tnn_adam_defaults(void)
 {
     return (tnn_adam_params){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0,
-                             .tag = TNN_SETTINGS_TAG};
+                             .amsgrad = false, .tag = TNN_SETTINGS_TAG};
 }
 
 TNN_CLONES static void adam_kernel(float *restrict w, const float *restrict g, float *restrict mm, float *restrict vv,
@@ -376,11 +379,56 @@ TNN_CLONES static void adam_kernel(float *restrict w, const float *restrict g, f
     }
 }
 
+/* adam_kernel with AMSGrad: the same operations, then
+ *   torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+ *   denom = (max_exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
+ * torch.maximum is NaN when either side is; otherwise the larger, and of two equal
+ * values (+0 and -0) the second, exp_avg_sq, as its AVX2 loop (max_ps, the second
+ * operand on a tie) gives it (its scalar tail gives the first; only a loaded state
+ * holds a -0 there). Its NaN is all ones (0xffffffff), this one the NaN met: the
+ * payload is all that differs (docs/parity.md). decay and decoupled are constants in each of the
+ * kernel's three calls (below), so that every loop is vectorised: with the two tests
+ * inside, GCC 12 leaves the loop scalar. */
+static inline void amsgrad_loop(float *restrict w, const float *restrict g, float *restrict mm, float *restrict vv,
+                                float *restrict vmax, size_t n, const adam_consts *c, bool decay, bool decoupled)
+{
+    const float neg_step_size = c->neg_step_size, bc2_sqrt = c->bc2_sqrt, b1 = c->b1, b2 = c->b2;
+    const float one_b1 = c->one_b1, one_b2 = c->one_b2, eps = c->eps, wd = c->wd, keep = c->keep;
+    for (size_t i = 0; i < n; i++) {
+        float wi = w[i], gi = g[i];
+        if (decoupled) wi = wi * keep;                  /* AdamW: param.mul_(1 - lr * wd), first */
+        if (decay) gi = fmaf(wi, wd, gi);               /* Adam: grad.add(param, alpha=wd) */
+        float m = fmaf(gi, one_b1, mm[i] * b1);         /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
+        float v = fmaf(one_b2 * gi, gi, vv[i] * b2);    /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */
+        mm[i] = m;
+        vv[i] = v;
+        const float old = vmax[i];
+        const float mx = old > v || old != old ? old : v; /* torch.maximum(max_exp_avg_sq, exp_avg_sq) */
+        vmax[i] = mx;
+        float denom = sqrtf(mx) / bc2_sqrt + eps;       /* (max_exp_avg_sq.sqrt() / bc2_sqrt).add_(eps) */
+        w[i] = wi + neg_step_size * m / denom;          /* param.addcdiv_(m, denom, value=-step_size) */
+    }
+}
+
+/* AMSGrad's update of n consecutive parameter scalars: a kernel of its own, so that the
+ * plain one (adam_kernel) is left as it is. */
+TNN_CLONES static void adam_amsgrad_kernel(float *restrict w, const float *restrict g, float *restrict mm,
+                                           float *restrict vv, float *restrict vmax, size_t n, const adam_consts *c)
+{
+    if (c->decoupled) amsgrad_loop(w, g, mm, vv, vmax, n, c, false, true);  /* AdamW */
+    else if (c->decay) amsgrad_loop(w, g, mm, vv, vmax, n, c, true, false); /* Adam with weight decay */
+    else amsgrad_loop(w, g, mm, vv, vmax, n, c, false, false);              /* Adam */
+}
+
 static void adam_part(void *ctx, tnn_named_tensor *t, size_t lo, size_t hi, size_t off)
 {
     tnn_adam *a = ctx;
-    adam_kernel((float *)t->data + lo, t->grad + lo, a->m + off + lo, a->v + off + lo, hi - lo,
-                &a->c[t - a->base.params->items]);
+    const adam_consts *c = &a->c[t - a->base.params->items];
+    if (a->vmax)
+        adam_amsgrad_kernel((float *)t->data + lo, t->grad + lo, a->m + off + lo, a->v + off + lo,
+                            a->vmax + off + lo, hi - lo, c);
+    else
+        adam_kernel((float *)t->data + lo, t->grad + lo, a->m + off + lo, a->v + off + lo, hi - lo, c);
 }
 
 static void adam_range(void *ctx, size_t b, size_t e)
@@ -402,7 +450,8 @@ static tnn_status adam_check_counts(tnn_adam *a)
      * moments that are not all zeros, which no state of this version can be: moments
      * move only in an update, which counts. Every parameter then takes the optimizer's
      * count, as in 0.2, and the run goes on as it would have there. (0.2 had no AdamW,
-     * so an AdamW state is never taken for one.) */
+     * so an AdamW state is never taken for one; nor amsgrad, so max_exp_avg_sq plays no
+     * part: a 0.2 state leaves it at zero, and the moments alone tell it.) */
     bool legacy = !is_adamw(a) && a->step > 0;
     for (int k = 0; legacy && k < l->count; k++) legacy = a->steps[k] == 0;
     if (legacy) legacy = !all_zero(a->m, 2 * a->n);
@@ -453,9 +502,11 @@ static tnn_status adam_step(tnn_optimizer *o)
 }
 
 /* Adam's state is "step", then "<param>.step", "<param>.exp_avg", "<param>.exp_avg_sq"
- * per parameter; AdamW's the same names under "adamw." ("adamw.step",
+ * and, with amsgrad only, "<param>.max_exp_avg_sq" per parameter (torch's state keys, in
+ * its order); AdamW's the same names under "adamw." ("adamw.step",
  * "adamw.<param>.exp_avg", ...), so that a checkpoint of one never loads into the other:
- * strictly it is refused by name, and not strictly none of its entries match. */
+ * strictly it is refused by name, and not strictly none of its entries match. A state
+ * with the maxima and one without are told apart the same way (optim.h). */
 static tnn_status adam_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx)
 {
     tnn_adam *a = (tnn_adam *)o;
@@ -463,7 +514,7 @@ static tnn_status adam_visit_state(tnn_optimizer *o, const char *prefix, tnn_vis
     char local[300];
     snprintf(local, sizeof local, "%sstep", tag);
     tnn_status st = tnn_visit_one(prefix, local, TNN_I64, &a->step, NULL, 0, NULL, false, fn, ctx);
-    float *mm = a->m, *vv = a->v;
+    float *mm = a->m, *vv = a->v, *mx = a->vmax;
     for (int k = 0; !st && k < o->params->count; k++) {
         tnn_named_tensor *t = &o->params->items[k];
         snprintf(local, sizeof local, "%s%s.step", tag, t->name);
@@ -472,6 +523,11 @@ static tnn_status adam_visit_state(tnn_optimizer *o, const char *prefix, tnn_vis
         if (!st) st = tnn_visit_one(prefix, local, TNN_F32, mm, NULL, t->ndim, t->shape, false, fn, ctx);
         snprintf(local, sizeof local, "%s%s.exp_avg_sq", tag, t->name);
         if (!st) st = tnn_visit_one(prefix, local, TNN_F32, vv, NULL, t->ndim, t->shape, false, fn, ctx);
+        if (mx) {
+            snprintf(local, sizeof local, "%s%s.max_exp_avg_sq", tag, t->name);
+            if (!st) st = tnn_visit_one(prefix, local, TNN_F32, mx, NULL, t->ndim, t->shape, false, fn, ctx);
+            mx += t->count;
+        }
         mm += t->count;
         vv += t->count;
     }
@@ -529,13 +585,15 @@ static tnn_optimizer *adam_create(tnn_module *m, const tnn_adam_params *p, const
     if (tnn_optimizer_init(&a->base, vt, m)) { tnn_free(a); return NULL; }
     size_t n = arena_size(a->base.params);
     a->n = n;
-    a->m = tnn_calloc(2 * n, sizeof(float), is_adamw(a) ? "adamw moments" : "adam moments");
+    /* the moments, and with amsgrad max_exp_avg_sq after them, in one arena */
+    a->m = tnn_calloc((p->amsgrad ? 3 : 2) * n, sizeof(float), is_adamw(a) ? "adamw moments" : "adam moments");
     a->steps = a->m ? tnn_calloc((size_t)a->base.params->count, sizeof *a->steps,
                                  is_adamw(a) ? "adamw step counts" : "adam step counts") : NULL;
     a->c = a->steps ? tnn_calloc((size_t)a->base.params->count, sizeof *a->c,
                                  is_adamw(a) ? "adamw constants" : "adam constants") : NULL;
     if (!a->c) { adam_free(&a->base); return NULL; }
     a->v = a->m + n;
+    a->vmax = p->amsgrad ? a->m + 2 * n : NULL;
     return &a->base;
 }
 
@@ -547,13 +605,13 @@ tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p)
 tnn_adamw_params tnn_adamw_defaults(void)
 {
     return (tnn_adamw_params){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 1e-2,
-                              .tag = TNN_SETTINGS_TAG};
+                              .amsgrad = false, .tag = TNN_SETTINGS_TAG};
 }
 
 tnn_optimizer *tnn_adamw_new(tnn_module *m, tnn_adamw_params p)
 {
     const tnn_adam_params ap = {.lr = p.lr, .beta1 = p.beta1, .beta2 = p.beta2, .eps = p.eps,
-                                .weight_decay = p.weight_decay, .tag = p.tag};
+                                .weight_decay = p.weight_decay, .amsgrad = p.amsgrad, .tag = p.tag};
     return adam_create(m, &ap, &adamw_vt);
 }
 

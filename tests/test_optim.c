@@ -1,7 +1,8 @@
 /* Optimizer tests (tinynn/optim.h): SGD (momentum, dampening, nesterov, weight
- * decay), Adam and AdamW steps against the update formulas evaluated in double on a
- * tiny model, zero_grad, state enumeration names, a user-defined optimizer, errors,
- * checkpoints. */
+ * decay), Adam and AdamW steps (also with amsgrad) against the update formulas
+ * evaluated in double on a tiny model, zero_grad, state enumeration names, a
+ * user-defined optimizer, errors, checkpoints (amsgrad's maxima in them, and states
+ * with and without them kept apart). */
 #include <float.h>
 #include "testutil.h"
 #include "parallel_impl.h"
@@ -131,14 +132,15 @@ static void sgd_weight_decay(void **state)
 
 /* torch.optim.Adam, in double:
  *   g += wd * w;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
- *   w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
+ *   w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ * and with amsgrad vmax = max(vmax, v) in place of v in the last line. */
 static void adam_case(tnn_adam_params p, const char *what)
 {
     tiny t = tiny_new(W0);
     tnn_optimizer *o = tnn_adam_new(t.m, p);
     assert_non_null(o);
     assert_int_equal(tnn_adam_step_count(o), 0);
-    double w[NP], m[NP] = {0}, v[NP] = {0};
+    double w[NP], m[NP] = {0}, v[NP] = {0}, vmax[NP] = {0};
     memcpy(w, W0, sizeof w);
     for (int s = 1; s <= 3; s++) {
         set_grads(&t, G[s - 1]);
@@ -147,7 +149,8 @@ static void adam_case(tnn_adam_params p, const char *what)
             double g = G[s - 1][i] + p.weight_decay * w[i];
             m[i] = p.beta1 * m[i] + (1.0 - p.beta1) * g;
             v[i] = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
-            double mhat = m[i] / (1.0 - pow(p.beta1, s)), vhat = v[i] / (1.0 - pow(p.beta2, s));
+            vmax[i] = fmax(vmax[i], v[i]);
+            double mhat = m[i] / (1.0 - pow(p.beta1, s)), vhat = (p.amsgrad ? vmax[i] : v[i]) / (1.0 - pow(p.beta2, s));
             w[i] -= p.lr * mhat / (sqrt(vhat) + p.eps);
         }
         char step[96];
@@ -163,12 +166,18 @@ static void adam_three_steps(void **state)
 {
     (void)state;
     tnn_adam_params p = tnn_adam_defaults();
-    assert_true(p.lr == 1e-3 && p.beta1 == 0.9 && p.beta2 == 0.999 && p.eps == 1e-8 && p.weight_decay == 0.0);
+    assert_true(p.lr == 1e-3 && p.beta1 == 0.9 && p.beta2 == 0.999 && p.eps == 1e-8 && p.weight_decay == 0.0 &&
+                !p.amsgrad);
     p.lr = 0.1; /* steps far above float32 rounding of w */
     adam_case(p, "adam");
     p.beta1 = 0.5;
     p.beta2 = 0.75;
     adam_case(p, "adam betas (0.5, 0.75)");
+    /* the second step's v falls below the first's for w0 (g 0.5, then 0.125) */
+    p.amsgrad = true;
+    adam_case(p, "adam amsgrad, betas (0.5, 0.75)");
+    p.weight_decay = 0.5;
+    adam_case(p, "adam amsgrad, weight decay");
 }
 
 /* A large eps tells "sqrt(v_hat) + eps" (PyTorch) from "sqrt(v_hat + eps)". */
@@ -186,15 +195,15 @@ static void adam_eps_outside_sqrt_and_weight_decay(void **state)
 
 /* Adam's moments after three steps, read through the state enumeration. */
 typedef struct state_seen {
-    char names[16][64];
-    tnn_named_tensor items[16];
+    char names[24][64];
+    tnn_named_tensor items[24];
     int count;
 } state_seen;
 
 static tnn_status collect(void *ctx, const tnn_named_tensor *t)
 {
     state_seen *s = ctx;
-    if (s->count == 16) return TNN_ERR_ARG;
+    if (s->count == 24) return TNN_ERR_ARG;
     snprintf(s->names[s->count], sizeof s->names[0], "%s", t->name);
     s->items[s->count] = *t;
     s->items[s->count].name = s->names[s->count];
@@ -417,23 +426,28 @@ typedef struct big_run {
     state_seen state;
 } big_run;
 
-/* kind 0: SGD with momentum, 1: Adam, 2: AdamW; weight decay 0.01 in each. */
+/* kind 0: SGD with momentum, 1: Adam, 2: AdamW, 3: Adam with amsgrad; weight decay 0.01
+ * in each. Kind 3 on a tenth of the parameters (still four chunks, for CI's valgrind
+ * stage's time). */
 static void big_steps(big_run *r, int kind, int threads)
 {
     tnn_parallel_set_threads(threads); /* the pool itself: 3 threads even on 2 cores */
     tnn_rng rng;
     tnn_rng_seed(&rng, 77);
     r->m = tnn_sequential_new();
-    TU_ASSERT_OK(tnn_sequential_add(r->m, tnn_linear_new(1000, 600, true, &rng))); /* 600,600 parameters */
+    const int in = kind == 3 ? 100 : 1000;
+    TU_ASSERT_OK(tnn_sequential_add(r->m, tnn_linear_new(in, 600, true, &rng))); /* 600,600 parameters (60,600) */
     TU_ASSERT_OK(tnn_sequential_add(r->m, tnn_linear_new(600, 3, true, &rng)));
     tnn_sgd_params sp = tnn_sgd_defaults();
     sp.momentum = 0.9;
     sp.weight_decay = 0.01;
     tnn_adam_params ap = tnn_adam_defaults();
     ap.weight_decay = 0.01;
+    ap.amsgrad = kind == 3;
+    ap.beta2 = kind == 3 ? 0.5 : ap.beta2; /* second moments that fall below their maxima */
     tnn_adamw_params wp = tnn_adamw_defaults();
     wp.lr = 0.05; /* a decay factor of 1 - 5e-4: many last bits to get right */
-    r->o = kind == 2 ? tnn_adamw_new(r->m, wp) : kind == 1 ? tnn_adam_new(r->m, ap) : tnn_sgd_new(r->m, sp);
+    r->o = kind == 2 ? tnn_adamw_new(r->m, wp) : kind != 0 ? tnn_adam_new(r->m, ap) : tnn_sgd_new(r->m, sp);
     assert_non_null(r->o);
     for (int s = 0; s < 3; s++) {
         tnn_tensor_list *l = tnn_module_parameters(r->m, "");
@@ -456,7 +470,7 @@ static void big_free(big_run *r)
 static void optimizers_same_bits_on_any_thread_count(void **state)
 {
     (void)state;
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 4; kind++) {
         big_run one;
         big_steps(&one, kind, 1);
         tnn_tensor_list *want = tnn_module_parameters(one.m, "");
@@ -468,7 +482,8 @@ static void optimizers_same_bits_on_any_thread_count(void **state)
             for (int k = 0; k < got->count; k++)
                 assert_memory_equal(got->items[k].data, want->items[k].data, want->items[k].count * sizeof(float));
             assert_int_equal(r.state.count, one.state.count);
-            assert_int_equal(r.state.count, kind ? 13 : 4); /* step + 3 per parameter; 1 per parameter */
+            /* step + 3 per parameter (4 with amsgrad); 1 per parameter */
+            assert_int_equal(r.state.count, kind == 3 ? 17 : kind ? 13 : 4);
             for (int k = 0; k < r.state.count; k++) {
                 size_t bytes = r.state.items[k].count * (r.state.items[k].dtype == TNN_I64 ? 8 : 4);
                 assert_memory_equal(r.state.items[k].data, one.state.items[k].data, bytes);
@@ -689,16 +704,22 @@ static void copy_state(tnn_module *from_m, tnn_optimizer *from_o, tnn_module *to
     tnn_tensor_list_free(b);
 }
 
-/* kind 0: Adam (defaults), else SGD with sp. One model trained before + after steps
- * straight; another trained `before` steps, its state copied into a third (passed
- * through edit, if not NULL), which trains `after` more: the first and the third must
- * hold the same bits, parameters and optimizer state alike. */
+/* kind 0: Adam (defaults), 3: Adam with amsgrad, else SGD with sp. */
+static tnn_optimizer *resume_opt(int kind, const tnn_sgd_params *sp, tnn_module *m)
+{
+    tnn_adam_params ap = tnn_adam_defaults();
+    ap.amsgrad = kind == 3;
+    return kind == 0 || kind == 3 ? tnn_adam_new(m, ap) : tnn_sgd_new(m, *sp);
+}
+
+/* One model trained before + after steps straight; another trained `before` steps, its
+ * state copied into a third (passed through edit, if not NULL), which trains `after`
+ * more: the first and the third must hold the same bits, parameters and optimizer
+ * state alike. kind as resume_opt's. */
 static void check_resume(int kind, const tnn_sgd_params *sp, int before, int after, tnn_visit_fn edit)
 {
     two_layers a = two_new(), b = two_new(), c = two_new();
-    tnn_optimizer *oa = kind == 0 ? tnn_adam_new(a.net, tnn_adam_defaults()) : tnn_sgd_new(a.net, *sp);
-    tnn_optimizer *ob = kind == 0 ? tnn_adam_new(b.net, tnn_adam_defaults()) : tnn_sgd_new(b.net, *sp);
-    tnn_optimizer *oc = kind == 0 ? tnn_adam_new(c.net, tnn_adam_defaults()) : tnn_sgd_new(c.net, *sp);
+    tnn_optimizer *oa = resume_opt(kind, sp, a.net), *ob = resume_opt(kind, sp, b.net), *oc = resume_opt(kind, sp, c.net);
     for (int i = 0; i < before + after; i++) two_step(&a, oa, true);
     for (int i = 0; i < before; i++) two_step(&b, ob, true);
     copy_state(b.net, ob, c.net, oc); /* c resumes where b stopped */
@@ -1008,7 +1029,7 @@ static void adamw_case(tnn_adamw_params p, double lr2, const char *what)
     assert_non_null(o);
     assert_string_equal(o->vt->type_name, "adamw");
     assert_int_equal(tnn_adam_step_count(o), 0);
-    double w[NP], m[NP] = {0}, v[NP] = {0};
+    double w[NP], m[NP] = {0}, v[NP] = {0}, vmax[NP] = {0};
     memcpy(w, W0, sizeof w);
     for (int s = 1; s <= 3; s++) {
         if (s == 3 && lr2 != 0.0) {
@@ -1022,7 +1043,8 @@ static void adamw_case(tnn_adamw_params p, double lr2, const char *what)
             w[i] *= 1.0 - p.lr * p.weight_decay;
             m[i] = p.beta1 * m[i] + (1.0 - p.beta1) * g;
             v[i] = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
-            double mhat = m[i] / (1.0 - pow(p.beta1, s)), vhat = v[i] / (1.0 - pow(p.beta2, s));
+            vmax[i] = fmax(vmax[i], v[i]);
+            double mhat = m[i] / (1.0 - pow(p.beta1, s)), vhat = (p.amsgrad ? vmax[i] : v[i]) / (1.0 - pow(p.beta2, s));
             w[i] -= p.lr * mhat / (sqrt(vhat) + p.eps);
         }
         char step[96];
@@ -1038,7 +1060,8 @@ static void adamw_three_steps(void **state)
 {
     (void)state;
     tnn_adamw_params p = tnn_adamw_defaults();
-    assert_true(p.lr == 1e-3 && p.beta1 == 0.9 && p.beta2 == 0.999 && p.eps == 1e-8 && p.weight_decay == 1e-2);
+    assert_true(p.lr == 1e-3 && p.beta1 == 0.9 && p.beta2 == 0.999 && p.eps == 1e-8 && p.weight_decay == 1e-2 &&
+                !p.amsgrad);
     adamw_case(p, 0.0, "adamw defaults");
     p.lr = 0.1; /* a decay of 5% a step, far above float32 rounding */
     p.weight_decay = 0.5;
@@ -1049,6 +1072,10 @@ static void adamw_three_steps(void **state)
     p.eps = 0.1;
     p.weight_decay = 0.0;
     adamw_case(p, 0.0, "adamw betas (0.5, 0.75), eps 0.1, no decay");
+    p.eps = 1e-8;
+    p.weight_decay = 0.5;
+    p.amsgrad = true;
+    adamw_case(p, 0.4, "adamw amsgrad, betas (0.5, 0.75), lr 0.1 then 0.4");
 }
 
 /* With zero gradients the moments stay 0 and the update adds -step_size * 0 / eps = 0:
@@ -1226,7 +1253,7 @@ static void adamw_skips_parameters_without_gradient(void **state)
 static void optimizer_steps_allocate_nothing(void **state)
 {
     (void)state;
-    for (int kind = 0; kind < 3; kind++) { /* SGD with momentum, Adam, AdamW */
+    for (int kind = 0; kind < 4; kind++) { /* SGD with momentum, Adam, AdamW, Adam with amsgrad */
         for (int threads = 1; threads <= 3; threads += 2) {
             big_run r;
             big_steps(&r, kind, threads); /* three steps: every buffer has started */
@@ -1394,6 +1421,282 @@ static void adamw_state_names_and_counts(void **state)
     tnn_module_free(t.m);
 }
 
+/* ---------------- amsgrad ---------------- */
+
+/* Adam's or AdamW's state entry `name` (an F32 array) by its name in the state. */
+typedef struct named_f32 {
+    const char *name;
+    float *data;
+    size_t count;
+} named_f32;
+
+static tnn_status find_named_f32(void *ctx, const tnn_named_tensor *t)
+{
+    named_f32 *c = ctx;
+    if (!strcmp(t->name, c->name) && t->dtype == TNN_F32) c->data = t->data, c->count = t->count;
+    return TNN_OK;
+}
+
+static float *adam_state(tnn_optimizer *o, const char *name)
+{
+    named_f32 c = {name, NULL, 0};
+    TU_ASSERT_OK(tnn_optimizer_visit_state(o, "", find_named_f32, &c));
+    if (!c.data) fail_msg("no state '%s'", name);
+    return c.data;
+}
+
+static tnn_status zero_maxima(void *ctx, const tnn_named_tensor *t)
+{
+    (void)ctx;
+    size_t n = strlen(t->name);
+    if (n > 15 && !strcmp(t->name + n - 15, ".max_exp_avg_sq")) memset(t->data, 0, t->count * sizeof(float));
+    return TNN_OK;
+}
+
+/* With amsgrad the state gains "<param>.max_exp_avg_sq" after each parameter's moments
+ * (under "adamw." for AdamW), and nothing else changes; after one step the maxima are
+ * the second moments. */
+static void amsgrad_state_names(void **state)
+{
+    (void)state;
+    for (int adamw = 0; adamw < 2; adamw++) {
+        tiny t = tiny_new(W0);
+        tnn_adam_params ap = tnn_adam_defaults();
+        tnn_adamw_params wp = tnn_adamw_defaults();
+        assert_false(ap.amsgrad || wp.amsgrad);
+        ap.amsgrad = wp.amsgrad = true;
+        tnn_optimizer *o = adamw ? tnn_adamw_new(t.m, wp) : tnn_adam_new(t.m, ap);
+        assert_non_null(o);
+        set_grads(&t, G[0]);
+        TU_ASSERT_OK(tnn_optimizer_step(o));
+        state_seen s = {0};
+        TU_ASSERT_OK(tnn_optimizer_visit_state(o, "optim.", collect, &s));
+        const char *names[] = {"step", "0.weight.step", "0.weight.exp_avg", "0.weight.exp_avg_sq",
+                               "0.weight.max_exp_avg_sq", "0.bias.step", "0.bias.exp_avg", "0.bias.exp_avg_sq",
+                               "0.bias.max_exp_avg_sq"};
+        assert_int_equal(s.count, 9);
+        for (int i = 0; i < 9; i++) {
+            char want[64];
+            snprintf(want, sizeof want, "optim.%s%s", adamw ? "adamw." : "", names[i]);
+            assert_string_equal(s.names[i], want);
+        }
+        for (int i = 4; i < 9; i += 4) {
+            assert_int_equal(s.items[i].dtype, TNN_F32);
+            assert_int_equal(s.items[i].ndim, s.items[i - 1].ndim);
+            assert_int_equal(s.items[i].count, s.items[i - 1].count);
+            assert_false(s.items[i].is_param);
+            assert_memory_equal(s.items[i].data, s.items[i - 1].data, s.items[i].count * sizeof(float));
+        }
+        tnn_optimizer_free(o);
+        tnn_module_free(t.m);
+    }
+}
+
+/* torch.maximum(max_exp_avg_sq, exp_avg_sq) is NaN if either is: a NaN in a loaded
+ * max_exp_avg_sq stays there and makes its weight NaN, although the second moment is
+ * finite. Of a stored -0 and a new +0 the maximum is +0, the second operand, as torch's
+ * AVX2 loop gives it. The other scalars go on as without the edit. */
+static void amsgrad_maximum_keeps_nan(void **state)
+{
+    (void)state;
+    tiny t = tiny_new(W0), u = tiny_new(W0);
+    tnn_adam_params p = tnn_adam_defaults();
+    p.lr = 0.1;
+    p.amsgrad = true;
+    tnn_optimizer *o = tnn_adam_new(t.m, p), *ref = tnn_adam_new(u.m, p);
+    assert_true(o && ref);
+    set_grads(&t, G[0]);
+    set_grads(&u, G[0]);
+    TU_ASSERT_OK(tnn_optimizer_step(o));
+    TU_ASSERT_OK(tnn_optimizer_step(ref));
+    /* a loaded state: w0's maximum NaN; the bias's moments 0 and its maximum -0 */
+    float *wmax = adam_state(o, "0.weight.max_exp_avg_sq"), *bmax = adam_state(o, "0.bias.max_exp_avg_sq");
+    float *bm = adam_state(o, "0.bias.exp_avg"), *bv = adam_state(o, "0.bias.exp_avg_sq");
+    wmax[0] = NAN;
+    bm[0] = bv[0] = 0.0f;
+    bmax[0] = -0.0f;
+    const float b0 = *t.p[2];
+    set_grads(&t, (const double[NP]){G[1][0], G[1][1], 0.0});
+    set_grads(&u, (const double[NP]){G[1][0], G[1][1], 0.0});
+    TU_ASSERT_OK(tnn_optimizer_step(o));
+    TU_ASSERT_OK(tnn_optimizer_step(ref));
+    assert_true(isnan(wmax[0]));
+    assert_true(isfinite(adam_state(o, "0.weight.exp_avg_sq")[0]));
+    assert_true(isnan(*t.p[0]));
+    assert_true(*t.p[1] == *u.p[1]); /* w1 untouched by the edit */
+    assert_true(wmax[1] == adam_state(ref, "0.weight.max_exp_avg_sq")[1]);
+    const float pos0 = 0.0f;
+    assert_memory_equal(&bmax[0], &pos0, sizeof pos0); /* +0, not the stored -0 */
+    assert_true(*t.p[2] == b0); /* zero moments: w - 0 / eps */
+    tnn_optimizer_free(o);
+    tnn_optimizer_free(ref);
+    tnn_module_free(t.m);
+    tnn_module_free(u.m);
+}
+
+/* Two layers trained with gradients whose size alternates (dy times 1, then 0.25), so
+ * that second moments fall below their maxima: amsgrad then changes the run. lr 0.02
+ * from step 3 on, l1 frozen at step 4. */
+static void amsgrad_run(two_layers *t, tnn_optimizer *o, const float *dy0, int from, int to)
+{
+    for (int s = from; s < to; s++) {
+        if (s == 3) TU_ASSERT_OK(tnn_optimizer_set_lr(o, 0.02));
+        tnn_module_set_requires_grad(t->l1, s != 4);
+        for (size_t i = 0; i < t->dy->size; i++) t->dy->data[i] = dy0[i] * (s % 2 ? 0.25f : 1.0f);
+        two_step(t, o, true);
+    }
+}
+
+/* kind 0: Adam with amsgrad and weight decay, 1: AdamW with amsgrad, 2: Adam, 3: AdamW
+ * (the last two without amsgrad); betas (0.9, 0.5). */
+static tnn_optimizer *amsgrad_opt(int kind, tnn_module *m)
+{
+    tnn_adam_params ap = tnn_adam_defaults();
+    tnn_adamw_params wp = tnn_adamw_defaults();
+    ap.lr = wp.lr = 0.05;
+    ap.beta2 = wp.beta2 = 0.5;
+    ap.weight_decay = 0.1;
+    wp.weight_decay = 0.2;
+    ap.amsgrad = wp.amsgrad = kind < 2;
+    tnn_optimizer *o = kind % 2 ? tnn_adamw_new(m, wp) : tnn_adam_new(m, ap);
+    assert_non_null(o);
+    return o;
+}
+
+/* A run saved to a file after three steps (model and state, max_exp_avg_sq included)
+ * and loaded strictly into a new model and optimizer goes on with the same bits as the
+ * run that was not interrupted; the maxima matter (without them, the resumed run would
+ * differ: checked by zeroing them). */
+static void amsgrad_checkpoint_round_trip(void **state)
+{
+    (void)state;
+    char path[128];
+    for (int kind = 0; kind < 2; kind++) {
+        snprintf(path, sizeof path, "%s/amsgrad%d.safetensors", tu_dir, kind);
+        two_layers a = two_new(), b = two_new(), c = two_new(), d = two_new();
+        float dy0[10];
+        assert_int_equal(a.dy->size, 10);
+        memcpy(dy0, a.dy->data, sizeof dy0);
+        tnn_optimizer *oa = amsgrad_opt(kind, a.net), *ob = amsgrad_opt(kind, b.net), *oc = amsgrad_opt(kind, c.net);
+        tnn_optimizer *od = amsgrad_opt(kind, d.net);
+        amsgrad_run(&a, oa, dy0, 0, 7);
+        amsgrad_run(&b, ob, dy0, 0, 3);
+        tnn_tensor_list *lb = checkpoint_list(b.net, ob);
+        TU_ASSERT_OK(tnn_safetensors_save(path, lb, NULL));
+        tnn_safetensors *st = tnn_safetensors_load(path);
+        assert_non_null(st);
+        assert_non_null(tnn_safetensors_find(st, kind ? "optim.adamw.1.bias.max_exp_avg_sq" : "optim.1.bias.max_exp_avg_sq"));
+        tnn_tensor_list *lc = checkpoint_list(c.net, oc), *ld = checkpoint_list(d.net, od);
+        TU_ASSERT_OK(tnn_safetensors_copy_into(st, lc, true));
+        TU_ASSERT_OK(tnn_safetensors_copy_into(st, ld, true));
+        TU_ASSERT_OK(tnn_optimizer_visit_state(od, "", zero_maxima, NULL)); /* d: the maxima lost */
+        TU_ASSERT_OK(tnn_optimizer_set_lr(oc, tnn_optimizer_get_lr(ob)));
+        TU_ASSERT_OK(tnn_optimizer_set_lr(od, tnn_optimizer_get_lr(ob)));
+        amsgrad_run(&c, oc, dy0, 3, 7);
+        amsgrad_run(&d, od, dy0, 3, 7);
+        snap sa = snap_module(a.net, oa, "o."), sc = snap_module(c.net, oc, "o.");
+        assert_int_equal(sa.n, sc.n);
+        if (memcmp(sa.bytes, sc.bytes, sa.n) != 0) fail_msg("kind %d: the resumed amsgrad run differs", kind);
+        snap wa = snap_module(a.net, NULL, NULL), wd = snap_module(d.net, NULL, NULL); /* the weights alone */
+        if (memcmp(wa.bytes, wd.bytes, wa.n) == 0) fail_msg("kind %d: the maxima made no difference", kind);
+        free(sa.bytes);
+        free(sc.bytes);
+        free(wa.bytes);
+        free(wd.bytes);
+        tnn_safetensors_free(st);
+        tnn_tensor_list_free(lb);
+        tnn_tensor_list_free(lc);
+        tnn_tensor_list_free(ld);
+        tnn_optimizer_free(oa);
+        tnn_optimizer_free(ob);
+        tnn_optimizer_free(oc);
+        tnn_optimizer_free(od);
+        two_free(&a);
+        two_free(&b);
+        two_free(&c);
+        two_free(&d);
+    }
+}
+
+/* A state saved without amsgrad and one saved with it do not match (optim.h): loaded
+ * strictly into the other kind of optimizer, each is refused by the maxima's names and
+ * nothing is loaded. Loaded non-strictly, the common entries load and the maxima are
+ * left as they were (zeros in a new optimizer) or skipped; the next step is then the
+ * same as that of the saving optimizer with its maxima zeroed (maximum(0, v) = v), and
+ * with amsgrad the maxima become the second moments. Adam and AdamW alike. */
+static void amsgrad_and_plain_states_do_not_mix(void **state)
+{
+    (void)state;
+    char path[128];
+    for (int kind = 0; kind < 4; kind++) { /* saved by: Adam, AdamW with amsgrad; Adam, AdamW without */
+        const bool from_ams = kind < 2;
+        snprintf(path, sizeof path, "%s/mix%d.safetensors", tu_dir, kind);
+        two_layers a = two_new(), b = two_new();
+        float dy0[10];
+        memcpy(dy0, a.dy->data, sizeof dy0);
+        tnn_optimizer *oa = amsgrad_opt(kind, a.net), *ob = amsgrad_opt(from_ams ? kind + 2 : kind - 2, b.net);
+        amsgrad_run(&a, oa, dy0, 0, 3);
+        tnn_tensor_list *la = checkpoint_list(a.net, oa);
+        TU_ASSERT_OK(tnn_safetensors_save(path, la, NULL));
+        tnn_safetensors *st = tnn_safetensors_load(path);
+        assert_non_null(st);
+        tnn_tensor_list *lb = checkpoint_list(b.net, ob);
+        snap before = snap_module(b.net, ob, "");
+        char first[96];
+        snprintf(first, sizeof first, "%s 'optim.%s0.weight.max_exp_avg_sq'", from_ams ? "unexpected" : "missing",
+                 kind % 2 ? "adamw." : "");
+        TU_ASSERT_ERR(tnn_safetensors_copy_into(st, lb, true), TNN_ERR_SHAPE, "4 problems (strict)", first, NULL);
+        snap after = snap_module(b.net, ob, "");
+        assert_int_equal(before.n, after.n);
+        assert_memory_equal(before.bytes, after.bytes, before.n);
+        free(before.bytes);
+        free(after.bytes);
+
+        TU_ASSERT_OK(tnn_safetensors_copy_into(st, lb, false));
+        for (int i = 0; i < lb->count; i++) { /* every common entry loaded; b's own maxima still zeros */
+            const tnn_named_tensor *want = tnn_tensor_list_find(la, lb->items[i].name);
+            size_t bytes = lb->items[i].count * tnn_dtype_size(lb->items[i].dtype);
+            if (want) assert_memory_equal(lb->items[i].data, want->data, bytes);
+            else {
+                assert_true(strstr(lb->items[i].name, ".max_exp_avg_sq") != NULL);
+                for (size_t k = 0; k < lb->items[i].count; k++) assert_true(((float *)lb->items[i].data)[k] == 0.0f);
+            }
+        }
+        assert_int_equal(tnn_adam_step_count(ob), 3);
+        TU_ASSERT_OK(tnn_optimizer_set_lr(ob, tnn_optimizer_get_lr(oa)));
+        TU_ASSERT_OK(tnn_optimizer_visit_state(oa, "", zero_maxima, NULL));
+        amsgrad_run(&a, oa, dy0, 3, 4);
+        amsgrad_run(&b, ob, dy0, 3, 4);
+        snap sa = snap_module(a.net, NULL, NULL), sb = snap_module(b.net, NULL, NULL);
+        assert_int_equal(sa.n, sb.n);
+        if (memcmp(sa.bytes, sb.bytes, sa.n) != 0) fail_msg("kind %d: the step after a non-strict load differs", kind);
+        tnn_optimizer *ams = from_ams ? oa : ob; /* its maxima are now the second moments */
+        const char *tag = kind % 2 ? "adamw." : "";
+        char mx[64], v[64];
+        snprintf(mx, sizeof mx, "%s0.weight.max_exp_avg_sq", tag);
+        snprintf(v, sizeof v, "%s0.weight.exp_avg_sq", tag);
+        assert_memory_equal(adam_state(ams, mx), adam_state(ams, v), 12 * sizeof(float));
+        free(sa.bytes);
+        free(sb.bytes);
+        tnn_tensor_list_free(la);
+        tnn_tensor_list_free(lb);
+        tnn_safetensors_free(st);
+        tnn_optimizer_free(oa);
+        tnn_optimizer_free(ob);
+        two_free(&a);
+        two_free(&b);
+    }
+}
+
+/* A libtinynn 0.2 state (one step count, none per parameter, moments) loaded into an
+ * Adam with amsgrad is still told by its moments, not by the maxima, and goes on as an
+ * uninterrupted run (whose maxima the copy carries). */
+static void amsgrad_resumes_a_state_without_per_parameter_counts(void **state)
+{
+    (void)state;
+    check_resume(3, NULL, 2, 2, zero_param_counts);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sgd_plain),
     cmocka_unit_test(sgd_momentum),
@@ -1426,6 +1729,11 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(adamw_checkpoint_round_trip, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(adam_and_adamw_states_do_not_load_into_each_other, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test(adamw_state_names_and_counts),
+    cmocka_unit_test(amsgrad_state_names),
+    cmocka_unit_test(amsgrad_maximum_keeps_nan),
+    cmocka_unit_test_setup_teardown(amsgrad_checkpoint_round_trip, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(amsgrad_and_plain_states_do_not_mix, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test(amsgrad_resumes_a_state_without_per_parameter_counts),
 };
 
 TU_MAIN("optim", tests)

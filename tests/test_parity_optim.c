@@ -29,6 +29,14 @@
  * step 7); `nodecay` (lr 3e-3, betas (0.8, 0.99), eps 1e-6, weight_decay 0). A frozen
  * layer is torch's .grad None: tnn_module_set_requires_grad(layer, false) after the
  * gradients are discarded, so that the backward leaves them discarded.
+ *
+ * parity_amsgrad (tests/data/parity/amsgrad.golden): torch.optim.Adam and AdamW with
+ * amsgrad=True on parity_adamw's model and gradients, ten steps, with no tolerance:
+ * every parameter after every step and the state after the tenth, max_exp_avg_sq
+ * included (a NaN there matches a NaN of any payload: torch's AVX2 maximum writes the
+ * all-ones NaN). Cases in test_amsgrad's table: Adam plain, with L2 decay and frozen
+ * steps and lr changes, with layer 0 starting at step 4, with a NaN and an infinite
+ * gradient; AdamW plain and with a schedule.
  */
 #include "parity/parity.h"
 
@@ -197,59 +205,70 @@ static void sgd_frozen(void **state)
     run_case("sgd.golden", "frozen", make_sgd, &p, 2);
 }
 
-/* ---- AdamW ---- */
+/* ---- AdamW, and Adam and AdamW with amsgrad ---- */
 
-typedef struct adamw_case {
+/* A case on the two-layer model of adamw.golden and amsgrad.golden. */
+typedef struct two_layer_case {
     const char *name;
-    tnn_adamw_params p;
+    bool adamw;                 /* AdamW, else Adam */
+    double lr, beta1, beta2, eps, weight_decay;
+    bool amsgrad;
     unsigned frozen[STEPS + 1]; /* per step: bit 0 layer 0 frozen, bit 1 layer 1 */
     double lr_at[STEPS + 1];    /* per step: the lr set before it (0: unchanged) */
-} adamw_case;
+} two_layer_case;
 
-/* The same bits, and the same value (parity_check with no tolerance names the worst). */
-static bool exact(const golden_file *g, const char *name, const float *got, size_t n)
+/* The same bits, and the same value (parity_check with no tolerance names the worst).
+ * nan_any: a NaN matches a NaN of any payload (torch's AVX2 maximum writes the
+ * all-ones NaN where libtinynn keeps the one it met: docs/parity.md). */
+static bool exact(const golden_file *g, const char *name, const float *got, size_t n, bool nan_any)
 {
     bool ok = parity_check(g, name, got, n, 0.0, 0.0);
-    if (ok && memcmp(got, golden_f32(g, n, "%s", name), n * sizeof(float)) != 0) {
-        print_error("%s: equal values but other bits (a signed zero?)\n", name);
-        ok = false;
+    const float *want = golden_f32(g, n, "%s", name);
+    for (size_t i = 0; ok && i < n; i++) {
+        if (nan_any && isnan(got[i]) && isnan(want[i])) continue;
+        if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
+            print_error("%s: equal values but other bits at %zu (a signed zero, a NaN's payload?)\n", name, i);
+            ok = false;
+        }
     }
     return ok;
 }
 
-typedef struct adamw_state_ctx {
+typedef struct two_layer_state_ctx {
     const golden_file *g;
-    const char *cs;
+    const two_layer_case *c;
     bool ok;
     int seen;
-} adamw_state_ctx;
+} two_layer_state_ctx;
 
-/* "adamw.step", then "adamw.<param>.step", ".exp_avg", ".exp_avg_sq". */
-static tnn_status check_adamw_state(void *ctx, const tnn_named_tensor *t)
+/* "step", then "<param>.step", ".exp_avg", ".exp_avg_sq" (and ".max_exp_avg_sq" with
+ * amsgrad); AdamW's all under "adamw.". */
+static tnn_status check_two_layer_state(void *ctx, const tnn_named_tensor *t)
 {
-    adamw_state_ctx *s = ctx;
+    two_layer_state_ctx *s = ctx;
+    const char *tag = s->c->adamw ? "adamw." : "";
     char nm[160];
     s->seen++;
-    if (strncmp(t->name, "adamw.", 6) != 0) {
-        print_error("%s: state entry '%s' is not under \"adamw.\"\n", s->cs, t->name);
+    if (strncmp(t->name, tag, strlen(tag)) != 0) {
+        print_error("%s: state entry '%s' is not under \"%s\"\n", s->c->name, t->name, tag);
         s->ok = false;
         return TNN_OK;
     }
-    const char *local = t->name + 6;
+    const char *local = t->name + strlen(tag);
     if (!strcmp(local, "step")) {
         if (*(const int64_t *)t->data != STEPS) {
-            print_error("%s: adamw.step is %lld, expected %d\n", s->cs, (long long)*(const int64_t *)t->data, STEPS);
+            print_error("%s: %s is %lld, expected %d\n", s->c->name, t->name, (long long)*(const int64_t *)t->data, STEPS);
             s->ok = false;
         }
         return TNN_OK;
     }
-    snprintf(nm, sizeof nm, "%s.state.%s", s->cs, local);
+    snprintf(nm, sizeof nm, "%s.state.%s", s->c->name, local);
     if (t->dtype == TNN_I64) s->ok &= parity_check_i64(s->g, nm, *(const int64_t *)t->data);
-    else s->ok &= exact(s->g, nm, t->data, t->count);
+    else s->ok &= exact(s->g, nm, t->data, t->count, s->c->amsgrad);
     return TNN_OK;
 }
 
-static void run_adamw_case(const golden_file *g, const adamw_case *c)
+static void run_two_layer_case(const golden_file *g, const two_layer_case *c)
 {
     tnn_module *net = tnn_sequential_new();
     assert_non_null(net);
@@ -259,9 +278,18 @@ static void run_adamw_case(const golden_file *g, const adamw_case *c)
     char prefix[128];
     snprintf(prefix, sizeof prefix, "%s.init.", c->name);
     golden_load_state(g, prefix, net);
-    tnn_adamw_params p = c->p; /* the case's settings on the defaults' tag */
-    p.tag = tnn_adamw_defaults().tag;
-    tnn_optimizer *opt = tnn_adamw_new(net, p);
+    tnn_optimizer *opt;
+    if (c->adamw) {
+        tnn_adamw_params p = tnn_adamw_defaults();
+        p.lr = c->lr, p.beta1 = c->beta1, p.beta2 = c->beta2, p.eps = c->eps, p.weight_decay = c->weight_decay;
+        p.amsgrad = c->amsgrad;
+        opt = tnn_adamw_new(net, p);
+    } else {
+        tnn_adam_params p = tnn_adam_defaults();
+        p.lr = c->lr, p.beta1 = c->beta1, p.beta2 = c->beta2, p.eps = c->eps, p.weight_decay = c->weight_decay;
+        p.amsgrad = c->amsgrad;
+        opt = tnn_adam_new(net, p);
+    }
     assert_non_null(opt);
     tnn_tensor_list *ps = tnn_module_parameters(net, "");
     assert_int_equal(ps->count, 4);
@@ -286,14 +314,15 @@ static void run_adamw_case(const golden_file *g, const adamw_case *c)
         for (int i = 0; i < ps->count; i++) {
             char nm[160];
             snprintf(nm, sizeof nm, "%s.step%d.%s", c->name, s, ps->items[i].name);
-            ok &= exact(g, nm, ps->items[i].data, ps->items[i].count);
+            ok &= exact(g, nm, ps->items[i].data, ps->items[i].count, false);
         }
     }
-    adamw_state_ctx sc = {g, c->name, true, 0};
-    assert_int_equal(tnn_optimizer_visit_state(opt, "", check_adamw_state, &sc), TNN_OK);
+    two_layer_state_ctx sc = {g, c, true, 0};
+    assert_int_equal(tnn_optimizer_visit_state(opt, "", check_two_layer_state, &sc), TNN_OK);
     ok &= sc.ok;
-    if (sc.seen != 13) { /* step + 4 x (step, exp_avg, exp_avg_sq) */
-        print_error("%s: optimizer state has %d entries, expected 13\n", c->name, sc.seen);
+    const int want = c->amsgrad ? 17 : 13; /* step + 4 x (step, exp_avg, exp_avg_sq[, max_exp_avg_sq]) */
+    if (sc.seen != want) {
+        print_error("%s: optimizer state has %d entries, expected %d\n", c->name, sc.seen, want);
         ok = false;
     }
     assert_int_equal(tnn_adam_step_count(opt), STEPS);
@@ -309,17 +338,40 @@ static void test_adamw(void **state)
 {
     (void)state;
     /* The settings and schedules of gen_goldens.py's adamw_goldens(). */
-    static const adamw_case cases[] = {
-        {"defaults", {1e-3, 0.9, 0.999, 1e-8, 1e-2, 0}, {0}, {0}},
-        {"schedule", {0.01, 0.5, 0.999, 1e-8, 0.3, 0}, {[2] = 2, [3] = 2, [6] = 2, [8] = 3}, {[5] = 0.0025, [9] = 0.04}},
-        {"strong", {0.1, 0.9, 0.999, 1e-8, 0.9, 0}, {[1] = 1, [2] = 1, [3] = 1}, {[7] = 0.03}},
-        {"nodecay", {3e-3, 0.8, 0.99, 1e-6, 0.0, 0}, {0}, {0}},
+    static const two_layer_case cases[] = {
+        {"defaults", true, 1e-3, 0.9, 0.999, 1e-8, 1e-2, false, {0}, {0}},
+        {"schedule", true, 0.01, 0.5, 0.999, 1e-8, 0.3, false, {[2] = 2, [3] = 2, [6] = 2, [8] = 3}, {[5] = 0.0025, [9] = 0.04}},
+        {"strong", true, 0.1, 0.9, 0.999, 1e-8, 0.9, false, {[1] = 1, [2] = 1, [3] = 1}, {[7] = 0.03}},
+        {"nodecay", true, 3e-3, 0.8, 0.99, 1e-6, 0.0, false, {0}, {0}},
     };
     const tnn_adamw_params d = tnn_adamw_defaults();
-    assert_true(d.lr == cases[0].p.lr && d.beta1 == cases[0].p.beta1 && d.beta2 == cases[0].p.beta2 &&
-                d.eps == cases[0].p.eps && d.weight_decay == cases[0].p.weight_decay);
+    assert_true(d.lr == cases[0].lr && d.beta1 == cases[0].beta1 && d.beta2 == cases[0].beta2 &&
+                d.eps == cases[0].eps && d.weight_decay == cases[0].weight_decay && !d.amsgrad);
     golden_file *g = golden_load("adamw.golden");
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_adamw_case(g, &cases[i]);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_two_layer_case(g, &cases[i]);
+    golden_free(g);
+}
+
+/* amsgrad.golden: torch.optim.Adam and AdamW with amsgrad=True on adamw.golden's model
+ * and gradients, ten steps, every bit of every parameter after every step and of the
+ * state after the tenth (max_exp_avg_sq included; a NaN there matches any NaN). The
+ * settings and schedules of gen_goldens.py's amsgrad_goldens(). */
+static void test_amsgrad(void **state)
+{
+    (void)state;
+    static const two_layer_case cases[] = {
+        {"adam", false, 0.01, 0.9, 0.9, 1e-8, 0.0, true, {0}, {0}},
+        {"adam_decay", false, 0.005, 0.5, 0.95, 1e-8, 0.1, true, {[2] = 2, [3] = 2, [6] = 2, [8] = 3},
+         {[5] = 0.0025, [9] = 0.02}},
+        {"adam_late", false, 2e-4, 0.5, 0.99, 1e-8, 0.0, true, {[1] = 1, [2] = 1, [3] = 1}, {0}},
+        {"adam_nan", false, 0.01, 0.8, 0.9, 1e-8, 0.0, true, {0}, {0}},
+        {"adamw", true, 1e-3, 0.9, 0.95, 1e-8, 1e-2, true, {0}, {0}},
+        {"adamw_schedule", true, 0.01, 0.5, 0.9, 1e-8, 0.3, true, {[2] = 2, [3] = 2, [6] = 2, [8] = 3},
+         {[5] = 0.0025, [9] = 0.04}},
+    };
+    assert_false(tnn_adam_defaults().amsgrad);
+    golden_file *g = golden_load("amsgrad.golden");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_two_layer_case(g, &cases[i]);
     golden_free(g);
 }
 
@@ -344,6 +396,7 @@ int main(int argc, char **argv)
         {"adam", test_adam, NULL, NULL, NULL},
         {"sgd", test_sgd, NULL, NULL, NULL},
         {"adamw", test_adamw, NULL, NULL, NULL},
+        {"amsgrad", test_amsgrad, NULL, NULL, NULL},
     };
     return parity_main(argc, argv, "parity_optim", tests, sizeof tests / sizeof tests[0]);
 }

@@ -38,8 +38,12 @@ static void optimizers_refuse_settings_not_from_defaults(void **state)
     TU_ASSERT_MSG("adamw", "tnn_adamw_defaults()", (const char *)NULL);
 
     /* All fields written out by hand, the tag too but wrong: still refused. */
-    tnn_adam_params a = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0, .tag = 1};
+    tnn_adam_params a = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0, .amsgrad = true,
+                         .tag = 1};
     assert_null(tnn_adam_new(m, a));
+    assert_null(tnn_adamw_new(m, (tnn_adamw_params){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                                                    .amsgrad = true}));
+    TU_ASSERT_MSG("adamw", "tnn_adamw_defaults()", (const char *)NULL);
 
     /* From the defaults, changed, and copied: taken. */
     tnn_adam_params ad = tnn_adam_defaults();
@@ -58,6 +62,7 @@ static void optimizers_refuse_settings_not_from_defaults(void **state)
     tnn_optimizer_free(o);
     tnn_adamw_params wd = tnn_adamw_defaults();
     wd.weight_decay = 0.05;
+    wd.amsgrad = true;
     o = tnn_adamw_new(m, wd);
     assert_non_null(o);
     tnn_optimizer_free(o);

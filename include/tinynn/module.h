@@ -234,7 +234,8 @@ TNN_API tnn_tensor_list *tnn_module_parameters(tnn_module *m, const char *prefix
 /** Parameters and buffers in PyTorch state_dict order, named with `prefix`.
  * Free with tnn_tensor_list_free; NULL on failure. A name, prefix included, is at most
  * 255 bytes (a longer one fails the visit with TNN_ERR_ARG); an Adam checkpoint adds
- * ".exp_avg_sq" to each parameter's name and its own prefix. */
+ * ".exp_avg_sq" (".max_exp_avg_sq" with amsgrad) to each parameter's name and its own
+ * prefix. */
 TNN_API tnn_tensor_list *tnn_module_state_dict(tnn_module *m, const char *prefix);
 /** Entry called `name`, or NULL. */
 TNN_API const tnn_named_tensor *tnn_tensor_list_find(const tnn_tensor_list *l, const char *name);

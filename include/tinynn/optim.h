@@ -77,11 +77,12 @@ TNN_API void tnn_optimizer_discard_grad(tnn_optimizer *o);
 /** Enumerate the optimizer's state tensors with names prefixed by `prefix` (NULL: none):
  * SGD with momentum gives `"<param>.momentum_buffer"` per parameter; Adam "step" (I64
  * scalar: the steps taken), then per parameter `"<param>.step"` (I64 scalar: the
- * updates of that parameter, PyTorch's state['step']), `"<param>.exp_avg"` and
- * `"<param>.exp_avg_sq"`; AdamW the same names under "adamw." (`"adamw.step"`,
- * `"adamw.<param>.step"`, `"adamw.<param>.exp_avg"`, ...), so that an Adam checkpoint
- * and an AdamW one never load into each other. The tensors are the optimizer's own,
- * read and written in place (checkpoints). */
+ * updates of that parameter, PyTorch's state['step']), `"<param>.exp_avg"`,
+ * `"<param>.exp_avg_sq"` and, with amsgrad only, `"<param>.max_exp_avg_sq"`; AdamW the
+ * same names under "adamw." (`"adamw.step"`, `"adamw.<param>.step"`,
+ * `"adamw.<param>.exp_avg"`, ...), so that an Adam checkpoint and an AdamW one never
+ * load into each other. The tensors are the optimizer's own, read and written in place
+ * (checkpoints). */
 TNN_API tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx);
 /** Free the optimizer and its state (never the module). NULL is a no-op. */
 TNN_API void tnn_optimizer_free(tnn_optimizer *o);
@@ -121,8 +122,9 @@ TNN_API tnn_sgd_params tnn_sgd_defaults(void);
  * also when a state is loaded over it. */
 TNN_API tnn_optimizer *tnn_sgd_new(tnn_module *m, tnn_sgd_params p);
 
-/** Settings of torch.optim.Adam (amsgrad off): bias-corrected moments, eps added outside the
- * square root, weight decay as L2 added to the gradient. Start from tnn_adam_defaults(). */
+/** Settings of torch.optim.Adam (maximize off): bias-corrected moments, eps added outside
+ * the square root, weight decay as L2 added to the gradient, and optionally AMSGrad.
+ * Start from tnn_adam_defaults(). */
 typedef struct tnn_adam_params {
     double lr;            /**< default 1e-3 */
     /** @{ */
@@ -130,14 +132,23 @@ typedef struct tnn_adam_params {
     /** @} */
     double eps;           /**< default 1e-8 */
     double weight_decay;  /**< default 0 */
+    /** default false. AMSGrad (torch's amsgrad=True): the optimizer keeps, per scalar, the
+     * largest second moment so far, max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq)
+     * after the moments' update, and divides by sqrt(max_exp_avg_sq) / sqrt(1 - beta2^t)
+     * + eps instead of the second moment's root. The maximum is torch.maximum's: NaN if
+     * either side is NaN (a NaN stays in max_exp_avg_sq for good). That third state
+     * arena (another float per parameter scalar) is allocated only with amsgrad. */
+    bool amsgrad;
     /** Set by tnn_adam_defaults(); leave it. Settings not started from it are refused
      * (TNN_ERR_ARG): a struct written as {.lr = 0.01} has betas and eps 0. */
     unsigned tag;
 } tnn_adam_params;
-/** torch.optim.Adam's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay. */
+/** torch.optim.Adam's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay,
+ * amsgrad off. */
 TNN_API tnn_adam_params tnn_adam_defaults(void);
 /** Adam over m's parameters (torch.optim.Adam); m must outlive the optimizer. Its two
- * moments are one arena, zeroed. NULL (TNN_ERR_ARG, naming the first bad setting) unless lr >= 0, betas in [0, 1),
+ * moments (three arrays with amsgrad: max_exp_avg_sq too) are one arena, zeroed. NULL
+ * (TNN_ERR_ARG, naming the first bad setting) unless lr >= 0, betas in [0, 1),
  * eps >= 0 and weight_decay >= 0, lr, eps and weight_decay finite in float (at most
  * FLT_MAX), or if m has no parameters. A step skips parameters without a
  * gradient (tnn_named_tensor.no_grad). Each parameter counts its own updates and takes
@@ -148,11 +159,24 @@ TNN_API tnn_adam_params tnn_adam_defaults(void);
  * count 0 and moments that are not all zeros, which only such a state shows, and gives
  * every parameter the optimizer's count, so the run goes on as it would have in 0.2.) A count that a loaded state set negative, or to 2^63 - 1, which
  * cannot grow, is refused by the next step that would use it (TNN_ERR_STATE, naming the
- * parameter; nothing changes). */
+ * parameter; nothing changes).
+ *
+ * amsgrad and checkpoints: the state has a "<param>.max_exp_avg_sq" per parameter only
+ * with amsgrad, so a state saved with amsgrad and one saved without it do not match.
+ * Loaded strictly (tnn_safetensors_copy_into), either way round is refused by name
+ * ("missing '...max_exp_avg_sq'" or "unexpected '...max_exp_avg_sq'"), and nothing is
+ * loaded. Loaded non-strictly, a state without the maxima into an amsgrad optimizer
+ * leaves max_exp_avg_sq as it was (zeros in a new optimizer): the next update takes
+ * the maximum of that and the new second moment, so AMSGrad starts from the loaded
+ * moments and does not know the larger second moments of the saved run's past (torch
+ * itself cannot load such a state: its step fails on the missing key). A state with
+ * the maxima loaded non-strictly into an optimizer without amsgrad skips them, and the
+ * run goes on as plain Adam from the loaded moments. A libtinynn 0.2 state (above) has
+ * no maxima either, and is resumed as described there with max_exp_avg_sq at zero. */
 TNN_API tnn_optimizer *tnn_adam_new(tnn_module *m, tnn_adam_params p);
 
-/** Settings of torch.optim.AdamW (amsgrad off): Adam with decoupled weight decay. Start
- * from tnn_adamw_defaults(). */
+/** Settings of torch.optim.AdamW (maximize off): Adam with decoupled weight decay, and
+ * optionally AMSGrad. Start from tnn_adamw_defaults(). */
 typedef struct tnn_adamw_params {
     double lr;            /**< default 1e-3 */
     /** @{ */
@@ -162,14 +186,19 @@ typedef struct tnn_adamw_params {
     /** default 1e-2. Decoupled: each update first multiplies the parameter by
      * 1 - lr * weight_decay (the gradient and the moments never see it) */
     double weight_decay;
+    /** default false. AMSGrad (torch's amsgrad=True), as in tnn_adam_params::amsgrad:
+     * the update divides by the root of the largest second moment so far, kept in a
+     * third state arena ("adamw.<param>.max_exp_avg_sq") allocated only with amsgrad. */
+    bool amsgrad;
     /** Set by tnn_adamw_defaults(); leave it. Settings not started from it are refused
      * (TNN_ERR_ARG): a struct written as {.lr = 0.01} has betas, eps and weight_decay 0. */
     unsigned tag;
 } tnn_adamw_params;
-/** torch.optim.AdamW's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2. */
+/** torch.optim.AdamW's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2,
+ * amsgrad off. */
 TNN_API tnn_adamw_params tnn_adamw_defaults(void);
-/** AdamW over m's parameters (torch.optim.AdamW of torch 1.13, single-tensor, amsgrad and
- * maximize off); m must outlive the optimizer. An update of a parameter is
+/** AdamW over m's parameters (torch.optim.AdamW of torch 1.13, single-tensor, maximize
+ * off; amsgrad as the settings say); m must outlive the optimizer. An update of a parameter is
  * param *= 1 - lr * weight_decay, with the factor computed in double and rounded to
  * float once, as torch's param.mul_() of a Python float rounds it, then Adam's update
  * from the plain gradient (tnn_adam_new(), without its L2 term): the same moments, bias
@@ -180,7 +209,8 @@ TNN_API tnn_adamw_params tnn_adamw_defaults(void);
  * whole, decay included, as torch skips a .grad of None; the lr of the step (after
  * tnn_optimizer_set_lr()) is the one in the decay. Its own type ("adamw"): its state is
  * named under "adamw." (tnn_optimizer_visit_state()), and there is no libtinynn 0.2
- * AdamW state to resume. */
+ * AdamW state to resume. With amsgrad, states saved with and without it are told
+ * apart as Adam's are (tnn_adam_new()). */
 TNN_API tnn_optimizer *tnn_adamw_new(tnn_module *m, tnn_adamw_params p);
 
 /** Adam's or AdamW's count of tnn_optimizer_step calls (0 before the first), those that

@@ -566,6 +566,68 @@ def adamw_goldens():
     run_adamw(gd, "nodecay.", 513, dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.0))
     gd.write("adamw.golden")
 
+
+def run_amsgrad(gd, prefix, seed, opt_cls, kw, frozen=None, lr_at=None, special=None):
+    # torch.optim.Adam or AdamW with amsgrad=True (single-tensor) on adamw.golden's
+    # Sequential(Linear(5, 7), Linear(7, 3)) and its gradients. frozen and lr_at as in
+    # run_adamw; special: step -> [(param, index, value)] written into that step's
+    # gradients (a NaN, an infinity).
+    frozen = frozen or {}
+    lr_at = lr_at or {}
+    special = special or {}
+    g = gen(seed)
+    params = {k: v.clone().requires_grad_(True) for k, v in adamw_params(g).items()}
+    for k, v in params.items():
+        gd.add(f"{prefix}init.{k}", v)
+    opt = opt_cls(list(params.values()), amsgrad=True, **kw)
+    assert opt.defaults["amsgrad"] and not opt.defaults["maximize"] and not opt.defaults["foreach"]
+    for s in range(1, OPT_STEPS + 1):
+        if s in lr_at:
+            opt.param_groups[0]["lr"] = lr_at[s]
+        grads = adamw_grads(g, s)
+        for k, idx, value in special.get(s, ()):
+            grads[k][idx] = value
+        for k, v in params.items():
+            if k.split(".")[0] in frozen.get(s, ()):
+                v.grad = None
+                continue
+            v.grad = grads[k].clone()
+            gd.add(f"{prefix}step{s}.grad.{k}", grads[k])
+        opt.step()
+        for k, v in params.items():
+            gd.add(f"{prefix}step{s}.{k}", v)
+    below = 0  # elements whose second moment fell below its maximum: where amsgrad counts
+    for k, v in params.items():
+        st = opt.state[v]
+        gd.add(f"{prefix}state.{k}.step", torch.tensor(int(st["step"].item()), dtype=torch.int64))
+        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+            gd.add(f"{prefix}state.{k}.{key}", st[key])
+        below += int((st["max_exp_avg_sq"] > st["exp_avg_sq"]).sum())
+    assert below > 0, f"{prefix}: amsgrad never mattered"
+
+
+def amsgrad_goldens():
+    # Adam and AdamW with amsgrad (torch.optim's max_exp_avg_sq). Second-moment decays
+    # of 0.9 to 0.99 let exp_avg_sq fall below its maximum within ten steps.
+    gd = Golden()
+    Adam, AdamW = torch.optim.Adam, torch.optim.AdamW
+    run_amsgrad(gd, "adam.", 520, Adam, dict(lr=0.01, betas=(0.9, 0.9)))
+    # L2 decay; layer 1 without gradients at steps 2, 3 and 6, both layers at step 8;
+    # lr 0.0025 from step 5 and 0.02 from step 9.
+    run_amsgrad(gd, "adam_decay.", 521, Adam, dict(lr=0.005, betas=(0.5, 0.95), weight_decay=0.1),
+                frozen={2: ("1",), 3: ("1",), 6: ("1",), 8: ("0", "1")}, lr_at={5: 0.0025, 9: 0.02})
+    # The GAN's lr and beta1; layer 0 starts at step 4 (its own count, its own maxima).
+    run_amsgrad(gd, "adam_late.", 522, Adam, dict(lr=2e-4, betas=(0.5, 0.99)),
+                frozen={1: ("0",), 2: ("0",), 3: ("0",)})
+    # A NaN gradient at step 4 and an infinite one at step 6: torch.maximum propagates
+    # the NaN into max_exp_avg_sq for good.
+    run_amsgrad(gd, "adam_nan.", 523, Adam, dict(lr=0.01, betas=(0.8, 0.9)),
+                special={4: [("0.weight", (3, 1), float("nan"))], 6: [("1.bias", (2,), float("inf"))]})
+    run_amsgrad(gd, "adamw.", 524, AdamW, dict(lr=1e-3, betas=(0.9, 0.95)))
+    run_amsgrad(gd, "adamw_schedule.", 525, AdamW, dict(lr=0.01, betas=(0.5, 0.9), weight_decay=0.3),
+                frozen={2: ("1",), 3: ("1",), 6: ("1",), 8: ("0", "1")}, lr_at={5: 0.0025, 9: 0.04})
+    gd.write("amsgrad.golden")
+
 # ---------------------------------------------------------------- gradient clipping
 
 
@@ -1533,6 +1595,7 @@ def main():
     adam_goldens()
     sgd_goldens()
     adamw_goldens()
+    amsgrad_goldens()
     clip_goldens()
     gan_goldens()
     conv2d_goldens()
