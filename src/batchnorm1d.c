@@ -10,13 +10,9 @@
  * aten/src/ATen/native/cpu/batch_norm_kernel.cpp, the "channels last" path that
  * [N x C] takes, and batch_norm_cpu_update_stats_template in Normalization.cpp),
  * operation by operation, so that results agree to the last bit with torch running on
- * as many threads as the library: torch splits the batch's rows into one part per
- * thread, sums each part in float in batch order and adds the parts' sums in double;
- * here the parts are the same (bn_row_parts), each summed on one of the library's
- * threads, next to the rows that thread's share of the matrix product before wrote.
- * The same float/double mixture, and a fused multiply-add (fmaf) wherever torch's
- * vectorised kernel, as compiled, performs one. tests/test_parity_batchnorm1d.c checks
- * this against goldens made by PyTorch on one thread and on two.
+ * one thread: float sums in batch order, the same float/double mixture, and a fused
+ * multiply-add (fmaf) wherever torch's vectorised kernel, as compiled, performs one.
+ * tests/test_parity_batchnorm1d.c checks this against goldens made by PyTorch.
  *
  * BatchNorm2d: torch takes the same "channels last" path for an [N x C x 1 x 1] input
  * (image size 1), which here is the [N x C] code above. For a larger image torch's
@@ -44,8 +40,6 @@ typedef struct tnn_batchnorm {
     int64_t num_batches_tracked;
     float *mean, *invstd;                     /* statistics used by the last forward */
     float *acc;                               /* scratch: 2*c floats */
-    float *part;                              /* the row parts' sums: 2*c floats per part */
-    int part_cap;                             /* parts it has room for */
     const float *x;
     int rows;                                 /* the last forward's batch */
     size_t hw;                                /* its values per channel per sample: H*W (1 for BatchNorm1d) */
@@ -70,9 +64,10 @@ static void bn_describe(const tnn_module *m, char *buf, size_t len)
 /* The element-wise passes are split over threads when each part has this many values. */
 #define BN_MIN_SPLIT 16384
 
-/* The per-feature statistics are sums over the batch's rows in parts (bn_row_parts),
- * as torch's; the element-wise passes over [batch x features] are split by rows over
- * the library's threads, as the matrix products around them are. */
+/* The per-feature statistics are computed by one thread (a float sum over the batch in
+ * batch order, as torch adds); the element-wise passes over [batch x features] are split
+ * by rows over the library's threads, as the matrix products around them are, with the
+ * same bits on any thread count. */
 typedef struct bn_job {
     tnn_batchnorm *b;
     const float *x, *g; /* input; dL/dy (backward) */
@@ -130,7 +125,35 @@ TNN_CLONES static void bn_finish(tnn_batchnorm *b, int64_t n, bool batch_stats)
     }
 }
 
-/* y = x * alpha + beta over the rows [i0, i1) (after bn_finish). */
+/* The batch statistics (and the running statistics' update), or the running ones in
+ * eval mode, then alpha and beta. */
+TNN_CLONES static void bn_stats(const bn_job *job)
+{
+    tnn_batchnorm *b = job->b;
+    const int n = job->n, c = b->c;
+    const float *xd = job->x;
+    if (job->batch_stats) {
+        /* torch: mean = sum / N with a float sum over the batch, the division in double;
+         * var_sum = sum (x - mean)^2, a float fma per row. */
+        float *mean = b->mean, *var_sum = b->invstd;
+        for (int j = 0; j < c; j++) mean[j] = var_sum[j] = 0.0f;
+        for (int i = 0; i < n; i++) {
+            const float *r = xd + (size_t)i * c;
+            for (int j = 0; j < c; j++) mean[j] += r[j];
+        }
+        for (int j = 0; j < c; j++) mean[j] = (float)((double)mean[j] / n);
+        for (int i = 0; i < n; i++) {
+            const float *r = xd + (size_t)i * c;
+            for (int j = 0; j < c; j++) {
+                float d = r[j] - mean[j];
+                var_sum[j] = fmaf(d, d, var_sum[j]);
+            }
+        }
+    }
+    bn_finish(b, n, job->batch_stats);
+}
+
+/* y = x * alpha + beta over the rows [i0, i1) (after bn_stats). */
 TNN_CLONES static void bn_apply_rows(void *ctx, size_t i0, size_t i1)
 {
     const bn_job *job = ctx;
@@ -143,135 +166,42 @@ TNN_CLONES static void bn_apply_rows(void *ctx, size_t i0, size_t i1)
     }
 }
 
-/* The batch's rows in parts, as torch 1.13's at::parallel_for(0, N, 1) deals them to
- * its T threads (T the library's thread count, tnn_parallel_threads): min(T, N) threads,
- * ceil(N / that) rows each, the last part shorter and none empty. Each part's sums are
- * float sums in batch order, and the parts' sums are added in double, from zero, in part
- * order: on one thread a plain float sum over the batch. The parts depend only on the
- * thread count, so the results are the same whether or not the pool is free. */
-static int bn_row_parts(int n, int *per)
-{
-    int t = tnn_parallel_threads();
-    if (t > n) t = n;
-    if (t < 1) t = 1;
-    *per = (n + t - 1) / t;
-    return (n + *per - 1) / *per;
-}
-
-/* Room for the sums of `parts` parts (2*c floats each), grown when the thread count grows. */
-static tnn_status bn_ensure_parts(tnn_batchnorm *b, int parts)
-{
-    if (parts <= b->part_cap) return TNN_OK;
-    float *p = tnn_calloc((size_t)parts * 2 * (size_t)b->c, sizeof(float), b->kind);
-    if (!p) return TNN_ERR_NOMEM;
-    tnn_free(b->part);
-    b->part = p;
-    b->part_cap = parts;
-    return TNN_OK;
-}
-
-typedef struct part_job {
+/* The per-feature sums run as task 0, usually on the calling thread (a task goes to the
+ * thread that claims it first; the result is the same on any). Meanwhile the other threads,
+ * touch the rows of the output that they will write in the element-wise pass after
+ * (one store per cache line; the pass overwrites them all): the output is a buffer last
+ * used an iteration ago, and its lines come from memory while the sums run instead of
+ * during that pass. Only the rows of the other threads: the caller is busy. */
+typedef struct sums_job {
+    void (*sums)(const bn_job *job);
     const bn_job *job;
-    int per; /* rows per part */
-} part_job;
+    int rows_per;
+} sums_job;
 
-static void part_rows(const part_job *p, int task, int *i0, int *i1)
+static void sums_task(void *ctx, int task)
 {
-    *i0 = task * p->per;
-    *i1 = *i0 + p->per < p->job->n ? *i0 + p->per : p->job->n;
-}
-
-/* Part `task`'s float sum of x over its rows (torch's first pass for the mean). */
-TNN_CLONES static void bn_sum_part(void *ctx, int task)
-{
-    const part_job *p = ctx;
-    const int c = p->job->b->c;
-    float *restrict s = p->job->b->part + (size_t)task * 2 * (size_t)c;
-    int i0, i1;
-    part_rows(p, task, &i0, &i1);
-    for (int j = 0; j < c; j++) s[j] = 0.0f;
-    for (int i = i0; i < i1; i++) {
-        const float *restrict r = p->job->x + (size_t)i * (size_t)c;
-        for (int j = 0; j < c; j++) s[j] += r[j];
+    const sums_job *s = ctx;
+    if (task == 0) {
+        s->sums(s->job);
+        return;
     }
+    const int c = s->job->b->c, r0 = task * s->rows_per;
+    int r1 = r0 + s->rows_per < s->job->n ? r0 + s->rows_per : s->job->n;
+    volatile float *p = s->job->out + (size_t)r0 * (size_t)c, *e = s->job->out + (size_t)r1 * (size_t)c;
+    for (; p < e; p += 16) *p = 0.0f;
 }
 
-/* Part `task`'s float sum of (x - mean)^2, a fused multiply-add per row (torch's second
- * pass, for the variance). */
-TNN_CLONES static void bn_var_part(void *ctx, int task)
+static void sums_then_rows(void (*sums)(const bn_job *job), const bn_job *job, tnn_range_fn rows)
 {
-    const part_job *p = ctx;
-    const int c = p->job->b->c;
-    float *restrict s = p->job->b->part + (size_t)task * 2 * (size_t)c;
-    const float *restrict mean = p->job->b->mean;
-    int i0, i1;
-    part_rows(p, task, &i0, &i1);
-    for (int j = 0; j < c; j++) s[j] = 0.0f;
-    for (int i = i0; i < i1; i++) {
-        const float *restrict r = p->job->x + (size_t)i * (size_t)c;
-        for (int j = 0; j < c; j++) {
-            float d = r[j] - mean[j];
-            s[j] = fmaf(d, d, s[j]);
-        }
+    const int n = job->n, c = job->b->c, parts = tnn_parallel_threads();
+    if (job->out && parts > 1 && n >= 32 && (size_t)n * (size_t)c >= 2 * BN_MIN_SPLIT) {
+        /* the split tnn_parallel_rows makes below */
+        sums_job s = {sums, job, tnn_rows_per_part(n, parts)};
+        tnn_parallel_tasks((n + s.rows_per - 1) / s.rows_per, sums_task, &s);
+    } else {
+        sums(job);
     }
-}
-
-/* Part `task`'s float sums of dy and of (x - mean) * dy (a fused multiply-add per row),
- * for the backward; mean is the running mean after an eval forward. */
-TNN_CLONES static void bn_backward_part(void *ctx, int task)
-{
-    const part_job *p = ctx;
-    const tnn_batchnorm *b = p->job->b;
-    const int c = b->c;
-    float *restrict s = b->part + (size_t)task * 2 * (size_t)c, *restrict d = s + c;
-    const float *restrict mean = b->used_batch_stats ? b->mean : b->running_mean;
-    int i0, i1;
-    part_rows(p, task, &i0, &i1);
-    for (int j = 0; j < c; j++) s[j] = d[j] = 0.0f;
-    for (int i = i0; i < i1; i++) {
-        const float *restrict gr = p->job->g + (size_t)i * (size_t)c, *restrict xr = p->job->x + (size_t)i * (size_t)c;
-        for (int j = 0; j < c; j++) {
-            s[j] += gr[j];
-            d[j] = fmaf(xr[j] - mean[j], gr[j], d[j]);
-        }
-    }
-}
-
-/* Runs the parts: on the library's threads when the batch is large enough to gain,
- * else one after the other here (the same parts either way: the same bits). */
-static void bn_run_parts(const part_job *p, int parts, tnn_task_fn fn)
-{
-    if (parts > 1 && (size_t)p->job->n * (size_t)p->job->b->c >= 2 * BN_MIN_SPLIT)
-        tnn_parallel_tasks(parts, fn, (void *)p);
-    else
-        for (int t = 0; t < parts; t++) fn((void *)p, t);
-}
-
-/* Feature j's sum over the parts (at offset `at` in each part's 2*c floats), added in
- * double from zero in part order, as torch's second pass adds its threads' buffers. */
-static inline double bn_parts_sum(const tnn_batchnorm *b, int parts, size_t at)
-{
-    double s = 0.0;
-    for (int t = 0; t < parts; t++) s += b->part[(size_t)t * 2 * (size_t)b->c + at];
-    return s;
-}
-
-/* The forward over [N x C]: the batch statistics (torch: mean = sum / N, the division in
- * double; var_sum = sum (x - mean)^2), or the running ones in eval mode; then alpha and
- * beta (bn_finish) and y = x * alpha + beta by rows. */
-static void bn_forward_rows(const bn_job *job, int parts, int per)
-{
-    tnn_batchnorm *b = job->b;
-    const int n = job->n, c = b->c;
-    if (job->batch_stats) {
-        const part_job p = {job, per};
-        bn_run_parts(&p, parts, bn_sum_part);
-        for (int j = 0; j < c; j++) b->mean[j] = (float)(bn_parts_sum(b, parts, (size_t)j) / n);
-        bn_run_parts(&p, parts, bn_var_part);
-        for (int j = 0; j < c; j++) b->invstd[j] = (float)bn_parts_sum(b, parts, (size_t)j); /* var_sum */
-    }
-    bn_finish(b, n, job->batch_stats);
-    tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, bn_apply_rows, (void *)job);
+    if (job->out) tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, rows, (void *)job);
 }
 
 /* ---- BatchNorm2d with an image larger than one value: torch's "contiguous" kernel,
@@ -299,7 +229,7 @@ static void bn2d_over_channels(bn_job *job, tnn_task_fn fn)
 /* torch (batch_norm_cpu_collect_stats_contiguous_impl): per channel, the sum of its
  * values in memory order in double, mean = sum / count rounded to float, then var_sum =
  * the double sum of the float products (x - mean) * (x - mean), rounded to float. The
- * mean and var_sum go where bn_forward_rows puts them (b->mean, b->invstd) for bn_finish. */
+ * mean and var_sum go where bn_stats puts them (b->mean, b->invstd) for bn_finish. */
 TNN_CLONES static void bn2d_stats_task(void *ctx, int task)
 {
     const bn_job *job = ctx;
@@ -476,14 +406,12 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     if (batch_stats && b->p.track_running_stats && (b->num_batches_tracked < 0 || b->num_batches_tracked == INT64_MAX))
         return tnn_error(TNN_ERR_STATE, "%s(%d): num_batches_tracked is %lld, which cannot be counted on "
                          "(a loaded state?); it must be 0 to 2^63 - 2", b->kind, c, (long long)b->num_batches_tracked);
-    int per, parts = bn_row_parts(n, &per);
     tnn_status st = two_d ? tnn_tensor_ensure_like(&b->y, x, "batchnorm2d output")
                           : tnn_tensor_ensure2(&b->y, n, c, "batchnorm1d output");
-    if (!st && hw == 1) st = bn_ensure_parts(b, parts);
     if (st) return st;
     bn_job job = {.b = b, .x = x->data, .out = b->y.data, .n = n, .batch_stats = batch_stats, .hw = hw};
     if (hw == 1) /* [N x C], or [N x C x 1 x 1]: the same memory, and torch's same kernel */
-        bn_forward_rows(&job, parts, per);
+        sums_then_rows(bn_stats, &job, bn_apply_rows);
     else
         bn2d_forward_run(&job);
     if (batch_stats && b->p.track_running_stats) b->num_batches_tracked++;
@@ -497,27 +425,30 @@ static tnn_status bn_forward(tnn_module *m, const tnn_tensor *x, const tnn_tenso
     return TNN_OK;
 }
 
-/* The backward's sums over the batch, in parts (bn_row_parts) added in double as the
- * forward's; then the parameter gradients and the per-feature factors of dL/dx. */
-static void bn_backward_sums(const bn_job *job, int parts, int per)
+/* The backward sums over the batch, on one thread (see bn_stats): the parameter
+ * gradients, and the per-feature factors of dL/dx. */
+TNN_CLONES static void bn_backward_sums(const bn_job *job)
 {
     tnn_batchnorm *b = job->b;
     const int n = job->n, c = b->c;
-    /* torch (batch_norm_cpu_backward_channels_last_impl): per part, float sums over its
-     * rows of dy and of (x - mean) * dy (a fused multiply-add per row), the parts' sums
-     * added in double and rounded to float. In eval mode mean is the running mean and
-     * invstd = 1 / sqrt(running_var + eps) computed in double (unlike the eval forward's
-     * float). */
-    const part_job p = {job, per};
-    bn_run_parts(&p, parts, bn_backward_part);
+    /* torch (batch_norm_cpu_backward_channels_last_impl): float sums over the batch of
+     * dy and of (x - mean) * dy (a fused multiply-add per row). In eval mode mean is the
+     * running mean and invstd = 1 / sqrt(running_var + eps) computed in double (unlike
+     * the eval forward's float). */
     float *sum_dy = b->acc, *dot = b->acc + c;
-    for (int j = 0; j < c; j++) {
-        sum_dy[j] = (float)bn_parts_sum(b, parts, (size_t)j);
-        dot[j] = (float)bn_parts_sum(b, parts, (size_t)c + (size_t)j);
-    }
+    const float *mean = b->used_batch_stats ? b->mean : b->running_mean;
     float *invstd = b->invstd;
     if (!b->used_batch_stats) {
         for (int j = 0; j < c; j++) invstd[j] = (float)(1.0 / sqrt((double)b->running_var[j] + b->p.eps));
+    }
+    for (int j = 0; j < c; j++) sum_dy[j] = dot[j] = 0.0f;
+    const float *g = job->g, *xd = job->x;
+    for (int i = 0; i < n; i++) {
+        const float *gr = g + (size_t)i * c, *xr = xd + (size_t)i * c;
+        for (int j = 0; j < c; j++) {
+            sum_dy[j] += gr[j];
+            dot[j] = fmaf(xr[j] - mean[j], gr[j], dot[j]);
+        }
     }
     if (b->base.requires_grad && b->weight) {
         b->grad_none = false;
@@ -589,17 +520,13 @@ static tnn_status bn_backward(tnn_module *m, const tnn_tensor *dy, const tnn_ten
                          tnn_tensor_shape_str(dy, s, sizeof s), tnn_tensor_shape_str(&b->y, o, sizeof o));
     }
     tnn_tensor *out = NULL;
-    int per, parts = bn_row_parts(n, &per);
-    /* before any gradient is added: a failure leaves the module as it was */
-    if (b->hw == 1 && bn_ensure_parts(b, parts)) return TNN_ERR_NOMEM;
-    if (dx) {
+    if (dx) { /* before any gradient is added: a failure leaves the module as it was */
         tnn_status st = tnn_pick_dx(m, b->dx, b->x, nx, dy, b->x_ndim, b->x_shape, &out);
         if (st) return st;
     }
     bn_job job = {.b = b, .x = b->x, .g = dy->data, .out = out ? out->data : NULL, .n = n, .hw = b->hw};
     if (b->hw == 1) {
-        bn_backward_sums(&job, parts, per);
-        if (job.out) tnn_parallel_rows(n, (size_t)c, BN_MIN_SPLIT, bn_dx_rows, &job);
+        sums_then_rows(bn_backward_sums, &job, bn_dx_rows);
     } else {
         if (!b->used_batch_stats) /* torch: 1 / sqrt(running_var + eps) in double, as bn_backward_sums */
             for (int j = 0; j < c; j++) b->invstd[j] = (float)(1.0 / sqrt((double)b->running_var[j] + b->p.eps));
@@ -634,7 +561,6 @@ static void bn_free(tnn_module *m)
     tnn_batchnorm *b = (tnn_batchnorm *)m;
     tnn_free(b->mean); /* one block for every per-feature float array */
     tnn_free(b->acc);
-    tnn_free(b->part);
     tnn_tensor_release(&b->y);
     tnn_tensor_release(&b->dx[0]);
     tnn_tensor_release(&b->dx[1]);

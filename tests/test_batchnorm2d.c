@@ -356,12 +356,11 @@ static void bn2d_gradients_accumulate(void **state)
 
 /* The same bits on 1, 2 and 3 threads, forward and backward in training and eval mode,
  * parameter gradients and running statistics included, for inputs large enough that
- * the channels are split over the threads. (An image of 1 x 1 takes BatchNorm1d's
- * kernel, whose sums follow torch's parts for the thread count: test_module.) */
+ * the channels are split over the threads. */
 static void bn2d_same_bits_on_any_thread_count(void **state)
 {
     (void)state;
-    const int cases[][4] = {{8, 16, 24, 24}, {4, 7, 33, 31}, {3, 5, 100, 90}};
+    const int cases[][4] = {{8, 16, 24, 24}, {4, 7, 33, 31}, {1024, 40, 1, 1}, {3, 5, 100, 90}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const int *s = cases[ci];
         tnn_rng r;

@@ -3,9 +3,7 @@
  * (tests/data/parity/batchnorm1d.golden). Per case (eps 0.8 and 1e-5, batch 128 and 2):
  * three training steps on one module (output, dL/dx, weight and bias gradients,
  * running_mean, running_var and num_batches_tracked after each), then eval mode with
- * the running statistics. And on two threads against torch on two threads
- * (batchnorm1d_threads2.golden): torch then sums each half of the batch on its own
- * thread and adds the two sums in double, as tinynn does on two threads.
+ * the running statistics.
  *
  * Tolerance: 1e-6 relative (about 8 ulps) with an absolute floor of 1e-7 times the
  * tensor's scale. tinynn's BatchNorm follows torch's CPU kernel operation by operation
@@ -38,9 +36,9 @@ static bool check(const golden_file *g, const char *cs, const char *phase, const
     return parity_check(g, nm, got, n, parity_exact_or(BN_ATOL * fmax(1.0, max_abs(want, n))), parity_exact_or(BN_RTOL));
 }
 
-static void run_case_in(const char *file, const char *cs, double eps)
+static void run_case(const char *cs, double eps)
 {
-    golden_file *g = golden_load(file);
+    golden_file *g = golden_load("batchnorm1d.golden");
     const golden_tensor *w = golden_find(g, "%s.weight", cs);
     assert_non_null(w);
     int c = w->shape[0];
@@ -87,20 +85,6 @@ static void run_case_in(const char *file, const char *cs, double eps)
     assert_true(ok);
 }
 
-static void run_case(const char *cs, double eps) { run_case_in("batchnorm1d.golden", cs, eps); }
-
-/* The same on two threads, against torch's results on two threads. */
-static void run_case_threads2(const char *cs, double eps)
-{
-    tnn_set_num_threads(2);
-    if (tnn_get_num_threads() != 2) { /* capped at the cores present */
-        tnn_set_num_threads(1);
-        skip();
-    }
-    run_case_in("batchnorm1d_threads2.golden", cs, eps);
-    tnn_set_num_threads(1);
-}
-
 /* BatchNorm1d(64, eps=0.8) as in the seed GAN, batch 128. */
 static void bn_eps08_batch128(void **state) { (void)state; run_case("eps0.8_b128", 0.8); }
 /* Batch 2: the smallest batch training accepts; the unbiased variance divides by 1. */
@@ -108,12 +92,6 @@ static void bn_eps08_batch2(void **state) { (void)state; run_case("eps0.8_b2", 0
 /* The default eps, where the variance dominates sqrt(var + eps). */
 static void bn_eps1e5_batch128(void **state) { (void)state; run_case("eps1e-5_b128", 1e-5); }
 static void bn_eps1e5_batch2(void **state) { (void)state; run_case("eps1e-5_b2", 1e-5); }
-/* Two threads: batch 128 x 257 features, large enough that the halves are summed on
- * two threads at once; odd batches (37: 19 + 18 rows; 5: 3 + 2); batch 2, one row each. */
-static void bn_threads2_batch128(void **state) { (void)state; run_case_threads2("t2_eps0.8_b128", 0.8); }
-static void bn_threads2_batch37(void **state) { (void)state; run_case_threads2("t2_eps1e-5_b37", 1e-5); }
-static void bn_threads2_batch2(void **state) { (void)state; run_case_threads2("t2_eps0.8_b2", 0.8); }
-static void bn_threads2_batch5(void **state) { (void)state; run_case_threads2("t2_eps1e-5_b5", 1e-5); }
 
 int main(int argc, char **argv)
 {
@@ -122,10 +100,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(bn_eps08_batch2),
         cmocka_unit_test(bn_eps1e5_batch128),
         cmocka_unit_test(bn_eps1e5_batch2),
-        cmocka_unit_test(bn_threads2_batch128),
-        cmocka_unit_test(bn_threads2_batch37),
-        cmocka_unit_test(bn_threads2_batch2),
-        cmocka_unit_test(bn_threads2_batch5),
     };
     return parity_main(argc, argv, "parity_batchnorm1d", tests, sizeof tests / sizeof tests[0]);
 }

@@ -57,11 +57,7 @@ TNN_API tnn_batchnorm_params tnn_batchnorm_defaults(void);
  * (batch >= 2 required, as in PyTorch); eval mode uses the running statistics (or,
  * without track_running_stats, the batch's, as PyTorch does). A training forward
  * refuses a num_batches_tracked that a loaded state set negative or to 2^63 - 1, which
- * cannot be counted on (TNN_ERR_STATE). Bit for bit as torch.nn.BatchNorm1d on the CPU
- * with as many threads as the library has (tnn_set_num_threads): the sums over the
- * batch go in parts of rows, one per thread, as torch splits them, so the statistics,
- * the gradients and what follows from them differ (in the last bits) between thread
- * counts, as torch's do; a given count repeats exactly.
+ * cannot be counted on (TNN_ERR_STATE).
  * NULL (TNN_ERR_ARG) if num_features < 1, eps is negative or not finite, or momentum
  * is outside [0, 1]. */
 TNN_API tnn_module *tnn_batchnorm1d_new(int num_features, tnn_batchnorm_params p);
