@@ -228,28 +228,12 @@ static void maxpool2d_ceil_output_sizes(void **state)
     }
 }
 
-/* The number of windows along a dimension of `size`, in the terms of torch's rules
- * rather than its formula: rounded down, the windows that end inside the padded input;
- * with ceil_mode, each window whose predecessor ends before the padded input's end
- * (so the last one may run past it), as long as it starts inside the input or its
- * left padding. */
-static int n_windows(int size, int k, int s, int p, bool ceil_mode)
-{
-    int n = 0;
-    for (;; n++) {
-        const long long start = (long long)n * s - p;
-        const bool last = ceil_mode ? start - s + k >= (long long)size + p || start >= size
-                                    : start + k > (long long)size + p;
-        if (last) return n;
-    }
-}
-
 /* Direct max pooling in the terms of torch's definition: over the window's offsets
  * (ki, kj), those inside the input, first maximum kept, a NaN taking over. */
 static void reference(int planes, int h, int w, int k, int s, int p, bool ceil_mode, const float *x, const float *dy,
                       float *y, float *dx)
 {
-    const int ho = n_windows(h, k, s, p, ceil_mode), wo = n_windows(w, k, s, p, ceil_mode);
+    const int ho = tu_pool_windows(h, k, s, p, ceil_mode), wo = tu_pool_windows(w, k, s, p, ceil_mode);
     memset(dx, 0, sizeof(float) * (size_t)planes * h * w);
     for (int c = 0; c < planes; c++)
         for (int i = 0; i < ho; i++)
@@ -304,7 +288,7 @@ static void maxpool2d_values(void **state)
                 for (size_t i = 0; i < x->size; i++) x->data[i] = roundf(x->data[i]);
             const tnn_tensor *y, *dx;
             TU_ASSERT_OK(tnn_module_forward(m, x, &y));
-            const int ho = n_windows(g[2], g[4], g[5], g[6], g[7]), wo = n_windows(g[3], g[4], g[5], g[6], g[7]);
+            const int ho = tu_pool_windows(g[2], g[4], g[5], g[6], g[7]), wo = tu_pool_windows(g[3], g[4], g[5], g[6], g[7]);
             assert_int_equal(y->ndim, 4);
             assert_int_equal(y->shape[0], g[0]);
             assert_int_equal(y->shape[1], g[1]);

@@ -85,6 +85,17 @@ tnn_tensor *tu_rand_tensor(tnn_rng *r, int d0, int d1, float lo, float hi)
     return t;
 }
 
+int tu_pool_windows(int size, int k, int s, int p, bool ceil_mode)
+{
+    int n = 0;
+    for (;; n++) {
+        const long long start = (long long)n * s - p;
+        const bool last = ceil_mode ? start - s + k >= (long long)size + p || start >= size
+                                    : start + k > (long long)size + p;
+        if (last) return n;
+    }
+}
+
 void tu_fill_away_from_zero(tnn_tensor *t, tnn_rng *r, float margin, float hi)
 {
     for (size_t i = 0; i < t->size; i++) {

@@ -52,6 +52,12 @@ void tu_assert_close_(const float *got, const double *want, size_t n, double tol
 
 /* New [d0 x d1] tensor with elements U(lo, hi). */
 tnn_tensor *tu_rand_tensor(tnn_rng *r, int d0, int d1, float lo, float hi);
+/* MaxPool2d's and AvgPool2d's number of windows along a dimension of `size` (a test
+ * oracle), in the terms of torch's rules rather than its formula: rounded down, the
+ * windows that end inside the padded input; with ceil_mode, each window whose
+ * predecessor ends before the padded input's end (so the last one may run past it), as
+ * long as it starts inside the input or its left padding. */
+int tu_pool_windows(int size, int k, int s, int p, bool ceil_mode);
 /* Fill t with values of magnitude in [margin, hi] and random sign: inputs kept at
  * least `margin` away from a kink at zero (ReLU, LeakyReLU). */
 void tu_fill_away_from_zero(tnn_tensor *t, tnn_rng *r, float margin, float hi);
