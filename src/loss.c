@@ -1,6 +1,7 @@
 /* Losses with mean reduction, matching PyTorch's formulas and clamps. */
 #include "tnn_impl.h"
 
+#include <float.h>
 #include <string.h>
 
 #include <math.h>
@@ -103,6 +104,95 @@ tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float 
         float d = pred->data[i] - target->data[i];
         acc += d * d; /* torch's element (a - b)^2 in float; the mean in double */
         if (grad) grad->data[i] = scale * d;
+    }
+    if (loss) *loss = (float)(acc / (double)n);
+    return TNN_OK;
+}
+
+/* ---- L1Loss, SmoothL1Loss, HuberLoss ----
+ *
+ * Their gradients are torch 1.13's bits as its CPU kernels compute them with one thread
+ * and its AVX2 code (the goldens' setting; docs/parity.md). L1Loss is composite in torch:
+ * abs, then mean; its gradient is sign(d) * (1 / n), with sign(NaN) = sign(+-0) = +0.
+ * SmoothL1Loss's and HuberLoss's backward kernels run one form over blocks of 16 floats
+ * (two AVX2 vectors) and another over the n mod 16 elements left at the end: the block
+ * form compares and scales with beta (delta) rounded to float, the form at the end with
+ * the double, so an element near the threshold, or scaled by delta, rounds differently
+ * there. REG_BLOCK is that block; the last n mod REG_BLOCK elements take the second form. */
+#define REG_BLOCK 16
+
+/* beta (delta) as both forms see it: refused unless finite in float, and >= 0 (beta) or
+ * > 0 (delta), as torch refuses the negative (non-positive) ones. */
+static tnn_status check_threshold(const char *who, const char *name, double v, bool zero_ok)
+{
+    if (!(v >= 0.0 && v <= FLT_MAX) || (!zero_ok && v == 0.0))
+        return tnn_error(TNN_ERR_ARG, "%s: %s = %g must be %s and at most FLT_MAX", who, name, v,
+                         zero_ok ? ">= 0" : "> 0");
+    return TNN_OK;
+}
+
+tnn_status tnn_l1_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad)
+{
+    tnn_status st = check_pair("l1_loss", pred, target, grad);
+    if (st) return st;
+    const size_t n = pred->size;
+    const float inv_n = 1.0f / (float)n; /* torch's mean backward: grad / numel, in float */
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const float d = pred->data[i] - target->data[i];
+        acc += fabsf(d);
+        if (grad) grad->data[i] = (float)((d > 0.0f) - (d < 0.0f)) * inv_n;
+    }
+    if (loss) *loss = (float)(acc / (double)n);
+    return TNN_OK;
+}
+
+tnn_status tnn_smooth_l1_loss(const tnn_tensor *pred, const tnn_tensor *target, double beta, float *loss,
+                              tnn_tensor *grad)
+{
+    tnn_status st = check_threshold("smooth_l1_loss", "beta", beta, true);
+    if (!st) st = check_pair("smooth_l1_loss", pred, target, grad);
+    if (st) return st;
+    const size_t n = pred->size, blocked = n - n % REG_BLOCK;
+    const float norm = (float)(1.0 / (double)n), beta_f = (float)beta;
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const float d = pred->data[i] - target->data[i];
+        const double z = fabs((double)d);
+        acc += z < beta ? 0.5 * z * z / beta : z - 0.5 * beta;
+        if (!grad) continue;
+        float g;
+        if (i < blocked) /* torch's vector form: float beta */
+            g = d <= -beta_f ? -norm : d >= beta_f ? norm : d / beta_f * norm;
+        else /* its scalar form: the double beta */
+            g = d <= -beta ? -norm : d >= beta ? norm : (float)((double)(norm * d) / beta);
+        grad->data[i] = g;
+    }
+    if (loss) *loss = (float)(acc / (double)n);
+    return TNN_OK;
+}
+
+tnn_status tnn_huber_loss(const tnn_tensor *pred, const tnn_tensor *target, double delta, float *loss,
+                          tnn_tensor *grad)
+{
+    tnn_status st = check_threshold("huber_loss", "delta", delta, false);
+    if (!st) st = check_pair("huber_loss", pred, target, grad);
+    if (st) return st;
+    const size_t n = pred->size, blocked = n - n % REG_BLOCK;
+    const float norm = (float)(1.0 / (double)n), delta_f = (float)delta;
+    const float outer_f = norm * delta_f, outer = (float)((double)norm * delta);
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const float d = pred->data[i] - target->data[i];
+        const double z = fabs((double)d);
+        acc += z < delta ? 0.5 * z * z : delta * (z - 0.5 * delta);
+        if (!grad) continue;
+        float g;
+        if (i < blocked) /* torch's vector form: float delta */
+            g = d <= -delta_f ? -outer_f : d >= delta_f ? outer_f : norm * d;
+        else /* its scalar form: norm * delta in double */
+            g = d <= -delta ? -outer : d >= delta ? outer : norm * d;
+        grad->data[i] = g;
     }
     if (loss) *loss = (float)(acc / (double)n);
     return TNN_OK;

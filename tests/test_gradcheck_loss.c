@@ -3,6 +3,8 @@
 #include "gradcheck.h"
 #include "testutil.h"
 
+#include <math.h>
+
 typedef struct pair_ctx {
     tnn_status (*loss)(const tnn_tensor *, const tnn_tensor *, float *, tnn_tensor *);
     const tnn_tensor *target;
@@ -69,6 +71,71 @@ static void gradcheck_mse(void **state)
     tnn_tensor_free(x);
     tnn_tensor_free(t);
 }
+
+/* x - t kept at least `gap` away from each kink at +-k (and from 0): the central
+ * differences at steps up to 2h must not straddle one. */
+static tnn_tensor *away_from_kinks(tnn_rng *r, const tnn_tensor *t, const float *kinks, int nk, float gap)
+{
+    tnn_tensor *x = tnn_tensor_new(t->ndim, t->shape);
+    assert_non_null(x);
+    for (size_t i = 0; i < x->size; i++) {
+        float d;
+        bool near;
+        do {
+            d = 3.0f * (2.0f * tnn_rng_uniform(r) - 1.0f);
+            near = fabsf(d) < gap;
+            for (int k = 0; k < nk; k++) near |= fabsf(fabsf(d) - kinks[k]) < gap;
+        } while (near);
+        x->data[i] = t->data[i] + d;
+    }
+    return x;
+}
+
+typedef struct thr_ctx {
+    tnn_status (*loss)(const tnn_tensor *, const tnn_tensor *, double, float *, tnn_tensor *);
+    const tnn_tensor *target;
+    double thr;
+} thr_ctx;
+
+static tnn_status thr_loss(void *ctx, const tnn_tensor *x, float *loss, tnn_tensor *grad)
+{
+    thr_ctx *c = ctx;
+    return c->loss(x, c->target, c->thr, loss, grad);
+}
+
+static void gradcheck_l1(void **state)
+{
+    (void)state;
+    tnn_rng r;
+    tnn_rng_seed(&r, 95);
+    tnn_tensor *t = tu_rand_tensor(&r, 5, 7, -1.0f, 1.0f), *x = away_from_kinks(&r, t, NULL, 0, 0.1f);
+    pair_ctx c = {tnn_l1_loss, t};
+    check_pair("l1", &c, x, gradcheck_defaults().h);
+    tnn_tensor_free(x);
+    tnn_tensor_free(t);
+}
+
+/* 5 x 7 = 35 elements: 32 in torch's block form and 3 in its scalar form. */
+static void check_threshold(const char *name, tnn_status (*fn)(const tnn_tensor *, const tnn_tensor *, double, float *,
+                                                                 tnn_tensor *), double thr, uint64_t seed)
+{
+    tnn_rng r;
+    tnn_rng_seed(&r, seed);
+    const float kink = (float)thr;
+    tnn_tensor *t = tu_rand_tensor(&r, 5, 7, -1.0f, 1.0f), *x = away_from_kinks(&r, t, &kink, 1, 0.1f);
+    thr_ctx c = {fn, t, thr};
+    gradcheck_opts o = gradcheck_defaults();
+    gradcheck_report rep;
+    assert_int_equal(gradcheck_loss(name, thr_loss, &c, x, o, &rep), GRADCHECK_PASS);
+    assert_int_equal(rep.elements, x->size);
+    tnn_tensor_free(x);
+    tnn_tensor_free(t);
+}
+
+static void gradcheck_smooth_l1(void **state) { (void)state; check_threshold("smooth_l1(1)", tnn_smooth_l1_loss, 1.0, 96); }
+static void gradcheck_smooth_l1_beta(void **state) { (void)state; check_threshold("smooth_l1(0.7)", tnn_smooth_l1_loss, 0.7, 97); }
+static void gradcheck_huber(void **state) { (void)state; check_threshold("huber(1)", tnn_huber_loss, 1.0, 98); }
+static void gradcheck_huber_delta(void **state) { (void)state; check_threshold("huber(1.3)", tnn_huber_loss, 1.3, 99); }
 
 typedef struct ce_ctx {
     const int *targets;
@@ -266,6 +333,11 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gradcheck_bce),
     cmocka_unit_test(gradcheck_bce_with_logits),
     cmocka_unit_test(gradcheck_mse),
+    cmocka_unit_test(gradcheck_l1),
+    cmocka_unit_test(gradcheck_smooth_l1),
+    cmocka_unit_test(gradcheck_smooth_l1_beta),
+    cmocka_unit_test(gradcheck_huber),
+    cmocka_unit_test(gradcheck_huber_delta),
     cmocka_unit_test(gradcheck_cross_entropy),
     cmocka_unit_test(gradcheck_nll_after_log_softmax),
     cmocka_unit_test(gradcheck_cross_entropy_weighted),

@@ -22,6 +22,62 @@ static void mse_by_hand(void **state)
     tnn_tensor_free(G);
 }
 
+/* L1, SmoothL1 and Huber against their definitions, in double, on values inside and
+ * outside the thresholds; the thresholds' own values; refusals. */
+static void l1_smooth_l1_huber_by_hand(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    float p[N] = {0.25f, -0.5f, 2.0f, -3.0f, 1.0f, 0.0f}, t[N] = {0, 0, 0, 0, 0, 0};
+    tnn_tensor *P = vec(p, 2, 3), *T = vec(t, 2, 3), *G = tnn_tensor_new2(2, 3);
+    float loss;
+    TU_ASSERT_OK(tnn_l1_loss(P, T, &loss, G));
+    tu_assert_close1(loss, 6.75 / N, 1e-7, 1e-7, "l1");
+    tu_assert_close(G->data, ((double[]){1.0 / N, -1.0 / N, 1.0 / N, -1.0 / N, 1.0 / N, 0}), N, 1e-7, 1e-7, "l1 grad");
+    /* beta = 1: 0.5 z^2 inside, z - 0.5 outside; at z = beta both give 0.5 */
+    TU_ASSERT_OK(tnn_smooth_l1_loss(P, T, 1.0, &loss, G));
+    tu_assert_close1(loss, (0.5 * 0.0625 + 0.5 * 0.25 + 1.5 + 2.5 + 0.5 + 0) / N, 1e-7, 1e-7, "smooth_l1");
+    tu_assert_close(G->data, ((double[]){0.25 / N, -0.5 / N, 1.0 / N, -1.0 / N, 1.0 / N, 0}), N, 1e-7, 1e-7,
+                    "smooth_l1 grad");
+    /* beta = 0.5: 0.25 is inside (0.5 z^2 / beta = z^2), the rest outside */
+    TU_ASSERT_OK(tnn_smooth_l1_loss(P, T, 0.5, &loss, G));
+    tu_assert_close1(loss, (0.0625 + 0.25 + 1.75 + 2.75 + 0.75 + 0) / N, 1e-7, 1e-7, "smooth_l1 beta 0.5");
+    tu_assert_close(G->data, ((double[]){0.5 / N, -1.0 / N, 1.0 / N, -1.0 / N, 1.0 / N, 0}), N, 1e-7, 1e-7,
+                    "smooth_l1 beta 0.5 grad");
+    /* beta = 0: L1's loss; a zero difference takes -1 / n, as torch's kernel gives it */
+    TU_ASSERT_OK(tnn_smooth_l1_loss(P, T, 0.0, &loss, G));
+    tu_assert_close1(loss, 6.75 / N, 1e-7, 1e-7, "smooth_l1 beta 0");
+    tu_assert_close(G->data, ((double[]){1.0 / N, -1.0 / N, 1.0 / N, -1.0 / N, 1.0 / N, -1.0 / N}), N, 1e-7, 1e-7,
+                    "smooth_l1 beta 0 grad");
+    /* delta = 2: 0.5 z^2 inside, delta (z - 0.5 delta) outside: delta x SmoothL1(beta = delta) */
+    TU_ASSERT_OK(tnn_huber_loss(P, T, 2.0, &loss, G));
+    tu_assert_close1(loss, (0.5 * 0.0625 + 0.5 * 0.25 + 2.0 + 4.0 + 0.5 + 0) / N, 1e-7, 1e-7, "huber");
+    tu_assert_close(G->data, ((double[]){0.25 / N, -0.5 / N, 2.0 / N, -2.0 / N, 1.0 / N, 0}), N, 1e-7, 1e-7,
+                    "huber grad");
+    float sm;
+    TU_ASSERT_OK(tnn_smooth_l1_loss(P, T, 2.0, &sm, NULL));
+    tu_assert_close1(loss, 2.0 * sm, 1e-6, 1e-6, "huber = delta x smooth_l1");
+    /* refusals, each naming the setting; nothing written */
+    tnn_tensor_fill(G, 7.0f);
+    loss = 7.0f;
+    TU_ASSERT_ERR(tnn_smooth_l1_loss(P, T, -0.5, &loss, G), TNN_ERR_ARG, "smooth_l1_loss", "beta = -0.5", ">= 0", NULL);
+    TU_ASSERT_ERR(tnn_smooth_l1_loss(P, T, NAN, &loss, G), TNN_ERR_ARG, "smooth_l1_loss", "beta", NULL);
+    TU_ASSERT_ERR(tnn_smooth_l1_loss(P, T, 1e39, &loss, G), TNN_ERR_ARG, "beta", "FLT_MAX", NULL);
+    TU_ASSERT_ERR(tnn_huber_loss(P, T, 0.0, &loss, G), TNN_ERR_ARG, "huber_loss", "delta = 0", "> 0", NULL);
+    TU_ASSERT_ERR(tnn_huber_loss(P, T, -1.0, &loss, G), TNN_ERR_ARG, "huber_loss", "delta", NULL);
+    TU_ASSERT_ERR(tnn_huber_loss(P, T, INFINITY, &loss, G), TNN_ERR_ARG, "delta", NULL);
+    assert_true(loss == 7.0f);
+    for (int i = 0; i < N; i++) assert_true(G->data[i] == 7.0f);
+    tnn_tensor *T3 = tnn_tensor_new2(3, 2);
+    TU_ASSERT_ERR(tnn_l1_loss(P, T3, &loss, G), TNN_ERR_SHAPE, "l1_loss", "[2 x 3]", "[3 x 2]", NULL);
+    TU_ASSERT_ERR(tnn_smooth_l1_loss(P, T3, 1.0, &loss, G), TNN_ERR_SHAPE, "smooth_l1_loss", NULL);
+    TU_ASSERT_ERR(tnn_huber_loss(P, NULL, 1.0, &loss, G), TNN_ERR_ARG, "huber_loss", "target is NULL", NULL);
+    tnn_tensor_free(T3);
+    tnn_tensor_free(P);
+    tnn_tensor_free(T);
+    tnn_tensor_free(G);
+}
+
 static void bce_by_hand_and_clamp(void **state)
 {
     (void)state;
@@ -1076,6 +1132,7 @@ static void ce_ignored_non_finite_rows_as_torch(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(mse_by_hand),
+    cmocka_unit_test(l1_smooth_l1_huber_by_hand),
     cmocka_unit_test(bce_by_hand_and_clamp),
     cmocka_unit_test(bce_with_logits_stable),
     cmocka_unit_test(cross_entropy_by_hand),

@@ -46,6 +46,28 @@ TNN_API tnn_status tnn_bce_with_logits_loss(const tnn_tensor *logits, const tnn_
 /** MSELoss: mean((p - t)^2). */
 TNN_API tnn_status tnn_mse_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad);
 
+/** L1Loss: mean(|p - t|). dL/dp is sign(p - t) / n, and 0 where p - t is 0 or NaN (as
+ * torch's sign gives 0 there; the loss is NaN then). */
+TNN_API tnn_status tnn_l1_loss(const tnn_tensor *pred, const tnn_tensor *target, float *loss, tnn_tensor *grad);
+
+/** SmoothL1Loss(beta) (torch.nn.SmoothL1Loss, PyTorch's default beta = 1.0): per element,
+ * with z = |p - t|, 0.5 z^2 / beta where z < beta and z - 0.5 beta elsewhere; the mean of
+ * those. dL/dp is (p - t) / beta / n inside, +-1 / n outside. beta = 0 is L1Loss except
+ * where p - t is +-0, whose gradient torch's kernel makes -1 / n (so does this one).
+ * beta must be >= 0 and at most FLT_MAX (TNN_ERR_ARG naming it otherwise; torch refuses
+ * a negative beta too). The gradient is torch 1.13's bits, whose kernel rounds the last
+ * n mod 16 elements a little differently from the others (docs/parity.md). */
+TNN_API tnn_status tnn_smooth_l1_loss(const tnn_tensor *pred, const tnn_tensor *target, double beta, float *loss,
+                                      tnn_tensor *grad);
+
+/** HuberLoss(delta) (torch.nn.HuberLoss, PyTorch's default delta = 1.0): per element,
+ * with z = |p - t|, 0.5 z^2 where z < delta and delta (z - 0.5 delta) elsewhere; the mean
+ * of those. It is delta times SmoothL1Loss(beta = delta). dL/dp is (p - t) / n inside,
+ * +-delta / n outside. delta must be > 0 and at most FLT_MAX (TNN_ERR_ARG naming it
+ * otherwise, as torch refuses a delta <= 0). Gradient bits as for tnn_smooth_l1_loss. */
+TNN_API tnn_status tnn_huber_loss(const tnn_tensor *pred, const tnn_tensor *target, double delta, float *loss,
+                                  tnn_tensor *grad);
+
 /** CrossEntropyLoss: log-softmax over the last dimension of [batch x classes] logits
  * and NLL against integer class indices targets[batch] in [0, classes). Logits that are
  * not 2-D return TNN_ERR_SHAPE; a target outside [0, classes) returns TNN_ERR_ARG.

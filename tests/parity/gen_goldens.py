@@ -407,6 +407,78 @@ def loss_goldens():
 OPT_STEPS = 10
 
 
+def regression_loss_goldens():
+    """L1Loss, SmoothL1Loss and HuberLoss: the loss and dL/dpred. torch's backward kernels
+    for the last two round the last n mod 16 elements in another form (their scalar
+    loop), so the sizes include tails of 0, 5, 7 and 13 elements, and values at the
+    thresholds as floats (0.7f < 0.7, 1.3f < 1.3) in both parts."""
+    gd = Golden()
+    g = gen(410)
+
+    def add_case(prefix, fn, pred, target):
+        pred = pred.clone().requires_grad_(True)
+        loss = fn(pred, target)
+        loss.backward()
+        gd.add(prefix + "pred", pred)
+        gd.add(prefix + "target", target)
+        gd.add(prefix + "loss", loss)
+        gd.add(prefix + "grad", pred.grad)
+
+    def at(thr, n):
+        """n predictions against zero targets: the thresholds as floats, zeros of both
+        signs, just inside and outside, then random values (in the block part and the
+        tail alike)."""
+        t = float(np.float32(thr))
+        edge = [t, -t, 0.0, -0.0, np.nextafter(np.float32(t), np.float32(0)).item(),
+                -np.nextafter(np.float32(t), np.float32(0)).item(),
+                np.nextafter(np.float32(t), np.float32(9)).item(), 2 * t, -3 * t]
+        x = randn(g, n, scale=2 * max(t, 0.5))
+        x[:len(edge)] = torch.tensor(edge)
+        x[n - len(edge):] = torch.tensor(edge)
+        return x, torch.zeros(n)
+
+    l1 = nn.L1Loss()
+    add_case("l1.a.", l1, randn(g, 16, 10), randn(g, 16, 10))
+    add_case("l1.odd.", l1, randn(g, 7, 3, scale=10.0), randn(g, 7, 3))
+    x, t = at(1.0, 45)
+    x[20] = float("nan")
+    x[21] = float("inf")
+    add_case("l1.special.", l1, x, t)
+
+    for name, beta, n in (("default", 1.0, 1000), ("b07", 0.7, 43), ("b07_scalar", 0.7, 13),
+                          ("b0", 0.0, 37), ("small", 0.05, 61), ("large", 1.0, 40007)):
+        fn = nn.SmoothL1Loss(beta=beta)
+        if name == "large":
+            add_case(f"smooth_l1.{name}.", fn, randn(g, 40007, scale=1.5), randn(g, 40007))
+        else:
+            x, t = at(beta if beta > 0 else 1.0, n)
+            add_case(f"smooth_l1.{name}.", fn, x, t)
+        gd.add(f"smooth_l1.{name}.beta", torch.tensor([beta]))
+    x, t = at(1.0, 45)
+    x[20] = float("nan")
+    x[21] = float("inf")
+    x[40] = float("-inf")
+    add_case("smooth_l1.special.", nn.SmoothL1Loss(), x, t)
+    gd.add("smooth_l1.special.beta", torch.tensor([1.0]))
+
+    for name, delta, n in (("default", 1.0, 1000), ("d13", 1.3, 43), ("d13_scalar", 1.3, 13),
+                           ("small", 0.05, 61), ("large", 2.5, 1007)):
+        fn = nn.HuberLoss(delta=delta)
+        if name == "large":
+            add_case(f"huber.{name}.", fn, randn(g, 1007, scale=4.0), randn(g, 1007))
+        else:
+            x, t = at(delta, n)
+            add_case(f"huber.{name}.", fn, x, t)
+        gd.add(f"huber.{name}.delta", torch.tensor([delta], dtype=torch.float64).float())
+    x, t = at(1.0, 45)
+    x[20] = float("nan")
+    x[21] = float("inf")
+    x[40] = float("-inf")
+    add_case("huber.special.", nn.HuberLoss(), x, t)
+    gd.add("huber.special.delta", torch.tensor([1.0]))
+    gd.write("regression_loss.golden")
+
+
 def optimizer_params(g):
     # The parameters of a Linear(5, 7): "weight" [7 x 5] and "bias" [7].
     return {"weight": randn(g, 7, 5, scale=0.5), "bias": randn(g, 7, scale=0.1)}
@@ -1576,6 +1648,7 @@ def main():
     elu_silu_gelu_goldens()
     softmax_goldens()
     loss_goldens()
+    regression_loss_goldens()
     adam_goldens()
     sgd_goldens()
     adamw_goldens()
