@@ -950,13 +950,15 @@ static void tiny_weight_decay_is_applied_as_torch_decides(void **state)
 {
     (void)state;
     const double w[NP] = {INFINITY, 0.5, -0.25};
-    for (int kind = 0; kind < 2; kind++) {
+    for (int kind = 0; kind < 3; kind++) { /* SGD, Adam, RMSprop */
         tiny t = tiny_new(w);
         tnn_sgd_params sp = tnn_sgd_defaults();
         sp.weight_decay = 1e-50;
         tnn_adam_params ap = tnn_adam_defaults();
         ap.weight_decay = 1e-50;
-        tnn_optimizer *o = kind ? tnn_adam_new(t.m, ap) : tnn_sgd_new(t.m, sp);
+        tnn_rmsprop_params rp = tnn_rmsprop_defaults();
+        rp.weight_decay = 1e-50;
+        tnn_optimizer *o = kind == 2 ? tnn_rmsprop_new(t.m, rp) : kind ? tnn_adam_new(t.m, ap) : tnn_sgd_new(t.m, sp);
         assert_non_null(o);
         set_grads(&t, G[0]);
         TU_ASSERT_OK(tnn_optimizer_step(o));
@@ -2006,6 +2008,35 @@ static void rmsprop_refuses_a_step_count_out_of_range(void **state)
     two_free(&t);
 }
 
+/* torch takes the momentum path when momentum > 0 as a double: a momentum that rounds
+ * to 0 in float (1e-50) keeps a buffer and updates through it (buf = 0 * buf + g / avg,
+ * param += -lr * buf, fused), as a momentum of 1e-30 does to the bit (its buf * mom
+ * vanishes beside g / avg), which is not how momentum 0's update rounds. */
+static void rmsprop_tiny_momentum_is_applied_as_torch_decides(void **state)
+{
+    (void)state;
+    const double moms[3] = {1e-50, 1e-30, 0.0};
+    snap w[3];
+    for (int k = 0; k < 3; k++) {
+        two_layers t = two_new();
+        tnn_rmsprop_params p = tnn_rmsprop_defaults();
+        p.momentum = moms[k];
+        p.lr = 0.1;
+        tnn_optimizer *o = tnn_rmsprop_new(t.net, p);
+        assert_non_null(o);
+        for (int s = 0; s < 3; s++) two_step(&t, o, true);
+        state_seen st = {0};
+        TU_ASSERT_OK(tnn_optimizer_visit_state(o, "", collect, &st));
+        assert_int_equal(st.count, k < 2 ? 12 : 8); /* momentum_buffer kept unless momentum is 0 */
+        w[k] = snap_module(t.net, NULL, NULL);
+        tnn_optimizer_free(o);
+        two_free(&t);
+    }
+    assert_memory_equal(w[0].bytes, w[1].bytes, w[0].n);
+    assert_true(memcmp(w[0].bytes, w[2].bytes, w[0].n) != 0);
+    for (int k = 0; k < 3; k++) free(w[k].bytes);
+}
+
 /* kind 0: momentum, centered and weight decay; 1: defaults (lr 0.05); 2: momentum; 3: centered. */
 static tnn_optimizer *rmsprop_opt(int kind, tnn_module *m)
 {
@@ -2218,6 +2249,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(rmsprop_state_names),
     cmocka_unit_test(rmsprop_skips_parameters_without_gradient),
     cmocka_unit_test(rmsprop_refuses_a_step_count_out_of_range),
+    cmocka_unit_test(rmsprop_tiny_momentum_is_applied_as_torch_decides),
     cmocka_unit_test_setup_teardown(rmsprop_checkpoint_round_trip, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(rmsprop_states_with_other_settings_do_not_mix, tu_tmpdir_make, tu_tmpdir_remove),
 };

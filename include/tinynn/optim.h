@@ -7,7 +7,7 @@
  * update from the accumulated gradients, leaving alone the parameters that have none
  * (discarded, no backward since; PyTorch skips a .grad of None); tnn_optimizer_zero_grad() clears them.
  * A new layer's gradients are zeros that count (so that they can be written by hand):
- * a step before any backward counts for Adam and AdamW and applies weight decay, where PyTorch's
+ * a step before any backward counts for Adam, AdamW and RMSprop and applies weight decay, where PyTorch's
  * new parameters (.grad None) are skipped; discard the gradients once after building
  * the model for PyTorch's start (docs/parity.md, "Known differences"). The
  * updates are PyTorch's (torch.optim.SGD / Adam / AdamW / RMSprop, non-fused), computed in
