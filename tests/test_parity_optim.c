@@ -37,6 +37,15 @@
  * all-ones NaN). Cases in test_amsgrad's table: Adam plain, with L2 decay and frozen
  * steps and lr changes, with layer 0 starting at step 4, with a NaN and an infinite
  * gradient; AdamW plain and with a schedule.
+ *
+ * parity_rmsprop (tests/data/parity/rmsprop.golden): torch.optim.RMSprop on the same
+ * model and gradients, ten steps, with no tolerance: every parameter after every step
+ * and the state after the tenth ("rmsprop.<param>.step", ".square_avg", and
+ * ".momentum_buffer" / ".grad_avg" exactly where torch keeps them), NaNs to the bit.
+ * Cases in test_rmsprop's table: defaults, weight decay, momentum, centered, all three,
+ * frozen layers, a NaN and an infinite gradient, lr changes, PyTorch-GAN's wgan.py
+ * setting (lr 5e-5), and alpha 0 centered (square_avg - grad_avg^2 is then g*g's
+ * rounding error: it tells the fused addcmul from an unfused one, and goes below 0).
  */
 #include "parity/parity.h"
 
