@@ -1,6 +1,6 @@
-/* The optimizer interface and the built-in optimizers, SGD, Adam and AdamW (Adam with
+/* The optimizer interface and the built-in optimizers, SGD, Adam, AdamW (Adam with
  * decoupled weight decay: the same state, kernel and step, one multiplication more),
- * both optionally with AMSGrad (a third state array and a kernel of its own).
+ * both optionally with AMSGrad (a third state array and a kernel of its own) and RMSprop.
  * The updates follow torch.optim's single-tensor (for-loop) implementations, op by op,
  * in float32 with hyper-parameters held in double and rounded where PyTorch rounds.
  * torch's CPU kernels compute a.add(b, alpha=s) as fma(b, s, a) and
@@ -618,4 +618,215 @@ tnn_optimizer *tnn_adamw_new(tnn_module *m, tnn_adamw_params p)
 int64_t tnn_adam_step_count(const tnn_optimizer *o)
 {
     return (o && (o->vt == &adam_vt || o->vt == &adamw_vt)) ? ((const tnn_adam *)o)->step : -1;
+}
+
+/* ---------------- RMSprop ---------------- */
+
+/* The update constants of one RMSprop step, rounded to float where torch rounds them;
+ * the same for every parameter (RMSprop has no bias correction). */
+typedef struct rmsprop_consts {
+    float alpha, one_alpha, eps, wd, mom, neg_lr;
+} rmsprop_consts;
+
+typedef struct tnn_rmsprop {
+    tnn_optimizer base;
+    tnn_rmsprop_params p;
+    /* Per parameter: the updates it has had, torch's state['step'] (kept for
+     * checkpoints; the update does not use it). */
+    int64_t *steps;
+    /* square_avg, then momentum_buffer (NULL without momentum) and grad_avg (NULL unless
+     * centered): one arena of 1 to 3 x n. */
+    float *sq, *buf, *gavg;
+    size_t n;          /* total number of parameter scalars */
+    rmsprop_consts c;  /* this step's constants */
+} tnn_rmsprop;
+
+tnn_rmsprop_params tnn_rmsprop_defaults(void)
+{
+    return (tnn_rmsprop_params){.lr = 1e-2, .alpha = 0.99, .eps = 1e-8, .weight_decay = 0.0, .momentum = 0.0,
+                                .centered = false, .tag = TNN_SETTINGS_TAG};
+}
+
+/* One pass over n consecutive scalars. decay, centered and momentum are constants in
+ * each of the kernel's calls (below), so that each variant's loop is vectorised, as
+ * amsgrad_loop's are. torch's operations, in its order:
+ *   grad = grad.add(param, alpha=wd)                      fma(w, wd, g)
+ *   square_avg.mul_(alpha).addcmul_(grad, grad, value=1-alpha)
+ *                                                         fma((1-alpha) g, g, v alpha)
+ *   grad_avg.mul_(alpha).add_(grad, alpha=1-alpha)         fma(g, 1-alpha, ga alpha)
+ *   avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+ *                                                         sqrt(fma(-ga, ga, v))
+ *   avg = square_avg.sqrt()                               (not centered)
+ *   avg.add_(eps)                                         avg + eps
+ *   buf.mul_(momentum).addcdiv_(grad, avg)                buf mom + g / avg
+ *   param.add_(buf, alpha=-lr)                            fma(buf, -lr, w)
+ *   param.addcdiv_(grad, avg, value=-lr)                  w + (-lr g) / avg (no momentum)
+ * torch's addcdiv multiplies by the value before it divides and fuses nothing (a
+ * division sits between); its addcmul and add with alpha fuse (src/optim.c's head). */
+static inline void rmsprop_loop(float *restrict w, const float *restrict g, float *restrict sq, float *restrict buf,
+                                float *restrict gavg, size_t n, const rmsprop_consts *c, bool decay, bool centered,
+                                bool momentum)
+{
+    const float alpha = c->alpha, one_alpha = c->one_alpha, eps = c->eps, wd = c->wd, mom = c->mom, neg_lr = c->neg_lr;
+    for (size_t i = 0; i < n; i++) {
+        const float wi = w[i];
+        float gi = g[i];
+        if (decay) gi = fmaf(wi, wd, gi);
+        const float v = fmaf(one_alpha * gi, gi, sq[i] * alpha);
+        sq[i] = v;
+        float avg;
+        if (centered) {
+            const float ga = fmaf(gi, one_alpha, gavg[i] * alpha);
+            gavg[i] = ga;
+            avg = sqrtf(fmaf(-ga, ga, v));
+        } else {
+            avg = sqrtf(v);
+        }
+        avg = avg + eps;
+        if (momentum) {
+            const float b = buf[i] * mom + gi / avg;
+            buf[i] = b;
+            w[i] = fmaf(b, neg_lr, wi);
+        } else {
+            w[i] = wi + neg_lr * gi / avg;
+        }
+    }
+}
+
+TNN_CLONES static void rmsprop_kernel(float *restrict w, const float *restrict g, float *restrict sq,
+                                      float *restrict buf, float *restrict gavg, size_t n, const rmsprop_consts *c,
+                                      unsigned variant)
+{
+    switch (variant) { /* bit 0: weight decay, bit 1: centered, bit 2: momentum */
+    case 0: rmsprop_loop(w, g, sq, buf, gavg, n, c, false, false, false); break;
+    case 1: rmsprop_loop(w, g, sq, buf, gavg, n, c, true, false, false); break;
+    case 2: rmsprop_loop(w, g, sq, buf, gavg, n, c, false, true, false); break;
+    case 3: rmsprop_loop(w, g, sq, buf, gavg, n, c, true, true, false); break;
+    case 4: rmsprop_loop(w, g, sq, buf, gavg, n, c, false, false, true); break;
+    case 5: rmsprop_loop(w, g, sq, buf, gavg, n, c, true, false, true); break;
+    case 6: rmsprop_loop(w, g, sq, buf, gavg, n, c, false, true, true); break;
+    default: rmsprop_loop(w, g, sq, buf, gavg, n, c, true, true, true); break;
+    }
+}
+
+static void rmsprop_part(void *ctx, tnn_named_tensor *t, size_t lo, size_t hi, size_t off)
+{
+    tnn_rmsprop *r = ctx;
+    /* torch tests weight_decay != 0 in double (a decay that rounds to 0 in float still
+     * adds param * 0) and momentum > 0 */
+    const unsigned variant = (r->p.weight_decay != 0.0 ? 1u : 0u) | (r->gavg ? 2u : 0u) | (r->buf ? 4u : 0u);
+    rmsprop_kernel((float *)t->data + lo, t->grad + lo, r->sq + off + lo, r->buf ? r->buf + off + lo : NULL,
+                   r->gavg ? r->gavg + off + lo : NULL, hi - lo, &r->c, variant);
+}
+
+static void rmsprop_range(void *ctx, size_t b, size_t e)
+{
+    for_flat_range(((tnn_rmsprop *)ctx)->base.params, b, e, rmsprop_part, ctx);
+}
+
+static tnn_status rmsprop_step(tnn_optimizer *o)
+{
+    tnn_rmsprop *r = (tnn_rmsprop *)o;
+    const tnn_tensor_list *l = o->params;
+    for (int k = 0; k < l->count; k++) { /* every check before anything changes */
+        const int64_t s = r->steps[k];
+        if (!l->items[k].no_grad && (s < 0 || s == INT64_MAX))
+            return tnn_error(TNN_ERR_STATE, "rmsprop: '%s' has step count %lld, which cannot be counted on (a loaded "
+                             "state?); it must be 0 to 2^63 - 2", l->items[k].name, (long long)s);
+    }
+    for (int k = 0; k < l->count; k++)
+        if (!l->items[k].no_grad) r->steps[k]++; /* skipped: no count, no update */
+    const tnn_rmsprop_params *p = &r->p;
+    r->c = (rmsprop_consts){
+        .alpha = (float)p->alpha, .one_alpha = (float)(1.0 - p->alpha), .eps = (float)p->eps,
+        .wd = (float)p->weight_decay, .mom = (float)p->momentum, .neg_lr = (float)-p->lr,
+    };
+    /* Element-wise: the split over threads does not change any result. */
+    tnn_parallel_chunks(r->n, OPTIM_CHUNK, rmsprop_range, r);
+    return TNN_OK;
+}
+
+/* Per parameter "rmsprop.<param>.step", ".square_avg", then ".momentum_buffer" with
+ * momentum and ".grad_avg" when centered (torch's state keys, in its order). */
+static tnn_status rmsprop_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx)
+{
+    tnn_rmsprop *r = (tnn_rmsprop *)o;
+    tnn_status st = TNN_OK;
+    size_t off = 0;
+    char local[300];
+    for (int k = 0; !st && k < o->params->count; k++) {
+        tnn_named_tensor *t = &o->params->items[k];
+        snprintf(local, sizeof local, "rmsprop.%s.step", t->name);
+        st = tnn_visit_one(prefix, local, TNN_I64, &r->steps[k], NULL, 0, NULL, false, fn, ctx);
+        snprintf(local, sizeof local, "rmsprop.%s.square_avg", t->name);
+        if (!st) st = tnn_visit_one(prefix, local, TNN_F32, r->sq + off, NULL, t->ndim, t->shape, false, fn, ctx);
+        if (r->buf) {
+            snprintf(local, sizeof local, "rmsprop.%s.momentum_buffer", t->name);
+            if (!st) st = tnn_visit_one(prefix, local, TNN_F32, r->buf + off, NULL, t->ndim, t->shape, false, fn, ctx);
+        }
+        if (r->gavg) {
+            snprintf(local, sizeof local, "rmsprop.%s.grad_avg", t->name);
+            if (!st) st = tnn_visit_one(prefix, local, TNN_F32, r->gavg + off, NULL, t->ndim, t->shape, false, fn, ctx);
+        }
+        off += t->count;
+    }
+    return st;
+}
+
+static void rmsprop_free(tnn_optimizer *o)
+{
+    tnn_rmsprop *r = (tnn_rmsprop *)o;
+    tnn_tensor_list_free(o->params);
+    tnn_free(r->sq);
+    tnn_free(r->steps);
+    tnn_free(r);
+}
+
+static tnn_status rmsprop_set_lr(tnn_optimizer *o, double lr)
+{
+    ((tnn_rmsprop *)o)->p.lr = lr;
+    return TNN_OK;
+}
+
+static double rmsprop_get_lr(const tnn_optimizer *o) { return ((const tnn_rmsprop *)o)->p.lr; }
+
+static const tnn_optimizer_vtable rmsprop_vt = {"rmsprop", rmsprop_step, rmsprop_visit_state, rmsprop_free,
+                                                rmsprop_set_lr, rmsprop_get_lr};
+
+/* torch's checks (each setting >= 0), in its order, and finite in float: the first bad
+ * one is named. */
+static bool rmsprop_params_ok(const tnn_rmsprop_params *p)
+{
+    const struct { const char *name; double v; } s[] = {
+        {"lr", p->lr}, {"eps", p->eps}, {"momentum", p->momentum}, {"weight_decay", p->weight_decay},
+        {"alpha", p->alpha},
+    };
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        if (s[i].v >= 0.0 && float_finite(s[i].v)) continue;
+        tnn_error(TNN_ERR_ARG, "rmsprop: %s %g must be >= 0 and finite in float (lr=%g alpha=%g eps=%g "
+                  "weight_decay=%g momentum=%g)", s[i].name, s[i].v, p->lr, p->alpha, p->eps, p->weight_decay,
+                  p->momentum);
+        return false;
+    }
+    return true;
+}
+
+tnn_optimizer *tnn_rmsprop_new(tnn_module *m, tnn_rmsprop_params p)
+{
+    if (!m) { tnn_error(TNN_ERR_ARG, "rmsprop: module is NULL"); return NULL; }
+    if (tnn_settings_refused(p.tag, "rmsprop", "tnn_rmsprop_defaults") || !rmsprop_params_ok(&p)) return NULL;
+    tnn_rmsprop *r = tnn_calloc(1, sizeof *r, "rmsprop");
+    if (!r) return NULL;
+    r->p = p;
+    if (tnn_optimizer_init(&r->base, &rmsprop_vt, m)) { tnn_free(r); return NULL; }
+    const size_t n = arena_size(r->base.params);
+    const bool mom = p.momentum > 0.0;
+    r->n = n;
+    /* square_avg, then momentum_buffer and grad_avg when the settings ask for them */
+    r->sq = tnn_calloc((1 + (size_t)mom + (size_t)p.centered) * n, sizeof(float), "rmsprop state");
+    r->steps = r->sq ? tnn_calloc((size_t)r->base.params->count, sizeof *r->steps, "rmsprop step counts") : NULL;
+    if (!r->steps) { rmsprop_free(&r->base); return NULL; }
+    r->buf = mom ? r->sq + n : NULL;
+    r->gavg = p.centered ? r->sq + (1 + (size_t)mom) * n : NULL;
+    return &r->base;
 }

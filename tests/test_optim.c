@@ -1,5 +1,5 @@
 /* Optimizer tests (tinynn/optim.h): SGD (momentum, dampening, nesterov, weight
- * decay), Adam and AdamW steps (also with amsgrad) against the update formulas
+ * decay), Adam and AdamW steps (also with amsgrad) and RMSprop's against the update formulas
  * evaluated in double on a tiny model, zero_grad, state enumeration names, a
  * user-defined optimizer, errors, checkpoints (amsgrad's maxima in them, and states
  * with and without them kept apart). */
@@ -426,16 +426,16 @@ typedef struct big_run {
     state_seen state;
 } big_run;
 
-/* kind 0: SGD with momentum, 1: Adam, 2: AdamW, 3: Adam with amsgrad; weight decay 0.01
- * in each. Kind 3 on a tenth of the parameters (still four chunks, for CI's valgrind
- * stage's time). */
+/* kind 0: SGD with momentum, 1: Adam, 2: AdamW, 3: Adam with amsgrad, 4: RMSprop with
+ * momentum, centered; weight decay 0.01 in each. Kinds 3 and 4 on a tenth of the
+ * parameters (still four chunks, for CI's valgrind stage's time). */
 static void big_steps(big_run *r, int kind, int threads)
 {
     tnn_parallel_set_threads(threads); /* the pool itself: 3 threads even on 2 cores */
     tnn_rng rng;
     tnn_rng_seed(&rng, 77);
     r->m = tnn_sequential_new();
-    const int in = kind == 3 ? 100 : 1000;
+    const int in = kind >= 3 ? 100 : 1000;
     TU_ASSERT_OK(tnn_sequential_add(r->m, tnn_linear_new(in, 600, true, &rng))); /* 600,600 parameters (60,600) */
     TU_ASSERT_OK(tnn_sequential_add(r->m, tnn_linear_new(600, 3, true, &rng)));
     tnn_sgd_params sp = tnn_sgd_defaults();
@@ -447,7 +447,12 @@ static void big_steps(big_run *r, int kind, int threads)
     ap.beta2 = kind == 3 ? 0.5 : ap.beta2; /* second moments that fall below their maxima */
     tnn_adamw_params wp = tnn_adamw_defaults();
     wp.lr = 0.05; /* a decay factor of 1 - 5e-4: many last bits to get right */
-    r->o = kind == 2 ? tnn_adamw_new(r->m, wp) : kind != 0 ? tnn_adam_new(r->m, ap) : tnn_sgd_new(r->m, sp);
+    tnn_rmsprop_params rp = tnn_rmsprop_defaults();
+    rp.momentum = 0.9;
+    rp.centered = true;
+    rp.weight_decay = 0.01;
+    r->o = kind == 4 ? tnn_rmsprop_new(r->m, rp) : kind == 2 ? tnn_adamw_new(r->m, wp)
+         : kind != 0 ? tnn_adam_new(r->m, ap) : tnn_sgd_new(r->m, sp);
     assert_non_null(r->o);
     for (int s = 0; s < 3; s++) {
         tnn_tensor_list *l = tnn_module_parameters(r->m, "");
@@ -470,7 +475,7 @@ static void big_free(big_run *r)
 static void optimizers_same_bits_on_any_thread_count(void **state)
 {
     (void)state;
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 5; kind++) {
         big_run one;
         big_steps(&one, kind, 1);
         tnn_tensor_list *want = tnn_module_parameters(one.m, "");
@@ -482,8 +487,8 @@ static void optimizers_same_bits_on_any_thread_count(void **state)
             for (int k = 0; k < got->count; k++)
                 assert_memory_equal(got->items[k].data, want->items[k].data, want->items[k].count * sizeof(float));
             assert_int_equal(r.state.count, one.state.count);
-            /* step + 3 per parameter (4 with amsgrad); 1 per parameter */
-            assert_int_equal(r.state.count, kind == 3 ? 17 : kind ? 13 : 4);
+            /* step + 3 per parameter (4 with amsgrad); 1 per parameter; RMSprop's 4 per parameter */
+            assert_int_equal(r.state.count, kind == 4 ? 16 : kind == 3 ? 17 : kind ? 13 : 4);
             for (int k = 0; k < r.state.count; k++) {
                 size_t bytes = r.state.items[k].count * (r.state.items[k].dtype == TNN_I64 ? 8 : 4);
                 assert_memory_equal(r.state.items[k].data, one.state.items[k].data, bytes);
@@ -945,13 +950,15 @@ static void tiny_weight_decay_is_applied_as_torch_decides(void **state)
 {
     (void)state;
     const double w[NP] = {INFINITY, 0.5, -0.25};
-    for (int kind = 0; kind < 2; kind++) {
+    for (int kind = 0; kind < 3; kind++) { /* SGD, Adam, RMSprop */
         tiny t = tiny_new(w);
         tnn_sgd_params sp = tnn_sgd_defaults();
         sp.weight_decay = 1e-50;
         tnn_adam_params ap = tnn_adam_defaults();
         ap.weight_decay = 1e-50;
-        tnn_optimizer *o = kind ? tnn_adam_new(t.m, ap) : tnn_sgd_new(t.m, sp);
+        tnn_rmsprop_params rp = tnn_rmsprop_defaults();
+        rp.weight_decay = 1e-50;
+        tnn_optimizer *o = kind == 2 ? tnn_rmsprop_new(t.m, rp) : kind ? tnn_adam_new(t.m, ap) : tnn_sgd_new(t.m, sp);
         assert_non_null(o);
         set_grads(&t, G[0]);
         TU_ASSERT_OK(tnn_optimizer_step(o));
@@ -1253,7 +1260,7 @@ static void adamw_skips_parameters_without_gradient(void **state)
 static void optimizer_steps_allocate_nothing(void **state)
 {
     (void)state;
-    for (int kind = 0; kind < 4; kind++) { /* SGD with momentum, Adam, AdamW, Adam with amsgrad */
+    for (int kind = 0; kind < 5; kind++) { /* SGD with momentum, Adam, AdamW, Adam with amsgrad, RMSprop */
         for (int threads = 1; threads <= 3; threads += 2) {
             big_run r;
             big_steps(&r, kind, threads); /* three steps: every buffer has started */
@@ -1697,6 +1704,509 @@ static void amsgrad_resumes_a_state_without_per_parameter_counts(void **state)
     check_resume(3, NULL, 2, 2, zero_param_counts);
 }
 
+/* ---------------- RMSprop ---------------- */
+
+/* torch.optim.RMSprop, in double:
+ *   g += wd * w;  v = alpha v + (1 - alpha) g^2
+ *   centered: ga = alpha ga + (1 - alpha) g;  avg = sqrt(v - ga^2) + eps
+ *   otherwise avg = sqrt(v) + eps
+ *   momentum: buf = mom buf + g / avg;  w -= lr buf;   otherwise w -= lr g / avg */
+static void rmsprop_case(tnn_rmsprop_params p, const char *what)
+{
+    tiny t = tiny_new(W0);
+    tnn_optimizer *o = tnn_rmsprop_new(t.m, p);
+    assert_non_null(o);
+    assert_string_equal(o->vt->type_name, "rmsprop");
+    assert_int_equal(tnn_adam_step_count(o), -1);
+    double w[NP], v[NP] = {0}, ga[NP] = {0}, buf[NP] = {0};
+    memcpy(w, W0, sizeof w);
+    for (int s = 1; s <= 3; s++) {
+        set_grads(&t, G[s - 1]);
+        TU_ASSERT_OK(tnn_optimizer_step(o));
+        for (int i = 0; i < NP; i++) {
+            double g = G[s - 1][i] + p.weight_decay * w[i];
+            v[i] = p.alpha * v[i] + (1.0 - p.alpha) * g * g;
+            ga[i] = p.alpha * ga[i] + (1.0 - p.alpha) * g;
+            double avg = sqrt(p.centered ? v[i] - ga[i] * ga[i] : v[i]) + p.eps;
+            if (p.momentum > 0.0) {
+                buf[i] = p.momentum * buf[i] + g / avg;
+                w[i] -= p.lr * buf[i];
+            } else {
+                w[i] -= p.lr * g / avg;
+            }
+        }
+        char step[96];
+        snprintf(step, sizeof step, "%s, step %d", what, s);
+        assert_params(&t, w, 1e-6, step);
+    }
+    tnn_optimizer_free(o);
+    tnn_module_free(t.m);
+}
+
+static void rmsprop_three_steps(void **state)
+{
+    (void)state;
+    tnn_rmsprop_params p = tnn_rmsprop_defaults();
+    assert_true(p.lr == 1e-2 && p.alpha == 0.99 && p.eps == 1e-8 && p.weight_decay == 0.0 && p.momentum == 0.0 &&
+                !p.centered);
+    p.lr = 0.1; /* steps far above float32 rounding of w */
+    rmsprop_case(p, "rmsprop");
+    p.alpha = 0.5;
+    rmsprop_case(p, "rmsprop alpha 0.5");
+    p.eps = 0.1; /* large: tells sqrt(v) + eps (torch) from sqrt(v + eps) */
+    rmsprop_case(p, "rmsprop eps 0.1");
+    p.eps = 1e-8;
+    p.weight_decay = 0.5;
+    rmsprop_case(p, "rmsprop weight decay");
+    p.weight_decay = 0.0;
+    p.momentum = 0.9;
+    rmsprop_case(p, "rmsprop momentum");
+    p.momentum = 0.0;
+    p.centered = true;
+    rmsprop_case(p, "rmsprop centered");
+    p.momentum = 0.6;
+    p.weight_decay = 0.25;
+    p.alpha = 0.8;
+    rmsprop_case(p, "rmsprop centered, momentum, weight decay");
+    p = tnn_rmsprop_defaults(); /* alpha 1: square_avg stays 0 and the step is lr * g / eps */
+    p.alpha = 1.0;
+    p.eps = 0.1;
+    p.lr = 0.1;
+    rmsprop_case(p, "rmsprop alpha 1");
+}
+
+/* Each bad setting is refused and named, the first in torch's order (lr, eps, momentum,
+ * weight_decay, alpha); so are a NULL module and one without parameters. */
+static void rmsprop_bad_arguments(void **state)
+{
+    (void)state;
+    tiny t = tiny_new(W0);
+    assert_null(tnn_rmsprop_new(NULL, tnn_rmsprop_defaults()));
+    TU_ASSERT_MSG("rmsprop: module is NULL", NULL);
+    const struct {
+        const char *what;
+        double v;
+        const char *want;
+    } bad[] = {
+        {"lr", -1e-3, "rmsprop: lr -0.001 must be >= 0"},
+        {"lr", NAN, "rmsprop: lr nan must be >= 0 and finite in float"},
+        {"lr", 1e300, "rmsprop: lr 1e+300 must be >= 0 and finite in float"},
+        {"eps", -1e-8, "rmsprop: eps -1e-08 must be >= 0"},
+        {"eps", INFINITY, "rmsprop: eps inf must be >= 0 and finite in float"},
+        {"momentum", -0.5, "rmsprop: momentum -0.5 must be >= 0"},
+        {"momentum", NAN, "rmsprop: momentum nan must be"},
+        {"weight_decay", -0.01, "rmsprop: weight_decay -0.01 must be >= 0"},
+        {"weight_decay", 1e39, "rmsprop: weight_decay 1e+39 must be >= 0 and finite in float"},
+        {"alpha", -0.99, "rmsprop: alpha -0.99 must be >= 0"},
+        {"alpha", -INFINITY, "rmsprop: alpha -inf must be >= 0"},
+        {"alpha", 1e300, "rmsprop: alpha 1e+300 must be >= 0 and finite in float"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        tnn_rmsprop_params p = tnn_rmsprop_defaults();
+        double *f = !strcmp(bad[k].what, "lr") ? &p.lr : !strcmp(bad[k].what, "eps") ? &p.eps
+                  : !strcmp(bad[k].what, "momentum") ? &p.momentum : !strcmp(bad[k].what, "weight_decay")
+                  ? &p.weight_decay : &p.alpha;
+        *f = bad[k].v;
+        tnn_clear_error();
+        assert_null(tnn_rmsprop_new(t.m, p));
+        assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+        TU_ASSERT_MSG(bad[k].want, NULL);
+    }
+    tnn_rmsprop_params p = tnn_rmsprop_defaults(); /* two bad: torch's order names eps first */
+    p.alpha = -1.0;
+    p.eps = -1.0;
+    assert_null(tnn_rmsprop_new(t.m, p));
+    TU_ASSERT_MSG("rmsprop: eps -1 must be", NULL);
+    /* the edges torch takes: every setting 0; FLT_MAX; alpha above 1 */
+    p = tnn_rmsprop_defaults();
+    p.lr = p.alpha = p.eps = p.weight_decay = p.momentum = 0.0;
+    tnn_optimizer *o = tnn_rmsprop_new(t.m, p);
+    assert_non_null(o);
+    tnn_optimizer_free(o);
+    p = tnn_rmsprop_defaults();
+    p.alpha = 2.0;
+    p.momentum = p.weight_decay = p.eps = FLT_MAX;
+    o = tnn_rmsprop_new(t.m, p);
+    assert_non_null(o);
+    TU_ASSERT_ERR(tnn_optimizer_set_lr(o, -1.0), TNN_ERR_ARG, "rmsprop: learning rate -1", NULL);
+    TU_ASSERT_ERR(tnn_optimizer_set_lr(o, NAN), TNN_ERR_ARG, "rmsprop: learning rate nan", NULL);
+    assert_true(tnn_optimizer_get_lr(o) == 1e-2);
+    TU_ASSERT_OK(tnn_optimizer_set_lr(o, FLT_MAX));
+    assert_true(tnn_optimizer_get_lr(o) == FLT_MAX);
+    tnn_optimizer_free(o);
+    tnn_module_free(t.m);
+    tnn_module *empty = tnn_sequential_new();
+    assert_null(tnn_rmsprop_new(empty, tnn_rmsprop_defaults()));
+    TU_ASSERT_MSG("rmsprop", "sequential(0 modules) has no parameters", NULL);
+    tnn_module_free(empty);
+}
+
+/* The state's names, in torch's order per parameter, under "rmsprop.": step, square_avg,
+ * then momentum_buffer (momentum > 0) and grad_avg (centered) only when the settings
+ * keep them; their types, shapes and values after one step. */
+static void rmsprop_state_names(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 4; kind++) { /* bit 0: momentum, bit 1: centered */
+        tiny t = tiny_new(W0);
+        tnn_rmsprop_params p = tnn_rmsprop_defaults();
+        p.momentum = kind & 1 ? 0.9 : 0.0;
+        p.centered = kind & 2;
+        tnn_optimizer *o = tnn_rmsprop_new(t.m, p);
+        assert_non_null(o);
+        set_grads(&t, G[0]);
+        TU_ASSERT_OK(tnn_optimizer_step(o));
+        state_seen s = {0};
+        TU_ASSERT_OK(tnn_optimizer_visit_state(o, "optim.", collect, &s));
+        const int per = 2 + (kind & 1) + (kind >> 1 & 1);
+        assert_int_equal(s.count, 2 * per);
+        for (int k = 0; k < 2; k++) {
+            const char *param = k ? "0.bias" : "0.weight";
+            const char *keys[4] = {"step", "square_avg", NULL, NULL};
+            int nk = 2;
+            if (kind & 1) keys[nk++] = "momentum_buffer";
+            if (kind & 2) keys[nk++] = "grad_avg";
+            for (int j = 0; j < per; j++) {
+                const tnn_named_tensor *e = &s.items[k * per + j];
+                char want[64];
+                snprintf(want, sizeof want, "optim.rmsprop.%s.%s", param, keys[j]);
+                assert_string_equal(e->name, want);
+                assert_false(e->is_param);
+                if (j == 0) {
+                    assert_int_equal(e->dtype, TNN_I64);
+                    assert_int_equal(e->ndim, 0);
+                    assert_int_equal(*(const int64_t *)e->data, 1);
+                } else {
+                    assert_int_equal(e->dtype, TNN_F32);
+                    assert_int_equal(e->ndim, k ? 1 : 2);
+                    assert_int_equal(e->count, k ? 1 : 2);
+                }
+            }
+            /* after one step: v = (1 - alpha) g^2, ga = (1 - alpha) g, buf = g / (sqrt(v - ga^2) + eps) */
+            const double g = G[0][k ? 2 : 1];
+            const float *v = s.items[k * per + 1].data;
+            const double vv = 0.01 * g * g, ga = 0.01 * g;
+            tu_assert_close1(v[k ? 0 : 1], vv, 1e-5, 1e-12, "square_avg");
+            if (kind & 2) tu_assert_close1(((const float *)s.items[k * per + per - 1].data)[k ? 0 : 1], ga, 1e-5, 1e-12, "grad_avg");
+            if (kind & 1)
+                tu_assert_close1(((const float *)s.items[k * per + 2].data)[k ? 0 : 1],
+                                 g / (sqrt(kind & 2 ? vv - ga * ga : vv) + 1e-8), 1e-5, 1e-12, "momentum_buffer");
+        }
+        tnn_optimizer_free(o);
+        tnn_module_free(t.m);
+    }
+}
+
+/* An RMSprop state entry by its name (no prefix). */
+static float *rmsprop_state(tnn_optimizer *o, const char *name) { return adam_state(o, name); }
+
+/* A layer without gradients (frozen, or discarded with no backward since) is left
+ * alone: no decay, no state change, no count, as torch skips a .grad of None; the other
+ * layer goes on as an RMSprop over it alone would. */
+static void rmsprop_skips_parameters_without_gradient(void **state)
+{
+    (void)state;
+    two_layers a = two_new(), b = two_new();
+    tnn_rmsprop_params p = tnn_rmsprop_defaults();
+    p.momentum = 0.9;
+    p.centered = true;
+    p.weight_decay = 0.5;
+    tnn_optimizer *o = tnn_rmsprop_new(a.net, p);
+    assert_non_null(o);
+    two_step(&a, o, true);
+    two_step(&a, o, true);
+    /* b: an RMSprop over l1 alone, from a's model and l1's state now */
+    tnn_optimizer *ob = tnn_rmsprop_new(b.l1, p);
+    assert_non_null(ob);
+    {
+        tnn_tensor_list *from = tnn_tensor_list_new(), *to = tnn_tensor_list_new();
+        TU_ASSERT_OK(tnn_tensor_list_add_module(from, a.net, "")); /* l0 too: l1's input */
+        TU_ASSERT_OK(tnn_tensor_list_add_module(to, b.net, ""));
+        for (int i = 0; i < from->count; i++)
+            memcpy(to->items[i].data, from->items[i].data, from->items[i].count * sizeof(float));
+        const char *keys[] = {"step", "square_avg", "momentum_buffer", "grad_avg"};
+        for (int k = 0; k < 2; k++)
+            for (int j = 0; j < 4; j++) {
+                char nf[64], nt[64];
+                snprintf(nf, sizeof nf, "rmsprop.1.%s.%s", k ? "bias" : "weight", keys[j]);
+                snprintf(nt, sizeof nt, "rmsprop.%s.%s", k ? "bias" : "weight", keys[j]);
+                if (j == 0) *adam_count(ob, nt) = *adam_count(o, nf);
+                else memcpy(rmsprop_state(ob, nt), rmsprop_state(o, nf), (k ? 2 : 8) * sizeof(float));
+            }
+        tnn_tensor_list_free(from);
+        tnn_tensor_list_free(to);
+    }
+    tnn_module_set_requires_grad(a.l0, false);
+    snap before = snap_module(a.l0, NULL, NULL);
+    float sq0[12], buf0[12], ga0[12];
+    memcpy(sq0, rmsprop_state(o, "rmsprop.0.weight.square_avg"), sizeof sq0);
+    memcpy(buf0, rmsprop_state(o, "rmsprop.0.weight.momentum_buffer"), sizeof buf0);
+    memcpy(ga0, rmsprop_state(o, "rmsprop.0.weight.grad_avg"), sizeof ga0);
+    int64_t *c0 = adam_count(o, "rmsprop.0.weight.step"), *c1 = adam_count(o, "rmsprop.1.weight.step");
+    two_step(&a, o, true);
+    two_step(&a, o, true);
+    two_step(&b, ob, true);
+    two_step(&b, ob, true);
+    tnn_module_set_requires_grad(a.l0, true);
+    two_step(&a, o, false); /* unfrozen, gradients discarded, no backward: l0 and l1 skipped */
+    snap after = snap_module(a.l0, NULL, NULL);
+    assert_memory_equal(before.bytes, after.bytes, before.n);
+    assert_memory_equal(sq0, rmsprop_state(o, "rmsprop.0.weight.square_avg"), sizeof sq0);
+    assert_memory_equal(buf0, rmsprop_state(o, "rmsprop.0.weight.momentum_buffer"), sizeof buf0);
+    assert_memory_equal(ga0, rmsprop_state(o, "rmsprop.0.weight.grad_avg"), sizeof ga0);
+    assert_true(*c0 == 2 && *c1 == 4);
+    snap l1a = snap_module(a.l1, NULL, NULL), l1b = snap_module(b.l1, NULL, NULL);
+    assert_int_equal(l1a.n, l1b.n);
+    if (memcmp(l1a.bytes, l1b.bytes, l1a.n) != 0) fail_msg("the trained layer differs from an RMSprop over it alone");
+    two_step(&a, o, true);
+    snap moved = snap_module(a.l0, NULL, NULL);
+    assert_true(memcmp(before.bytes, moved.bytes, before.n) != 0);
+    assert_true(*c0 == 3 && *c1 == 5);
+    free(before.bytes);
+    free(after.bytes);
+    free(moved.bytes);
+    free(l1a.bytes);
+    free(l1b.bytes);
+    tnn_optimizer_free(o);
+    tnn_optimizer_free(ob);
+    two_free(&a);
+    two_free(&b);
+}
+
+/* A per-parameter count that a loaded state set to -1 or 2^63 - 1 (which cannot grow)
+ * is refused by name at the next step that would update it, before anything changes;
+ * 2^63 - 2 is still taken, and a parameter skipped at the step is not checked. */
+static void rmsprop_refuses_a_step_count_out_of_range(void **state)
+{
+    (void)state;
+    two_layers t = two_new();
+    tnn_rmsprop_params p = tnn_rmsprop_defaults();
+    p.momentum = 0.5;
+    tnn_optimizer *o = tnn_rmsprop_new(t.net, p);
+    assert_non_null(o);
+    two_step(&t, o, true);
+    int64_t *cb = adam_count(o, "rmsprop.1.bias.step"), *cw = adam_count(o, "rmsprop.0.weight.step");
+    const int64_t bad[] = {-1, INT64_MIN, INT64_MAX};
+    for (int i = 0; i < 3; i++) {
+        *cb = bad[i];
+        snap before = snap_module(t.net, o, "");
+        TU_ASSERT_ERR(tnn_optimizer_step(o), TNN_ERR_STATE, "rmsprop: '1.bias' has step count", "cannot be counted on",
+                      NULL);
+        snap after = snap_module(t.net, o, "");
+        assert_memory_equal(before.bytes, after.bytes, before.n);
+        free(before.bytes);
+        free(after.bytes);
+    }
+    tnn_module_set_requires_grad(t.l1, false); /* skipped: its count is not looked at */
+    two_step(&t, o, true);
+    assert_true(*cw == 2 && *cb == INT64_MAX);
+    tnn_module_set_requires_grad(t.l1, true);
+    *cb = INT64_MAX - 1;
+    two_step(&t, o, true);
+    assert_true(*cb == INT64_MAX && *cw == 3);
+    tnn_optimizer_free(o);
+    two_free(&t);
+}
+
+/* torch takes the momentum path when momentum > 0 as a double: a momentum that rounds
+ * to 0 in float (1e-50) keeps a buffer and updates through it (buf = 0 * buf + g / avg,
+ * param += -lr * buf, fused), as a momentum of 1e-30 does to the bit (its buf * mom
+ * vanishes beside g / avg), which is not how momentum 0's update rounds. */
+static void rmsprop_tiny_momentum_is_applied_as_torch_decides(void **state)
+{
+    (void)state;
+    const double moms[3] = {1e-50, 1e-30, 0.0};
+    snap w[3];
+    for (int k = 0; k < 3; k++) {
+        two_layers t = two_new();
+        tnn_rmsprop_params p = tnn_rmsprop_defaults();
+        p.momentum = moms[k];
+        p.lr = 0.1;
+        tnn_optimizer *o = tnn_rmsprop_new(t.net, p);
+        assert_non_null(o);
+        for (int s = 0; s < 3; s++) two_step(&t, o, true);
+        state_seen st = {0};
+        TU_ASSERT_OK(tnn_optimizer_visit_state(o, "", collect, &st));
+        assert_int_equal(st.count, k < 2 ? 12 : 8); /* momentum_buffer kept unless momentum is 0 */
+        w[k] = snap_module(t.net, NULL, NULL);
+        tnn_optimizer_free(o);
+        two_free(&t);
+    }
+    assert_memory_equal(w[0].bytes, w[1].bytes, w[0].n);
+    assert_true(memcmp(w[0].bytes, w[2].bytes, w[0].n) != 0);
+    for (int k = 0; k < 3; k++) free(w[k].bytes);
+}
+
+/* kind 0: momentum, centered and weight decay; 1: defaults (lr 0.05); 2: momentum; 3: centered. */
+static tnn_optimizer *rmsprop_opt(int kind, tnn_module *m)
+{
+    tnn_rmsprop_params p = tnn_rmsprop_defaults();
+    p.lr = 0.05;
+    p.alpha = 0.9;
+    p.momentum = kind == 0 || kind == 2 ? 0.8 : 0.0;
+    p.centered = kind == 0 || kind == 3;
+    p.weight_decay = kind == 0 ? 0.1 : 0.0;
+    tnn_optimizer *o = tnn_rmsprop_new(m, p);
+    assert_non_null(o);
+    return o;
+}
+
+static tnn_status zero_f32_state(void *ctx, const tnn_named_tensor *t)
+{
+    const char *key = ctx;
+    size_t n = strlen(t->name), k = strlen(key);
+    if (t->dtype == TNN_F32 && n > k && !strcmp(t->name + n - k, key)) memset(t->data, 0, t->count * sizeof(float));
+    return TNN_OK;
+}
+
+/* A run saved to a file after three steps (model and state) and loaded strictly into a
+ * new model and optimizer goes on with the same bits as the run that was not
+ * interrupted (amsgrad_run's schedule: lr 0.02 from step 3, l1 frozen at step 4); each
+ * state array matters (zeroed after the load, the run differs). */
+static void rmsprop_checkpoint_round_trip(void **state)
+{
+    (void)state;
+    char path[128];
+    for (int kind = 0; kind < 2; kind++) {
+        snprintf(path, sizeof path, "%s/rmsprop%d.safetensors", tu_dir, kind);
+        two_layers a = two_new(), b = two_new(), c = two_new();
+        float dy0[10];
+        memcpy(dy0, a.dy->data, sizeof dy0);
+        tnn_optimizer *oa = rmsprop_opt(kind, a.net), *ob = rmsprop_opt(kind, b.net), *oc = rmsprop_opt(kind, c.net);
+        amsgrad_run(&a, oa, dy0, 0, 7);
+        amsgrad_run(&b, ob, dy0, 0, 3);
+        tnn_tensor_list *lb = checkpoint_list(b.net, ob);
+        TU_ASSERT_OK(tnn_safetensors_save(path, lb, NULL));
+        tnn_safetensors *st = tnn_safetensors_load(path);
+        assert_non_null(st);
+        assert_non_null(tnn_safetensors_find(st, "optim.rmsprop.1.bias.square_avg"));
+        assert_non_null(tnn_safetensors_find(st, "optim.rmsprop.0.weight.step"));
+        assert_true((tnn_safetensors_find(st, "optim.rmsprop.1.bias.grad_avg") != NULL) == (kind == 0));
+        tnn_tensor_list *lc = checkpoint_list(c.net, oc);
+        TU_ASSERT_OK(tnn_safetensors_copy_into(st, lc, true));
+        TU_ASSERT_OK(tnn_optimizer_set_lr(oc, tnn_optimizer_get_lr(ob))); /* the lr is a setting, not state */
+        amsgrad_run(&c, oc, dy0, 3, 7);
+        snap sa = snap_module(a.net, oa, "o."), sc = snap_module(c.net, oc, "o.");
+        assert_int_equal(sa.n, sc.n);
+        if (memcmp(sa.bytes, sc.bytes, sa.n) != 0) fail_msg("kind %d: the resumed RMSprop run differs", kind);
+        snap wa = snap_module(a.net, NULL, NULL);
+        const char *keys[] = {".square_avg", ".momentum_buffer", ".grad_avg"};
+        for (int k = 0; k < (kind == 0 ? 3 : 1); k++) { /* each array lost in turn: another run */
+            two_layers d = two_new();
+            tnn_optimizer *od = rmsprop_opt(kind, d.net);
+            tnn_tensor_list *ld = checkpoint_list(d.net, od);
+            TU_ASSERT_OK(tnn_safetensors_copy_into(st, ld, true));
+            TU_ASSERT_OK(tnn_optimizer_visit_state(od, "", zero_f32_state, (void *)keys[k]));
+            TU_ASSERT_OK(tnn_optimizer_set_lr(od, tnn_optimizer_get_lr(ob)));
+            amsgrad_run(&d, od, dy0, 3, 7);
+            snap wd = snap_module(d.net, NULL, NULL);
+            if (memcmp(wa.bytes, wd.bytes, wa.n) == 0) fail_msg("kind %d: %s made no difference", kind, keys[k]);
+            free(wd.bytes);
+            tnn_tensor_list_free(ld);
+            tnn_optimizer_free(od);
+            two_free(&d);
+        }
+        free(sa.bytes);
+        free(sc.bytes);
+        free(wa.bytes);
+        tnn_safetensors_free(st);
+        tnn_tensor_list_free(lb);
+        tnn_tensor_list_free(lc);
+        tnn_optimizer_free(oa);
+        tnn_optimizer_free(ob);
+        tnn_optimizer_free(oc);
+        two_free(&a);
+        two_free(&b);
+        two_free(&c);
+    }
+}
+
+/* States saved with other momentum or centered settings do not match (optim.h): loaded
+ * strictly, each is refused by the name of the first entry that differs and nothing is
+ * loaded; loaded non-strictly, the common entries load, the optimizer's own extra ones
+ * stay as they were (zeros) and the file's extra ones are skipped. Neither an SGD nor
+ * an Adam state loads into RMSprop. */
+static void rmsprop_states_with_other_settings_do_not_mix(void **state)
+{
+    (void)state;
+    char path[128];
+    static const struct {
+        int from, to;
+        const char *first;
+    } pairs[] = {
+        {2, 1, "unexpected 'optim.rmsprop.0.weight.momentum_buffer'"},
+        {1, 2, "missing 'optim.rmsprop.0.weight.momentum_buffer'"},
+        {3, 1, "unexpected 'optim.rmsprop.0.weight.grad_avg'"},
+        {1, 3, "missing 'optim.rmsprop.0.weight.grad_avg'"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        snprintf(path, sizeof path, "%s/mix%zu.safetensors", tu_dir, i);
+        two_layers a = two_new(), b = two_new();
+        tnn_optimizer *oa = rmsprop_opt(pairs[i].from, a.net), *ob = rmsprop_opt(pairs[i].to, b.net);
+        two_step(&a, oa, true);
+        two_step(&a, oa, true);
+        tnn_tensor_list *la = checkpoint_list(a.net, oa);
+        TU_ASSERT_OK(tnn_safetensors_save(path, la, NULL));
+        tnn_safetensors *st = tnn_safetensors_load(path);
+        assert_non_null(st);
+        tnn_tensor_list *lb = checkpoint_list(b.net, ob);
+        snap before = snap_module(b.net, ob, "");
+        TU_ASSERT_ERR(tnn_safetensors_copy_into(st, lb, true), TNN_ERR_SHAPE, "4 problems (strict)", pairs[i].first, NULL);
+        snap after = snap_module(b.net, ob, "");
+        assert_int_equal(before.n, after.n);
+        assert_memory_equal(before.bytes, after.bytes, before.n);
+        free(before.bytes);
+        free(after.bytes);
+        TU_ASSERT_OK(tnn_safetensors_copy_into(st, lb, false));
+        for (int k = 0; k < lb->count; k++) {
+            const tnn_named_tensor *want = tnn_tensor_list_find(la, lb->items[k].name);
+            size_t bytes = lb->items[k].count * tnn_dtype_size(lb->items[k].dtype);
+            if (want) assert_memory_equal(lb->items[k].data, want->data, bytes);
+            else
+                for (size_t j = 0; j < lb->items[k].count; j++) assert_true(((float *)lb->items[k].data)[j] == 0.0f);
+        }
+        tnn_tensor_list_free(la);
+        tnn_tensor_list_free(lb);
+        tnn_safetensors_free(st);
+        tnn_optimizer_free(oa);
+        tnn_optimizer_free(ob);
+        two_free(&a);
+        two_free(&b);
+    }
+    /* SGD's momentum buffers ("<param>.momentum_buffer") and Adam's counts ("<param>.step")
+     * have RMSprop's keys, but not its "rmsprop." names: none of them loads. */
+    for (int from_adam = 0; from_adam < 2; from_adam++) {
+        snprintf(path, sizeof path, "%s/other%d.safetensors", tu_dir, from_adam);
+        two_layers a = two_new(), b = two_new();
+        tnn_sgd_params sp = tnn_sgd_defaults();
+        sp.momentum = 0.9;
+        tnn_optimizer *oa = from_adam ? tnn_adam_new(a.net, tnn_adam_defaults()) : tnn_sgd_new(a.net, sp);
+        tnn_optimizer *ob = rmsprop_opt(0, b.net);
+        assert_non_null(oa);
+        two_step(&a, oa, true);
+        tnn_tensor_list *la = tnn_tensor_list_new(), *lb = tnn_tensor_list_new();
+        TU_ASSERT_OK(tnn_tensor_list_add_optimizer(la, oa, "optim."));
+        TU_ASSERT_OK(tnn_tensor_list_add_optimizer(lb, ob, "optim."));
+        TU_ASSERT_OK(tnn_safetensors_save(path, la, NULL));
+        tnn_safetensors *st = tnn_safetensors_load(path);
+        assert_non_null(st);
+        snap before = snap_module(b.net, ob, "");
+        TU_ASSERT_ERR(tnn_safetensors_copy_into(st, lb, true), TNN_ERR_SHAPE, "(strict)", NULL);
+        TU_ASSERT_ERR(tnn_safetensors_copy_into(st, lb, false), TNN_ERR_SHAPE, "none of its", NULL);
+        snap after = snap_module(b.net, ob, "");
+        assert_memory_equal(before.bytes, after.bytes, before.n);
+        free(before.bytes);
+        free(after.bytes);
+        tnn_safetensors_free(st);
+        tnn_tensor_list_free(la);
+        tnn_tensor_list_free(lb);
+        tnn_optimizer_free(oa);
+        tnn_optimizer_free(ob);
+        two_free(&a);
+        two_free(&b);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sgd_plain),
     cmocka_unit_test(sgd_momentum),
@@ -1734,6 +2244,14 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(amsgrad_checkpoint_round_trip, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(amsgrad_and_plain_states_do_not_mix, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test(amsgrad_resumes_a_state_without_per_parameter_counts),
+    cmocka_unit_test(rmsprop_three_steps),
+    cmocka_unit_test(rmsprop_bad_arguments),
+    cmocka_unit_test(rmsprop_state_names),
+    cmocka_unit_test(rmsprop_skips_parameters_without_gradient),
+    cmocka_unit_test(rmsprop_refuses_a_step_count_out_of_range),
+    cmocka_unit_test(rmsprop_tiny_momentum_is_applied_as_torch_decides),
+    cmocka_unit_test_setup_teardown(rmsprop_checkpoint_round_trip, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(rmsprop_states_with_other_settings_do_not_mix, tu_tmpdir_make, tu_tmpdir_remove),
 };
 
 TU_MAIN("optim", tests)

@@ -37,6 +37,15 @@
  * all-ones NaN). Cases in test_amsgrad's table: Adam plain, with L2 decay and frozen
  * steps and lr changes, with layer 0 starting at step 4, with a NaN and an infinite
  * gradient; AdamW plain and with a schedule.
+ *
+ * parity_rmsprop (tests/data/parity/rmsprop.golden): torch.optim.RMSprop on the same
+ * model and gradients, ten steps, with no tolerance: every parameter after every step
+ * and the state after the tenth ("rmsprop.<param>.step", ".square_avg", and
+ * ".momentum_buffer" / ".grad_avg" exactly where torch keeps them), NaNs to the bit.
+ * Cases in test_rmsprop's table: defaults, weight decay, momentum, centered, all three,
+ * frozen layers, a NaN and an infinite gradient, lr changes, PyTorch-GAN's wgan.py
+ * setting (lr 5e-5), and alpha 0 centered (square_avg - grad_avg^2 is then g*g's
+ * rounding error: it tells the fused addcmul from an unfused one, and goes below 0).
  */
 #include "parity/parity.h"
 
@@ -375,6 +384,125 @@ static void test_amsgrad(void **state)
     golden_free(g);
 }
 
+/* ---- RMSprop ---- */
+
+typedef struct rmsprop_case {
+    const char *name;
+    double lr, alpha, eps, weight_decay, momentum;
+    bool centered;
+    unsigned frozen[STEPS + 1]; /* per step: bit 0 layer 0 without gradients, bit 1 layer 1 */
+    double lr_at[STEPS + 1];    /* per step: the lr set before it (0: unchanged) */
+} rmsprop_case;
+
+typedef struct rmsprop_state_ctx {
+    const golden_file *g;
+    const char *cs;
+    bool ok;
+    int seen;
+} rmsprop_state_ctx;
+
+/* "rmsprop.<param>.step", ".square_avg", then ".momentum_buffer" and ".grad_avg" where
+ * the settings keep them: each against "<case>.state.<param>.<key>", exactly. */
+static tnn_status check_rmsprop_state(void *ctx, const tnn_named_tensor *t)
+{
+    rmsprop_state_ctx *s = ctx;
+    char nm[160];
+    s->seen++;
+    if (strncmp(t->name, "rmsprop.", 8) != 0) {
+        print_error("%s: state entry '%s' is not under \"rmsprop.\"\n", s->cs, t->name);
+        s->ok = false;
+        return TNN_OK;
+    }
+    snprintf(nm, sizeof nm, "%s.state.%s", s->cs, t->name + 8);
+    if (t->dtype == TNN_I64) s->ok &= parity_check_i64(s->g, nm, *(const int64_t *)t->data);
+    else s->ok &= exact(s->g, nm, t->data, t->count, false);
+    return TNN_OK;
+}
+
+static void run_rmsprop_case(const golden_file *g, const rmsprop_case *c)
+{
+    tnn_module *net = tnn_sequential_new();
+    assert_non_null(net);
+    assert_int_equal(tnn_sequential_add(net, tnn_linear_new(5, 7, true, NULL)), TNN_OK);
+    assert_int_equal(tnn_sequential_add(net, tnn_linear_new(7, 3, true, NULL)), TNN_OK);
+    tnn_module *layer[2] = {tnn_sequential_get(net, 0), tnn_sequential_get(net, 1)};
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s.init.", c->name);
+    golden_load_state(g, prefix, net);
+    tnn_rmsprop_params p = tnn_rmsprop_defaults();
+    p.lr = c->lr, p.alpha = c->alpha, p.eps = c->eps, p.weight_decay = c->weight_decay, p.momentum = c->momentum;
+    p.centered = c->centered;
+    tnn_optimizer *opt = tnn_rmsprop_new(net, p);
+    assert_non_null(opt);
+    assert_string_equal(opt->vt->type_name, "rmsprop");
+    tnn_tensor_list *ps = tnn_module_parameters(net, "");
+    assert_int_equal(ps->count, 4);
+    tnn_tensor *x = tnn_tensor_new(2, (int[]){1, 5}), *dy = tnn_tensor_new(2, (int[]){1, 3});
+    assert_true(x && dy);
+    bool ok = true;
+    for (int s = 1; s <= STEPS; s++) {
+        if (c->lr_at[s] != 0.0) assert_int_equal(tnn_optimizer_set_lr(opt, c->lr_at[s]), TNN_OK);
+        tnn_optimizer_discard_grad(opt);
+        for (int k = 0; k < 2; k++) tnn_module_set_requires_grad(layer[k], !(c->frozen[s] >> k & 1));
+        const tnn_tensor *y;
+        assert_int_equal(tnn_module_forward(net, x, &y), TNN_OK);
+        assert_int_equal(tnn_module_backward(net, dy, NULL), TNN_OK);
+        for (int i = 0; i < ps->count; i++) {
+            tnn_named_tensor *q = &ps->items[i];
+            const bool frozen = c->frozen[s] >> (q->name[0] - '0') & 1;
+            const golden_tensor *gt = golden_find(g, "%s.step%d.grad.%s", c->name, s, q->name);
+            assert_true(frozen == !gt); /* the golden has a gradient exactly where torch had one */
+            if (gt) memcpy(q->grad, golden_f32(g, q->count, "%s.step%d.grad.%s", c->name, s, q->name), q->count * sizeof(float));
+        }
+        assert_int_equal(tnn_optimizer_step(opt), TNN_OK);
+        for (int i = 0; i < ps->count; i++) {
+            char nm[160];
+            snprintf(nm, sizeof nm, "%s.step%d.%s", c->name, s, ps->items[i].name);
+            ok &= exact(g, nm, ps->items[i].data, ps->items[i].count, false);
+        }
+    }
+    rmsprop_state_ctx sc = {g, c->name, true, 0};
+    assert_int_equal(tnn_optimizer_visit_state(opt, "", check_rmsprop_state, &sc), TNN_OK);
+    ok &= sc.ok;
+    const int want = 4 * (2 + (c->momentum > 0.0) + c->centered); /* per parameter: step, square_avg[, ...] */
+    if (sc.seen != want) {
+        print_error("%s: optimizer state has %d entries, expected %d\n", c->name, sc.seen, want);
+        ok = false;
+    }
+    tnn_tensor_list_free(ps);
+    tnn_tensor_free(x);
+    tnn_tensor_free(dy);
+    tnn_optimizer_free(opt);
+    tnn_module_free(net);
+    assert_true(ok);
+}
+
+/* rmsprop.golden: torch.optim.RMSprop on parity_adamw's model and gradients, ten steps,
+ * every bit of every parameter after every step and of the state after the tenth. The
+ * settings and schedules of gen_goldens.py's rmsprop_goldens(). */
+static void test_rmsprop(void **state)
+{
+    (void)state;
+    static const rmsprop_case cases[] = {
+        {"defaults", 1e-2, 0.99, 1e-8, 0.0, 0.0, false, {0}, {0}},
+        {"weight_decay", 3e-3, 0.99, 1e-8, 0.1, 0.0, false, {0}, {0}},
+        {"momentum", 1e-3, 0.99, 1e-8, 0.0, 0.9, false, {0}, {0}},
+        {"centered", 1e-3, 0.9, 1e-8, 0.0, 0.0, true, {0}, {0}},
+        {"all", 2e-3, 0.95, 1e-6, 0.05, 0.5, true, {0}, {0}},
+        {"late", 1e-3, 0.99, 1e-8, 0.0, 0.9, false, {[1] = 1, [2] = 1, [3] = 1, [6] = 2, [7] = 2}, {0}},
+        {"nan", 1e-3, 0.99, 1e-8, 0.0, 0.5, true, {0}, {0}},
+        {"schedule", 0.01, 0.99, 1e-8, 0.0, 0.3, false, {0}, {[5] = 0.0025, [9] = 0.04}},
+        {"wgan", 0.00005, 0.99, 1e-8, 0.0, 0.0, false, {0}, {0}},
+        {"alpha0", 1e-4, 0.0, 1e-8, 0.0, 0.0, true, {0}, {0}},
+    };
+    const tnn_rmsprop_params d = tnn_rmsprop_defaults();
+    assert_true(d.lr == cases[0].lr && d.alpha == cases[0].alpha && d.eps == cases[0].eps &&
+                d.weight_decay == 0.0 && d.momentum == 0.0 && !d.centered);
+    golden_file *g = golden_load("rmsprop.golden");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_rmsprop_case(g, &cases[i]);
+    golden_free(g);
+}
+
 static void test_adam(void **state)
 {
     adam_gan(state);
@@ -397,6 +525,7 @@ int main(int argc, char **argv)
         {"sgd", test_sgd, NULL, NULL, NULL},
         {"adamw", test_adamw, NULL, NULL, NULL},
         {"amsgrad", test_amsgrad, NULL, NULL, NULL},
+        {"rmsprop", test_rmsprop, NULL, NULL, NULL},
     };
     return parity_main(argc, argv, "parity_optim", tests, sizeof tests / sizeof tests[0]);
 }

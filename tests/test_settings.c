@@ -1,4 +1,4 @@
-/* Settings structs (tnn_sgd_params, tnn_adam_params, tnn_adamw_params,
+/* Settings structs (tnn_sgd_params, tnn_adam_params, tnn_adamw_params, tnn_rmsprop_params,
  * tnn_batchnorm_params, tnn_layernorm_params, tnn_pool2d_params,
  * tnn_class_loss_params): each must start from its defaults function. A struct written
  * as {.field = value} has every other field 0 (Adam's betas and eps, a BatchNorm without
@@ -36,6 +36,10 @@ static void optimizers_refuse_settings_not_from_defaults(void **state)
     assert_null(tnn_adamw_new(m, (tnn_adamw_params){.lr = 0.01, .weight_decay = 0.1}));
     assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
     TU_ASSERT_MSG("adamw", "tnn_adamw_defaults()", (const char *)NULL);
+    tnn_clear_error();
+    assert_null(tnn_rmsprop_new(m, (tnn_rmsprop_params){.lr = 0.00005}));
+    assert_int_equal(tnn_last_status(), TNN_ERR_ARG);
+    TU_ASSERT_MSG("rmsprop", "tnn_rmsprop_defaults()", (const char *)NULL);
 
     /* All fields written out by hand, the tag too but wrong: still refused. */
     tnn_adam_params a = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0, .amsgrad = true,
@@ -59,6 +63,14 @@ static void optimizers_refuse_settings_not_from_defaults(void **state)
     sd.momentum = 0.9;
     o = tnn_sgd_new(m, sd);
     assert_non_null(o);
+    tnn_optimizer_free(o);
+    tnn_rmsprop_params rd = tnn_rmsprop_defaults();
+    rd.lr = 0.00005;
+    tnn_rmsprop_params rcopy;
+    memcpy(&rcopy, &rd, sizeof rcopy);
+    o = tnn_rmsprop_new(m, rcopy);
+    assert_non_null(o);
+    assert_true(tnn_optimizer_get_lr(o) == 0.00005);
     tnn_optimizer_free(o);
     tnn_adamw_params wd = tnn_adamw_defaults();
     wd.weight_decay = 0.05;

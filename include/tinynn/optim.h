@@ -1,16 +1,16 @@
 /**
  * @file tinynn/optim.h
- * @brief The optimizer interface, with SGD, Adam and AdamW.
+ * @brief The optimizer interface, with SGD, Adam, AdamW and RMSprop.
  *
  * An optimizer is created over a module's parameters (tnn_module_parameters); its state
  * (moments, step count) is sized once, at creation. tnn_optimizer_step() applies one
  * update from the accumulated gradients, leaving alone the parameters that have none
  * (discarded, no backward since; PyTorch skips a .grad of None); tnn_optimizer_zero_grad() clears them.
  * A new layer's gradients are zeros that count (so that they can be written by hand):
- * a step before any backward counts for Adam and AdamW and applies weight decay, where PyTorch's
+ * a step before any backward counts for Adam, AdamW and RMSprop and applies weight decay, where PyTorch's
  * new parameters (.grad None) are skipped; discard the gradients once after building
  * the model for PyTorch's start (docs/parity.md, "Known differences"). The
- * updates are PyTorch's (torch.optim.SGD / torch.optim.Adam / torch.optim.AdamW, non-fused), computed in
+ * updates are PyTorch's (torch.optim.SGD / Adam / AdamW / RMSprop, non-fused), computed in
  * float32 with the hyper-parameters kept in double as Python keeps them. The
  * built-in optimizers spread an update over the library's threads
  * (tnn_set_num_threads); every scalar's update is computed the same way on any
@@ -81,8 +81,11 @@ TNN_API void tnn_optimizer_discard_grad(tnn_optimizer *o);
  * `"<param>.exp_avg_sq"` and, with amsgrad only, `"<param>.max_exp_avg_sq"`; AdamW the
  * same names under "adamw." (`"adamw.step"`, `"adamw.<param>.step"`,
  * `"adamw.<param>.exp_avg"`, ...), so that an Adam checkpoint and an AdamW one never
- * load into each other. The tensors are the optimizer's own, read and written in place
- * (checkpoints). */
+ * load into each other; RMSprop per parameter `"rmsprop.<param>.step"`,
+ * `"rmsprop.<param>.square_avg"`, with momentum `"rmsprop.<param>.momentum_buffer"` and
+ * when centered `"rmsprop.<param>.grad_avg"` (under "rmsprop." for the same reason: its
+ * `.step` is Adam's name and its `.momentum_buffer` SGD's). The tensors are the
+ * optimizer's own, read and written in place (checkpoints). */
 TNN_API tnn_status tnn_optimizer_visit_state(tnn_optimizer *o, const char *prefix, tnn_visit_fn fn, void *ctx);
 /** Free the optimizer and its state (never the module). NULL is a no-op. */
 TNN_API void tnn_optimizer_free(tnn_optimizer *o);
@@ -212,6 +215,68 @@ TNN_API tnn_adamw_params tnn_adamw_defaults(void);
  * AdamW state to resume. With amsgrad, states saved with and without it are told
  * apart as Adam's are (tnn_adam_new()). */
 TNN_API tnn_optimizer *tnn_adamw_new(tnn_module *m, tnn_adamw_params p);
+
+/** Settings of torch.optim.RMSprop (maximize off): a running mean of the squared
+ * gradients, optionally centered and with momentum. Start from tnn_rmsprop_defaults(). */
+typedef struct tnn_rmsprop_params {
+    double lr;            /**< default 1e-2 */
+    double alpha;         /**< decay rate of the running means; default 0.99 */
+    double eps;           /**< default 1e-8, added outside the square root */
+    double weight_decay;  /**< default 0 (L2 added to the gradient) */
+    /** default 0. Above 0, the update goes through a momentum buffer
+     * (buf = momentum * buf + g / (sqrt(v) + eps), param -= lr * buf), a second state
+     * arena allocated only then. */
+    double momentum;
+    /** default false. Centered RMSprop: the optimizer also keeps a running mean of the
+     * gradients, grad_avg, and divides by the root of the estimated variance,
+     * sqrt(square_avg - grad_avg^2) + eps, instead of sqrt(square_avg) + eps; a state
+     * arena allocated only then. Where rounding leaves square_avg - grad_avg^2 below 0
+     * (the same gradient step after step can), the root is NaN, as torch's is. */
+    bool centered;
+    /** Set by tnn_rmsprop_defaults(); leave it. Settings not started from it are refused
+     * (TNN_ERR_ARG): a struct written as {.lr = 0.01} has alpha 0 and eps 0. */
+    unsigned tag;
+} tnn_rmsprop_params;
+/** torch.optim.RMSprop's defaults: lr 1e-2, alpha 0.99, eps 1e-8, no weight decay, no
+ * momentum, not centered. */
+TNN_API tnn_rmsprop_params tnn_rmsprop_defaults(void);
+/** RMSprop over m's parameters (torch.optim.RMSprop of torch 1.13, single-tensor,
+ * maximize off); m must outlive the optimizer. An update of a parameter, with g its
+ * gradient:
+ *
+ *     g += weight_decay * param                    (only if weight_decay != 0)
+ *     square_avg = alpha * square_avg + (1 - alpha) * g^2
+ *     centered:  grad_avg = alpha * grad_avg + (1 - alpha) * g
+ *                avg = sqrt(square_avg - grad_avg^2) + eps
+ *     otherwise: avg = sqrt(square_avg) + eps
+ *     momentum > 0: buf = momentum * buf + g / avg;  param -= lr * buf
+ *     otherwise:    param -= lr * g / avg
+ *
+ * in float, each operation rounded as torch's CPU kernels round it, with the settings
+ * rounded to float where torch rounds them (1 - alpha computed in double first). The
+ * state (square_avg, and momentum_buffer and grad_avg when the settings ask for them)
+ * is one arena, zeroed, as torch's state starts at zeros. NULL (TNN_ERR_ARG, naming
+ * the first bad setting in torch's order: lr, eps, momentum, weight_decay, alpha)
+ * unless each of them is >= 0 and finite in float (at most FLT_MAX), or if m has no
+ * parameters; torch takes any alpha >= 0, above 1 too, and so does this. A step skips
+ * parameters without a gradient (tnn_named_tensor.no_grad), and each parameter counts
+ * its own updates ("rmsprop.<param>.step", torch's state['step']; the update does not
+ * use it). A count that a loaded state set negative, or to 2^63 - 1, which cannot
+ * grow, is refused by the next step that would update the parameter (TNN_ERR_STATE,
+ * naming it; nothing changes).
+ *
+ * Checkpoints: the state has "rmsprop.<param>.momentum_buffer" only with momentum > 0
+ * and "rmsprop.<param>.grad_avg" only when centered, so states saved with other such
+ * settings do not match. Loaded strictly (tnn_safetensors_copy_into), either way round
+ * is refused by name ("missing '...grad_avg'", "unexpected '...momentum_buffer'") and
+ * nothing is loaded. Loaded non-strictly, an entry the state lacks is left as it was
+ * (zeros in a new optimizer): a momentum buffer then starts from zero, as a fresh
+ * torch run's does, and a centered optimizer's grad_avg starts from zero beside the
+ * loaded square_avg (the variance estimate is then too large until grad_avg catches
+ * up; torch itself cannot load such a state: its step fails on the missing key).
+ * Entries the optimizer does not keep are skipped, and the run goes on from the
+ * loaded square_avg. */
+TNN_API tnn_optimizer *tnn_rmsprop_new(tnn_module *m, tnn_rmsprop_params p);
 
 /** Adam's or AdamW's count of tnn_optimizer_step calls (0 before the first), those that
  * updated no parameter included; each parameter's own count, which PyTorch keeps and

@@ -684,6 +684,74 @@ def amsgrad_goldens():
                 frozen={2: ("1",), 3: ("1",), 6: ("1",), 8: ("0", "1")}, lr_at={5: 0.0025, 9: 0.04})
     gd.write("amsgrad.golden")
 
+def run_rmsprop(gd, prefix, seed, kw, frozen=None, lr_at=None, special=None):
+    # torch.optim.RMSprop (single-tensor: foreach off; maximize off) on adamw.golden's
+    # Sequential(Linear(5, 7), Linear(7, 3)) and its gradients. frozen, lr_at and special
+    # as in run_amsgrad. The state after the tenth step: each parameter's step (an int
+    # in torch's state), square_avg, and momentum_buffer / grad_avg where torch keeps them.
+    frozen = frozen or {}
+    lr_at = lr_at or {}
+    special = special or {}
+    g = gen(seed)
+    params = {k: v.clone().requires_grad_(True) for k, v in adamw_params(g).items()}
+    for k, v in params.items():
+        gd.add(f"{prefix}init.{k}", v)
+    opt = torch.optim.RMSprop(list(params.values()), **kw)
+    assert not opt.defaults["maximize"] and not opt.defaults["foreach"]
+    for s in range(1, OPT_STEPS + 1):
+        if s in lr_at:
+            opt.param_groups[0]["lr"] = lr_at[s]
+        grads = adamw_grads(g, s)
+        for k, idx, value in special.get(s, ()):
+            grads[k][idx] = value
+        for k, v in params.items():
+            if k.split(".")[0] in frozen.get(s, ()):
+                v.grad = None
+                continue
+            v.grad = grads[k].clone()
+            gd.add(f"{prefix}step{s}.grad.{k}", grads[k])
+        opt.step()
+        for k, v in params.items():
+            gd.add(f"{prefix}step{s}.{k}", v)
+    keys = ["square_avg"]
+    if opt.defaults["momentum"] > 0:
+        keys.append("momentum_buffer")
+    if opt.defaults["centered"]:
+        keys.append("grad_avg")
+    for k, v in params.items():
+        st = opt.state[v]
+        assert sorted(st) == sorted(["step"] + keys), f"{prefix}{k}: state keys {sorted(st)}"
+        gd.add(f"{prefix}state.{k}.step", torch.tensor(int(st["step"]), dtype=torch.int64))
+        for key in keys:
+            gd.add(f"{prefix}state.{k}.{key}", st[key])
+
+
+def rmsprop_goldens():
+    # torch.optim.RMSprop; test_parity_optim.c's test_rmsprop has the same table.
+    gd = Golden()
+    run_rmsprop(gd, "defaults.", 530, {})
+    run_rmsprop(gd, "weight_decay.", 531, dict(lr=3e-3, weight_decay=0.1))
+    run_rmsprop(gd, "momentum.", 532, dict(lr=1e-3, momentum=0.9))
+    run_rmsprop(gd, "centered.", 533, dict(lr=1e-3, alpha=0.9, centered=True))
+    run_rmsprop(gd, "all.", 534, dict(lr=2e-3, alpha=0.95, eps=1e-6, weight_decay=0.05, momentum=0.5,
+                                      centered=True))
+    # Layer 0 without gradients at steps 1 to 3 (its first update at step 4), layer 1 at
+    # steps 6 and 7; momentum, so that a skipped buffer is seen to stay.
+    run_rmsprop(gd, "late.", 535, dict(lr=1e-3, momentum=0.9),
+                frozen={1: ("0",), 2: ("0",), 3: ("0",), 6: ("1",), 7: ("1",)})
+    # A NaN gradient at step 4 and an infinite one at step 6 (inf / inf: NaN).
+    run_rmsprop(gd, "nan.", 536, dict(lr=1e-3, momentum=0.5, centered=True),
+                special={4: [("0.weight", (3, 1), float("nan"))], 6: [("1.bias", (2,), float("inf"))]})
+    # lr 0.01, then 0.0025 from step 5 and 0.04 from step 9.
+    run_rmsprop(gd, "schedule.", 537, dict(lr=0.01, momentum=0.3), lr_at={5: 0.0025, 9: 0.04})
+    # PyTorch-GAN's wgan.py: RMSprop(lr=0.00005), everything else torch's defaults.
+    run_rmsprop(gd, "wgan.", 538, dict(lr=0.00005))
+    # alpha 0, centered: square_avg is g*g rounded and grad_avg is g, so that
+    # square_avg - grad_avg^2 is the rounding error of g*g alone (fused, as torch's
+    # addcmul is): a tiny value, or below 0 and a NaN root.
+    run_rmsprop(gd, "alpha0.", 539, dict(lr=1e-4, alpha=0.0, centered=True))
+    gd.write("rmsprop.golden")
+
 # ---------------------------------------------------------------- gradient clipping
 
 
@@ -1653,6 +1721,7 @@ def main():
     sgd_goldens()
     adamw_goldens()
     amsgrad_goldens()
+    rmsprop_goldens()
     clip_goldens()
     gan_goldens()
     conv2d_goldens()
