@@ -281,6 +281,7 @@ static void record_thread(void *ctx, int task)
     w->thread[task] = pthread_self();
     volatile double x = 0; /* some work, so that one thread does not take them all at once */
     for (int i = 0; i < 20000; i++) x += i;
+    (void)x;
 }
 
 static int threads_used(const who_ran *w)

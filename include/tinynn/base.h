@@ -39,11 +39,11 @@ extern "C" {
  * SONAME is libtinynn.so.0.MINOR. */
 #define TINYNN_VERSION_MAJOR 0
 /** Minor version: compatible additions (see TINYNN_VERSION_MAJOR; before 1.0, any change). */
-#define TINYNN_VERSION_MINOR 11
+#define TINYNN_VERSION_MINOR 12
 /** Patch version: fixes that change no interface. */
 #define TINYNN_VERSION_PATCH 0
 /** The headers' version as "MAJOR.MINOR.PATCH"; tnn_version() gives the linked library's. */
-#define TINYNN_VERSION_STRING "0.11.0"
+#define TINYNN_VERSION_STRING "0.12.0"
 /** The headers' version as one number, MAJOR * 10000 + MINOR * 100 + PATCH (400 for
  * 0.4.0), for `#if TINYNN_VERSION_NUMBER >= 400`; tnn_version_number() gives the
  * linked library's. */

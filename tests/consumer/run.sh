@@ -65,5 +65,5 @@ pkg-config --modversion tinynn
 cc -std=c11 -o "$work/two_moons_pc" "$src/two_moons.c" $(pkg-config --cflags --libs tinynn) -lm
 LD_LIBRARY_PATH="$prefix/lib" "$work/two_moons_pc"
 # The shared library carries its ABI version in its SONAME (before 1.0: 0.MINOR).
-objdump -p "$prefix/lib/libtinynn.so" | grep -q 'SONAME.*libtinynn\.so\.0\.11$' || { echo "SONAME is not libtinynn.so.0.11"; exit 1; }
+objdump -p "$prefix/lib/libtinynn.so" | grep -q 'SONAME.*libtinynn\.so\.0\.12$' || { echo "SONAME is not libtinynn.so.0.12"; exit 1; }
 echo "consumer: find_package, optional find_package, add_subdirectory and pkg-config builds pass"
