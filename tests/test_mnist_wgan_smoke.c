@@ -1,0 +1,196 @@
+/* End-to-end tests of examples/mnist_wgan, run as the user runs it (the binaries'
+ * paths come from CMake):
+ *   wgan_smoke_train   a few batches on the bundled MNIST (label `smoke`): the log
+ *                      lines, the grids written and not written, the generator loads
+ *                      into gan_generator_new's network by name (and mnist_gan_sample
+ *                      samples from it), every critic parameter lies in [-clip, clip]
+ *                      and the clip was reached, a second run with the same seed prints
+ *                      the same log;
+ *   wgan_cli_*         bad flags and folders: exit status 2 before any work, with a
+ *                      message naming the flag (label `cli`).
+ * Usage: test_mnist_wgan_smoke CASE path/to/mnist_wgan path/to/mnist_gan_sample */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#include "testutil.h"
+#include "test_mnist_gan_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gan_models.h"
+
+static const char *g_wgan = "mnist_wgan";
+
+/* Training on the bundled data (TINYNN_DATA emptied: the default folder is used). */
+static char *run_wgan(const char *extra, const char *out_dir)
+{
+    char args[1024], *out, *err;
+    snprintf(args, sizeof args,
+             "--max_batches 7 --batch_size 8 --n_critic 3 --sample_interval 6 --clip_value 0.02 --n_cpu 1 --seed 5 "
+             "--out '%s'%s", out_dir, extra);
+    int rc = gt_run("TINYNN_DATA=", g_wgan, args, &out, &err);
+    if (rc != 0) fail_msg("mnist_wgan %s exited with %d:\n%s", args, rc, err);
+    free(err);
+    return out;
+}
+
+static void wgan_smoke_train(void **state)
+{
+    (void)state;
+    char *out = run_wgan("", gt_path("out"));
+
+    /* 7 batches, a generator step on batches 0, 3 and 6 (n_critic 3): three lines, the
+     * "Batch" being batches_done (which grows by n_critic) modulo 7500 = 60000 / 8. */
+    gt_assert_contains(out, "Namespace(batch_size=8, channels=1, clip_value=0.02,");
+    int lines = 0;
+    char *copy = strdup(out);
+    for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
+        int e, E, b, B, n = 0;
+        double dl, gl;
+        if (strncmp(line, "[Epoch", 6) != 0) continue;
+        if (sscanf(line, "[Epoch %d/%d] [Batch %d/%d] [D loss: %lf] [G loss: %lf]%n", &e, &E, &b, &B, &dl, &gl, &n) !=
+                6 || line[n] != '\0')
+            fail_msg("not a log line: '%s'", line);
+        assert_int_equal(e, 0);
+        assert_int_equal(E, 200);
+        assert_int_equal(b, 3 * lines);
+        assert_int_equal(B, 7500);
+        assert_true(isfinite(dl) && isfinite(gl));
+        lines++;
+    }
+    assert_int_equal(lines, 3);
+    free(copy);
+
+    /* grids at batches_done 0 and 6 (sample_interval 6), none at 3: the batch's 8 images
+     * of 28 pixels, 5 per row, 2 pixels of padding */
+    const char *pngs[] = {"out/0.png", "out/6.png"};
+    for (int k = 0; k < 2; k++) {
+        int w = 0, h = 0, c = 0;
+        unsigned char *img = tu_png_load(gt_path(pngs[k]), &w, &h, &c, 0);
+        if (!img) fail_msg("%s: not a readable PNG (%s)", pngs[k], tu_png_error());
+        assert_int_equal(w, 152);
+        assert_int_equal(h, 62);
+        tu_png_free(img);
+    }
+    assert_int_not_equal(access(gt_path("out/3.png"), F_OK), 0);
+
+    /* the generator loads strictly, by name, into gan_generator_new's network */
+    gan_config gc = gan_config_defaults();
+    tnn_module *g = gan_generator_new(&gc, NULL);
+    tnn_metadata *md = NULL;
+    TU_ASSERT_OK(tnn_module_load(g, GAN_PREFIX, gt_path("out/generator.safetensors"), true, &md));
+    assert_string_equal(tnn_metadata_get(md, "network"), "generator");
+    tnn_metadata_free(md);
+    tnn_module_free(g);
+    /* and mnist_gan_sample draws from it */
+    char args[1024], *sout, *serr;
+    snprintf(args, sizeof args, "--weights '%s' --png '%s'", gt_path("out/generator.safetensors"), gt_path("s.png"));
+    int rc = gt_run(NULL, g_sample, args, &sout, &serr);
+    if (rc != 0) fail_msg("mnist_gan_sample exited with %d:\n%s", rc, serr);
+    free(sout);
+    free(serr);
+
+    /* the critic: three Linears (784-512-256-1, no Sigmoid), every weight and bias in
+     * [-0.02, 0.02] after the last clip, and the clip reached (torch.nn.Linear's
+     * initial bound for 784 inputs is 1/28 > 0.02) */
+    tnn_safetensors *st = tnn_safetensors_load(gt_path("out/critic.safetensors"));
+    if (!st) fail_msg("%s", tnn_last_error());
+    const char *names[] = {"model.0.weight", "model.0.bias", "model.2.weight", "model.2.bias", "model.4.weight",
+                           "model.4.bias"};
+    const size_t counts[] = {512 * 784, 512, 256 * 512, 256, 256, 1};
+    assert_int_equal(tnn_safetensors_count(st), 6);
+    bool reached = false;
+    for (int k = 0; k < 6; k++) {
+        const tnn_st_tensor *t = tnn_safetensors_find(st, names[k]);
+        if (!t) fail_msg("critic.safetensors lacks %s", names[k]);
+        assert_int_equal(t->dtype, TNN_F32);
+        size_t n = 1;
+        for (int d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];
+        assert_int_equal(n, counts[k]);
+        for (size_t i = 0; i < n; i++) {
+            float v;
+            memcpy(&v, (const char *)t->data + 4 * i, 4);
+            if (!(v >= -0.02f && v <= 0.02f)) fail_msg("%s[%zu] = %g lies outside [-0.02, 0.02]", names[k], i, v);
+            reached |= fabsf(v) == 0.02f;
+        }
+    }
+    assert_true(reached);
+    tnn_safetensors_free(st);
+
+    /* the same seed gives the same run */
+    char *again = run_wgan("", gt_path("out2"));
+    assert_string_equal(strstr(out, "[Epoch"), strstr(again, "[Epoch"));
+    free(again);
+    free(out);
+}
+
+/* A start refused with status 2, a message holding frag, nothing trained or written. */
+static void expect_refused(const char *args, const char *frag)
+{
+    char full[1024], *out, *err;
+    snprintf(full, sizeof full, "%s --max_batches 1 --out '%s'", args, gt_path("out"));
+    int rc = gt_run(NULL, g_wgan, full, &out, &err);
+    if (rc != 2) fail_msg("mnist_wgan %s: exit status %d, expected 2; stderr:\n%s", full, rc, err);
+    gt_assert_contains(err, frag);
+    assert_null(strstr(out, "[Epoch"));
+    assert_int_not_equal(access(gt_path("out/generator.safetensors"), F_OK), 0);
+    free(out);
+    free(err);
+}
+
+static void wgan_cli_bad_flags(void **state)
+{
+    (void)state;
+    expect_refused("--n_critic 0", "mnist_wgan: --n_critic: '0' is not a positive integer");
+    expect_refused("--clip_value -1", "mnist_wgan: --clip_value: '-1' is not a positive number");
+    expect_refused("--clip_value 0", "--clip_value: '0'");
+    expect_refused("--clip_value nan", "--clip_value: 'nan'");
+    expect_refused("--lr 0", "--lr: '0' is not a positive number");
+    expect_refused("--batch_size 1", "--batch_size: '1' is not an integer >= 2");
+    expect_refused("--max_batches -3", "--max_batches: '-3' is not a non-negative integer");
+    expect_refused("--n_critc 5", "unknown flag '--n_critc'");
+    expect_refused("--data /nonexistent/wgan", "/nonexistent/wgan");
+    /* 9 images in batches of 8: the last one would hold 1 image */
+    gt_write_dataset(gt_path("nine"), 9, 1);
+    char args[512];
+    snprintf(args, sizeof args, "--batch_size 8 --data '%s'", gt_path("nine"));
+    expect_refused(args, "--batch_size 8: the last of");
+}
+
+static void wgan_cli_bad_out(void **state)
+{
+    (void)state;
+    FILE *f = fopen(gt_path("file"), "w");
+    assert_non_null(f);
+    fclose(f);
+    char args[512], *out, *err;
+    snprintf(args, sizeof args, "--max_batches 1 --out '%s/sub'", gt_path("file"));
+    int rc = gt_run(NULL, g_wgan, args, &out, &err);
+    if (rc != 2) fail_msg("exit status %d, expected 2; stderr:\n%s", rc, err);
+    gt_assert_contains(err, "mnist_wgan: --out ");
+    free(out);
+    free(err);
+    rc = gt_run(NULL, g_wgan, "--help", &out, &err);
+    assert_int_equal(rc, 0);
+    gt_assert_contains(out, "--n_critic");
+    gt_assert_contains(out, "--clip_value");
+    free(out);
+    free(err);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(wgan_smoke_train, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(wgan_cli_bad_flags, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(wgan_cli_bad_out, tu_tmpdir_make, tu_tmpdir_remove),
+};
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4) {
+        g_wgan = argv[2];
+        g_sample = argv[3];
+    }
+    return tu_main(argc < 2 ? 1 : 2, argv, "mnist_wgan", tests, sizeof tests / sizeof tests[0]);
+}
