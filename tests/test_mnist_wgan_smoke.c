@@ -6,6 +6,8 @@
  *                      samples from it), every critic parameter lies in [-clip, clip]
  *                      and the clip was reached, a second run with the same seed prints
  *                      the same log;
+ *   wgan_first_step_losses  the first batch's D and G losses as printed, recomputed
+ *                      from wgan.py's definitions (label `smoke`);
  *   wgan_cli_*         bad flags and folders: exit status 2 before any work, with a
  *                      message naming the flag (label `cli`).
  * Usage: test_mnist_wgan_smoke CASE path/to/mnist_wgan path/to/mnist_gan_sample */
@@ -126,6 +128,86 @@ static void wgan_smoke_train(void **state)
     free(out);
 }
 
+/* The first batch's two losses, recomputed here from wgan.py's definitions with the
+ * library: the same seeded stream draws the generator's weights, the critic's (three
+ * torch.nn.Linear layers, no Sigmoid), the epoch's order and z. D loss is
+ * -mean(D(x)) + mean(D(G(z))) with the initial critic; G loss is -mean(D'(G(z))) with
+ * D' the critic after one RMSprop(5e-5) step and the clip (G, unchanged in between, gives
+ * the same images for the same z). */
+static void wgan_first_step_losses(void **state)
+{
+    (void)state;
+    const int b = 16;
+    char args[1024], *out, *err;
+    snprintf(args, sizeof args, "--max_batches 1 --batch_size %d --n_cpu 1 --seed 9 --out '%s'", b, gt_path("out"));
+    int rc = gt_run("TINYNN_DATA=", g_wgan, args, &out, &err);
+    if (rc != 0) fail_msg("mnist_wgan exited with %d:\n%s", rc, err);
+    double printed_d, printed_g;
+    const char *line = strstr(out, "[Epoch 0/200] [Batch 0/3750] [D loss: ");
+    assert_non_null(line);
+    assert_int_equal(sscanf(line, "[Epoch 0/200] [Batch 0/3750] [D loss: %lf] [G loss: %lf]", &printed_d, &printed_g), 2);
+    assert_null(strstr(line + 1, "[Epoch")); /* one generator step */
+    free(out);
+    free(err);
+
+    tnn_set_num_threads(1);
+    tnn_rng rng;
+    tnn_rng_seed(&rng, 9);
+    gan_config gc = gan_config_defaults();
+    tnn_module *g = gan_generator_new(&gc, &rng), *d = tnn_sequential_new();
+    assert_non_null(g);
+    TU_ASSERT_OK(tnn_sequential_add(d, tnn_linear_new(784, 512, true, &rng)));
+    TU_ASSERT_OK(tnn_sequential_add(d, tnn_leaky_relu_new(0.2f)));
+    TU_ASSERT_OK(tnn_sequential_add(d, tnn_linear_new(512, 256, true, &rng)));
+    TU_ASSERT_OK(tnn_sequential_add(d, tnn_leaky_relu_new(0.2f)));
+    TU_ASSERT_OK(tnn_sequential_add(d, tnn_linear_new(256, 1, true, &rng)));
+    tnn_idx idx;
+    TU_ASSERT_OK(tnn_idx_load(TNN_MNIST_DIR "/train-images-idx3-ubyte.gz", &idx));
+    static int order[60000];
+    for (int k = 0; k < 60000; k++) order[k] = k;
+    tnn_rng_shuffle(&rng, order, 60000);
+    tnn_tensor *real = tnn_tensor_new2(b, 784), *z = tnn_tensor_new2(b, 100), *dy = tnn_tensor_new2(b, 1);
+    TU_ASSERT_OK(tnn_idx_images_to_tensor(&idx, order, 0, b, 28, 28, real));
+    tnn_tensor_normal(z, &rng, 0.0f, 1.0f);
+    const tnn_tensor *fake, *score;
+    TU_ASSERT_OK(tnn_module_forward(g, z, &fake));
+
+    tnn_rmsprop_params p = tnn_rmsprop_defaults();
+    p.lr = 5e-5;
+    tnn_optimizer *opt = tnn_rmsprop_new(d, p);
+    tnn_module_zero_grad(d);
+    double mean_real = 0.0, mean_fake = 0.0;
+    TU_ASSERT_OK(tnn_module_forward(d, real, &score));
+    for (int k = 0; k < b; k++) mean_real += score->data[k] / (double)b;
+    tnn_tensor_fill(dy, -1.0f / (float)b);
+    TU_ASSERT_OK(tnn_module_backward(d, dy, NULL));
+    TU_ASSERT_OK(tnn_module_forward(d, fake, &score));
+    for (int k = 0; k < b; k++) mean_fake += score->data[k] / (double)b;
+    tnn_tensor_fill(dy, 1.0f / (float)b);
+    TU_ASSERT_OK(tnn_module_backward(d, dy, NULL));
+    assert_true(fabs(printed_d - (-mean_real + mean_fake)) < 2e-6);
+
+    TU_ASSERT_OK(tnn_optimizer_step(opt));
+    tnn_tensor_list *params = tnn_module_parameters(d, NULL);
+    for (int i = 0; i < params->count; i++) {
+        float *v = params->items[i].data;
+        for (size_t k = 0; k < params->items[i].count; k++) v[k] = fminf(fmaxf(v[k], -0.01f), 0.01f);
+    }
+    tnn_tensor_list_free(params);
+    double mean_gen = 0.0;
+    TU_ASSERT_OK(tnn_module_forward(d, fake, &score));
+    for (int k = 0; k < b; k++) mean_gen += score->data[k] / (double)b;
+    assert_true(fabs(printed_g - -mean_gen) < 2e-6);
+
+    tnn_optimizer_free(opt);
+    tnn_tensor_free(real);
+    tnn_tensor_free(z);
+    tnn_tensor_free(dy);
+    tnn_idx_free(&idx);
+    tnn_module_free(g);
+    tnn_module_free(d);
+}
+
 /* A start refused with status 2, a message holding frag, nothing trained or written. */
 static void expect_refused(const char *args, const char *frag)
 {
@@ -182,6 +264,7 @@ static void wgan_cli_bad_out(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(wgan_smoke_train, tu_tmpdir_make, tu_tmpdir_remove),
+    cmocka_unit_test_setup_teardown(wgan_first_step_losses, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(wgan_cli_bad_flags, tu_tmpdir_make, tu_tmpdir_remove),
     cmocka_unit_test_setup_teardown(wgan_cli_bad_out, tu_tmpdir_make, tu_tmpdir_remove),
 };
