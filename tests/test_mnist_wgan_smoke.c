@@ -6,8 +6,9 @@
  *                      samples from it), every critic parameter lies in [-clip, clip]
  *                      and the clip was reached, a second run with the same seed prints
  *                      the same log;
- *   wgan_first_step_losses  the first batch's D and G losses as printed, recomputed
- *                      from wgan.py's definitions (label `smoke`);
+ *   wgan_first_step_losses  the first batch's D and G losses as printed, and the
+ *                      generator after it, recomputed from wgan.py's definitions
+ *                      (label `smoke`);
  *   wgan_cli_*         bad flags and folders: exit status 2 before any work, with a
  *                      message naming the flag (label `cli`).
  * Usage: test_mnist_wgan_smoke CASE path/to/mnist_wgan path/to/mnist_gan_sample */
@@ -133,7 +134,7 @@ static void wgan_smoke_train(void **state)
  * torch.nn.Linear layers, no Sigmoid), the epoch's order and z. D loss is
  * -mean(D(x)) + mean(D(G(z))) with the initial critic; G loss is -mean(D'(G(z))) with
  * D' the critic after one RMSprop(5e-5) step and the clip (G, unchanged in between, gives
- * the same images for the same z). */
+ * the same images for the same z). Then the saved generator: one generator step later. */
 static void wgan_first_step_losses(void **state)
 {
     (void)state;
@@ -198,6 +199,35 @@ static void wgan_first_step_losses(void **state)
     TU_ASSERT_OK(tnn_module_forward(d, fake, &score));
     for (int k = 0; k < b; k++) mean_gen += score->data[k] / (double)b;
     assert_true(fabs(printed_g - -mean_gen) < 2e-6);
+
+    /* The generator step: G runs again on the same z (its BatchNorms' running statistics
+     * move a second time), dL/dgen through the updated critic, one RMSprop step on G.
+     * The saved generator must hold these values, bit for bit (the same operations on
+     * one thread). */
+    TU_ASSERT_OK(tnn_module_forward(g, z, &fake));
+    tnn_module_set_requires_grad(d, false);
+    TU_ASSERT_OK(tnn_module_forward(d, fake, &score));
+    tnn_tensor_fill(dy, -1.0f / (float)b);
+    const tnn_tensor *dgen;
+    TU_ASSERT_OK(tnn_module_backward(d, dy, &dgen));
+    tnn_optimizer *opt_g = tnn_rmsprop_new(g, p);
+    tnn_module_zero_grad(g);
+    TU_ASSERT_OK(tnn_module_backward(g, dgen, NULL));
+    TU_ASSERT_OK(tnn_optimizer_step(opt_g));
+    tnn_safetensors *st = tnn_safetensors_load(gt_path("out/generator.safetensors"));
+    if (!st) fail_msg("%s", tnn_last_error());
+    tnn_tensor_list *sd = tnn_module_state_dict(g, "model.");
+    assert_int_equal(tnn_safetensors_count(st), sd->count);
+    for (int i = 0; i < sd->count; i++) {
+        const tnn_st_tensor *t = tnn_safetensors_find(st, sd->items[i].name);
+        if (!t) fail_msg("generator.safetensors lacks %s", sd->items[i].name);
+        size_t bytes = sd->items[i].count * tnn_dtype_size(sd->items[i].dtype);
+        assert_int_equal(t->nbytes, bytes);
+        if (memcmp(t->data, sd->items[i].data, bytes) != 0) fail_msg("%s differs", sd->items[i].name);
+    }
+    tnn_tensor_list_free(sd);
+    tnn_safetensors_free(st);
+    tnn_optimizer_free(opt_g);
 
     tnn_optimizer_free(opt);
     tnn_tensor_free(real);
