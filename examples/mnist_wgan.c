@@ -295,7 +295,8 @@ static int open_data(run *r)
         return EXIT_USAGE;
     }
     if (c != o->channels) {
-        fprintf(stderr, "%s: --channels %d: the images in %s have %d\n", PROG, o->channels, path, c);
+        fprintf(stderr, "%s: --channels %d: the images in %s have %d channel%s\n", PROG, o->channels, path, c,
+                c == 1 ? "" : "s");
         return EXIT_USAGE;
     }
     /* The generator's BatchNorm1d needs 2 images in every batch, the last one too. */
