@@ -85,4 +85,16 @@ if(TARGET mnist_gan AND TARGET mnist_gan_sample)
   # The loss plot and its font (fast, no binaries: label unit).
   tnn_example_test_exe(test_mnist_gan_plot test_mnist_gan_plot.c tinynn_gan)
   tnn_example_cases(EXE test_mnist_gan_plot LABEL unit CASES plot_font_and_text plot_ticks plot_lines_draws_curves)
+
+  # examples/mnist_wgan (wgan.py): a few batches on the bundled MNIST, and refusals.
+  if(TARGET mnist_wgan)
+    tnn_example_test_exe(test_mnist_wgan_smoke test_mnist_wgan_smoke.c tinynn_gan tinynn_gan_testutil)
+    add_dependencies(test_mnist_wgan_smoke mnist_wgan mnist_gan_sample)
+    set(_tnn_wgan_bins $<TARGET_FILE:mnist_wgan> $<TARGET_FILE:mnist_gan_sample>)
+    tnn_example_cases(EXE test_mnist_wgan_smoke LABEL smoke ARGS ${_tnn_wgan_bins} CASES wgan_smoke_train
+      wgan_first_step_losses)
+    target_compile_definitions(test_mnist_wgan_smoke PRIVATE TNN_MNIST_DIR="${PROJECT_SOURCE_DIR}/data/mnist")
+    tnn_example_cases(EXE test_mnist_wgan_smoke LABEL cli ARGS ${_tnn_wgan_bins} CASES
+      wgan_cli_bad_flags wgan_cli_bad_out)
+  endif()
 endif()
