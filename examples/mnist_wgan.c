@@ -70,6 +70,11 @@ typedef struct run {
     tnn_module *generator, *critic;
     tnn_optimizer *opt_g, *opt_d;
     tnn_tensor *real, *z, *dy; /* the batch, the noise, dL/d(score) */
+    /* The first 25 images of the last generator step (wgan.py's gen_imgs, which its
+     * sampling reads on any batch; G's own output is overwritten by the next critic
+     * step's forward) and how many there are. */
+    tnn_tensor *sample;
+    int sample_n;
     char out_dir[PATH_MAX];
 } run;
 
@@ -186,15 +191,15 @@ static tnn_status generator_step(run *r, float *loss_g, const tnn_tensor **gen)
 /* ---------------- outputs ---------------- */
 
 /* save_image(gen_imgs.data[:25], "images/%d.png" % batches_done, nrow=5, normalize=True):
- * the first 25 images (fewer in a smaller batch), min-max scaled to [0, 255]. */
-static int save_sample(const run *r, const tnn_tensor *gen, int64_t batches_done)
+ * the last generator step's first 25 images (fewer in a smaller batch), min-max scaled
+ * to [0, 255]. */
+static int save_sample(const run *r, int64_t batches_done)
 {
     const options *o = &r->o;
     char png[PATH_MAX + 32];
     snprintf(png, sizeof png, "%s/%" PRId64 ".png", r->out_dir, batches_done);
-    int n = gen->shape[0] < 25 ? gen->shape[0] : 25;
     flags_writing(true); /* a SIGINT waits for the file to be whole */
-    tnn_status st = tnn_save_image_grid(png, gen, n, o->channels, o->img_size, o->img_size, 5, 2, true);
+    tnn_status st = tnn_save_image_grid(png, r->sample, r->sample_n, o->channels, o->img_size, o->img_size, 5, 2, true);
     flags_writing(false);
     if (st) fprintf(stderr, "%s: %s\n", PROG, tnn_last_error());
     return st ? EXIT_ERROR : 0;
@@ -218,10 +223,11 @@ static int save_network(const run *r, tnn_module *m, const char *name)
 
 /* ---------------- the training loop ---------------- */
 
-/* wgan.py's two loops. batches_done counts batches but grows only on generator steps,
- * by n_critic at a time, as wgan.py's does; the "Batch" it prints is batches_done
- * modulo the batches per epoch (which drifts from the batch index when an epoch's
- * batches are not a multiple of n_critic). 0, or the exit status. */
+/* wgan.py's two loops. batches_done counts every batch, so the "Batch" it prints
+ * (batches_done modulo the batches per epoch) is the batch's index; a line is printed
+ * on generator steps only, while the grid is written on any batch whose count is a
+ * multiple of --sample_interval, from the last generator step's images, as wgan.py
+ * saves its gen_imgs. 0, or the exit status. */
 static int train(run *r)
 {
     const options *o = &r->o;
@@ -243,13 +249,17 @@ static int train(run *r)
                         tnn_last_error());
                 return EXIT_ERROR;
             }
-            if (!gen) continue; /* wgan.py prints and samples on generator steps only */
-            printf("[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]\n", epoch, o->n_epochs,
-                   (int)(batches_done % r->batches), r->batches, (double)loss_d, (double)loss_g);
-            fflush(stdout);
+            if (gen) { /* wgan.py prints on generator steps only */
+                printf("[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]\n", epoch, o->n_epochs,
+                       (int)(batches_done % r->batches), r->batches, (double)loss_d, (double)loss_g);
+                fflush(stdout);
+                r->sample_n = gen->shape[0] < 25 ? gen->shape[0] : 25;
+                memcpy(r->sample->data, gen->data, (size_t)r->sample_n * (size_t)gan_img_features(&r->gc) * sizeof(float));
+            }
             int status;
-            if (batches_done % o->sample_interval == 0 && (status = save_sample(r, gen, batches_done))) return status;
-            batches_done += o->n_critic;
+            /* the first batch is a generator step, so a sample exists whenever this saves */
+            if (batches_done % o->sample_interval == 0 && (status = save_sample(r, batches_done))) return status;
+            batches_done++;
         }
     }
     return 0;
@@ -345,7 +355,8 @@ static int build(run *r)
         (r->critic = critic_new(gan_img_features(&r->gc), &r->rng)) &&
         (r->opt_g = tnn_rmsprop_new(r->generator, rms)) && (r->opt_d = tnn_rmsprop_new(r->critic, rms)) &&
         (r->real = tnn_tensor_new2(o->batch_size, gan_img_features(&r->gc))) &&
-        (r->z = tnn_tensor_new2(o->batch_size, o->latent_dim)) && (r->dy = tnn_tensor_new2(o->batch_size, 1)))
+        (r->z = tnn_tensor_new2(o->batch_size, o->latent_dim)) && (r->dy = tnn_tensor_new2(o->batch_size, 1)) &&
+        (r->sample = tnn_tensor_new2(25, gan_img_features(&r->gc))))
         return 0;
     fprintf(stderr, "%s: setting up the networks failed: %s\n", PROG, tnn_last_error());
     return EXIT_ERROR;
@@ -427,6 +438,7 @@ int main(int argc, char **argv)
     tnn_tensor_free(r->real);
     tnn_tensor_free(r->z);
     tnn_tensor_free(r->dy);
+    tnn_tensor_free(r->sample);
     free(r->order);
     tnn_idx_free(&r->idx);
     return flags_finish_stdout(PROG, status);
