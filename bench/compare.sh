@@ -18,7 +18,8 @@ py=/usr/bin/python3
 have_torch=0
 [ -f "$torch_bench" ] && $py -c 'import torch' 2>/dev/null && have_torch=1
 
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
+    "(family $(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' '))"
 echo "# OpenBLAS $(sed -n 's/^SET(OpenBLAS_VERSION "\(.*\)")/\1/p' /usr/lib/*/cmake/openblas/OpenBLASConfig.cmake 2>/dev/null | head -n 1), $iters iterations per timing"
 avx512=0
 grep -q avx512f /proc/cpuinfo 2>/dev/null && grep -q avx512bw /proc/cpuinfo && grep -q avx512dq /proc/cpuinfo &&
