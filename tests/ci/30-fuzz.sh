@@ -1,6 +1,6 @@
 #!/bin/sh
 # Each libFuzzer target (tests/fuzz/fuzz_*.c), built with clang + ASan + UBSan, runs
-# for FUZZ_SECONDS (default 30) from a copy of its committed seed corpus. The targets
+# for FUZZ_SECONDS (default 20) from a copy of its committed seed corpus. The targets
 # run side by side (they are single-threaded), so the stage takes FUZZ_SECONDS however
 # many there are. A crash, leak, sanitizer report or timeout fails the stage.
 set -eu
@@ -10,7 +10,7 @@ b="$BUILD-fuzz"
 CC=clang cmake -S "$TOP" -B "$b" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYNN_BUILD_FUZZERS=ON \
       -DTINYNN_BUILD_TESTS=OFF -DTINYNN_BUILD_EXAMPLES=OFF -DTINYNN_BUILD_BENCH=OFF >/dev/null
 cmake --build "$b" -j "$JOBS" >/dev/null
-secs="${FUZZ_SECONDS:-30}"
+secs="${FUZZ_SECONDS:-20}"
 pids=""
 for src in "$TOP"/tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
