@@ -436,6 +436,20 @@ static void adam_range(void *ctx, size_t b, size_t e)
     for_flat_range(((tnn_adam *)ctx)->base.params, b, e, adam_part, ctx);
 }
 
+/* Each parameter's step count (Adam's and RMSprop's torch-style state['step']), checked
+ * before anything changes: a loaded state may hold one below 0, or 2^63 - 1, which
+ * cannot grow; refused for the parameters the step would update. */
+static tnn_status check_param_counts(const char *who, const tnn_tensor_list *l, const int64_t *steps)
+{
+    for (int k = 0; k < l->count; k++) {
+        const int64_t s = steps[k];
+        if (!l->items[k].no_grad && (s < 0 || s == INT64_MAX))
+            return tnn_error(TNN_ERR_STATE, "%s: '%s' has step count %lld, which cannot be counted on (a loaded "
+                             "state?); it must be 0 to 2^63 - 2", who, l->items[k].name, (long long)s);
+    }
+    return TNN_OK;
+}
+
 /* The step counts a loaded state brought, checked before anything changes (and a 0.2
  * state's adopted, below). */
 static tnn_status adam_check_counts(tnn_adam *a)
@@ -455,14 +469,8 @@ static tnn_status adam_check_counts(tnn_adam *a)
     bool legacy = !is_adamw(a) && a->step > 0;
     for (int k = 0; legacy && k < l->count; k++) legacy = a->steps[k] == 0;
     if (legacy) legacy = !all_zero(a->m, 2 * a->n);
-    /* Every check before anything changes. */
-    for (int k = 0; !legacy && k < l->count; k++) {
-        const int64_t s = a->steps[k];
-        if (!l->items[k].no_grad && (s < 0 || s == INT64_MAX))
-            return tnn_error(TNN_ERR_STATE, "%s: '%s' has step count %lld, which cannot be counted on (a loaded "
-                             "state?); it must be 0 to 2^63 - 2", who, l->items[k].name, (long long)s);
-    }
-    for (int k = 0; legacy && k < l->count; k++) a->steps[k] = a->step;
+    if (!legacy) return check_param_counts(who, l, a->steps);
+    for (int k = 0; k < l->count; k++) a->steps[k] = a->step;
     return TNN_OK;
 }
 
@@ -728,12 +736,8 @@ static tnn_status rmsprop_step(tnn_optimizer *o)
 {
     tnn_rmsprop *r = (tnn_rmsprop *)o;
     const tnn_tensor_list *l = o->params;
-    for (int k = 0; k < l->count; k++) { /* every check before anything changes */
-        const int64_t s = r->steps[k];
-        if (!l->items[k].no_grad && (s < 0 || s == INT64_MAX))
-            return tnn_error(TNN_ERR_STATE, "rmsprop: '%s' has step count %lld, which cannot be counted on (a loaded "
-                             "state?); it must be 0 to 2^63 - 2", l->items[k].name, (long long)s);
-    }
+    tnn_status st = check_param_counts("rmsprop", l, r->steps);
+    if (st) return st;
     for (int k = 0; k < l->count; k++)
         if (!l->items[k].no_grad) r->steps[k]++; /* skipped: no count, no update */
     const tnn_rmsprop_params *p = &r->p;
