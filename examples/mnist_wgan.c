@@ -101,12 +101,12 @@ static tnn_module *critic_new(int in_features, tnn_rng *rng)
     return d;
 }
 
-/* wgan.py's `p.data.clamp_(-clip, clip)` over every critic parameter. The comparisons
- * leave a NaN as it is, as clamp_ does. */
-static tnn_status clip_parameters(tnn_module *m, float clip)
+/* wgan.py's `p.data.clamp_(-clip, clip)` over every critic parameter: those the
+ * critic's optimizer holds (opt->params, collected once when it was made, so nothing is
+ * allocated per batch). The comparisons leave a NaN as it is, as clamp_ does. */
+static void clip_parameters(const tnn_optimizer *opt, float clip)
 {
-    tnn_tensor_list *params = tnn_module_parameters(m, NULL);
-    if (!params) return tnn_last_status();
+    const tnn_tensor_list *params = opt->params;
     for (int i = 0; i < params->count; i++) {
         float *p = params->items[i].data;
         for (size_t k = 0; k < params->items[i].count; k++) {
@@ -114,8 +114,6 @@ static tnn_status clip_parameters(tnn_module *m, float clip)
             else if (p[k] > clip) p[k] = clip;
         }
     }
-    tnn_tensor_list_free(params);
-    return TNN_OK;
 }
 
 /* ---------------- one batch ---------------- */
@@ -162,7 +160,7 @@ static tnn_status critic_step(run *r, int b, float *loss_d)
     st = score_and_backward(r, r->critic, r->real, -1.0f / (float)b, &real_mean, NULL);
     if (!st) st = score_and_backward(r, r->critic, fake, 1.0f / (float)b, &fake_mean, NULL);
     if (!st) st = tnn_optimizer_step(r->opt_d);
-    if (!st) st = clip_parameters(r->critic, (float)r->o.clip_value);
+    if (!st) clip_parameters(r->opt_d, (float)r->o.clip_value);
     *loss_d = (float)(-real_mean + fake_mean);
     return st;
 }
