@@ -573,22 +573,28 @@ def adamw_grads(g, step):
     return grads
 
 
-def run_adamw(gd, prefix, seed, kw, frozen=None, lr_at=None):
-    # frozen: step -> layers ("0", "1") without gradients at that step (torch's .grad
-    # None: no decay, no update, no count). lr_at: step -> the learning rate set before
-    # that step (a schedule; test_parity_optim.c has the same table).
+def step_two_layers(gd, prefix, seed, make_opt, frozen=None, lr_at=None, special=None):
+    """adamw_params' two layers under the optimizer make_opt(params) for OPT_STEPS steps
+    of adamw_grads, writing the initial values, each step's gradients and the values
+    after each step. frozen: step -> layers ("0", "1") without gradients at that step
+    (torch's .grad None: no decay, no update, no count). lr_at: step -> the learning rate
+    set before that step (a schedule; test_parity_optim.c has the same tables). special:
+    step -> [(param, index, value)] written into that step's gradients (a NaN, an
+    infinity). Returns the optimizer and the parameters, for their state."""
     frozen = frozen or {}
     lr_at = lr_at or {}
+    special = special or {}
     g = gen(seed)
     params = {k: v.clone().requires_grad_(True) for k, v in adamw_params(g).items()}
     for k, v in params.items():
         gd.add(f"{prefix}init.{k}", v)
-    opt = torch.optim.AdamW(list(params.values()), **kw)
-    assert not opt.defaults["amsgrad"] and not opt.defaults["maximize"] and not opt.defaults["foreach"]
+    opt = make_opt(list(params.values()))
     for s in range(1, OPT_STEPS + 1):
         if s in lr_at:
             opt.param_groups[0]["lr"] = lr_at[s]
         grads = adamw_grads(g, s)
+        for k, idx, value in special.get(s, ()):
+            grads[k][idx] = value
         for k, v in params.items():
             if k.split(".")[0] in frozen.get(s, ()):
                 v.grad = None
@@ -598,6 +604,14 @@ def run_adamw(gd, prefix, seed, kw, frozen=None, lr_at=None):
         opt.step()
         for k, v in params.items():
             gd.add(f"{prefix}step{s}.{k}", v)
+    return opt, params
+
+
+def run_adamw(gd, prefix, seed, kw, frozen=None, lr_at=None):
+    # torch.optim.AdamW on adamw_params' two layers; frozen and lr_at as in
+    # step_two_layers.
+    opt, params = step_two_layers(gd, prefix, seed, lambda ps: torch.optim.AdamW(ps, **kw), frozen, lr_at)
+    assert not opt.defaults["amsgrad"] and not opt.defaults["maximize"] and not opt.defaults["foreach"]
     for k, v in params.items():
         st = opt.state[v]
         gd.add(f"{prefix}state.{k}.step", torch.tensor(int(st["step"].item()), dtype=torch.int64))
@@ -625,33 +639,10 @@ def adamw_goldens():
 
 def run_amsgrad(gd, prefix, seed, opt_cls, kw, frozen=None, lr_at=None, special=None):
     # torch.optim.Adam or AdamW with amsgrad=True (single-tensor) on adamw.golden's
-    # Sequential(Linear(5, 7), Linear(7, 3)) and its gradients. frozen and lr_at as in
-    # run_adamw; special: step -> [(param, index, value)] written into that step's
-    # gradients (a NaN, an infinity).
-    frozen = frozen or {}
-    lr_at = lr_at or {}
-    special = special or {}
-    g = gen(seed)
-    params = {k: v.clone().requires_grad_(True) for k, v in adamw_params(g).items()}
-    for k, v in params.items():
-        gd.add(f"{prefix}init.{k}", v)
-    opt = opt_cls(list(params.values()), amsgrad=True, **kw)
+    # Sequential(Linear(5, 7), Linear(7, 3)) and its gradients; frozen, lr_at and
+    # special as in step_two_layers.
+    opt, params = step_two_layers(gd, prefix, seed, lambda ps: opt_cls(ps, amsgrad=True, **kw), frozen, lr_at, special)
     assert opt.defaults["amsgrad"] and not opt.defaults["maximize"] and not opt.defaults["foreach"]
-    for s in range(1, OPT_STEPS + 1):
-        if s in lr_at:
-            opt.param_groups[0]["lr"] = lr_at[s]
-        grads = adamw_grads(g, s)
-        for k, idx, value in special.get(s, ()):
-            grads[k][idx] = value
-        for k, v in params.items():
-            if k.split(".")[0] in frozen.get(s, ()):
-                v.grad = None
-                continue
-            v.grad = grads[k].clone()
-            gd.add(f"{prefix}step{s}.grad.{k}", grads[k])
-        opt.step()
-        for k, v in params.items():
-            gd.add(f"{prefix}step{s}.{k}", v)
     below = 0  # elements whose second moment fell below its maximum: where amsgrad counts
     for k, v in params.items():
         st = opt.state[v]
@@ -686,33 +677,11 @@ def amsgrad_goldens():
 
 def run_rmsprop(gd, prefix, seed, kw, frozen=None, lr_at=None, special=None):
     # torch.optim.RMSprop (single-tensor: foreach off; maximize off) on adamw.golden's
-    # Sequential(Linear(5, 7), Linear(7, 3)) and its gradients. frozen, lr_at and special
-    # as in run_amsgrad. The state after the tenth step: each parameter's step (an int
+    # Sequential(Linear(5, 7), Linear(7, 3)) and its gradients; frozen, lr_at and special
+    # as in step_two_layers. The state after the tenth step: each parameter's step (an int
     # in torch's state), square_avg, and momentum_buffer / grad_avg where torch keeps them.
-    frozen = frozen or {}
-    lr_at = lr_at or {}
-    special = special or {}
-    g = gen(seed)
-    params = {k: v.clone().requires_grad_(True) for k, v in adamw_params(g).items()}
-    for k, v in params.items():
-        gd.add(f"{prefix}init.{k}", v)
-    opt = torch.optim.RMSprop(list(params.values()), **kw)
+    opt, params = step_two_layers(gd, prefix, seed, lambda ps: torch.optim.RMSprop(ps, **kw), frozen, lr_at, special)
     assert not opt.defaults["maximize"] and not opt.defaults["foreach"]
-    for s in range(1, OPT_STEPS + 1):
-        if s in lr_at:
-            opt.param_groups[0]["lr"] = lr_at[s]
-        grads = adamw_grads(g, s)
-        for k, idx, value in special.get(s, ()):
-            grads[k][idx] = value
-        for k, v in params.items():
-            if k.split(".")[0] in frozen.get(s, ()):
-                v.grad = None
-                continue
-            v.grad = grads[k].clone()
-            gd.add(f"{prefix}step{s}.grad.{k}", grads[k])
-        opt.step()
-        for k, v in params.items():
-            gd.add(f"{prefix}step{s}.{k}", v)
     keys = ["square_avg"]
     if opt.defaults["momentum"] > 0:
         keys.append("momentum_buffer")
