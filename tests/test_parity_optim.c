@@ -278,55 +278,93 @@ static tnn_status check_two_layer_state(void *ctx, const tnn_named_tensor *t)
     return TNN_OK;
 }
 
+/* The two-layer model of adamw.golden and its kin, Sequential(Linear(5, 7), Linear(7, 3)),
+ * loaded from "<case>.init.", with a forward input and dy whose only role is to make
+ * backward mark which layers have gradients (the gradients themselves come from the
+ * golden). */
+typedef struct two_layer_rig {
+    tnn_module *net, *layer[2];
+    tnn_tensor_list *ps;
+    tnn_tensor *x, *dy;
+} two_layer_rig;
+
+static two_layer_rig rig_new(const golden_file *g, const char *name)
+{
+    two_layer_rig r;
+    r.net = tnn_sequential_new();
+    assert_non_null(r.net);
+    assert_int_equal(tnn_sequential_add(r.net, tnn_linear_new(5, 7, true, NULL)), TNN_OK);
+    assert_int_equal(tnn_sequential_add(r.net, tnn_linear_new(7, 3, true, NULL)), TNN_OK);
+    r.layer[0] = tnn_sequential_get(r.net, 0);
+    r.layer[1] = tnn_sequential_get(r.net, 1);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s.init.", name);
+    golden_load_state(g, prefix, r.net);
+    r.ps = tnn_module_parameters(r.net, "");
+    assert_non_null(r.ps);
+    assert_int_equal(r.ps->count, 4);
+    r.x = tnn_tensor_new(2, (int[]){1, 5});
+    r.dy = tnn_tensor_new(2, (int[]){1, 3});
+    assert_true(r.x && r.dy);
+    return r;
+}
+
+/* STEPS steps of opt on the golden's gradients: before step s the lr of lr_at[s] (0:
+ * unchanged) and the layers of frozen[s] (bit k: layer k) without gradients; after it
+ * every parameter against "<name>.step<s>.<param>", exactly (nan_any: see exact). */
+static bool rig_steps(const golden_file *g, two_layer_rig *r, tnn_optimizer *opt, const char *name,
+                      const unsigned *frozen, const double *lr_at, bool nan_any)
+{
+    bool ok = true;
+    for (int s = 1; s <= STEPS; s++) {
+        if (lr_at[s] != 0.0) assert_int_equal(tnn_optimizer_set_lr(opt, lr_at[s]), TNN_OK);
+        tnn_optimizer_discard_grad(opt);
+        for (int k = 0; k < 2; k++) tnn_module_set_requires_grad(r->layer[k], !(frozen[s] >> k & 1));
+        const tnn_tensor *y;
+        assert_int_equal(tnn_module_forward(r->net, r->x, &y), TNN_OK);
+        assert_int_equal(tnn_module_backward(r->net, r->dy, NULL), TNN_OK);
+        for (int i = 0; i < r->ps->count; i++) {
+            tnn_named_tensor *p = &r->ps->items[i];
+            const bool off = frozen[s] >> (p->name[0] - '0') & 1;
+            const golden_tensor *gt = golden_find(g, "%s.step%d.grad.%s", name, s, p->name);
+            assert_true(off == !gt); /* the golden has a gradient exactly where torch had one */
+            if (gt) memcpy(p->grad, golden_f32(g, p->count, "%s.step%d.grad.%s", name, s, p->name), p->count * sizeof(float));
+        }
+        assert_int_equal(tnn_optimizer_step(opt), TNN_OK);
+        for (int i = 0; i < r->ps->count; i++) {
+            char nm[160];
+            snprintf(nm, sizeof nm, "%s.step%d.%s", name, s, r->ps->items[i].name);
+            ok &= exact(g, nm, r->ps->items[i].data, r->ps->items[i].count, nan_any);
+        }
+    }
+    return ok;
+}
+
+static void rig_free(two_layer_rig *r)
+{
+    tnn_tensor_list_free(r->ps);
+    tnn_tensor_free(r->x);
+    tnn_tensor_free(r->dy);
+    tnn_module_free(r->net);
+}
+
 static void run_two_layer_case(const golden_file *g, const two_layer_case *c)
 {
-    tnn_module *net = tnn_sequential_new();
-    assert_non_null(net);
-    assert_int_equal(tnn_sequential_add(net, tnn_linear_new(5, 7, true, NULL)), TNN_OK);
-    assert_int_equal(tnn_sequential_add(net, tnn_linear_new(7, 3, true, NULL)), TNN_OK);
-    tnn_module *layer[2] = {tnn_sequential_get(net, 0), tnn_sequential_get(net, 1)};
-    char prefix[128];
-    snprintf(prefix, sizeof prefix, "%s.init.", c->name);
-    golden_load_state(g, prefix, net);
+    two_layer_rig r = rig_new(g, c->name);
     tnn_optimizer *opt;
     if (c->adamw) {
         tnn_adamw_params p = tnn_adamw_defaults();
         p.lr = c->lr, p.beta1 = c->beta1, p.beta2 = c->beta2, p.eps = c->eps, p.weight_decay = c->weight_decay;
         p.amsgrad = c->amsgrad;
-        opt = tnn_adamw_new(net, p);
+        opt = tnn_adamw_new(r.net, p);
     } else {
         tnn_adam_params p = tnn_adam_defaults();
         p.lr = c->lr, p.beta1 = c->beta1, p.beta2 = c->beta2, p.eps = c->eps, p.weight_decay = c->weight_decay;
         p.amsgrad = c->amsgrad;
-        opt = tnn_adam_new(net, p);
+        opt = tnn_adam_new(r.net, p);
     }
     assert_non_null(opt);
-    tnn_tensor_list *ps = tnn_module_parameters(net, "");
-    assert_int_equal(ps->count, 4);
-    tnn_tensor *x = tnn_tensor_new(2, (int[]){1, 5}), *dy = tnn_tensor_new(2, (int[]){1, 3});
-    assert_true(x && dy);
-    bool ok = true;
-    for (int s = 1; s <= STEPS; s++) {
-        if (c->lr_at[s] != 0.0) assert_int_equal(tnn_optimizer_set_lr(opt, c->lr_at[s]), TNN_OK);
-        tnn_optimizer_discard_grad(opt);
-        for (int k = 0; k < 2; k++) tnn_module_set_requires_grad(layer[k], !(c->frozen[s] >> k & 1));
-        const tnn_tensor *y;
-        assert_int_equal(tnn_module_forward(net, x, &y), TNN_OK);
-        assert_int_equal(tnn_module_backward(net, dy, NULL), TNN_OK);
-        for (int i = 0; i < ps->count; i++) {
-            tnn_named_tensor *p = &ps->items[i];
-            const bool frozen = c->frozen[s] >> (p->name[0] - '0') & 1;
-            const golden_tensor *gt = golden_find(g, "%s.step%d.grad.%s", c->name, s, p->name);
-            assert_true(frozen == !gt); /* the golden has a gradient exactly where torch had one */
-            if (gt) memcpy(p->grad, golden_f32(g, p->count, "%s.step%d.grad.%s", c->name, s, p->name), p->count * sizeof(float));
-        }
-        assert_int_equal(tnn_optimizer_step(opt), TNN_OK);
-        for (int i = 0; i < ps->count; i++) {
-            char nm[160];
-            snprintf(nm, sizeof nm, "%s.step%d.%s", c->name, s, ps->items[i].name);
-            ok &= exact(g, nm, ps->items[i].data, ps->items[i].count, false);
-        }
-    }
+    bool ok = rig_steps(g, &r, opt, c->name, c->frozen, c->lr_at, false);
     two_layer_state_ctx sc = {g, c, true, 0};
     assert_int_equal(tnn_optimizer_visit_state(opt, "", check_two_layer_state, &sc), TNN_OK);
     ok &= sc.ok;
@@ -336,11 +374,8 @@ static void run_two_layer_case(const golden_file *g, const two_layer_case *c)
         ok = false;
     }
     assert_int_equal(tnn_adam_step_count(opt), STEPS);
-    tnn_tensor_list_free(ps);
-    tnn_tensor_free(x);
-    tnn_tensor_free(dy);
     tnn_optimizer_free(opt);
-    tnn_module_free(net);
+    rig_free(&r);
     assert_true(ok);
 }
 
@@ -422,50 +457,18 @@ static tnn_status check_rmsprop_state(void *ctx, const tnn_named_tensor *t)
 
 static void run_rmsprop_case(const golden_file *g, const rmsprop_case *c)
 {
-    tnn_module *net = tnn_sequential_new();
-    assert_non_null(net);
-    assert_int_equal(tnn_sequential_add(net, tnn_linear_new(5, 7, true, NULL)), TNN_OK);
-    assert_int_equal(tnn_sequential_add(net, tnn_linear_new(7, 3, true, NULL)), TNN_OK);
-    tnn_module *layer[2] = {tnn_sequential_get(net, 0), tnn_sequential_get(net, 1)};
-    char prefix[128];
-    snprintf(prefix, sizeof prefix, "%s.init.", c->name);
-    golden_load_state(g, prefix, net);
+    two_layer_rig r = rig_new(g, c->name);
     tnn_rmsprop_params p = tnn_rmsprop_defaults();
     p.lr = c->lr, p.alpha = c->alpha, p.eps = c->eps, p.weight_decay = c->weight_decay, p.momentum = c->momentum;
     p.centered = c->centered;
-    tnn_optimizer *opt = tnn_rmsprop_new(net, p);
+    tnn_optimizer *opt = tnn_rmsprop_new(r.net, p);
     assert_non_null(opt);
     assert_string_equal(opt->vt->type_name, "rmsprop");
-    tnn_tensor_list *ps = tnn_module_parameters(net, "");
-    assert_int_equal(ps->count, 4);
-    tnn_tensor *x = tnn_tensor_new(2, (int[]){1, 5}), *dy = tnn_tensor_new(2, (int[]){1, 3});
-    assert_true(x && dy);
-    bool ok = true;
-    for (int s = 1; s <= STEPS; s++) {
-        if (c->lr_at[s] != 0.0) assert_int_equal(tnn_optimizer_set_lr(opt, c->lr_at[s]), TNN_OK);
-        tnn_optimizer_discard_grad(opt);
-        for (int k = 0; k < 2; k++) tnn_module_set_requires_grad(layer[k], !(c->frozen[s] >> k & 1));
-        const tnn_tensor *y;
-        assert_int_equal(tnn_module_forward(net, x, &y), TNN_OK);
-        assert_int_equal(tnn_module_backward(net, dy, NULL), TNN_OK);
-        for (int i = 0; i < ps->count; i++) {
-            tnn_named_tensor *q = &ps->items[i];
-            const bool frozen = c->frozen[s] >> (q->name[0] - '0') & 1;
-            const golden_tensor *gt = golden_find(g, "%s.step%d.grad.%s", c->name, s, q->name);
-            assert_true(frozen == !gt); /* the golden has a gradient exactly where torch had one */
-            if (gt) memcpy(q->grad, golden_f32(g, q->count, "%s.step%d.grad.%s", c->name, s, q->name), q->count * sizeof(float));
-        }
-        assert_int_equal(tnn_optimizer_step(opt), TNN_OK);
-        for (int i = 0; i < ps->count; i++) {
-            char nm[160];
-            snprintf(nm, sizeof nm, "%s.step%d.%s", c->name, s, ps->items[i].name);
-            /* A NaN matches a NaN of any sign and payload: when both operands of an
-             * operation are NaN, x86 passes on the first, and which comes first is the
-             * compiler's choice (the ThreadSanitizer build's differs from the release
-             * build's), not the arithmetic's. Every other value has torch's bits. */
-            ok &= exact(g, nm, ps->items[i].data, ps->items[i].count, true);
-        }
-    }
+    /* A NaN matches a NaN of any sign and payload: when both operands of an operation
+     * are NaN, x86 passes on the first, and which comes first is the compiler's choice
+     * (the ThreadSanitizer build's differs from the release build's), not the
+     * arithmetic's. Every other value has torch's bits. */
+    bool ok = rig_steps(g, &r, opt, c->name, c->frozen, c->lr_at, true);
     rmsprop_state_ctx sc = {g, c->name, true, 0};
     assert_int_equal(tnn_optimizer_visit_state(opt, "", check_rmsprop_state, &sc), TNN_OK);
     ok &= sc.ok;
@@ -474,11 +477,8 @@ static void run_rmsprop_case(const golden_file *g, const rmsprop_case *c)
         print_error("%s: optimizer state has %d entries, expected %d\n", c->name, sc.seen, want);
         ok = false;
     }
-    tnn_tensor_list_free(ps);
-    tnn_tensor_free(x);
-    tnn_tensor_free(dy);
     tnn_optimizer_free(opt);
-    tnn_module_free(net);
+    rig_free(&r);
     assert_true(ok);
 }
 
